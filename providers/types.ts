@@ -1,0 +1,81 @@
+// The provider interface: what the broker core asks of every credential source. Designed for the
+// jwt provider (here), AWS STS and PostgreSQL roles (their own folders), which slot in through
+// providers/registry.ts without touching the core.
+import type { FastifyBaseLogger } from 'fastify'
+
+export interface ValidateContext {
+  name: string
+  environments: string[]
+  operationClasses: string[]
+}
+
+export type Validated<C> = { ok: true; config: C } | { ok: false; problems: { path: string; message: string }[] }
+
+export interface ProviderContext {
+  name: string
+  /** Distinguishes this deployment's objects from another Airlock's on the same backend. */
+  instanceId: string
+  log: FastifyBaseLogger
+}
+
+export interface IssueInput {
+  sessionId: string
+  agent: string
+  taskId: string
+  environment: string
+  operationClass: string
+  ttlSeconds: number
+  /** Session end (ms). Credentials must never outlive it. */
+  expiresAt: number
+}
+
+export interface Issued {
+  /** Returned to the agent once, in the grant; never stored. */
+  credentials: Record<string, unknown>
+  /** Non-secret facts needed to revoke later (stored with the session). */
+  handle: Record<string, string>
+}
+
+export interface RevokeInput {
+  sessionId: string
+  environment: string
+  operationClass: string
+  /** null when issuing never finished (a crash between the provider call and activation). */
+  handle: Record<string, string> | null
+  expiresAt: number
+}
+
+export interface ProviderHealth {
+  ok: boolean
+  error: string | null
+}
+
+export interface Provider {
+  readonly name: string
+  readonly type: ProviderType
+  /** The `aud` of this provider's session tokens. */
+  readonly audience: string
+  /** True when `issue` creates something outside Airlock that must be revoked (an IAM session, a DB role). */
+  readonly external: boolean
+  supportsEnvironment(environment: string): boolean
+  /** Idempotent preparation at start (group roles, cached ids). */
+  setup(): Promise<void>
+  /** Idempotent on `sessionId`: a retry never mints twice. */
+  issue(input: IssueInput): Promise<Issued>
+  /** Idempotent; throws when the backend could not confirm it (the broker then queues a retry). */
+  revoke(input: RevokeInput): Promise<void>
+  /** Remove leftovers of sessions the broker no longer knows; returns how many were removed. */
+  reap(isLive: (sessionIds: string[]) => Promise<Set<string>>): Promise<number>
+  health(): Promise<ProviderHealth>
+  /** A secret this provider uses changed (vault rotation). */
+  secretRotated(path: string): Promise<void>
+  close(): Promise<void>
+}
+
+export interface ProviderFns<C> {
+  /** Checks the provider's section of the config; every problem names its path. */
+  validate(raw: Record<string, unknown>, ctx: ValidateContext): Validated<C>
+  create(config: C, ctx: ProviderContext): Provider
+}
+
+export type ProviderType = 'jwt'

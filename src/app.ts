@@ -1,0 +1,100 @@
+// The HTTP app: external plugins, then Airlock's plugins, then routes (fastify/demo's order).
+import formbody from '@fastify/formbody'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { Redis } from 'ioredis'
+import { randomBytes } from 'node:crypto'
+import authPlugin from './plugins/auth.js'
+import brokerPlugin, { type Broker } from './plugins/broker.js'
+import errorsPlugin from './plugins/errors.js'
+import metricsPlugin from './plugins/metrics.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import auditRoutes from './routes/audit.js'
+import introspectRoutes from './routes/introspect.js'
+import lockRoutes from './routes/locks.js'
+import serviceRoutes from './routes/service.js'
+import sessionRoutes from './routes/sessions.js'
+import { AuditEvent } from './schemas/audit.js'
+import { ErrorBody } from './schemas/common.js'
+import { Lock } from './schemas/lock.js'
+import { Grant, Session } from './schemas/session.js'
+
+export interface AppOptions {
+  broker: Broker
+  /** The store's Redis connection, for the shared rate limit; null with the memory store. */
+  redis: Redis | null
+  rateLimitNamespace: string
+  logger: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+}
+
+// Bodies are validated strictly (no coercion: "900" is not a number, unknown fields are errors);
+// query strings and params arrive as strings, so they are coerced.
+function validators() {
+  const strict = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false })
+  const lenient = new Ajv({ allErrors: false, coerceTypes: true, removeAdditional: false, useDefaults: true, strict: false })
+  for (const a of [strict, lenient]) addFormats.default(a)
+  return { strict, lenient }
+}
+
+export async function buildApp(opts: AppOptions) {
+  const cfg = opts.broker.runtime().config
+  const loggerOpt =
+    opts.logger && typeof (opts.logger as { child?: unknown }).child === 'function'
+      ? { loggerInstance: opts.logger as NonNullable<FastifyServerOptions['loggerInstance']> }
+      : { logger: opts.logger as FastifyServerOptions['logger'] }
+  const app = Fastify({
+    ...loggerOpt,
+    bodyLimit: cfg.server.bodyLimitBytes,
+    genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  const { strict, lenient } = validators()
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : lenient).compile(schema as object),
+  )
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+
+  // External plugins.
+  await app.register(formbody, { bodyLimit: cfg.server.bodyLimitBytes })
+  for (const s of [ErrorBody, Session, Grant, Lock, AuditEvent]) app.addSchema(s)
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Airlock', version: '1', description: 'Just-in-time credential broker for AI agents' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string | undefined) ?? `def-${i}` },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  // Airlock's plugins.
+  await app.register(brokerPlugin, { broker: opts.broker })
+  await app.register(errorsPlugin)
+  await app.register(authPlugin)
+  await app.register(metricsPlugin)
+  await app.register(rateLimitPlugin, {
+    redis: opts.redis,
+    nameSpace: opts.rateLimitNamespace,
+    perMinute: cfg.rateLimits.perAgentPerMinute,
+  })
+
+  // Routes.
+  await app.register(serviceRoutes)
+  await app.register(sessionRoutes)
+  await app.register(introspectRoutes)
+  await app.register(lockRoutes)
+  await app.register(auditRoutes)
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

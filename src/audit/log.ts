@@ -1,0 +1,133 @@
+// The audit writer. Events go to Redis (one append script per batch, checked against the chain's
+// head) and then to stdout. Batching is a group commit: while one append is in flight the next
+// batch gathers, so a busy broker does one round trip for many events without reordering them.
+import { err } from '../errors.js'
+import { iso, type Clock } from '../clock.js'
+import type { AuditStore, ChainHead } from '../store/types.js'
+import { hashEvent, ZERO_HASH, type AuditEvent } from './chain.js'
+
+export interface AuditInput {
+  type: string
+  actor: string
+  session_id?: string | null
+  details?: Record<string, unknown>
+}
+
+export interface AuditLog {
+  readonly chain: string
+  /** Resolves once the events are durable in the store; rejects (503) when they cannot be written. */
+  record(...events: AuditInput[]): Promise<void>
+  head(): ChainHead | null
+  checkpoint(): void
+  close(): void
+}
+
+interface Pending {
+  events: AuditInput[]
+  resolve: () => void
+  reject: (e: Error) => void
+}
+
+export interface AuditLogDeps {
+  store: AuditStore
+  chain: string
+  clock: Clock
+  retentionMs: number
+  /** Receives each event (and checkpoint) as one JSON line; null when audit.stdout is off. */
+  out: ((line: string) => void) | null
+  checkpointEveryMs: number
+  onFailure?: (e: unknown) => void
+}
+
+const MAX_BATCH = 512
+
+export function createAuditLog(deps: AuditLogDeps): AuditLog {
+  const { store, chain, clock } = deps
+  let head: ChainHead | null = null
+  let synced = false
+  let queue: Pending[] = []
+  let flushing = false
+  let lastCheckpoint = ''
+
+  const flush = async () => {
+    if (flushing) return
+    flushing = true
+    while (queue.length > 0) {
+      const batch = takeBatch()
+      try {
+        if (!synced) {
+          // After a failure the reply may have been lost after the write: believe the store.
+          head = await store.auditHead(chain)
+          synced = true
+        }
+        let seq = head?.seq ?? 0
+        let prev = head?.hash ?? ZERO_HASH
+        const lines: string[] = []
+        const at = iso(clock.now())
+        for (const p of batch) {
+          for (const e of p.events) {
+            const body = {
+              chain,
+              seq: ++seq,
+              at,
+              type: e.type,
+              actor: e.actor,
+              session_id: e.session_id ?? null,
+              details: e.details ?? {},
+              prev_hash: prev,
+            }
+            prev = hashEvent(body)
+            lines.push(JSON.stringify({ ...body, hash: prev } satisfies AuditEvent))
+          }
+        }
+        const next = { seq, hash: prev }
+        const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs)
+        if (r !== 'ok') throw new Error('audit chain head moved (another writer on this chain?)')
+        head = next
+        if (deps.out) deps.out(lines.join('\n'))
+        for (const p of batch) p.resolve()
+      } catch (e) {
+        synced = false
+        deps.onFailure?.(e)
+        const failure = err.unavailable('the audit log cannot be written; nothing was issued', e)
+        for (const p of batch) p.reject(failure)
+      }
+    }
+    flushing = false
+  }
+
+  const takeBatch = (): Pending[] => {
+    let n = 0
+    let i = 0
+    while (i < queue.length && n < MAX_BATCH) n += (queue[i++] as Pending).events.length
+    const batch = queue.slice(0, i)
+    queue = queue.slice(i)
+    return batch
+  }
+
+  const checkpoint = () => {
+    if (!deps.out || !head) return
+    const key = `${head.seq}:${head.hash}`
+    if (key === lastCheckpoint) return
+    lastCheckpoint = key
+    deps.out(JSON.stringify({ type: 'audit.checkpoint', chain, seq: head.seq, hash: head.hash, at: iso(clock.now()) }))
+  }
+  const timer = setInterval(checkpoint, deps.checkpointEveryMs)
+  timer.unref()
+
+  return {
+    chain,
+    record(...events) {
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ events, resolve, reject })
+        void flush()
+      })
+    },
+    head: () => head,
+    checkpoint,
+    close() {
+      clearInterval(timer)
+      checkpoint()
+    },
+  }
+}

@@ -1,0 +1,80 @@
+// Workload identity for agents: an OIDC JWT from a configured issuer, verified against the
+// issuer's JWKS and matched on issuer, audience and subject.
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import type { Clock } from '../clock.js'
+import type { AgentConfig, AirlockConfig } from '../config/types.js'
+import type { Principal } from './principal.js'
+
+interface Issuer {
+  bindings: AgentConfig[]
+  algorithms: string[]
+  jwks: Promise<JWTVerifyGetKey> | null
+  jwksUri: string | null
+}
+
+const CACHE_MAX = 10_000
+
+async function discover(issuer: string): Promise<string> {
+  const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, {
+    signal: AbortSignal.timeout(3000),
+  })
+  if (!res.ok) throw new Error(`discovery answered ${res.status}`)
+  const doc = (await res.json()) as { jwks_uri?: unknown }
+  if (typeof doc.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri')
+  return doc.jwks_uri
+}
+
+export function oidcVerifier(config: AirlockConfig, clock: Clock): (token: string) => Promise<Principal | null> {
+  const issuers = new Map<string, Issuer>()
+  for (const a of config.agents) {
+    if (!a.oidc) continue
+    const i = issuers.get(a.oidc.issuer) ?? { bindings: [], algorithms: [], jwks: null, jwksUri: a.oidc.jwksUri }
+    i.bindings.push(a)
+    for (const alg of a.oidc.algorithms) if (!i.algorithms.includes(alg)) i.algorithms.push(alg)
+    issuers.set(a.oidc.issuer, i)
+  }
+  const cache = new Map<string, { principal: Principal; exp: number }>()
+
+  const keysFor = (iss: string, i: Issuer): Promise<JWTVerifyGetKey> => {
+    // A failed discovery is retried on the next request rather than remembered.
+    i.jwks ??= (i.jwksUri ? Promise.resolve(i.jwksUri) : discover(iss)).then(
+      (uri) => createRemoteJWKSet(new URL(uri), { timeoutDuration: 3000 }),
+      (e: unknown) => {
+        i.jwks = null
+        throw e
+      },
+    )
+    return i.jwks
+  }
+
+  return async (token) => {
+    const hit = cache.get(token)
+    if (hit) return hit.exp * 1000 > clock.now() ? hit.principal : null
+    let iss: string | undefined
+    try {
+      iss = decodeJwt(token).iss
+    } catch {
+      return null
+    }
+    const i = iss === undefined ? undefined : issuers.get(iss)
+    if (!i || iss === undefined) return null
+    try {
+      const { payload } = await jwtVerify(token, await keysFor(iss, i), {
+        issuer: iss,
+        audience: i.bindings.map((b) => b.oidc?.audience ?? ''),
+        algorithms: i.algorithms,
+        currentDate: new Date(clock.now()),
+        requiredClaims: ['exp', 'sub'],
+      })
+      const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
+      const agent = i.bindings.find((b) => b.oidc !== null && b.oidc.subject === payload.sub && aud.includes(b.oidc.audience))
+      if (!agent) return null
+      const principal: Principal = { kind: 'agent', id: agent.id, roles: ['agent'], agent }
+      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
+      cache.set(token, { principal, exp: payload.exp as number })
+      return principal
+    } catch {
+      return null
+    }
+  }
+}

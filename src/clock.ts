@@ -1,0 +1,8 @@
+/** Milliseconds since the epoch. Injected everywhere time matters, so tests can move it. */
+export interface Clock {
+  now(): number
+}
+
+export const systemClock: Clock = { now: () => Date.now() }
+
+export const iso = (ms: number): string => new Date(ms).toISOString()

@@ -1,0 +1,50 @@
+// Secret references: the config names where a secret lives, never the secret itself. Messages
+// here name the reference (variable, path) and never the value, since they end up in logs.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+
+export interface ResolveOptions {
+  /** The config file's directory: `file:` paths are relative to it. */
+  baseDir: string
+  env: NodeJS.ProcessEnv
+}
+
+export const SECRET_REF_PATTERN = '^(env|file|vault):.+$'
+export const LITERAL_SECRET = 'must be a secret reference (env:, file: or vault:), not a literal'
+
+export const isSecretRef = (s: string): boolean => /^(env|file|vault):./.test(s)
+
+/** The value behind `env:NAME` or `file:PATH`; throws for `vault:` (not in this release) and literals. */
+export function resolveRef(ref: string, opts: ResolveOptions): string {
+  const colon = ref.indexOf(':')
+  const scheme = ref.slice(0, colon)
+  const target = ref.slice(colon + 1)
+  if (colon < 0 || target.length === 0) throw new Error(LITERAL_SECRET)
+  switch (scheme) {
+    case 'env': {
+      const value = opts.env[target]
+      if (value === undefined || value === '') throw new Error(`environment variable ${target} is not set`)
+      return value
+    }
+    case 'file': {
+      const path = resolve(opts.baseDir, target)
+      let text: string
+      try {
+        text = readFileSync(path, 'utf8')
+      } catch (e) {
+        // Only the error code: a message from a future Node could quote more than the path.
+        const code = e instanceof Error && 'code' in e ? String(e.code) : 'unknown error'
+        throw new Error(`cannot read ${path} (${code})`)
+      }
+      return text.replace(/\r?\n$/, '')
+    }
+    case 'vault':
+      throw new Error("vault: references need Airlock's vault, which this release does not have yet")
+    default:
+      throw new Error(LITERAL_SECRET)
+  }
+}
+
+/** For values that may be written inline (store.redis_url): references resolve, literals pass. */
+export const resolveMaybeRef = (value: string, opts: ResolveOptions): string =>
+  isSecretRef(value) ? resolveRef(value, opts) : value

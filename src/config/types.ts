@@ -1,0 +1,125 @@
+// The resolved, validated configuration. The YAML file (config/airlock.example.yaml) uses snake_case;
+// the loader turns it into this shape, with durations in milliseconds or seconds as named, and
+// secret references (env:, file:) already resolved to their values.
+
+export type Role = 'approver' | 'operator' | 'admin'
+export const ROLES: readonly Role[] = ['approver', 'operator', 'admin']
+
+export interface ServerConfig {
+  host: string
+  port: number
+  publicUrl: string
+  bodyLimitBytes: number
+}
+
+export interface StoreConfig {
+  /** Resolved Redis URL; null means the in-memory store (only `airlock dev` allows that). */
+  redisUrl: string | null
+  keyPrefix: string
+  retentionMs: number
+}
+
+export interface TokensConfig {
+  algorithm: 'EdDSA' | 'ES256'
+  defaultTtlSeconds: number
+  maxTtlSeconds: number
+  /** PEM (PKCS#8) private key, resolved from a `file:` reference; null when not configured. */
+  signingKeyPem: string | null
+  rotateEveryMs: number
+}
+
+export interface OidcBinding {
+  issuer: string
+  audience: string
+  subject: string
+  /** Defaults to the issuer's discovery document. */
+  jwksUri: string | null
+  algorithms: string[]
+}
+
+export interface AgentConfig {
+  id: string
+  owners: string[]
+  apiKeySha256: string | null
+  oidc: OidcBinding | null
+}
+
+export interface HumanConfig {
+  id: string
+  roles: Role[]
+  slackUserId: string | null
+  apiKeySha256: string | null
+}
+
+export interface ResourceServerConfig {
+  id: string
+  audiences: string[]
+  apiKeySha256: string | null
+}
+
+export interface EnvironmentConfig {
+  name: string
+}
+
+export interface OperationClassConfig {
+  name: string
+  destructive: boolean
+}
+
+/** Provider sections are validated by the provider's own `validate` (providers/registry.ts). */
+export interface ProviderConfig {
+  name: string
+  type: string
+  /** The provider's validated options, typed by its own module. */
+  options: unknown
+}
+
+export interface PolicyRule {
+  /** Index in the file, for messages. */
+  index: number
+  description: string
+  effect: 'allow' | 'deny'
+  agents: string[]
+  environments: string[]
+  operationClasses: string[]
+  providers: string[]
+  approvals: number
+  /** null: any human with the approver role. */
+  approvers: string[] | null
+  maxTtlSeconds: number | null
+}
+
+export interface ApprovalsConfig {
+  timeoutMs: number
+  claimWindowMs: number
+}
+
+export interface SlackConfig {
+  botToken: string
+  signingSecret: string
+  channel: string
+  apiUrl: string
+}
+
+export interface AuditConfig {
+  stdout: boolean
+  retentionMs: number
+  checkpointEveryMs: number
+}
+
+export interface AirlockConfig {
+  server: ServerConfig
+  store: StoreConfig
+  tokens: TokensConfig
+  environments: EnvironmentConfig[]
+  operationClasses: OperationClassConfig[]
+  agents: AgentConfig[]
+  humans: HumanConfig[]
+  resourceServers: ResourceServerConfig[]
+  providers: ProviderConfig[]
+  policies: PolicyRule[]
+  approvals: ApprovalsConfig
+  slack: SlackConfig | null
+  audit: AuditConfig
+  rateLimits: { perAgentPerMinute: number }
+}

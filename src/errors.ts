@@ -1,0 +1,61 @@
+// The one error catalogue: stable codes and their HTTP statuses (API.md, "Errors").
+export const ERRORS = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  policy_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  approval_pending: 409,
+  gone: 410,
+  payload_too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+} as const
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class AirlockError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  /** Seconds, for 429 `Retry-After`. */
+  readonly retryAfter: number | undefined
+
+  constructor(code: ErrorCode, message: string, opts: { retryAfter?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'AirlockError'
+    this.code = code
+    this.statusCode = ERRORS[code]
+    this.retryAfter = opts.retryAfter
+  }
+}
+
+export const err = {
+  invalid: (m: string) => new AirlockError('invalid_request', m),
+  unauthenticated: (m = 'missing or invalid credential') => new AirlockError('unauthenticated', m),
+  forbidden: (m: string) => new AirlockError('forbidden', m),
+  policy: (m: string) => new AirlockError('policy_denied', m),
+  notFound: (m = 'no such session') => new AirlockError('not_found', m),
+  conflict: (m: string) => new AirlockError('conflict', m),
+  pending: (m = 'the session still waits for approvals') => new AirlockError('approval_pending', m),
+  gone: (m: string) => new AirlockError('gone', m),
+  unavailable: (m: string, cause?: unknown) => new AirlockError('unavailable', m, { cause }),
+}
+
+/** Thrown by stores when the backing service cannot be reached; always a 503, never a 500. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/** A config file problem: `path` is like `policies[2].approvals`. */
+export class ConfigError extends Error {
+  readonly problems: { path: string; message: string }[]
+  constructor(problems: { path: string; message: string }[]) {
+    super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('\n'))
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}

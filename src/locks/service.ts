@@ -1,0 +1,97 @@
+// Operator quarantines. Creating a lock first makes it visible to every create/claim/introspect
+// check (they test the lock index atomically), then revokes what is already live.
+import type { AuditLog } from '../audit/log.js'
+import type { Clock } from '../clock.js'
+import { err } from '../errors.js'
+import { newLockId } from '../ids.js'
+import type { Runtime } from '../runtime.js'
+import type { SessionService } from '../sessions/service.js'
+import type { LockStore } from '../store/types.js'
+import { lockCovers, lockToPublic, type Lock } from './model.js'
+import { scopeOf } from '../sessions/model.js'
+
+export interface LockRequest {
+  agent?: string
+  environment?: string
+  provider?: string
+  task_id?: string
+  reason: string
+  expires_at?: string
+}
+
+export function createLockService(deps: {
+  store: LockStore
+  sessions: SessionService
+  audit: AuditLog
+  clock: Clock
+  runtime: () => Runtime
+}) {
+  const { store, sessions, audit, clock } = deps
+  return {
+    async create(by: string, body: LockRequest) {
+      const rt = deps.runtime()
+      if (!body.agent && !body.environment && !body.provider && !body.task_id) {
+        throw err.invalid('a lock names at least one of agent, environment, provider, task_id')
+      }
+      if (body.agent && !rt.agents.has(body.agent)) throw err.invalid(`unknown agent '${body.agent}'`)
+      if (body.environment && !rt.environments.has(body.environment)) {
+        throw err.invalid(`unknown environment '${body.environment}'`)
+      }
+      if (body.provider && !rt.providers.has(body.provider)) throw err.invalid(`unknown provider '${body.provider}'`)
+      const now = clock.now()
+      let expiresAt: number | null = null
+      if (body.expires_at !== undefined) {
+        expiresAt = Date.parse(body.expires_at)
+        if (!Number.isFinite(expiresAt)) throw err.invalid('expires_at: expected an RFC 3339 time')
+        if (expiresAt <= now) throw err.invalid('expires_at: must be in the future')
+      }
+      const lock: Lock = {
+        id: newLockId(),
+        agent: body.agent ?? null,
+        environment: body.environment ?? null,
+        provider: body.provider ?? null,
+        task_id: body.task_id ?? null,
+        reason: body.reason,
+        expires_at: expiresAt,
+        created_by: by,
+        created_at: now,
+      }
+      await store.putLock(lock)
+      const revoked = await sessions.revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
+        lockCovers(lock, scopeOf(r), clock.now()),
+      )
+      await audit.record({ type: 'lock.created', actor: by, details: { lock: lockToPublic(lock), revoked } })
+      return { lock: lockToPublic(lock), revoked_sessions: revoked }
+    },
+
+    async list() {
+      const now = clock.now()
+      return (await store.listLocks())
+        .filter((l) => l.expires_at === null || l.expires_at > now)
+        .sort((a, b) => a.created_at - b.created_at)
+        .map(lockToPublic)
+    },
+
+    async remove(by: string, id: string) {
+      const lock = await store.deleteLock(id)
+      if (!lock) throw err.notFound('no such lock')
+      await audit.record({ type: 'lock.deleted', actor: by, details: { lock: lockToPublic(lock) } })
+      return lockToPublic(lock)
+    },
+
+    /** Sweeper: forget locks past their expiry. */
+    async dropExpired(): Promise<number> {
+      const now = clock.now()
+      let n = 0
+      for (const l of await store.listLocks()) {
+        if (l.expires_at !== null && l.expires_at <= now && (await store.deleteLock(l.id))) {
+          await audit.record({ type: 'lock.expired', actor: 'airlock', details: { lock: lockToPublic(l) } })
+          n++
+        }
+      }
+      return n
+    },
+  }
+}
+
+export type LockService = ReturnType<typeof createLockService>

@@ -1,0 +1,69 @@
+// Prometheus metrics, one registry per broker (tests run several brokers in one process).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export function createMetrics(opts: { defaults?: boolean } = {}) {
+  const registry = new Registry()
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' })
+  const r = [registry]
+  return {
+    registry,
+    requests: new Counter({
+      name: 'airlock_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: r,
+    }),
+    latency: new Histogram({
+      name: 'airlock_http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: r,
+    }),
+    issued: new Counter({
+      name: 'airlock_sessions_issued_total',
+      help: 'Grants issued',
+      labelNames: ['provider', 'operation_class'],
+      registers: r,
+    }),
+    requested: new Counter({
+      name: 'airlock_sessions_pending_total',
+      help: 'Requests that started pending approval',
+      registers: r,
+    }),
+    denied: new Counter({
+      name: 'airlock_sessions_denied_total',
+      help: 'Requests refused by policy or lock',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    revoked: new Counter({ name: 'airlock_sessions_revoked_total', help: 'Sessions revoked', registers: r }),
+    expired: new Counter({ name: 'airlock_sessions_expired_total', help: 'Sessions expired', registers: r }),
+    introspections: new Counter({
+      name: 'airlock_introspections_total',
+      help: 'Token introspections by result',
+      labelNames: ['active'],
+      registers: r,
+    }),
+    auditFailures: new Counter({
+      name: 'airlock_audit_write_failures_total',
+      help: 'Audit batches that could not be written',
+      registers: r,
+    }),
+    revocationFailures: new Counter({
+      name: 'airlock_revocation_failures_total',
+      help: 'Provider revocations that failed and were queued for retry (alert when rising)',
+      labelNames: ['provider'],
+      registers: r,
+    }),
+    revocationBacklog: new Gauge({
+      name: 'airlock_revocations_pending',
+      help: 'Revocations waiting to be retried (alert when above 0 for long)',
+      registers: r,
+    }),
+    live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
+    pending: new Gauge({ name: 'airlock_sessions_pending', help: 'Sessions waiting for approval', registers: r }),
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,37 @@
+// Bearer authentication and role checks. A route declares who may call it in `config.roles`;
+// routes without it (health, JWKS, docs, Slack) authenticate themselves or need nothing.
+import fp from 'fastify-plugin'
+import { err } from '../errors.js'
+import { hasRole, type Principal, type RouteRole } from '../auth/principal.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    roles?: readonly RouteRole[]
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+/** The authenticated caller of a route that declares roles. */
+export function principalOf(req: { principal: Principal | null }): Principal {
+  if (!req.principal) throw err.unauthenticated()
+  return req.principal
+}
+
+export default fp(
+  async (app) => {
+    app.decorateRequest('principal', null)
+    app.addHook('onRequest', async (req) => {
+      const roles = req.routeOptions.config.roles
+      if (!roles) return
+      const principal = await app.broker.runtime().authenticate(req.headers.authorization)
+      if (!principal) throw err.unauthenticated()
+      if (!hasRole(principal, roles)) {
+        throw err.forbidden(`${principal.id} lacks the role for this route (needs one of: ${roles.join(', ')})`)
+      }
+      req.principal = principal
+    })
+  },
+  { name: 'auth', dependencies: ['broker'] },
+)

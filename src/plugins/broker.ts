@@ -1,0 +1,34 @@
+// Decorates the app with the broker's services; routes reach them as `app.broker`.
+import fp from 'fastify-plugin'
+import type { AuditLog } from '../audit/log.js'
+import type { LockService } from '../locks/service.js'
+import type { Metrics } from '../metrics.js'
+import type { Runtime } from '../runtime.js'
+import type { SessionService } from '../sessions/service.js'
+import type { Store } from '../store/types.js'
+import type { TokenService } from '../tokens/tokens.js'
+import type { Clock } from '../clock.js'
+
+export interface Broker {
+  runtime: () => Runtime
+  store: Store
+  sessions: SessionService
+  locks: LockService
+  tokens: TokenService
+  audit: AuditLog
+  metrics: Metrics
+  clock: Clock
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    broker: Broker
+  }
+}
+
+export default fp<{ broker: Broker }>(
+  async (app, opts) => {
+    app.decorate('broker', opts.broker)
+  },
+  { name: 'broker' },
+)

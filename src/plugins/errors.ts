@@ -1,0 +1,63 @@
+// Every error leaves in the contract's body, with a code from the one catalogue (src/errors.ts).
+// A client mistake is never a 500; a store outage is a 503; messages never carry secrets.
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { AirlockError, StoreUnavailableError, type ErrorCode } from '../errors.js'
+
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'invalid_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  410: 'gone',
+  413: 'payload_too_large',
+  415: 'invalid_request',
+  429: 'rate_limited',
+  503: 'unavailable',
+}
+
+function classify(e: FastifyError | AirlockError | Error): { status: number; code: string; message: string } {
+  if (e instanceof AirlockError) return { status: e.statusCode, code: e.code, message: e.message }
+  if (e instanceof StoreUnavailableError) {
+    return { status: 503, code: 'unavailable', message: 'the session store cannot be reached; nothing was issued' }
+  }
+  const fe = e as FastifyError
+  if (fe.validation) {
+    const where = fe.validationContext ?? 'request'
+    const first = fe.validation[0]
+    const path = first ? `${where}${first.instancePath}` : where
+    return { status: 400, code: 'invalid_request', message: `${path} ${first?.message ?? 'is invalid'}` }
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'payload_too_large', message: 'the request body is over the size limit' }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'invalid_request', message: 'send application/json' }
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'invalid_request', message: 'the JSON body is empty' }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'invalid_request', message: 'Content-Length does not match the body' }
+  }
+  const status = fe.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    const message = e instanceof SyntaxError ? 'the body is not valid JSON' : 'the request is not valid'
+    return { status, code: BY_STATUS[status] ?? 'invalid_request', message }
+  }
+  return { status: 500, code: 'internal_error', message: 'internal error; the request id identifies it in the log' }
+}
+
+export default fp(
+  async (app) => {
+    app.setErrorHandler((e: FastifyError | AirlockError | Error, req, reply) => {
+      const { status, code, message } = classify(e)
+      if (status >= 500) req.log.error({ err: { type: e.name, message: e.message, code: (e as FastifyError).code } }, 'request failed')
+      if (e instanceof AirlockError && e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter))
+      return reply.code(status).send({ error: code, message, request_id: req.id })
+    })
+    app.setNotFoundHandler((req, reply) =>
+      reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id }),
+    )
+  },
+  { name: 'errors' },
+)

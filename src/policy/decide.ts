@@ -1,0 +1,133 @@
+// Policy decision for a session request. Pure: no I/O, no clock, no mutation of its inputs, so the
+// same (config, request) always yields the same answer and the approval route can re-run it.
+import type { AgentConfig, HumanConfig, OperationClassConfig, PolicyRule } from '../config/types.js'
+
+export interface DecisionInput {
+  agent: string
+  environment: string
+  operationClass: string
+  provider: string
+  onBehalfOf: string | null
+}
+
+/** The slice of AirlockConfig a decision needs. */
+export interface PolicyView {
+  policies: PolicyRule[]
+  operationClasses: OperationClassConfig[]
+  humans: HumanConfig[]
+  agents: AgentConfig[]
+  /** tokens.max_ttl: the global ceiling. */
+  maxTtlSeconds: number
+}
+
+export type Decision =
+  | { allow: false; reason: string; rule: string | null }
+  | {
+      allow: true
+      reason: string
+      /** Descriptions of every matching allow rule, in file order. */
+      rules: string[]
+      approvals: number
+      maxTtlSeconds: number
+      eligibleApprovers: string[]
+    }
+
+/** Minimum approvals for a `destructive: true` class, whatever a rule says (API.md). */
+export const DESTRUCTIVE_MIN_APPROVALS = 2
+
+/**
+ * `*` matches any run of characters (including none); every other character matches only itself.
+ * Deliberately not a RegExp: nothing in a pattern can act as regex syntax, and the two-pointer walk
+ * cannot backtrack exponentially on patterns like `*a*a*a*b`.
+ */
+export function matches(pattern: string, value: string): boolean {
+  if (!pattern.includes('*')) return pattern === value
+  let p = 0
+  let v = 0
+  let star = -1 // position of the last `*` seen in pattern
+  let mark = 0 // where in value that `*` started consuming
+  while (v < value.length) {
+    if (pattern[p] === '*') {
+      star = p++
+      mark = v
+    } else if (p < pattern.length && pattern[p] === value[v]) {
+      p++
+      v++
+    } else if (star !== -1) {
+      // Let the last `*` swallow one more character and retry from there.
+      p = star + 1
+      v = ++mark
+    } else {
+      return false
+    }
+  }
+  while (pattern[p] === '*') p++
+  return p === pattern.length
+}
+
+// An empty list matches nothing: a rule must opt in to every dimension explicitly.
+const anyMatch = (patterns: readonly string[], value: string): boolean =>
+  patterns.some((pattern) => matches(pattern, value))
+
+function ruleMatches(rule: PolicyRule, input: DecisionInput): boolean {
+  return (
+    anyMatch(rule.agents, input.agent) &&
+    anyMatch(rule.environments, input.environment) &&
+    anyMatch(rule.operationClasses, input.operationClass) &&
+    anyMatch(rule.providers, input.provider)
+  )
+}
+
+export function decide(view: PolicyView, input: DecisionInput): Decision {
+  const matching = view.policies.filter((rule) => ruleMatches(rule, input))
+
+  const deny = matching.find((rule) => rule.effect === 'deny')
+  if (deny) return { allow: false, reason: `denied by policy "${deny.description}"`, rule: deny.description }
+
+  const allows = matching.filter((rule) => rule.effect === 'allow')
+  const first = allows[0]
+  if (!first) {
+    const { agent, operationClass, environment, provider } = input
+    return {
+      allow: false,
+      reason: `no rule lets ${agent} use ${operationClass} on ${environment} with ${provider}`,
+      rule: null,
+    }
+  }
+
+  // The strictest rule is the one demanding the most approvals (first in file order on a tie).
+  let strictest = first
+  for (const rule of allows) if (rule.approvals > strictest.approvals) strictest = rule
+
+  // Re-checked here, not only at config load, so a hand-built or stale config cannot weaken it.
+  const destructive = view.operationClasses.some((c) => c.name === input.operationClass && c.destructive)
+  const ruled = Math.max(0, strictest.approvals)
+  const approvals = destructive ? Math.max(ruled, DESTRUCTIVE_MIN_APPROVALS) : ruled
+
+  let maxTtlSeconds = view.maxTtlSeconds
+  for (const rule of allows) {
+    if (rule.maxTtlSeconds !== null) maxTtlSeconds = Math.min(maxTtlSeconds, rule.maxTtlSeconds)
+  }
+
+  // Nobody approves their own agent's request or one made on their behalf.
+  const excluded = new Set(view.agents.find((a) => a.id === input.agent)?.owners ?? [])
+  if (input.onBehalfOf !== null) excluded.add(input.onBehalfOf)
+  const lists = allows.flatMap((rule) => (rule.approvers === null ? [] : [rule.approvers]))
+  const eligibleApprovers = view.humans
+    .filter((h) => h.roles.includes('approver') && !excluded.has(h.id))
+    .filter((h) => lists.every((list) => list.includes(h.id)))
+    .map((h) => h.id)
+
+  if (eligibleApprovers.length < approvals) {
+    return {
+      allow: false,
+      reason: `needs ${approvals} approvals but only ${eligibleApprovers.length} eligible approver(s) exist for ${input.agent}`,
+      rule: strictest.description,
+    }
+  }
+
+  const rules = allows.map((rule) => rule.description)
+  const by = `allowed by ${rules.map((d) => `"${d}"`).join(', ')}`
+  const reason = approvals === 0 ? by : `${by}; needs ${approvals} approval${approvals === 1 ? '' : 's'}`
+  return { allow: true, reason, rules, approvals, maxTtlSeconds, eligibleApprovers }
+}

@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { queryAudit, verifyAuditLog } from '../audit/read.js'
+import { errors } from '../schemas/common.js'
+import { AuditQuery } from '../schemas/audit.js'
+
+const audit: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/audit',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Audit events, newest first',
+        tags: ['audit'],
+        querystring: AuditQuery,
+        response: { 200: Type.Object({ events: Type.Array(Type.Ref('AuditEvent')) }), ...errors(400, 401, 403, 503) },
+      },
+    },
+    async (req) => {
+      const q = req.query
+      const events = await queryAudit(app.broker.store, {
+        session_id: q.session_id,
+        agent: q.agent,
+        sinceMs: q.since === undefined ? undefined : Date.parse(q.since),
+        limit: Math.min(Math.max(Number(q.limit ?? 100), 1), 1000),
+      })
+      return { events }
+    },
+  )
+
+  app.get(
+    '/v1/audit/verify',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Verify every audit chain (hashes, sequence, links, recorded heads)',
+        tags: ['audit'],
+        response: {
+          200: Type.Object({
+            ok: Type.Boolean(),
+            events: Type.Integer(),
+            chains: Type.Array(Type.Object({ chain: Type.String(), first: Type.Integer(), last: Type.Integer() })),
+            problems: Type.Array(Type.String()),
+          }),
+          ...errors(401, 403, 503),
+        },
+      },
+    },
+    async () => verifyAuditLog(app.broker.store),
+  )
+}
+
+export default audit

@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { err } from '../errors.js'
+import { errors } from '../schemas/common.js'
+
+const READY_TIMEOUT_MS = 1500
+
+const service: FastifyPluginAsyncTypebox = async (app) => {
+  const { store, tokens, metrics } = app.broker
+
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['service'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  )
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Ready when the store answers (a provider in trouble does not make the broker unready)',
+        tags: ['service'],
+        response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errors(503) },
+      },
+    },
+    async () => {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(err.unavailable('the session store does not answer')), READY_TIMEOUT_MS)
+      })
+      try {
+        await Promise.race([store.ping(), timeout])
+      } catch {
+        throw err.unavailable('the session store does not answer')
+      } finally {
+        clearTimeout(timer)
+      }
+      return { status: 'ready' as const }
+    },
+  )
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        summary: 'Public keys of session tokens',
+        tags: ['tokens'],
+        response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
+      },
+    },
+    async (_req, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return tokens.jwks()
+    },
+  )
+
+  app.get(
+    '/v1/providers',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "Each provider's health and last error (never a secret)",
+        tags: ['service'],
+        response: {
+          200: Type.Object({
+            providers: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                type: Type.String(),
+                audience: Type.String(),
+                ok: Type.Boolean(),
+                error: Type.Union([Type.String(), Type.Null()]),
+              }),
+            ),
+          }),
+          ...errors(401, 403),
+        },
+      },
+    },
+    async () => {
+      const list = [...app.broker.runtime().providers.values()]
+      const health = await Promise.all(
+        list.map((p) => p.health().catch((e: unknown) => ({ ok: false, error: (e as Error).message }))),
+      )
+      return {
+        providers: list.map((p, i) => ({ name: p.name, type: p.type, audience: p.audience, ...(health[i] as { ok: boolean; error: string | null }) })),
+      }
+    },
+  )
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['service'], hide: false } }, async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType)
+    return metrics.registry.metrics()
+  })
+}
+
+export default service

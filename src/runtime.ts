@@ -1,0 +1,54 @@
+// Everything derived from the config file. SIGHUP builds a new Runtime and swaps it in whole, so
+// a request sees either the old config or the new one, never a mix.
+import type { FastifyBaseLogger } from 'fastify'
+import { providerRegistry } from '../providers/registry.js'
+import type { Provider, ProviderType } from '../providers/types.js'
+import { createAuthenticator, type Authenticator } from './auth/authenticate.js'
+import type { Clock } from './clock.js'
+import type { AgentConfig, AirlockConfig, HumanConfig } from './config/types.js'
+import type { PolicyView } from './policy/decide.js'
+
+export interface Runtime {
+  config: AirlockConfig
+  providers: Map<string, Provider>
+  authenticate: Authenticator
+  policy: PolicyView
+  agents: Map<string, AgentConfig>
+  humans: Map<string, HumanConfig>
+  environments: Set<string>
+  classes: Set<string>
+}
+
+export async function buildRuntime(
+  config: AirlockConfig,
+  deps: { clock: Clock; log: FastifyBaseLogger; instanceId: string; previous?: Runtime },
+): Promise<Runtime> {
+  const providers = new Map<string, Provider>()
+  for (const p of config.providers) {
+    const fns = providerRegistry[p.type as ProviderType]
+    const provider = fns.create(p.options, {
+      name: p.name,
+      instanceId: deps.instanceId,
+      log: deps.log.child({ provider: p.name }),
+    })
+    // A provider that cannot prepare now still starts: it reports unhealthy and its requests 503.
+    await provider.setup().catch((e: unknown) => deps.log.warn({ provider: p.name, err: (e as Error).message }, 'provider setup failed'))
+    providers.set(p.name, provider)
+  }
+  return {
+    config,
+    providers,
+    authenticate: createAuthenticator(config, deps.clock),
+    policy: {
+      policies: config.policies,
+      operationClasses: config.operationClasses,
+      humans: config.humans,
+      agents: config.agents,
+      maxTtlSeconds: config.tokens.maxTtlSeconds,
+    },
+    agents: new Map(config.agents.map((a) => [a.id, a])),
+    humans: new Map(config.humans.map((h) => [h.id, h])),
+    environments: new Set(config.environments.map((e) => e.name)),
+    classes: new Set(config.operationClasses.map((c) => c.name)),
+  }
+}

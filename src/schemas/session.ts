@@ -1,0 +1,95 @@
+import { Type } from '@sinclair/typebox'
+import { Digits, Name, Nullable, TASK_ID } from './common.js'
+
+const Status = Type.Union(
+  ['pending_approval', 'approved', 'active', 'denied', 'expired', 'revoked'].map((s) => Type.Literal(s)),
+)
+
+export const Session = Type.Object(
+  {
+    id: Type.String(),
+    status: Status,
+    agent: Type.String(),
+    on_behalf_of: Nullable(Type.String()),
+    task: Type.Object({ id: Type.String(), description: Nullable(Type.String()) }),
+    environment: Type.String(),
+    operation_class: Type.String(),
+    provider: Type.String(),
+    justification: Nullable(Type.String()),
+    ttl_seconds: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    expires_at: Type.String({ format: 'date-time' }),
+    approvals_required: Type.Integer(),
+    approvals: Type.Array(
+      Type.Object({
+        by: Type.String(),
+        via: Type.Union([Type.Literal('slack'), Type.Literal('api')]),
+        at: Type.String({ format: 'date-time' }),
+        comment: Nullable(Type.String()),
+      }),
+    ),
+    denied_by: Nullable(Type.String()),
+    revoked_by: Nullable(Type.String()),
+    revoked_at: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'Session' },
+)
+
+export const Grant = Type.Object(
+  {
+    token: Type.String(),
+    token_type: Type.Literal('Bearer'),
+    expires_at: Type.String({ format: 'date-time' }),
+    credentials: Type.Object({}, { additionalProperties: true, description: 'Provider-specific (API.md)' }),
+  },
+  { $id: 'Grant' },
+)
+
+export const SessionRequest = Type.Object(
+  {
+    environment: Name('A configured environment'),
+    operation_class: Name('A configured operation class'),
+    provider: Name('A configured provider'),
+    task: Type.Object(
+      {
+        id: Type.String({ ...TASK_ID, description: '1-128 of A-Z a-z 0-9 . _ : / -' }),
+        description: Type.Optional(Type.String({ maxLength: 500 })),
+      },
+      { additionalProperties: false },
+    ),
+    justification: Type.Optional(Type.String({ maxLength: 1000 })),
+    ttl_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+    on_behalf_of: Type.Optional(Name('A configured human; excluded from approving')),
+  },
+  { additionalProperties: false },
+)
+
+export const SessionId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }) })
+
+export const WaitQuery = Type.Object(
+  { wait: Type.Optional(Digits(60, 'Seconds to hold until the status changes')) },
+  { additionalProperties: false },
+)
+
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(Status),
+    agent: Type.Optional(Name()),
+    environment: Type.Optional(Name()),
+    provider: Type.Optional(Name()),
+    limit: Type.Optional(Digits(500, 'Page size, default 50')),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+)
+
+export const BulkRevoke = Type.Object(
+  {
+    agent: Type.Optional(Name()),
+    environment: Type.Optional(Name()),
+    provider: Type.Optional(Name()),
+    operation_class: Type.Optional(Name()),
+    task_id: Type.Optional(Type.String(TASK_ID)),
+  },
+  { additionalProperties: false },
+)

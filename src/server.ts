@@ -1,0 +1,148 @@
+// Wires a broker from a config: store, keys, audit, runtime, services, workers, HTTP app.
+// The CLI (serve, dev) and the tests build brokers through here, so they run the same code.
+import type { Logger } from 'pino'
+import { hostname } from 'node:os'
+import { buildApp, type App } from './app.js'
+import { createAuditLog } from './audit/log.js'
+import { systemClock, type Clock } from './clock.js'
+import type { AirlockConfig } from './config/types.js'
+import { newChainId } from './ids.js'
+import { createLockService } from './locks/service.js'
+import { createLogger } from './log.js'
+import { createMetrics } from './metrics.js'
+import { buildRuntime, type Runtime } from './runtime.js'
+import { createRevoker } from './sessions/revoker.js'
+import { createSessionService } from './sessions/service.js'
+import { redisKeys } from './store/keys.js'
+import { createMemoryStore } from './store/memory.js'
+import { checkRedis } from './store/redis-check.js'
+import { createRedisStore } from './store/redis.js'
+import type { Store } from './store/types.js'
+import { loadSigningKey, type SigningKey } from './tokens/keys.js'
+import { createTokenService } from './tokens/tokens.js'
+import { createSweeper } from './workers/sweeper.js'
+
+export interface BrokerOptions {
+  config: AirlockConfig
+  clock?: Clock
+  logger?: Logger
+  /** Where audit lines go (default stdout); ignored when audit.stdout is false. */
+  auditOut?: (line: string) => void
+  /** Dev mode passes a generated key; production loads tokens.signing_key. */
+  signingKey?: SigningKey
+  /** Only `airlock dev` and tests may run without Redis. */
+  allowMemoryStore?: boolean
+  sweeper?: boolean
+  sweepEveryMs?: number
+}
+
+export interface RunningBroker {
+  app: App
+  store: Store
+  runtime: () => Runtime
+  chain: string
+  sweepOnce(): Promise<void>
+  reload(config: AirlockConfig): Promise<void>
+  close(): Promise<void>
+}
+
+export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> {
+  const { config } = opts
+  const clock = opts.clock ?? systemClock
+  const log = opts.logger ?? createLogger()
+  const metrics = createMetrics({ defaults: true })
+
+  let store: Store
+  let redis = null
+  if (config.store.redisUrl) {
+    const rs = await createRedisStore(config.store.redisUrl, config.store.keyPrefix)
+    try {
+      for (const w of await checkRedis(rs.redis)) log.warn(w)
+    } catch (e) {
+      await rs.close()
+      throw e
+    }
+    store = rs
+    redis = rs.redis
+  } else if (opts.allowMemoryStore) {
+    store = createMemoryStore(clock)
+  } else {
+    throw new Error('store.redis_url is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)')
+  }
+
+  let signingKey = opts.signingKey
+  if (!signingKey) {
+    if (!config.tokens.signingKeyPem) {
+      await store.close()
+      throw new Error('tokens.signing_key is required (a file: reference to a PKCS#8 PEM private key)')
+    }
+    signingKey = await loadSigningKey(config.tokens.signingKeyPem, config.tokens.algorithm)
+  }
+  const tokens = createTokenService({ issuer: config.server.publicUrl, clock, active: signingKey })
+
+  const chain = newChainId()
+  const out = opts.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
+  const audit = createAuditLog({
+    store,
+    chain,
+    clock,
+    retentionMs: config.audit.retentionMs,
+    out: config.audit.stdout ? out : null,
+    checkpointEveryMs: config.audit.checkpointEveryMs,
+    onFailure: (e) => {
+      metrics.auditFailures.inc()
+      log.error({ err: (e as Error).message }, 'audit write failed')
+    },
+  })
+
+  const instanceId = `${config.store.keyPrefix}${hostname()}`
+  let current = await buildRuntime(config, { clock, log, instanceId })
+  const runtime = () => current
+  const revoker = createRevoker({ store, runtime, clock, metrics, log })
+  const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log })
+  const locks = createLockService({ store, sessions, audit, clock, runtime })
+  const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock }
+  const app = await buildApp({
+    broker,
+    redis,
+    rateLimitNamespace: redisKeys(config.store.keyPrefix).rateLimit,
+    logger: log,
+  })
+
+  const sweeper = createSweeper({
+    store,
+    sessions,
+    locks,
+    revoker,
+    runtime,
+    clock,
+    metrics,
+    log,
+    owner: chain,
+    intervalMs: opts.sweepEveryMs,
+  })
+  await audit.record({ type: 'broker.started', actor: 'airlock', details: { chain, host: hostname(), pid: process.pid } })
+  if (opts.sweeper !== false) sweeper.start()
+
+  return {
+    app,
+    store,
+    runtime,
+    chain,
+    sweepOnce: () => sweeper.runOnce(),
+    async reload(next) {
+      const built = await buildRuntime(next, { clock, log, instanceId, previous: current })
+      const old = current
+      current = built
+      await audit.record({ type: 'config.reloaded', actor: 'airlock', details: { providers: next.providers.length } })
+      for (const p of old.providers.values()) await p.close().catch(() => {})
+    },
+    async close() {
+      await sweeper.stop()
+      await app.close()
+      audit.close()
+      for (const p of current.providers.values()) await p.close().catch(() => {})
+      await store.close()
+    },
+  }
+}

@@ -1,0 +1,469 @@
+// The session lifecycle: request, issue, read, wait, revoke, expire, introspect. Every state
+// change is a compare-and-set on the record (store.casSession), retried on conflict, so racing
+// revokes, locks and sweeps on any replica converge on one outcome.
+import type { FastifyBaseLogger } from 'fastify'
+import type { AuditInput, AuditLog } from '../audit/log.js'
+import type { Principal } from '../auth/principal.js'
+import type { Clock } from '../clock.js'
+import { iso } from '../clock.js'
+import { AirlockError, err } from '../errors.js'
+import { newJti, newSessionId } from '../ids.js'
+import type { Metrics } from '../metrics.js'
+import { lockCovers } from '../locks/model.js'
+import { decide } from '../policy/decide.js'
+import type { Runtime } from '../runtime.js'
+import type { Store } from '../store/types.js'
+import type { SessionClaims, TokenService } from '../tokens/tokens.js'
+import { effectiveStatus, isFinal, scopeOf, toPublic, type PublicSession, type SessionRecord } from './model.js'
+import { scrub, type Revoker } from './revoker.js'
+
+/** How long a provider may take to mint before the sweeper treats the attempt as dead. */
+export const ISSUING_TIMEOUT_MS = 60_000
+const CAS_ATTEMPTS = 64
+
+export interface SessionRequest {
+  environment: string
+  operation_class: string
+  provider: string
+  task: { id: string; description?: string }
+  justification?: string
+  ttl_seconds?: number
+  on_behalf_of?: string
+}
+
+export interface Grant {
+  token: string
+  token_type: 'Bearer'
+  expires_at: string
+  credentials: Record<string, unknown>
+}
+
+export interface SessionFilter {
+  status?: string
+  agent?: string
+  environment?: string
+  provider?: string
+  operation_class?: string
+  task_id?: string
+}
+
+export type IntrospectResult = ({ active: true } & Omit<SessionClaims, 'nbf'>) | { active: false }
+
+export interface SessionServiceDeps {
+  store: Store
+  runtime: () => Runtime
+  tokens: TokenService
+  audit: AuditLog
+  clock: Clock
+  metrics: Metrics
+  revoker: Revoker
+  log: FastifyBaseLogger
+}
+
+const summary = (r: SessionRecord) => ({
+  agent: r.agent,
+  environment: r.environment,
+  operation_class: r.operation_class,
+  provider: r.provider,
+  task_id: r.task.id,
+  status: r.status,
+})
+
+export const matchesFilter = (r: SessionRecord, f: SessionFilter, now: number): boolean =>
+  (f.status === undefined || effectiveStatus(r, now) === f.status) &&
+  (f.agent === undefined || r.agent === f.agent) &&
+  (f.environment === undefined || r.environment === f.environment) &&
+  (f.provider === undefined || r.provider === f.provider) &&
+  (f.operation_class === undefined || r.operation_class === f.operation_class) &&
+  (f.task_id === undefined || r.task.id === f.task_id)
+
+export function createSessionService(deps: SessionServiceDeps) {
+  const { store, tokens, audit, clock, metrics, revoker, log } = deps
+  const retention = () => deps.runtime().config.store.retentionMs
+
+  /** Applies `change` atomically; null from `change` means "nothing to do". */
+  async function transition(
+    id: string,
+    change: (cur: SessionRecord, now: number) => SessionRecord | null,
+    checkLocks = false,
+  ): Promise<{ rec: SessionRecord; before: SessionRecord; changed: boolean; locked: boolean }> {
+    for (let i = 0; i < CAS_ATTEMPTS; i++) {
+      const cur = await store.getSession(id)
+      if (!cur) throw err.notFound()
+      const now = clock.now()
+      const next = change(cur, now)
+      if (!next) return { rec: cur, before: cur, changed: false, locked: false }
+      const candidate = { ...next, v: cur.v + 1 }
+      const r = await store.casSession(candidate, cur.v, { checkLocks, retentionMs: retention(), now })
+      if (r === 'ok') {
+        store.publishChange(id)
+        return { rec: candidate, before: cur, changed: true, locked: false }
+      }
+      if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true }
+      if (r === 'missing') throw err.notFound()
+    }
+    throw err.unavailable('the session is changing too fast; try again')
+  }
+
+  /** Ends a live session as revoked (or expired, when its deadline already passed). */
+  async function finish(id: string, by: string, reason: string) {
+    const r = await transition(id, (cur, now) => {
+      if (isFinal(cur.status)) return null
+      if (cur.expires_at <= now) return { ...cur, status: 'expired' }
+      return { ...cur, status: 'revoked', revoked_by: by, revoked_at: now }
+    })
+    if (r.changed) await afterFinish(r.before, r.rec, by, reason)
+    return r
+  }
+
+  async function afterFinish(before: SessionRecord, rec: SessionRecord, by: string, reason: string) {
+    const expired = rec.status === 'expired'
+    ;(expired ? metrics.expired : metrics.revoked).inc()
+    if (before.status === 'active' || before.status === 'issuing') await revoker.revokeCredentials(rec)
+    // The state change stands even if the audit write fails: revocation is the safe direction.
+    await audit
+      .record({
+        type: expired ? 'session.expired' : 'session.revoked',
+        actor: expired ? 'airlock' : by,
+        session_id: rec.id,
+        details: { ...summary(rec), from: before.status, reason },
+      })
+      .catch((e: unknown) => log.error({ session: rec.id, err: (e as Error).message }, 'audit write failed after revocation'))
+  }
+
+  const denyRequest = async (agent: string, body: SessionRequest, reason: string, kind: string): Promise<never> => {
+    metrics.denied.inc({ reason: kind })
+    await audit.record({
+      type: 'request.denied',
+      actor: agent,
+      details: {
+        environment: body.environment,
+        operation_class: body.operation_class,
+        provider: body.provider,
+        task_id: body.task.id,
+        reason,
+      },
+    })
+    throw err.policy(reason)
+  }
+
+  async function lockReason(rec: SessionRecord): Promise<string> {
+    const now = clock.now()
+    const lock = (await store.listLocks()).find((l) => lockCovers(l, scopeOf(rec), now))
+    return lock ? `a lock holds (${lock.id}: ${lock.reason})` : 'a lock holds'
+  }
+
+  /** Mints credentials and the token for a session about to be active; audit first, then the grant. */
+  async function issue(base: SessionRecord, events: AuditInput[]): Promise<{ rec: SessionRecord; grant: Grant }> {
+    const rt = deps.runtime()
+    const provider = rt.providers.get(base.provider)
+    if (!provider) throw err.unavailable(`provider ${base.provider} is not configured any more`)
+    const nowSec = Math.floor(clock.now() / 1000)
+    const exp = nowSec + base.ttl_seconds
+    const jti = newJti()
+    let rec: SessionRecord
+    let credentials: Record<string, unknown> = {}
+
+    if (!provider.external) {
+      // Nothing exists outside Airlock, so the record can go straight to active in one write.
+      rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
+      if (base.v === 0) {
+        const r = await store.createSession(rec, retention(), clock.now())
+        if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
+        if (r !== 'ok') throw err.unavailable('session id collision; try again')
+      } else {
+        const t = await transition(base.id, (cur) => (cur.v === base.v ? rec : null), true)
+        if (t.locked) throw err.policy(await lockReason(base))
+        if (!t.changed) throw err.conflict('the session changed while it was being claimed')
+        rec = t.rec
+      }
+    } else {
+      // Issuing is a state of its own: a revoke or lock landing during the provider call wins,
+      // and the fresh credentials are revoked at once.
+      const issuing: SessionRecord = { ...base, status: 'issuing', expires_at: clock.now() + ISSUING_TIMEOUT_MS, jti }
+      if (base.v === 0) {
+        const r = await store.createSession(issuing, retention(), clock.now())
+        if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
+        if (r !== 'ok') throw err.unavailable('session id collision; try again')
+      } else {
+        const t = await transition(base.id, (cur) => (cur.v === base.v ? issuing : null), true)
+        if (t.locked) throw err.policy(await lockReason(base))
+        if (!t.changed) throw err.conflict('the session changed while it was being claimed')
+        issuing.v = t.rec.v
+      }
+      let handle: Record<string, string>
+      try {
+        const issued = await provider.issue({
+          sessionId: base.id,
+          agent: base.agent,
+          taskId: base.task.id,
+          environment: base.environment,
+          operationClass: base.operation_class,
+          ttlSeconds: base.ttl_seconds,
+          expiresAt: exp * 1000,
+        })
+        credentials = issued.credentials
+        handle = issued.handle
+      } catch (e) {
+        const message = scrub((e as Error).message)
+        await finish(base.id, 'airlock', `provider could not issue: ${message}`).catch(() => {})
+        throw err.unavailable(`provider ${base.provider} could not issue credentials: ${message}`, e)
+      }
+      const active: SessionRecord = { ...issuing, v: issuing.v + 1, status: 'active', expires_at: exp * 1000, handle }
+      const r = await store.casSession(active, issuing.v, { checkLocks: true, retentionMs: retention(), now: clock.now() })
+      if (r !== 'ok') {
+        await revoker.revokeCredentials(active)
+        if (r === 'locked') await finish(base.id, 'lock', 'a lock was created while issuing')
+        throw err.gone('the session was revoked while its credentials were being issued')
+      }
+      store.publishChange(base.id)
+      rec = active
+    }
+
+    const claims = {
+      sub: rec.agent,
+      client_id: rec.agent,
+      aud: provider.audience,
+      iat: nowSec,
+      nbf: nowSec,
+      exp,
+      jti,
+      sid: rec.id,
+      env: rec.environment,
+      op: rec.operation_class,
+      provider: rec.provider,
+      task: rec.task.id,
+    }
+    const issuedEvent: AuditInput = {
+      type: 'session.issued',
+      actor: rec.agent,
+      session_id: rec.id,
+      details: { ...summary(rec), expires_at: iso(rec.expires_at), jti },
+    }
+    try {
+      // Sign (off the event loop) while the audit append travels; no grant leaves without both.
+      const [token] = await Promise.all([tokens.sign(claims), audit.record(...events, issuedEvent)])
+      metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
+      return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
+    } catch (e) {
+      await finish(rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
+      if (e instanceof AirlockError) throw e
+      throw err.unavailable('the grant could not be completed; nothing was issued', e)
+    }
+  }
+
+  const requestOf = (r: SessionRecord): SessionRequest => ({
+    environment: r.environment,
+    operation_class: r.operation_class,
+    provider: r.provider,
+    task: { id: r.task.id },
+  })
+
+  const visible = async (p: Principal, id: string): Promise<SessionRecord> => {
+    const rec = await store.getSession(id)
+    // An agent sees only its own sessions; others' do not exist for it.
+    if (!rec || (p.kind === 'agent' && rec.agent !== p.id)) throw err.notFound()
+    return rec
+  }
+
+  return {
+    transition,
+
+    async request(
+      p: Principal & { kind: 'agent' },
+      body: SessionRequest,
+    ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant }> {
+      const rt = deps.runtime()
+      if (!rt.environments.has(body.environment)) throw err.invalid(`unknown environment '${body.environment}'`)
+      if (!rt.classes.has(body.operation_class)) throw err.invalid(`unknown operation class '${body.operation_class}'`)
+      const provider = rt.providers.get(body.provider)
+      if (!provider) throw err.invalid(`unknown provider '${body.provider}'`)
+      if (!provider.supportsEnvironment(body.environment)) {
+        throw err.invalid(`provider '${body.provider}' is not configured for environment '${body.environment}'`)
+      }
+      const onBehalfOf = body.on_behalf_of ?? null
+      if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
+        throw err.invalid(`on_behalf_of: '${onBehalfOf}' is not a configured human`)
+      }
+      const decision = decide(rt.policy, {
+        agent: p.id,
+        environment: body.environment,
+        operationClass: body.operation_class,
+        provider: body.provider,
+        onBehalfOf,
+      })
+      if (!decision.allow) return denyRequest(p.id, body, decision.reason, 'policy')
+
+      const cfg = rt.config
+      const ttl = Math.min(body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds, decision.maxTtlSeconds)
+      const now = clock.now()
+      const base: SessionRecord = {
+        v: 0,
+        id: newSessionId(),
+        status: 'pending_approval',
+        agent: p.id,
+        owners: p.agent.owners,
+        on_behalf_of: onBehalfOf,
+        task: { id: body.task.id, description: body.task.description ?? null },
+        environment: body.environment,
+        operation_class: body.operation_class,
+        provider: body.provider,
+        justification: body.justification ?? null,
+        ttl_seconds: ttl,
+        created_at: now,
+        expires_at: now + cfg.approvals.timeoutMs,
+        approvals_required: decision.approvals,
+        approvals: [],
+        eligible_approvers: decision.eligibleApprovers,
+        rule: decision.rules.join('; '),
+        denied_by: null,
+        revoked_by: null,
+        revoked_at: null,
+        jti: null,
+        handle: null,
+      }
+      const requested: AuditInput = {
+        type: 'session.requested',
+        actor: p.id,
+        session_id: base.id,
+        details: {
+          ...summary(base),
+          task_description: base.task.description,
+          justification: base.justification,
+          on_behalf_of: onBehalfOf,
+          ttl_seconds: ttl,
+          decision: decision.reason,
+          approvals_required: decision.approvals,
+        },
+      }
+
+      if (decision.approvals > 0) {
+        const r = await store.createSession(base, retention(), now)
+        if (r === 'locked') return denyRequest(p.id, body, await lockReason(base), 'lock')
+        if (r !== 'ok') throw err.unavailable('session id collision; try again')
+        try {
+          await audit.record(requested)
+        } catch (e) {
+          await finish(base.id, 'airlock', 'the audit log could not be written').catch(() => {})
+          throw e
+        }
+        metrics.requested.inc()
+        store.publishChange(base.id)
+        return { status: 202, session: toPublic(base, now) }
+      }
+      const { rec, grant } = await issue(base, [requested])
+      return { status: 201, session: toPublic(rec, clock.now()), grant }
+    },
+
+    async get(p: Principal, id: string): Promise<PublicSession> {
+      return toPublic(await visible(p, id), clock.now())
+    },
+
+    /** Holds until the session changes (on any replica) or `seconds` pass. */
+    async wait(p: Principal, id: string, seconds: number, signal: AbortSignal): Promise<PublicSession> {
+      const first = await visible(p, id)
+      if (seconds <= 0 || effectiveStatus(first, clock.now()) !== first.status || isFinal(first.status)) {
+        return toPublic(first, clock.now())
+      }
+      const remaining = Math.min(seconds * 1000, first.expires_at - clock.now())
+      const { changed } = await store.watchChange(id, Math.max(remaining, 0), signal)
+      // Read again after listening, so a change between the first read and the subscription is seen.
+      const again = await visible(p, id)
+      if (again.v === first.v) await changed
+      return toPublic(await visible(p, id), clock.now())
+    },
+
+    async list(filter: SessionFilter, limit: number, cursor: string | null) {
+      const now = clock.now()
+      const out: PublicSession[] = []
+      let next = cursor
+      // Scan a bounded number of records per call; the cursor resumes where the scan stopped.
+      for (let scanned = 0; out.length < limit && scanned < 5000; ) {
+        const page = await store.listSessionIds(next, 200)
+        const recs = await store.getSessions(page.ids)
+        scanned += page.ids.length
+        for (let i = 0; i < recs.length; i++) {
+          const r = recs[i]
+          if (r && matchesFilter(r, filter, now)) out.push(toPublic(r, now))
+          if (out.length === limit) {
+            const more = i < recs.length - 1 || page.next !== null
+            return { sessions: out, next_cursor: more ? (await store.listSessionIds(next, i + 1)).next : null }
+          }
+        }
+        next = page.next
+        if (next === null) break
+      }
+      return { sessions: out, next_cursor: next }
+    },
+
+    /** The owning agent ends its session, or an operator revokes it. Idempotent. */
+    async end(p: Principal, id: string): Promise<PublicSession> {
+      await visible(p, id)
+      const r = await finish(id, p.id, p.kind === 'agent' ? 'ended by the agent' : 'revoked by an operator')
+      return toPublic(r.rec, clock.now())
+    },
+
+    /** Revokes every live session matching `match`; returns their ids. */
+    async revokeMatching(by: string, reason: string, match: (r: SessionRecord) => boolean): Promise<string[]> {
+      const ids = await store.liveSessionIds()
+      const revoked: string[] = []
+      for (let i = 0; i < ids.length; i += 500) {
+        const recs = await store.getSessions(ids.slice(i, i + 500))
+        for (const r of recs) {
+          if (!r || isFinal(r.status) || !match(r)) continue
+          const t = await finish(r.id, by, reason).catch((e: unknown) => {
+            if (e instanceof AirlockError && e.code === 'not_found') return null
+            throw e
+          })
+          if (t?.changed && t.rec.status === 'revoked') revoked.push(r.id)
+        }
+      }
+      return revoked
+    },
+
+    /** Sweeper: records sessions whose deadline passed as expired and revokes their credentials. */
+    async expire(id: string): Promise<boolean> {
+      const r = await transition(id, (cur, now) =>
+        isFinal(cur.status) || cur.expires_at > now ? null : { ...cur, status: 'expired' },
+      ).catch((e: unknown) => {
+        if (e instanceof AirlockError && e.code === 'not_found') return null
+        throw e
+      })
+      if (!r?.changed) return false
+      await afterFinish(r.before, r.rec, 'airlock', reasonForExpiry(r.before.status))
+      return true
+    },
+
+    async introspect(p: Principal, token: string): Promise<IntrospectResult> {
+      const claims = await tokens.verify(token)
+      const allowed =
+        claims !== null &&
+        (p.roles.includes('operator') ||
+          (p.kind === 'resource_server' && p.audiences.includes(claims.aud)) ||
+          (p.kind === 'agent' && claims.sub === p.id))
+      if (!allowed) {
+        metrics.introspections.inc({ active: 'false' })
+        return { active: false }
+      }
+      const now = clock.now()
+      const scope = { agent: claims.sub, environment: claims.env, provider: claims.provider, task_id: claims.task }
+      const { rec, locked } = await store.introspect(claims.sid, scope, now)
+      const active = rec !== null && !locked && rec.status === 'active' && rec.jti === claims.jti && rec.expires_at > now
+      metrics.introspections.inc({ active: String(active) })
+      if (!active) return { active: false }
+      const { nbf: _nbf, ...rest } = claims
+      return { active: true, ...rest }
+    },
+  }
+}
+
+const reasonForExpiry = (from: string): string =>
+  from === 'pending_approval'
+    ? 'approval timed out'
+    : from === 'approved'
+      ? 'claim window passed'
+      : from === 'issuing'
+        ? 'issuing did not finish'
+        : 'ttl elapsed'
+
+export type SessionService = ReturnType<typeof createSessionService>

@@ -1,0 +1,66 @@
+// Every Redis key name and TTL rule, in one place. All keys share one hash tag ({al}) so the
+// multi-key scripts also run on Redis Cluster; Airlock's data set is small enough for one slot.
+import type { LockScope } from '../sessions/model.js'
+
+export type Keys = ReturnType<typeof redisKeys>
+
+export function redisKeys(prefix: string) {
+  const t = `${prefix}{al}:`
+  return {
+    /** One session record (JSON); TTL = its deadline + store.retention. */
+    session: (id: string) => `${t}s:${id}`,
+    /** ZSET id -> current deadline (ms) of every unfinished session: the sweeper's work list. */
+    deadlines: `${t}deadlines`,
+    /** ZSET id -> created_at (ms) of every session within retention: listing. */
+    created: `${t}created`,
+    /** ZSET id -> deadline of sessions waiting for approval: the pending gauge. */
+    pending: `${t}pending`,
+    /** HASH lock id -> lock JSON. */
+    locks: `${t}locks`,
+    /** ZSET lock id -> expiry (ms or +inf), one per combination of dimensions a lock names. */
+    lockIndex: (combo: string) => `${t}li:${combo}`,
+    /** STREAM of audit events (field `e`: the event's JSON). */
+    audit: `${t}audit`,
+    /** STRING "seq:hash" of one chain's last event. */
+    auditHead: (chain: string) => `${t}ah:${chain}`,
+    /** HASH chain -> "seq:hash" of the last trimmed event: where verification starts. */
+    auditAnchors: `${t}aa`,
+    /** ZSET job id -> due time (ms), and HASH job id -> job JSON: failed revocations. */
+    revocationQueue: `${t}rq`,
+    revocationJobs: `${t}rj`,
+    /** STRING owner, PX: a worker's exclusive lease (sweeper, reaper). */
+    lease: (name: string) => `${t}lease:${name}`,
+    /** @fastify/rate-limit's namespace. */
+    rateLimit: `${t}rl:`,
+    /** Pub/sub channel announcing session changes (for `?wait=`). */
+    changes: `${t}changes`,
+    /** Everything under this deployment's prefix (for tests that clean up after themselves). */
+    pattern: `${t}*`,
+  }
+}
+
+/** A finished session stays readable for the retention period after its last deadline. */
+export const recordExpiry = (deadline: number, retentionMs: number): number => deadline + retentionMs
+
+const DIMENSIONS = ['agent', 'environment', 'provider', 'task_id'] as const
+export type LockMatch = Partial<Record<(typeof DIMENSIONS)[number], string>>
+
+/** The index name of a lock: the dimensions it names, in a fixed order. */
+export function lockCombo(match: LockMatch): string {
+  return DIMENSIONS.filter((d) => match[d] !== undefined)
+    .map((d) => `${d}=${encodeURIComponent(match[d] as string)}`)
+    .join('&')
+}
+
+/** Every lock that could match a session is indexed under one of these 15 combinations. */
+export function scopeCombos(scope: LockScope): string[] {
+  const out: string[] = []
+  for (let mask = 1; mask < 16; mask++) {
+    const m: LockMatch = {}
+    DIMENSIONS.forEach((d, i) => {
+      if (mask & (1 << i)) m[d] = scope[d]
+    })
+    out.push(lockCombo(m))
+  }
+  return out
+}

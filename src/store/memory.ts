@@ -1,0 +1,235 @@
+// In-memory store for `airlock dev` and single-process use. Same contract and tests as redis.ts;
+// JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
+import { EventEmitter } from 'node:events'
+import type { Lock } from '../locks/model.js'
+import { lockCovers } from '../locks/model.js'
+import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
+import type {
+  CasResult,
+  ChainHead,
+  CreateResult,
+  RevocationJob,
+  StoredAuditEvent,
+  Store,
+} from './types.js'
+
+interface Entry {
+  json: string
+  expiresAt: number
+}
+
+export function createMemoryStore(clock: { now(): number } = { now: Date.now }): Store {
+  const sessions = new Map<string, Entry>()
+  const deadlines = new Map<string, number>()
+  const created = new Map<string, number>()
+  const pending = new Set<string>()
+  const locks = new Map<string, Lock>()
+  const audit: { pos: string; json: string; ms: number }[] = []
+  const heads = new Map<string, string>()
+  const anchors = new Map<string, ChainHead>()
+  const queue = new Map<string, { job: RevocationJob; due: number }>()
+  const leases = new Map<string, { owner: string; until: number }>()
+  const changes = new EventEmitter().setMaxListeners(0)
+  let auditSeq = 0
+
+  const read = (id: string): SessionRecord | null => {
+    const e = sessions.get(id)
+    if (!e) return null
+    if (e.expiresAt <= clock.now()) {
+      sessions.delete(id)
+      return null
+    }
+    return JSON.parse(e.json) as SessionRecord
+  }
+  const locked = (scope: LockScope, now: number) => [...locks.values()].some((l) => lockCovers(l, scope, now))
+  const scopeOf = (r: SessionRecord): LockScope => ({
+    agent: r.agent,
+    environment: r.environment,
+    provider: r.provider,
+    task_id: r.task.id,
+  })
+  const index = (r: SessionRecord) => {
+    if (isFinal(r.status)) deadlines.delete(r.id)
+    else deadlines.set(r.id, r.expires_at)
+    if (r.status === 'pending_approval') pending.add(r.id)
+    else pending.delete(r.id)
+  }
+
+  return {
+    kind: 'memory',
+    async ping() {},
+    async close() {
+      changes.removeAllListeners()
+    },
+
+    async createSession(rec, retentionMs, now): Promise<CreateResult> {
+      if (read(rec.id)) return 'exists'
+      if (locked(scopeOf(rec), now)) return 'locked'
+      sessions.set(rec.id, { json: JSON.stringify(rec), expiresAt: rec.expires_at + retentionMs })
+      created.set(rec.id, rec.created_at)
+      index(rec)
+      return 'ok'
+    },
+    async getSession(id) {
+      return read(id)
+    },
+    async getSessions(ids) {
+      return ids.map(read)
+    },
+    async introspect(id, scope, now) {
+      return { rec: read(id), locked: locked(scope, now) }
+    },
+    async casSession(next, expectedV, { checkLocks, retentionMs, now }): Promise<CasResult> {
+      const cur = read(next.id)
+      if (!cur) return 'missing'
+      if (cur.v !== expectedV) return 'conflict'
+      if (checkLocks && locked(scopeOf(next), now)) return 'locked'
+      sessions.set(next.id, { json: JSON.stringify(next), expiresAt: next.expires_at + retentionMs })
+      index(next)
+      return 'ok'
+    },
+    async listSessionIds(cursor, limit) {
+      const all = [...created.entries()].sort((a, b) => b[1] - a[1] || (b[0] < a[0] ? -1 : 1))
+      let start = 0
+      if (cursor) {
+        const [ms, id] = decodeCursor(cursor)
+        start = all.findIndex(([i, s]) => s < ms || (s === ms && i < id))
+        if (start < 0) start = all.length
+      }
+      const page = all.slice(start, start + limit)
+      const last = page.at(-1)
+      return {
+        ids: page.map(([id]) => id),
+        next: page.length === limit && last && start + limit < all.length ? encodeCursor(last[1], last[0]) : null,
+      }
+    },
+    async dueSessionIds(now, limit) {
+      return [...deadlines.entries()]
+        .filter(([, d]) => d <= now)
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, limit)
+        .map(([id]) => id)
+    },
+    async liveSessionIds() {
+      return [...deadlines.keys()]
+    },
+    async countLive() {
+      return { live: deadlines.size, pending: pending.size }
+    },
+    async trimSessionIndex(before) {
+      let n = 0
+      for (const [id, ms] of created) {
+        if (ms < before && !sessions.has(id)) {
+          created.delete(id)
+          n++
+        }
+      }
+      return n
+    },
+
+    async putLock(lock) {
+      locks.set(lock.id, lock)
+    },
+    async deleteLock(id) {
+      const l = locks.get(id) ?? null
+      locks.delete(id)
+      return l
+    },
+    async listLocks() {
+      return [...locks.values()]
+    },
+
+    async auditHead(chain) {
+      return parseHead(heads.get(chain))
+    },
+    async appendAudit(chain, expected, next, events) {
+      const head = heads.get(chain)
+      if (expected === null ? head !== undefined : head !== `${expected.seq}:${expected.hash}`) return 'conflict'
+      const ms = clock.now()
+      for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
+      heads.set(chain, `${next.seq}:${next.hash}`)
+      return 'ok'
+    },
+    async readAudit({ afterPos, sinceMs, count, reverse }): Promise<StoredAuditEvent[]> {
+      let list = audit.filter((e) => sinceMs === undefined || e.ms >= sinceMs)
+      if (afterPos !== undefined) {
+        const i = list.findIndex((e) => e.pos === afterPos)
+        list = reverse ? list.slice(0, Math.max(i, 0)) : list.slice(i + 1)
+      }
+      if (reverse) list = [...list].reverse()
+      return list.slice(0, count).map(({ pos, json }) => ({ pos, json }))
+    },
+    async trimAudit(beforeMs, anchorOf) {
+      let n = 0
+      while (audit.length > 0 && (audit[0] as { ms: number }).ms < beforeMs) {
+        const e = audit[0] as { json: string }
+        const a = anchorOf(e.json)
+        const prev = anchors.get(a.chain)
+        if (!prev || prev.seq < a.seq) anchors.set(a.chain, { seq: a.seq, hash: a.hash })
+        audit.shift()
+        n++
+      }
+      return n
+    },
+    async auditAnchors() {
+      return Object.fromEntries(anchors)
+    },
+
+    async enqueueRevocation(job, dueAt) {
+      queue.set(job.id, { job, due: dueAt })
+    },
+    async claimRevocations(now, leaseMs, limit) {
+      const due = [...queue.values()].filter((q) => q.due <= now).slice(0, limit)
+      for (const q of due) q.due = now + leaseMs
+      return due.map((q) => q.job)
+    },
+    async finishRevocation(id) {
+      queue.delete(id)
+    },
+    async revocationBacklog() {
+      return queue.size
+    },
+
+    async acquireLease(name, owner, ttlMs) {
+      const now = clock.now()
+      const cur = leases.get(name)
+      if (cur && cur.until > now && cur.owner !== owner) return false
+      leases.set(name, { owner, until: now + ttlMs })
+      return true
+    },
+
+    publishChange(sessionId) {
+      changes.emit(sessionId)
+    },
+    async watchChange(sessionId, ms, signal) {
+      const changed = new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer)
+          changes.off(sessionId, done)
+          signal?.removeEventListener('abort', done)
+          resolve()
+        }
+        const timer = setTimeout(done, ms)
+        changes.once(sessionId, done)
+        signal?.addEventListener('abort', done, { once: true })
+      })
+      return { changed }
+    },
+  }
+}
+
+export function parseHead(raw: string | null | undefined): ChainHead | null {
+  if (!raw) return null
+  const i = raw.indexOf(':')
+  return { seq: Number(raw.slice(0, i)), hash: raw.slice(i + 1) }
+}
+
+export const encodeCursor = (ms: number, id: string): string => Buffer.from(`${ms}:${id}`).toString('base64url')
+
+export function decodeCursor(cursor: string): [number, string] {
+  const raw = Buffer.from(cursor, 'base64url').toString()
+  const i = raw.indexOf(':')
+  const ms = Number(raw.slice(0, i))
+  if (i < 1 || !Number.isFinite(ms)) throw new RangeError('bad cursor')
+  return [ms, raw.slice(i + 1)]
+}

@@ -1,0 +1,100 @@
+// Lua for every multi-key state change, so each runs atomically in Redis (and on one Cluster slot).
+// Versions: a record's JSON starts with {"v":N, so scripts compare versions without decoding it.
+
+const LOCKED = `
+local function locked(first, now)
+  for i = first, #KEYS do
+    if redis.call('ZCOUNT', KEYS[i], '(' .. now, '+inf') > 0 then return true end
+  end
+  return false
+end
+`
+
+/** KEYS: session, deadlines, created, pending, lock index x15. ARGV: json, id, deadline, pxat, created, now, pending. */
+export const CREATE_SESSION = `${LOCKED}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+if locked(5, ARGV[6]) then return 'locked' end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2]) end
+return 'ok'
+`
+
+/** KEYS: session, deadlines, pending, [lock index x15]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
+export const CAS_SESSION = `${LOCKED}
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 'missing' end
+if string.match(cur, '^{"v":(%d+),') ~= ARGV[1] then return 'conflict' end
+if locked(4, ARGV[6]) then return 'locked' end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[5])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) else redis.call('ZREM', KEYS[3], ARGV[3]) end
+return 'ok'
+`
+
+/** KEYS: session, lock index x15. ARGV: now. Returns {record|nil, locked}. */
+export const INTROSPECT = `${LOCKED}
+local rec = redis.call('GET', KEYS[1])
+return {rec, locked(2, ARGV[1]) and 1 or 0}
+`
+
+/** KEYS: locks, lock index. ARGV: id, json, score. */
+export const PUT_LOCK = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 'ok'
+`
+
+/** KEYS: locks, lock index. ARGV: id. */
+export const DELETE_LOCK = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return nil end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return cur
+`
+
+/** KEYS: head, stream. ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, events... */
+export const APPEND_AUDIT = `
+local head = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if head then return 'conflict' end
+elseif head ~= ARGV[1] then
+  return 'conflict'
+end
+for i = 4, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 'ok'
+`
+
+/** KEYS: queue, jobs. ARGV: now, lease ms, limit. Hides due jobs for the lease and returns them. */
+export const CLAIM_REVOCATIONS = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[2], id)
+  local job = redis.call('HGET', KEYS[2], id)
+  if job then table.insert(out, job) else redis.call('ZREM', KEYS[1], id) end
+end
+return out
+`
+
+/** KEYS: lease. ARGV: owner, ttl ms. */
+export const ACQUIRE_LEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
+/** KEYS: counter. ARGV: window ms. Fixed window: returns {count, ttl ms}. */
+export const RATE_LIMIT = `
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return {current, tonumber(ARGV[1])} end
+return {current, redis.call('PTTL', KEYS[1])}
+`

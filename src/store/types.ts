@@ -1,0 +1,105 @@
+// The storage contract. Two implementations (memory.ts for `airlock dev`, redis.ts for production)
+// pass the same tests (test/store.contract.test.ts). Every method that changes state is atomic.
+import type { Lock } from '../locks/model.js'
+import type { LockScope, SessionRecord } from '../sessions/model.js'
+
+export type CreateResult = 'ok' | 'locked' | 'exists'
+export type CasResult = 'ok' | 'conflict' | 'locked' | 'missing'
+
+export interface ChainHead {
+  seq: number
+  hash: string
+}
+
+export interface StoredAuditEvent {
+  /** Stream position, for paging. */
+  pos: string
+  json: string
+}
+
+export interface RevocationJob {
+  id: string
+  provider: string
+  sessionId: string
+  environment: string
+  operationClass: string
+  handle: Record<string, string> | null
+  expiresAt: number
+  attempts: number
+  lastError: string | null
+}
+
+export interface SessionStore {
+  /** Writes a new record unless a lock covers its scope. */
+  createSession(rec: SessionRecord, retentionMs: number, now: number): Promise<CreateResult>
+  getSession(id: string): Promise<SessionRecord | null>
+  getSessions(ids: string[]): Promise<(SessionRecord | null)[]>
+  /** The record and whether a lock covers the scope, in one round trip. */
+  introspect(id: string, scope: LockScope, now: number): Promise<{ rec: SessionRecord | null; locked: boolean }>
+  /** Replaces the record if its version is still `expectedV` (and, with checkLocks, no lock covers it). */
+  casSession(
+    next: SessionRecord,
+    expectedV: number,
+    opts: { checkLocks: boolean; retentionMs: number; now: number },
+  ): Promise<CasResult>
+  /** Newest first. `cursor` is opaque (from a previous page). */
+  listSessionIds(cursor: string | null, limit: number): Promise<{ ids: string[]; next: string | null }>
+  /** Unfinished sessions whose deadline is at or before `now`. */
+  dueSessionIds(now: number, limit: number): Promise<string[]>
+  liveSessionIds(): Promise<string[]>
+  countLive(): Promise<{ live: number; pending: number }>
+  /** Drops listing entries of sessions created before `before` (their records expired already). */
+  trimSessionIndex(before: number): Promise<number>
+}
+
+export interface LockStore {
+  putLock(lock: Lock): Promise<void>
+  deleteLock(id: string): Promise<Lock | null>
+  listLocks(): Promise<Lock[]>
+}
+
+export interface AuditStore {
+  auditHead(chain: string): Promise<ChainHead | null>
+  /** Appends if the chain's head is still `expected` (null: the chain is new). */
+  appendAudit(
+    chain: string,
+    expected: ChainHead | null,
+    next: ChainHead,
+    events: string[],
+    retentionMs: number,
+  ): Promise<'ok' | 'conflict'>
+  /** Oldest first from `afterPos` (exclusive), or newest first when `reverse`. */
+  readAudit(opts: { afterPos?: string; sinceMs?: number; count: number; reverse?: boolean }): Promise<StoredAuditEvent[]>
+  /** Trims events older than `beforeMs`, recording each chain's last trimmed event as its anchor. */
+  trimAudit(beforeMs: number, anchorOf: (json: string) => { chain: string; seq: number; hash: string }): Promise<number>
+  auditAnchors(): Promise<Record<string, ChainHead>>
+}
+
+export interface RevocationStore {
+  enqueueRevocation(job: RevocationJob, dueAt: number): Promise<void>
+  /** Takes due jobs and hides them for `leaseMs` (a crashed worker's jobs come back). */
+  claimRevocations(now: number, leaseMs: number, limit: number): Promise<RevocationJob[]>
+  finishRevocation(id: string): Promise<void>
+  revocationBacklog(): Promise<number>
+}
+
+export interface LeaseStore {
+  /** Takes or renews an exclusive lease; false when another owner holds it. */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>
+}
+
+/** Cross-replica change notifications (for `GET /v1/sessions/{id}?wait=`). */
+export interface ChangeFeed {
+  publishChange(sessionId: string): void
+  /**
+   * Starts listening (the outer promise resolves once no change can be missed any more); the inner
+   * promise resolves on the next change of `sessionId`, after `ms`, or when `signal` aborts.
+   */
+  watchChange(sessionId: string, ms: number, signal?: AbortSignal): Promise<{ changed: Promise<void> }>
+}
+
+export interface Store extends SessionStore, LockStore, AuditStore, RevocationStore, LeaseStore, ChangeFeed {
+  readonly kind: 'memory' | 'redis'
+  ping(): Promise<void>
+  close(): Promise<void>
+}

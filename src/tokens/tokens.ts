@@ -1,0 +1,100 @@
+// Session tokens (RFC 9068 profile): signed once per grant, verified with a bounded cache of
+// verified signatures. The cache only saves the signature check: callers still check revocation.
+import { SignJWT, jwtVerify, type JWK } from 'jose'
+import type { Clock } from '../clock.js'
+import type { SigningKey } from './keys.js'
+
+export interface SessionClaims {
+  iss: string
+  sub: string
+  client_id: string
+  aud: string
+  iat: number
+  nbf: number
+  exp: number
+  jti: string
+  sid: string
+  env: string
+  op: string
+  provider: string
+  task: string
+}
+
+export interface TokenService {
+  sign(claims: Omit<SessionClaims, 'iss'>): Promise<string>
+  /** The claims of a token this broker signed and that is within its lifetime, else null. */
+  verify(token: string): Promise<SessionClaims | null>
+  jwks(): { keys: JWK[] }
+  /** Replaces the key set: `active` signs, all verify (rotation keeps retired keys until their tokens expire). */
+  setKeys(active: SigningKey, retired: SigningKey[]): void
+}
+
+const CACHE_MAX = 50_000
+const CLAIMS = ['sub', 'client_id', 'aud', 'jti', 'sid', 'env', 'op', 'provider', 'task'] as const
+
+export function createTokenService(opts: { issuer: string; clock: Clock; active: SigningKey; retired?: SigningKey[] }) {
+  const { issuer, clock } = opts
+  let active = opts.active
+  let byKid = new Map<string, SigningKey>()
+  let jwks: { keys: JWK[] } = { keys: [] }
+  const cache = new Map<string, SessionClaims>()
+
+  const setKeys = (a: SigningKey, retired: SigningKey[]) => {
+    active = a
+    byKid = new Map([a, ...retired].map((k) => [k.kid, k]))
+    jwks = { keys: [a, ...retired].map((k) => k.publicJwk) }
+    cache.clear()
+  }
+  setKeys(opts.active, opts.retired ?? [])
+
+  const inLifetime = (c: SessionClaims) => {
+    const now = clock.now() / 1000
+    return c.nbf <= now && c.exp > now
+  }
+
+  const service: TokenService = {
+    sign(c) {
+      return new SignJWT({ client_id: c.client_id, sid: c.sid, env: c.env, op: c.op, provider: c.provider, task: c.task })
+        .setProtectedHeader({ alg: active.alg, kid: active.kid, typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setSubject(c.sub)
+        .setAudience(c.aud)
+        .setIssuedAt(c.iat)
+        .setNotBefore(c.nbf)
+        .setExpirationTime(c.exp)
+        .setJti(c.jti)
+        .sign(active.privateKey)
+    },
+    async verify(token) {
+      const hit = cache.get(token)
+      if (hit) return inLifetime(hit) ? hit : null
+      try {
+        const { payload } = await jwtVerify(
+          token,
+          async (header) => {
+            const key = header.kid === undefined ? undefined : byKid.get(header.kid)
+            if (!key || key.alg !== header.alg) throw new Error('unknown key')
+            return key.publicKey
+          },
+          {
+            issuer,
+            typ: 'at+jwt',
+            algorithms: ['EdDSA', 'ES256'],
+            currentDate: new Date(clock.now()),
+            requiredClaims: ['exp', 'iat', 'nbf', 'jti', 'sub'],
+          },
+        )
+        for (const k of CLAIMS) if (typeof payload[k] !== 'string') return null
+        const claims = payload as unknown as SessionClaims
+        if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
+        cache.set(token, claims)
+        return claims
+      } catch {
+        return null
+      }
+    },
+    jwks: () => jwks,
+    setKeys,
+  }
+  return service
+}
