@@ -93,6 +93,9 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       metrics.auditFailures.inc()
       log.error({ err: (e as Error).message }, 'audit write failed')
     },
+    newChain: newChainId,
+    onChainLost: (lost, head) =>
+      log.error({ chain: lost, seq: head.seq }, 'the audit chain head vanished from the store (Redis lost data?); continuing on a new chain'),
   })
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`

@@ -14,7 +14,13 @@ import { generateSigningKey, type SigningKey } from '../src/tokens/keys.js'
 export const PRINCIPALS = ['build-bot', 'other-bot', 'alice', 'bob', 'carol', 'ops', 'internal-api'] as const
 export type PrincipalName = (typeof PRINCIPALS)[number]
 
-export function testConfigYaml(prefix: string, keys: Record<string, string>, extra = ''): string {
+export interface YamlOptions {
+  extra?: string
+  extraAgents?: string
+  perMinute?: number
+}
+
+export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
   const h = (n: string) => sha256Hex(keys[n] as string)
   return `
 server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }
@@ -25,6 +31,7 @@ operation_classes: [{ name: read }, { name: write }, { name: destructive, destru
 agents:
   - { id: build-bot, owner: alice, api_key_sha256: ${h('build-bot')} }
   - { id: other-bot, owner: bob, api_key_sha256: ${h('other-bot')} }
+${o.extraAgents ?? ''}
 humans:
   - { id: alice, roles: [approver], slack_user_id: U0ALICE, api_key_sha256: ${h('alice')} }
   - { id: bob, roles: [approver, operator], slack_user_id: U0BOB, api_key_sha256: ${h('bob')} }
@@ -63,8 +70,8 @@ policies:
     operation_classes: [destructive]
     providers: ["*"]
 audit: { stdout: true }
-rate_limits: { per_agent_per_minute: 10000 }
-${extra}`
+rate_limits: { per_agent_per_minute: ${o.perMinute ?? 100000} }
+${o.extra ?? ''}`
 }
 
 export const newKeys = (): Record<PrincipalName, string> =>
@@ -120,7 +127,7 @@ export async function deletePrefix(url: string, prefix: string) {
 
 export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>> {
   redisUrl?: string
-  extraYaml?: string
+  yaml?: YamlOptions
   prefix?: string
   keys?: Record<PrincipalName, string>
 }
@@ -129,19 +136,20 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   const redisUrl = o.redisUrl ?? inject('redisUrl')
   const prefix = o.prefix ?? `airlock-test:${randomBytes(6).toString('hex')}:`
   const keys = o.keys ?? newKeys()
-  const config = parseConfig(testConfigYaml(prefix, keys, o.extraYaml), {
+  const config = parseConfig(testConfigYaml(prefix, keys, o.yaml), {
     baseDir: process.cwd(),
     env: { REDIS_URL: redisUrl },
   })
   const logs = new LineSink()
   const audit: string[] = []
   const signingKey = o.signingKey ?? (await generateSigningKey('EdDSA'))
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, ...brokerOpts } = o
   const broker = await createBroker({
     config,
     sweeper: false,
     logger: createLogger({ level: 'info', destination: logs }),
     auditOut: (line) => audit.push(...line.split('\n')),
-    ...o,
+    ...brokerOpts,
     signingKey,
   })
   return {
@@ -168,3 +176,25 @@ export const sessionBody = (over: Record<string, unknown> = {}) => ({
   task: { id: 'JIRA-123', description: 'rotate staging cache' },
   ...over,
 })
+
+type Injectable = { inject: TestBroker['app']['inject'] }
+
+/** Shorthand for JSON calls as a principal. */
+export function client(app: Injectable, keys: Record<string, string>) {
+  const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, who: string | null, payload?: unknown) => {
+    const headers: Record<string, string> = who ? { authorization: `Bearer ${keys[who] ?? who}` } : {}
+    const r = await app.inject({ method, url, headers, ...(payload !== undefined && { payload: payload as object }) })
+    return { status: r.statusCode, body: r.body ? (JSON.parse(r.body) as Record<string, any>) : {}, headers: r.headers }
+  }
+  return {
+    get: (url: string, who: string | null) => call('GET', url, who),
+    post: (url: string, who: string | null, payload: unknown = {}) => call('POST', url, who, payload),
+    del: (url: string, who: string | null) => call('DELETE', url, who),
+    /** Requests a session as `agent` and expects a grant. */
+    async issue(agent: string, over: Record<string, unknown> = {}) {
+      const r = await call('POST', '/v1/sessions', agent, sessionBody(over))
+      if (r.status !== 201) throw new Error(`issue failed: ${r.status} ${JSON.stringify(r.body)}`)
+      return r.body as { session: Record<string, any>; grant: { token: string; expires_at: string } }
+    },
+  }
+}

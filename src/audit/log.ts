@@ -2,6 +2,7 @@
 // head) and then to stdout. Batching is a group commit: while one append is in flight the next
 // batch gathers, so a busy broker does one round trip for many events without reordering them.
 import { err } from '../errors.js'
+import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
 import type { AuditStore, ChainHead } from '../store/types.js'
 import { hashEvent, ZERO_HASH, type AuditEvent } from './chain.js'
@@ -37,12 +38,16 @@ export interface AuditLogDeps {
   out: ((line: string) => void) | null
   checkpointEveryMs: number
   onFailure?: (e: unknown) => void
+  /** A fresh chain id, for when the store lost this chain's head (default: newChainId). */
+  newChain?: () => string
+  onChainLost?: (chain: string, head: ChainHead) => void
 }
 
 const MAX_BATCH = 512
 
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
-  const { store, chain, clock } = deps
+  const { store, clock } = deps
+  let chain = deps.chain
   let head: ChainHead | null = null
   let synced = false
   let queue: Pending[] = []
@@ -55,36 +60,12 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     while (queue.length > 0) {
       const batch = takeBatch()
       try {
-        if (!synced) {
-          // After a failure the reply may have been lost after the write: believe the store.
-          head = await store.auditHead(chain)
-          synced = true
+        // A conflict means nothing was written: resync once and retry the same batch.
+        if ((await append(batch)) === 'conflict') {
+          synced = false
+          if ((await append(batch)) === 'conflict')
+            throw new Error('audit chain head moved (another writer on this chain?)')
         }
-        let seq = head?.seq ?? 0
-        let prev = head?.hash ?? ZERO_HASH
-        const lines: string[] = []
-        const at = iso(clock.now())
-        for (const p of batch) {
-          for (const e of p.events) {
-            const body = {
-              chain,
-              seq: ++seq,
-              at,
-              type: e.type,
-              actor: e.actor,
-              session_id: e.session_id ?? null,
-              details: e.details ?? {},
-              prev_hash: prev,
-            }
-            prev = hashEvent(body)
-            lines.push(JSON.stringify({ ...body, hash: prev } satisfies AuditEvent))
-          }
-        }
-        const next = { seq, hash: prev }
-        const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs)
-        if (r !== 'ok') throw new Error('audit chain head moved (another writer on this chain?)')
-        head = next
-        if (deps.out) deps.out(lines.join('\n'))
         for (const p of batch) p.resolve()
       } catch (e) {
         synced = false
@@ -94,6 +75,46 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       }
     }
     flushing = false
+  }
+
+  const append = async (batch: Pending[]): Promise<'ok' | 'conflict'> => {
+    if (!synced) {
+      // After a failure the reply may have been lost after the write: believe the store.
+      const stored = await store.auditHead(chain)
+      if (stored === null && head !== null) {
+        // Our head vanished (Redis lost its data): never reuse seq numbers, start a new chain.
+        deps.onChainLost?.(chain, head)
+        chain = (deps.newChain ?? newChainId)()
+      }
+      head = stored
+      synced = true
+    }
+    let seq = head?.seq ?? 0
+    let prev = head?.hash ?? ZERO_HASH
+    const lines: string[] = []
+    const at = iso(clock.now())
+    for (const p of batch) {
+      for (const e of p.events) {
+        const body = {
+          chain,
+          seq: ++seq,
+          at,
+          type: e.type,
+          actor: e.actor,
+          session_id: e.session_id ?? null,
+          details: e.details ?? {},
+          prev_hash: prev,
+        }
+        prev = hashEvent(body)
+        lines.push(JSON.stringify({ ...body, hash: prev } satisfies AuditEvent))
+      }
+    }
+    const next = { seq, hash: prev }
+    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs)
+    if (r !== 'ok') return r
+    head = next
+    if (deps.out) deps.out(lines.join('\n'))
+    return 'ok'
   }
 
   const takeBatch = (): Pending[] => {
@@ -110,13 +131,23 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const key = `${head.seq}:${head.hash}`
     if (key === lastCheckpoint) return
     lastCheckpoint = key
-    deps.out(JSON.stringify({ type: 'audit.checkpoint', chain, seq: head.seq, hash: head.hash, at: iso(clock.now()) }))
+    deps.out(
+      JSON.stringify({
+        type: 'audit.checkpoint',
+        chain,
+        seq: head.seq,
+        hash: head.hash,
+        at: iso(clock.now()),
+      }),
+    )
   }
   const timer = setInterval(checkpoint, deps.checkpointEveryMs)
   timer.unref()
 
   return {
-    chain,
+    get chain() {
+      return chain
+    },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
         queue.push({ events, resolve, reject })

@@ -51,8 +51,15 @@ export async function verifyAuditLog(
     const h = await store.auditHead(chain)
     if (h) heads[chain] = h
   }
-  for (const [chain, h] of Object.entries(extraHeads)) {
-    if (!heads[chain] || heads[chain].seq < h.seq) heads[chain] = h
-  }
-  return verifyChains(events, anchors, heads)
+  const result = verifyChains(events, anchors, heads)
+  if (Object.keys(extraHeads).length === 0) return result
+  // Checkpoints are checked on their own, not merged with the stored heads by seq: whoever can
+  // rewrite the stream can rewrite a head key too (same seq or later), and a checkpoint must still bind.
+  const checked = verifyChains(
+    events.filter((e) => Object.hasOwn(extraHeads, e.chain)),
+    anchors,
+    extraHeads,
+  )
+  const problems = [...new Set([...result.problems, ...checked.problems])]
+  return { ...result, ok: problems.length === 0, problems }
 }

@@ -64,6 +64,7 @@ const OIDC_ALGORITHMS = [
 export async function loadConfigFile(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
+  opts: { allowMissingStore?: boolean } = {},
 ): Promise<AirlockConfig> {
   const full = resolve(path)
   let text: string
@@ -73,7 +74,7 @@ export async function loadConfigFile(
     const code = e instanceof Error && 'code' in e ? String(e.code) : 'unknown error'
     throw new ConfigError([{ path: '', message: `cannot read config file ${full} (${code})` }])
   }
-  return parseConfig(text, { baseDir: dirname(full), env })
+  return parseConfig(text, { baseDir: dirname(full), env, ...opts })
 }
 
 export function parseConfig(text: string, opts: ParseOptions): AirlockConfig {

@@ -436,8 +436,10 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     async introspect(p: Principal, token: string): Promise<IntrospectResult> {
       const claims = await tokens.verify(token)
+      // Only tokens shaped exactly as minted: the audience must be the provider's own.
       const allowed =
         claims !== null &&
+        deps.runtime().providers.get(claims.provider)?.audience === claims.aud &&
         (p.roles.includes('operator') ||
           (p.kind === 'resource_server' && p.audiences.includes(claims.aud)) ||
           (p.kind === 'agent' && claims.sub === p.id))

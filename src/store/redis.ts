@@ -117,15 +117,16 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         const args = [expectedV, JSON.stringify(next), next.id, deadline, pxat, now, pending]
         return (await casScript(keys.length, ...keys, ...args)) as 'ok' | 'conflict' | 'locked' | 'missing'
       }),
-    listSessionIds: (cursor, limit) =>
-      guard('list', async () => {
-        let max = '+inf'
-        let after: string | null = null
-        if (cursor) {
-          const [ms, id] = decodeCursor(cursor)
-          max = String(ms)
-          after = id
-        }
+    listSessionIds: (cursor, limit) => {
+      // A malformed cursor is the caller's mistake (RangeError), not a store failure.
+      let max = '+inf'
+      let after: string | null = null
+      if (cursor) {
+        const [ms, id] = decodeCursor(cursor)
+        max = String(ms)
+        after = id
+      }
+      return guard('list', async () => {
         // Ties on the score are skipped by id; fetch extra so a page is still full after skipping.
         const raw = await redis.zrevrangebyscore(k.created, max, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + 65)
         const out: [string, number][] = []
@@ -137,8 +138,12 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         }
         const page = out.slice(0, limit)
         const last = page.at(-1)
-        return { ids: page.map(([id]) => id), next: out.length > limit && last ? encodeCursor(last[1], last[0]) : null }
-      }),
+        return {
+          ids: page.map(([id]) => id),
+          next: out.length > limit && last ? encodeCursor(last[1], last[0]) : null,
+        }
+      })
+    },
     dueSessionIds: (now, limit) =>
       guard('sweep', () => redis.zrangebyscore(k.deadlines, '-inf', now, 'LIMIT', 0, limit)),
     liveSessionIds: () => guard('list', () => redis.zrange(k.deadlines, 0, -1)),
@@ -197,7 +202,8 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
       guard('audit trim', async () => {
         let total = 0
         for (;;) {
-          const rows = await redis.xrange(k.audit, '-', `(${beforeMs}`, 'COUNT', 500)
+          // `(ms-0`, not `(ms`: an incomplete ID means ms-<max seq>, which would trim events stamped at beforeMs.
+          const rows = await redis.xrange(k.audit, '-', `(${beforeMs}-0`, 'COUNT', 500)
           if (rows.length === 0) return total
           const last = new Map<string, string>()
           for (const [, f] of rows) {

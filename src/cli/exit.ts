@@ -1,0 +1,19 @@
+// API.md exit codes for `airlock`'s own failures (sysexits.h).
+export const EXIT = {
+  ok: 0,
+  usage: 64,
+  denied: 65,
+  unavailable: 69,
+  software: 70,
+  forbidden: 77,
+  config: 78,
+} as const
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message)
+  }
+}
