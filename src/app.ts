@@ -34,8 +34,20 @@ export interface AppOptions {
 // Bodies are validated strictly (no coercion: "900" is not a number, unknown fields are errors);
 // query strings and params arrive as strings, so they are coerced.
 function validators() {
-  const strict = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false })
-  const lenient = new Ajv({ allErrors: false, coerceTypes: true, removeAdditional: false, useDefaults: true, strict: false })
+  const strict = new Ajv({
+    allErrors: false,
+    coerceTypes: false,
+    removeAdditional: false,
+    useDefaults: true,
+    strict: false,
+  })
+  const lenient = new Ajv({
+    allErrors: false,
+    coerceTypes: true,
+    removeAdditional: false,
+    useDefaults: true,
+    strict: false,
+  })
   for (const a of [strict, lenient]) addFormats.default(a)
   return { strict, lenient }
 }
@@ -53,6 +65,8 @@ export async function buildApp(opts: AppOptions) {
     requestIdHeader: false,
     trustProxy: false,
     return503OnClosing: true,
+    // Two synchronous log lines per request cost ~15% of throughput; failures are logged below.
+    disableRequestLogging: true,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -62,6 +76,14 @@ export async function buildApp(opts: AppOptions) {
   )
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode >= 500) {
+      req.log.warn(
+        { method: req.method, url: req.routeOptions.url, status: reply.statusCode },
+        'request failed',
+      )
+    }
   })
 
   // External plugins.
@@ -73,7 +95,9 @@ export async function buildApp(opts: AppOptions) {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string | undefined) ?? `def-${i}` },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (json.$id as string | undefined) ?? `def-${i}`,
+    },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 

@@ -18,8 +18,17 @@ export interface AuditEvent {
 }
 
 export function canonicalJson(value: unknown): string {
+  // Hash what JSON.stringify would store (a Date as its string), so verification recomputes it.
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    return canonicalJson((value as { toJSON: () => unknown }).toJSON())
+  }
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
   const obj = value as Record<string, unknown>
   const parts = Object.keys(obj)
     .filter((k) => obj[k] !== undefined)
@@ -64,9 +73,12 @@ export function verifyChains(
     let prevHash = anchor?.hash ?? ZERO_HASH
     for (const e of list) {
       const { hash, ...rest } = e
-      if (hashEvent(rest) !== hash) problems.push(`${chain} #${e.seq}: content does not match its hash (edited)`)
-      if (e.seq !== prevSeq + 1) problems.push(`${chain}: events ${prevSeq + 1}..${e.seq - 1} are missing (deleted)`)
-      else if (e.prev_hash !== prevHash) problems.push(`${chain} #${e.seq}: prev_hash does not link to #${prevSeq}`)
+      if (hashEvent(rest) !== hash)
+        problems.push(`${chain} #${e.seq}: content does not match its hash (edited)`)
+      if (e.seq !== prevSeq + 1)
+        problems.push(`${chain}: events ${prevSeq + 1}..${e.seq - 1} are missing (deleted)`)
+      else if (e.prev_hash !== prevHash)
+        problems.push(`${chain} #${e.seq}: prev_hash does not link to #${prevSeq}`)
       prevSeq = e.seq
       prevHash = hash
     }

@@ -15,7 +15,7 @@ export interface AuditQuery {
 export async function queryAudit(store: AuditStore, q: AuditQuery): Promise<AuditEvent[]> {
   const out: AuditEvent[] = []
   let after: string | undefined
-  for (let scanned = 0; out.length < q.limit && scanned < 50_000; ) {
+  for (let scanned = 0; out.length < q.limit && scanned < 50_000;) {
     const rows = await store.readAudit({ afterPos: after, sinceMs: q.sinceMs, count: 1000, reverse: true })
     if (rows.length === 0) break
     scanned += rows.length

@@ -4,14 +4,7 @@ import { EventEmitter } from 'node:events'
 import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
 import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
-import type {
-  CasResult,
-  ChainHead,
-  CreateResult,
-  RevocationJob,
-  StoredAuditEvent,
-  Store,
-} from './types.js'
+import type { CasResult, ChainHead, CreateResult, RevocationJob, StoredAuditEvent, Store } from './types.js'
 
 interface Entry {
   json: string
@@ -100,7 +93,8 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       const last = page.at(-1)
       return {
         ids: page.map(([id]) => id),
-        next: page.length === limit && last && start + limit < all.length ? encodeCursor(last[1], last[0]) : null,
+        next:
+          page.length === limit && last && start + limit < all.length ? encodeCursor(last[1], last[0]) : null,
       }
     },
     async dueSessionIds(now, limit) {
@@ -144,7 +138,8 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
     async appendAudit(chain, expected, next, events) {
       const head = heads.get(chain)
-      if (expected === null ? head !== undefined : head !== `${expected.seq}:${expected.hash}`) return 'conflict'
+      if (expected === null ? head !== undefined : head !== `${expected.seq}:${expected.hash}`)
+        return 'conflict'
       const ms = clock.now()
       for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
       heads.set(chain, `${next.seq}:${next.hash}`)
@@ -224,7 +219,8 @@ export function parseHead(raw: string | null | undefined): ChainHead | null {
   return { seq: Number(raw.slice(0, i)), hash: raw.slice(i + 1) }
 }
 
-export const encodeCursor = (ms: number, id: string): string => Buffer.from(`${ms}:${id}`).toString('base64url')
+export const encodeCursor = (ms: number, id: string): string =>
+  Buffer.from(`${ms}:${id}`).toString('base64url')
 
 export function decodeCursor(cursor: string): [number, string] {
   const raw = Buffer.from(cursor, 'base64url').toString()

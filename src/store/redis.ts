@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import type { Lock } from '../locks/model.js'
 import { lockMatch } from '../locks/model.js'
-import { isFinal, type SessionRecord } from '../sessions/model.js'
+import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, encodeCursor, parseHead } from './memory.js'
 import * as lua from './scripts.js'
@@ -76,11 +76,11 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
       throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
     }
   }
-  const parse = (json: string | null): SessionRecord | null => (json ? (JSON.parse(json) as SessionRecord) : null)
-  const lockKeys = (rec: SessionRecord) =>
-    scopeCombos({ agent: rec.agent, environment: rec.environment, provider: rec.provider, task_id: rec.task.id }).map(
-      k.lockIndex,
-    )
+  const parse = (json: string | null): SessionRecord | null =>
+    json ? (JSON.parse(json) as SessionRecord) : null
+  const lockKeys = (scope: LockScope) => [k.locks, ...scopeCombos(scope).map(k.lockIndex)]
+  const recLockKeys = (rec: SessionRecord) =>
+    lockKeys({ agent: rec.agent, environment: rec.environment, provider: rec.provider, task_id: rec.task.id })
 
   return {
     kind: 'redis',
@@ -93,7 +93,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
 
     createSession: (rec, retentionMs, now) =>
       guard('create', async () => {
-        const keys = [k.session(rec.id), k.deadlines, k.created, k.pending, ...lockKeys(rec)]
+        const keys = [k.session(rec.id), k.deadlines, k.created, k.pending, ...recLockKeys(rec)]
         const pending = rec.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(rec.expires_at, retentionMs)
         const args = [JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
@@ -104,13 +104,13 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
       guard('read', async () => (ids.length === 0 ? [] : (await redis.mget(ids.map(k.session))).map(parse))),
     introspect: (id, scope, now) =>
       guard('introspect', async () => {
-        const keys = [k.session(id), ...scopeCombos(scope).map(k.lockIndex)]
+        const keys = [k.session(id), ...lockKeys(scope)]
         const [rec, locked] = (await introspectScript(keys.length, ...keys, now)) as [string | null, number]
         return { rec: parse(rec), locked: locked === 1 }
       }),
     casSession: (next, expectedV, { checkLocks, retentionMs, now }) =>
       guard('update', async () => {
-        const keys = [k.session(next.id), k.deadlines, k.pending, ...(checkLocks ? lockKeys(next) : [])]
+        const keys = [k.session(next.id), k.deadlines, k.pending, ...(checkLocks ? recLockKeys(next) : [])]
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
@@ -165,7 +165,14 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     putLock: (lock) =>
       guard('lock', async () => {
         const score = lock.expires_at === null ? '+inf' : lock.expires_at
-        await putLockScript(2, k.locks, k.lockIndex(lockCombo(lockMatch(lock))), lock.id, JSON.stringify(lock), score)
+        await putLockScript(
+          2,
+          k.locks,
+          k.lockIndex(lockCombo(lockMatch(lock))),
+          lock.id,
+          JSON.stringify(lock),
+          score,
+        )
       }),
     deleteLock: (id) =>
       guard('unlock', async () => {
@@ -175,7 +182,10 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         await deleteLockScript(2, k.locks, k.lockIndex(lockCombo(lockMatch(lock))), id)
         return lock
       }),
-    listLocks: () => guard('locks', async () => Object.values(await redis.hgetall(k.locks)).map((j) => JSON.parse(j) as Lock)),
+    listLocks: () =>
+      guard('locks', async () =>
+        Object.values(await redis.hgetall(k.locks)).map((j) => JSON.parse(j) as Lock),
+      ),
 
     auditHead: (chain) => guard('audit', async () => parseHead(await redis.get(k.auditHead(chain)))),
     appendAudit: (chain, expected, next, events, retentionMs) =>
@@ -183,15 +193,20 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         const exp = expected === null ? '' : `${expected.seq}:${expected.hash}`
         const keys = [k.auditHead(chain), k.audit]
         return (await appendScript(2, ...keys, exp, `${next.seq}:${next.hash}`, retentionMs, ...events)) as
-          | 'ok'
-          | 'conflict'
+          'ok' | 'conflict'
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
       guard('audit read', async () => {
         let rows: [string, string[]][]
         if (reverse) {
           const end = afterPos ? `(${afterPos}` : '+'
-          rows = await redis.xrevrange(k.audit, end, sinceMs === undefined ? '-' : String(sinceMs), 'COUNT', count)
+          rows = await redis.xrevrange(
+            k.audit,
+            end,
+            sinceMs === undefined ? '-' : String(sinceMs),
+            'COUNT',
+            count,
+          )
         } else {
           const start = afterPos ? `(${afterPos}` : sinceMs === undefined ? '-' : String(sinceMs)
           rows = await redis.xrange(k.audit, start, '+', 'COUNT', count)
@@ -218,16 +233,29 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     auditAnchors: () =>
       guard('audit read', async () => {
         const raw = await redis.hgetall(k.auditAnchors)
-        return Object.fromEntries(Object.entries(raw).map(([c, h]) => [c, parseHead(h) as { seq: number; hash: string }]))
+        return Object.fromEntries(
+          Object.entries(raw).map(([c, h]) => [c, parseHead(h) as { seq: number; hash: string }]),
+        )
       }),
 
     enqueueRevocation: (job, dueAt) =>
       guard('queue', async () => {
-        await redis.multi().hset(k.revocationJobs, job.id, JSON.stringify(job)).zadd(k.revocationQueue, dueAt, job.id).exec()
+        await redis
+          .multi()
+          .hset(k.revocationJobs, job.id, JSON.stringify(job))
+          .zadd(k.revocationQueue, dueAt, job.id)
+          .exec()
       }),
     claimRevocations: (now, leaseMs, limit) =>
       guard('queue', async () => {
-        const raw = (await claimScript(2, k.revocationQueue, k.revocationJobs, now, leaseMs, limit)) as string[]
+        const raw = (await claimScript(
+          2,
+          k.revocationQueue,
+          k.revocationJobs,
+          now,
+          leaseMs,
+          limit,
+        )) as string[]
         return raw.map((j) => JSON.parse(j) as RevocationJob)
       }),
     finishRevocation: (id) =>

@@ -1,16 +1,18 @@
 // Lua for every multi-key state change, so each runs atomically in Redis (and on one Cluster slot).
 // Versions: a record's JSON starts with {"v":N, so scripts compare versions without decoding it.
 
+// KEYS[first] is the locks hash: with no lock at all (the usual case) the 15 index probes are skipped.
 const LOCKED = `
 local function locked(first, now)
-  for i = first, #KEYS do
+  if #KEYS < first or redis.call('HLEN', KEYS[first]) == 0 then return false end
+  for i = first + 1, #KEYS do
     if redis.call('ZCOUNT', KEYS[i], '(' .. now, '+inf') > 0 then return true end
   end
   return false
 end
 `
 
-/** KEYS: session, deadlines, created, pending, lock index x15. ARGV: json, id, deadline, pxat, created, now, pending. */
+/** KEYS: session, deadlines, created, pending, locks, lock index x15. ARGV: json, id, deadline, pxat, created, now, pending. */
 export const CREATE_SESSION = `${LOCKED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 if locked(5, ARGV[6]) then return 'locked' end
@@ -21,7 +23,7 @@ if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2]) end
 return 'ok'
 `
 
-/** KEYS: session, deadlines, pending, [lock index x15]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
+/** KEYS: session, deadlines, pending, [locks, lock index x15]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
 export const CAS_SESSION = `${LOCKED}
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'missing' end
@@ -37,7 +39,7 @@ if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) else redis.
 return 'ok'
 `
 
-/** KEYS: session, lock index x15. ARGV: now. Returns {record|nil, locked}. */
+/** KEYS: session, locks, lock index x15. ARGV: now. Returns {record|nil, locked}. */
 export const INTROSPECT = `${LOCKED}
 local rec = redis.call('GET', KEYS[1])
 return {rec, locked(2, ARGV[1]) and 1 or 0}

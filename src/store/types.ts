@@ -35,7 +35,11 @@ export interface SessionStore {
   getSession(id: string): Promise<SessionRecord | null>
   getSessions(ids: string[]): Promise<(SessionRecord | null)[]>
   /** The record and whether a lock covers the scope, in one round trip. */
-  introspect(id: string, scope: LockScope, now: number): Promise<{ rec: SessionRecord | null; locked: boolean }>
+  introspect(
+    id: string,
+    scope: LockScope,
+    now: number,
+  ): Promise<{ rec: SessionRecord | null; locked: boolean }>
   /** Replaces the record if its version is still `expectedV` (and, with checkLocks, no lock covers it). */
   casSession(
     next: SessionRecord,
@@ -69,9 +73,17 @@ export interface AuditStore {
     retentionMs: number,
   ): Promise<'ok' | 'conflict'>
   /** Oldest first from `afterPos` (exclusive), or newest first when `reverse`. */
-  readAudit(opts: { afterPos?: string; sinceMs?: number; count: number; reverse?: boolean }): Promise<StoredAuditEvent[]>
+  readAudit(opts: {
+    afterPos?: string
+    sinceMs?: number
+    count: number
+    reverse?: boolean
+  }): Promise<StoredAuditEvent[]>
   /** Trims events older than `beforeMs`, recording each chain's last trimmed event as its anchor. */
-  trimAudit(beforeMs: number, anchorOf: (json: string) => { chain: string; seq: number; hash: string }): Promise<number>
+  trimAudit(
+    beforeMs: number,
+    anchorOf: (json: string) => { chain: string; seq: number; hash: string },
+  ): Promise<number>
   auditAnchors(): Promise<Record<string, ChainHead>>
 }
 
