@@ -62,7 +62,11 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       registers: r,
     }),
     live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
-    pending: new Gauge({ name: 'airlock_sessions_pending', help: 'Sessions waiting for approval', registers: r }),
+    pending: new Gauge({
+      name: 'airlock_sessions_pending',
+      help: 'Sessions waiting for approval',
+      registers: r,
+    }),
   }
 }
 

@@ -32,7 +32,11 @@ export async function buildRuntime(
       log: deps.log.child({ provider: p.name }),
     })
     // A provider that cannot prepare now still starts: it reports unhealthy and its requests 503.
-    await provider.setup().catch((e: unknown) => deps.log.warn({ provider: p.name, err: (e as Error).message }, 'provider setup failed'))
+    await provider
+      .setup()
+      .catch((e: unknown) =>
+        deps.log.warn({ provider: p.name, err: (e as Error).message }, 'provider setup failed'),
+      )
     providers.set(p.name, provider)
   }
   return {

@@ -67,7 +67,9 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   } else if (opts.allowMemoryStore) {
     store = createMemoryStore(clock)
   } else {
-    throw new Error('store.redis_url is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)')
+    throw new Error(
+      'store.redis_url is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)',
+    )
   }
 
   let signingKey = opts.signingKey
@@ -95,7 +97,10 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     },
     newChain: newChainId,
     onChainLost: (lost, head) =>
-      log.error({ chain: lost, seq: head.seq }, 'the audit chain head vanished from the store (Redis lost data?); continuing on a new chain'),
+      log.error(
+        { chain: lost, seq: head.seq },
+        'the audit chain head vanished from the store (Redis lost data?); continuing on a new chain',
+      ),
   })
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`
@@ -124,7 +129,11 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     owner: chain,
     intervalMs: opts.sweepEveryMs,
   })
-  await audit.record({ type: 'broker.started', actor: 'airlock', details: { chain, host: hostname(), pid: process.pid } })
+  await audit.record({
+    type: 'broker.started',
+    actor: 'airlock',
+    details: { chain, host: hostname(), pid: process.pid },
+  })
   if (opts.sweeper !== false) sweeper.start()
 
   return {
@@ -137,7 +146,11 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       const built = await buildRuntime(next, { clock, log, instanceId, previous: current })
       const old = current
       current = built
-      await audit.record({ type: 'config.reloaded', actor: 'airlock', details: { providers: next.providers.length } })
+      await audit.record({
+        type: 'config.reloaded',
+        actor: 'airlock',
+        details: { providers: next.providers.length },
+      })
       for (const p of old.providers.values()) await p.close().catch(() => {})
     },
     async close() {

@@ -20,11 +20,18 @@ afterAll(async () => {
 describe('fail closed', () => {
   it('answers 503 while Redis is down and recovers by itself', async () => {
     const before = await api.issue('build-bot')
-    expect((await api.post('/v1/introspect', 'internal-api', { token: before.grant.token })).body.active).toBe(true)
+    expect(
+      (await api.post('/v1/introspect', 'internal-api', { token: before.grant.token })).body.active,
+    ).toBe(true)
 
     await redis.stop()
 
-    const issue = await api.post('/v1/sessions', 'build-bot', { environment: 'staging', operation_class: 'read', provider: 'internal-api', task: { id: 'DOWN-1' } })
+    const issue = await api.post('/v1/sessions', 'build-bot', {
+      environment: 'staging',
+      operation_class: 'read',
+      provider: 'internal-api',
+      task: { id: 'DOWN-1' },
+    })
     expect(issue.status).toBe(503)
     expect(issue.body.error).toBe('unavailable')
     expect(issue.body.grant).toBeUndefined()
@@ -40,17 +47,31 @@ describe('fail closed', () => {
     expect(performance.now() - started).toBeLessThan(2000)
 
     // Many requests while down stay bounded (no offline queue): each fails fast.
-    const burst = await Promise.all(Array.from({ length: 50 }, () => api.get(`/v1/sessions/${before.session.id}`, 'ops')))
+    const burst = await Promise.all(
+      Array.from({ length: 50 }, () => api.get(`/v1/sessions/${before.session.id}`, 'ops')),
+    )
     expect(new Set(burst.map((r) => r.status))).toEqual(new Set([503]))
     expect((await api.get('/healthz', null)).status).toBe(200)
 
     await redis.start()
-    await vi.waitFor(async () => expect((await api.get('/readyz', null)).status).toBe(200), { timeout: 10_000, interval: 100 })
+    await vi.waitFor(async () => expect((await api.get('/readyz', null)).status).toBe(200), {
+      timeout: 10_000,
+      interval: 100,
+    })
     // The restarted Redis kept nothing (no persistence): the old token is unknown, so inactive.
-    expect((await api.post('/v1/introspect', 'internal-api', { token: before.grant.token })).body).toEqual({ active: false })
-    const after = await api.post('/v1/sessions', 'build-bot', { environment: 'staging', operation_class: 'read', provider: 'internal-api', task: { id: 'UP-1' } })
-    expect(after.status, JSON.stringify(after.body) + t.logs.lines.slice(-5).join("\n")).toBe(201)
-    expect((await api.post('/v1/introspect', 'internal-api', { token: after.body.grant.token })).body.active).toBe(true)
+    expect((await api.post('/v1/introspect', 'internal-api', { token: before.grant.token })).body).toEqual({
+      active: false,
+    })
+    const after = await api.post('/v1/sessions', 'build-bot', {
+      environment: 'staging',
+      operation_class: 'read',
+      provider: 'internal-api',
+      task: { id: 'UP-1' },
+    })
+    expect(after.status, JSON.stringify(after.body) + t.logs.lines.slice(-5).join('\n')).toBe(201)
+    expect(
+      (await api.post('/v1/introspect', 'internal-api', { token: after.body.grant.token })).body.active,
+    ).toBe(true)
   })
 })
 
@@ -58,7 +79,9 @@ describe('start-up checks', () => {
   it('refuses a Redis that may evict keys', async () => {
     const evicting = await redisServer(['--maxmemory', '100mb', '--maxmemory-policy', 'allkeys-lru'])
     try {
-      await expect(testBroker({ redisUrl: evicting.url })).rejects.toThrow(/maxmemory-policy is 'allkeys-lru'/)
+      await expect(testBroker({ redisUrl: evicting.url })).rejects.toThrow(
+        /maxmemory-policy is 'allkeys-lru'/,
+      )
     } finally {
       await evicting.stop()
     }

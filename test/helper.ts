@@ -75,10 +75,9 @@ ${o.extra ?? ''}`
 }
 
 export const newKeys = (): Record<PrincipalName, string> =>
-  Object.fromEntries(PRINCIPALS.map((p) => [p, `ak_${p}_${randomBytes(18).toString('base64url')}`])) as Record<
-    PrincipalName,
-    string
-  >
+  Object.fromEntries(
+    PRINCIPALS.map((p) => [p, `ak_${p}_${randomBytes(18).toString('base64url')}`]),
+  ) as Record<PrincipalName, string>
 
 export class TestClock implements Clock {
   constructor(public ms = Date.now()) {}
@@ -181,10 +180,24 @@ type Injectable = { inject: TestBroker['app']['inject'] }
 
 /** Shorthand for JSON calls as a principal. */
 export function client(app: Injectable, keys: Record<string, string>) {
-  const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, who: string | null, payload?: unknown) => {
+  const call = async (
+    method: 'GET' | 'POST' | 'DELETE',
+    url: string,
+    who: string | null,
+    payload?: unknown,
+  ) => {
     const headers: Record<string, string> = who ? { authorization: `Bearer ${keys[who] ?? who}` } : {}
-    const r = await app.inject({ method, url, headers, ...(payload !== undefined && { payload: payload as object }) })
-    return { status: r.statusCode, body: r.body ? (JSON.parse(r.body) as Record<string, any>) : {}, headers: r.headers }
+    const r = await app.inject({
+      method,
+      url,
+      headers,
+      ...(payload !== undefined && { payload: payload as object }),
+    })
+    return {
+      status: r.statusCode,
+      body: r.body ? (JSON.parse(r.body) as Record<string, any>) : {},
+      headers: r.headers,
+    }
   }
   return {
     get: (url: string, who: string | null) => call('GET', url, who),

@@ -4,7 +4,9 @@ import { client, sessionBody, TestClock, testBroker, type TestBroker } from './h
 import { gatedProvider } from './support/gated-provider.js'
 
 const events = (t: TestBroker) =>
-  t.audit.map((l) => JSON.parse(l) as { type: string; session_id: string | null; details: Record<string, unknown> })
+  t.audit.map(
+    (l) => JSON.parse(l) as { type: string; session_id: string | null; details: Record<string, unknown> },
+  )
 
 describe('issuing with an external provider', () => {
   let t: TestBroker
@@ -24,7 +26,10 @@ describe('issuing with an external provider', () => {
     expect(r.status).toBe(201)
     expect(r.body.grant.credentials).toEqual({ username: `u_${r.body.session.id}` })
     await api.del(`/v1/sessions/${r.body.session.id}`, 'build-bot')
-    expect(ext.state.revoked.at(-1)).toMatchObject({ sessionId: r.body.session.id, handle: { role: `r_${r.body.session.id}` } })
+    expect(ext.state.revoked.at(-1)).toMatchObject({
+      sessionId: r.body.session.id,
+      handle: { role: `r_${r.body.session.id}` },
+    })
   })
 
   it('a revoke landing while the provider is issuing: fresh credentials revoked, caller gets 410', async () => {
@@ -39,9 +44,15 @@ describe('issuing with an external provider', () => {
     const r = await pending
     expect(r.status).toBe(410)
     expect(r.body.error).toBe('gone')
-    expect(ext.state.revoked.filter((x) => x.sessionId === id).map((x) => x.handle)).toContainEqual({ role: `r_${id}` })
+    expect(ext.state.revoked.filter((x) => x.sessionId === id).map((x) => x.handle)).toContainEqual({
+      role: `r_${id}`,
+    })
     expect((await api.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('revoked')
-    expect(events(t).filter((e) => e.session_id === id).map((e) => e.type)).not.toContain('session.issued')
+    expect(
+      events(t)
+        .filter((e) => e.session_id === id)
+        .map((e) => e.type),
+    ).not.toContain('session.issued')
   })
 
   it('a lock landing while the provider is issuing: 410 and the credentials are revoked', async () => {
@@ -113,10 +124,15 @@ describe('expiry in real time', () => {
       const api = client(t.app, t.keys)
       const s = await api.issue('build-bot', { ttl_seconds: 1 })
       await vi.waitFor(
-        () => expect(events(t).some((e) => e.type === 'session.expired' && e.session_id === s.session.id)).toBe(true),
+        () =>
+          expect(events(t).some((e) => e.type === 'session.expired' && e.session_id === s.session.id)).toBe(
+            true,
+          ),
         { timeout: 5000, interval: 50 },
       )
-      expect((await api.post('/v1/introspect', 'ops', { token: s.grant.token })).body).toEqual({ active: false })
+      expect((await api.post('/v1/introspect', 'ops', { token: s.grant.token })).body).toEqual({
+        active: false,
+      })
     } finally {
       await t.close()
     }
@@ -133,7 +149,9 @@ describe('expiry in real time', () => {
       await second.broker.sweepOnce()
       const r = await client(second.app, second.keys).get(`/v1/sessions/${s.session.id}`, 'ops')
       expect(r.body.status).toBe('expired')
-      expect(events(second).some((e) => e.type === 'session.expired' && e.session_id === s.session.id)).toBe(true)
+      expect(events(second).some((e) => e.type === 'session.expired' && e.session_id === s.session.id)).toBe(
+        true,
+      )
     } finally {
       await second.close()
     }

@@ -4,7 +4,13 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from './helper.js'
-import { startBrokerProcess, tempDir, writeSigningKey, freePort, type BrokerProcess } from './support/broker-process.js'
+import {
+  startBrokerProcess,
+  tempDir,
+  writeSigningKey,
+  freePort,
+  type BrokerProcess,
+} from './support/broker-process.js'
 
 const redisUrl = inject('redisUrl')
 const prefix = `airlock-test:${Date.now().toString(36)}p:`
@@ -17,17 +23,32 @@ let configB: string
 
 const configFor = async (port: number) => {
   const yaml = testConfigYaml(prefix, keys)
-    .replace('server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }', `server: { port: ${port}, public_url: "http://airlock.test" }`)
-    .replace('tokens: { default_ttl: 15m, max_ttl: 1h }', `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`)
+    .replace(
+      'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
+      `server: { port: ${port}, public_url: "http://airlock.test" }`,
+    )
+    .replace(
+      'tokens: { default_ttl: 15m, max_ttl: 1h }',
+      `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`,
+    )
   const path = join(dir, `airlock-${port}.yaml`)
   writeFileSync(path, yaml)
   return path
 }
 
-const call = async (p: BrokerProcess, method: string, path: string, who: keyof typeof keys, body?: unknown) => {
+const call = async (
+  p: BrokerProcess,
+  method: string,
+  path: string,
+  who: keyof typeof keys,
+  body?: unknown,
+) => {
   const r = await fetch(`${p.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${keys[who]}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${keys[who]}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   })
   return { status: r.status, body: (await r.json()) as Record<string, any> }
@@ -51,23 +72,33 @@ describe('two broker processes on one Redis', () => {
     expect(issued.status).toBe(201)
     const token = issued.body.grant.token as string
     expect((await call(b, 'POST', '/v1/introspect', 'internal-api', { token })).body.active).toBe(true)
-    expect((await call(b, 'DELETE', `/v1/sessions/${issued.body.session.id}`, 'ops')).body.session.status).toBe('revoked')
-    expect((await call(a, 'POST', '/v1/introspect', 'internal-api', { token })).body).toEqual({ active: false })
-    expect((await call(b, 'POST', '/v1/introspect', 'internal-api', { token })).body).toEqual({ active: false })
+    expect(
+      (await call(b, 'DELETE', `/v1/sessions/${issued.body.session.id}`, 'ops')).body.session.status,
+    ).toBe('revoked')
+    expect((await call(a, 'POST', '/v1/introspect', 'internal-api', { token })).body).toEqual({
+      active: false,
+    })
+    expect((await call(b, 'POST', '/v1/introspect', 'internal-api', { token })).body).toEqual({
+      active: false,
+    })
   })
 
   it('a lock created on one replica holds on the other at once', async () => {
     const live = await call(a, 'POST', '/v1/sessions', 'other-bot', sessionBody())
     const lock = await call(b, 'POST', '/v1/locks', 'ops', { agent: 'other-bot', reason: 'replica test' })
     expect(lock.status).toBe(201)
-    expect((await call(a, 'POST', '/v1/introspect', 'ops', { token: live.body.grant.token })).body).toEqual({ active: false })
+    expect((await call(a, 'POST', '/v1/introspect', 'ops', { token: live.body.grant.token })).body).toEqual({
+      active: false,
+    })
     expect((await call(a, 'POST', '/v1/sessions', 'other-bot', sessionBody())).status).toBe(403)
     await call(a, 'DELETE', `/v1/locks/${lock.body.lock.id}`, 'ops')
     expect((await call(b, 'POST', '/v1/sessions', 'other-bot', sessionBody())).status).toBe(201)
   })
 
   it('both publish the same signing key and each writes its own audit chain', async () => {
-    const [ja, jb] = await Promise.all([a, b].map(async (p) => (await fetch(`${p.url}/.well-known/jwks.json`)).json()))
+    const [ja, jb] = await Promise.all(
+      [a, b].map(async (p) => (await fetch(`${p.url}/.well-known/jwks.json`)).json()),
+    )
     expect(ja).toEqual(jb)
     const audit = await call(a, 'GET', '/v1/audit?limit=1000', 'ops')
     expect(new Set(audit.body.events.map((e: { chain: string }) => e.chain)).size).toBe(2)
@@ -98,7 +129,10 @@ describe('two broker processes on one Redis', () => {
     const out = [...a.stdout, ...a.stderr, ...b.stdout, ...b.stderr].join('\n')
     expect(out.length).toBeGreaterThan(0)
     for (const k of Object.values(keys)) expect(out).not.toContain(k)
-    const pemBody = signing.pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('')
+    const pemBody = signing.pem
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('')
     expect(out).not.toContain(pemBody)
   })
 

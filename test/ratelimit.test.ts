@@ -11,7 +11,8 @@ afterAll(async () => t.close())
 
 describe('per-agent rate limit (in Redis)', () => {
   it('the fourth request in a minute is 429 rate_limited with Retry-After; other agents and people are unaffected', async () => {
-    for (let i = 0; i < 3; i++) expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
+    for (let i = 0; i < 3; i++)
+      expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
     const r = await api.post('/v1/sessions', 'build-bot', sessionBody())
     expect(r.status).toBe(429)
     expect(r.body.error).toBe('rate_limited')

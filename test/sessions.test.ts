@@ -24,19 +24,48 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
     ['ttl as a string', { ttl_seconds: '900' }, 400, 'invalid_request', /ttl_seconds/],
     ['environment as a number', { environment: 7 }, 400, 'invalid_request', /environment/],
     ['unknown environment', { environment: 'qa' }, 400, 'invalid_request', /unknown environment 'qa'/],
-    ['unknown class', { operation_class: 'admin' }, 400, 'invalid_request', /unknown operation class 'admin'/],
+    [
+      'unknown class',
+      { operation_class: 'admin' },
+      400,
+      'invalid_request',
+      /unknown operation class 'admin'/,
+    ],
     ['unknown provider', { provider: 'nope' }, 400, 'invalid_request', /unknown provider 'nope'/],
     ['missing task id', { task: { description: 'x' } }, 400, 'invalid_request', /id/],
     ['missing task', { task: undefined }, 400, 'invalid_request', /task/],
     ['task id with a space', { task: { id: 'JIRA 1' } }, 400, 'invalid_request', /task\/id/],
     ['task id of 129 chars', { task: { id: 'a'.repeat(129) } }, 400, 'invalid_request', /task\/id/],
-    ['description of 501 chars', { task: { id: 'T-1', description: 'd'.repeat(501) } }, 400, 'invalid_request'],
-    ['justification of 1001 chars', { justification: 'j'.repeat(1001) }, 400, 'invalid_request', /justification/],
+    [
+      'description of 501 chars',
+      { task: { id: 'T-1', description: 'd'.repeat(501) } },
+      400,
+      'invalid_request',
+    ],
+    [
+      'justification of 1001 chars',
+      { justification: 'j'.repeat(1001) },
+      400,
+      'invalid_request',
+      /justification/,
+    ],
     ['unknown field', { role_arn: 'arn:aws:iam::1:role/x' }, 400, 'invalid_request', /additional/],
     ['ttl of zero', { ttl_seconds: 0 }, 400, 'invalid_request', /ttl_seconds/],
     ['on_behalf_of unknown', { on_behalf_of: 'mallory' }, 400, 'invalid_request', /not a configured human/],
-    ['policy: no rule', { environment: 'prod', operation_class: 'write' }, 403, 'policy_denied', /no rule lets build-bot use write on prod with internal-api/],
-    ['policy: deny wins', { environment: 'prod', operation_class: 'destructive' }, 403, 'policy_denied', /denied by policy "build-bot never destroys prod"/],
+    [
+      'policy: no rule',
+      { environment: 'prod', operation_class: 'write' },
+      403,
+      'policy_denied',
+      /no rule lets build-bot use write on prod with internal-api/,
+    ],
+    [
+      'policy: deny wins',
+      { environment: 'prod', operation_class: 'destructive' },
+      403,
+      'policy_denied',
+      /denied by policy "build-bot never destroys prod"/,
+    ],
   ]
   it.each(cases)('%s', async (_name, over, status, code, message) => {
     const r = await api.post('/v1/sessions', 'build-bot', sessionBody(over))
@@ -87,7 +116,11 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
 
   it('too few eligible approvers is refused at once', async () => {
     // other-bot is owned by bob; on behalf of alice leaves only carol of [alice, bob, carol].
-    const r = await api.post('/v1/sessions', 'other-bot', sessionBody({ operation_class: 'destructive', on_behalf_of: 'alice' }))
+    const r = await api.post(
+      '/v1/sessions',
+      'other-bot',
+      sessionBody({ operation_class: 'destructive', on_behalf_of: 'alice' }),
+    )
     expect(r.status).toBe(403)
     expect(r.body).toMatchObject({ error: 'policy_denied' })
     expect(r.body.message).toMatch(/needs 2 approvals but only 1 eligible/)
@@ -96,7 +129,11 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
 
 describe('session lifecycle', () => {
   it('a request needing no approval is 201 active with a grant, ttl clamped to the rule', async () => {
-    const r = await api.post('/v1/sessions', 'build-bot', sessionBody({ ttl_seconds: 7200, justification: 'cache' }))
+    const r = await api.post(
+      '/v1/sessions',
+      'build-bot',
+      sessionBody({ ttl_seconds: 7200, justification: 'cache' }),
+    )
     expect(r.status).toBe(201)
     expect(r.body.session).toMatchObject({
       status: 'active',
@@ -110,7 +147,9 @@ describe('session lifecycle', () => {
       task: { id: 'JIRA-123', description: 'rotate staging cache' },
     })
     expect(r.body.grant).toMatchObject({ token_type: 'Bearer', credentials: {} })
-    expect(Date.parse(r.body.grant.expires_at) - Date.parse(r.body.session.created_at)).toBeLessThanOrEqual(1800_000)
+    expect(Date.parse(r.body.grant.expires_at) - Date.parse(r.body.session.created_at)).toBeLessThanOrEqual(
+      1800_000,
+    )
     expect(r.body.grant.expires_at).toBe(r.body.session.expires_at)
   })
 
@@ -180,7 +219,8 @@ describe('session lifecycle', () => {
 describe('listing', () => {
   it('filters by agent, status and environment, pages with a cursor, and rejects bad paging', async () => {
     const mine: string[] = []
-    for (let i = 0; i < 5; i++) mine.push((await api.issue('other-bot', { task: { id: `LIST-${i}` } })).session.id)
+    for (let i = 0; i < 5; i++)
+      mine.push((await api.issue('other-bot', { task: { id: `LIST-${i}` } })).session.id)
     const seen: string[] = []
     let cursor: string | null = null
     do {
@@ -227,7 +267,9 @@ describe('bulk revoke', () => {
   })
 
   it('needs the operator role', async () => {
-    expect((await api.post('/v1/sessions/revoke', 'alice', { agent: 'build-bot' })).body.error).toBe('forbidden')
+    expect((await api.post('/v1/sessions/revoke', 'alice', { agent: 'build-bot' })).body.error).toBe(
+      'forbidden',
+    )
   })
 })
 
@@ -249,13 +291,35 @@ describe('introspection', () => {
       iss: 'http://airlock.test',
     })
     expect(Object.keys(rs.body).sort()).toEqual(
-      ['active', 'aud', 'client_id', 'env', 'exp', 'iat', 'iss', 'jti', 'op', 'provider', 'sid', 'sub', 'task'].sort(),
+      [
+        'active',
+        'aud',
+        'client_id',
+        'env',
+        'exp',
+        'iat',
+        'iss',
+        'jti',
+        'op',
+        'provider',
+        'sid',
+        'sub',
+        'task',
+      ].sort(),
     )
-    expect((await api.post('/v1/introspect', 'internal-api', { token: other.grant.token })).body).toEqual({ active: false })
-    expect((await api.post('/v1/introspect', 'build-bot', { token: mine.grant.token })).body.active).toBe(true)
-    expect((await api.post('/v1/introspect', 'other-bot', { token: mine.grant.token })).body).toEqual({ active: false })
+    expect((await api.post('/v1/introspect', 'internal-api', { token: other.grant.token })).body).toEqual({
+      active: false,
+    })
+    expect((await api.post('/v1/introspect', 'build-bot', { token: mine.grant.token })).body.active).toBe(
+      true,
+    )
+    expect((await api.post('/v1/introspect', 'other-bot', { token: mine.grant.token })).body).toEqual({
+      active: false,
+    })
     expect((await api.post('/v1/introspect', 'ops', { token: other.grant.token })).body.active).toBe(true)
-    expect((await api.post('/v1/introspect', 'alice', { token: other.grant.token })).body.error).toBe('forbidden')
+    expect((await api.post('/v1/introspect', 'alice', { token: other.grant.token })).body.error).toBe(
+      'forbidden',
+    )
   })
 
   it('accepts a form body (RFC 7662)', async () => {
@@ -269,11 +333,14 @@ describe('introspection', () => {
     expect(r.json()).toMatchObject({ active: true })
   })
 
-  it.each([[{}], [{ token: '' }], [{ token: 5 }], [{ token: 'x', extra: 1 }]])('bad body %j is 400', async (body) => {
-    const r = await api.post('/v1/introspect', 'internal-api', body)
-    expect(r.status).toBe(400)
-    expect(r.body.error).toBe('invalid_request')
-  })
+  it.each([[{}], [{ token: '' }], [{ token: 5 }], [{ token: 'x', extra: 1 }]])(
+    'bad body %j is 400',
+    async (body) => {
+      const r = await api.post('/v1/introspect', 'internal-api', body)
+      expect(r.status).toBe(400)
+      expect(r.body.error).toBe('invalid_request')
+    },
+  )
 
   it('garbage tokens are inactive, not errors', async () => {
     for (const token of ['garbage', 'a.b.c', 'eyJ.eyJ.x']) {
@@ -288,10 +355,17 @@ describe('locks', () => {
     const bystander = await api.issue('build-bot', { task: { id: 'LOCK-2' } })
     const created = await api.post('/v1/locks', 'ops', { agent: 'other-bot', reason: 'suspicious activity' })
     expect(created.status).toBe(201)
-    expect(created.body.lock).toMatchObject({ agent: 'other-bot', environment: null, reason: 'suspicious activity', created_by: 'ops' })
+    expect(created.body.lock).toMatchObject({
+      agent: 'other-bot',
+      environment: null,
+      reason: 'suspicious activity',
+      created_by: 'ops',
+    })
     expect(created.body.revoked_sessions).toContain(live.session.id)
     expect((await api.get(`/v1/sessions/${live.session.id}`, 'ops')).body.status).toBe('revoked')
-    expect((await api.post('/v1/introspect', 'ops', { token: live.grant.token })).body).toEqual({ active: false })
+    expect((await api.post('/v1/introspect', 'ops', { token: live.grant.token })).body).toEqual({
+      active: false,
+    })
     expect((await api.post('/v1/introspect', 'ops', { token: bystander.grant.token })).body.active).toBe(true)
 
     const refused = await api.post('/v1/sessions', 'other-bot', sessionBody())
@@ -299,16 +373,24 @@ describe('locks', () => {
     expect(refused.body.error).toBe('policy_denied')
     expect(refused.body.message).toMatch(/a lock holds.*suspicious activity/)
 
-    expect((await api.get('/v1/locks', 'ops')).body.locks.map((l: { id: string }) => l.id)).toContain(created.body.lock.id)
+    expect((await api.get('/v1/locks', 'ops')).body.locks.map((l: { id: string }) => l.id)).toContain(
+      created.body.lock.id,
+    )
     expect((await api.del(`/v1/locks/${created.body.lock.id}`, 'ops')).status).toBe(200)
     expect((await api.del(`/v1/locks/${created.body.lock.id}`, 'ops')).status).toBe(404)
     expect((await api.post('/v1/sessions', 'other-bot', sessionBody())).status).toBe(201)
   })
 
   it('a lock on environment + provider matches only that combination', async () => {
-    const lock = await api.post('/v1/locks', 'bob', { environment: 'staging', provider: 'other-api', reason: 'incident' })
+    const lock = await api.post('/v1/locks', 'bob', {
+      environment: 'staging',
+      provider: 'other-api',
+      reason: 'incident',
+    })
     expect(lock.status).toBe(201)
-    expect((await api.post('/v1/sessions', 'build-bot', sessionBody({ provider: 'other-api' }))).status).toBe(403)
+    expect((await api.post('/v1/sessions', 'build-bot', sessionBody({ provider: 'other-api' }))).status).toBe(
+      403,
+    )
     expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
     await api.del(`/v1/locks/${lock.body.lock.id}`, 'bob')
   })
@@ -316,7 +398,9 @@ describe('locks', () => {
   it('a lock on a task id: tokens of that task introspect inactive even before the sweep', async () => {
     const s = await api.issue('build-bot', { task: { id: 'TASK-LOCKED' } })
     const lock = await api.post('/v1/locks', 'ops', { task_id: 'TASK-LOCKED', reason: 'x' })
-    expect((await api.post('/v1/introspect', 'internal-api', { token: s.grant.token })).body).toEqual({ active: false })
+    expect((await api.post('/v1/introspect', 'internal-api', { token: s.grant.token })).body).toEqual({
+      active: false,
+    })
     await api.del(`/v1/locks/${lock.body.lock.id}`, 'ops')
   })
 
@@ -325,7 +409,12 @@ describe('locks', () => {
     [{ agent: 'ghost-bot', reason: 'x' }, 400, 'invalid_request', /unknown agent/],
     [{ environment: 'qa', reason: 'x' }, 400, 'invalid_request', /unknown environment/],
     [{ agent: 'build-bot' }, 400, 'invalid_request', /reason/],
-    [{ agent: 'build-bot', reason: 'x', expires_at: '2000-01-01T00:00:00Z' }, 400, 'invalid_request', /future/],
+    [
+      { agent: 'build-bot', reason: 'x', expires_at: '2000-01-01T00:00:00Z' },
+      400,
+      'invalid_request',
+      /future/,
+    ],
     [{ agent: 'build-bot', reason: 'x', expires_at: 'tomorrow' }, 400, 'invalid_request', /expires_at/],
   ])('%j -> %i', async (body, status, code, message) => {
     const r = await api.post('/v1/locks', 'ops', body)
@@ -335,7 +424,9 @@ describe('locks', () => {
   })
 
   it('needs the operator role', async () => {
-    expect((await api.post('/v1/locks', 'alice', { agent: 'build-bot', reason: 'x' })).body.error).toBe('forbidden')
+    expect((await api.post('/v1/locks', 'alice', { agent: 'build-bot', reason: 'x' })).body.error).toBe(
+      'forbidden',
+    )
     expect((await api.get('/v1/locks', 'build-bot')).body.error).toBe('forbidden')
   })
 })
@@ -345,17 +436,38 @@ describe('service routes', () => {
     expect((await api.get('/healthz', null)).body).toEqual({ status: 'ok' })
     expect((await api.get('/readyz', null)).body).toEqual({ status: 'ready' })
     const jwks = await api.get('/.well-known/jwks.json', null)
-    expect(jwks.body.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: t.signingKey.kid })
+    expect(jwks.body.keys[0]).toMatchObject({
+      kty: 'OKP',
+      crv: 'Ed25519',
+      alg: 'EdDSA',
+      use: 'sig',
+      kid: t.signingKey.kid,
+    })
     expect(jwks.body.keys[0].d).toBeUndefined()
     const providers = await api.get('/v1/providers', 'ops')
-    expect(providers.body.providers).toContainEqual({ name: 'internal-api', type: 'jwt', audience: 'https://api.internal.example', ok: true, error: null })
+    expect(providers.body.providers).toContainEqual({
+      name: 'internal-api',
+      type: 'jwt',
+      audience: 'https://api.internal.example',
+      ok: true,
+      error: null,
+    })
     expect((await api.get('/v1/providers', 'build-bot')).body.error).toBe('forbidden')
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' })
-    expect(metrics.body).toMatch(/airlock_sessions_issued_total\{provider="internal-api",operation_class="read"\} \d+/)
+    expect(metrics.body).toMatch(
+      /airlock_sessions_issued_total\{provider="internal-api",operation_class="read"\} \d+/,
+    )
     expect(metrics.body).toMatch(/airlock_http_request_duration_seconds_bucket/)
     const doc = (await api.get('/docs/json', null)).body
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}', '/v1/introspect', '/v1/locks', '/v1/audit', '/.well-known/jwks.json']),
+      expect.arrayContaining([
+        '/v1/sessions',
+        '/v1/sessions/{id}',
+        '/v1/introspect',
+        '/v1/locks',
+        '/v1/audit',
+        '/.well-known/jwks.json',
+      ]),
     )
     expect(doc.paths['/v1/sessions'].post.responses['201']).toBeDefined()
     expect((await api.get('/nope', null)).body.error).toBe('not_found')

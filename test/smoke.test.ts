@@ -9,15 +9,34 @@ afterAll(async () => t.close())
 
 describe('smoke', () => {
   it('issues, introspects and revokes', async () => {
-    const r = await t.app.inject({ method: 'POST', url: '/v1/sessions', headers: t.as('build-bot'), payload: sessionBody() })
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      headers: t.as('build-bot'),
+      payload: sessionBody(),
+    })
     expect(r.statusCode, r.body).toBe(201)
     const { session, grant } = r.json()
     expect(session.status).toBe('active')
-    const i = await t.app.inject({ method: 'POST', url: '/v1/introspect', headers: t.as('internal-api'), payload: { token: grant.token } })
+    const i = await t.app.inject({
+      method: 'POST',
+      url: '/v1/introspect',
+      headers: t.as('internal-api'),
+      payload: { token: grant.token },
+    })
     expect(i.json()).toMatchObject({ active: true, sid: session.id })
-    const d = await t.app.inject({ method: 'DELETE', url: `/v1/sessions/${session.id}`, headers: t.as('build-bot') })
+    const d = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/sessions/${session.id}`,
+      headers: t.as('build-bot'),
+    })
     expect(d.json().session.status).toBe('revoked')
-    const i2 = await t.app.inject({ method: 'POST', url: '/v1/introspect', headers: t.as('internal-api'), payload: { token: grant.token } })
+    const i2 = await t.app.inject({
+      method: 'POST',
+      url: '/v1/introspect',
+      headers: t.as('internal-api'),
+      payload: { token: grant.token },
+    })
     expect(i2.json()).toEqual({ active: false })
   })
 })

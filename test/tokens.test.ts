@@ -19,7 +19,8 @@ afterAll(async () => t.close())
 const introspect = async (token: string, who = 'internal-api') =>
   (await api.post('/v1/introspect', who, { token })).body
 
-const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString())
+const claimsOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString())
 
 /** Signs `claims` with the broker's own key, so only the altered part can make it fail. */
 const forge = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
@@ -33,7 +34,12 @@ describe('session tokens', () => {
     const header = JSON.parse(Buffer.from(good.grant.token.split('.')[0] as string, 'base64url').toString())
     expect(header).toEqual({ alg: 'EdDSA', kid: t.signingKey.kid, typ: 'at+jwt' })
     const c = claimsOf(good.grant.token)
-    expect(c).toMatchObject({ iss: 'http://airlock.test', sub: 'build-bot', client_id: 'build-bot', aud: 'https://api.internal.example' })
+    expect(c).toMatchObject({
+      iss: 'http://airlock.test',
+      sub: 'build-bot',
+      client_id: 'build-bot',
+      aud: 'https://api.internal.example',
+    })
     expect(c.exp - c.iat).toBe(good.session.ttl_seconds)
     expect(c.nbf).toBe(c.iat)
   })
@@ -45,8 +51,14 @@ describe('session tokens', () => {
   const cases: [string, () => Promise<string>][] = [
     ['wrong iss', () => forge({ ...claimsOf(good.grant.token), iss: 'https://evil.example' })],
     ['wrong aud', () => forge({ ...claimsOf(good.grant.token), aud: 'https://other.example' })],
-    ['not yet valid', () => forge({ ...claimsOf(good.grant.token), nbf: Math.floor(clock.now() / 1000) + 600 })],
-    ['already expired', () => forge({ ...claimsOf(good.grant.token), exp: Math.floor(clock.now() / 1000) - 1 })],
+    [
+      'not yet valid',
+      () => forge({ ...claimsOf(good.grant.token), nbf: Math.floor(clock.now() / 1000) + 600 }),
+    ],
+    [
+      'already expired',
+      () => forge({ ...claimsOf(good.grant.token), exp: Math.floor(clock.now() / 1000) - 1 }),
+    ],
     ['another jti for the session', () => forge({ ...claimsOf(good.grant.token), jti: 'someotherjti' })],
     ['wrong typ', () => forge(claimsOf(good.grant.token), { typ: 'JWT' })],
     [

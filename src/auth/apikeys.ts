@@ -14,7 +14,12 @@ export function apiKeyIndex(config: AirlockConfig): (key: string) => Principal |
   for (const a of config.agents) add(a.apiKeySha256, { kind: 'agent', id: a.id, roles: ['agent'], agent: a })
   for (const h of config.humans) add(h.apiKeySha256, { kind: 'human', id: h.id, roles: h.roles })
   for (const r of config.resourceServers) {
-    add(r.apiKeySha256, { kind: 'resource_server', id: r.id, roles: ['resource_server'], audiences: r.audiences })
+    add(r.apiKeySha256, {
+      kind: 'resource_server',
+      id: r.id,
+      roles: ['resource_server'],
+      audiences: r.audiences,
+    })
   }
   return (key) => {
     const digest = createHash('sha256').update(key).digest()

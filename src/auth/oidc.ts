@@ -24,11 +24,19 @@ async function discover(issuer: string): Promise<string> {
   return doc.jwks_uri
 }
 
-export function oidcVerifier(config: AirlockConfig, clock: Clock): (token: string) => Promise<Principal | null> {
+export function oidcVerifier(
+  config: AirlockConfig,
+  clock: Clock,
+): (token: string) => Promise<Principal | null> {
   const issuers = new Map<string, Issuer>()
   for (const a of config.agents) {
     if (!a.oidc) continue
-    const i = issuers.get(a.oidc.issuer) ?? { bindings: [], algorithms: [], jwks: null, jwksUri: a.oidc.jwksUri }
+    const i = issuers.get(a.oidc.issuer) ?? {
+      bindings: [],
+      algorithms: [],
+      jwks: null,
+      jwksUri: a.oidc.jwksUri,
+    }
     i.bindings.push(a)
     for (const alg of a.oidc.algorithms) if (!i.algorithms.includes(alg)) i.algorithms.push(alg)
     issuers.set(a.oidc.issuer, i)
@@ -67,7 +75,9 @@ export function oidcVerifier(config: AirlockConfig, clock: Clock): (token: strin
         requiredClaims: ['exp', 'sub'],
       })
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
-      const agent = i.bindings.find((b) => b.oidc !== null && b.oidc.subject === payload.sub && aud.includes(b.oidc.audience))
+      const agent = i.bindings.find(
+        (b) => b.oidc !== null && b.oidc.subject === payload.sub && aud.includes(b.oidc.audience),
+      )
       if (!agent) return null
       const principal: Principal = { kind: 'agent', id: agent.id, roles: ['agent'], agent }
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)

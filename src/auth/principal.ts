@@ -8,4 +8,5 @@ export type Principal =
   | { kind: 'human'; id: string; roles: readonly RouteRole[] }
   | { kind: 'resource_server'; id: string; roles: readonly RouteRole[]; audiences: readonly string[] }
 
-export const hasRole = (p: Principal, roles: readonly RouteRole[]): boolean => p.roles.some((r) => roles.includes(r))
+export const hasRole = (p: Principal, roles: readonly RouteRole[]): boolean =>
+  p.roles.some((r) => roles.includes(r))

@@ -14,7 +14,8 @@ export async function readCheckpoints(path: string): Promise<Record<string, { se
     try {
       const e = JSON.parse(line) as { chain?: string; seq?: number; hash?: string }
       if (typeof e.chain === 'string' && typeof e.seq === 'number' && typeof e.hash === 'string') {
-        if (!heads[e.chain] || (heads[e.chain] as { seq: number }).seq < e.seq) heads[e.chain] = { seq: e.seq, hash: e.hash }
+        if (!heads[e.chain] || (heads[e.chain] as { seq: number }).seq < e.seq)
+          heads[e.chain] = { seq: e.seq, hash: e.hash }
       }
     } catch {
       // not an audit line
@@ -25,7 +26,8 @@ export async function readCheckpoints(path: string): Promise<Record<string, { se
 
 export async function auditVerify(configFile: string, checkpoints?: string): Promise<number> {
   const config = await loadConfigFile(configFile)
-  if (!config.store.redisUrl) throw new CliError('store.redis_url is required to read the audit log', EXIT.config)
+  if (!config.store.redisUrl)
+    throw new CliError('store.redis_url is required to read the audit log', EXIT.config)
   const store = await createRedisStore(config.store.redisUrl, config.store.keyPrefix).catch((e: unknown) => {
     throw new CliError((e as Error).message, EXIT.unavailable)
   })
@@ -34,7 +36,9 @@ export async function auditVerify(configFile: string, checkpoints?: string): Pro
     const r = await verifyAuditLog(store, heads)
     for (const c of r.chains) process.stdout.write(`chain ${c.chain}: events ${c.first}..${c.last}\n`)
     for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`)
-    process.stdout.write(r.ok ? `ok: ${r.events} events verified\n` : `FAILED: ${r.problems.length} problem(s)\n`)
+    process.stdout.write(
+      r.ok ? `ok: ${r.events} events verified\n` : `FAILED: ${r.problems.length} problem(s)\n`,
+    )
     return r.ok ? EXIT.ok : EXIT.denied
   } finally {
     await store.close()

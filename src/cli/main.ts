@@ -26,7 +26,10 @@ program
   .command('dev')
   .description('run a throwaway broker: in-memory store, demo config and keys')
   .option('-p, --port <port>', 'port', (v) => Number(v), Number(process.env['PORT'] ?? 8080))
-  .option('-c, --config <file>', 'use this config instead of the demo one (still in-memory unless it names Redis)')
+  .option(
+    '-c, --config <file>',
+    'use this config instead of the demo one (still in-memory unless it names Redis)',
+  )
   .action(async (o: { port: number; config?: string }) => dev(o))
 
 const config = program.command('config').description('configuration tools')

@@ -12,7 +12,11 @@ export function configPath(flag: string | undefined): string {
   return path
 }
 
-export function handleSignals(broker: RunningBroker, log: ReturnType<typeof createLogger>, reload?: () => Promise<void>) {
+export function handleSignals(
+  broker: RunningBroker,
+  log: ReturnType<typeof createLogger>,
+  reload?: () => Promise<void>,
+) {
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -45,9 +49,13 @@ export async function serve(flag: string | undefined): Promise<void> {
   const path = configPath(flag)
   const log = createLogger()
   const config = await loadConfigFile(path)
-  if (!config.store.redisUrl) throw new CliError('store.redis_url is required for `airlock serve`', EXIT.config)
+  if (!config.store.redisUrl)
+    throw new CliError('store.redis_url is required for `airlock serve`', EXIT.config)
   const broker = await createBroker({ config, logger: log }).catch((e: unknown) => {
-    throw new CliError((e as Error).message, /Redis|connect/i.test((e as Error).message) ? EXIT.unavailable : EXIT.config)
+    throw new CliError(
+      (e as Error).message,
+      /Redis|connect/i.test((e as Error).message) ? EXIT.unavailable : EXIT.config,
+    )
   })
   await broker.app.listen({ host: config.server.host, port: config.server.port })
   handleSignals(broker, log, async () => broker.reload(await loadConfigFile(path)))

@@ -37,7 +37,8 @@ export function createLockService(deps: {
       if (body.environment && !rt.environments.has(body.environment)) {
         throw err.invalid(`unknown environment '${body.environment}'`)
       }
-      if (body.provider && !rt.providers.has(body.provider)) throw err.invalid(`unknown provider '${body.provider}'`)
+      if (body.provider && !rt.providers.has(body.provider))
+        throw err.invalid(`unknown provider '${body.provider}'`)
       const now = clock.now()
       let expiresAt: number | null = null
       if (body.expires_at !== undefined) {

@@ -28,7 +28,9 @@ export default fp(
       const principal = await app.broker.runtime().authenticate(req.headers.authorization)
       if (!principal) throw err.unauthenticated()
       if (!hasRole(principal, roles)) {
-        throw err.forbidden(`${principal.id} lacks the role for this route (needs one of: ${roles.join(', ')})`)
+        throw err.forbidden(
+          `${principal.id} lacks the role for this route (needs one of: ${roles.join(', ')})`,
+        )
       }
       req.principal = principal
     })

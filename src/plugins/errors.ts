@@ -20,7 +20,11 @@ const BY_STATUS: Record<number, ErrorCode> = {
 function classify(e: FastifyError | AirlockError | Error): { status: number; code: string; message: string } {
   if (e instanceof AirlockError) return { status: e.statusCode, code: e.code, message: e.message }
   if (e instanceof StoreUnavailableError) {
-    return { status: 503, code: 'unavailable', message: 'the session store cannot be reached; nothing was issued' }
+    return {
+      status: 503,
+      code: 'unavailable',
+      message: 'the session store cannot be reached; nothing was issued',
+    }
   }
   const fe = e as FastifyError
   if (fe.validation) {
@@ -44,19 +48,32 @@ function classify(e: FastifyError | AirlockError | Error): { status: number; cod
     const message = e instanceof SyntaxError ? 'the body is not valid JSON' : 'the request is not valid'
     return { status, code: BY_STATUS[status] ?? 'invalid_request', message }
   }
-  return { status: 500, code: 'internal_error', message: 'internal error; the request id identifies it in the log' }
+  return {
+    status: 500,
+    code: 'internal_error',
+    message: 'internal error; the request id identifies it in the log',
+  }
 }
 
 export default fp(
   async (app) => {
     app.setErrorHandler((e: FastifyError | AirlockError | Error, req, reply) => {
       const { status, code, message } = classify(e)
-      if (status >= 500) req.log.error({ err: { type: e.name, message: e.message, code: (e as FastifyError).code } }, 'request failed')
-      if (e instanceof AirlockError && e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter))
+      if (status >= 500)
+        req.log.error(
+          { err: { type: e.name, message: e.message, code: (e as FastifyError).code } },
+          'request failed',
+        )
+      if (e instanceof AirlockError && e.retryAfter !== undefined)
+        reply.header('retry-after', String(e.retryAfter))
       return reply.code(status).send({ error: code, message, request_id: req.id })
     })
     app.setNotFoundHandler((req, reply) =>
-      reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id }),
+      reply.code(404).send({
+        error: 'not_found',
+        message: `no route ${req.method} ${req.url.split('?')[0]}`,
+        request_id: req.id,
+      }),
     )
   },
   { name: 'errors' },

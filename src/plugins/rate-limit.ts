@@ -10,7 +10,9 @@ type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: numb
 
 function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number) {
   redis.defineCommand('alRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT })
-  const call = (redis as unknown as { alRateLimit: (k: string, w: number) => Promise<[number, number]> }).alRateLimit.bind(redis)
+  const call = (
+    redis as unknown as { alRateLimit: (k: string, w: number) => Promise<[number, number]> }
+  ).alRateLimit.bind(redis)
   return class AirlockRateLimitStore {
     incr: Incr = (key, cb) => {
       call(nameSpace + key, windowMs).then(
@@ -36,9 +38,13 @@ export default fp<{ redis: Redis | null; nameSpace: string; perMinute: number }>
       allowList: (req) => req.principal?.kind !== 'agent',
       keyGenerator: (req) => `agent:${req.principal?.id ?? req.ip}`,
       errorResponseBuilder: (_req, ctx) =>
-        new AirlockError('rate_limited', `too many requests: at most ${ctx.max} a minute; retry in ${ctx.after}`, {
-          retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
-        }),
+        new AirlockError(
+          'rate_limited',
+          `too many requests: at most ${ctx.max} a minute; retry in ${ctx.after}`,
+          {
+            retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
+          },
+        ),
     })
   },
   { name: 'rate-limit', dependencies: ['auth'] },

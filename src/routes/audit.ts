@@ -13,7 +13,10 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Audit events, newest first',
         tags: ['audit'],
         querystring: AuditQuery,
-        response: { 200: Type.Object({ events: Type.Array(Type.Ref('AuditEvent')) }), ...errors(400, 401, 403, 503) },
+        response: {
+          200: Type.Object({ events: Type.Array(Type.Ref('AuditEvent')) }),
+          ...errors(400, 401, 403, 503),
+        },
       },
     },
     async (req) => {
@@ -39,7 +42,9 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
           200: Type.Object({
             ok: Type.Boolean(),
             events: Type.Integer(),
-            chains: Type.Array(Type.Object({ chain: Type.String(), first: Type.Integer(), last: Type.Integer() })),
+            chains: Type.Array(
+              Type.Object({ chain: Type.String(), first: Type.Integer(), last: Type.Integer() }),
+            ),
             problems: Type.Array(Type.String()),
           }),
           ...errors(401, 403, 503),

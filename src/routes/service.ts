@@ -10,7 +10,13 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/healthz',
-    { schema: { summary: 'Liveness', tags: ['service'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    {
+      schema: {
+        summary: 'Liveness',
+        tags: ['service'],
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   )
 
@@ -26,7 +32,10 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
     async () => {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(err.unavailable('the session store does not answer')), READY_TIMEOUT_MS)
+        timer = setTimeout(
+          () => reject(err.unavailable('the session store does not answer')),
+          READY_TIMEOUT_MS,
+        )
       })
       try {
         await Promise.race([store.ping(), timeout])
@@ -83,15 +92,24 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
         list.map((p) => p.health().catch((e: unknown) => ({ ok: false, error: (e as Error).message }))),
       )
       return {
-        providers: list.map((p, i) => ({ name: p.name, type: p.type, audience: p.audience, ...(health[i] as { ok: boolean; error: string | null }) })),
+        providers: list.map((p, i) => ({
+          name: p.name,
+          type: p.type,
+          audience: p.audience,
+          ...(health[i] as { ok: boolean; error: string | null }),
+        })),
       }
     },
   )
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['service'], hide: false } }, async (_req, reply) => {
-    reply.header('content-type', metrics.registry.contentType)
-    return metrics.registry.metrics()
-  })
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['service'], hide: false } },
+    async (_req, reply) => {
+      reply.header('content-type', metrics.registry.contentType)
+      return metrics.registry.metrics()
+    },
+  )
 }
 
 export default service

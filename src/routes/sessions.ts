@@ -30,7 +30,9 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       const p = principalOf(req)
       if (p.kind !== 'agent') throw err.forbidden('only agents request sessions')
       const r = await svc.request(p, req.body)
-      return reply.code(r.status).send(r.grant ? { session: r.session, grant: r.grant } : { session: r.session })
+      return reply
+        .code(r.status)
+        .send(r.grant ? { session: r.session, grant: r.grant } : { session: r.session })
     },
   )
 
@@ -65,7 +67,10 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['sessions'],
         querystring: ListQuery,
         response: {
-          200: Type.Object({ sessions: Type.Array(SessionRef), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({
+            sessions: Type.Array(SessionRef),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
           ...errors(400, 401, 403, 503),
         },
       },
@@ -77,7 +82,8 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       try {
         return await svc.list(filter, n, cursor ?? null)
       } catch (e) {
-        if (e instanceof RangeError) throw err.invalid('querystring/cursor is not a cursor this server issued')
+        if (e instanceof RangeError)
+          throw err.invalid('querystring/cursor is not a cursor this server issued')
         throw e
       }
     },

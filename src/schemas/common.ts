@@ -13,7 +13,10 @@ export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]
 
 /** Response schemas for the error statuses a route can answer. */
 export const errors = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, Type.Ref('Error')])) as Record<number, ReturnType<typeof Type.Ref>>
+  Object.fromEntries(statuses.map((s) => [s, Type.Ref('Error')])) as Record<
+    number,
+    ReturnType<typeof Type.Ref>
+  >
 
 export const NAME = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' } as const
 export const Name = (description?: string) => Type.String({ ...NAME, ...(description && { description }) })

@@ -28,4 +28,6 @@ export const LockRequest = Type.Object(
   { additionalProperties: false },
 )
 
-export const LockId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }) })
+export const LockId = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }),
+})

@@ -64,7 +64,9 @@ export const SessionRequest = Type.Object(
   { additionalProperties: false },
 )
 
-export const SessionId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }) })
+export const SessionId = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }),
+})
 
 export const WaitQuery = Type.Object(
   { wait: Type.Optional(Digits(60, 'Seconds to hold until the status changes')) },

@@ -103,7 +103,9 @@ export interface LockScope {
   task_id: string
 }
 
-export const scopeOf = (rec: Pick<SessionRecord, 'agent' | 'environment' | 'provider' | 'task'>): LockScope => ({
+export const scopeOf = (
+  rec: Pick<SessionRecord, 'agent' | 'environment' | 'provider' | 'task'>,
+): LockScope => ({
   agent: rec.agent,
   environment: rec.environment,
   provider: rec.provider,

@@ -42,7 +42,10 @@ export function createRevoker(deps: {
   const failed = async (job: RevocationJob, e: unknown) => {
     metrics.revocationFailures.inc({ provider: job.provider })
     const next = { ...job, attempts: job.attempts + 1, lastError: scrub((e as Error).message) }
-    log.warn({ session: job.sessionId, provider: job.provider, attempts: next.attempts, err: next.lastError }, 'revocation failed, queued')
+    log.warn(
+      { session: job.sessionId, provider: job.provider, attempts: next.attempts, err: next.lastError },
+      'revocation failed, queued',
+    )
     await store.enqueueRevocation(next, clock.now() + backoff(next.attempts))
   }
 
@@ -65,7 +68,10 @@ export function createRevoker(deps: {
         await attempt(job)
       } catch (e) {
         await failed(job, e).catch((qe: unknown) =>
-          log.error({ session: rec.id, err: (qe as Error).message }, 'revocation failed and could not be queued'),
+          log.error(
+            { session: rec.id, err: (qe as Error).message },
+            'revocation failed and could not be queued',
+          ),
         )
       }
     },

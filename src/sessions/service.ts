@@ -14,7 +14,14 @@ import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { Store } from '../store/types.js'
 import type { SessionClaims, TokenService } from '../tokens/tokens.js'
-import { effectiveStatus, isFinal, scopeOf, toPublic, type PublicSession, type SessionRecord } from './model.js'
+import {
+  effectiveStatus,
+  isFinal,
+  scopeOf,
+  toPublic,
+  type PublicSession,
+  type SessionRecord,
+} from './model.js'
 import { scrub, type Revoker } from './revoker.js'
 
 /** How long a provider may take to mint before the sweeper treats the attempt as dead. */
@@ -128,10 +135,17 @@ export function createSessionService(deps: SessionServiceDeps) {
         session_id: rec.id,
         details: { ...summary(rec), from: before.status, reason },
       })
-      .catch((e: unknown) => log.error({ session: rec.id, err: (e as Error).message }, 'audit write failed after revocation'))
+      .catch((e: unknown) =>
+        log.error({ session: rec.id, err: (e as Error).message }, 'audit write failed after revocation'),
+      )
   }
 
-  const denyRequest = async (agent: string, body: SessionRequest, reason: string, kind: string): Promise<never> => {
+  const denyRequest = async (
+    agent: string,
+    body: SessionRequest,
+    reason: string,
+    kind: string,
+  ): Promise<never> => {
     metrics.denied.inc({ reason: kind })
     await audit.record({
       type: 'request.denied',
@@ -154,7 +168,10 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   /** Mints credentials and the token for a session about to be active; audit first, then the grant. */
-  async function issue(base: SessionRecord, events: AuditInput[]): Promise<{ rec: SessionRecord; grant: Grant }> {
+  async function issue(
+    base: SessionRecord,
+    events: AuditInput[],
+  ): Promise<{ rec: SessionRecord; grant: Grant }> {
     const rt = deps.runtime()
     const provider = rt.providers.get(base.provider)
     if (!provider) throw err.unavailable(`provider ${base.provider} is not configured any more`)
@@ -180,7 +197,12 @@ export function createSessionService(deps: SessionServiceDeps) {
     } else {
       // Issuing is a state of its own: a revoke or lock landing during the provider call wins,
       // and the fresh credentials are revoked at once.
-      const issuing: SessionRecord = { ...base, status: 'issuing', expires_at: clock.now() + ISSUING_TIMEOUT_MS, jti }
+      const issuing: SessionRecord = {
+        ...base,
+        status: 'issuing',
+        expires_at: clock.now() + ISSUING_TIMEOUT_MS,
+        jti,
+      }
       if (base.v === 0) {
         const r = await store.createSession(issuing, retention(), clock.now())
         if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
@@ -209,8 +231,18 @@ export function createSessionService(deps: SessionServiceDeps) {
         await finish(base.id, 'airlock', `provider could not issue: ${message}`).catch(() => {})
         throw err.unavailable(`provider ${base.provider} could not issue credentials: ${message}`, e)
       }
-      const active: SessionRecord = { ...issuing, v: issuing.v + 1, status: 'active', expires_at: exp * 1000, handle }
-      const r = await store.casSession(active, issuing.v, { checkLocks: true, retentionMs: retention(), now: clock.now() })
+      const active: SessionRecord = {
+        ...issuing,
+        v: issuing.v + 1,
+        status: 'active',
+        expires_at: exp * 1000,
+        handle,
+      }
+      const r = await store.casSession(active, issuing.v, {
+        checkLocks: true,
+        retentionMs: retention(),
+        now: clock.now(),
+      })
       if (r !== 'ok') {
         await revoker.revokeCredentials(active)
         if (r === 'locked') await finish(base.id, 'lock', 'a lock was created while issuing')
@@ -274,12 +306,16 @@ export function createSessionService(deps: SessionServiceDeps) {
       body: SessionRequest,
     ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant }> {
       const rt = deps.runtime()
-      if (!rt.environments.has(body.environment)) throw err.invalid(`unknown environment '${body.environment}'`)
-      if (!rt.classes.has(body.operation_class)) throw err.invalid(`unknown operation class '${body.operation_class}'`)
+      if (!rt.environments.has(body.environment))
+        throw err.invalid(`unknown environment '${body.environment}'`)
+      if (!rt.classes.has(body.operation_class))
+        throw err.invalid(`unknown operation class '${body.operation_class}'`)
       const provider = rt.providers.get(body.provider)
       if (!provider) throw err.invalid(`unknown provider '${body.provider}'`)
       if (!provider.supportsEnvironment(body.environment)) {
-        throw err.invalid(`provider '${body.provider}' is not configured for environment '${body.environment}'`)
+        throw err.invalid(
+          `provider '${body.provider}' is not configured for environment '${body.environment}'`,
+        )
       }
       const onBehalfOf = body.on_behalf_of ?? null
       if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
@@ -378,7 +414,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       const out: PublicSession[] = []
       let next = cursor
       // Scan a bounded number of records per call; the cursor resumes where the scan stopped.
-      for (let scanned = 0; out.length < limit && scanned < 5000; ) {
+      for (let scanned = 0; out.length < limit && scanned < 5000;) {
         const page = await store.listSessionIds(next, 200)
         const recs = await store.getSessions(page.ids)
         scanned += page.ids.length
@@ -387,7 +423,10 @@ export function createSessionService(deps: SessionServiceDeps) {
           if (r && matchesFilter(r, filter, now)) out.push(toPublic(r, now))
           if (out.length === limit) {
             const more = i < recs.length - 1 || page.next !== null
-            return { sessions: out, next_cursor: more ? (await store.listSessionIds(next, i + 1)).next : null }
+            return {
+              sessions: out,
+              next_cursor: more ? (await store.listSessionIds(next, i + 1)).next : null,
+            }
           }
         }
         next = page.next
@@ -404,7 +443,11 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
 
     /** Revokes every live session matching `match`; returns their ids. */
-    async revokeMatching(by: string, reason: string, match: (r: SessionRecord) => boolean): Promise<string[]> {
+    async revokeMatching(
+      by: string,
+      reason: string,
+      match: (r: SessionRecord) => boolean,
+    ): Promise<string[]> {
       const ids = await store.liveSessionIds()
       const revoked: string[] = []
       for (let i = 0; i < ids.length; i += 500) {
@@ -448,9 +491,15 @@ export function createSessionService(deps: SessionServiceDeps) {
         return { active: false }
       }
       const now = clock.now()
-      const scope = { agent: claims.sub, environment: claims.env, provider: claims.provider, task_id: claims.task }
+      const scope = {
+        agent: claims.sub,
+        environment: claims.env,
+        provider: claims.provider,
+        task_id: claims.task,
+      }
       const { rec, locked } = await store.introspect(claims.sid, scope, now)
-      const active = rec !== null && !locked && rec.status === 'active' && rec.jti === claims.jti && rec.expires_at > now
+      const active =
+        rec !== null && !locked && rec.status === 'active' && rec.jti === claims.jti && rec.expires_at > now
       metrics.introspections.inc({ active: String(active) })
       if (!active) return { active: false }
       const { nbf: _nbf, ...rest } = claims

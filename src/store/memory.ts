@@ -1,6 +1,5 @@
 // In-memory store for `airlock dev` and single-process use. Same contract and tests as redis.ts;
 // JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
-import { EventEmitter } from 'node:events'
 import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
 import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
@@ -22,7 +21,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   const anchors = new Map<string, ChainHead>()
   const queue = new Map<string, { job: RevocationJob; due: number }>()
   const leases = new Map<string, { owner: string; until: number }>()
-  const changes = new EventEmitter().setMaxListeners(0)
+  const waiters = new Map<string, Set<() => void>>()
   let auditSeq = 0
 
   const read = (id: string): SessionRecord | null => {
@@ -52,7 +51,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     kind: 'memory',
     async ping() {},
     async close() {
-      changes.removeAllListeners()
+      for (const set of waiters.values()) for (const w of set) w()
     },
 
     async createSession(rec, retentionMs, now): Promise<CreateResult> {
@@ -100,7 +99,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     async dueSessionIds(now, limit) {
       return [...deadlines.entries()]
         .filter(([, d]) => d <= now)
-        .sort((a, b) => a[1] - b[1])
+        .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
         .slice(0, limit)
         .map(([id]) => id)
     },
@@ -174,7 +173,10 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       queue.set(job.id, { job, due: dueAt })
     },
     async claimRevocations(now, leaseMs, limit) {
-      const due = [...queue.values()].filter((q) => q.due <= now).slice(0, limit)
+      const due = [...queue.values()]
+        .filter((q) => q.due <= now)
+        .sort((a, b) => a.due - b.due)
+        .slice(0, limit)
       for (const q of due) q.due = now + leaseMs
       return due.map((q) => q.job)
     },
@@ -194,18 +196,21 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
 
     publishChange(sessionId) {
-      changes.emit(sessionId)
+      for (const w of waiters.get(sessionId) ?? []) w()
     },
     async watchChange(sessionId, ms, signal) {
       const changed = new Promise<void>((resolve) => {
+        const set = waiters.get(sessionId) ?? new Set()
+        waiters.set(sessionId, set)
         const done = () => {
           clearTimeout(timer)
-          changes.off(sessionId, done)
+          set.delete(done)
+          if (set.size === 0) waiters.delete(sessionId)
           signal?.removeEventListener('abort', done)
           resolve()
         }
         const timer = setTimeout(done, ms)
-        changes.once(sessionId, done)
+        set.add(done)
         signal?.addEventListener('abort', done, { once: true })
       })
       return { changed }

@@ -127,14 +127,25 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         after = id
       }
       return guard('list', async () => {
-        // Ties on the score are skipped by id; fetch extra so a page is still full after skipping.
-        const raw = await redis.zrevrangebyscore(k.created, max, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + 65)
+        // Members sharing the cursor's score come first (all of them, filtered by id), then
+        // everything strictly older; so ties never drop or repeat ids across pages.
+        const ties = after === null ? [] : await redis.zrevrangebyscore(k.created, max, max, 'WITHSCORES')
+        const older = await redis.zrevrangebyscore(
+          k.created,
+          after === null ? max : `(${max}`,
+          '-inf',
+          'WITHSCORES',
+          'LIMIT',
+          0,
+          limit + 1,
+        )
         const out: [string, number][] = []
-        for (let i = 0; i < raw.length && out.length <= limit; i += 2) {
-          const id = raw[i] as string
-          const ms = Number(raw[i + 1])
-          if (after !== null && String(ms) === max && id >= after) continue
-          out.push([id, ms])
+        for (const raw of [ties, older]) {
+          for (let i = 0; i < raw.length; i += 2) {
+            const id = raw[i] as string
+            if (raw === ties && id >= (after as string)) continue
+            out.push([id, Number(raw[i + 1])])
+          }
         }
         const page = out.slice(0, limit)
         const last = page.at(-1)

@@ -40,7 +40,9 @@ export async function loadSigningKey(pem: string, alg: SigningAlg): Promise<Sign
     publicPem = createPublicKey(priv).export({ type: 'spki', format: 'pem' }).toString()
   } catch (e) {
     // Never echo the key material: only say what is wrong with it.
-    throw new Error(`tokens.signing_key: not a usable ${alg} private key (${(e as Error).message.split('\n')[0]})`)
+    throw new Error(
+      `tokens.signing_key: not a usable ${alg} private key (${(e as Error).message.split('\n')[0]})`,
+    )
   }
   const privateKey = await importPKCS8(pem, alg)
   const publicKey = await importSPKI(publicPem, alg, { extractable: true })

@@ -32,7 +32,12 @@ export interface TokenService {
 const CACHE_MAX = 50_000
 const CLAIMS = ['sub', 'client_id', 'aud', 'jti', 'sid', 'env', 'op', 'provider', 'task'] as const
 
-export function createTokenService(opts: { issuer: string; clock: Clock; active: SigningKey; retired?: SigningKey[] }) {
+export function createTokenService(opts: {
+  issuer: string
+  clock: Clock
+  active: SigningKey
+  retired?: SigningKey[]
+}) {
   const { issuer, clock } = opts
   let active = opts.active
   let byKid = new Map<string, SigningKey>()
@@ -54,7 +59,14 @@ export function createTokenService(opts: { issuer: string; clock: Clock; active:
 
   const service: TokenService = {
     sign(c) {
-      return new SignJWT({ client_id: c.client_id, sid: c.sid, env: c.env, op: c.op, provider: c.provider, task: c.task })
+      return new SignJWT({
+        client_id: c.client_id,
+        sid: c.sid,
+        env: c.env,
+        op: c.op,
+        provider: c.provider,
+        task: c.task,
+      })
         .setProtectedHeader({ alg: active.alg, kid: active.kid, typ: 'at+jwt' })
         .setIssuer(issuer)
         .setSubject(c.sub)

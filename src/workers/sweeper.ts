@@ -41,7 +41,18 @@ export function createSweeper(deps: SweeperDeps) {
     const isLive = async (ids: string[]) => {
       const recs = await store.getSessions(ids)
       const now = clock.now()
-      return new Set(recs.filter((r) => r && r.status !== 'denied' && r.status !== 'expired' && r.status !== 'revoked' && r.expires_at > now).map((r) => r!.id))
+      return new Set(
+        recs
+          .filter(
+            (r) =>
+              r &&
+              r.status !== 'denied' &&
+              r.status !== 'expired' &&
+              r.status !== 'revoked' &&
+              r.expires_at > now,
+          )
+          .map((r) => r!.id),
+      )
     }
     for (const p of deps.runtime().providers.values()) {
       const n = await p.reap(isLive).catch((e: unknown) => {
@@ -66,7 +77,9 @@ export function createSweeper(deps: SweeperDeps) {
         lastHousekeeping = now
         const cfg = deps.runtime().config
         await deps.locks.dropExpired()
-        await store.trimSessionIndex(now - cfg.store.retentionMs - cfg.tokens.maxTtlSeconds * 1000 - cfg.approvals.timeoutMs)
+        await store.trimSessionIndex(
+          now - cfg.store.retentionMs - cfg.tokens.maxTtlSeconds * 1000 - cfg.approvals.timeoutMs,
+        )
         await store.trimAudit(now - cfg.audit.retentionMs, parseAuditJson)
       }
       if (now - lastReap >= REAP_MS) {
@@ -89,7 +102,10 @@ export function createSweeper(deps: SweeperDeps) {
     /** One pass now (tests and start-up). */
     runOnce: (): Promise<void> => (running ??= tick().finally(() => (running = null))),
     start() {
-      timer = setInterval(() => void (running ??= tick().finally(() => (running = null))), deps.intervalMs ?? 1000)
+      timer = setInterval(
+        () => void (running ??= tick().finally(() => (running = null))),
+        deps.intervalMs ?? 1000,
+      )
       timer.unref()
     },
     async stop() {

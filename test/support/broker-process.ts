@@ -28,11 +28,18 @@ export function writeSigningKey(dir: string): { path: string; pem: string } {
   return { path, pem }
 }
 
-export async function startBrokerProcess(configPath: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+export async function startBrokerProcess(
+  configPath: string,
+  env: Record<string, string> = {},
+): Promise<BrokerProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   const stdout: string[] = []
   const stderr: string[] = []
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = []
@@ -67,7 +74,9 @@ export async function startBrokerProcess(configPath: string, env: Record<string,
       if (seen) return Promise.resolve(seen)
       return new Promise((resolve, reject) => {
         waiters.push({ re, resolve })
-        void exited.then((code) => reject(new Error(`broker exited (${code}) before ${re}: ${stderr.slice(-5).join('\n')}`)))
+        void exited.then((code) =>
+          reject(new Error(`broker exited (${code}) before ${re}: ${stderr.slice(-5).join('\n')}`)),
+        )
       })
     },
     async stop() {

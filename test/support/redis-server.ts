@@ -27,7 +27,17 @@ export async function redisServer(extraArgs: string[] = []): Promise<RedisServer
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs]
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...extraArgs,
+      ]
       const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
       child = c
       await new Promise<void>((resolve, reject) => {
@@ -41,7 +51,9 @@ export async function redisServer(extraArgs: string[] = []): Promise<RedisServer
           }
         }
         c.stdout?.on('data', onData)
-        c.once('error', (e) => reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)))
+        c.once('error', (e) =>
+          reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)),
+        )
         c.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)))
       })
     },
