@@ -7,7 +7,7 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { Redis } from 'ioredis'
-import { randomBytes } from 'node:crypto'
+import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
 import errorsPlugin from './plugins/errors.js'
@@ -61,7 +61,7 @@ export async function buildApp(opts: AppOptions) {
   const app = Fastify({
     ...loggerOpt,
     bodyLimit: cfg.server.bodyLimitBytes,
-    genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
+    genReqId: newRequestId,
     requestIdHeader: false,
     trustProxy: false,
     return503OnClosing: true,

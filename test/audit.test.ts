@@ -685,16 +685,11 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
     expect(list.map((e) => e.seq)).toEqual([...list.map((e) => e.seq)].sort((a, b) => b - a))
     const chain = [...list].reverse()
     expectChain(chain)
-    expect(chain.map((e) => e.type)).toEqual([
-      'broker.started',
-      'session.requested',
-      'session.issued',
-      'session.revoked',
-      'session.requested',
-      'session.issued',
-    ])
+    // A request granted at once is one event (session.issued carries the request and decision).
+    expect(chain.map((e) => e.type)).toEqual(['broker.started', 'session.issued', 'session.revoked', 'session.issued'])
+    expect(chain[1]?.details).toMatchObject({ decision: expect.stringMatching(/^allowed by/), approvals_required: 0 })
     expect(chain[0]).toMatchObject({ actor: 'airlock', session_id: null, prev_hash: ZERO_HASH })
-    expect(chain[3]).toMatchObject({
+    expect(chain[2]).toMatchObject({
       actor: 'build-bot',
       session_id: sessionId,
       details: { agent: 'build-bot', from: 'active' },
@@ -710,15 +705,15 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
 
   it('filters by session_id and agent', async () => {
     const bySession = (await get(`/v1/audit?session_id=${sessionId}`)).json().events as AuditEvent[]
-    expect(bySession.map((e) => e.type)).toEqual(['session.revoked', 'session.issued', 'session.requested'])
+    expect(bySession.map((e) => e.type)).toEqual(['session.revoked', 'session.issued'])
     expect(bySession.every((e) => e.session_id === sessionId)).toBe(true)
 
     const byAgent = (await get('/v1/audit?agent=other-bot')).json().events as AuditEvent[]
-    expect(byAgent.map((e) => e.type)).toEqual(['session.issued', 'session.requested'])
+    expect(byAgent.map((e) => e.type)).toEqual(['session.issued'])
     expect(byAgent.every((e) => e.session_id === otherId)).toBe(true)
 
     const build = (await get('/v1/audit?agent=build-bot')).json().events as AuditEvent[]
-    expect(build.map((e) => e.session_id)).toEqual([sessionId, sessionId, sessionId])
+    expect(build.map((e) => e.session_id)).toEqual([sessionId, sessionId])
 
     expect((await get('/v1/audit?agent=nobody')).json()).toEqual({ events: [] })
     expect((await get('/v1/audit?session_id=ses_doesnotexist000000000')).json()).toEqual({ events: [] })
@@ -729,8 +724,8 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
     expect(r.statusCode, r.body).toBe(200)
     expect(r.json()).toEqual({
       ok: true,
-      events: 6,
-      chains: [{ chain: t.broker.chain, first: 1, last: 6 }],
+      events: 4,
+      chains: [{ chain: t.broker.chain, first: 1, last: 4 }],
       problems: [],
     })
     expect((await get('/v1/audit/verify', 'bob')).statusCode).toBe(200) // bob is an operator too

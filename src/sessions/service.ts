@@ -170,7 +170,7 @@ export function createSessionService(deps: SessionServiceDeps) {
   /** Mints credentials and the token for a session about to be active; audit first, then the grant. */
   async function issue(
     base: SessionRecord,
-    events: AuditInput[],
+    requestDetails: Record<string, unknown> | null,
   ): Promise<{ rec: SessionRecord; grant: Grant }> {
     const rt = deps.runtime()
     const provider = rt.providers.get(base.provider)
@@ -266,15 +266,17 @@ export function createSessionService(deps: SessionServiceDeps) {
       provider: rec.provider,
       task: rec.task.id,
     }
+    // A request granted at once is one state change (requested, decided and issued together), so
+    // one event carries all of it; a claimed grant's request was audited when it went pending.
     const issuedEvent: AuditInput = {
       type: 'session.issued',
       actor: rec.agent,
       session_id: rec.id,
-      details: { ...summary(rec), expires_at: iso(rec.expires_at), jti },
+      details: { ...summary(rec), ...requestDetails, expires_at: iso(rec.expires_at), jti },
     }
     try {
       // Sign (off the event loop) while the audit append travels; no grant leaves without both.
-      const [token] = await Promise.all([tokens.sign(claims), audit.record(...events, issuedEvent)])
+      const [token] = await Promise.all([tokens.sign(claims), audit.record(issuedEvent)])
       metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
       return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
     } catch (e) {
@@ -358,19 +360,13 @@ export function createSessionService(deps: SessionServiceDeps) {
         jti: null,
         handle: null,
       }
-      const requested: AuditInput = {
-        type: 'session.requested',
-        actor: p.id,
-        session_id: base.id,
-        details: {
-          ...summary(base),
-          task_description: base.task.description,
-          justification: base.justification,
-          on_behalf_of: onBehalfOf,
-          ttl_seconds: ttl,
-          decision: decision.reason,
-          approvals_required: decision.approvals,
-        },
+      const requestDetails = {
+        task_description: base.task.description,
+        justification: base.justification,
+        on_behalf_of: onBehalfOf,
+        ttl_seconds: ttl,
+        decision: decision.reason,
+        approvals_required: decision.approvals,
       }
 
       if (decision.approvals > 0) {
@@ -378,7 +374,12 @@ export function createSessionService(deps: SessionServiceDeps) {
         if (r === 'locked') return denyRequest(p.id, body, await lockReason(base), 'lock')
         if (r !== 'ok') throw err.unavailable('session id collision; try again')
         try {
-          await audit.record(requested)
+          await audit.record({
+            type: 'session.requested',
+            actor: p.id,
+            session_id: base.id,
+            details: { ...summary(base), ...requestDetails },
+          })
         } catch (e) {
           await finish(base.id, 'airlock', 'the audit log could not be written').catch(() => {})
           throw e
@@ -387,7 +388,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         store.publishChange(base.id)
         return { status: 202, session: toPublic(base, now) }
       }
-      const { rec, grant } = await issue(base, [requested])
+      const { rec, grant } = await issue(base, requestDetails)
       return { status: 201, session: toPublic(rec, clock.now()), grant }
     },
 

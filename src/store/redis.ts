@@ -78,7 +78,18 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   }
   const parse = (json: string | null): SessionRecord | null =>
     json ? (JSON.parse(json) as SessionRecord) : null
-  const lockKeys = (scope: LockScope) => [k.locks, ...scopeCombos(scope).map(k.lockIndex)]
+  // The 16 lock keys of a scope, cached: most traffic comes from few agents, environments and tasks.
+  const lockKeyCache = new Map<string, string[]>()
+  const lockKeys = (scope: LockScope): string[] => {
+    const id = `${scope.agent}\0${scope.environment}\0${scope.provider}\0${scope.task_id}`
+    let keys = lockKeyCache.get(id)
+    if (!keys) {
+      keys = [k.locks, ...scopeCombos(scope).map(k.lockIndex)]
+      if (lockKeyCache.size >= 10_000) lockKeyCache.clear()
+      lockKeyCache.set(id, keys)
+    }
+    return keys
+  }
   const recLockKeys = (rec: SessionRecord) =>
     lockKeys({ agent: rec.agent, environment: rec.environment, provider: rec.provider, task_id: rec.task.id })
 
