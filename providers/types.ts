@@ -9,7 +9,8 @@ export interface ValidateContext {
   operationClasses: string[]
 }
 
-export type Validated<C> = { ok: true; config: C } | { ok: false; problems: { path: string; message: string }[] }
+export type Validated<C> =
+  { ok: true; config: C } | { ok: false; problems: { path: string; message: string }[] }
 
 export interface ProviderContext {
   name: string

@@ -686,8 +686,16 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
     const chain = [...list].reverse()
     expectChain(chain)
     // A request granted at once is one event (session.issued carries the request and decision).
-    expect(chain.map((e) => e.type)).toEqual(['broker.started', 'session.issued', 'session.revoked', 'session.issued'])
-    expect(chain[1]?.details).toMatchObject({ decision: expect.stringMatching(/^allowed by/), approvals_required: 0 })
+    expect(chain.map((e) => e.type)).toEqual([
+      'broker.started',
+      'session.issued',
+      'session.revoked',
+      'session.issued',
+    ])
+    expect(chain[1]?.details).toMatchObject({
+      decision: expect.stringMatching(/^allowed by/),
+      approvals_required: 0,
+    })
     expect(chain[0]).toMatchObject({ actor: 'airlock', session_id: null, prev_hash: ZERO_HASH })
     expect(chain[2]).toMatchObject({
       actor: 'build-bot',

@@ -16,7 +16,9 @@ export const jwtProvider: ProviderFns<JwtProviderConfig> = {
     if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) {
       problems.push({ path: 'audience', message: 'expected a non-empty string of at most 512 characters' })
     }
-    return problems.length > 0 ? { ok: false, problems } : { ok: true, config: { audience: String(audience) } }
+    return problems.length > 0
+      ? { ok: false, problems }
+      : { ok: true, config: { audience: String(audience) } }
   },
 
   create(config, ctx: ProviderContext): Provider {

@@ -8,7 +8,7 @@ import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.j
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, encodeCursor, parseHead } from './memory.js'
 import * as lua from './scripts.js'
-import type { RevocationJob, Store, StoredAuditEvent } from './types.js'
+import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
 
@@ -104,29 +104,45 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
 
     createSession: (rec, retentionMs, now) =>
       guard('create', async () => {
-        const keys = [k.session(rec.id), k.deadlines, k.created, k.pending, ...recLockKeys(rec)]
         const pending = rec.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(rec.expires_at, retentionMs)
         const args = [JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
-        return (await createScript(keys.length, ...keys, ...args)) as 'ok' | 'locked' | 'exists'
+        const base = [k.session(rec.id), k.deadlines, k.created, k.pending]
+        let keys = [...base, k.locks]
+        let r = (await createScript(keys.length, ...keys, ...args)) as CreateResult | 'need_locks'
+        if (r === 'need_locks') {
+          keys = [...base, ...recLockKeys(rec)]
+          r = (await createScript(keys.length, ...keys, ...args)) as CreateResult | 'need_locks'
+        }
+        return r === 'need_locks' ? 'locked' : r
       }),
     getSession: (id) => guard('read', async () => parse(await redis.get(k.session(id)))),
     getSessions: (ids) =>
       guard('read', async () => (ids.length === 0 ? [] : (await redis.mget(ids.map(k.session))).map(parse))),
     introspect: (id, scope, now) =>
       guard('introspect', async () => {
-        const keys = [k.session(id), ...lockKeys(scope)]
-        const [rec, locked] = (await introspectScript(keys.length, ...keys, now)) as [string | null, number]
-        return { rec: parse(rec), locked: locked === 1 }
+        let keys = [k.session(id), k.locks]
+        let [rec, locked] = (await introspectScript(keys.length, ...keys, now)) as [string | null, number]
+        if (locked === 2) {
+          keys = [k.session(id), ...lockKeys(scope)]
+          ;[rec, locked] = (await introspectScript(keys.length, ...keys, now)) as [string | null, number]
+        }
+        return { rec: parse(rec), locked: locked !== 0 }
       }),
     casSession: (next, expectedV, { checkLocks, retentionMs, now }) =>
       guard('update', async () => {
-        const keys = [k.session(next.id), k.deadlines, k.pending, ...(checkLocks ? recLockKeys(next) : [])]
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
         const args = [expectedV, JSON.stringify(next), next.id, deadline, pxat, now, pending]
-        return (await casScript(keys.length, ...keys, ...args)) as 'ok' | 'conflict' | 'locked' | 'missing'
+        const base = [k.session(next.id), k.deadlines, k.pending]
+        let keys = checkLocks ? [...base, k.locks] : base
+        let r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
+        if (r === 'need_locks') {
+          keys = [...base, ...recLockKeys(next)]
+          r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
+        }
+        return r === 'need_locks' ? 'locked' : r
       }),
     listSessionIds: (cursor, limit) => {
       // A malformed cursor is the caller's mistake (RangeError), not a store failure.

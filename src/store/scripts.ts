@@ -1,10 +1,13 @@
 // Lua for every multi-key state change, so each runs atomically in Redis (and on one Cluster slot).
 // Versions: a record's JSON starts with {"v":N, so scripts compare versions without decoding it.
 
-// KEYS[first] is the locks hash: with no lock at all (the usual case) the 15 index probes are skipped.
+// KEYS[first] is the locks hash. With no lock at all (the usual case) the caller passes no index
+// keys and the answer is "unlocked"; when locks exist but the index keys were not passed, the
+// script answers 'need_locks' and the caller repeats the call with all 15 index keys.
 const LOCKED = `
 local function locked(first, now)
   if #KEYS < first or redis.call('HLEN', KEYS[first]) == 0 then return false end
+  if #KEYS == first then return 'need_locks' end
   for i = first + 1, #KEYS do
     if redis.call('ZCOUNT', KEYS[i], '(' .. now, '+inf') > 0 then return true end
   end
@@ -12,10 +15,11 @@ local function locked(first, now)
 end
 `
 
-/** KEYS: session, deadlines, created, pending, locks, lock index x15. ARGV: json, id, deadline, pxat, created, now, pending. */
+/** KEYS: session, deadlines, created, pending, locks[, lock index x15]. ARGV: json, id, deadline, pxat, created, now, pending. */
 export const CREATE_SESSION = `${LOCKED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-if locked(5, ARGV[6]) then return 'locked' end
+local l = locked(5, ARGV[6])
+if l == 'need_locks' then return l elseif l then return 'locked' end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
@@ -23,12 +27,13 @@ if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2]) end
 return 'ok'
 `
 
-/** KEYS: session, deadlines, pending, [locks, lock index x15]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
+/** KEYS: session, deadlines, pending[, locks[, lock index x15]]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
 export const CAS_SESSION = `${LOCKED}
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'missing' end
 if string.match(cur, '^{"v":(%d+),') ~= ARGV[1] then return 'conflict' end
-if locked(4, ARGV[6]) then return 'locked' end
+local l = locked(4, ARGV[6])
+if l == 'need_locks' then return l elseif l then return 'locked' end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[5])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -39,10 +44,12 @@ if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) else redis.
 return 'ok'
 `
 
-/** KEYS: session, locks, lock index x15. ARGV: now. Returns {record|nil, locked}. */
+/** KEYS: session, locks[, lock index x15]. ARGV: now. Returns {record|nil, 0 | 1 locked | 2 need index keys}. */
 export const INTROSPECT = `${LOCKED}
 local rec = redis.call('GET', KEYS[1])
-return {rec, locked(2, ARGV[1]) and 1 or 0}
+local l = locked(2, ARGV[1])
+if l == 'need_locks' then return {rec, 2} end
+return {rec, l and 1 or 0}
 `
 
 /** KEYS: locks, lock index. ARGV: id, json, score. */

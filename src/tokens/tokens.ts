@@ -1,6 +1,8 @@
-// Session tokens (RFC 9068 profile): signed once per grant, verified with a bounded cache of
-// verified signatures. The cache only saves the signature check: callers still check revocation.
-import { SignJWT, jwtVerify, type JWK } from 'jose'
+// Session tokens (RFC 9068 profile): signed once per grant, verified (with jose) through a bounded
+// cache of verified signatures. The cache only saves the signature check: callers still check
+// revocation in the store on every introspection.
+import { jwtVerify, type JWK } from 'jose'
+import { KeyObject, sign as cryptoSign, type webcrypto } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { SigningKey } from './keys.js'
 
@@ -44,8 +46,12 @@ export function createTokenService(opts: {
   let jwks: { keys: JWK[] } = { keys: [] }
   const cache = new Map<string, SessionClaims>()
 
+  let header = ''
+  let keyObject: KeyObject
   const setKeys = (a: SigningKey, retired: SigningKey[]) => {
     active = a
+    header = Buffer.from(JSON.stringify({ alg: a.alg, kid: a.kid, typ: 'at+jwt' })).toString('base64url')
+    keyObject = KeyObject.from(a.privateKey as unknown as webcrypto.CryptoKey)
     byKid = new Map([a, ...retired].map((k) => [k.kid, k]))
     jwks = { keys: [a, ...retired].map((k) => k.publicJwk) }
     cache.clear()
@@ -58,24 +64,18 @@ export function createTokenService(opts: {
   }
 
   const service: TokenService = {
+    // Signing is the hot path: the header is encoded once per key, and the signature is made with
+    // the key object imported at start on libuv's threadpool (crypto.sign's callback form), so the
+    // event loop never waits on the curve arithmetic.
     sign(c) {
-      return new SignJWT({
-        client_id: c.client_id,
-        sid: c.sid,
-        env: c.env,
-        op: c.op,
-        provider: c.provider,
-        task: c.task,
+      const input = `${header}.${Buffer.from(JSON.stringify({ iss: issuer, ...c })).toString('base64url')}`
+      const algorithm = active.alg === 'EdDSA' ? null : 'sha256'
+      const key = active.alg === 'EdDSA' ? keyObject : { key: keyObject, dsaEncoding: 'ieee-p1363' as const }
+      return new Promise<string>((resolve, reject) => {
+        cryptoSign(algorithm, Buffer.from(input), key, (e, sig) =>
+          e ? reject(e) : resolve(`${input}.${sig.toString('base64url')}`),
+        )
       })
-        .setProtectedHeader({ alg: active.alg, kid: active.kid, typ: 'at+jwt' })
-        .setIssuer(issuer)
-        .setSubject(c.sub)
-        .setAudience(c.aud)
-        .setIssuedAt(c.iat)
-        .setNotBefore(c.nbf)
-        .setExpirationTime(c.exp)
-        .setJti(c.jti)
-        .sign(active.privateKey)
     },
     async verify(token) {
       const hit = cache.get(token)

@@ -1,0 +1,94 @@
+// Test fixtures without any vitest import, so the benchmark can share them.
+import { Redis } from 'ioredis'
+import { randomBytes } from 'node:crypto'
+import { sha256Hex } from '../../src/auth/apikeys.js'
+import { redisKeys } from '../../src/store/keys.js'
+
+export const PRINCIPALS = ['build-bot', 'other-bot', 'alice', 'bob', 'carol', 'ops', 'internal-api'] as const
+export type PrincipalName = (typeof PRINCIPALS)[number]
+
+export interface YamlOptions {
+  extra?: string
+  extraAgents?: string
+  perMinute?: number
+}
+
+export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
+  const h = (n: string) => sha256Hex(keys[n] as string)
+  return `
+server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }
+store: { redis_url: env:REDIS_URL, key_prefix: "${prefix}", retention: 1h }
+tokens: { default_ttl: 15m, max_ttl: 1h }
+environments: [{ name: staging }, { name: prod }]
+operation_classes: [{ name: read }, { name: write }, { name: destructive, destructive: true }]
+agents:
+  - { id: build-bot, owner: alice, api_key_sha256: ${h('build-bot')} }
+  - { id: other-bot, owner: bob, api_key_sha256: ${h('other-bot')} }
+${o.extraAgents ?? ''}
+humans:
+  - { id: alice, roles: [approver], slack_user_id: U0ALICE, api_key_sha256: ${h('alice')} }
+  - { id: bob, roles: [approver, operator], slack_user_id: U0BOB, api_key_sha256: ${h('bob')} }
+  - { id: carol, roles: [approver], slack_user_id: U0CAROL, api_key_sha256: ${h('carol')} }
+  - { id: ops, roles: [operator, admin], api_key_sha256: ${h('ops')} }
+resource_servers:
+  - { id: internal-api, audiences: ["https://api.internal.example"], api_key_sha256: ${h('internal-api')} }
+providers:
+  - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
+  - { name: other-api, type: jwt }
+policies:
+  - description: bots work freely in staging
+    agents: ["*-bot"]
+    environments: [staging]
+    operation_classes: [read, write]
+    providers: ["*"]
+    max_ttl: 30m
+  - description: reading prod needs one engineer
+    agents: ["*"]
+    environments: [prod]
+    operation_classes: [read]
+    providers: ["*"]
+    approvals: 1
+  - description: anything destructive needs two engineers
+    agents: ["*"]
+    environments: ["*"]
+    operation_classes: [destructive]
+    providers: ["*"]
+    approvals: 2
+    approvers: [alice, bob, carol]
+    max_ttl: 15m
+  - description: build-bot never destroys prod
+    effect: deny
+    agents: [build-bot]
+    environments: [prod]
+    operation_classes: [destructive]
+    providers: ["*"]
+audit: { stdout: true }
+rate_limits: { per_agent_per_minute: ${o.perMinute ?? 100000} }
+${o.extra ?? ''}`
+}
+
+export const newKeys = (): Record<PrincipalName, string> =>
+  Object.fromEntries(
+    PRINCIPALS.map((p) => [p, `ak_${p}_${randomBytes(18).toString('base64url')}`]),
+  ) as Record<PrincipalName, string>
+
+export async function deletePrefix(url: string, prefix: string) {
+  const r = new Redis(url, { lazyConnect: true })
+  await r.connect()
+  const pattern = redisKeys(prefix).pattern
+  let cursor = '0'
+  do {
+    const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    if (found.length > 0) await r.del(...found)
+  } while (cursor !== '0')
+  r.disconnect()
+}
+
+export const sessionBody = (over: Record<string, unknown> = {}) => ({
+  environment: 'staging',
+  operation_class: 'read',
+  provider: 'internal-api',
+  task: { id: 'JIRA-123', description: 'rotate staging cache' },
+  ...over,
+})
