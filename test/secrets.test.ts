@@ -9,7 +9,10 @@ const CANARY_AGENT = 'ak_build-bot_CANARY_7f3a9c2e1d5b8a4f6e0c'
 const CANARY_OPS = 'ak_ops_CANARY_b2c4d6e8f0a1c3e5g7i9'
 const { privateKey } = generateKeyPairSync('ed25519')
 const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-const pemBody = pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('')
+const pemBody = pem
+  .split('\n')
+  .filter((l) => l && !l.startsWith('-----'))
+  .join('')
 const privateD = privateKey.export({ format: 'jwk' }).d as string
 
 let t: TestBroker
@@ -20,7 +23,10 @@ beforeAll(async () => {
   t = await testBroker({ keys, signingKey: await loadSigningKey(pem, 'EdDSA') })
   // Record every response the app sends, headers and body.
   t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(JSON.stringify(reply.getHeaders()), typeof payload === 'string' ? payload : String(payload))
+    responses.push(
+      JSON.stringify(reply.getHeaders()),
+      typeof payload === 'string' ? payload : String(payload),
+    )
     return payload
   })
 })
