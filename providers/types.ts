@@ -12,8 +12,17 @@ export interface ValidateContext {
 export type Validated<C> =
   { ok: true; config: C } | { ok: false; problems: { path: string; message: string }[] }
 
+/**
+ * Where providers get their long-lived secrets: `env:NAME`, `file:PATH` or `vault:PATH` references,
+ * resolved when needed (and again after `secretRotated`). A failure names the reference, never a value.
+ */
+export interface SecretSource {
+  resolve(ref: string): Promise<string>
+}
+
 export interface ProviderContext {
   name: string
+  secrets: SecretSource
   /** Distinguishes this deployment's objects from another Airlock's on the same backend. */
   instanceId: string
   log: FastifyBaseLogger

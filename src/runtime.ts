@@ -2,7 +2,7 @@
 // a request sees either the old config or the new one, never a mix.
 import type { FastifyBaseLogger } from 'fastify'
 import { providerRegistry } from '../providers/registry.js'
-import type { Provider, ProviderType } from '../providers/types.js'
+import type { Provider, ProviderType, SecretSource } from '../providers/types.js'
 import { createAuthenticator, type Authenticator } from './auth/authenticate.js'
 import type { Clock } from './clock.js'
 import type { AgentConfig, AirlockConfig, HumanConfig } from './config/types.js'
@@ -21,7 +21,13 @@ export interface Runtime {
 
 export async function buildRuntime(
   config: AirlockConfig,
-  deps: { clock: Clock; log: FastifyBaseLogger; instanceId: string; previous?: Runtime },
+  deps: {
+    clock: Clock
+    log: FastifyBaseLogger
+    instanceId: string
+    secrets: SecretSource
+    previous?: Runtime
+  },
 ): Promise<Runtime> {
   const providers = new Map<string, Provider>()
   for (const p of config.providers) {
@@ -29,6 +35,7 @@ export async function buildRuntime(
     const provider = fns.create(p.options, {
       name: p.name,
       instanceId: deps.instanceId,
+      secrets: deps.secrets,
       log: deps.log.child({ provider: p.name }),
     })
     // A provider that cannot prepare now still starts: it reports unhealthy and its requests 503.

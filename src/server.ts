@@ -11,6 +11,7 @@ import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
+import { createSecretSource } from './secrets/source.js'
 import { createRevoker } from './sessions/revoker.js'
 import { createSessionService } from './sessions/service.js'
 import { redisKeys } from './store/keys.js'
@@ -104,7 +105,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`
-  let current = await buildRuntime(config, { clock, log, instanceId })
+  const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault: null })
+  let current = await buildRuntime(config, { clock, log, instanceId, secrets })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log })
   const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log })
@@ -143,7 +145,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     chain,
     sweepOnce: () => sweeper.runOnce(),
     async reload(next) {
-      const built = await buildRuntime(next, { clock, log, instanceId, previous: current })
+      const built = await buildRuntime(next, { clock, log, instanceId, secrets, previous: current })
       const old = current
       current = built
       await audit.record({

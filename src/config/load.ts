@@ -313,6 +313,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   const rateLimits = section(RateLimitsSchema, 'rate_limits') ?? {}
 
   return {
+    baseDir: opts.baseDir,
     server: { host, port, publicUrl, bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes },
     store: {
       redisUrl,

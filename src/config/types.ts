@@ -108,6 +108,8 @@ export interface AuditConfig {
 }
 
 export interface AirlockConfig {
+  /** The config file's directory: `file:` references resolve against it. */
+  baseDir: string
   server: ServerConfig
   store: StoreConfig
   tokens: TokensConfig

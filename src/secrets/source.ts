@@ -1,0 +1,24 @@
+// Resolves secret references for providers at the moment they need them, so a rotated vault
+// secret or a rewritten file is picked up without a restart.
+import type { SecretSource } from '../../providers/types.js'
+import { resolveRef } from '../config/secrets.js'
+
+export interface VaultReader {
+  get(path: string): Promise<string>
+}
+
+export function createSecretSource(opts: {
+  baseDir: string
+  env: NodeJS.ProcessEnv
+  vault: VaultReader | null
+}): SecretSource {
+  return {
+    async resolve(ref) {
+      if (ref.startsWith('vault:')) {
+        if (!opts.vault) throw new Error(`${ref}: the vault is not configured`)
+        return opts.vault.get(ref.slice('vault:'.length))
+      }
+      return resolveRef(ref, { baseDir: opts.baseDir, env: opts.env })
+    },
+  }
+}
