@@ -17,11 +17,13 @@ import auditRoutes from './routes/audit.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import serviceRoutes from './routes/service.js'
+import vaultRoutes from './routes/vault.js'
 import sessionRoutes from './routes/sessions.js'
 import { AuditEvent } from './schemas/audit.js'
 import { ErrorBody } from './schemas/common.js'
 import { Lock } from './schemas/lock.js'
 import { Grant, Session } from './schemas/session.js'
+import { SecretMeta } from './schemas/vault.js'
 
 export interface AppOptions {
   broker: Broker
@@ -90,7 +92,7 @@ export async function buildApp(opts: AppOptions) {
 
   // External plugins.
   await app.register(formbody, { bodyLimit: cfg.server.bodyLimitBytes })
-  for (const s of [ErrorBody, Session, Grant, Lock, AuditEvent]) app.addSchema(s)
+  for (const s of [ErrorBody, Session, Grant, Lock, AuditEvent, SecretMeta]) app.addSchema(s)
   await app.register(swagger, {
     openapi: {
       info: { title: 'Airlock', version: '1', description: 'Just-in-time credential broker for AI agents' },
@@ -120,6 +122,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(introspectRoutes)
   await app.register(lockRoutes)
   await app.register(auditRoutes)
+  await app.register(vaultRoutes)
   return app
 }
 

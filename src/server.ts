@@ -19,7 +19,10 @@ import { createMemoryStore } from './store/memory.js'
 import { checkRedis } from './store/redis-check.js'
 import { createRedisStore } from './store/redis.js'
 import type { Store } from './store/types.js'
-import { loadSigningKey, type SigningKey } from './tokens/keys.js'
+import type { SigningKey } from './tokens/keys.js'
+import { KEYRING_PATH } from './vault/keyring.js'
+import { resolveDeferred, signingKeys, vaultFor, type Signing } from './vault/setup.js'
+import type { Vault } from './vault/vault.js'
 import { createTokenService } from './tokens/tokens.js'
 import { createSweeper } from './workers/sweeper.js'
 
@@ -73,15 +76,31 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     )
   }
 
-  let signingKey = opts.signingKey
-  if (!signingKey) {
-    if (!config.tokens.signingKeyPem) {
-      await store.close()
-      throw new Error('tokens.signing_key is required (a file: reference to a PKCS#8 PEM private key)')
-    }
-    signingKey = await loadSigningKey(config.tokens.signingKeyPem, config.tokens.algorithm)
+  let vault: Vault | null = null
+  let signing: Signing
+  try {
+    vault = await vaultFor(config, clock)
+    signing = opts.signingKey
+      ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
+      : await signingKeys(config, vault, clock)
+    await resolveDeferred(config, vault, log)
+  } catch (e) {
+    await vault?.close()
+    await store.close()
+    throw e
   }
-  const tokens = createTokenService({ issuer: config.server.publicUrl, clock, active: signingKey })
+  const tokens = createTokenService({
+    issuer: config.server.publicUrl,
+    clock,
+    active: signing.keys.active,
+    retired: signing.keys.retired,
+  })
+  const { keyring } = signing
+  const reloadKeys = async () => {
+    if (!keyring) return
+    const ks = await keyring.load()
+    tokens.setKeys(ks.active, ks.retired)
+  }
 
   const chain = newChainId()
   const out = opts.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
@@ -105,13 +124,42 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`
-  const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault: null })
+  const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
   let current = await buildRuntime(config, { clock, log, instanceId, secrets })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log })
   const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log })
   const locks = createLockService({ store, sessions, audit, clock, runtime })
-  const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock }
+  const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock, vault, keyring }
+
+  // Every replica follows vault changes: new signing keys, and rotated provider secrets.
+  vault?.onChange((path) => {
+    if (path === KEYRING_PATH || path === '*') {
+      reloadKeys().catch((e: unknown) =>
+        log.error({ err: (e as Error).message }, 'reloading signing keys failed'),
+      )
+    }
+    for (const p of current.providers.values()) {
+      p.secretRotated(`vault:${path}`).catch((e: unknown) =>
+        log.warn(
+          { provider: p.name, err: (e as Error).message },
+          'provider could not take the rotated secret',
+        ),
+      )
+    }
+  })
+  // Also on a timer: retired keys leave the JWKS once their tokens expired, and a missed
+  // notification (a Redis reconnect) heals within a minute.
+  const keyTimer = keyring
+    ? setInterval(
+        () =>
+          void reloadKeys().catch((e: unknown) =>
+            log.warn({ err: (e as Error).message }, 'key refresh failed'),
+          ),
+        60_000,
+      )
+    : null
+  keyTimer?.unref()
   const app = await buildApp({
     broker,
     redis,
@@ -130,6 +178,20 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     log,
     owner: chain,
     intervalMs: opts.sweepEveryMs,
+    tasks: keyring
+      ? [
+          async () => {
+            const rotated = await keyring.rotateIfDue(config.tokens.rotateEveryMs)
+            if (!rotated) return
+            await reloadKeys()
+            await audit.record({
+              type: 'keys.rotated',
+              actor: 'airlock',
+              details: { ...rotated, scheduled: true },
+            })
+          },
+        ]
+      : [],
   })
   await audit.record({
     type: 'broker.started',
@@ -156,10 +218,12 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       for (const p of old.providers.values()) await p.close().catch(() => {})
     },
     async close() {
+      if (keyTimer) clearInterval(keyTimer)
       await sweeper.stop()
       await app.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})
+      await vault?.close()
       await store.close()
     },
   }

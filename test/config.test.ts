@@ -21,6 +21,8 @@ const ENV = {
   REDIS_URL: 'redis://localhost:6379/0',
   SLACK_BOT_TOKEN: 'xoxb-test',
   SLACK_SIGNING_SECRET: 'sign-test',
+  AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+  SHORT_KEY: 'c2hvcnQ=',
 }
 const OPTS = { baseDir: dir, env: ENV }
 
@@ -200,13 +202,36 @@ describe('defaults', () => {
     expect(c.tokens).toMatchObject({ defaultTtlSeconds: 600, maxTtlSeconds: 600 })
   })
 
-  it('accepts a literal redis URL, a missing one in dev mode, and never resolves vault.master_key', () => {
+  it('accepts a literal redis URL and a missing one in dev mode; resolves the vault master key', () => {
     expect(parseConfig(edited({ 'store.redis_url': 'rediss://h:6380' }), OPTS).store.redisUrl).toBe(
       'rediss://h:6380',
     )
     const dev = parseConfig(edited({ 'store.redis_url': undefined }), { ...OPTS, allowMissingStore: true })
     expect(dev.store.redisUrl).toBeNull()
-    expect(problemsOf(edited({ 'vault.master_key': 'env:UNSET_MASTER_KEY' }))).toEqual([])
+    expect(problemsOf(edited({ 'vault.master_key': 'env:UNSET_MASTER_KEY' }))).toEqual([
+      { path: 'vault.master_key', message: 'environment variable UNSET_MASTER_KEY is not set' },
+    ])
+    expect(problemsOf(edited({ 'vault.master_key': 'vault:x' }))).toEqual([
+      { path: 'vault.master_key', message: 'cannot be kept in the vault it opens' },
+    ])
+    expect(() =>
+      parseConfig(edited({ 'vault.master_key': undefined }), {
+        ...OPTS,
+        env: { ...ENV, AIRLOCK_MASTER_KEY: 'c2hvcnQ=' },
+      }),
+    ).toThrow('AIRLOCK_MASTER_KEY: expected base64 of exactly 32 bytes')
+  })
+
+  it('defers vault: references in Slack and signing-key fields until the vault opens', () => {
+    const c = parseConfig(
+      edited({ 'slack.bot_token': 'vault:slack/bot', 'tokens.signing_key': 'vault:keys/pem' }),
+      OPTS,
+    )
+    expect(c.deferredSecrets).toEqual([
+      { field: 'tokens.signing_key', ref: 'vault:keys/pem' },
+      { field: 'slack.bot_token', ref: 'vault:slack/bot' },
+    ])
+    expect(c.vault).toEqual({ backend: 'redis', file: null, masterKey: Buffer.alloc(32, 7) })
   })
 
   it('appends the trailing slash Slack method URLs need', () => {
@@ -448,10 +473,10 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
     'environment variable NOPE_SECRET is not set',
   ],
   [
-    'vault reference',
-    { 'slack.bot_token': 'vault:slack/bot' },
-    'slack.bot_token',
-    "vault: references need Airlock's vault, which this release does not have yet",
+    'master key of the wrong length',
+    { 'vault.master_key': 'env:SHORT_KEY' },
+    'vault.master_key',
+    'expected base64 of exactly 32 bytes',
   ],
   [
     'missing file',

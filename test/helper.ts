@@ -53,6 +53,7 @@ export interface TestBroker {
   redisUrl: string
   audit: string[]
   logs: LineSink
+  /** The fixed key, or the vault's active key at start. */
   signingKey: SigningKey
   as(p: PrincipalName): { authorization: string }
   close(): Promise<void>
@@ -60,6 +61,8 @@ export interface TestBroker {
 
 export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>> {
   redisUrl?: string
+  /** A vault master key: signing keys then come from the vault's key ring (no fixed signingKey). */
+  masterKey?: Buffer
   yaml?: YamlOptions
   prefix?: string
   keys?: Record<PrincipalName, string>
@@ -75,15 +78,16 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   })
   const logs = new LineSink()
   const audit: string[] = []
-  const signingKey = o.signingKey ?? (await generateSigningKey('EdDSA'))
-  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, ...brokerOpts } = o
+  if (o.masterKey) config.vault = { backend: 'redis', file: null, masterKey: o.masterKey }
+  const signingKey = o.masterKey ? undefined : (o.signingKey ?? (await generateSigningKey('EdDSA')))
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, ...brokerOpts } = o
   const broker = await createBroker({
     config,
     sweeper: false,
     logger: createLogger({ level: 'info', destination: logs }),
     auditOut: (line) => audit.push(...line.split('\n')),
     ...brokerOpts,
-    signingKey,
+    ...(signingKey && { signingKey }),
   })
   return {
     broker,
@@ -93,7 +97,7 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
     redisUrl,
     audit,
     logs,
-    signingKey,
+    signingKey: signingKey ?? broker.app.broker.tokens.activeKey(),
     as: (p) => ({ authorization: `Bearer ${keys[p]}` }),
     async close() {
       await broker.close()

@@ -5,7 +5,6 @@ import { sha256Hex } from '../auth/apikeys.js'
 import { loadConfigFile, parseConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
 import { createBroker } from '../server.js'
-import { generateSigningKey } from '../tokens/keys.js'
 import { handleSignals } from './serve.js'
 
 const key = (who: string) => `ak_${who}_${randomBytes(18).toString('base64url')}`
@@ -57,13 +56,10 @@ export async function dev(opts: { port: number; config?: string }): Promise<void
   const config = opts.config
     ? await loadConfigFile(opts.config, process.env, { allowMissingStore: true })
     : parseConfig(demoConfig(opts.port, keys), { baseDir: process.cwd(), env: {}, allowMissingStore: true })
+  // A throwaway vault: a random master key, in memory unless the config names a store.
+  if (!config.vault.masterKey) config.vault = { backend: 'memory', file: null, masterKey: randomBytes(32) }
   const log = createLogger({ level: process.env['AIRLOCK_LOG_LEVEL'] ?? 'warn' })
-  const broker = await createBroker({
-    config,
-    logger: log,
-    allowMemoryStore: true,
-    signingKey: await generateSigningKey(config.tokens.algorithm),
-  })
+  const broker = await createBroker({ config, logger: log, allowMemoryStore: true })
   const address = await broker.app.listen({ host: config.server.host, port: config.server.port })
   handleSignals(broker, log)
   const out = (s = '') => process.stdout.write(`${s}\n`)

@@ -28,8 +28,11 @@ import {
   isRecord,
   schemaProblems,
 } from './schema.js'
+import { parseMasterKey } from '../vault/crypto.js'
 import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
 import type {
+  DeferredSecret,
+  VaultConfig,
   AgentConfig,
   AirlockConfig,
   HumanConfig,
@@ -148,6 +151,15 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     if (ms % 1000 !== 0) report(path, 'expected a whole number of seconds (like 90s, 15m)')
     return Math.floor(ms / 1000)
   }
+  const deferred: DeferredSecret[] = []
+  /** A `vault:` reference in a field that allows one resolves after the vault opens. */
+  const deferrable = (path: DeferredSecret['field'], ref: string, resolveIt: () => string): string | null => {
+    if (ref.startsWith('vault:')) {
+      deferred.push({ field: path, ref })
+      return ''
+    }
+    return secret(path, resolveIt)
+  }
   const secret = (path: string, resolveIt: () => string): string | null => {
     try {
       return resolveIt()
@@ -193,10 +205,30 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     report('store.redis_url', 'required (a redis:// or rediss:// URL)')
   }
 
-  // vault: shape only; master_key is resolved by the vault (a later release), so it may be unset now.
-  const vault = section(VaultSchema, 'vault')
-  if (vault?.backend === 'file' && vault.file === undefined)
+  // vault: the master key comes from vault.master_key (env: or file:) or AIRLOCK_MASTER_KEY.
+  const vaultRaw = section(VaultSchema, 'vault')
+  if (vaultRaw?.backend === 'file' && vaultRaw.file === undefined)
     report('vault.file', 'required with backend: file')
+  let masterKey: Buffer | null = null
+  const masterRef = vaultRaw?.master_key
+  const masterText =
+    masterRef !== undefined
+      ? masterRef.startsWith('vault:')
+        ? (report('vault.master_key', 'cannot be kept in the vault it opens'), null)
+        : secret('vault.master_key', () => resolveRef(masterRef, opts))
+      : (opts.env['AIRLOCK_MASTER_KEY'] ?? null)
+  if (masterText) {
+    try {
+      masterKey = parseMasterKey(masterText)
+    } catch (e) {
+      report(masterRef !== undefined ? 'vault.master_key' : 'AIRLOCK_MASTER_KEY', errorText(e))
+    }
+  }
+  const vault: VaultConfig = {
+    backend: vaultRaw?.backend ?? (redisUrl ? 'redis' : 'memory'),
+    file: vaultRaw?.file === undefined ? null : resolve(opts.baseDir, vaultRaw.file),
+    masterKey,
+  }
 
   // tokens
   const tokens = section(TokensSchema, 'tokens') ?? {}
@@ -212,8 +244,8 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   let signingKeyPem: string | null = null
   if (tokens.signing_key !== undefined) {
     const ref = tokens.signing_key
-    signingKeyPem = secret('tokens.signing_key', () => resolveRef(ref, opts))
-    if (signingKeyPem !== null && !signingKeyPem.includes('PRIVATE KEY')) {
+    signingKeyPem = deferrable('tokens.signing_key', ref, () => resolveRef(ref, opts))
+    if (signingKeyPem !== null && signingKeyPem !== '' && !signingKeyPem.includes('PRIVATE KEY')) {
       report('tokens.signing_key', 'expected a PEM private key (-----BEGIN PRIVATE KEY-----)')
     }
   }
@@ -297,8 +329,12 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   let slack: AirlockConfig['slack'] = null
   const slackRaw = raw['slack'] === undefined ? null : section(SlackSchema, 'slack')
   if (slackRaw) {
-    const botToken = secret('slack.bot_token', () => resolveRef(slackRaw.bot_token, opts))
-    const signingSecret = secret('slack.signing_secret', () => resolveRef(slackRaw.signing_secret, opts))
+    const botToken = deferrable('slack.bot_token', slackRaw.bot_token, () =>
+      resolveRef(slackRaw.bot_token, opts),
+    )
+    const signingSecret = deferrable('slack.signing_secret', slackRaw.signing_secret, () =>
+      resolveRef(slackRaw.signing_secret, opts),
+    )
     const apiUrl = slackRaw.api_url ?? DEFAULTS.slackApiUrl
     if (!isHttpUrl(apiUrl)) report('slack.api_url', 'expected an http:// or https:// URL')
     slack = {
@@ -314,6 +350,8 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
 
   return {
     baseDir: opts.baseDir,
+    vault,
+    deferredSecrets: deferred,
     server: { host, port, publicUrl, bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes },
     store: {
       redisUrl,

@@ -107,9 +107,26 @@ export interface AuditConfig {
   checkpointEveryMs: number
 }
 
+export interface VaultConfig {
+  /** memory only for `airlock dev` and tests. */
+  backend: 'redis' | 'file' | 'memory'
+  /** Absolute path of the encrypted file (backend: file). */
+  file: string | null
+  /** 32 bytes from vault.master_key or AIRLOCK_MASTER_KEY; null: no vault. */
+  masterKey: Buffer | null
+}
+
+/** A config field whose value is a `vault:` reference, resolved once the vault is open. */
+export interface DeferredSecret {
+  field: 'slack.bot_token' | 'slack.signing_secret' | 'tokens.signing_key'
+  ref: string
+}
+
 export interface AirlockConfig {
   /** The config file's directory: `file:` references resolve against it. */
   baseDir: string
+  vault: VaultConfig
+  deferredSecrets: DeferredSecret[]
   server: ServerConfig
   store: StoreConfig
   tokens: TokensConfig

@@ -8,6 +8,8 @@ import type { SessionService } from '../sessions/service.js'
 import type { Store } from '../store/types.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { Clock } from '../clock.js'
+import type { Keyring } from '../vault/keyring.js'
+import type { Vault } from '../vault/vault.js'
 
 export interface Broker {
   runtime: () => Runtime
@@ -18,6 +20,10 @@ export interface Broker {
   audit: AuditLog
   metrics: Metrics
   clock: Clock
+  /** Null when no master key is configured. */
+  vault: Vault | null
+  /** Null when tokens.signing_key pins the key. */
+  keyring: Keyring | null
 }
 
 declare module 'fastify' {

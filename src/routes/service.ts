@@ -5,6 +5,14 @@ import { errors } from '../schemas/common.js'
 
 const READY_TIMEOUT_MS = 1500
 
+const within = <T>(p: Promise<T>, ms: number): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
 const service: FastifyPluginAsyncTypebox = async (app) => {
   const { store, tokens, metrics } = app.broker
 
@@ -24,26 +32,20 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
     '/readyz',
     {
       schema: {
-        summary: 'Ready when the store answers (a provider in trouble does not make the broker unready)',
+        summary:
+          'Ready when the store and the vault answer (a provider in trouble does not make the broker unready)',
         tags: ['service'],
         response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errors(503) },
       },
     },
     async () => {
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(err.unavailable('the session store does not answer')),
-          READY_TIMEOUT_MS,
-        )
-      })
-      try {
-        await Promise.race([store.ping(), timeout])
-      } catch {
-        throw err.unavailable('the session store does not answer')
-      } finally {
-        clearTimeout(timer)
-      }
+      // Together within 1.5 s, so an unreachable store turns /readyz red well within 2 s.
+      const checks = [store.ping(), ...(app.broker.vault ? [app.broker.vault.ping()] : [])]
+      const failure = await within(Promise.all(checks), READY_TIMEOUT_MS).then(
+        () => null,
+        () => 'the session store or the vault does not answer',
+      )
+      if (failure) throw err.unavailable(failure)
       return { status: 'ready' as const }
     },
   )

@@ -32,6 +32,10 @@ export function redisKeys(prefix: string) {
     lease: (name: string) => `${t}lease:${name}`,
     /** @fastify/rate-limit's namespace. */
     rateLimit: `${t}rl:`,
+    /** HASH path -> sealed vault record (JSON; never a plaintext value). */
+    vault: `${t}vault`,
+    /** Pub/sub channel announcing vault changes (path), so replicas drop cached values. */
+    vaultChanges: `${t}vault:changes`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,
     /** Everything under this deployment's prefix (for tests that clean up after themselves). */

@@ -15,6 +15,8 @@ export type SigningAlg = 'EdDSA' | 'ES256'
 
 export interface SigningKey {
   kid: string
+  /** A retired key is accepted (and published) until this time (ms); undefined: no limit. */
+  notAfter?: number
   alg: SigningAlg
   privateKey: CryptoKey
   publicKey: CryptoKey

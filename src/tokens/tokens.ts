@@ -27,6 +27,7 @@ export interface TokenService {
   /** The claims of a token this broker signed and that is within its lifetime, else null. */
   verify(token: string): Promise<SessionClaims | null>
   jwks(): { keys: JWK[] }
+  activeKey(): SigningKey
   /** Replaces the key set: `active` signs, all verify (rotation keeps retired keys until their tokens expire). */
   setKeys(active: SigningKey, retired: SigningKey[]): void
 }
@@ -44,6 +45,9 @@ export function createTokenService(opts: {
   let active = opts.active
   let byKid = new Map<string, SigningKey>()
   let jwks: { keys: JWK[] } = { keys: [] }
+  let jwksKeys: SigningKey[] = []
+  /** Retired keys stop verifying (and leave the JWKS) once every token they signed has expired. */
+  const current = (k: SigningKey) => k.notAfter === undefined || k.notAfter > clock.now()
   const cache = new Map<string, SessionClaims>()
 
   let header = ''
@@ -53,7 +57,8 @@ export function createTokenService(opts: {
     header = Buffer.from(JSON.stringify({ alg: a.alg, kid: a.kid, typ: 'at+jwt' })).toString('base64url')
     keyObject = KeyObject.from(a.privateKey as unknown as webcrypto.CryptoKey)
     byKid = new Map([a, ...retired].map((k) => [k.kid, k]))
-    jwks = { keys: [a, ...retired].map((k) => k.publicJwk) }
+    jwksKeys = [a, ...retired]
+    jwks = { keys: jwksKeys.map((k) => k.publicJwk) }
     cache.clear()
   }
   setKeys(opts.active, opts.retired ?? [])
@@ -85,7 +90,7 @@ export function createTokenService(opts: {
           token,
           async (header) => {
             const key = header.kid === undefined ? undefined : byKid.get(header.kid)
-            if (!key || key.alg !== header.alg) throw new Error('unknown key')
+            if (!key || key.alg !== header.alg || !current(key)) throw new Error('unknown key')
             return key.publicKey
           },
           {
@@ -105,7 +110,8 @@ export function createTokenService(opts: {
         return null
       }
     },
-    jwks: () => jwks,
+    jwks: () => ({ keys: jwks.keys.filter((_, i) => current(jwksKeys[i] as SigningKey)) }),
+    activeKey: () => active,
     setKeys,
   }
   return service

@@ -23,6 +23,8 @@ export interface SweeperDeps {
   log: FastifyBaseLogger
   owner: string
   intervalMs?: number
+  /** More work for the lease holder each tick (e.g. scheduled key rotation). */
+  tasks?: (() => Promise<void>)[]
 }
 
 const LEASE_MS = 5000
@@ -73,6 +75,7 @@ export function createSweeper(deps: SweeperDeps) {
         if (due.length < 200) break
       }
       await deps.revoker.retryDue()
+      for (const task of deps.tasks ?? []) await task()
       if (now - lastHousekeeping >= HOUSEKEEPING_MS) {
         lastHousekeeping = now
         const cfg = deps.runtime().config

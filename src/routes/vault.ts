@@ -1,0 +1,109 @@
+// The vault is write-only for people: values go in, only metadata comes out. Admins only.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { err } from '../errors.js'
+import { principalOf } from '../plugins/auth.js'
+import { errors } from '../schemas/common.js'
+import { Rotated, VaultPath, VaultWrite } from '../schemas/vault.js'
+import { MAX_PATH, RESERVED_PREFIX, VAULT_PATH_RE, type Vault } from '../vault/vault.js'
+
+const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { audit } = app.broker
+  const config = { roles: ['admin'] as const }
+  const vault = (): Vault => {
+    if (!app.broker.vault)
+      throw err.unavailable('the vault is not configured (set AIRLOCK_MASTER_KEY or vault.master_key)')
+    return app.broker.vault
+  }
+  const writablePath = (raw: string): string => {
+    const path = decodeURIComponent(raw)
+    if (path.length > MAX_PATH || !VAULT_PATH_RE.test(path)) {
+      throw err.invalid('path: expected segments of A-Z a-z 0-9 . _ - separated by /')
+    }
+    if (path.startsWith(RESERVED_PREFIX))
+      throw err.forbidden(`paths under ${RESERVED_PREFIX} hold Airlock's own keys`)
+    return path
+  }
+
+  app.put(
+    '/v1/vault/*',
+    {
+      config,
+      schema: {
+        summary: 'Write a secret (a new version); the value is never returned',
+        tags: ['vault'],
+        params: VaultPath,
+        body: VaultWrite,
+        response: { 204: Type.Null(), ...errors(400, 401, 403, 413, 503) },
+      },
+    },
+    async (req, reply) => {
+      const path = writablePath(req.params['*'])
+      const actor = principalOf(req).id
+      const meta = await vault().put(path, req.body.value, actor)
+      if (!meta) throw err.conflict('the secret changed concurrently; try again')
+      await audit.record({ type: 'vault.written', actor, details: { path, version: meta.version } })
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.delete(
+    '/v1/vault/*',
+    {
+      config,
+      schema: {
+        summary: 'Delete a secret',
+        tags: ['vault'],
+        params: VaultPath,
+        response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 503) },
+      },
+    },
+    async (req, reply) => {
+      const path = writablePath(req.params['*'])
+      const actor = principalOf(req).id
+      if (!(await vault().delete(path, actor))) throw err.notFound(`no secret at ${path}`)
+      await audit.record({ type: 'vault.deleted', actor, details: { path } })
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/v1/vault',
+    {
+      config,
+      schema: {
+        summary: 'List secrets: paths and metadata only',
+        tags: ['vault'],
+        response: {
+          200: Type.Object({ secrets: Type.Array(Type.Ref('SecretMeta')) }),
+          ...errors(401, 403, 503),
+        },
+      },
+    },
+    async () => ({ secrets: await vault().list() }),
+  )
+
+  app.post(
+    '/v1/keys/rotate',
+    {
+      config,
+      schema: {
+        summary: 'Rotate the token signing key now (tokens signed before stay valid until they expire)',
+        tags: ['tokens'],
+        response: { 200: Rotated, ...errors(401, 403, 409, 503) },
+      },
+    },
+    async (req) => {
+      const { keyring } = app.broker
+      if (!keyring) throw err.conflict('tokens.signing_key pins the signing key; replace that file to rotate')
+      const actor = principalOf(req).id
+      const rotated = await keyring.rotate(actor)
+      const ks = await keyring.load()
+      app.broker.tokens.setKeys(ks.active, ks.retired)
+      await audit.record({ type: 'keys.rotated', actor, details: { ...rotated, scheduled: false } })
+      return rotated
+    },
+  )
+}
+
+export default vaultRoutes

@@ -1,0 +1,130 @@
+// Envelope encryption: each secret is sealed with AES-256-GCM under its own random data key; the
+// data key is wrapped by a KeyWrapper (the master key here; AWS KMS could implement the same
+// interface). The secret's path is authenticated data for both layers, so a record moved to
+// another path does not open.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+
+export interface KeyWrapper {
+  /** Identifies the wrapping key (stored with each record; a KMS key ARN for a KMS wrapper). */
+  readonly id: string
+  wrap(dataKey: Buffer, context: string): Promise<Buffer>
+  unwrap(wrapped: Buffer, context: string): Promise<Buffer>
+}
+
+export interface SealedRecord {
+  v: 1
+  path: string
+  version: number
+  kek: string
+  /** Wrapped data key, base64: iv(12) | tag(16) | ciphertext(32). */
+  dk: string
+  iv: string
+  tag: string
+  ct: string
+  updated_at: string
+  updated_by: string
+}
+
+export class VaultOpenError extends Error {
+  constructor(readonly path: string) {
+    super(`vault secret ${path} cannot be opened (tampered, moved or sealed under another master key)`)
+    this.name = 'VaultOpenError'
+  }
+}
+
+const aad = (path: string) => Buffer.from(`airlock-vault/v1\0${path}`)
+
+function gcmSeal(key: Buffer, plaintext: Buffer, ad: Buffer) {
+  const iv = randomBytes(12)
+  const c = createCipheriv('aes-256-gcm', key, iv)
+  c.setAAD(ad)
+  const ct = Buffer.concat([c.update(plaintext), c.final()])
+  return { iv, tag: c.getAuthTag(), ct }
+}
+
+function gcmOpen(key: Buffer, iv: Buffer, tag: Buffer, ct: Buffer, ad: Buffer): Buffer {
+  if (iv.length !== 12 || tag.length !== 16) throw new Error('bad nonce or tag length')
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
+  d.setAAD(ad)
+  d.setAuthTag(tag)
+  return Buffer.concat([d.update(ct), d.final()])
+}
+
+/** Wraps data keys with a 32-byte master key held only in memory. */
+export function masterKeyWrapper(masterKey: Buffer): KeyWrapper {
+  if (masterKey.length !== 32) throw new Error('the master key must be 32 bytes')
+  const key = Buffer.from(masterKey)
+  return {
+    id: 'master:v1',
+    async wrap(dataKey, context) {
+      const { iv, tag, ct } = gcmSeal(key, dataKey, aad(context))
+      return Buffer.concat([iv, tag, ct])
+    },
+    async unwrap(wrapped, context) {
+      return gcmOpen(
+        key,
+        wrapped.subarray(0, 12),
+        wrapped.subarray(12, 28),
+        wrapped.subarray(28),
+        aad(context),
+      )
+    },
+  }
+}
+
+export async function seal(
+  wrapper: KeyWrapper,
+  path: string,
+  value: string,
+  meta: { version: number; updatedAt: string; updatedBy: string },
+): Promise<SealedRecord> {
+  const dataKey = randomBytes(32)
+  try {
+    const { iv, tag, ct } = gcmSeal(dataKey, Buffer.from(value, 'utf8'), aad(path))
+    const dk = await wrapper.wrap(dataKey, path)
+    return {
+      v: 1,
+      path,
+      version: meta.version,
+      kek: wrapper.id,
+      dk: dk.toString('base64'),
+      iv: iv.toString('base64'),
+      tag: tag.toString('base64'),
+      ct: ct.toString('base64'),
+      updated_at: meta.updatedAt,
+      updated_by: meta.updatedBy,
+    }
+  } finally {
+    dataKey.fill(0)
+  }
+}
+
+/** Opens a record found at `path`; any tampering (or the wrong master key) is a VaultOpenError. */
+export async function open(wrapper: KeyWrapper, path: string, rec: SealedRecord): Promise<string> {
+  let dataKey: Buffer | null = null
+  try {
+    if (rec.v !== 1 || rec.path !== path) throw new Error('record is for another path')
+    dataKey = await wrapper.unwrap(Buffer.from(rec.dk, 'base64'), path)
+    const plain = gcmOpen(
+      dataKey,
+      Buffer.from(rec.iv, 'base64'),
+      Buffer.from(rec.tag, 'base64'),
+      Buffer.from(rec.ct, 'base64'),
+      aad(path),
+    )
+    return plain.toString('utf8')
+  } catch {
+    throw new VaultOpenError(path)
+  } finally {
+    dataKey?.fill(0)
+  }
+}
+
+/** AIRLOCK_MASTER_KEY / vault.master_key: base64 of exactly 32 bytes. */
+export function parseMasterKey(b64: string): Buffer {
+  const text = b64.trim()
+  const key = Buffer.from(text, 'base64')
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || key.length !== 32)
+    throw new Error('expected base64 of exactly 32 bytes')
+  return key
+}

@@ -1,0 +1,86 @@
+// Opening the vault for a broker and everything that hangs off it: the signing keys, `vault:`
+// references in the config, and rotation notices to providers.
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { AirlockConfig } from '../config/types.js'
+import { loadSigningKey } from '../tokens/keys.js'
+import { masterKeyWrapper } from './crypto.js'
+import { createKeyring, type KeySet, type Keyring } from './keyring.js'
+import { fileVaultStorage, memoryVaultStorage, redisVaultStorage } from './storage.js'
+import { openVault, type Vault } from './vault.js'
+
+/** Null when no master key is configured (then tokens.signing_key must be). */
+export async function vaultFor(config: AirlockConfig, clock: Clock): Promise<Vault | null> {
+  const { masterKey, backend, file } = config.vault
+  if (!masterKey) return null
+  const storage =
+    backend === 'file' && file
+      ? await fileVaultStorage(file)
+      : backend === 'redis' && config.store.redisUrl
+        ? await redisVaultStorage(config.store.redisUrl, config.store.keyPrefix)
+        : memoryVaultStorage()
+  try {
+    return await openVault({ storage, wrapper: masterKeyWrapper(masterKey), clock })
+  } catch (e) {
+    await storage.close()
+    throw e
+  }
+}
+
+export interface Signing {
+  keys: KeySet
+  /** Present when the vault manages the keys (rotation, sharing between replicas). */
+  keyring: Keyring | null
+}
+
+/** tokens.signing_key (a file: or vault: PEM) pins one key; otherwise the vault's key ring. */
+export async function signingKeys(
+  config: AirlockConfig,
+  vault: Vault | null,
+  clock: Clock,
+): Promise<Signing> {
+  const alg = config.tokens.algorithm
+  const deferred = config.deferredSecrets.find((d) => d.field === 'tokens.signing_key')
+  if (deferred) {
+    if (!vault)
+      throw new Error('tokens.signing_key is a vault: reference but no vault master key is configured')
+    const key = await loadSigningKey(await vault.get(deferred.ref.slice('vault:'.length)), alg)
+    return { keys: { active: key, retired: [], activeSince: 0 }, keyring: null }
+  }
+  if (config.tokens.signingKeyPem) {
+    const key = await loadSigningKey(config.tokens.signingKeyPem, alg)
+    return { keys: { active: key, retired: [], activeSince: 0 }, keyring: null }
+  }
+  if (!vault) {
+    throw new Error(
+      'no signing key: set tokens.signing_key, or give the vault a master key (AIRLOCK_MASTER_KEY) to generate and keep one',
+    )
+  }
+  const keyring = createKeyring({
+    vault,
+    alg,
+    maxTokenTtlMs: config.tokens.maxTtlSeconds * 1000,
+    now: () => clock.now(),
+  })
+  return { keys: await keyring.load(), keyring }
+}
+
+/** Fills config fields that were `vault:` references. A missing secret disables only its feature. */
+export async function resolveDeferred(config: AirlockConfig, vault: Vault | null, log: FastifyBaseLogger) {
+  for (const d of config.deferredSecrets) {
+    if (d.field === 'tokens.signing_key') continue
+    try {
+      if (!vault) throw new Error('no vault master key is configured')
+      const value = await vault.get(d.ref.slice('vault:'.length))
+      if (config.slack && d.field === 'slack.bot_token') config.slack.botToken = value
+      if (config.slack && d.field === 'slack.signing_secret') config.slack.signingSecret = value
+    } catch (e) {
+      log.error(
+        { field: d.field, ref: d.ref, err: (e as Error).message },
+        'a vault: reference in the config cannot be resolved',
+      )
+    }
+  }
+}
+
+export { memoryVaultStorage }

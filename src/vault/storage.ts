@@ -1,0 +1,183 @@
+// Where sealed records live. Redis (shared by every replica, with change notifications) or an
+// encrypted file (single node / offline). Both pass test/vault.test.ts's shared suite.
+import { Redis } from 'ioredis'
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname, basename, join } from 'node:path'
+import { StoreUnavailableError } from '../errors.js'
+import { redisKeys } from '../store/keys.js'
+import { redisOptions } from '../store/redis.js'
+import type { SealedRecord } from './crypto.js'
+
+export interface VaultStorage {
+  readonly kind: 'redis' | 'file' | 'memory'
+  get(path: string): Promise<SealedRecord | null>
+  list(): Promise<SealedRecord[]>
+  /** Writes if the stored version is still `expectedVersion` (0: the path must be absent). */
+  put(rec: SealedRecord, expectedVersion: number): Promise<boolean>
+  delete(path: string): Promise<boolean>
+  /** Calls back with the path of every change, made by this or any other replica. */
+  onChange(listener: (path: string) => void): void
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+const parse = (json: string | null | undefined): SealedRecord | null =>
+  json ? (JSON.parse(json) as SealedRecord) : null
+
+/** KEYS: hash. ARGV: path, expected version, json. */
+const PUT = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local v = 0
+if cur then v = tonumber(cjson.decode(cur).version) end
+if v ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`
+
+export async function redisVaultStorage(url: string, prefix: string): Promise<VaultStorage> {
+  const k = redisKeys(prefix)
+  const redis = new Redis(url, redisOptions())
+  redis.on('error', () => {})
+  await redis.connect().catch((e: unknown) => {
+    redis.disconnect()
+    throw new StoreUnavailableError(`vault: cannot connect to Redis: ${(e as Error).message}`, e)
+  })
+  redis.defineCommand('alVaultPut', { numberOfKeys: 1, lua: PUT })
+  const put = (
+    redis as unknown as { alVaultPut: (k: string, p: string, v: number, j: string) => Promise<number> }
+  ).alVaultPut.bind(redis)
+  const listeners: ((path: string) => void)[] = []
+  // Change notifications need their own connection; they reconnect by themselves.
+  const sub = new Redis(url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+  sub.on('error', () => {})
+  sub.on('message', (_c: string, path: string) => listeners.forEach((l) => l(path)))
+  await sub.connect().catch(() => {})
+  await sub.subscribe(k.vaultChanges).catch(() => {})
+
+  const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f()
+    } catch (e) {
+      throw new StoreUnavailableError(`vault ${what} failed: ${(e as Error).message}`, e)
+    }
+  }
+  const announce = (path: string) => redis.publish(k.vaultChanges, path).catch(() => {})
+  return {
+    kind: 'redis',
+    get: (path) => guard('read', async () => parse(await redis.hget(k.vault, path))),
+    list: () =>
+      guard('list', async () =>
+        Object.values(await redis.hgetall(k.vault)).map((j) => parse(j) as SealedRecord),
+      ),
+    put: (rec, expected) =>
+      guard('write', async () => {
+        const ok = (await put(k.vault, rec.path, expected, JSON.stringify(rec))) === 1
+        if (ok) await announce(rec.path)
+        return ok
+      }),
+    delete: (path) =>
+      guard('delete', async () => {
+        const n = await redis.hdel(k.vault, path)
+        if (n > 0) await announce(path)
+        return n > 0
+      }),
+    onChange: (l) => void listeners.push(l),
+    ping: () => guard('ping', async () => void (await redis.ping())),
+    async close() {
+      sub.disconnect()
+      redis.disconnect()
+    },
+  }
+}
+
+/** One JSON file of sealed records, rewritten atomically (temp file + rename). One process only. */
+export async function fileVaultStorage(path: string): Promise<VaultStorage> {
+  const listeners: ((p: string) => void)[] = []
+  let queue: Promise<unknown> = Promise.resolve()
+  const read = async (): Promise<Record<string, SealedRecord>> => {
+    try {
+      const doc = JSON.parse(await readFile(path, 'utf8')) as { records?: Record<string, SealedRecord> }
+      return doc.records ?? {}
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {}
+      throw new StoreUnavailableError(
+        `vault file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'corrupt'})`,
+        e,
+      )
+    }
+  }
+  const write = async (records: Record<string, SealedRecord>) => {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
+    await writeFile(tmp, JSON.stringify({ v: 1, records }, null, 1), { mode: 0o600 })
+    await rename(tmp, path)
+  }
+  // Writes are serialised so read-modify-write never loses an update within this process.
+  const exclusive = <T>(f: () => Promise<T>): Promise<T> => {
+    const run = queue.then(f, f)
+    queue = run.catch(() => {})
+    return run
+  }
+  let watcher: FSWatcher | null = null
+  try {
+    watcher = watch(dirname(path), (_e, name) => {
+      if (name === basename(path)) listeners.forEach((l) => l('*'))
+    })
+    watcher.unref()
+  } catch {
+    // No watch support: changes from other writers are seen on the next read.
+  }
+  return {
+    kind: 'file',
+    get: async (p) => (await read())[p] ?? null,
+    list: async () => Object.values(await read()),
+    put: (rec, expected) =>
+      exclusive(async () => {
+        const all = await read()
+        if ((all[rec.path]?.version ?? 0) !== expected) return false
+        all[rec.path] = rec
+        await write(all)
+        listeners.forEach((l) => l(rec.path))
+        return true
+      }),
+    delete: (p) =>
+      exclusive(async () => {
+        const all = await read()
+        if (!all[p]) return false
+        delete all[p]
+        await write(all)
+        listeners.forEach((l) => l(p))
+        return true
+      }),
+    onChange: (l) => void listeners.push(l),
+    ping: async () => void (await read()),
+    async close() {
+      watcher?.close()
+    },
+  }
+}
+
+/** For `airlock dev` and tests: the same semantics, in memory. */
+export function memoryVaultStorage(): VaultStorage {
+  const records = new Map<string, SealedRecord>()
+  const listeners: ((p: string) => void)[] = []
+  return {
+    kind: 'memory',
+    get: async (p) => records.get(p) ?? null,
+    list: async () => [...records.values()],
+    put: async (rec, expected) => {
+      if ((records.get(rec.path)?.version ?? 0) !== expected) return false
+      records.set(rec.path, rec)
+      listeners.forEach((l) => l(rec.path))
+      return true
+    },
+    delete: async (p) => {
+      const had = records.delete(p)
+      if (had) listeners.forEach((l) => l(p))
+      return had
+    },
+    onChange: (l) => void listeners.push(l),
+    ping: async () => {},
+    close: async () => {},
+  }
+}

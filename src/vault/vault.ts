@@ -1,0 +1,124 @@
+// The vault: sealed secrets behind a storage backend, opened with the master key. Values leave
+// only through get(), to the broker's own code (providers, Slack, signing keys); no route, command
+// or log returns them.
+import { iso, type Clock } from '../clock.js'
+import { open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
+import type { VaultStorage } from './storage.js'
+
+/** Airlock's own keys live here; the API can neither write nor delete them. */
+export const RESERVED_PREFIX = 'airlock/'
+export const VAULT_PATH_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/
+export const MAX_PATH = 256
+const CANARY_PATH = 'airlock/canary'
+
+export class SecretMissingError extends Error {
+  constructor(readonly path: string) {
+    super(`vault secret ${path} does not exist`)
+    this.name = 'SecretMissingError'
+  }
+}
+
+export class WrongMasterKeyError extends Error {
+  constructor() {
+    super(
+      'the master key does not open the vault (AIRLOCK_MASTER_KEY or vault.master_key is not the one it was sealed with)',
+    )
+    this.name = 'WrongMasterKeyError'
+  }
+}
+
+export interface SecretMeta {
+  path: string
+  version: number
+  updated_at: string
+  updated_by: string
+}
+
+export interface Vault {
+  readonly backend: VaultStorage['kind']
+  get(path: string): Promise<string>
+  /** Writes a new version; with `expectedVersion`, only if the stored one still has it. */
+  put(path: string, value: string, actor: string, expectedVersion?: number): Promise<SecretMeta | null>
+  /** The stored version of a path (0 when absent), for compare-and-set updates. */
+  version(path: string): Promise<number>
+  delete(path: string, actor: string): Promise<boolean>
+  list(): Promise<SecretMeta[]>
+  onChange(listener: (path: string) => void): void
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+const meta = (r: SealedRecord): SecretMeta => ({
+  path: r.path,
+  version: r.version,
+  updated_at: r.updated_at,
+  updated_by: r.updated_by,
+})
+
+/** Opens the vault; refuses (WrongMasterKeyError) when the master key does not open it. */
+export async function openVault(deps: {
+  storage: VaultStorage
+  wrapper: KeyWrapper
+  clock: Clock
+}): Promise<Vault> {
+  const { storage, wrapper, clock } = deps
+  const cache = new Map<string, { version: number; value: string }>()
+  const listeners: ((path: string) => void)[] = []
+  storage.onChange((path) => {
+    if (path === '*') cache.clear()
+    else cache.delete(path)
+    listeners.forEach((l) => l(path))
+  })
+
+  // A sealed canary proves the master key: an empty vault gets one, an existing one must open.
+  const canary = await storage.get(CANARY_PATH)
+  if (canary) {
+    await open(wrapper, CANARY_PATH, canary).catch((e: unknown) => {
+      throw e instanceof VaultOpenError ? new WrongMasterKeyError() : e
+    })
+  } else {
+    const rec = await seal(wrapper, CANARY_PATH, 'airlock', {
+      version: 1,
+      updatedAt: iso(clock.now()),
+      updatedBy: 'airlock',
+    })
+    if (!(await storage.put(rec, 0))) {
+      const other = await storage.get(CANARY_PATH)
+      if (other)
+        await open(wrapper, CANARY_PATH, other).catch(() => Promise.reject(new WrongMasterKeyError()))
+    }
+  }
+
+  return {
+    backend: storage.kind,
+    async get(path) {
+      const rec = await storage.get(path)
+      if (!rec) throw new SecretMissingError(path)
+      const hit = cache.get(path)
+      if (hit && hit.version === rec.version) return hit.value
+      const value = await open(wrapper, path, rec)
+      cache.set(path, { version: rec.version, value })
+      return value
+    },
+    async put(path, value, actor, expectedVersion) {
+      const current = (await storage.get(path))?.version ?? 0
+      if (expectedVersion !== undefined && expectedVersion !== current) return null
+      const rec = await seal(wrapper, path, value, {
+        version: current + 1,
+        updatedAt: iso(clock.now()),
+        updatedBy: actor,
+      })
+      return (await storage.put(rec, current)) ? meta(rec) : null
+    },
+    version: async (path) => (await storage.get(path))?.version ?? 0,
+    delete: (path) => storage.delete(path),
+    list: async () =>
+      (await storage.list())
+        .filter((r) => r.path !== CANARY_PATH)
+        .map(meta)
+        .sort((a, b) => (a.path < b.path ? -1 : 1)),
+    onChange: (l) => void listeners.push(l),
+    ping: () => storage.ping(),
+    close: () => storage.close(),
+  }
+}
