@@ -105,6 +105,14 @@ const backends: [string, () => Promise<{ a: VaultStorage; b: VaultStorage; done:
   ],
 ]
 
+backends.push([
+  'memory',
+  async () => {
+    const one = memoryVaultStorage() // one process: both "instances" share it
+    return { a: one, b: one, done: async () => {} }
+  },
+])
+
 describe.each(backends)('%s vault storage', (_name, make) => {
   let s: Awaited<ReturnType<typeof make>>
   beforeAll(async () => {
