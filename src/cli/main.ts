@@ -7,6 +7,7 @@ import { configCheck } from './config-check.js'
 import { dev } from './dev.js'
 import { CliError, EXIT } from './exit.js'
 import { configPath, serve } from './serve.js'
+import { registerVaultCommands } from './vault.js'
 
 const program = new Command()
   .name('airlock')
@@ -40,6 +41,8 @@ config
   .action(async (o: { config?: string }) => {
     code = await configCheck(configPath(o.config))
   })
+
+registerVaultCommands(program)
 
 const audit = program.command('audit').description('audit log tools')
 audit

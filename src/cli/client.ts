@@ -1,0 +1,74 @@
+// The HTTP client behind `airlock`'s client commands: AIRLOCK_URL and AIRLOCK_TOKEN (or --url),
+// the contract's error body turned into one clear line and API.md's exit codes.
+import { CliError, EXIT } from './exit.js'
+
+export interface ClientConfig {
+  url: string
+  token: string
+}
+
+export function clientConfig(flags: { url?: string } = {}): ClientConfig {
+  const url = flags.url ?? process.env['AIRLOCK_URL']
+  const token = process.env['AIRLOCK_TOKEN']
+  if (!url) throw new CliError('no broker: set AIRLOCK_URL or pass --url', EXIT.usage)
+  if (!token) throw new CliError('no credential: set AIRLOCK_TOKEN to your API key', EXIT.usage)
+  return { url: url.replace(/\/$/, ''), token }
+}
+
+const exitFor = (status: number, code: string): number =>
+  status === 503 || status >= 500
+    ? EXIT.unavailable
+    : status === 401 || status === 403
+      ? EXIT.forbidden
+      : code === 'gone' || code === 'approval_pending'
+        ? EXIT.denied
+        : EXIT.usage
+
+export async function call<T>(c: ClientConfig, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch(`${c.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${c.token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(70_000),
+    })
+  } catch (e) {
+    throw new CliError(`broker unreachable at ${c.url}: ${(e as Error).cause ?? (e as Error).message}`, EXIT.unavailable)
+  }
+  if (res.status === 204) return undefined as T
+  const text = await res.text()
+  let parsed: unknown = null
+  try {
+    parsed = text ? JSON.parse(text) : null
+  } catch {
+    // not JSON: reported below
+  }
+  if (!res.ok) {
+    const e = (parsed ?? {}) as { error?: string; message?: string }
+    throw new CliError(`${e.message ?? `HTTP ${res.status}`}${e.error ? ` (${e.error})` : ''}`, exitFor(res.status, e.error ?? ''))
+  }
+  return parsed as T
+}
+
+/** Reads a secret value from stdin or a file, never from an argument; one trailing newline is dropped. */
+export async function readSecretInput(fromFile: string | undefined): Promise<string> {
+  let text: string
+  if (fromFile) {
+    const { readFile } = await import('node:fs/promises')
+    text = await readFile(fromFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new CliError(`cannot read ${fromFile} (${e.code ?? 'error'})`, EXIT.usage)
+    })
+  } else {
+    if (process.stdin.isTTY) process.stderr.write('value (end with Ctrl-D): ')
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    text = Buffer.concat(chunks).toString('utf8')
+  }
+  const value = text.replace(/\r?\n$/, '')
+  if (!value) throw new CliError('empty value: pipe the secret on stdin or use --from-file', EXIT.usage)
+  return value
+}

@@ -1,0 +1,60 @@
+// `airlock vault put|rm|ls` and `airlock keys rotate`: admin commands over the API.
+import type { Command } from 'commander'
+import { call, clientConfig, readSecretInput } from './client.js'
+
+interface Meta {
+  path: string
+  version: number
+  updated_at: string
+  updated_by: string
+}
+
+const enc = (path: string) => path.split('/').map(encodeURIComponent).join('/')
+
+export function registerVaultCommands(program: Command) {
+  const vault = program.command('vault').description('write-only secret storage (admins)')
+  vault
+    .command('put <path>')
+    .description('store a secret read from stdin (or --from-file); never pass it as an argument')
+    .option('--from-file <file>', 'read the value from this file')
+    .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
+    .action(async (path: string, o: { fromFile?: string; url?: string }) => {
+      const c = clientConfig(o)
+      const value = await readSecretInput(o.fromFile)
+      await call(c, 'PUT', `/v1/vault/${enc(path)}`, { value })
+      process.stdout.write(`stored ${path}\n`)
+    })
+  vault
+    .command('rm <path>')
+    .description('delete a secret')
+    .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
+    .action(async (path: string, o: { url?: string }) => {
+      await call(clientConfig(o), 'DELETE', `/v1/vault/${enc(path)}`)
+      process.stdout.write(`deleted ${path}\n`)
+    })
+  vault
+    .command('ls')
+    .description('list secrets: paths and metadata, never values')
+    .option('--json', 'machine-readable output')
+    .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
+    .action(async (o: { json?: boolean; url?: string }) => {
+      const { secrets } = await call<{ secrets: Meta[] }>(clientConfig(o), 'GET', '/v1/vault')
+      if (o.json) return void process.stdout.write(`${JSON.stringify(secrets)}\n`)
+      const w = Math.max(4, ...secrets.map((s) => s.path.length))
+      process.stdout.write(`${'PATH'.padEnd(w)}  VERSION  UPDATED                   BY\n`)
+      for (const s of secrets) {
+        process.stdout.write(`${s.path.padEnd(w)}  ${String(s.version).padEnd(7)}  ${s.updated_at.padEnd(24)}  ${s.updated_by}\n`)
+      }
+    })
+
+  program
+    .command('keys')
+    .description('token signing keys')
+    .command('rotate')
+    .description('make a new signing key active now; tokens already issued stay valid until they expire')
+    .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
+    .action(async (o: { url?: string }) => {
+      const r = await call<{ kid: string; previous: string | null }>(clientConfig(o), 'POST', '/v1/keys/rotate')
+      process.stdout.write(`active key ${r.kid}${r.previous ? ` (retired ${r.previous})` : ''}\n`)
+    })
+}
