@@ -37,7 +37,10 @@ export async function call<T>(c: ClientConfig, method: string, path: string, bod
       signal: AbortSignal.timeout(70_000),
     })
   } catch (e) {
-    throw new CliError(`broker unreachable at ${c.url}: ${(e as Error).cause ?? (e as Error).message}`, EXIT.unavailable)
+    throw new CliError(
+      `broker unreachable at ${c.url}: ${(e as Error).cause ?? (e as Error).message}`,
+      EXIT.unavailable,
+    )
   }
   if (res.status === 204) return undefined as T
   const text = await res.text()
@@ -49,7 +52,10 @@ export async function call<T>(c: ClientConfig, method: string, path: string, bod
   }
   if (!res.ok) {
     const e = (parsed ?? {}) as { error?: string; message?: string }
-    throw new CliError(`${e.message ?? `HTTP ${res.status}`}${e.error ? ` (${e.error})` : ''}`, exitFor(res.status, e.error ?? ''))
+    throw new CliError(
+      `${e.message ?? `HTTP ${res.status}`}${e.error ? ` (${e.error})` : ''}`,
+      exitFor(res.status, e.error ?? ''),
+    )
   }
   return parsed as T
 }

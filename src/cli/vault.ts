@@ -43,7 +43,9 @@ export function registerVaultCommands(program: Command) {
       const w = Math.max(4, ...secrets.map((s) => s.path.length))
       process.stdout.write(`${'PATH'.padEnd(w)}  VERSION  UPDATED                   BY\n`)
       for (const s of secrets) {
-        process.stdout.write(`${s.path.padEnd(w)}  ${String(s.version).padEnd(7)}  ${s.updated_at.padEnd(24)}  ${s.updated_by}\n`)
+        process.stdout.write(
+          `${s.path.padEnd(w)}  ${String(s.version).padEnd(7)}  ${s.updated_at.padEnd(24)}  ${s.updated_by}\n`,
+        )
       }
     })
 
@@ -54,7 +56,11 @@ export function registerVaultCommands(program: Command) {
     .description('make a new signing key active now; tokens already issued stay valid until they expire')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
     .action(async (o: { url?: string }) => {
-      const r = await call<{ kid: string; previous: string | null }>(clientConfig(o), 'POST', '/v1/keys/rotate')
+      const r = await call<{ kid: string; previous: string | null }>(
+        clientConfig(o),
+        'POST',
+        '/v1/keys/rotate',
+      )
       process.stdout.write(`active key ${r.kid}${r.previous ? ` (retired ${r.previous})` : ''}\n`)
     })
 }
