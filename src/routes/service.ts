@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
+import { scrub } from '../secrets/scrub.js'
 import { errors } from '../schemas/common.js'
 
 const READY_TIMEOUT_MS = 1500
@@ -90,8 +91,14 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
     },
     async () => {
       const list = [...app.broker.runtime().providers.values()]
+      // Provider errors may quote what they were given: scrubbed before anyone sees them.
       const health = await Promise.all(
-        list.map((p) => p.health().catch((e: unknown) => ({ ok: false, error: (e as Error).message }))),
+        list.map((p) =>
+          p.health().then(
+            (h) => ({ ok: h.ok, error: h.error === null ? null : scrub(h.error) }),
+            (e: unknown) => ({ ok: false, error: scrub((e as Error).message) }),
+          ),
+        ),
       )
       return {
         providers: list.map((p, i) => ({

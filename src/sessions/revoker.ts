@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
 import type { RevocationJob, RevocationStore } from '../store/types.js'
+import { scrub } from '../secrets/scrub.js'
 import type { SessionRecord } from './model.js'
 
 const MAX_BACKOFF_MS = 5 * 60_000
@@ -89,11 +90,3 @@ export function createRevoker(deps: {
     },
   }
 }
-
-/** Provider errors may quote what they were given; keep only a short first line without secrets. */
-export const scrub = (message: string): string =>
-  message
-    .split('\n')[0]!
-    .replace(/(password|secret|token|key)=\S+/gi, '$1=[redacted]')
-    .replace(/\w+:\/\/[^@\s]+@/g, '[redacted]@')
-    .slice(0, 300)

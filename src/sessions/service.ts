@@ -22,7 +22,8 @@ import {
   type PublicSession,
   type SessionRecord,
 } from './model.js'
-import { scrub, type Revoker } from './revoker.js'
+import { scrub } from '../secrets/scrub.js'
+import type { Revoker } from './revoker.js'
 
 /** How long a provider may take to mint before the sweeper treats the attempt as dead. */
 export const ISSUING_TIMEOUT_MS = 60_000
