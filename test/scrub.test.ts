@@ -16,7 +16,8 @@ describe('scrub', () => {
       '[redacted key id]',
     ],
     ['slack said invalid_auth for xoxb-123-456-abcdefg', 'xoxb-123', '[redacted slack token]'],
-    ['header Authorization: Bearer eyJhbGciOi.abc.def', 'eyJhbGciOi', 'Bearer [redacted]'],
+    ['header Authorization: Bearer eyJhbGciOi.abc.def', 'eyJhbGciOi', 'Authorization: [redacted]'],
+    ['sent Bearer eyJhbGciOi.abc.def', 'eyJhbGciOi', 'Bearer [redacted]'],
     [
       'bad key -----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB\n-----END PRIVATE KEY-----',
       'MC4CAQAw',
