@@ -1,19 +1,22 @@
 // The HTTP client behind `airlock`'s client commands: AIRLOCK_URL and AIRLOCK_TOKEN (or --url),
 // the contract's error body turned into one clear line and API.md's exit codes.
 import { CliError, EXIT } from './exit.js'
+import { resolveClient, type Profile } from './profile.js'
 
-export interface ClientConfig {
-  url: string
-  token: string
-}
+export type ClientConfig = Profile
 
+/** Sync form for env-only callers; commands use `clientFor` (flags, env, then the profile file). */
 export function clientConfig(flags: { url?: string } = {}): ClientConfig {
-  const url = flags.url ?? process.env['AIRLOCK_URL']
+  const url = flags.url || process.env['AIRLOCK_URL']
   const token = process.env['AIRLOCK_TOKEN']
-  if (!url) throw new CliError('no broker: set AIRLOCK_URL or pass --url', EXIT.usage)
-  if (!token) throw new CliError('no credential: set AIRLOCK_TOKEN to your API key', EXIT.usage)
+  if (!url) throw new CliError('no broker: set AIRLOCK_URL, pass --url, or run `airlock login`', EXIT.usage)
+  if (!token)
+    throw new CliError('no credential: set AIRLOCK_TOKEN to your API key, or run `airlock login`', EXIT.usage)
   return { url: url.replace(/\/$/, ''), token }
 }
+
+export const clientFor = (flags: { url?: string; profile?: string }): Promise<ClientConfig> =>
+  resolveClient(flags)
 
 const exitFor = (status: number, code: string): number =>
   status === 503 || status >= 500

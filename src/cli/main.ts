@@ -1,21 +1,27 @@
 #!/usr/bin/env node
-// The `airlock` command (API.md, "Command line").
+// The `airlock` command (API.md, "Command line"): the server (serve, dev, config check) and the
+// client commands that talk to a broker over its API.
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../errors.js'
 import { auditVerify } from './audit-verify.js'
+import { registerAgentCommands } from './commands/agent.js'
+import { registerLogin } from './commands/login.js'
+import { registerAuditCommand, registerOperatorCommands } from './commands/operator.js'
+import { registerVaultCommands } from './commands/vault.js'
 import { configCheck } from './config-check.js'
 import { dev } from './dev.js'
 import { CliError, EXIT } from './exit.js'
 import { configPath, serve } from './serve.js'
-import { registerVaultCommands } from './vault.js'
 
 const program = new Command()
   .name('airlock')
   .description('Just-in-time credential broker for AI agents')
+  .option('--url <url>', 'broker URL (or AIRLOCK_URL, or the profile)')
+  .option('--profile <name>', 'profile in ~/.config/airlock/config.yaml (or AIRLOCK_PROFILE)')
+  .option('--json', 'machine-readable output')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-
-let code: number = EXIT.ok
+  .enablePositionalOptions()
 
 program
   .command('serve')
@@ -33,30 +39,24 @@ program
   )
   .action(async (o: { port: number; config?: string }) => dev(o))
 
-const config = program.command('config').description('configuration tools')
-config
+program
+  .command('config')
+  .description('configuration tools')
   .command('check')
   .description('validate a config file and print every problem with its path')
   .option('-c, --config <file>', 'config file (or AIRLOCK_CONFIG)')
   .action(async (o: { config?: string }) => {
-    code = await configCheck(configPath(o.config))
+    process.exitCode = await configCheck(configPath(o.config))
   })
 
+registerLogin(program)
+registerAgentCommands(program)
+registerOperatorCommands(program)
 registerVaultCommands(program)
-
-const audit = program.command('audit').description('audit log tools')
-audit
-  .command('verify')
-  .description('verify every audit hash chain in the store')
-  .option('-c, --config <file>', 'config file (or AIRLOCK_CONFIG)')
-  .option('--checkpoints <file>', 'a captured broker stdout with checkpoint lines')
-  .action(async (o: { config?: string; checkpoints?: string }) => {
-    code = await auditVerify(configPath(o.config), o.checkpoints)
-  })
+registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))
 
 try {
   await program.parseAsync(process.argv)
-  if (code !== EXIT.ok) process.exit(code)
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT.usage)
   if (e instanceof ConfigError) {

@@ -1,6 +1,6 @@
 // `airlock vault put|rm|ls` and `airlock keys rotate`: admin commands over the API.
 import type { Command } from 'commander'
-import { call, clientConfig, readSecretInput } from './client.js'
+import { call, clientFor, readSecretInput } from '../client.js'
 
 interface Meta {
   path: string
@@ -19,7 +19,7 @@ export function registerVaultCommands(program: Command) {
     .option('--from-file <file>', 'read the value from this file')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
     .action(async (path: string, o: { fromFile?: string; url?: string }) => {
-      const c = clientConfig(o)
+      const c = await clientFor(o)
       const value = await readSecretInput(o.fromFile)
       await call(c, 'PUT', `/v1/vault/${enc(path)}`, { value })
       process.stdout.write(`stored ${path}\n`)
@@ -29,7 +29,7 @@ export function registerVaultCommands(program: Command) {
     .description('delete a secret')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
     .action(async (path: string, o: { url?: string }) => {
-      await call(clientConfig(o), 'DELETE', `/v1/vault/${enc(path)}`)
+      await call(await clientFor(o), 'DELETE', `/v1/vault/${enc(path)}`)
       process.stdout.write(`deleted ${path}\n`)
     })
   vault
@@ -38,7 +38,7 @@ export function registerVaultCommands(program: Command) {
     .option('--json', 'machine-readable output')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
     .action(async (o: { json?: boolean; url?: string }) => {
-      const { secrets } = await call<{ secrets: Meta[] }>(clientConfig(o), 'GET', '/v1/vault')
+      const { secrets } = await call<{ secrets: Meta[] }>(await clientFor(o), 'GET', '/v1/vault')
       if (o.json) return void process.stdout.write(`${JSON.stringify(secrets)}\n`)
       const w = Math.max(4, ...secrets.map((s) => s.path.length))
       process.stdout.write(`${'PATH'.padEnd(w)}  VERSION  UPDATED                   BY\n`)
@@ -57,7 +57,7 @@ export function registerVaultCommands(program: Command) {
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
     .action(async (o: { url?: string }) => {
       const r = await call<{ kid: string; previous: string | null }>(
-        clientConfig(o),
+        await clientFor(o),
         'POST',
         '/v1/keys/rotate',
       )

@@ -1,0 +1,146 @@
+// Agent commands: request, exec, credential-process.
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Command } from 'commander'
+import { clientFor } from '../client.js'
+import { CliError, EXIT } from '../exit.js'
+import { bold, dim, printJson, statusColour } from '../output.js'
+import {
+  credentialEnv,
+  endSession,
+  obtain,
+  requestBody,
+  type RequestArgs,
+  type Session,
+} from '../sessions.js'
+import { call } from '../client.js'
+import type { Globals } from './globals.js'
+import { globals, parseTtl } from './globals.js'
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
+
+function sessionOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--env <environment>', 'environment (e.g. staging)')
+    .requiredOption('--class <class>', 'operation class (e.g. read)')
+    .requiredOption('--provider <provider>', 'provider name')
+    .requiredOption('--task <id>', 'task id (e.g. JIRA-123)')
+    .option('--description <text>', 'what the task is')
+    .option('--justification <text>', 'why this access is needed')
+    .option('--ttl <duration>', 'credential lifetime, like 15m (clamped by policy)', parseTtl)
+    .option('--on-behalf-of <human>', 'the person this agent works for (cannot approve)')
+}
+
+const argsOf = (o: Record<string, unknown>): RequestArgs => o as unknown as RequestArgs
+
+function printSession(s: Session) {
+  process.stdout.write(`${bold(s.id)}  ${statusColour(s.status)}\n`)
+  process.stdout.write(
+    `  ${s.agent} -> ${s.environment} / ${s.operation_class} / ${s.provider}  task ${s.task.id}\n` +
+      `  approvals ${s.approvals.length} of ${s.approvals_required}  ${dim(`expires ${s.expires_at}`)}\n`,
+  )
+}
+
+export function registerAgentCommands(program: Command) {
+  sessionOptions(program.command('request'))
+    .description('request a session; with --wait, wait for approvals and claim the grant')
+    .option('--wait', 'wait for approvals and claim the grant')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const g = globals(cmd)
+      const c = await clientFor(g)
+      if (o['wait']) {
+        const r = await obtain(c, argsOf(o), { live: !g.json && process.stderr.isTTY === true })
+        if (g.json) return printJson(r)
+        printSession(r.session)
+        process.stdout.write(`  token ${r.grant.token}\n`)
+        return
+      }
+      const r = await call<{ session: Session; grant?: unknown }>(
+        c,
+        'POST',
+        '/v1/sessions',
+        requestBody(argsOf(o)),
+      )
+      if (g.json) return printJson(r)
+      printSession(r.session)
+      if (r.grant) process.stdout.write(`  token ${(r.grant as { token: string }).token}\n`)
+    })
+
+  sessionOptions(program.command('exec').passThroughOptions())
+    .description(
+      "run COMMAND with a session's credentials in its environment only; the session ends when it exits",
+    )
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .action(async (command: string[], o: Record<string, unknown>, cmd: Command) => {
+      const g = globals(cmd)
+      const c = await clientFor(g)
+      // Signal handlers go in first: a signal that lands before the child exists is remembered,
+      // so the session is still ended and the child never runs.
+      let child: ChildProcess | null = null
+      let received: NodeJS.Signals | null = null
+      const forward = (sig: NodeJS.Signals) => () => {
+        received ??= sig
+        if (child && child.exitCode === null) child.kill(sig)
+      }
+      const handlers = SIGNALS.map((sig) => [sig, forward(sig)] as const)
+      for (const [sig, h] of handlers) process.on(sig, h)
+      let code: number | null = null
+      let signal: NodeJS.Signals | null = null
+      let sessionId: string | null = null
+      try {
+        const { session, grant } = await obtain(c, argsOf(o), { live: process.stderr.isTTY === true })
+        sessionId = session.id
+        if (received) {
+          signal = received
+        } else {
+          const [file, ...args] = command as [string, ...string[]]
+          // Credentials go into the child's environment only: never ours, never a file.
+          const started = spawn(file, args, {
+            stdio: 'inherit',
+            env: { ...process.env, ...credentialEnv(grant) },
+          })
+          child = started
+          ;({ code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+            (resolve) => {
+              started.once('error', (e) => {
+                process.stderr.write(`airlock: cannot run ${file}: ${e.message}\n`)
+                resolve({ code: 127, signal: null })
+              })
+              started.once('exit', (code, signal) => resolve({ code, signal }))
+            },
+          ))
+        }
+      } finally {
+        for (const [sig, h] of handlers) process.off(sig, h)
+        if (sessionId && !(await endSession(c, sessionId))) {
+          process.stderr.write(
+            `airlock: could not end session ${sessionId}; revoke it: airlock revoke ${sessionId}\n`,
+          )
+        }
+      }
+      const { constants } = await import('node:os')
+      process.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1)
+    })
+
+  sessionOptions(program.command('credential-process'))
+    .description(
+      'print AWS credential_process JSON (for credential_process = airlock credential-process ... in ~/.aws/config)',
+    )
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const g: Globals = globals(cmd)
+      const c = await clientFor(g)
+      const { grant } = await obtain(c, argsOf(o), { live: false })
+      const cr = grant.credentials
+      if (typeof cr['access_key_id'] !== 'string') {
+        throw new CliError(`provider ${String(o['provider'])} does not issue AWS credentials`, EXIT.usage)
+      }
+      process.stdout.write(
+        `${JSON.stringify({
+          Version: 1,
+          AccessKeyId: cr['access_key_id'],
+          SecretAccessKey: cr['secret_access_key'],
+          SessionToken: cr['session_token'],
+          Expiration: cr['expiration'] ?? grant.expires_at,
+        })}\n`,
+      )
+    })
+}
