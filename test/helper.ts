@@ -63,6 +63,8 @@ export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>
   yaml?: YamlOptions
   prefix?: string
   keys?: Record<PrincipalName, string>
+  /** More environment variables for `env:` references (e.g. SLACK_BOT_TOKEN). */
+  env?: Record<string, string>
 }
 
 export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -71,12 +73,12 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   const keys = o.keys ?? newKeys()
   const config = parseConfig(testConfigYaml(prefix, keys, o.yaml), {
     baseDir: process.cwd(),
-    env: { REDIS_URL: redisUrl },
+    env: { ...o.env, REDIS_URL: redisUrl },
   })
   const logs = new LineSink()
   const audit: string[] = []
   const signingKey = o.signingKey ?? (await generateSigningKey('EdDSA'))
-  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, ...brokerOpts } = o
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, env: _e, ...brokerOpts } = o
   const broker = await createBroker({
     config,
     sweeper: false,

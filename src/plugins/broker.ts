@@ -8,6 +8,8 @@ import type { SessionService } from '../sessions/service.js'
 import type { Store } from '../store/types.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { Clock } from '../clock.js'
+import type { ApprovalService } from '../approvals/service.js'
+import type { SlackSide } from '../slack/wiring.js'
 
 export interface Broker {
   runtime: () => Runtime
@@ -18,6 +20,9 @@ export interface Broker {
   audit: AuditLog
   metrics: Metrics
   clock: Clock
+  // The approval flow (issue 4): decisions and claims, and the Slack side (inert without `slack`).
+  approvals: ApprovalService
+  slack: SlackSide
 }
 
 declare module 'fastify' {
