@@ -126,7 +126,17 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     retry: opts.slackRetry,
   })
   const onChange = slack.notifier.changed
-  const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log, onChange })
+  const sessions = createSessionService({
+    store,
+    runtime,
+    tokens,
+    audit,
+    clock,
+    metrics,
+    revoker,
+    log,
+    onChange,
+  })
   const locks = createLockService({ store, sessions, audit, clock, runtime })
   const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log, onChange })
   const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock, approvals, slack }

@@ -8,7 +8,13 @@ import { iso, type Clock } from '../clock.js'
 import { AirlockError, err } from '../errors.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
-import { effectiveStatus, isFinal, toPublic, type PublicSession, type SessionRecord } from '../sessions/model.js'
+import {
+  effectiveStatus,
+  isFinal,
+  toPublic,
+  type PublicSession,
+  type SessionRecord,
+} from '../sessions/model.js'
 import type { Grant, SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
 
@@ -108,7 +114,8 @@ export function createApprovalService(deps: ApprovalDeps) {
         if (why !== null) throw err.forbidden(why)
         assertPending(cur, now)
         if (decision === 'deny') return { ...cur, status: 'denied', denied_by: p.id }
-        if (cur.approvals.some((a) => a.by === p.id)) throw err.conflict(`${p.id} already approved this request`)
+        if (cur.approvals.some((a) => a.by === p.id))
+          throw err.conflict(`${p.id} already approved this request`)
         const approvals = [...cur.approvals, { by: p.id, via, at: now, comment }]
         if (approvals.length < cur.approvals_required) return { ...cur, approvals }
         // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.

@@ -103,7 +103,8 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
       try {
         await approvals.decide(principal, action.value, decision, null, 'slack')
       } catch (e) {
-        if (e instanceof AirlockError && e.statusCode < 500) return refuse(`Nothing was changed: ${e.message}.`)
+        if (e instanceof AirlockError && e.statusCode < 500)
+          return refuse(`Nothing was changed: ${e.message}.`)
         throw e
       }
       metrics.interactions.inc({ outcome: 'applied' })

@@ -16,11 +16,6 @@ export function createSlackMetrics(registry: Registry) {
       labelNames: ['method'],
       registers: r,
     }),
-    retries: new Counter({
-      name: 'airlock_slack_retries_total',
-      help: 'Slack message syncs attempted again after a failure',
-      registers: r,
-    }),
     backlog: new Gauge({
       name: 'airlock_slack_backlog',
       help: 'Slack messages waiting to be posted or updated',

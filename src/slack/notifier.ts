@@ -107,7 +107,6 @@ export function createSlackNotifier(deps: NotifierDeps) {
     // A request that ended before Slack ever heard of it needs no message: the audit log has it.
     if (!ref && !live) return outbox.finish(job, now)
     const method = ref ? 'chat.update' : 'chat.postMessage'
-    if (job.attempts > 0) metrics.retries.inc()
     try {
       const message = renderRequest(rec, { now, destructive: destructive(rec) })
       if (ref) await s.c.update(ref, message)

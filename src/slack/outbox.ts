@@ -41,12 +41,16 @@ export interface SlackOutbox {
   firstSeen(signature: string, ttlMs: number): Promise<boolean>
 }
 
-const newJob = (session: string): SlackJob => ({
-  session,
-  nonce: randomBytes(6).toString('hex'),
-  attempts: 0,
-  lastError: null,
-})
+/** A fresh nonce; a job already failing keeps its attempt count (for backoff and metrics). */
+const newJob = (session: string, prev: string | null | undefined): SlackJob => {
+  const old = prev ? (JSON.parse(prev) as SlackJob) : null
+  return {
+    session,
+    nonce: randomBytes(6).toString('hex'),
+    attempts: old?.attempts ?? 0,
+    lastError: old?.lastError ?? null,
+  }
+}
 
 export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
   const k = redisKeys(prefix)
@@ -62,9 +66,11 @@ export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
   return {
     enqueue: (id, dueAt) =>
       guard('slack queue', async () => {
+        // Not atomic with a worker's retry(): at worst the attempt count is one behind.
+        const prev = await redis.hget(k.slackJobs, id)
         await redis
           .multi()
-          .hset(k.slackJobs, id, JSON.stringify(newJob(id)))
+          .hset(k.slackJobs, id, JSON.stringify(newJob(id, prev)))
           .zadd(k.slackQueue, 'GT', dueAt, id)
           .exec()
       }),
@@ -74,7 +80,10 @@ export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
         return raw.map((j) => JSON.parse(j) as SlackJob)
       }),
     finish: (job, now) =>
-      guard('slack queue', async () => void (await run(FINISH_IF_SAME, job.session, JSON.stringify(job), now))),
+      guard(
+        'slack queue',
+        async () => void (await run(FINISH_IF_SAME, job.session, JSON.stringify(job), now)),
+      ),
     retry: (job, next, dueAt, now) =>
       guard('slack queue', async () => {
         await run(RETRY_IF_SAME, job.session, JSON.stringify(job), JSON.stringify(next), dueAt, now)
@@ -86,7 +95,10 @@ export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
         return raw ? (JSON.parse(raw) as MessageRef) : null
       }),
     setMessage: (id, ref, expiresAt) =>
-      guard('write', async () => void (await redis.set(k.slackMessage(id), JSON.stringify(ref), 'PXAT', expiresAt))),
+      guard(
+        'write',
+        async () => void (await redis.set(k.slackMessage(id), JSON.stringify(ref), 'PXAT', expiresAt)),
+      ),
     firstSeen: (signature, ttlMs) =>
       guard('write', async () => (await redis.set(k.slackSeen(signature), '1', 'PX', ttlMs, 'NX')) === 'OK'),
   }
@@ -99,8 +111,8 @@ export function createMemoryOutbox(clock: { now(): number }): SlackOutbox {
   const same = (job: SlackJob) => jobs.get(job.session)?.json === JSON.stringify(job)
   return {
     async enqueue(id, dueAt) {
-      const due = Math.max(jobs.get(id)?.due ?? dueAt, dueAt)
-      jobs.set(id, { json: JSON.stringify(newJob(id)), due })
+      const prev = jobs.get(id)
+      jobs.set(id, { json: JSON.stringify(newJob(id, prev?.json)), due: Math.max(prev?.due ?? dueAt, dueAt) })
     },
     async claim(now, leaseMs, limit) {
       const due = [...jobs.values()].filter((j) => j.due <= now).slice(0, limit)

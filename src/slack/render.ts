@@ -178,6 +178,9 @@ function buttons(rec: SessionRecord, destructive: boolean): Block {
   return {
     type: 'actions',
     block_id: `airlock_decide_${rec.id}`,
-    elements: [approve, { type: 'button', action_id: ACTION_DENY, text: plain('Deny', LIMITS.button), value: rec.id }],
+    elements: [
+      approve,
+      { type: 'button', action_id: ACTION_DENY, text: plain('Deny', LIMITS.button), value: rec.id },
+    ],
   }
 }

@@ -4,7 +4,7 @@
 // Slack answers, and Block Kit limits checked as Slack checks them (`invalid_blocks`). It records
 // every call, can be taken down and brought back on the same port, and signs interactions exactly as
 // Slack does.
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -53,7 +53,8 @@ export function blockProblem(blocks: unknown): string | null {
       case 'actions':
         if (!Array.isArray(b.elements) || b.elements.length > 25) return 'actions elements'
         for (const e of b.elements) {
-          if (e.type !== 'button' || !text(e.text, LIMITS.button) || e.text.type !== 'plain_text') return 'button'
+          if (e.type !== 'button' || !text(e.text, LIMITS.button) || e.text.type !== 'plain_text')
+            return 'button'
           if (typeof e.action_id !== 'string' || e.action_id.length > 255) return 'button action_id'
           if (typeof e.value !== 'string' || e.value.length > 2000) return 'button value'
         }
@@ -105,7 +106,13 @@ export async function fakeSlack(opts: { token: string }) {
         if (blocks !== undefined && blockProblem(blocks)) return { ok: false, error: 'invalid_blocks' }
         m.text = String(args['text'] ?? m.text)
         m.blocks = blocks ?? m.blocks
-        return { ok: true, channel: m.channel, ts: m.ts, text: m.text, message: { text: m.text, blocks: m.blocks } }
+        return {
+          ok: true,
+          channel: m.channel,
+          ts: m.ts,
+          text: m.text,
+          message: { text: m.text, blocks: m.blocks },
+        }
       }
       case 'chat.postEphemeral':
         if (!args['channel'] || !args['user']) return { ok: false, error: 'user_not_in_channel' }
@@ -230,7 +237,8 @@ export function interaction(o: {
     api_app_id: 'A0AIRLOCK',
     token: 'deprecated-verification-token',
     container: { type: 'message', message_ts: ts, channel_id: channel, is_ephemeral: false },
-    trigger_id: '1234567890.0987654321.abcdef',
+    // Unique per click, as Slack's are: two clicks never make the same signed body.
+    trigger_id: `${Date.now()}.${randomBytes(8).toString('hex')}`,
     team: { id: 'T0TEAM', domain: 'acme' },
     enterprise: null,
     is_enterprise_install: false,
@@ -249,7 +257,11 @@ export function interaction(o: {
       },
     ],
   }
-  return signedForm(o.secret, new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), o.timestamp)
+  return signedForm(
+    o.secret,
+    new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+    o.timestamp,
+  )
 }
 
 export function signedForm(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)) {
