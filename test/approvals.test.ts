@@ -207,6 +207,17 @@ describe('the two-person rule over the API', () => {
     expect((await claim(s.id, 'alice')).body.error).toBe('forbidden')
   })
 
+  it('without a slack section the Slack endpoint does not exist (404); approvals work over the API alone', async () => {
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/slack/interactions',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'payload=%7B%7D',
+    })
+    expect(r.statusCode).toBe(404)
+    expect(r.json()).toMatchObject({ error: 'not_found' })
+  })
+
   it('?wait holds through the first of two approvals and returns when the request is approved', async () => {
     const s = await pending('other-bot')
     const waiting = api.get(`/v1/sessions/${s.id}?wait=30`, 'other-bot')

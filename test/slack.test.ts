@@ -378,6 +378,27 @@ describe('Slack down', () => {
   })
 })
 
+describe('Slack slow', () => {
+  it('a request and a click are answered while Slack has not answered the post yet', async () => {
+    const slow = slack.hold()
+    let s: Body
+    try {
+      s = await pending({ task: { id: 'SLOW-1' } })
+      await slow.arrived // the post reached Slack, which does not answer
+      // The click is decided without Slack: 200 at once, the state changes, the message follows later.
+      const r = await click({ user: 'U0ALICE', sid: s.id })
+      expect(r.statusCode).toBe(200)
+      expect((await api.get(`/v1/sessions/${s.id}`, 'ops')).body.approvals).toHaveLength(1)
+    } finally {
+      slow.release()
+    }
+    const post = await posted(s.id)
+    const ts = tsOf(s.id)
+    // The click landed while the post was in flight; the message catches up with an update.
+    if (!allText(post).includes('1 of 2 approvals: alice')) await updated(ts, /1 of 2 approvals: alice/)
+  })
+})
+
 describe('secrets', () => {
   it('the bot token and signing secret appear in no response, log line or audit event', async () => {
     const all = [...t.logs.lines, ...t.audit, JSON.stringify(slack.calls.map((c) => c.args))]

@@ -142,7 +142,8 @@ export function createSlackNotifier(deps: NotifierDeps) {
   return {
     /** Queues a sync of the session's message. Never throws: Slack is a notification channel. */
     async changed(rec: SessionRecord): Promise<void> {
-      if (stopped || !deps.runtime().config.slack) return
+      // Sessions granted without approval never had a message, so their end needs none either.
+      if (stopped || rec.approvals_required === 0 || !deps.runtime().config.slack) return
       try {
         await outbox.enqueue(rec.id, clock.now())
       } catch (e) {

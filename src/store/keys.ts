@@ -35,9 +35,9 @@ export function redisKeys(prefix: string) {
     /** ZSET session id -> due time (ms), and HASH session id -> job JSON: Slack messages to sync. */
     slackQueue: `${t}sq`,
     slackJobs: `${t}sj`,
-    /** STRING {channel, ts} of a session's Slack message, so chat.update can find it; TTL = the record's. */
+    /** STRING {channel, ts} of a session's Slack message, so chat.update can find it; TTL >= the record's. */
     slackMessage: (id: string) => `${t}sm:${id}`,
-    /** STRING, PX 5 minutes: a Slack request signature already accepted (replay guard). */
+    /** STRING, PX 10 minutes (the span of accepted timestamps): a Slack signature already accepted (replay guard). */
     slackSeen: (signature: string) => `${t}ss:${signature}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,

@@ -82,6 +82,8 @@ export async function fakeSlack(opts: { token: string }) {
   let seq = 0
   let port = 0
   let server: Server | null = null
+  // While held, requests are read but not answered (Slack being slow).
+  let held: { arrived: () => void; released: Promise<void> } | null = null
 
   const api = async (method: string, args: Record<string, any>, token: string | undefined) => {
     if (token === undefined) return { ok: false, error: 'not_authed' }
@@ -127,6 +129,10 @@ export async function fakeSlack(opts: { token: string }) {
       const s = createServer(async (req, res) => {
         const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0] ?? ''
         const raw = await readBody(req)
+        if (held) {
+          held.arrived()
+          await held.released
+        }
         const json = (req.headers['content-type'] ?? '').includes('application/json')
         const args: Record<string, any> = json
           ? (safeJson(raw) ?? {})
@@ -185,6 +191,21 @@ export async function fakeSlack(opts: { token: string }) {
         }
         events.on('call', on)
       })
+    },
+    /** Slack turns slow: requests arrive but get no answer until `release()`. */
+    hold() {
+      let arrived!: () => void
+      let release!: () => void
+      const arrivedP = new Promise<void>((r) => (arrived = r))
+      const released = new Promise<void>((r) => (release = r))
+      held = { arrived, released }
+      return {
+        arrived: arrivedP,
+        release: () => {
+          held = null
+          release()
+        },
+      }
     },
     /** Connection refused from now on, as when Slack cannot be reached. */
     down: stop,
