@@ -34,6 +34,7 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Slack interactivity: Approve / Deny buttons (authenticated by the Slack signature)',
         tags: ['approvals'],
         security: [],
+        consumes: [FORM],
         headers: SlackHeaders,
         body: SlackForm,
         response: {
