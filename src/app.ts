@@ -13,12 +13,14 @@ import brokerPlugin, { type Broker } from './plugins/broker.js'
 import errorsPlugin from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
+import approvalRoutes from './routes/approvals.js'
 import auditRoutes from './routes/audit.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import serviceRoutes from './routes/service.js'
 import vaultRoutes from './routes/vault.js'
 import sessionRoutes from './routes/sessions.js'
+import slackRoutes from './routes/slack.js'
 import { AuditEvent } from './schemas/audit.js'
 import { ErrorBody } from './schemas/common.js'
 import { Lock } from './schemas/lock.js'
@@ -123,6 +125,8 @@ export async function buildApp(opts: AppOptions) {
   await app.register(lockRoutes)
   await app.register(auditRoutes)
   await app.register(vaultRoutes)
+  await app.register(approvalRoutes)
+  await app.register(slackRoutes)
   return app
 }
 

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino'
 import { hostname } from 'node:os'
 import { buildApp, type App } from './app.js'
+import { createApprovalService } from './approvals/service.js'
 import { createAuditLog } from './audit/log.js'
 import { systemClock, type Clock } from './clock.js'
 import type { AirlockConfig } from './config/types.js'
@@ -12,6 +13,7 @@ import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createSecretSource } from './secrets/source.js'
+import { createSlackSide } from './slack/wiring.js'
 import { createRevoker } from './sessions/revoker.js'
 import { createSessionService } from './sessions/service.js'
 import { redisKeys } from './store/keys.js'
@@ -38,6 +40,8 @@ export interface BrokerOptions {
   allowMemoryStore?: boolean
   sweeper?: boolean
   sweepEveryMs?: number
+  /** Backoff of failed Slack calls (default: 1 s doubling to 60 s); tests shorten it. */
+  slackRetry?: { baseMs?: number; maxMs?: number }
 }
 
 export interface RunningBroker {
@@ -128,9 +132,46 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   let current = await buildRuntime(config, { clock, log, instanceId, secrets })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log })
-  const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log })
+  // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
+  const slack = createSlackSide({
+    redis,
+    keyPrefix: config.store.keyPrefix,
+    store,
+    runtime,
+    audit,
+    clock,
+    log,
+    metrics,
+    retry: opts.slackRetry,
+  })
+  const onChange = slack.notifier.changed
+  const sessions = createSessionService({
+    store,
+    runtime,
+    tokens,
+    audit,
+    clock,
+    metrics,
+    revoker,
+    log,
+    onChange,
+  })
   const locks = createLockService({ store, sessions, audit, clock, runtime })
-  const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock, vault, keyring }
+  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log, onChange })
+  const broker = {
+    runtime,
+    store,
+    sessions,
+    locks,
+    tokens,
+    audit,
+    metrics,
+    clock,
+    vault,
+    keyring,
+    approvals,
+    slack,
+  }
 
   // Every replica follows vault changes: new signing keys, and rotated provider secrets.
   vault?.onChange((path) => {
@@ -199,6 +240,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     details: { chain, host: hostname(), pid: process.pid },
   })
   if (opts.sweeper !== false) sweeper.start()
+  slack.notifier.start()
 
   return {
     app,
@@ -220,6 +262,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     async close() {
       if (keyTimer) clearInterval(keyTimer)
       await sweeper.stop()
+      await slack.notifier.stop()
       await app.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})

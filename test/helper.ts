@@ -66,6 +66,8 @@ export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>
   yaml?: YamlOptions
   prefix?: string
   keys?: Record<PrincipalName, string>
+  /** More environment variables for `env:` references (e.g. SLACK_BOT_TOKEN). */
+  env?: Record<string, string>
 }
 
 export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -74,13 +76,13 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   const keys = o.keys ?? newKeys()
   const config = parseConfig(testConfigYaml(prefix, keys, o.yaml), {
     baseDir: process.cwd(),
-    env: { REDIS_URL: redisUrl },
+    env: { ...o.env, REDIS_URL: redisUrl },
   })
   const logs = new LineSink()
   const audit: string[] = []
   if (o.masterKey) config.vault = { backend: 'redis', file: null, masterKey: o.masterKey }
   const signingKey = o.masterKey ? undefined : (o.signingKey ?? (await generateSigningKey('EdDSA')))
-  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, ...brokerOpts } = o
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, ...brokerOpts } = o
   const broker = await createBroker({
     config,
     sweeper: false,

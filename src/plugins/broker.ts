@@ -10,6 +10,8 @@ import type { TokenService } from '../tokens/tokens.js'
 import type { Clock } from '../clock.js'
 import type { Keyring } from '../vault/keyring.js'
 import type { Vault } from '../vault/vault.js'
+import type { ApprovalService } from '../approvals/service.js'
+import type { SlackSide } from '../slack/wiring.js'
 
 export interface Broker {
   runtime: () => Runtime
@@ -24,6 +26,9 @@ export interface Broker {
   vault: Vault | null
   /** Null when tokens.signing_key pins the key. */
   keyring: Keyring | null
+  // The approval flow (issue 4): decisions and claims, and the Slack side (inert without `slack`).
+  approvals: ApprovalService
+  slack: SlackSide
 }
 
 declare module 'fastify' {

@@ -66,6 +66,11 @@ export interface SessionServiceDeps {
   metrics: Metrics
   revoker: Revoker
   log: FastifyBaseLogger
+  /**
+   * Told of changes people watch elsewhere (a request going pending, a session ending) — the Slack
+   * notifier. Awaited, so it must not throw and must be quick (it only queues work).
+   */
+  onChange?: (rec: SessionRecord) => Promise<void>
 }
 
 const summary = (r: SessionRecord) => ({
@@ -139,6 +144,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       .catch((e: unknown) =>
         log.error({ session: rec.id, err: (e as Error).message }, 'audit write failed after revocation'),
       )
+    await deps.onChange?.(rec)
   }
 
   const denyRequest = async (
@@ -303,6 +309,9 @@ export function createSessionService(deps: SessionServiceDeps) {
 
   return {
     transition,
+    // For the approval flow (src/approvals/service.ts): a claim mints through the same path.
+    issue,
+    finish,
 
     async request(
       p: Principal & { kind: 'agent' },
@@ -387,6 +396,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         }
         metrics.requested.inc()
         store.publishChange(base.id)
+        await deps.onChange?.(base)
         return { status: 202, session: toPublic(base, now) }
       }
       const { rec, grant } = await issue(base, requestDetails)
@@ -397,17 +407,37 @@ export function createSessionService(deps: SessionServiceDeps) {
       return toPublic(await visible(p, id), clock.now())
     },
 
-    /** Holds until the session changes (on any replica) or `seconds` pass. */
+    /**
+     * Holds until the session's status changes (on any replica) or `seconds` pass. Changes that keep
+     * the status (one approval of two) do not end the wait.
+     */
     async wait(p: Principal, id: string, seconds: number, signal: AbortSignal): Promise<PublicSession> {
       const first = await visible(p, id)
-      if (seconds <= 0 || effectiveStatus(first, clock.now()) !== first.status || isFinal(first.status)) {
+      const status = effectiveStatus(first, clock.now())
+      if (seconds <= 0 || status !== first.status || isFinal(first.status)) {
         return toPublic(first, clock.now())
       }
-      const remaining = Math.min(seconds * 1000, first.expires_at - clock.now())
-      const { changed } = await store.watchChange(id, Math.max(remaining, 0), signal)
-      // Read again after listening, so a change between the first read and the subscription is seen.
-      const again = await visible(p, id)
-      if (again.v === first.v) await changed
+      const until = performance.now() + seconds * 1000
+      let seen = first
+      while (!signal.aborted) {
+        // Wake at the session's own deadline too: it turns expired without any write.
+        const left = Math.min(until - performance.now(), seen.expires_at - clock.now())
+        if (left <= 0) break
+        const stop = new AbortController()
+        const relay = () => stop.abort()
+        signal.addEventListener('abort', relay, { once: true })
+        try {
+          const { changed } = await store.watchChange(id, left, stop.signal)
+          // Read again after listening, so a change between the last read and the subscription is seen.
+          const again = await visible(p, id)
+          if (effectiveStatus(again, clock.now()) !== status) return toPublic(again, clock.now())
+          if (again.v === seen.v) await changed
+          seen = again
+        } finally {
+          stop.abort()
+          signal.removeEventListener('abort', relay)
+        }
+      }
       return toPublic(await visible(p, id), clock.now())
     },
 

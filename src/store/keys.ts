@@ -36,6 +36,13 @@ export function redisKeys(prefix: string) {
     vault: `${t}vault`,
     /** Pub/sub channel announcing vault changes (path), so replicas drop cached values. */
     vaultChanges: `${t}vault:changes`,
+    /** ZSET session id -> due time (ms), and HASH session id -> job JSON: Slack messages to sync. */
+    slackQueue: `${t}sq`,
+    slackJobs: `${t}sj`,
+    /** STRING {channel, ts} of a session's Slack message, so chat.update can find it; TTL >= the record's. */
+    slackMessage: (id: string) => `${t}sm:${id}`,
+    /** STRING, PX 10 minutes (the span of accepted timestamps): a Slack signature already accepted (replay guard). */
+    slackSeen: (signature: string) => `${t}ss:${signature}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,
     /** Everything under this deployment's prefix (for tests that clean up after themselves). */

@@ -107,3 +107,28 @@ local current = redis.call('INCR', KEYS[1])
 if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return {current, tonumber(ARGV[1])} end
 return {current, redis.call('PTTL', KEYS[1])}
 `
+
+/**
+ * KEYS: queue, jobs. ARGV: id, json claimed, now. Removes the job unless it was re-queued while
+ * claimed; a re-queued job is made due now (its score was still the claim's lease).
+ */
+export const FINISH_IF_SAME = `
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+  return 0
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+`
+
+/** KEYS: queue, jobs. ARGV: id, json claimed, next json, due, now. Like FINISH_IF_SAME, but reschedules. */
+export const RETRY_IF_SAME = `
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1]) end
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
+`

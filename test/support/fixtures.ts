@@ -10,7 +10,13 @@ export type PrincipalName = (typeof PRINCIPALS)[number]
 export interface YamlOptions {
   extra?: string
   extraAgents?: string
+  /** More entries of `humans:` (YAML lines, each starting with `  - `). */
+  extraHumans?: string
   perMinute?: number
+  /** A `slack` section; its secrets come from env SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. */
+  slack?: { apiUrl: string; channel?: string }
+  /** An `approvals` section, e.g. { timeout: '5m', claimWindow: '2m' }. */
+  approvals?: { timeout?: string; claimWindow?: string }
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
@@ -30,6 +36,7 @@ humans:
   - { id: bob, roles: [approver, operator], slack_user_id: U0BOB, api_key_sha256: ${h('bob')} }
   - { id: carol, roles: [approver], slack_user_id: U0CAROL, api_key_sha256: ${h('carol')} }
   - { id: ops, roles: [operator, admin], api_key_sha256: ${h('ops')} }
+${o.extraHumans ?? ''}
 resource_servers:
   - { id: internal-api, audiences: ["https://api.internal.example"], api_key_sha256: ${h('internal-api')} }
 providers:
@@ -64,7 +71,27 @@ policies:
     providers: ["*"]
 audit: { stdout: true }
 rate_limits: { per_agent_per_minute: ${o.perMinute ?? 100000} }
+${slackYaml(o)}
 ${o.extra ?? ''}`
+}
+
+function slackYaml(o: YamlOptions): string {
+  const out: string[] = []
+  if (o.slack) {
+    out.push(
+      'slack:',
+      '  bot_token: env:SLACK_BOT_TOKEN',
+      '  signing_secret: env:SLACK_SIGNING_SECRET',
+      `  channel: ${o.slack.channel ?? 'C0APPROVALS'}`,
+      `  api_url: "${o.slack.apiUrl}"`,
+    )
+  }
+  if (o.approvals) {
+    out.push('approvals:')
+    if (o.approvals.timeout) out.push(`  timeout: ${o.approvals.timeout}`)
+    if (o.approvals.claimWindow) out.push(`  claim_window: ${o.approvals.claimWindow}`)
+  }
+  return out.join('\n')
 }
 
 export const newKeys = (): Record<PrincipalName, string> =>
