@@ -2,7 +2,7 @@
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { deletePrefix, newKeys, testConfigYaml } from './helper.js'
 import {
   freePort,
@@ -122,6 +122,61 @@ describe('airlock exec', () => {
     expect(r.code).toBe(127)
     expect((await session(await latestSessionOf('EXEC-4'))).status).toBe('revoked')
   })
+})
+
+describe('approvals from the command line', () => {
+  const destructive = ['--env', 'staging', '--class', 'destructive', '--provider', 'internal-api']
+
+  it('request --wait completes when two approvals arrive over the API', async () => {
+    const { child, done } = startCli(
+      ['--json', 'request', ...destructive, '--task', 'WAIT-1', '--wait'],
+      as('other-bot'),
+    )
+    let id = ''
+    await vi.waitFor(
+      async () => {
+        const r = (await (
+          await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
+            headers: { authorization: `Bearer ${keys.ops}` },
+          })
+        ).json()) as { sessions: { id: string; task: { id: string } }[] }
+        id = r.sessions.find((s) => s.task.id === 'WAIT-1')?.id ?? ''
+        expect(id).not.toBe('')
+      },
+      { timeout: 15_000, interval: 100 },
+    )
+    expect((await runCli(['approve', id, '--comment', 'ok'], as('alice'))).out).toMatch(/1 of 2 approvals/)
+    expect((await runCli(['approve', id], as('carol'))).out).toMatch(/approved \(2 of 2 approvals\)/)
+    const r = await done
+    expect(r.code, r.err).toBe(0)
+    const out = JSON.parse(r.out) as { session: { status: string }; grant: { token: string } }
+    expect(out.session.status).toBe('active')
+    expect(out.grant.token.split('.')).toHaveLength(3)
+    void child
+  }, 60_000)
+
+  it('a denied request exits 65', async () => {
+    const { done } = startCli(['request', ...destructive, '--task', 'WAIT-2', '--wait'], as('other-bot'))
+    let id = ''
+    await vi.waitFor(
+      async () => {
+        const r = (await (
+          await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
+            headers: { authorization: `Bearer ${keys.ops}` },
+          })
+        ).json()) as { sessions: { id: string; task: { id: string } }[] }
+        id = r.sessions.find((s) => s.task.id === 'WAIT-2')?.id ?? ''
+        expect(id).not.toBe('')
+      },
+      { timeout: 15_000, interval: 100 },
+    )
+    expect((await runCli(['deny', id, '--comment', 'no'], as('carol'))).code).toBe(0)
+    const r = await done
+    expect(r.code).toBe(65)
+    expect(r.err).toMatch(/was denied by carol/)
+    const self = await runCli(['approve', id], as('bob')) // the owner may not approve
+    expect(self.code).toBe(77)
+  }, 60_000)
 })
 
 describe('errors and exit codes', () => {

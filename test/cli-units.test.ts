@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { timeLeft } from '../src/cli/output.js'
+import { credentialEnv, waitingLine, type Session } from '../src/cli/sessions.js'
+
+describe('cli helpers', () => {
+  it('the live waiting line', () => {
+    const now = Date.parse('2026-11-21T10:00:00Z')
+    const s = {
+      approvals_required: 2,
+      approvals: [{ by: 'alice', via: 'slack', at: '' }],
+      expires_at: '2026-11-21T10:04:30Z',
+    } as unknown as Session
+    expect(waitingLine(s, now)).toBe('waiting for approval: 1 of 2 (alice) - 4m left')
+    expect(waitingLine({ ...s, approvals: [] }, now)).toBe('waiting for approval: 0 of 2 - 4m left')
+    expect(timeLeft('2026-11-21T11:05:00Z', now)).toBe('1h 5m left')
+    expect(timeLeft('2026-11-21T09:00:00Z', now)).toBe('expired')
+  })
+
+  it('maps AWS and PostgreSQL grants to their standard environment variables', () => {
+    const aws = credentialEnv({
+      token: 'T',
+      token_type: 'Bearer',
+      expires_at: '',
+      credentials: {
+        access_key_id: 'AK',
+        secret_access_key: 'SK',
+        session_token: 'ST',
+        expiration: 'E',
+        region: 'us-east-1',
+      },
+    })
+    expect(aws).toEqual({
+      AIRLOCK_SESSION_TOKEN: 'T',
+      AWS_ACCESS_KEY_ID: 'AK',
+      AWS_SECRET_ACCESS_KEY: 'SK',
+      AWS_SESSION_TOKEN: 'ST',
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+    })
+    const pg = credentialEnv({
+      token: 'T',
+      token_type: 'Bearer',
+      expires_at: '',
+      credentials: {
+        host: 'db',
+        port: 5432,
+        database: 'app',
+        username: 'u',
+        password: 'p',
+        url: 'postgres://u:p@db:5432/app',
+      },
+    })
+    expect(pg).toEqual({
+      AIRLOCK_SESSION_TOKEN: 'T',
+      PGHOST: 'db',
+      PGPORT: '5432',
+      PGDATABASE: 'app',
+      PGUSER: 'u',
+      PGPASSWORD: 'p',
+      DATABASE_URL: 'postgres://u:p@db:5432/app',
+    })
+    expect(credentialEnv({ token: 'T', token_type: 'Bearer', expires_at: '', credentials: {} })).toEqual({
+      AIRLOCK_SESSION_TOKEN: 'T',
+    })
+  })
+})
