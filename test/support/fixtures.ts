@@ -10,6 +10,8 @@ export type PrincipalName = (typeof PRINCIPALS)[number]
 export interface YamlOptions {
   extra?: string
   extraAgents?: string
+  /** More entries for the providers list (YAML list items, indented two spaces). */
+  extraProviders?: string
   perMinute?: number
 }
 
@@ -35,6 +37,7 @@ resource_servers:
 providers:
   - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
   - { name: other-api, type: jwt }
+${o.extraProviders ?? ''}
 policies:
   - description: bots work freely in staging
     agents: ["*-bot"]

@@ -157,3 +157,45 @@ export async function cleanup(
     }
   })
 }
+
+export interface AppDatabases {
+  databases: { staging: string; prod: string }
+  owners: { staging: string; prod: string }
+}
+
+/** Two environments' databases with an `items` table owned by each one's owner role. */
+export async function createAppDatabases(url: string, tag: string): Promise<AppDatabases> {
+  const databases = { staging: `air_${tag}_stg`, prod: `air_${tag}_prd` }
+  const owners = { staging: `own_${tag}_stg`, prod: `own_${tag}_prd` }
+  for (const env of ['staging', 'prod'] as const) {
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${pg.escapeIdentifier(owners[env])} NOLOGIN`)
+      await c.query(`CREATE DATABASE ${pg.escapeIdentifier(databases[env])}`)
+    })
+    await withPg(url, databases[env], async (c) => {
+      await c.query('CREATE TABLE items (id serial PRIMARY KEY, name text)')
+      await c.query(`INSERT INTO items (name) VALUES ('a'), ('b')`)
+      await c.query(`ALTER TABLE items OWNER TO ${pg.escapeIdentifier(owners[env])}`)
+    })
+  }
+  return { databases, owners }
+}
+
+/** A `postgres` provider entry for the providers list of a test config. */
+export function postgresProviderYaml(o: {
+  deploymentId: string
+  app: AppDatabases
+  staging: string
+  prod: string
+}): string {
+  const env = (name: 'staging' | 'prod', ref: string) =>
+    `      ${name}: { connection: ${JSON.stringify(ref)}, database: ${o.app.databases[name]}, owner: ${o.app.owners[name]} }`
+  return [
+    '  - name: app-db',
+    '    type: postgres',
+    `    deployment_id: ${o.deploymentId}`,
+    '    environments:',
+    env('staging', o.staging),
+    env('prod', o.prod),
+  ].join('\n')
+}
