@@ -104,8 +104,6 @@ export interface EnvConnection {
   close(): Promise<void>
 }
 
-const AUTH_FAILED = new Set(['28P01', '28000'])
-
 export function envConnection(
   name: string,
   config: EnvironmentConfig,
@@ -182,8 +180,9 @@ export function envConnection(
       try {
         client = await (await current()).pool.connect()
       } catch (e) {
-        // A rotated password (file:, env: or vault:) is read again on the next attempt.
-        if (AUTH_FAILED.has((e as { code?: string }).code ?? '')) await reset()
+        // The server refused or could not be reached (a code: ECONNREFUSED, 28P01...): a rotated
+        // password or a moved server is read again next time. A busy pool (no code) keeps its secret.
+        if ((e as { code?: string }).code !== undefined) await reset()
         throw safeError(e)
       }
       let failed = false

@@ -1,6 +1,7 @@
 // One login role per session: created (or, on a retry, reset) with a fresh password, a VALID UNTIL
 // at the session's end and membership in its class's group; dropped on revoke, expiry or reaping
 // after its connections are cut.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { ident, literal } from './sql.js'
 
@@ -95,18 +96,23 @@ export async function dropSessionRole(
 }
 
 async function terminate(c: pg.PoolClient, oid: number): Promise<number> {
-  // With a timeout, pg_terminate_backend waits for the backend to exit (PostgreSQL 14+).
   const r = await c.query(
-    `SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
       WHERE usesysid = $1 AND pid <> pg_backend_pid()`,
     [oid],
   )
-  const left = await c.query(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()',
-    [oid],
-  )
-  if (left.rows[0].n > 0) throw new Error(`${left.rows[0].n} connection(s) did not end within 1 s`)
-  return r.rowCount ?? 0
+  if (!r.rowCount) return 0
+  // Wait for the backends to exit (pg_terminate_backend's own timeout polls in 100 ms steps).
+  const deadline = Date.now() + 1000
+  for (;;) {
+    const left = await c.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()',
+      [oid],
+    )
+    if (left.rows[0].n === 0) return r.rowCount
+    if (Date.now() > deadline) throw new Error(`${left.rows[0].n} connection(s) did not end within 1 s`)
+    await sleep(5)
+  }
 }
 
 export interface SessionRoleRow {

@@ -1,4 +1,5 @@
-// Builds a postgres provider directly (no broker), for tests of its grants and roles. Secrets come
+// Builds a postgres provider directly (no broker), for tests of its grants and roles (and the
+// benchmark, so no vitest import here). Secrets come
 // from an in-memory map standing in for the vault (`vault:` references), so rotation can be tested.
 import { randomBytes } from 'node:crypto'
 import { postgresProvider } from '../../providers/postgres/index.js'
@@ -6,7 +7,7 @@ import type { IssueInput, Provider, SecretSource } from '../../providers/types.j
 import { ConfigError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import { newSessionId } from '../../src/ids.js'
-import { LineSink } from '../helper.js'
+import { Writable } from 'node:stream'
 
 export class MapSecrets implements SecretSource {
   resolved = 0
@@ -21,7 +22,7 @@ export class MapSecrets implements SecretSource {
 
 export function buildProvider(
   section: Record<string, unknown>,
-  o: { secrets: SecretSource; logs?: LineSink; name?: string; environments?: string[] },
+  o: { secrets: SecretSource; logs?: Writable; name?: string; environments?: string[] },
 ): Provider {
   const ctx = {
     name: o.name ?? 'app-db',
@@ -34,7 +35,10 @@ export function buildProvider(
     name: ctx.name,
     instanceId: 'not-used-with-deployment-id',
     secrets: o.secrets,
-    log: createLogger({ level: 'info', destination: o.logs ?? new LineSink() }),
+    log: createLogger({
+      level: 'info',
+      destination: o.logs ?? new Writable({ write: (_c, _e, cb) => cb() }),
+    }),
   })
 }
 

@@ -46,8 +46,12 @@ export async function embeddedPostgres(password: string): Promise<PgCluster> {
 }
 
 /** The URL with another database, user or password. */
-export function withUrl(url: string, o: { database?: string; user?: string; password?: string }): string {
+export function withUrl(
+  url: string,
+  o: { database?: string; user?: string; password?: string; port?: number },
+): string {
   const u = new URL(url)
+  if (o.port !== undefined) u.port = String(o.port)
   if (o.database !== undefined) u.pathname = `/${encodeURIComponent(o.database)}`
   if (o.user !== undefined) u.username = encodeURIComponent(o.user)
   if (o.password !== undefined) u.password = encodeURIComponent(o.password)
