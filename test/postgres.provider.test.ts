@@ -194,6 +194,25 @@ describe('operation classes', () => {
     await reader.end()
   })
 
+  it('tables the owner creates later come with the same grants, without another setup', async () => {
+    await withPg(url, DB.staging, async (c) => {
+      await c.query(`GRANT CREATE ON SCHEMA public TO ${OWNER.staging}`)
+      await c.query(`SET ROLE ${OWNER.staging}`)
+      await c.query('CREATE TABLE later (id serial, v text)')
+    })
+    const read = await connectAs((await issue({ operationClass: 'read' })).cred)
+    const write = await connectAs((await issue({ operationClass: 'write' })).cred)
+    try {
+      expect(await sqlState(read, 'SELECT * FROM later')).toBe('ok')
+      expect(await sqlState(read, `INSERT INTO later (v) VALUES ('r')`)).toBe(PERMISSION)
+      expect(await sqlState(write, `INSERT INTO later (v) VALUES ('w')`)).toBe('ok')
+      expect(await sqlState(write, 'DROP TABLE later')).toBe(PERMISSION)
+    } finally {
+      await read.end()
+      await write.end()
+    }
+  })
+
   it("every environment's roles are confined to its own database", async () => {
     for (const env of ['staging', 'prod'] as const) {
       const other = env === 'staging' ? DB.prod : DB.staging
@@ -384,6 +403,14 @@ describe('configuration against the server', () => {
       const narrowed = provider(section({ operation_classes: { write: { privileges: 'read' } } }))
       await narrowed.setup()
       expect(await sqlState(c, `INSERT INTO items (name) VALUES ('after')`)).toBe(PERMISSION)
+      // ...and on tables the owner creates after the change (default privileges rebuilt too).
+      await withPg(url, DB.staging, async (x) => {
+        await x.query(`GRANT CREATE ON SCHEMA public TO ${OWNER.staging}`)
+        await x.query(`SET ROLE ${OWNER.staging}`)
+        await x.query('CREATE TABLE after_narrowing (v text)')
+      })
+      expect(await sqlState(c, `INSERT INTO after_narrowing VALUES ('x')`)).toBe(PERMISSION)
+      expect(await sqlState(c, 'SELECT * FROM after_narrowing')).toBe('ok')
       await p.setup()
       expect(await sqlState(c, `INSERT INTO items (name) VALUES ('again')`)).toBe('ok')
     } finally {

@@ -14,7 +14,7 @@ export interface RoleNames {
   session(sessionId: string): string
   /** The session id a role of ours belongs to, or null when the name is not one of ours. */
   sessionOf(role: string): string | null
-  /** True for a session role made by any deployment tag (handles from other replicas' hosts). */
+  /** True for this session's role under any tag (a replica on another host issued it). */
   isSessionRoleFor(role: string, sessionId: string): boolean
   group(environment: string, database: string, operationClass: string): string
   /** The common start of one environment's group names. */
