@@ -144,6 +144,7 @@ try {
 async function throughBroker() {
   let own: RedisServer | null = null
   const redisUrl = process.env['REDIS_URL'] || (own = await redisServer()).url
+  brokerCleanup = async () => void (await own?.stop())
   const prefix = `airlock-bench:pg-${sfx}:`
   const keys = newKeys()
   const yaml = testConfigYaml(prefix, keys, {
