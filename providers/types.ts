@@ -88,4 +88,4 @@ export interface ProviderFns<C> {
   create(config: C, ctx: ProviderContext): Provider
 }
 
-export type ProviderType = 'jwt'
+export type ProviderType = 'jwt' | 'postgres'

@@ -29,7 +29,9 @@ export interface SweeperDeps {
 
 const LEASE_MS = 5000
 const HOUSEKEEPING_MS = 60_000
-const REAP_MS = 5 * 60_000
+// Reaping is what catches a provider object whose session record is gone or ended without its
+// revocation (a crash in between); 30 s keeps such leftovers under a minute (postgres: 60 s).
+const REAP_MS = 30_000
 
 export function createSweeper(deps: SweeperDeps) {
   const { store, sessions, clock, log } = deps

@@ -12,6 +12,8 @@ export interface YamlOptions {
   extraAgents?: string
   /** More entries of `humans:` (YAML lines, each starting with `  - `). */
   extraHumans?: string
+  /** More entries for the providers list (YAML list items, indented two spaces). */
+  extraProviders?: string
   perMinute?: number
   /** A `slack` section; its secrets come from env SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. */
   slack?: { apiUrl: string; channel?: string }
@@ -42,6 +44,7 @@ resource_servers:
 providers:
   - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
   - { name: other-api, type: jwt }
+${o.extraProviders ?? ''}
 policies:
   - description: bots work freely in staging
     agents: ["*-bot"]

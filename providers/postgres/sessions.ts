@@ -1,0 +1,135 @@
+// One login role per session: created (or, on a retry, reset) with a fresh password, a VALID UNTIL
+// at the session's end and membership in its class's group; dropped on revoke, expiry or reaping
+// after its connections are cut.
+import { setTimeout as sleep } from 'node:timers/promises'
+import type pg from 'pg'
+import { ident, literal } from './sql.js'
+
+export interface NewSessionRole {
+  role: string
+  group: string
+  verifier: string
+  validUntil: Date
+  connectionLimit: number
+  comment: string
+}
+
+const DUPLICATE_OBJECT = '42710'
+const UNDEFINED_OBJECT = '42704'
+
+/** Idempotent on the role name: a retry resets the password and validity of the same role. */
+export async function createSessionRole(c: pg.PoolClient, r: NewSessionRole): Promise<void> {
+  const role = ident(r.role)
+  const settings =
+    `LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ` +
+    `CONNECTION LIMIT ${Math.trunc(r.connectionLimit)} PASSWORD ${literal(r.verifier)} ` +
+    `VALID UNTIL ${literal(r.validUntil.toISOString())}`
+  for (let attempt = 0; ; attempt++) {
+    await c.query('BEGIN')
+    try {
+      const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [r.role])
+      if (exists.rowCount === 0) {
+        await c.query(`CREATE ROLE ${role} WITH ${settings} IN ROLE ${ident(r.group)}`)
+      } else {
+        await c.query(`ALTER ROLE ${role} WITH ${settings}`)
+        await c.query(`GRANT ${ident(r.group)} TO ${role}`)
+      }
+      await c.query(`COMMENT ON ROLE ${role} IS ${literal(r.comment)}`)
+      await c.query('COMMIT')
+      return
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {})
+      // Created by a concurrent attempt between our check and CREATE: take the ALTER path.
+      if ((e as { code?: string }).code !== DUPLICATE_OBJECT || attempt > 0) throw e
+    }
+  }
+}
+
+export interface Dropped {
+  existed: boolean
+  terminated: number
+  /** Objects it owned in this database (reassigned or dropped). */
+  owned: number
+}
+
+/**
+ * Blocks new logins, cuts open connections (waiting up to 1 s for each to end), hands what the
+ * role owns to `reassignTo` (or drops it when null) and drops the role. Idempotent.
+ */
+export async function dropSessionRole(
+  c: pg.PoolClient,
+  roleName: string,
+  reassignTo: string | null,
+): Promise<Dropped> {
+  const role = ident(roleName)
+  const found = await c.query('SELECT oid FROM pg_roles WHERE rolname = $1', [roleName])
+  if (found.rowCount === 0) return { existed: false, terminated: 0, owned: 0 }
+  const oid = found.rows[0].oid as number
+  try {
+    await c.query(`ALTER ROLE ${role} NOLOGIN`)
+    const cut = await terminate(c, oid)
+    const owned = await c.query(
+      `SELECT count(*)::int AS n FROM pg_shdepend
+        WHERE refobjid = $1 AND deptype = 'o'
+          AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [oid],
+    )
+    await c.query('BEGIN')
+    try {
+      if (reassignTo !== null) await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
+      // After REASSIGN this only revokes privileges granted to the role itself.
+      await c.query(`DROP OWNED BY ${role}`)
+      await c.query(`DROP ROLE ${role}`)
+      await c.query('COMMIT')
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {})
+      throw e
+    }
+    // A login that raced the NOLOGIN above would still be running under the dropped role's oid.
+    const late = await terminate(c, oid)
+    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number }
+  } catch (e) {
+    // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
+    if ((e as { code?: string }).code === UNDEFINED_OBJECT) return { existed: false, terminated: 0, owned: 0 }
+    throw e
+  }
+}
+
+async function terminate(c: pg.PoolClient, oid: number): Promise<number> {
+  const r = await c.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE usesysid = $1 AND pid <> pg_backend_pid()`,
+    [oid],
+  )
+  if (!r.rowCount) return 0
+  // Wait for the backends to exit (pg_terminate_backend's own timeout polls in 100 ms steps).
+  const deadline = Date.now() + 1000
+  for (;;) {
+    const left = await c.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()',
+      [oid],
+    )
+    if (left.rows[0].n === 0) return r.rowCount
+    if (Date.now() > deadline) throw new Error(`${left.rows[0].n} connection(s) did not end within 1 s`)
+    await sleep(5)
+  }
+}
+
+export interface SessionRoleRow {
+  role: string
+  groups: string[]
+}
+
+/** This deployment's session roles on the server, with the groups each belongs to. */
+export async function listSessionRoles(c: pg.PoolClient, pattern: string): Promise<SessionRoleRow[]> {
+  const r = await c.query(
+    `SELECT r.rolname AS role, coalesce(array_agg(g.rolname::text) FILTER (WHERE g.rolname IS NOT NULL), '{}'::text[]) AS groups
+       FROM pg_roles r
+       LEFT JOIN pg_auth_members m ON m.member = r.oid
+       LEFT JOIN pg_roles g ON g.oid = m.roleid
+      WHERE r.rolname LIKE $1
+      GROUP BY r.rolname`,
+    [pattern],
+  )
+  return r.rows as SessionRoleRow[]
+}

@@ -1,0 +1,251 @@
+// The postgres provider's config section: the contract example loads, and every problem is
+// reported with its exact path (what `airlock config check` prints).
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
+import { parseConfig } from '../src/config/load.js'
+import { ConfigError } from '../src/errors.js'
+
+const EXAMPLE = readFileSync(new URL('../config/airlock.example.yaml', import.meta.url), 'utf8')
+const dir = mkdtempSync(join(tmpdir(), 'airlock-pgconfig-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+mkdirSync(join(dir, 'secrets'))
+writeFileSync(
+  join(dir, 'secrets', 'airlock-signing.pem'),
+  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+)
+const OPTS = {
+  baseDir: dir,
+  env: {
+    REDIS_URL: 'redis://localhost:6379',
+    SLACK_BOT_TOKEN: 'x',
+    SLACK_SIGNING_SECRET: 'y',
+    AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+  },
+}
+
+/** The example without aws (not in this release); app-db is providers[1]. */
+function doc(): Record<string, any> {
+  const d = parse(EXAMPLE) as Record<string, any>
+  d['providers'] = (d['providers'] as { type: string }[]).filter((p) => p.type !== 'aws')
+  return d
+}
+const appDb = (d: Record<string, any>) => d['providers'][1] as Record<string, any>
+
+function problems(edit: (d: Record<string, any>) => void) {
+  const d = doc()
+  edit(d)
+  try {
+    parseConfig(stringify(d), OPTS)
+    return []
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e
+    return e.problems
+  }
+}
+
+describe('the contract example', () => {
+  it('loads the app-db section with its defaults', () => {
+    const c = parseConfig(stringify(doc()), OPTS)
+    const env = (connection: string, database: string) => ({
+      connection,
+      database,
+      schemas: ['public'],
+      owner: null,
+      host: null,
+      port: null,
+    })
+    expect(c.providers[1]).toEqual({
+      name: 'app-db',
+      type: 'postgres',
+      options: {
+        environments: {
+          staging: env('vault:pg/staging-admin', 'app_staging'),
+          prod: env('vault:pg/prod-admin', 'app_prod'),
+        },
+        classes: {
+          read: { privileges: 'read', grantStatements: null },
+          write: { privileges: 'write', grantStatements: null },
+          destructive: { privileges: 'destructive', grantStatements: null },
+        },
+        onRevoke: 'reassign',
+        connectionLimit: 10,
+        deploymentId: null,
+      },
+    })
+  })
+})
+
+const P = 'providers[1]'
+const CASES: [string, (d: Record<string, any>) => void, string, string][] = [
+  [
+    'unknown key',
+    (d) => (appDb(d)['conection'] = 'x'),
+    `${P}.conection`,
+    'unknown key for a postgres provider',
+  ],
+  ['no environments', (d) => delete appDb(d)['environments'], `${P}.environments`, 'required'],
+  [
+    'environments as a list',
+    (d) => (appDb(d)['environments'] = ['staging']),
+    `${P}.environments`,
+    'expected a mapping',
+  ],
+  [
+    'unknown environment',
+    (d) => (appDb(d)['environments']['qa'] = { connection: 'env:X', database: 'qa' }),
+    `${P}.environments.qa`,
+    "unknown environment 'qa'",
+  ],
+  [
+    'literal connection string',
+    (d) => (appDb(d)['environments']['staging']['connection'] = 'postgres://admin:pw@db/app'),
+    `${P}.environments.staging.connection`,
+    'must be a secret reference (env:, file: or vault:), not a literal',
+  ],
+  [
+    'missing connection',
+    (d) => delete appDb(d)['environments']['staging']['connection'],
+    `${P}.environments.staging.connection`,
+    'required',
+  ],
+  [
+    'missing database',
+    (d) => delete appDb(d)['environments']['prod']['database'],
+    `${P}.environments.prod.database`,
+    'required',
+  ],
+  [
+    'database name over 63 bytes',
+    (d) => (appDb(d)['environments']['prod']['database'] = 'é'.repeat(32)),
+    `${P}.environments.prod.database`,
+    'expected a PostgreSQL name of 1-63 bytes',
+  ],
+  [
+    'unknown environment key',
+    (d) => (appDb(d)['environments']['staging']['password'] = 'x'),
+    `${P}.environments.staging.password`,
+    'unknown key for a postgres environment',
+  ],
+  [
+    'empty schema list',
+    (d) => (appDb(d)['environments']['staging']['schemas'] = []),
+    `${P}.environments.staging.schemas`,
+    'expected a list of at least 1',
+  ],
+  [
+    'duplicate schema',
+    (d) => (appDb(d)['environments']['staging']['schemas'] = ['public', 'public']),
+    `${P}.environments.staging.schemas[1]`,
+    "duplicate schema 'public'",
+  ],
+  [
+    'owner name as a number',
+    (d) => (appDb(d)['environments']['staging']['owner'] = 7),
+    `${P}.environments.staging.owner`,
+    'expected a PostgreSQL name',
+  ],
+  [
+    'port out of range',
+    (d) => (appDb(d)['environments']['staging']['port'] = 70000),
+    `${P}.environments.staging.port`,
+    'expected an integer from 1 to 65535',
+  ],
+  [
+    'host with a path',
+    (d) => (appDb(d)['environments']['staging']['host'] = 'db.example/x'),
+    `${P}.environments.staging.host`,
+    'expected a host name',
+  ],
+  [
+    'two environments in one database',
+    (d) => (appDb(d)['environments']['prod'] = { ...appDb(d)['environments']['staging'] }),
+    `${P}.environments.prod.database`,
+    'same connection and database as environments.staging',
+  ],
+  [
+    'unknown operation class',
+    (d) => (appDb(d)['operation_classes'] = { admin: { privileges: 'read' } }),
+    `${P}.operation_classes.admin`,
+    "unknown operation class 'admin'",
+  ],
+  [
+    'unknown privilege level',
+    (d) => (appDb(d)['operation_classes'] = { read: { privileges: 'select' } }),
+    `${P}.operation_classes.read.privileges`,
+    'expected one of read, write, destructive, none',
+  ],
+  [
+    'privileges and grant_statements together',
+    (d) => (appDb(d)['operation_classes'] = { read: { privileges: 'read', grant_statements: ['SELECT 1'] } }),
+    `${P}.operation_classes.read`,
+    'expected exactly one of privileges and grant_statements',
+  ],
+  [
+    'unknown placeholder',
+    (d) =>
+      (appDb(d)['operation_classes'] = {
+        read: {
+          grant_statements: ['GRANT CONNECT ON DATABASE {{database}} TO {{group}}', 'GRANT x TO {{name}}'],
+        },
+      }),
+    `${P}.operation_classes.read.grant_statements[1]`,
+    'unknown placeholder {{name}} (known: {{group}}, {{database}}, {{schemas}}, {{owner}})',
+  ],
+  [
+    'a class without default privileges',
+    (d) => d['operation_classes'].push({ name: 'deploy' }),
+    `${P}.operation_classes`,
+    "operation class 'deploy' has no default privileges: set operation_classes.deploy.privileges",
+  ],
+  ['bad on_revoke', (d) => (appDb(d)['on_revoke'] = 'keep'), `${P}.on_revoke`, 'expected reassign'],
+  [
+    'connection limit 0',
+    (d) => (appDb(d)['connection_limit'] = 0),
+    `${P}.connection_limit`,
+    'expected an integer from 1 to 10000',
+  ],
+  [
+    'deployment id with a space',
+    (d) => (appDb(d)['deployment_id'] = 'a b'),
+    `${P}.deployment_id`,
+    'expected 1-128 printable characters',
+  ],
+]
+
+describe('bad postgres sections', () => {
+  it.each(CASES)('%s', (_name, edit, path, fragment) => {
+    expect(problems(edit)).toEqual([{ path, message: expect.stringContaining(fragment) }])
+  })
+
+  it('reports several problems at once and never echoes a literal connection string', () => {
+    const found = problems((d) => {
+      appDb(d)['environments']['staging']['connection'] = 'postgres://admin:CANARY-pg-1@db/app'
+      appDb(d)['environments']['prod']['port'] = 'x'
+      appDb(d)['on_revoke'] = 'keep'
+    })
+    expect(found.map((p) => p.path).sort()).toEqual([
+      `${P}.environments.prod.port`,
+      `${P}.environments.staging.connection`,
+      `${P}.on_revoke`,
+    ])
+    expect(JSON.stringify(found)).not.toContain('CANARY')
+  })
+
+  it('a class set to none or given grant_statements needs no default', () => {
+    const d = doc()
+    d['operation_classes'].push({ name: 'deploy' }, { name: 'audit' })
+    appDb(d)['operation_classes'] = {
+      deploy: { privileges: 'none' },
+      audit: { grant_statements: ['GRANT CONNECT ON DATABASE {{database}} TO {{group}}'] },
+    }
+    const c = parseConfig(stringify(d), OPTS)
+    expect((c.providers[1]?.options as { classes: object }).classes).toMatchObject({
+      deploy: { privileges: 'none', grantStatements: null },
+      audit: { privileges: null, grantStatements: ['GRANT CONNECT ON DATABASE {{database}} TO {{group}}'] },
+    })
+  })
+})
