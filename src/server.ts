@@ -12,10 +12,12 @@ import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createSecretSource } from './secrets/source.js'
+import { createMassRevocation } from './sessions/mass-revocation.js'
 import { createRevoker } from './sessions/revoker.js'
-import { createSessionService } from './sessions/service.js'
+import { createSessionService, type SessionService } from './sessions/service.js'
 import { redisKeys } from './store/keys.js'
 import { createMemoryStore } from './store/memory.js'
+import { memoryProviderState, redisProviderState } from './store/provider-state.js'
 import { checkRedis } from './store/redis-check.js'
 import { createRedisStore } from './store/redis.js'
 import type { Store } from './store/types.js'
@@ -106,10 +108,17 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault: null })
-  let current = await buildRuntime(config, { clock, log, instanceId, secrets })
+  // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
+  let sessionsRef: SessionService | null = null
+  const providerDeps = {
+    providerState: redis ? redisProviderState(redis, config.store.keyPrefix) : memoryProviderState(),
+    onMassRevocation: createMassRevocation({ sessions: () => sessionsRef, audit, log }),
+  }
+  let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log })
   const sessions = createSessionService({ store, runtime, tokens, audit, clock, metrics, revoker, log })
+  sessionsRef = sessions
   const locks = createLockService({ store, sessions, audit, clock, runtime })
   const broker = { runtime, store, sessions, locks, tokens, audit, metrics, clock }
   const app = await buildApp({
@@ -145,7 +154,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     chain,
     sweepOnce: () => sweeper.runOnce(),
     async reload(next) {
-      const built = await buildRuntime(next, { clock, log, instanceId, secrets, previous: current })
+      const built = await buildRuntime(next, {
+        clock,
+        log,
+        instanceId,
+        secrets,
+        previous: current,
+        ...providerDeps,
+      })
       const old = current
       current = built
       await audit.record({

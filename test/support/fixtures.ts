@@ -11,6 +11,8 @@ export interface YamlOptions {
   extra?: string
   extraAgents?: string
   perMinute?: number
+  /** More entries of the providers list (YAML, indented by two spaces). */
+  providers?: string
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
@@ -35,6 +37,7 @@ resource_servers:
 providers:
   - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
   - { name: other-api, type: jwt }
+${o.providers ?? ''}
 policies:
   - description: bots work freely in staging
     agents: ["*-bot"]
