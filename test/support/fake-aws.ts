@@ -73,6 +73,12 @@ export interface FakeAws {
   identities: Map<string, Identity>
   /** The next calls of `action` fail with these errors, in order. */
   fail(action: string, ...errors: AwsErrorSpec[]): void
+  /** Every call of `action` answers only after `ms` (widens race windows; 0 to stop). */
+  slow(action: string, ms: number): void
+  /** Holds the next call of `action` until `release()`; `arrived` resolves when it comes in. */
+  hold(action: string): { arrived: Promise<void>; release(): void }
+  /** Resolves when the next call of `action` comes in. */
+  nextCall(action: string): Promise<void>
   addRole(
     arn: string,
     opts?: { trusted?: string[]; externalId?: string; maxSessionDuration?: number },
@@ -91,6 +97,9 @@ export async function fakeAws(opts: { now?: () => number } = {}): Promise<FakeAw
   const roles = new Map<string, FakeRole>()
   const identities = new Map<string, Identity>()
   const failures = new Map<string, AwsErrorSpec[]>()
+  const latency = new Map<string, number>()
+  const holds = new Map<string, { arrived: () => void; released: Promise<void> }>()
+  const watchers = new Map<string, (() => void)[]>()
 
   const send = (res: ServerResponse, status: number, xml: string) => {
     res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() })
@@ -336,6 +345,15 @@ export async function fakeAws(opts: { now?: () => number } = {}): Promise<FakeAw
       record('', auth.status)
       return error(res, ns, auth)
     }
+    for (const w of watchers.get(action)?.splice(0) ?? []) w()
+    const held = holds.get(action)
+    if (held) {
+      holds.delete(action)
+      held.arrived()
+      await held.released
+    }
+    const delay = latency.get(action) ?? 0
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay))
     const scripted = failures.get(action)?.shift()
     if (scripted) {
       record(auth.arn, scripted.status)
@@ -375,6 +393,20 @@ export async function fakeAws(opts: { now?: () => number } = {}): Promise<FakeAw
     identities,
     fail(action, ...errors) {
       failures.set(action, [...(failures.get(action) ?? []), ...errors])
+    },
+    slow(action, ms) {
+      latency.set(action, ms)
+    },
+    hold(action) {
+      let arrived!: () => void
+      let release!: () => void
+      const a = new Promise<void>((r) => (arrived = r))
+      const released = new Promise<void>((r) => (release = r))
+      holds.set(action, { arrived, released })
+      return { arrived: a, release }
+    },
+    nextCall(action) {
+      return new Promise<void>((r) => watchers.set(action, [...(watchers.get(action) ?? []), r]))
     },
     addRole(arn, o = {}) {
       const m = /^arn:aws:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn)
