@@ -68,7 +68,10 @@ export function createAwsClients(
   let broker: Promise<StaticCredentials | null> | null = null
   let sts: Promise<STSClient> | null = null
   let iamAsBroker: Promise<IAMClient> | null = null
-  const admin = new Map<string, { client: Promise<IAMClient>; renewAt: number }>()
+  const admin = new Map<
+    string,
+    { pending: Promise<{ client: IAMClient; renewAt: number }>; renewAt: number }
+  >()
   const built: { destroy(): void }[] = []
 
   const brokerCredentials = () =>
@@ -144,16 +147,18 @@ export function createAwsClients(
           })
         return iamAsBroker
       }
-      const cached = admin.get(env.adminRoleArn)
-      if (cached && cached.renewAt > deps.now()) return cached.client
-      const next = assumeAdmin(env)
-      const entry = { client: next.then((a) => a.client), renewAt: Infinity }
-      admin.set(env.adminRoleArn, entry)
+      const arn = env.adminRoleArn
+      const cached = admin.get(arn)
+      if (cached && cached.renewAt > deps.now()) return (await cached.pending).client
+      // Concurrent callers share one AssumeRole while it is pending (renewAt stays open until then).
+      const entry = { pending: assumeAdmin(env), renewAt: Infinity }
+      admin.set(arn, entry)
       try {
-        entry.renewAt = (await next).renewAt
-        return await entry.client
+        const a = await entry.pending
+        entry.renewAt = a.renewAt
+        return a.client
       } catch (e) {
-        if (admin.get(env.adminRoleArn) === entry) admin.delete(env.adminRoleArn)
+        if (admin.get(arn) === entry) admin.delete(arn)
         throw e
       }
     },
