@@ -1,4 +1,5 @@
 // The aws provider issuing through the real broker and the real SDK, against a local STS/IAM.
+import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { credentialProcessOutput } from '../providers/aws/credential-process.js'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
@@ -26,7 +27,7 @@ beforeAll(async () => {
         w.providerYaml() +
         w.providerYaml({
           name: 'aws-staging-only',
-          environments: `      staging: { role_arn: "arn:aws:iam::111111111111:role/airlock-staging-2" }`,
+          environments: `      staging: { role_arn: "${ROLES.sameAccount}" }`,
         }),
     },
   })
@@ -226,5 +227,34 @@ describe('aws: issuing', () => {
     await api.issue('build-bot', { provider: 'aws-main' })
     expect(await health()).toMatchObject({ type: 'aws', ok: true, error: null })
     expect(w.fake.callsOf('GetCallerIdentity').at(-1)?.accessKeyId).toBe(BROKER_AKID)
+  })
+
+  it('without an admin role, IAM calls run as the broker itself (one-account setup)', async () => {
+    const s = await api.issue('build-bot', { provider: 'aws-staging-only' })
+    expect(lastAssume().params['RoleArn']).toBe(ROLES.sameAccount)
+    const puts = w.fake.callsOf('PutRolePolicy').length
+    await api.del(`/v1/sessions/${s.session.id}`, 'ops')
+    const put = w.fake.callsOf('PutRolePolicy')[puts]!
+    expect(put.caller).toBe(BROKER_ARN)
+    expect(put.params['RoleName']).toBe('airlock-dev')
+    expect(
+      w.fake.policyOf(ROLES.sameAccount, 'airlock-revoked-sessions').Statement[0].Condition.StringEquals[
+        'aws:userid'
+      ],
+    ).toEqual([`${w.fake.roles.get(ROLES.sameAccount)!.roleId}:${s.session.id}`])
+  })
+
+  it("re-reads the broker's key after the secret rotates", async () => {
+    w.fake.addUser(BROKER_ARN, 'AKIAAIRLOCKBROKER002', 'second-secret-value')
+    writeFileSync(
+      w.keyFile,
+      JSON.stringify({ access_key_id: 'AKIAAIRLOCKBROKER002', secret_access_key: 'second-secret-value' }),
+    )
+    await api.issue('build-bot', { provider: 'aws-main' })
+    expect(lastAssume().accessKeyId).toBe(BROKER_AKID) // cached until told
+    await t.broker.runtime().providers.get('aws-main')!.secretRotated(`file:${w.keyFile}`)
+    await api.issue('build-bot', { provider: 'aws-main' })
+    expect(lastAssume().accessKeyId).toBe('AKIAAIRLOCKBROKER002')
+    expect(lastAssume().status).toBe(200)
   })
 })

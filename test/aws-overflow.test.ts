@@ -3,7 +3,7 @@
 // the fallback is audited and logged loudly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { denyPolicy, policyChars } from '../providers/aws/policy.js'
-import { client, TestClock, testBroker, type TestBroker } from './helper.js'
+import { client, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
 import { awsWorld, ROLES, type AwsWorld } from './support/aws-setup.js'
 import { simulate } from './support/simulate.js'
 
@@ -85,6 +85,34 @@ describe('aws: deny list overflow (configured budget)', () => {
     expect(
       sts.find((x: any) => x.Sid === 'AirlockRevokedSessions').Condition.StringEquals['aws:userid'],
     ).toEqual([`${roleId}:${fresh}`])
+  })
+  it('a session whose AssumeRole is in flight when the cutoff lands is refused and revoked', async () => {
+    const { w, t, api } = s
+    const cutoffOf = () =>
+      statements(w).find((x: any) => x.Sid === 'AirlockRevokedBefore')?.Condition.DateLessThan[
+        'aws:TokenIssueTime'
+      ]
+    const before = cutoffOf()
+    const held = w.fake.hold('AssumeRole')
+    const pending = api.post(
+      '/v1/sessions',
+      'build-bot',
+      sessionBody({ provider: 'aws-main', task: { id: 'IN-FLIGHT' } }),
+    )
+    await held.arrived
+    // Overflow again while STS is answering the held call.
+    for (let i = 0; i < 12 && cutoffOf() === before; i++) {
+      const id = (await api.issue('build-bot', { provider: 'aws-main' })).session.id
+      await api.del(`/v1/sessions/${id}`, 'ops')
+    }
+    expect(cutoffOf()).not.toBe(before)
+    held.release()
+    const r = await pending
+    expect(r.status).toBe(503)
+    expect(r.body.error).toBe('unavailable')
+    expect(r.body.message).toContain('cut off while these credentials were issued')
+    const inFlight = events(t).find((e) => e.type === 'session.revoked' && e.details.task_id === 'IN-FLIGHT')
+    expect(inFlight).toBeDefined()
   })
 })
 

@@ -15,6 +15,8 @@ export const ROLES = {
   stagingAdmin: 'arn:aws:iam::111111111111:role/airlock-admin',
   prod: 'arn:aws:iam::222222222222:role/airlock-prod',
   prodAdmin: 'arn:aws:iam::222222222222:role/airlock-admin',
+  /** In the broker's own account: IAM calls need no admin role there. */
+  sameAccount: 'arn:aws:iam::999999999999:role/airlock-dev',
 }
 export const PROD_EXTERNAL_ID = 'airlock-prod-7c1e'
 
@@ -39,6 +41,7 @@ export async function awsWorld(opts: { now?: () => number } = {}): Promise<AwsWo
   fake.addRole(ROLES.stagingAdmin, { trusted: [BROKER_ARN] })
   fake.addRole(ROLES.prod, { trusted: [BROKER_ARN], externalId: PROD_EXTERNAL_ID })
   fake.addRole(ROLES.prodAdmin, { trusted: [BROKER_ARN] })
+  fake.addRole(ROLES.sameAccount, { trusted: [BROKER_ARN] })
   const dir = mkdtempSync(join(tmpdir(), 'airlock-aws-'))
   const keyFile = join(dir, 'broker.json')
   writeFileSync(keyFile, JSON.stringify({ access_key_id: BROKER_AKID, secret_access_key: CANARY_AWS_SECRET }))
