@@ -60,6 +60,9 @@ describe.each(['memory', 'redis'] as const)('provider state (%s)', (kind) => {
     expect(await s.zremBelow(set, 30)).toBe(2) // strictly below
     expect(await s.zrem(set, ['a', 'nope'])).toBe(1)
     expect(await s.zrange(set)).toEqual([])
+    await s.zadd(set, [{ member: 'big', score: 1e15 }])
+    expect(await s.zrange(set, -Infinity, Infinity)).toEqual([{ member: 'big', score: 1e15 }])
+    expect(await s.zremBelow(set, Infinity)).toBe(1)
     expect(await s.zadd(set, [])).toBe(0)
     expect(await s.zrem(set, [])).toBe(0)
   })

@@ -193,14 +193,16 @@ export function createAwsProvider(
 
     async reap() {
       let n = 0
+      let first: unknown = null
       for (const env of Object.values(config.environments)) {
         try {
           n += await denyList.reap(env)
         } catch (e) {
           failed(`pruning the deny list of ${env.roleArn} failed: ${describe(e)}`)
-          throw e
+          first ??= e // the other roles are still pruned
         }
       }
+      if (first !== null) throw first
       return n
     },
 

@@ -35,6 +35,8 @@ async function acquire(name: string, waitMs: number, take: () => Promise<boolean
 }
 
 const token = () => randomBytes(16).toString('hex')
+/** Redis spells the infinities its own way. */
+const score = (n: number): string => (n === Infinity ? '+inf' : n === -Infinity ? '-inf' : String(n))
 
 export function redisProviderState(redis: Redis, prefix: string): ProviderStateFactory {
   const k = redisKeys(prefix)
@@ -74,10 +76,12 @@ export function redisProviderState(redis: Redis, prefix: string): ProviderStateF
         }),
       zrange: (set, min = -Infinity, max = Infinity) =>
         guard('zrange', async () =>
-          pairs(await redis.zrangebyscore(key(set), String(min), String(max), 'WITHSCORES')),
+          pairs(await redis.zrangebyscore(key(set), score(min), score(max), 'WITHSCORES')),
         ),
       zremBelow: (set, max) =>
-        guard('zremrangebyscore', () => redis.zremrangebyscore(key(set), '-inf', `(${max}`)),
+        guard('zremrangebyscore', () =>
+          redis.zremrangebyscore(key(set), '-inf', max === Infinity ? '+inf' : `(${score(max)}`),
+        ),
       async withLock(name, ttlMs, fn, opts) {
         const lockKey = k.providerLock(provider, name)
         const owner = token()
