@@ -2,12 +2,17 @@
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { credentialProcessOutput } from '../providers/aws/credential-process.js'
+import { awsProvider } from '../providers/aws/index.js'
+import { createLogger } from '../src/log.js'
+import { createSecretSource } from '../src/secrets/source.js'
+import { memoryProviderState } from '../src/store/provider-state.js'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import {
   ACTIONS,
   awsWorld,
   BROKER_AKID,
   BROKER_ARN,
+  CANARY_AWS_SECRET,
   PROD_EXTERNAL_ID,
   ROLES,
   type AwsWorld,
@@ -256,5 +261,50 @@ describe('aws: issuing', () => {
     await api.issue('build-bot', { provider: 'aws-main' })
     expect(lastAssume().accessKeyId).toBe('AKIAAIRLOCKBROKER002')
     expect(lastAssume().status).toBe(200)
+  })
+})
+
+describe('aws: ambient credentials', () => {
+  it("with `credentials: ambient` the SDK's default chain signs (here: the environment variables)", async () => {
+    const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] }
+    process.env['AWS_ACCESS_KEY_ID'] = BROKER_AKID
+    process.env['AWS_SECRET_ACCESS_KEY'] = CANARY_AWS_SECRET
+    const validated = awsProvider.validate(
+      {
+        region: 'eu-west-1',
+        credentials: 'ambient',
+        sts_endpoint: w.fake.url,
+        iam_endpoint: w.fake.url,
+        environments: { staging: { role_arn: ROLES.sameAccount } },
+        operation_classes: { read: { actions: ACTIONS.read } },
+      },
+      { name: 'aws-ambient', environments: ['staging'], operationClasses: ['read'] },
+    )
+    if (!validated.ok) throw new Error(JSON.stringify(validated.problems))
+    const provider = awsProvider.create(validated.config, {
+      name: 'aws-ambient',
+      instanceId: 'test',
+      secrets: createSecretSource({ baseDir: process.cwd(), env: {}, vault: null }),
+      log: createLogger({ level: 'silent' }),
+      clock: { now: () => Date.now() },
+      state: memoryProviderState()('aws-ambient'),
+      onMassRevocation: async () => [],
+    })
+    try {
+      const calls = w.fake.callsOf('GetCallerIdentity').length
+      expect(await provider.health()).toEqual({ ok: true, error: null })
+      const call = w.fake.callsOf('GetCallerIdentity')[calls]!
+      expect(call.accessKeyId).toBe(BROKER_AKID)
+      expect(call.status).toBe(200)
+    } finally {
+      await provider.close()
+      for (const [k, v] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    }
   })
 })
