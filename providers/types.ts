@@ -26,6 +26,44 @@ export interface ProviderContext {
   /** Distinguishes this deployment's objects from another Airlock's on the same backend. */
   instanceId: string
   log: FastifyBaseLogger
+  // --- Added with the aws provider (additive; other providers may ignore them) ---
+  /** The broker's clock (ms since the epoch), so providers and tests agree on time. */
+  clock: { now(): number }
+  /** Shared state in the broker's store (Redis, or memory in dev), under this provider's own keys. */
+  state: ProviderState
+  /**
+   * The provider cut off credentials of live sessions wholesale (e.g. AWS's `aws:TokenIssueTime`
+   * fallback): the broker marks them revoked and audits it loudly. Returns the ids it revoked now
+   * (sessions already finished are skipped). Throws when the store cannot be written.
+   */
+  onMassRevocation(sessionIds: string[], reason: string): Promise<string[]>
+}
+
+export interface ScoredMember {
+  member: string
+  score: number
+}
+
+/**
+ * A small, generic slice of the store for providers: sorted sets and an exclusive lock shared by
+ * every replica. Names are the provider's own; the store prefixes them with the provider's name.
+ * Every call fails (never hangs) when the store cannot be reached.
+ */
+export interface ProviderState {
+  /** Adds members or updates their scores; with `onlyNew`, existing members are left as they are. Returns how many were new. */
+  zadd(set: string, entries: ScoredMember[], opts?: { onlyNew?: boolean }): Promise<number>
+  zrem(set: string, members: string[]): Promise<number>
+  zscore(set: string, member: string): Promise<number | null>
+  /** Members with `min <= score <= max` (defaults: all), lowest score first. */
+  zrange(set: string, min?: number, max?: number): Promise<ScoredMember[]>
+  /** Removes members scoring below `max`; returns how many. */
+  zremBelow(set: string, max: number): Promise<number>
+  /**
+   * Runs `fn` holding an exclusive lock across replicas (released with a compare-and-delete on
+   * an owner token, so a lock that timed out and was taken by another is never released by us).
+   * Waits at most `waitMs` (default `ttlMs`) for it, then throws.
+   */
+  withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, opts?: { waitMs?: number }): Promise<T>
 }
 
 export interface IssueInput {
@@ -88,4 +126,4 @@ export interface ProviderFns<C> {
   create(config: C, ctx: ProviderContext): Provider
 }
 
-export type ProviderType = 'jwt' | 'postgres'
+export type ProviderType = 'jwt' | 'aws' | 'postgres'

@@ -7,6 +7,7 @@ import { createAuthenticator, type Authenticator } from './auth/authenticate.js'
 import type { Clock } from './clock.js'
 import type { AgentConfig, AirlockConfig, HumanConfig } from './config/types.js'
 import type { PolicyView } from './policy/decide.js'
+import type { ProviderStateFactory } from './store/provider-state.js'
 
 export interface Runtime {
   config: AirlockConfig
@@ -27,6 +28,10 @@ export async function buildRuntime(
     instanceId: string
     secrets: SecretSource
     previous?: Runtime
+    /** Shared provider state (ProviderContext.state), keyed by provider name. */
+    providerState: ProviderStateFactory
+    /** Marks sessions revoked that a provider cut off wholesale (ProviderContext.onMassRevocation). */
+    onMassRevocation: (provider: string, sessionIds: string[], reason: string) => Promise<string[]>
   },
 ): Promise<Runtime> {
   const providers = new Map<string, Provider>()
@@ -37,6 +42,9 @@ export async function buildRuntime(
       instanceId: deps.instanceId,
       secrets: deps.secrets,
       log: deps.log.child({ provider: p.name }),
+      clock: deps.clock,
+      state: deps.providerState(p.name),
+      onMassRevocation: (ids, reason) => deps.onMassRevocation(p.name, ids, reason),
     })
     // A provider that cannot prepare now still starts: it reports unhealthy and its requests 503.
     await provider

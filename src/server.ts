@@ -14,10 +14,12 @@ import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
+import { createMassRevocation } from './sessions/mass-revocation.js'
 import { createRevoker } from './sessions/revoker.js'
-import { createSessionService } from './sessions/service.js'
+import { createSessionService, type SessionService } from './sessions/service.js'
 import { redisKeys } from './store/keys.js'
 import { createMemoryStore } from './store/memory.js'
+import { memoryProviderState, redisProviderState } from './store/provider-state.js'
 import { checkRedis } from './store/redis-check.js'
 import { createRedisStore } from './store/redis.js'
 import type { Store } from './store/types.js'
@@ -129,7 +131,13 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
 
   const instanceId = `${config.store.keyPrefix}${hostname()}`
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
-  let current = await buildRuntime(config, { clock, log, instanceId, secrets })
+  // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
+  let sessionsRef: SessionService | null = null
+  const providerDeps = {
+    providerState: redis ? redisProviderState(redis, config.store.keyPrefix) : memoryProviderState(),
+    onMassRevocation: createMassRevocation({ sessions: () => sessionsRef, audit, log }),
+  }
+  let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log })
   // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
@@ -156,6 +164,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     log,
     onChange,
   })
+  sessionsRef = sessions
   const locks = createLockService({ store, sessions, audit, clock, runtime })
   const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log, onChange })
   const broker = {
@@ -249,7 +258,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     chain,
     sweepOnce: () => sweeper.runOnce(),
     async reload(next) {
-      const built = await buildRuntime(next, { clock, log, instanceId, secrets, previous: current })
+      const built = await buildRuntime(next, {
+        clock,
+        log,
+        instanceId,
+        secrets,
+        previous: current,
+        ...providerDeps,
+      })
       const old = current
       current = built
       await audit.record({

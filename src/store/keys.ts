@@ -45,6 +45,12 @@ export function redisKeys(prefix: string) {
     slackSeen: (signature: string) => `${t}ss:${signature}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,
+    /** ZSET: one provider's named sorted set (ProviderState; e.g. the aws provider's deny list). */
+    providerSet: (provider: string, set: string) =>
+      `${t}p:${encodeURIComponent(provider)}:z:${encodeURIComponent(set)}`,
+    /** STRING owner token, PX: one provider's named cross-replica lock (ProviderState.withLock). */
+    providerLock: (provider: string, name: string) =>
+      `${t}p:${encodeURIComponent(provider)}:lock:${encodeURIComponent(name)}`,
     /** Everything under this deployment's prefix (for tests that clean up after themselves). */
     pattern: `${t}*`,
   }

@@ -19,6 +19,8 @@ export interface YamlOptions {
   slack?: { apiUrl: string; channel?: string }
   /** An `approvals` section, e.g. { timeout: '5m', claimWindow: '2m' }. */
   approvals?: { timeout?: string; claimWindow?: string }
+  /** More entries of the providers list (YAML, indented by two spaces). */
+  providers?: string
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
@@ -45,6 +47,7 @@ providers:
   - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
   - { name: other-api, type: jwt }
 ${o.extraProviders ?? ''}
+${o.providers ?? ''}
 policies:
   - description: bots work freely in staging
     agents: ["*-bot"]

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { postgresProvider } from '../../providers/postgres/index.js'
 import type { IssueInput, Provider, SecretSource } from '../../providers/types.js'
+import { memoryProviderState } from '../../src/store/provider-state.js'
 import { ConfigError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import { newSessionId } from '../../src/ids.js'
@@ -35,6 +36,9 @@ export function buildProvider(
     name: ctx.name,
     instanceId: 'not-used-with-deployment-id',
     secrets: o.secrets,
+    clock: { now: () => Date.now() },
+    state: memoryProviderState()(ctx.name),
+    onMassRevocation: async () => [],
     log: createLogger({
       level: 'info',
       destination: o.logs ?? new Writable({ write: (_c, _e, cb) => cb() }),

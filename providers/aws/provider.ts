@@ -1,0 +1,236 @@
+// The aws provider: one STS AssumeRole per session on the environment's role, narrowed by a
+// session policy to the operation class's actions; revocation through the role's deny policy
+// (deny-list.ts). The broker's own AWS key never leaves the broker.
+import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
+import type { Provider, ProviderContext, RevokeInput } from '../types.js'
+import {
+  createAwsClients,
+  describe,
+  isTransient,
+  withRetries,
+  DEFAULT_RETRY,
+  type RetryOptions,
+} from './clients.js'
+import { STS_MIN_SECONDS, type AwsEnvironmentConfig, type AwsProviderConfig } from './config.js'
+import { createDenyList } from './deny-list.js'
+import { TAG_KEYS, sessionPolicy, stsName, tagValue } from './policy.js'
+
+const HEALTH_CACHE_MS = 30_000
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/**
+ * DurationSeconds for a session ending at `expiresAt`: a second short of the session's remaining
+ * time (so the credentials are dead by the time the sweeper expires the session), at least STS's
+ * 900 s (shorter sessions are denied actively when they end), at most the role's maximum.
+ */
+export const durationFor = (expiresAt: number, now: number, maxSeconds: number): number =>
+  Math.min(maxSeconds, Math.max(STS_MIN_SECONDS, Math.floor((expiresAt - now) / 1000) - 1))
+
+export function createAwsProvider(
+  config: AwsProviderConfig,
+  ctx: ProviderContext,
+  opts: { retry?: RetryOptions } = {},
+): Provider {
+  const now = () => ctx.clock.now()
+  const retry = opts.retry ?? DEFAULT_RETRY
+  const clients = createAwsClients(config, { secrets: ctx.secrets, now, providerName: ctx.name })
+  let lastError: string | null = null
+  let health: { at: number; error: string | null } | null = null
+  const failed = (message: string | null) => {
+    lastError = message
+  }
+  const denyList = createDenyList({
+    config,
+    clients,
+    state: ctx.state,
+    now,
+    log: ctx.log,
+    retry,
+    onMassRevocation: (ids, reason) => ctx.onMassRevocation(ids, reason),
+  })
+
+  const environment = (name: string): AwsEnvironmentConfig => {
+    const env = config.environments[name]
+    if (!env) throw new Error(`environment '${name}' is not configured for ${ctx.name}`)
+    return env
+  }
+
+  /** The environment whose role a handle names (the config may have moved an environment to another role since). */
+  const environmentOf = (input: RevokeInput): AwsEnvironmentConfig => {
+    const arn = input.handle?.['role_arn']
+    if (arn === undefined) return environment(input.environment)
+    const env = Object.values(config.environments).find((e) => e.roleArn === arn)
+    if (!env) throw new Error(`role ${arn} is no longer configured for ${ctx.name}; cannot deny its sessions`)
+    return env
+  }
+
+  return {
+    name: ctx.name,
+    type: 'aws',
+    audience: ctx.name,
+    external: true,
+    supportsEnvironment: (env) => Object.hasOwn(config.environments, env),
+
+    async setup() {
+      await clients.sts() // resolves and checks the broker's key, so a bad secret shows at start
+    },
+
+    async issue(input) {
+      const env = environment(input.environment)
+      const cls = config.classes[input.operationClass]
+      if (!cls)
+        throw new Error(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
+      if (!(await denyList.startIssue(env, input.sessionId))) {
+        throw new Error(`credentials were already issued for session ${input.sessionId}; never twice`)
+      }
+      const policy = JSON.stringify(sessionPolicy(input.operationClass, cls.actions, env))
+      const tags = [
+        [TAG_KEYS.environment, input.environment],
+        [TAG_KEYS.operationClass, input.operationClass],
+        [TAG_KEYS.sessionId, input.sessionId],
+        [TAG_KEYS.taskId, input.taskId],
+        [TAG_KEYS.agent, input.agent],
+      ].map(([Key, Value]) => ({ Key, Value: tagValue(Value as string) }))
+
+      let duration = STS_MIN_SECONDS
+      let out
+      try {
+        const sts = await clients.sts()
+        // Every attempt uses the same RoleSessionName: a retry after a lost answer names the same session.
+        out = await withRetries(
+          () => {
+            duration = durationFor(input.expiresAt, now(), config.maxSessionSeconds)
+            return sts.send(
+              new AssumeRoleCommand({
+                RoleArn: env.roleArn,
+                RoleSessionName: input.sessionId,
+                SourceIdentity: stsName(input.agent),
+                DurationSeconds: duration,
+                Policy: policy,
+                Tags: tags,
+                ...(env.externalId !== null && { ExternalId: env.externalId }),
+              }),
+            )
+          },
+          retry,
+          (e, attempt) =>
+            ctx.log.warn(
+              { session: input.sessionId, attempt, err: describe(e) },
+              'STS AssumeRole failed; retrying',
+            ),
+        )
+      } catch (e) {
+        // A definite refusal minted nothing; after transient failures an answer may have been lost.
+        if (!isTransient(e)) await denyList.notIssued(env, input.sessionId).catch(() => {})
+        failed(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`)
+        throw new Error(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, { cause: e })
+      }
+      const c = out.Credentials
+      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+        throw new Error(`STS AssumeRole on ${env.roleArn} returned no credentials`)
+      }
+      const stsExpiry = c.Expiration.getTime()
+      const issuedAt = stsExpiry - duration * 1000
+      await denyList.issued(env, input.sessionId, issuedAt)
+      // A deny-list overflow may have cut off this role's sessions while STS was answering.
+      const cut = await denyList.cutoff(env)
+      if (cut !== null && issuedAt < cut) {
+        throw new Error(
+          `the sessions of ${env.roleArn} were cut off while these credentials were issued; request again`,
+        )
+      }
+      failed(null)
+      // Never later than the session's end, so SDKs refresh instead of using revoked keys.
+      const expiration = iso(Math.min(input.expiresAt, stsExpiry))
+      return {
+        credentials: {
+          access_key_id: c.AccessKeyId,
+          secret_access_key: c.SecretAccessKey,
+          session_token: c.SessionToken,
+          expiration,
+          region: config.region,
+        },
+        handle: {
+          role_arn: env.roleArn,
+          role_id: out.AssumedRoleUser?.AssumedRoleId?.split(':')[0] ?? '',
+          session_name: input.sessionId,
+          access_key_id: c.AccessKeyId,
+          issued_at: iso(issuedAt),
+          expiration: iso(stsExpiry),
+        },
+      }
+    },
+
+    async revoke(input) {
+      try {
+        const h = input.handle
+        if (h?.['expiration'] && Date.parse(h['expiration']) <= now()) return // expired at AWS by themselves
+        const env = environmentOf(input)
+        let issuedAt: number
+        let expiry: number
+        if (h?.['expiration'] && h['issued_at']) {
+          issuedAt = Date.parse(h['issued_at'])
+          expiry = Date.parse(h['expiration'])
+        } else {
+          // Issuing never finished: credentials may exist if STS answered (or its answer was lost).
+          const at = await denyList.issuedAt(env, input.sessionId)
+          if (at === null) return // STS was never asked, or refused: nothing to deny
+          issuedAt = Number.POSITIVE_INFINITY // unknown AWS issue time: no cutoff can be trusted to cover it
+          expiry = at + config.maxSessionSeconds * 1000
+        }
+        if (expiry <= now()) return // expired at AWS by themselves
+        const cut = await denyList.cutoff(env)
+        if (cut !== null && issuedAt < cut) return // already denied by the cutoff
+        const roleId = h?.['role_id'] || (await denyList.roleId(env))
+        await denyList.deny(env, `${roleId}:${input.sessionId}`, expiry)
+        failed(null)
+      } catch (e) {
+        const message = `revoking ${input.sessionId} failed: ${describe(e)}`
+        failed(message)
+        throw new Error(message, { cause: e })
+      }
+    },
+
+    async reap() {
+      let n = 0
+      let first: unknown = null
+      for (const env of Object.values(config.environments)) {
+        try {
+          n += await denyList.reap(env)
+        } catch (e) {
+          failed(`pruning the deny list of ${env.roleArn} failed: ${describe(e)}`)
+          first ??= e // the other roles are still pruned
+        }
+      }
+      if (first !== null) throw first
+      return n
+    },
+
+    async health() {
+      const t = now()
+      if (!health || health.at + HEALTH_CACHE_MS <= t) {
+        try {
+          await (await clients.sts()).send(new GetCallerIdentityCommand({}))
+          health = { at: t, error: null }
+        } catch (e) {
+          health = { at: t, error: `STS GetCallerIdentity failed: ${describe(e)}` }
+        }
+      }
+      const error = health.error ?? lastError
+      return { ok: error === null, error }
+    },
+
+    async secretRotated(path) {
+      const ref = config.credentialsRef
+      if (ref === null) return
+      if (path === ref || ref.slice(ref.indexOf(':') + 1) === path) {
+        clients.reset()
+        health = null
+      }
+    },
+
+    async close() {
+      clients.close()
+    },
+  }
+}
