@@ -124,6 +124,24 @@ describe('airlock exec', () => {
   })
 })
 
+/** Waits (bounded) until the CLI's request shows up pending; returns its id. */
+async function pendingOf(task: string): Promise<string> {
+  let id = ''
+  await vi.waitFor(
+    async () => {
+      const r = (await (
+        await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
+          headers: { authorization: `Bearer ${keys.ops}` },
+        })
+      ).json()) as { sessions: { id: string; task: { id: string } }[] }
+      id = r.sessions.find((s) => s.task.id === task)?.id ?? ''
+      expect(id).not.toBe('')
+    },
+    { timeout: 15_000, interval: 100 },
+  )
+  return id
+}
+
 describe('approvals from the command line', () => {
   const destructive = ['--env', 'staging', '--class', 'destructive', '--provider', 'internal-api']
 
@@ -132,19 +150,7 @@ describe('approvals from the command line', () => {
       ['--json', 'request', ...destructive, '--task', 'WAIT-1', '--wait'],
       as('other-bot'),
     )
-    let id = ''
-    await vi.waitFor(
-      async () => {
-        const r = (await (
-          await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
-            headers: { authorization: `Bearer ${keys.ops}` },
-          })
-        ).json()) as { sessions: { id: string; task: { id: string } }[] }
-        id = r.sessions.find((s) => s.task.id === 'WAIT-1')?.id ?? ''
-        expect(id).not.toBe('')
-      },
-      { timeout: 15_000, interval: 100 },
-    )
+    const id = await pendingOf('WAIT-1')
     expect((await runCli(['approve', id, '--comment', 'ok'], as('alice'))).out).toMatch(/1 of 2 approvals/)
     expect((await runCli(['approve', id], as('carol'))).out).toMatch(/approved \(2 of 2 approvals\)/)
     const r = await done
@@ -152,24 +158,11 @@ describe('approvals from the command line', () => {
     const out = JSON.parse(r.out) as { session: { status: string }; grant: { token: string } }
     expect(out.session.status).toBe('active')
     expect(out.grant.token.split('.')).toHaveLength(3)
-    void child
   }, 60_000)
 
   it('a denied request exits 65', async () => {
     const { done } = startCli(['request', ...destructive, '--task', 'WAIT-2', '--wait'], as('other-bot'))
-    let id = ''
-    await vi.waitFor(
-      async () => {
-        const r = (await (
-          await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
-            headers: { authorization: `Bearer ${keys.ops}` },
-          })
-        ).json()) as { sessions: { id: string; task: { id: string } }[] }
-        id = r.sessions.find((s) => s.task.id === 'WAIT-2')?.id ?? ''
-        expect(id).not.toBe('')
-      },
-      { timeout: 15_000, interval: 100 },
-    )
+    const id = await pendingOf('WAIT-2')
     expect((await runCli(['deny', id, '--comment', 'no'], as('carol'))).code).toBe(0)
     const r = await done
     expect(r.code).toBe(65)

@@ -2,6 +2,7 @@
 // JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
 import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
+import { createWaiters } from './waiters.js'
 import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
 import type { CasResult, ChainHead, CreateResult, RevocationJob, StoredAuditEvent, Store } from './types.js'
 
@@ -21,7 +22,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   const anchors = new Map<string, ChainHead>()
   const queue = new Map<string, { job: RevocationJob; due: number }>()
   const leases = new Map<string, { owner: string; until: number }>()
-  const waiters = new Map<string, Set<() => void>>()
+  const waiters = createWaiters()
   let auditSeq = 0
 
   const read = (id: string): SessionRecord | null => {
@@ -51,7 +52,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     kind: 'memory',
     async ping() {},
     async close() {
-      for (const set of waiters.values()) for (const w of set) w()
+      waiters.wakeAll()
     },
 
     async createSession(rec, retentionMs, now): Promise<CreateResult> {
@@ -196,24 +197,10 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
 
     publishChange(sessionId) {
-      for (const w of waiters.get(sessionId) ?? []) w()
+      waiters.wake(sessionId)
     },
     async watchChange(sessionId, ms, signal) {
-      const changed = new Promise<void>((resolve) => {
-        const set = waiters.get(sessionId) ?? new Set()
-        waiters.set(sessionId, set)
-        const done = () => {
-          clearTimeout(timer)
-          set.delete(done)
-          if (set.size === 0) waiters.delete(sessionId)
-          signal?.removeEventListener('abort', done)
-          resolve()
-        }
-        const timer = setTimeout(done, ms)
-        set.add(done)
-        signal?.addEventListener('abort', done, { once: true })
-      })
-      return { changed }
+      return { changed: waiters.wait(sessionId, ms, signal) }
     },
   }
 }

@@ -8,6 +8,7 @@ import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.j
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, encodeCursor, parseHead } from './memory.js'
 import * as lua from './scripts.js'
+import { createWaiters } from './waiters.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
@@ -52,13 +53,13 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: Redis | null = null
-  const waiters = new Map<string, Set<() => void>>()
+  const waiters = createWaiters()
   let subscribed: Promise<void> | null = null
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
       sub = new Redis(url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
       sub.on('error', () => {})
-      sub.on('message', (_ch: string, id: string) => waiters.get(id)?.forEach((w) => w()))
+      sub.on('message', (_ch: string, id: string) => waiters.wake(id))
       await sub.connect()
       await sub.subscribe(k.changes)
     })().catch((e: unknown) => {
@@ -310,21 +311,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     },
     async watchChange(sessionId, ms, signal) {
       await subscriber()
-      const changed = new Promise<void>((resolve) => {
-        const set = waiters.get(sessionId) ?? new Set()
-        waiters.set(sessionId, set)
-        const done = () => {
-          clearTimeout(timer)
-          set.delete(done)
-          if (set.size === 0) waiters.delete(sessionId)
-          signal?.removeEventListener('abort', done)
-          resolve()
-        }
-        const timer = setTimeout(done, ms)
-        set.add(done)
-        signal?.addEventListener('abort', done, { once: true })
-      })
-      return { changed }
+      return { changed: waiters.wait(sessionId, ms, signal) }
     },
   }
 }
