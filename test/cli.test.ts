@@ -146,7 +146,7 @@ describe('approvals from the command line', () => {
   const destructive = ['--env', 'staging', '--class', 'destructive', '--provider', 'internal-api']
 
   it('request --wait completes when two approvals arrive over the API', async () => {
-    const { child, done } = startCli(
+    const { done } = startCli(
       ['--json', 'request', ...destructive, '--task', 'WAIT-1', '--wait'],
       as('other-bot'),
     )
