@@ -301,3 +301,34 @@ describe('races', () => {
     }
   })
 })
+
+describe('a config reload between approval and claim', () => {
+  it('a claim is refused when the policy now needs more approvals than the request has', async () => {
+    const r = await api.post(
+      '/v1/sessions',
+      'other-bot',
+      sessionBody({ environment: 'prod', task: { id: 'RELOAD-1' } }),
+    )
+    expect(r.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 1 })
+    expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
+    const before = t.broker.runtime().config
+    const { parseConfig } = await import('../src/config/load.js')
+    const { testConfigYaml } = await import('./support/fixtures.js')
+    const stricter = testConfigYaml(t.prefix, t.keys, yaml).replace(
+      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
+      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
+    )
+    expect(stricter).not.toBe(testConfigYaml(t.prefix, t.keys, yaml))
+    await t.broker.reload(parseConfig(stricter, { baseDir: '.', env: { REDIS_URL: t.redisUrl } }))
+    try {
+      const c = await claim(r.body.session.id, 'other-bot')
+      expect(c.status).toBe(403)
+      expect(c.body).toMatchObject({
+        error: 'policy_denied',
+        message: 'the policy now needs 2 approvals; this request has 1',
+      })
+    } finally {
+      await t.broker.reload(before)
+    }
+  })
+})
