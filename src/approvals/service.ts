@@ -189,7 +189,9 @@ export function createApprovalService(deps: ApprovalDeps) {
       })
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
       if (decision.approvals > rec.approvals.length) {
-        throw err.policy(`the policy now needs ${decision.approvals} approvals; this request has ${rec.approvals.length}`)
+        throw err.policy(
+          `the policy now needs ${decision.approvals} approvals; this request has ${rec.approvals.length}`,
+        )
       }
       const base = { ...rec, ttl_seconds: Math.min(rec.ttl_seconds, decision.maxTtlSeconds) }
 
