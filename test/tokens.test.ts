@@ -138,3 +138,44 @@ describe('session tokens', () => {
     clock.advance(-61_000)
   })
 })
+
+describe('ES256 session tokens', () => {
+  it('a broker configured for ES256 signs with a P-256 key, publishes it, and introspects its tokens', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { loadSigningKey } = await import('../src/tokens/keys.js')
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString()
+    const es = await testBroker({ signingKey: await loadSigningKey(pem, 'ES256') })
+    try {
+      const esApi = client(es.app, es.keys)
+      const s = await esApi.issue('build-bot')
+      const header = JSON.parse(Buffer.from(s.grant.token.split('.')[0] as string, 'base64url').toString())
+      expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' })
+      expect((await esApi.get('/.well-known/jwks.json', null)).body.keys[0]).toMatchObject({
+        kty: 'EC',
+        crv: 'P-256',
+        alg: 'ES256',
+      })
+      expect((await esApi.post('/v1/introspect', 'internal-api', { token: s.grant.token })).body.active).toBe(
+        true,
+      )
+      // The EdDSA broker's tokens mean nothing here, and the other way round.
+      expect((await esApi.post('/v1/introspect', 'ops', { token: good.grant.token })).body).toEqual({
+        active: false,
+      })
+    } finally {
+      await es.close()
+    }
+  })
+
+  it('a key that does not fit the algorithm is refused without echoing it', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { loadSigningKey } = await import('../src/tokens/keys.js')
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const body = pem.split('\n')[1] as string
+    const e = await loadSigningKey(pem, 'ES256').catch((x: Error) => x)
+    expect(String(e)).toMatch(/tokens.signing_key: not a usable ES256 private key/)
+    expect(String(e)).not.toContain(body)
+  })
+})
