@@ -7,6 +7,8 @@ export interface ValidateContext {
   name: string
   environments: string[]
   operationClasses: string[]
+  /** The classes marked `destructive: true` (granted only after two approvals). */
+  destructiveClasses: string[]
 }
 
 export type Validated<C> =
