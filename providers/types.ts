@@ -7,6 +7,8 @@ export interface ValidateContext {
   name: string
   environments: string[]
   operationClasses: string[]
+  /** The classes marked `destructive: true` (granted only after two approvals). */
+  destructiveClasses: string[]
 }
 
 export type Validated<C> =
@@ -23,7 +25,10 @@ export interface SecretSource {
 export interface ProviderContext {
   name: string
   secrets: SecretSource
-  /** Distinguishes this deployment's objects from another Airlock's on the same backend. */
+  /**
+   * Distinguishes this deployment's objects from another Airlock's on the same backend. The same on
+   * every replica and across restarts (the store's key prefix), never per host or process.
+   */
   instanceId: string
   log: FastifyBaseLogger
   // --- Added with the aws provider (additive; other providers may ignore them) ---

@@ -129,7 +129,10 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       ),
   })
 
-  const instanceId = `${config.store.keyPrefix}${hostname()}`
+  // What providers tag their outside objects with (e.g. postgres role names). Stable per deployment:
+  // every replica shares Redis and this prefix, whatever its host, so each recognises (and reaps)
+  // the others' leftovers. Providers may let the config override it (postgres: deployment_id).
+  const instanceId = config.store.keyPrefix
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
   // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
   let sessionsRef: SessionService | null = null

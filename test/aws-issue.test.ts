@@ -278,7 +278,7 @@ describe('aws: ambient credentials', () => {
         environments: { staging: { role_arn: ROLES.sameAccount } },
         operation_classes: { read: { actions: ACTIONS.read } },
       },
-      { name: 'aws-ambient', environments: ['staging'], operationClasses: ['read'] },
+      { name: 'aws-ambient', environments: ['staging'], operationClasses: ['read'], destructiveClasses: [] },
     )
     if (!validated.ok) throw new Error(JSON.stringify(validated.problems))
     const provider = awsProvider.create(validated.config, {

@@ -201,6 +201,27 @@ const CASES: [string, (d: Record<string, any>) => void, string, string][] = [
     `${P}.operation_classes`,
     "operation class 'deploy' has no default privileges: set operation_classes.deploy.privileges",
   ],
+  [
+    'destructive privileges on a class not marked destructive',
+    (d) => {
+      d['operation_classes'].push({ name: 'cleanup' })
+      appDb(d)['operation_classes'] = { cleanup: { privileges: 'destructive' } }
+    },
+    `${P}.operation_classes.cleanup.privileges`,
+    'only a class marked destructive: true may have destructive privileges (it needs two approvals)',
+  ],
+  [
+    'write given destructive privileges',
+    (d) => (appDb(d)['operation_classes'] = { write: { privileges: 'destructive' } }),
+    `${P}.operation_classes.write.privileges`,
+    'only a class marked destructive: true may have destructive privileges',
+  ],
+  [
+    'a class named destructive that is not marked destructive: true gets no default',
+    (d) => delete d['operation_classes'][2]['destructive'],
+    `${P}.operation_classes`,
+    "operation class 'destructive' is not marked destructive: true, so it gets no default privileges",
+  ],
   ['bad on_revoke', (d) => (appDb(d)['on_revoke'] = 'keep'), `${P}.on_revoke`, 'expected reassign'],
   [
     'connection limit 0',
@@ -233,6 +254,25 @@ describe('bad postgres sections', () => {
       `${P}.on_revoke`,
     ])
     expect(JSON.stringify(found)).not.toContain('CANARY')
+  })
+
+  it('destructive privileges are for classes marked destructive: true, under any name', () => {
+    const d = doc()
+    d['operation_classes'].push({ name: 'purge', destructive: true }, { name: 'cleanup' })
+    // A class named destructive that is not marked destructive: true may still be given less.
+    delete d['operation_classes'][2]['destructive']
+    appDb(d)['operation_classes'] = {
+      purge: { privileges: 'destructive' },
+      cleanup: { privileges: 'write' },
+      destructive: { privileges: 'read' },
+    }
+    const c = parseConfig(stringify(d), OPTS)
+    expect((c.providers[1]?.options as { classes: object }).classes).toMatchObject({
+      purge: { privileges: 'destructive' },
+      cleanup: { privileges: 'write' },
+      destructive: { privileges: 'read' },
+      read: { privileges: 'read' },
+    })
   })
 
   it('a class set to none or given grant_statements needs no default', () => {

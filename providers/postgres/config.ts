@@ -41,6 +41,8 @@ const ENV_KEYS = ['connection', 'database', 'schemas', 'owner', 'host', 'port']
 const CLASS_KEYS = ['privileges', 'grant_statements']
 const IDENT_HINT = 'expected a PostgreSQL name of 1-63 bytes'
 const MAX_STATEMENT = 10_000
+const DESTRUCTIVE_ONLY =
+  'only a class marked destructive: true may have destructive privileges (it needs two approvals)'
 
 /** A host name, an IP address (v6 without brackets) or a socket directory. */
 const isHost = (v: unknown): boolean =>
@@ -96,11 +98,20 @@ export function validatePostgres(
       if (ctx.operationClasses.length > 0 && !ctx.operationClasses.includes(name))
         report(at, `unknown operation class '${name}'`)
       const c = classConfig(value, at, report)
-      if (c) classes[name] = c
+      // Destructive grants (DROP, TRUNCATE, the owner's rights) only behind the two-person rule.
+      if (c?.privileges === 'destructive' && !ctx.destructiveClasses.includes(name))
+        report(`${at}.privileges`, DESTRUCTIVE_ONLY)
+      else if (c) classes[name] = c
     }
     for (const name of ctx.operationClasses) {
       if (classes[name] || Object.hasOwn(rawClasses, name)) continue
-      if ((PRIVILEGE_LEVELS as readonly string[]).includes(name) && name !== 'none')
+      if (name === 'destructive' && !ctx.destructiveClasses.includes(name))
+        report(
+          'operation_classes',
+          `operation class 'destructive' is not marked destructive: true, so it gets no default privileges: ` +
+            `mark it destructive: true, or set operation_classes.destructive.privileges`,
+        )
+      else if ((PRIVILEGE_LEVELS as readonly string[]).includes(name) && name !== 'none')
         classes[name] = { privileges: name as PrivilegeLevel, grantStatements: null }
       else
         report(

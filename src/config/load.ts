@@ -300,6 +300,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
         name,
         environments: [...(envNames ?? [])],
         operationClasses: [...(classNames ?? [])],
+        destructiveClasses: [...destructiveClasses],
       })
       if (result.ok) providers.push({ name, type, options: result.config })
       else for (const p of result.problems) report(joinPath(`providers[${i}]`, p.path), p.message)

@@ -31,15 +31,31 @@ export function writeSigningKey(dir: string): { path: string; pem: string } {
 export async function startBrokerProcess(
   configPath: string,
   env: Record<string, string> = {},
+  opts: {
+    /**
+     * Runs the broker as if on another machine: in its own UTS namespace with this host name
+     * (Linux; util-linux `unshare`, as root or with unprivileged user namespaces).
+     */
+    host?: string
+  } = {},
 ): Promise<BrokerProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  const node = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath]
+  const [command, ...args] = opts.host
+    ? [
+        'unshare',
+        ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']),
+        '--uts',
+        'sh',
+        '-c',
+        'hostname "$0" && exec "$@"',
+        opts.host,
+        ...node,
+      ]
+    : node
+  const child = spawn(command as string, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const stdout: string[] = []
   const stderr: string[] = []
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = []

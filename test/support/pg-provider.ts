@@ -29,6 +29,7 @@ export function buildProvider(
     name: o.name ?? 'app-db',
     environments: o.environments ?? ['staging', 'prod'],
     operationClasses: ['read', 'write', 'destructive'],
+    destructiveClasses: ['destructive'],
   }
   const v = postgresProvider.validate(section, ctx)
   if (!v.ok) throw new ConfigError(v.problems)

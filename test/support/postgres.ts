@@ -187,7 +187,8 @@ export async function createAppDatabases(url: string, tag: string): Promise<AppD
 
 /** A `postgres` provider entry for the providers list of a test config. */
 export function postgresProviderYaml(o: {
-  deploymentId: string
+  /** Omitted: the broker's default (the store key prefix). */
+  deploymentId?: string
   app: AppDatabases
   staging: string
   prod: string
@@ -197,7 +198,7 @@ export function postgresProviderYaml(o: {
   return [
     '  - name: app-db',
     '    type: postgres',
-    `    deployment_id: ${o.deploymentId}`,
+    ...(o.deploymentId === undefined ? [] : [`    deployment_id: ${o.deploymentId}`]),
     '    environments:',
     env('staging', o.staging),
     env('prod', o.prod),
