@@ -50,6 +50,14 @@ export function parseBrokerKey(raw: string, ref: string): StaticCredentials {
   }
 }
 
+/** The broker's own key could not be read or parsed: nothing was sent to AWS. */
+export class BrokerKeyError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause })
+    this.name = 'BrokerKeyError'
+  }
+}
+
 export interface AwsClients {
   /** STS as the broker's own identity. */
   sts(): Promise<STSClient>
@@ -76,8 +84,17 @@ export function createAwsClients(
 
   const brokerCredentials = () =>
     (broker ??= (async () => {
-      if (config.credentialsRef === null) return null // the SDK's default (ambient) chain
-      return parseBrokerKey(await deps.secrets.resolve(config.credentialsRef), config.credentialsRef)
+      const ref = config.credentialsRef
+      if (ref === null) return null // the SDK's default (ambient) chain
+      // A missing or unreadable secret (vault, env, file) is said as such, naming the reference.
+      const raw = await deps.secrets.resolve(ref).catch((e: unknown) => {
+        throw new BrokerKeyError(`the broker's AWS key ${ref} cannot be read: ${(e as Error).message}`, e)
+      })
+      try {
+        return parseBrokerKey(raw, ref)
+      } catch (e) {
+        throw new BrokerKeyError((e as Error).message, e)
+      }
     })().catch((e: unknown) => {
       broker = null // a later call tries again (the vault may be back)
       throw e
@@ -218,6 +235,7 @@ export function isTransient(e: unknown): boolean {
 
 /** A one-line description for logs and the caller: the AWS code and message (AWS never echoes our key). */
 export const describe = (e: unknown): string => {
+  if (e instanceof BrokerKeyError) return e.message.slice(0, 300) // names the reference, never the value
   const msg = ((e as Error)?.message ?? String(e)).split('\n')[0] ?? ''
   const code = awsCode(e)
   return (code === 'Error' ? msg : `${code}: ${msg}`).slice(0, 300)

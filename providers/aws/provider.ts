@@ -4,6 +4,7 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import type { Provider, ProviderContext, RevokeInput } from '../types.js'
 import {
+  BrokerKeyError,
   createAwsClients,
   describe,
   isTransient,
@@ -35,9 +36,12 @@ export function createAwsProvider(
   const retry = opts.retry ?? DEFAULT_RETRY
   const clients = createAwsClients(config, { secrets: ctx.secrets, now, providerName: ctx.name })
   let lastError: string | null = null
+  /** Whether lastError is about the broker's key (cleared when that secret rotates). */
+  let lastErrorIsKey = false
   let health: { at: number; error: string | null } | null = null
-  const failed = (message: string | null) => {
+  const failed = (message: string | null, isKey = false) => {
     lastError = message
+    lastErrorIsKey = isKey
   }
   const denyList = createDenyList({
     config,
@@ -80,6 +84,12 @@ export function createAwsProvider(
       const cls = config.classes[input.operationClass]
       if (!cls)
         throw new Error(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
+      // The broker's key first: when it cannot be read (a missing or undecryptable vault secret),
+      // STS is never asked and the error names the secret's reference.
+      const sts = await clients.sts().catch((e: unknown) => {
+        failed(describe(e), e instanceof BrokerKeyError)
+        throw new Error(describe(e), { cause: e })
+      })
       if (!(await denyList.startIssue(env, input.sessionId))) {
         throw new Error(`credentials were already issued for session ${input.sessionId}; never twice`)
       }
@@ -95,7 +105,6 @@ export function createAwsProvider(
       let duration = STS_MIN_SECONDS
       let out
       try {
-        const sts = await clients.sts()
         // Every attempt uses the same RoleSessionName: a retry after a lost answer names the same session.
         out = await withRetries(
           () => {
@@ -186,7 +195,7 @@ export function createAwsProvider(
         failed(null)
       } catch (e) {
         const message = `revoking ${input.sessionId} failed: ${describe(e)}`
-        failed(message)
+        failed(message, e instanceof BrokerKeyError)
         throw new Error(message, { cause: e })
       }
     },
@@ -198,7 +207,10 @@ export function createAwsProvider(
         try {
           n += await denyList.reap(env)
         } catch (e) {
-          failed(`pruning the deny list of ${env.roleArn} failed: ${describe(e)}`)
+          failed(
+            `pruning the deny list of ${env.roleArn} failed: ${describe(e)}`,
+            e instanceof BrokerKeyError,
+          )
           first ??= e // the other roles are still pruned
         }
       }
@@ -213,7 +225,9 @@ export function createAwsProvider(
           await (await clients.sts()).send(new GetCallerIdentityCommand({}))
           health = { at: t, error: null }
         } catch (e) {
-          health = { at: t, error: `STS GetCallerIdentity failed: ${describe(e)}` }
+          const error =
+            e instanceof BrokerKeyError ? describe(e) : `STS GetCallerIdentity failed: ${describe(e)}`
+          health = { at: t, error }
         }
       }
       const error = health.error ?? lastError
@@ -226,6 +240,7 @@ export function createAwsProvider(
       if (path === ref || ref.slice(ref.indexOf(':') + 1) === path) {
         clients.reset()
         health = null
+        if (lastErrorIsKey) failed(null) // the next use reads the new value and says again if it fails
       }
     },
 

@@ -22,8 +22,15 @@ export interface VaultStorage {
   close(): Promise<void>
 }
 
-const parse = (json: string | null | undefined): SealedRecord | null =>
-  json ? (JSON.parse(json) as SealedRecord) : null
+/** A stored record that is not JSON names its path; the parser's message would quote the bytes. */
+const parse = (json: string | null | undefined, path: string): SealedRecord | null => {
+  if (!json) return null
+  try {
+    return JSON.parse(json) as SealedRecord
+  } catch {
+    throw new Error(`the record of vault secret ${path} is corrupt (not a sealed record)`)
+  }
+}
 
 /** KEYS: hash. ARGV: path, expected version, json. */
 const PUT = `
@@ -65,10 +72,10 @@ export async function redisVaultStorage(url: string, prefix: string): Promise<Va
   const announce = (path: string) => redis.publish(k.vaultChanges, path).catch(() => {})
   return {
     kind: 'redis',
-    get: (path) => guard('read', async () => parse(await redis.hget(k.vault, path))),
+    get: (path) => guard('read', async () => parse(await redis.hget(k.vault, path), path)),
     list: () =>
       guard('list', async () =>
-        Object.values(await redis.hgetall(k.vault)).map((j) => parse(j) as SealedRecord),
+        Object.entries(await redis.hgetall(k.vault)).map(([p, j]) => parse(j, p) as SealedRecord),
       ),
     put: (rec, expected) =>
       guard('write', async () => {

@@ -1,6 +1,10 @@
 // Agent commands: request, exec, credential-process.
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Command } from 'commander'
+import {
+  credentialProcessOutput,
+  type CredentialProcessOutput,
+} from '../../../providers/aws/credential-process.js'
 import { clientFor } from '../client.js'
 import { CliError, EXIT } from '../exit.js'
 import { bold, dim, printJson, statusColour } from '../output.js'
@@ -13,7 +17,6 @@ import {
   type Session,
 } from '../sessions.js'
 import { call } from '../client.js'
-import type { Globals } from './globals.js'
 import { globals, parseTtl } from './globals.js'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
@@ -126,21 +129,19 @@ export function registerAgentCommands(program: Command) {
       'print AWS credential_process JSON (for credential_process = airlock credential-process ... in ~/.aws/config)',
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const g: Globals = globals(cmd)
-      const c = await clientFor(g)
-      const { grant } = await obtain(c, argsOf(o), { live: false })
-      const cr = grant.credentials
-      if (typeof cr['access_key_id'] !== 'string') {
-        throw new CliError(`provider ${String(o['provider'])} does not issue AWS credentials`, EXIT.usage)
+      const c = await clientFor(globals(cmd))
+      const { session, grant } = await obtain(c, argsOf(o), { live: false })
+      // Expiration is the session's end (never later), so SDKs come back instead of using revoked keys.
+      let out: CredentialProcessOutput
+      try {
+        if (typeof grant.credentials['access_key_id'] !== 'string')
+          throw new CliError(`provider ${String(o['provider'])} does not issue AWS credentials`, EXIT.usage)
+        out = credentialProcessOutput(grant)
+      } catch (e) {
+        // Nobody can use this grant: end its session rather than leave it live.
+        await endSession(c, session.id)
+        throw e instanceof CliError ? e : new CliError((e as Error).message, EXIT.software)
       }
-      process.stdout.write(
-        `${JSON.stringify({
-          Version: 1,
-          AccessKeyId: cr['access_key_id'],
-          SecretAccessKey: cr['secret_access_key'],
-          SessionToken: cr['session_token'],
-          Expiration: cr['expiration'] ?? grant.expires_at,
-        })}\n`,
-      )
+      process.stdout.write(`${JSON.stringify(out)}\n`)
     })
 }
