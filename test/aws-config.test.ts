@@ -92,6 +92,24 @@ describe('aws provider config', () => {
       "unknown operation class 'admin'",
     ],
     [
+      'a read class that can delete',
+      (a: any) => (a.operation_classes.read = { actions: ['s3:GetObject', 's3:DeleteObject'] }),
+      `${P}.operation_classes.read.actions[1]`,
+      "'s3:DeleteObject' can delete or terminate: only a class marked destructive: true (two approvals) may have it",
+    ],
+    [
+      'a write class with a service wildcard',
+      (a: any) => (a.operation_classes.write = { actions: ['ec2:*'] }),
+      `${P}.operation_classes.write.actions[0]`,
+      "'ec2:*' can delete or terminate",
+    ],
+    [
+      'a write class with everything',
+      (a: any) => (a.operation_classes.write = { actions: ['*'] }),
+      `${P}.operation_classes.write.actions[0]`,
+      "'*' can delete or terminate",
+    ],
+    [
       'one role for two environments',
       (a: any) => (a.environments.prod.role_arn = STAGING),
       `${P}.environments.prod.role_arn`,
@@ -176,6 +194,30 @@ describe('aws provider config', () => {
       `${P}.environments.staging.role_arn`,
       `${P}.operation_classes.admin`,
     ])
+  })
+
+  it('a destructive class may have destroying actions, and a prefix that cannot destroy is fine', async () => {
+    const { mayDestroy } = await import('../providers/aws/config.js')
+    expect(problems((a) => (a.operation_classes.destructive = { actions: ['*'] }))).toEqual([])
+    expect(
+      problems((a) => (a.operation_classes.read = { actions: ['ec2:Describe*', 's3:Get*', 's3:List*'] })),
+    ).toEqual([])
+    expect(
+      ['ec2:Describe*', 's3:GetObject', 's3:PutObject', 'ec2:CreateTags', 'rds:List*'].map(mayDestroy),
+    ).toEqual([false, false, false, false, false])
+    expect(
+      [
+        '*',
+        'ec2:*',
+        'ec2:D*',
+        'ec2:Del*',
+        'ec2:deletevolume',
+        'rds:DeleteDBInstance',
+        'ec2:TerminateInstances',
+        'iam:Detach*',
+        's3:?elete*',
+      ].map(mayDestroy),
+    ).toEqual([true, true, true, true, true, true, true, true, true])
   })
 
   it('accepts the optional keys', () => {
