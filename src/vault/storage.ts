@@ -22,21 +22,46 @@ export interface VaultStorage {
   close(): Promise<void>
 }
 
-/** A stored record that is not JSON names its path; the parser's message would quote the bytes. */
+/** A stored record that is not a sealed record; named by path (the bytes are never quoted). */
+export class CorruptRecordError extends Error {
+  constructor(readonly path: string) {
+    super(`the record of vault secret ${path} is corrupt (not a sealed record)`)
+    this.name = 'CorruptRecordError'
+  }
+}
+
 const parse = (json: string | null | undefined, path: string): SealedRecord | null => {
   if (!json) return null
   try {
     return JSON.parse(json) as SealedRecord
   } catch {
-    throw new Error(`the record of vault secret ${path} is corrupt (not a sealed record)`)
+    throw new CorruptRecordError(path)
   }
 }
+
+/** How `list` shows a corrupt record, so an operator sees it and can overwrite or delete it. */
+const corruptEntry = (path: string): SealedRecord => ({
+  v: 1,
+  path,
+  version: 0,
+  kek: '',
+  dk: '',
+  iv: '',
+  tag: '',
+  ct: '',
+  updated_at: new Date(0).toISOString(),
+  updated_by: '(corrupt record)',
+})
 
 /** KEYS: hash. ARGV: path, expected version, json. */
 const PUT = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local v = 0
-if cur then v = tonumber(cjson.decode(cur).version) end
+if cur then
+  local ok, rec = pcall(cjson.decode, cur)
+  -- A corrupt record (-1) may be overwritten by a caller who saw it corrupt.
+  if ok and type(rec) == 'table' then v = tonumber(rec.version) or 0 else v = -1 end
+end
 if v ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
@@ -66,6 +91,7 @@ export async function redisVaultStorage(url: string, prefix: string): Promise<Va
     try {
       return await f()
     } catch (e) {
+      if (e instanceof CorruptRecordError) throw e
       throw new StoreUnavailableError(`vault ${what} failed: ${(e as Error).message}`, e)
     }
   }
@@ -75,7 +101,13 @@ export async function redisVaultStorage(url: string, prefix: string): Promise<Va
     get: (path) => guard('read', async () => parse(await redis.hget(k.vault, path), path)),
     list: () =>
       guard('list', async () =>
-        Object.entries(await redis.hgetall(k.vault)).map(([p, j]) => parse(j, p) as SealedRecord),
+        Object.entries(await redis.hgetall(k.vault)).map(([p, j]) => {
+          try {
+            return parse(j, p) as SealedRecord
+          } catch {
+            return corruptEntry(p)
+          }
+        }),
       ),
     put: (rec, expected) =>
       guard('write', async () => {

@@ -3,7 +3,7 @@
 // or log returns them.
 import { iso, type Clock } from '../clock.js'
 import { open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
-import type { VaultStorage } from './storage.js'
+import { CorruptRecordError, type VaultStorage } from './storage.js'
 
 /** Airlock's own keys live here; the API can neither write nor delete them. */
 export const RESERVED_PREFIX = 'airlock/'
@@ -101,10 +101,17 @@ export async function openVault(deps: {
       return value
     },
     async put(path, value, actor, expectedVersion) {
-      const current = (await storage.get(path))?.version ?? 0
+      // A corrupt record is replaced (version -1 to the store), so an admin can repair it by writing.
+      const current = await storage.get(path).then(
+        (r) => r?.version ?? 0,
+        (e: unknown) => {
+          if (e instanceof CorruptRecordError) return -1
+          throw e
+        },
+      )
       if (expectedVersion !== undefined && expectedVersion !== current) return null
       const rec = await seal(wrapper, path, value, {
-        version: current + 1,
+        version: Math.max(current, 0) + 1,
         updatedAt: iso(clock.now()),
         updatedBy: actor,
       })
