@@ -31,3 +31,50 @@ describe('per-agent rate limit (in Redis)', () => {
     }
   })
 })
+
+describe('leased tokens (larger limits)', () => {
+  it('two replicas never admit more than the shared budget, and waste at most a lease each', async () => {
+    const { leaseSize } = await import('../src/plugins/rate-limit.js')
+    expect([3, 20, 40, 120, 1_000_000].map(leaseSize)).toEqual([1, 1, 2, 6, 50_000])
+    const a = await testBroker({ yaml: { perMinute: 40 } })
+    const b = await testBroker({ yaml: { perMinute: 40 }, prefix: a.prefix, keys: a.keys })
+    try {
+      const apis = [client(a.app, a.keys), client(b.app, b.keys)]
+      let admitted = 0
+      let limited = 0
+      for (let i = 0; i < 60; i++) {
+        const r = await (apis[i % 2] as ReturnType<typeof client>).post(
+          '/v1/sessions',
+          'build-bot',
+          sessionBody(),
+        )
+        if (r.status === 201) admitted++
+        else if (r.status === 429) limited++
+      }
+      expect(admitted + limited).toBe(60)
+      expect(admitted).toBeLessThanOrEqual(40)
+      expect(admitted).toBeGreaterThanOrEqual(40 - 2 * (leaseSize(40) - 1))
+    } finally {
+      await b.broker.close()
+      await a.close()
+    }
+  })
+})
+
+describe('a burst against leased tokens', () => {
+  it('250 concurrent requests on a 200/minute budget: exactly 200 admitted, no spurious 429 before that', async () => {
+    const t2 = await testBroker({ yaml: { perMinute: 200 } })
+    try {
+      const api2 = client(t2.app, t2.keys)
+      const statuses = await Promise.all(
+        Array.from({ length: 250 }, () =>
+          api2.post('/v1/sessions', 'build-bot', sessionBody()).then((r) => r.status),
+        ),
+      )
+      expect(statuses.filter((s) => s === 201)).toHaveLength(200)
+      expect(statuses.filter((s) => s === 429)).toHaveLength(50)
+    } finally {
+      await t2.close()
+    }
+  })
+})

@@ -1,5 +1,8 @@
 // Per-agent rate limit (@fastify/rate-limit), counted in Redis so every replica shares one budget.
-// Our own small store so a Redis outage reads as a 503 like every other store failure.
+// A replica leases tokens from the shared counter a block at a time (INCRBY) and spends them
+// locally, so most requests need no Redis round trip. Leased tokens count against the budget: the
+// limit is never exceeded; at worst a replica's unspent lease goes unused until the window ends.
+// A Redis outage reads as a 503, like every other store failure.
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
@@ -8,18 +11,60 @@ import { RATE_LIMIT } from '../store/scripts.js'
 
 type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: number }) => void) => void
 
-function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number) {
+/** Tokens leased per Redis call: 1 for small limits (exact), up to 5% of the limit for large ones. */
+export const leaseSize = (max: number): number => Math.max(1, Math.floor(max / 20))
+
+function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, max: number) {
   redis.defineCommand('alRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT })
   const call = (
-    redis as unknown as { alRateLimit: (k: string, w: number) => Promise<[number, number]> }
+    redis as unknown as { alRateLimit: (k: string, w: number, n: number) => Promise<[number, number]> }
   ).alRateLimit.bind(redis)
-  return class AirlockRateLimitStore {
-    incr: Incr = (key, cb) => {
-      call(nameSpace + key, windowMs).then(
-        ([current, ttl]) => cb(null, { current, ttl }),
-        (e: unknown) => cb(new StoreUnavailableError(`rate limit store: ${(e as Error).message}`, e)),
-      )
+  const block = leaseSize(max)
+  /** `exhausted`: the last refill got less than a block, so the window's shared budget is spent. */
+  const leases = new Map<string, { left: number; used: number; until: number; exhausted: boolean }>()
+  // One refill per key at a time: requests arriving while it travels wait for it, so a burst
+  // takes one block, not one block each.
+  const refills = new Map<string, Promise<void>>()
+
+  const refill = (key: string): Promise<void> => {
+    let p = refills.get(key)
+    if (!p) {
+      p = call(nameSpace + key, windowMs, block)
+        .then(([total, ttl]) => {
+          const granted = Math.max(0, Math.min(block, max - (total - block)))
+          if (leases.size > 10_000) leases.clear()
+          leases.set(key, {
+            left: granted,
+            used: total - block,
+            until: Date.now() + Math.max(ttl, 1000),
+            exhausted: granted < block,
+          })
+        })
+        .finally(() => refills.delete(key))
+      refills.set(key, p)
     }
+    return p
+  }
+
+  const take = (key: string, cb: Parameters<Incr>[1]): void => {
+    const now = Date.now()
+    const lease = leases.get(key)
+    if (lease && lease.until > now) {
+      if (lease.left > 0) {
+        lease.left--
+        lease.used++
+        return cb(null, { current: Math.min(lease.used, max), ttl: lease.until - now })
+      }
+      if (lease.exhausted) return cb(null, { current: max + 1, ttl: lease.until - now })
+    }
+    refill(key).then(
+      () => take(key, cb),
+      (e: unknown) => cb(new StoreUnavailableError(`rate limit store: ${(e as Error).message}`, e)),
+    )
+  }
+
+  return class AirlockRateLimitStore {
+    incr: Incr = (key, cb) => take(key, cb)
     child() {
       return this
     }
@@ -33,7 +78,7 @@ export default fp<{ redis: Redis | null; nameSpace: string; perMinute: number }>
       hook: 'preHandler', // after authentication, so the key is the agent, not an address
       max: opts.perMinute,
       timeWindow: 60_000,
-      ...(opts.redis && { store: redisStoreClass(opts.redis, opts.nameSpace, 60_000) }),
+      ...(opts.redis && { store: redisStoreClass(opts.redis, opts.nameSpace, 60_000, opts.perMinute) }),
       skipOnError: false,
       allowList: (req) => req.principal?.kind !== 'agent',
       keyGenerator: (req) => `agent:${req.principal?.id ?? req.ip}`,

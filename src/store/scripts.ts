@@ -101,10 +101,13 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `
 
-/** KEYS: counter. ARGV: window ms. Fixed window: returns {count, ttl ms}. */
+/**
+ * KEYS: counter. ARGV: window ms, block size. Fixed window: takes a block of tokens from the shared
+ * counter and returns {count after, ttl ms}; the caller may spend max(0, min(block, max - before)).
+ */
 export const RATE_LIMIT = `
-local current = redis.call('INCR', KEYS[1])
-if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return {current, tonumber(ARGV[1])} end
+local current = redis.call('INCRBY', KEYS[1], ARGV[2])
+if current == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return {current, tonumber(ARGV[1])} end
 return {current, redis.call('PTTL', KEYS[1])}
 `
 
