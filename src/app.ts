@@ -5,12 +5,12 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import Fastify, { LogController, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { Redis } from 'ioredis'
 import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { classify } from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import approvalRoutes from './routes/approvals.js'
@@ -74,6 +74,11 @@ export async function buildApp(opts: AppOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger) => logger,
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors fastify raises before routing (a malformed URL) leave in the contract's body too.
+    frameworkErrors: (e, req, reply) => {
+      const { status, code, message } = classify(e)
+      void (reply as unknown as FastifyReply).code(status).send({ error: code, message, request_id: req.id })
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const { strict, lenient } = validators()

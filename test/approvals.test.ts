@@ -114,7 +114,7 @@ describe('the two-person rule over the API', () => {
     const denied = await approve(s.id, 'carol', { decision: 'deny', comment: 'not during the freeze' })
     expect(denied.status).toBe(200)
     expect(denied.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
-    expect((await approve(s.id, 'alice')).body.error).toBe('gone')
+    expect((await approve(s.id, 'alice')).body.error).toBe('conflict')
     expect((await claim(s.id, 'other-bot')).body.error).toBe('gone')
     expect(events(s.id).at(-1)).toMatchObject({
       type: 'session.denied',
@@ -144,12 +144,12 @@ describe('the two-person rule over the API', () => {
     const revoked = await pending('other-bot')
     await api.del(`/v1/sessions/${revoked.id}`, 'ops')
     expect((await claim(revoked.id, 'other-bot')).body.error).toBe('gone')
-    expect((await approve(revoked.id, 'alice')).body.error).toBe('gone')
+    expect((await approve(revoked.id, 'alice')).body.error).toBe('conflict')
 
     const timedOut = await pending('other-bot')
     clock.advance(31 * 60_000)
     expect((await claim(timedOut.id, 'other-bot')).body.error).toBe('gone')
-    expect((await approve(timedOut.id, 'alice')).body.error).toBe('gone')
+    expect((await approve(timedOut.id, 'alice')).body.error).toBe('conflict')
 
     const unclaimed = await pending('other-bot')
     await approve(unclaimed.id, 'alice')
@@ -326,6 +326,52 @@ describe('a config reload between approval and claim', () => {
       expect(c.body).toMatchObject({
         error: 'policy_denied',
         message: 'the policy now needs 2 approvals; this request has 1',
+      })
+    } finally {
+      await t.broker.reload(before)
+    }
+  })
+})
+
+describe('owners and eligibility', () => {
+  it("an agent's owner without the approver role may deny over the API, not approve", async () => {
+    // third-bot is owned by ops (operator, admin; not an approver).
+    const s = await pending('third-bot', { task: { id: 'OWNER-DENY' } })
+    const approveTry = await approve(s.id, 'ops')
+    expect(approveTry.status).toBe(403)
+    expect(approveTry.body.error).toBe('forbidden')
+    const deny = await approve(s.id, 'ops', { decision: 'deny', comment: 'not today' })
+    expect(deny.status).toBe(200)
+    expect(deny.body.session).toMatchObject({ status: 'denied', denied_by: 'ops' })
+  })
+
+  it('a claim counts only approvals from people still eligible after a reload', async () => {
+    const r = await api.post(
+      '/v1/sessions',
+      'other-bot',
+      sessionBody({ environment: 'prod', task: { id: 'RELOAD-2' } }),
+    )
+    expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
+    const before = t.broker.runtime().config
+    const { parseConfig } = await import('../src/config/load.js')
+    const { testConfigYaml } = await import('./support/fixtures.js')
+    const aliceGone = testConfigYaml(t.prefix, t.keys, yaml).replace(
+      '{ id: alice, roles: [approver]',
+      '{ id: alice, roles: []',
+    )
+    expect(aliceGone).toContain('{ id: alice, roles: []')
+    await t.broker.reload(
+      parseConfig(aliceGone.replace(/approvers: \[alice, bob, carol\]/, 'approvers: [bob, carol]'), {
+        baseDir: '.',
+        env: { REDIS_URL: t.redisUrl },
+      }),
+    )
+    try {
+      const c = await claim(r.body.session.id, 'other-bot')
+      expect(c.status).toBe(403)
+      expect(c.body).toMatchObject({
+        error: 'policy_denied',
+        message: 'the policy now needs 1 approvals; this request has 0',
       })
     } finally {
       await t.broker.reload(before)

@@ -87,9 +87,9 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
     expect(r.json()).toMatchObject({ error: 'payload_too_large' })
   })
 
-  it('a content type without a parser is 415; a text body is not an object (400)', async () => {
+  it('a content type without a parser is 400 invalid_request; a text body is not an object (400)', async () => {
     const xml = await raw('<session/>', { 'content-type': 'application/xml' })
-    expect(xml.statusCode).toBe(415)
+    expect(xml.statusCode).toBe(400)
     expect(xml.json()).toMatchObject({ error: 'invalid_request' })
     const text = await raw('environment=staging', { 'content-type': 'text/plain' })
     expect(text.statusCode).toBe(400)
@@ -471,5 +471,48 @@ describe('service routes', () => {
     )
     expect(doc.paths['/v1/sessions'].post.responses['201']).toBeDefined()
     expect((await api.get('/nope', null)).body.error).toBe('not_found')
+  })
+})
+
+describe('malformed requests still get the contract error body', () => {
+  it.each([
+    [
+      'a malformed %-encoding in the path',
+      'GET',
+      '/v1/sessions/%ZZ',
+      undefined,
+      undefined,
+      /malformed %-encoding/,
+    ],
+    ['invalid JSON', 'POST', '/v1/sessions', '{bad', 'application/json', /not valid JSON/],
+    ['a __proto__ key', 'POST', '/v1/sessions', '{"__proto__":{"x":1}}', 'application/json', /__proto__/],
+    ['a compressed body', 'POST', '/v1/sessions', 'xx', 'application/json', /Content-Encoding|not valid/],
+  ])('%s: 400 invalid_request with request_id', async (_n, method, url, payload, type, message) => {
+    const headers: Record<string, string> = { ...t.as('build-bot') }
+    if (type) headers['content-type'] = type
+    if (_n === 'a compressed body') headers['content-encoding'] = 'gzip'
+    const r = await t.app.inject({
+      method: method as 'GET',
+      url,
+      headers,
+      ...(payload !== undefined && { payload }),
+    })
+    expect(r.statusCode).toBe(400)
+    expect(r.json()).toEqual({
+      error: 'invalid_request',
+      message: expect.stringMatching(message),
+      request_id: expect.any(String),
+    })
+  })
+
+  it('a vault path with a literal % is a 400, not a crash', async () => {
+    const r = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/vault/a%25',
+      headers: t.as('ops'),
+      payload: { value: 'x' },
+    })
+    expect(r.statusCode).toBe(400)
+    expect(r.json().error).toBe('invalid_request')
   })
 })

@@ -66,12 +66,9 @@ export function createApprovalService(deps: ApprovalDeps) {
   const { sessions, store, audit, clock, log } = deps
   const notify = async (rec: SessionRecord) => deps.onChange?.(rec)
 
-  /** The state part of "may this request still be decided?" (the status a person would see). */
+  /** The state part of "may this request still be decided?": API.md answers 409 when not pending. */
   function assertPending(cur: SessionRecord, now: number) {
     const status = effectiveStatus(cur, now)
-    if (status === 'denied' || status === 'expired' || status === 'revoked') {
-      throw err.gone(`the request is ${status}`)
-    }
     if (status !== 'pending_approval') throw err.conflict(`the request is ${status}, not pending approval`)
   }
 
@@ -188,10 +185,10 @@ export function createApprovalService(deps: ApprovalDeps) {
         onBehalfOf: rec.on_behalf_of,
       })
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
-      if (decision.approvals > rec.approvals.length) {
-        throw err.policy(
-          `the policy now needs ${decision.approvals} approvals; this request has ${rec.approvals.length}`,
-        )
+      // Approvals count only from people who are still eligible (a reload may have removed one).
+      const valid = rec.approvals.filter((a) => whyNotApprover(rt, rec, a.by) === null).length
+      if (decision.approvals > valid) {
+        throw err.policy(`the policy now needs ${decision.approvals} approvals; this request has ${valid}`)
       }
       const base = { ...rec, ttl_seconds: Math.min(rec.ttl_seconds, decision.maxTtlSeconds) }
 

@@ -41,7 +41,7 @@ export function oidcVerifier(
     for (const alg of a.oidc.algorithms) if (!i.algorithms.includes(alg)) i.algorithms.push(alg)
     issuers.set(a.oidc.issuer, i)
   }
-  const cache = new Map<string, { principal: Principal; exp: number }>()
+  const cache = new Map<string, { principal: Principal; exp: number; nbf: number }>()
 
   const keysFor = (iss: string, i: Issuer): Promise<JWTVerifyGetKey> => {
     // A failed discovery is retried on the next request rather than remembered.
@@ -57,7 +57,7 @@ export function oidcVerifier(
 
   return async (token) => {
     const hit = cache.get(token)
-    if (hit) return hit.exp * 1000 > clock.now() ? hit.principal : null
+    if (hit) return hit.exp * 1000 > clock.now() && hit.nbf * 1000 <= clock.now() ? hit.principal : null
     let iss: string | undefined
     try {
       iss = decodeJwt(token).iss
@@ -81,7 +81,11 @@ export function oidcVerifier(
       if (!agent) return null
       const principal: Principal = { kind: 'agent', id: agent.id, roles: ['agent'], agent }
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
-      cache.set(token, { principal, exp: payload.exp as number })
+      cache.set(token, {
+        principal,
+        exp: payload.exp as number,
+        nbf: typeof payload.nbf === 'number' ? payload.nbf : 0,
+      })
       return principal
     } catch {
       return null

@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { AirlockError, StoreUnavailableError, type ErrorCode } from '../errors.js'
+import { scrub } from '../secrets/scrub.js'
 
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
@@ -12,12 +13,15 @@ const BY_STATUS: Record<number, ErrorCode> = {
   409: 'conflict',
   410: 'gone',
   413: 'payload_too_large',
-  415: 'invalid_request',
   429: 'rate_limited',
   503: 'unavailable',
 }
 
-function classify(e: FastifyError | AirlockError | Error): { status: number; code: string; message: string } {
+export function classify(e: FastifyError | AirlockError | Error): {
+  status: number
+  code: string
+  message: string
+} {
   if (e instanceof AirlockError) return { status: e.statusCode, code: e.code, message: e.message }
   if (e instanceof StoreUnavailableError) {
     return {
@@ -37,7 +41,20 @@ function classify(e: FastifyError | AirlockError | Error): { status: number; cod
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: 'payload_too_large', message: 'the request body is over the size limit' }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'invalid_request', message: 'send application/json' }
+      return {
+        status: 400,
+        code: 'invalid_request',
+        message: 'unsupported Content-Type: send application/json',
+      }
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      // fastify does not say which: broken JSON, or a __proto__ / constructor.prototype key.
+      return {
+        status: 400,
+        code: 'invalid_request',
+        message: 'the body is not valid JSON (or it has a __proto__ key)',
+      }
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, code: 'invalid_request', message: 'the URL has a malformed %-encoding' }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, code: 'invalid_request', message: 'the JSON body is empty' }
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -45,7 +62,13 @@ function classify(e: FastifyError | AirlockError | Error): { status: number; cod
   }
   const status = fe.statusCode ?? 500
   if (status >= 400 && status < 500) {
-    const message = e instanceof SyntaxError ? 'the body is not valid JSON' : 'the request is not valid'
+    const message = /prototype/i.test(e.message)
+      ? 'the body may not contain __proto__ or constructor.prototype'
+      : e instanceof SyntaxError
+        ? 'the body is not valid JSON'
+        : /encoding/i.test(e.message)
+          ? 'unsupported Content-Encoding: send the body uncompressed'
+          : 'the request is not valid'
     return { status, code: BY_STATUS[status] ?? 'invalid_request', message }
   }
   return {
@@ -61,7 +84,7 @@ export default fp(
       const { status, code, message } = classify(e)
       if (status >= 500)
         req.log.error(
-          { err: { type: e.name, message: e.message, code: (e as FastifyError).code } },
+          { reqId: req.id, err: { type: e.name, message: scrub(e.message), code: (e as FastifyError).code } },
           'request failed',
         )
       if (e instanceof AirlockError && e.retryAfter !== undefined)

@@ -12,7 +12,9 @@ const approvals: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/sessions/:id/approvals',
     {
-      config: { roles: ['approver'] },
+      // Approvers approve or deny; an agent's owners (who may hold other roles) may deny. The
+      // service decides per person and request.
+      config: { roles: ['approver', 'operator', 'admin'] },
       schema: {
         summary: 'Approve or deny a pending request (eligible approvers; owners may deny)',
         tags: ['approvals'],

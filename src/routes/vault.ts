@@ -15,8 +15,8 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw err.unavailable('the vault is not configured (set AIRLOCK_MASTER_KEY or vault.master_key)')
     return app.broker.vault
   }
-  const writablePath = (raw: string): string => {
-    const path = decodeURIComponent(raw)
+  // fastify has already decoded the wildcard; decoding again would turn %25 into a crash.
+  const writablePath = (path: string): string => {
     if (path.length > MAX_PATH || !VAULT_PATH_RE.test(path)) {
       throw err.invalid('path: expected segments of A-Z a-z 0-9 . _ - separated by /')
     }
