@@ -5,16 +5,6 @@ import { resolveClient, type Profile } from './profile.js'
 
 export type ClientConfig = Profile
 
-/** Sync form for env-only callers; commands use `clientFor` (flags, env, then the profile file). */
-export function clientConfig(flags: { url?: string } = {}): ClientConfig {
-  const url = flags.url || process.env['AIRLOCK_URL']
-  const token = process.env['AIRLOCK_TOKEN']
-  if (!url) throw new CliError('no broker: set AIRLOCK_URL, pass --url, or run `airlock login`', EXIT.usage)
-  if (!token)
-    throw new CliError('no credential: set AIRLOCK_TOKEN to your API key, or run `airlock login`', EXIT.usage)
-  return { url: url.replace(/\/$/, ''), token }
-}
-
 export const clientFor = (flags: { url?: string; profile?: string }): Promise<ClientConfig> =>
   resolveClient(flags)
 

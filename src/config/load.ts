@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value'
 import { parseDocument } from 'yaml'
 import { PLANNED_PROVIDER_TYPES, isProviderType, providerRegistry } from '../../providers/registry.js'
 import { ConfigError } from '../errors.js'
+import { matches } from '../policy/decide.js'
 import { formatDuration, parseDuration } from './duration.js'
 import {
   AgentSchema,
@@ -497,7 +498,8 @@ function buildPolicy(p: Static<typeof PolicySchema>, i: number, ctx: PolicyConte
   const approvals = p.approvals ?? 0
   // The load-time half of the two-person rule (the decision enforces max(N, 2) again).
   if (effect === 'allow' && approvals < 2) {
-    const hit = ctx.destructiveClasses.find((c) => p.operation_classes.some((m) => globMatch(m, c)))
+    // The same matcher as the runtime decision, so the load-time check and decide() never disagree.
+    const hit = ctx.destructiveClasses.find((c) => p.operation_classes.some((m) => matches(m, c)))
     if (hit !== undefined)
       ctx.report(`${at}.approvals`, `destructive class '${hit}' needs at least 2 approvals`)
   }
@@ -516,11 +518,6 @@ function buildPolicy(p: Static<typeof PolicySchema>, i: number, ctx: PolicyConte
 }
 
 /** `*` matches any run of characters; everything else is literal. */
-export function globMatch(pattern: string, name: string): boolean {
-  const re = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
-  return new RegExp(`^${re.join('.*')}$`).test(name)
-}
-
 function duplicates(names: (string | null)[], found: (i: number, first: number, name: string) => void): void {
   const seen = new Map<string, number>()
   names.forEach((n, i) => {
