@@ -1,6 +1,7 @@
 // The logger. Secret-bearing fields are redacted wherever they appear; API keys and tokens only
 // ever travel in headers and bodies, which are not logged.
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { scrub } from './secrets/scrub.js'
 
 export const REDACT = [
   'req.headers.authorization',
@@ -21,11 +22,23 @@ export const REDACT = [
   '*.connection',
 ]
 
+export function scrubbedError(v: unknown): unknown {
+  if (typeof v === 'string') return scrub(v)
+  if (v instanceof Error) return { type: v.name, message: scrub(v.message) }
+  if (v && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string') {
+    return { ...(v as object), message: scrub((v as { message: string }).message) }
+  }
+  return v
+}
+
 export function createLogger(opts: { level?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
       level: opts.level ?? process.env['AIRLOCK_LOG_LEVEL'] ?? 'info',
       redact: { paths: REDACT, censor: '[redacted]' },
+      // Redaction works on field names; error text can quote a URL or a key anywhere inside it,
+      // so every err/error field passes through the one scrubber, whoever logs it.
+      serializers: { err: scrubbedError, error: scrubbedError },
       base: { service: 'airlock' },
     },
     opts.destination ?? pino.destination(2),

@@ -1,6 +1,5 @@
 // Everything derived from the config file. SIGHUP builds a new Runtime and swaps it in whole, so
 // a request sees either the old config or the new one, never a mix.
-import { scrub } from './secrets/scrub.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { providerRegistry } from '../providers/registry.js'
 import type { Provider, ProviderType, SecretSource } from '../providers/types.js'
@@ -51,7 +50,7 @@ export async function buildRuntime(
     await provider
       .setup()
       .catch((e: unknown) =>
-        deps.log.warn({ provider: p.name, err: scrub((e as Error).message) }, 'provider setup failed'),
+        deps.log.warn({ provider: p.name, err: (e as Error).message }, 'provider setup failed'),
       )
     providers.set(p.name, provider)
   }

@@ -1,6 +1,5 @@
 // Wires a broker from a config: store, keys, audit, runtime, services, workers, HTTP app.
 // The CLI (serve, dev) and the tests build brokers through here, so they run the same code.
-import { scrub } from './secrets/scrub.js'
 import type { Logger } from 'pino'
 import { hostname } from 'node:os'
 import { buildApp, type App } from './app.js'
@@ -120,7 +119,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     checkpointEveryMs: config.audit.checkpointEveryMs,
     onFailure: (e) => {
       metrics.auditFailures.inc()
-      log.error({ err: scrub((e as Error).message) }, 'audit write failed')
+      log.error({ err: (e as Error).message }, 'audit write failed')
     },
     newChain: newChainId,
     onChainLost: (lost, head) =>
@@ -190,13 +189,13 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   vault?.onChange((path) => {
     if (path === KEYRING_PATH || path === '*') {
       reloadKeys().catch((e: unknown) =>
-        log.error({ err: scrub((e as Error).message) }, 'reloading signing keys failed'),
+        log.error({ err: (e as Error).message }, 'reloading signing keys failed'),
       )
     }
     for (const p of current.providers.values()) {
       p.secretRotated(`vault:${path}`).catch((e: unknown) =>
         log.warn(
-          { provider: p.name, err: scrub((e as Error).message) },
+          { provider: p.name, err: (e as Error).message },
           'provider could not take the rotated secret',
         ),
       )
@@ -208,7 +207,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     ? setInterval(
         () =>
           void reloadKeys().catch((e: unknown) =>
-            log.warn({ err: scrub((e as Error).message) }, 'key refresh failed'),
+            log.warn({ err: (e as Error).message }, 'key refresh failed'),
           ),
         60_000,
       )

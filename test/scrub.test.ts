@@ -36,3 +36,22 @@ describe('scrub', () => {
     expect(scrub('x '.repeat(400))).toHaveLength(300)
   })
 })
+
+describe('the logger', () => {
+  it('scrubs every err and error field, whatever logs it', async () => {
+    const { createLogger } = await import('../src/log.js')
+    const { LineSink } = await import('./helper.js')
+    const sink = new LineSink()
+    const log = createLogger({ level: 'info', destination: sink })
+    log.warn({ err: 'connect failed: postgres://admin:hunter2@db/app' }, 'a')
+    log.warn({ error: 'auth password=hunter2' }, 'b')
+    log.warn({ err: new Error('AKIAIOSFODNN7EXAMPLE rejected') }, 'c')
+    log.warn({ err: { message: 'xoxb-1-2-secret', code: 'x' } }, 'd')
+    log.warn({ provider: 'p', note: 'ordinary' }, 'e')
+    const out = sink.lines.join('\n')
+    for (const secret of ['hunter2', 'AKIAIOSFODNN7EXAMPLE', 'xoxb-1-2-secret'])
+      expect(out).not.toContain(secret)
+    expect(out).toContain('postgres://[redacted]@db/app')
+    expect(out).toContain('"note":"ordinary"')
+  })
+})

@@ -3,7 +3,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { AirlockError, StoreUnavailableError, type ErrorCode } from '../errors.js'
-import { scrub } from '../secrets/scrub.js'
 
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
@@ -84,7 +83,7 @@ export default fp(
       const { status, code, message } = classify(e)
       if (status >= 500)
         req.log.error(
-          { reqId: req.id, err: { type: e.name, message: scrub(e.message), code: (e as FastifyError).code } },
+          { reqId: req.id, err: { type: e.name, message: e.message, code: (e as FastifyError).code } },
           'request failed',
         )
       if (e instanceof AirlockError && e.retryAfter !== undefined)

@@ -2,7 +2,6 @@
 // those that expired while every broker was down), retrying failed revocations, dropping expired
 // locks, trimming the audit log and reaping provider leftovers. One replica at a time holds the
 // lease; the others stand by and take over within a lease period if it dies.
-import { scrub } from '../secrets/scrub.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { parseAuditJson } from '../audit/read.js'
 import type { Clock } from '../clock.js'
@@ -61,7 +60,7 @@ export function createSweeper(deps: SweeperDeps) {
     }
     for (const p of deps.runtime().providers.values()) {
       const n = await p.reap(isLive).catch((e: unknown) => {
-        log.warn({ provider: p.name, err: scrub((e as Error).message) }, 'reap failed')
+        log.warn({ provider: p.name, err: (e as Error).message }, 'reap failed')
         return 0
       })
       if (n > 0) log.info({ provider: p.name, reaped: n }, 'reaped leftovers of unknown sessions')
@@ -99,7 +98,7 @@ export function createSweeper(deps: SweeperDeps) {
       if (failing) log.info('sweeper recovered')
       failing = false
     } catch (e) {
-      if (!failing) log.error({ err: scrub((e as Error).message) }, 'sweeper failed; retrying')
+      if (!failing) log.error({ err: (e as Error).message }, 'sweeper failed; retrying')
       failing = true
     }
   }
