@@ -148,7 +148,7 @@ async function throughBroker() {
   const prefix = `airlock-bench:pg-${sfx}:`
   const keys = newKeys()
   const yaml = testConfigYaml(prefix, keys, {
-    extraProviders: postgresProviderYaml({
+    providers: postgresProviderYaml({
       deploymentId: `bench-broker-${sfx}`,
       app,
       staging: 'env:BENCH_PG_URL',

@@ -57,15 +57,7 @@ const agentArgs = (task: string) => [
 beforeAll(async () => {
   const signing = writeSigningKey(dir)
   const port = await freePort()
-  const yaml = testConfigYaml(prefix, keys)
-    .replace(
-      'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
-      `server: { port: ${port}, public_url: "http://airlock.test" }`,
-    )
-    .replace(
-      'tokens: { default_ttl: 15m, max_ttl: 1h }',
-      `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`,
-    )
+  const yaml = testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path })
   const config = join(dir, 'airlock.yaml')
   writeFileSync(config, yaml)
   broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })

@@ -59,7 +59,7 @@ beforeAll(async () => {
     sweeper: true,
     sweepEveryMs: 200,
     yaml: {
-      extraProviders: postgresProviderYaml({
+      providers: postgresProviderYaml({
         deploymentId: `broker-test-${sfx}`,
         app,
         staging: `file:${stagingRef}`,

@@ -41,7 +41,7 @@ let redis: Redis
 let tag = ''
 
 const yaml = () => ({
-  extraProviders: postgresProviderYaml({ app, staging: `file:${adminRef}`, prod: `file:${adminRef}` }),
+  providers: postgresProviderYaml({ app, staging: `file:${adminRef}`, prod: `file:${adminRef}` }),
 })
 const roleTag = (cred: PgCredentials) => cred.username.split('_')[1] as string
 
@@ -72,15 +72,11 @@ async function loseRecord(id: string) {
 
 async function startB(): Promise<BrokerProcess> {
   const signing = writeSigningKey(dir)
-  const config = testConfigYaml(prefix, keys, yaml())
-    .replace(
-      'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
-      `server: { port: ${await freePort()}, public_url: "http://airlock.test" }`,
-    )
-    .replace(
-      'tokens: { default_ttl: 15m, max_ttl: 1h }',
-      `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`,
-    )
+  const config = testConfigYaml(prefix, keys, {
+    ...yaml(),
+    port: await freePort(),
+    signingKeyPath: signing.path,
+  })
   const path = join(dir, 'replica-b.yaml')
   writeFileSync(path, config)
   return startBrokerProcess(path, { REDIS_URL: redisUrl, AIRLOCK_LOG_LEVEL: 'info' }, { host: OTHER_HOST })

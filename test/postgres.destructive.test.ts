@@ -90,7 +90,7 @@ beforeAll(async () => {
   t = await testBroker({
     yaml: {
       // Both environments on one server (separate databases): the strictest case for confinement.
-      extraProviders: postgresProviderYaml({
+      providers: postgresProviderYaml({
         deploymentId: `destructive-test-${sfx}`,
         app,
         staging: `file:${join(dir, 'admin.url')}`,

@@ -39,21 +39,15 @@ let tag = ''
 
 const configFile = async (): Promise<string> => {
   const yaml = testConfigYaml(prefix, keys, {
-    extraProviders: postgresProviderYaml({
+    providers: postgresProviderYaml({
       deploymentId,
       app,
       staging: `file:${adminRef}`,
       prod: `file:${adminRef}`,
     }),
+    port: await freePort(),
+    signingKeyPath: signing.path,
   })
-    .replace(
-      'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
-      `server: { port: ${await freePort()}, public_url: "http://airlock.test" }`,
-    )
-    .replace(
-      'tokens: { default_ttl: 15m, max_ttl: 1h }',
-      `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`,
-    )
   const path = join(dir, `airlock-${randomBytes(3).toString('hex')}.yaml`)
   writeFileSync(path, yaml)
   return path

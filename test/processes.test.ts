@@ -22,15 +22,7 @@ let b: BrokerProcess
 let configB: string
 
 const configFor = async (port: number) => {
-  const yaml = testConfigYaml(prefix, keys)
-    .replace(
-      'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
-      `server: { port: ${port}, public_url: "http://airlock.test" }`,
-    )
-    .replace(
-      'tokens: { default_ttl: 15m, max_ttl: 1h }',
-      `tokens: { default_ttl: 15m, max_ttl: 1h, signing_key: "file:${signing.path}" }`,
-    )
+  const yaml = testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path })
   const path = join(dir, `airlock-${port}.yaml`)
   writeFileSync(path, yaml)
   return path

@@ -20,10 +20,10 @@ let b: BrokerProcess
 
 const configFor = (port: number) => {
   const path = join(dir, `airlock-${port}.yaml`)
-  const yaml = testConfigYaml(prefix, keys).replace(
-    'server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }',
-    `server: { port: ${port}, public_url: "http://airlock.test" }\nvault: { backend: redis, master_key: "env:AIRLOCK_MASTER_KEY" }`,
-  )
+  const yaml = testConfigYaml(prefix, keys, {
+    port,
+    extra: 'vault: { backend: redis, master_key: "env:AIRLOCK_MASTER_KEY" }',
+  })
   writeFileSync(path, yaml)
   return path
 }

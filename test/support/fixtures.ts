@@ -12,8 +12,6 @@ export interface YamlOptions {
   extraAgents?: string
   /** More entries of `humans:` (YAML lines, each starting with `  - `). */
   extraHumans?: string
-  /** More entries for the providers list (YAML list items, indented two spaces). */
-  extraProviders?: string
   perMinute?: number
   /** A `slack` section; its secrets come from env SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. */
   slack?: { apiUrl: string; channel?: string }
@@ -21,14 +19,17 @@ export interface YamlOptions {
   approvals?: { timeout?: string; claimWindow?: string }
   /** More entries of the providers list (YAML, indented by two spaces). */
   providers?: string
+  /** For a broker process: its port and a signing key file (tokens.signing_key). */
+  port?: number
+  signingKeyPath?: string
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
   const h = (n: string) => sha256Hex(keys[n] as string)
   return `
-server: { public_url: "http://airlock.test", body_limit_bytes: 16384 }
+server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384 }
 store: { redis_url: env:REDIS_URL, key_prefix: "${prefix}", retention: 1h }
-tokens: { default_ttl: 15m, max_ttl: 1h }
+tokens: { default_ttl: 15m, max_ttl: 1h${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
 environments: [{ name: staging }, { name: prod }]
 operation_classes: [{ name: read }, { name: write }, { name: destructive, destructive: true }]
 agents:
@@ -46,7 +47,6 @@ resource_servers:
 providers:
   - { name: internal-api, type: jwt, audience: "https://api.internal.example" }
   - { name: other-api, type: jwt }
-${o.extraProviders ?? ''}
 ${o.providers ?? ''}
 policies:
   - description: bots work freely in staging
