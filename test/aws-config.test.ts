@@ -1,30 +1,12 @@
 // Validation of the aws provider's config section: every problem with its full path.
-import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/errors.js'
+import { EXAMPLE, exampleLoadOptions } from './support/example-config.js'
 
-const EXAMPLE = readFileSync(new URL('../config/airlock.example.yaml', import.meta.url), 'utf8')
-const dir = mkdtempSync(join(tmpdir(), 'airlock-aws-config-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-mkdirSync(join(dir, 'secrets'))
-writeFileSync(
-  join(dir, 'secrets', 'airlock-signing.pem'),
-  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-)
-const OPTS = {
-  baseDir: dir,
-  env: {
-    REDIS_URL: 'redis://localhost:6379/0',
-    SLACK_BOT_TOKEN: 'x',
-    SLACK_SIGNING_SECRET: 'y',
-    AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
-  },
-}
+const { opts: OPTS, cleanup } = exampleLoadOptions('aws-config')
+afterAll(cleanup)
 const P = 'providers[1]'
 const STAGING = 'arn:aws:iam::111111111111:role/airlock-staging'
 

@@ -1,31 +1,13 @@
 // The postgres provider's config section: the contract example loads, and every problem is
 // reported with its exact path (what `airlock config check` prints).
-import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/errors.js'
+import { EXAMPLE, exampleLoadOptions } from './support/example-config.js'
 
-const EXAMPLE = readFileSync(new URL('../config/airlock.example.yaml', import.meta.url), 'utf8')
-const dir = mkdtempSync(join(tmpdir(), 'airlock-pgconfig-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-mkdirSync(join(dir, 'secrets'))
-writeFileSync(
-  join(dir, 'secrets', 'airlock-signing.pem'),
-  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-)
-const OPTS = {
-  baseDir: dir,
-  env: {
-    REDIS_URL: 'redis://localhost:6379',
-    SLACK_BOT_TOKEN: 'x',
-    SLACK_SIGNING_SECRET: 'y',
-    AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
-  },
-}
+const { opts: OPTS, cleanup } = exampleLoadOptions('pgconfig')
+afterAll(cleanup)
 
 /** The example without aws (not in this release); app-db is providers[1]. */
 function doc(): Record<string, any> {

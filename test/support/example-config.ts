@@ -1,0 +1,29 @@
+// The contract's example config, and a directory and environment it loads from (its signing key
+// file, REDIS_URL, Slack secrets and a master key), for tests that edit one section of it.
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export const EXAMPLE = readFileSync(new URL('../../config/airlock.example.yaml', import.meta.url), 'utf8')
+
+export function exampleLoadOptions(name: string) {
+  const dir = mkdtempSync(join(tmpdir(), `airlock-${name}-`))
+  mkdirSync(join(dir, 'secrets'))
+  writeFileSync(
+    join(dir, 'secrets', 'airlock-signing.pem'),
+    generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  )
+  return {
+    opts: {
+      baseDir: dir,
+      env: {
+        REDIS_URL: 'redis://localhost:6379/0',
+        SLACK_BOT_TOKEN: 'x',
+        SLACK_SIGNING_SECRET: 'y',
+        AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+      },
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
