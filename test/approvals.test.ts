@@ -302,6 +302,22 @@ describe('races', () => {
   })
 })
 
+/** Runs `fn` with the test config edited by `edit` in force, then puts the original back. */
+async function withConfig(edit: (yaml: string) => string, fn: () => Promise<void>) {
+  const { parseConfig } = await import('../src/config/load.js')
+  const { testConfigYaml } = await import('./support/fixtures.js')
+  const original = testConfigYaml(t.prefix, t.keys, yaml)
+  const edited = edit(original)
+  expect(edited).not.toBe(original)
+  const before = t.broker.runtime().config
+  await t.broker.reload(parseConfig(edited, { baseDir: '.', env: { REDIS_URL: t.redisUrl } }))
+  try {
+    await fn()
+  } finally {
+    await t.broker.reload(before)
+  }
+}
+
 describe('a config reload between approval and claim', () => {
   it('a claim is refused when the policy now needs more approvals than the request has', async () => {
     const r = await api.post(
@@ -311,25 +327,21 @@ describe('a config reload between approval and claim', () => {
     )
     expect(r.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 1 })
     expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
-    const before = t.broker.runtime().config
-    const { parseConfig } = await import('../src/config/load.js')
-    const { testConfigYaml } = await import('./support/fixtures.js')
-    const stricter = testConfigYaml(t.prefix, t.keys, yaml).replace(
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
+    await withConfig(
+      (y) =>
+        y.replace(
+          'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
+          'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
+        ),
+      async () => {
+        const c = await claim(r.body.session.id, 'other-bot')
+        expect(c.status).toBe(403)
+        expect(c.body).toMatchObject({
+          error: 'policy_denied',
+          message: 'the policy now needs 2 approvals; this request has 1',
+        })
+      },
     )
-    expect(stricter).not.toBe(testConfigYaml(t.prefix, t.keys, yaml))
-    await t.broker.reload(parseConfig(stricter, { baseDir: '.', env: { REDIS_URL: t.redisUrl } }))
-    try {
-      const c = await claim(r.body.session.id, 'other-bot')
-      expect(c.status).toBe(403)
-      expect(c.body).toMatchObject({
-        error: 'policy_denied',
-        message: 'the policy now needs 2 approvals; this request has 1',
-      })
-    } finally {
-      await t.broker.reload(before)
-    }
   })
 })
 
@@ -352,29 +364,19 @@ describe('owners and eligibility', () => {
       sessionBody({ environment: 'prod', task: { id: 'RELOAD-2' } }),
     )
     expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
-    const before = t.broker.runtime().config
-    const { parseConfig } = await import('../src/config/load.js')
-    const { testConfigYaml } = await import('./support/fixtures.js')
-    const aliceGone = testConfigYaml(t.prefix, t.keys, yaml).replace(
-      '{ id: alice, roles: [approver]',
-      '{ id: alice, roles: []',
+    await withConfig(
+      (y) =>
+        y
+          .replace('{ id: alice, roles: [approver]', '{ id: alice, roles: []')
+          .replace(/approvers: \[alice, bob, carol\]/, 'approvers: [bob, carol]'),
+      async () => {
+        const c = await claim(r.body.session.id, 'other-bot')
+        expect(c.status).toBe(403)
+        expect(c.body).toMatchObject({
+          error: 'policy_denied',
+          message: 'the policy now needs 1 approvals; this request has 0',
+        })
+      },
     )
-    expect(aliceGone).toContain('{ id: alice, roles: []')
-    await t.broker.reload(
-      parseConfig(aliceGone.replace(/approvers: \[alice, bob, carol\]/, 'approvers: [bob, carol]'), {
-        baseDir: '.',
-        env: { REDIS_URL: t.redisUrl },
-      }),
-    )
-    try {
-      const c = await claim(r.body.session.id, 'other-bot')
-      expect(c.status).toBe(403)
-      expect(c.body).toMatchObject({
-        error: 'policy_denied',
-        message: 'the policy now needs 1 approvals; this request has 0',
-      })
-    } finally {
-      await t.broker.reload(before)
-    }
   })
 })
