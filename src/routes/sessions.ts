@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
+import { matchesFilter } from '../sessions/service.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
 import { BulkRevoke, ListQuery, SessionId, SessionRequest, WaitQuery } from '../schemas/session.js'
@@ -123,14 +124,9 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
         throw err.invalid('name at least one of agent, environment, provider, operation_class, task_id')
       }
       const p = principalOf(req)
+      // The same filter as listing (status is not part of a bulk revoke's body).
       const ids = await svc.revokeMatching(p.id, 'bulk revoke by an operator', (r) =>
-        [
-          f.agent === undefined || r.agent === f.agent,
-          f.environment === undefined || r.environment === f.environment,
-          f.provider === undefined || r.provider === f.provider,
-          f.operation_class === undefined || r.operation_class === f.operation_class,
-          f.task_id === undefined || r.task.id === f.task_id,
-        ].every(Boolean),
+        matchesFilter(r, f, Date.now()),
       )
       return { revoked: ids.length, session_ids: ids }
     },

@@ -2,6 +2,7 @@
 // JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
 import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
+import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
 import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
 import type { CasResult, ChainHead, CreateResult, RevocationJob, StoredAuditEvent, Store } from './types.js'
@@ -203,21 +204,4 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       return { changed: waiters.wait(sessionId, ms, signal) }
     },
   }
-}
-
-export function parseHead(raw: string | null | undefined): ChainHead | null {
-  if (!raw) return null
-  const i = raw.indexOf(':')
-  return { seq: Number(raw.slice(0, i)), hash: raw.slice(i + 1) }
-}
-
-export const encodeCursor = (ms: number, id: string): string =>
-  Buffer.from(`${ms}:${id}`).toString('base64url')
-
-export function decodeCursor(cursor: string): [number, string] {
-  const raw = Buffer.from(cursor, 'base64url').toString()
-  const i = raw.indexOf(':')
-  const ms = Number(raw.slice(0, i))
-  if (i < 1 || !Number.isFinite(ms)) throw new RangeError('bad cursor')
-  return [ms, raw.slice(i + 1)]
 }
