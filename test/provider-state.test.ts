@@ -123,12 +123,15 @@ describe.each(['memory', 'redis'] as const)('provider state (%s)', (kind) => {
 
   it('withLock: a holder whose lock lapsed never releases the next holder’s lock', async () => {
     const [f, g] = await replicas(kind)
+    const firstIn = deferred()
     const secondIn = deferred()
     const secondOut = deferred()
     // The first holder outlives its 80 ms lock: it only returns once the second holder is inside.
     const first = f('aws-main').withLock('role:z', 80, async () => {
+      firstIn.resolve()
       await secondIn.promise
     })
+    await firstIn.promise // the second starts only once the first holds the lock
     const second = g('aws-main').withLock('role:z', 5000, async () => {
       secondIn.resolve()
       await secondOut.promise
