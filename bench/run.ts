@@ -119,6 +119,9 @@ class StartError extends Error {}
 
 interface Scenario {
   name: string
+  /** CPU time per request (all threads), a steadier measure than req/s on a noisy machine. */
+  cpuUsPerRequest: { server: number; serverMain: number; redis: number; loadGenerator: number }
+  machineBusyPct: number
   requests: number
   rps: number
   p50: number
@@ -129,6 +132,39 @@ interface Scenario {
   statusCodes: Record<string, number>
 }
 
+/** CPU seconds so far: the server process (all threads), Redis (INFO), this process, the machine. */
+interface CpuSnapshot {
+  server: number
+  /** The event loop's thread alone: what bounds one process's throughput. */
+  serverMain: number
+  redis: number
+  loadGen: number
+  machineBusy: number
+  machineTotal: number
+}
+const TICK = 100 // USER_HZ on Linux
+async function cpuSnapshot(): Promise<CpuSnapshot> {
+  // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+  const ticks = (file: string) => {
+    const stat = readFileSync(file, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / TICK
+  }
+  const info = (await redis?.info('cpu')) ?? ''
+  const own = process.cpuUsage()
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number)
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0)
+  const total = cpu.reduce((a, b) => a + b, 0)
+  return {
+    server: ticks(`/proc/${server?.pid}/stat`),
+    serverMain: ticks(`/proc/${server?.pid}/task/${server?.pid}/stat`),
+    redis: Number(infoField(info, 'used_cpu_user')) + Number(infoField(info, 'used_cpu_sys')),
+    loadGen: (own.user + own.system) / 1e6,
+    machineBusy: (total - idle) / TICK,
+    machineTotal: total / TICK,
+  }
+}
+
 async function cannon(
   name: string,
   url: string,
@@ -136,6 +172,7 @@ async function cannon(
   body: unknown,
   seconds: number,
 ): Promise<Scenario> {
+  const before = await cpuSnapshot()
   const r = await autocannon({
     url,
     method: 'POST',
@@ -144,10 +181,23 @@ async function cannon(
     headers: { authorization, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   })
+  const after = await cpuSnapshot()
   const statusCodes: Record<string, number> = {}
   for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = s.count ?? 0
+  const n = Math.max(1, r.requests.total)
+  const us = (k: keyof CpuSnapshot) => Math.round(((after[k] - before[k]) * 1e6) / n)
   return {
     name,
+    cpuUsPerRequest: {
+      server: us('server'),
+      serverMain: us('serverMain'),
+      redis: us('redis'),
+      loadGenerator: us('loadGen'),
+    },
+    machineBusyPct: Math.round(
+      (100 * (after.machineBusy - before.machineBusy)) /
+        Math.max(1e-9, after.machineTotal - before.machineTotal),
+    ),
     requests: r.requests.total,
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -477,6 +527,14 @@ async function main(): Promise<number> {
   p(row(issue, TARGETS.issueRps))
   p(row(introspect, TARGETS.introspectRps))
   p(`  introspect sanity: before run ${checkBefore}, after run ${checkAfter}`)
+  p('  CPU per request: server (its event loop), Redis, load generator; how busy the machine was')
+  for (const s of [issue, introspect]) {
+    const c = s.cpuUsPerRequest
+    p(
+      `    ${s.name.padEnd(11)}  ${c.server} us (${c.serverMain} us), ${c.redis} us, ${c.loadGenerator} us; ` +
+        `${s.machineBusyPct}% busy`,
+    )
+  }
   for (const s of [issue, introspect]) {
     if (s.non2xx > 0 || s.errors > 0) {
       p(

@@ -13,9 +13,12 @@ import { createMemoryStore } from '../src/store/memory.js'
 import { createRedisStore, type RedisStore } from '../src/store/redis.js'
 import type { AuditStore, ChainHead, Store } from '../src/store/types.js'
 import { deletePrefix, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
+import { makeLock, makeRec } from './support/records.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+const HOUR = 3_600_000
 
 /** An independent canonical JSON (not src/audit/chain.ts): sorted keys, no whitespace. */
 const canon = (v: unknown): string => {
@@ -218,6 +221,43 @@ describe.each(backends)('createAuditLog on the $name store', ({ make }) => {
       chains: [{ chain: log.chain, first: 1, last: N }],
       problems: [],
     })
+  })
+
+  it('creates sessions in the batch of their events; a refused one ends alone, the chain stays whole', async () => {
+    const store = await make()
+    const { log, lines, clock } = newLog(store)
+    const now = clock.now()
+    await store.putLock(makeLock(now, { agent: 'other-bot' }))
+    const taken = makeRec(now, { status: 'active' })
+    expect(await store.createSession(taken, HOUR, now)).toBe('ok')
+    const recs = Array.from({ length: 20 }, (_, i) =>
+      i === 11 ? taken : makeRec(now, { status: 'active', agent: i === 7 ? 'other-bot' : 'build-bot' }),
+    )
+    const results = await Promise.all([
+      ...recs.map((rec, i) =>
+        log.create(rec, HOUR, {
+          type: 'session.issued',
+          actor: rec.agent,
+          session_id: rec.id,
+          details: { i },
+        }),
+      ),
+      log.record({ type: 'test.event', actor: 'ops' }),
+    ])
+    expect(results).toEqual([
+      ...recs.map((_, i) => (i === 7 ? 'locked' : i === 11 ? 'exists' : 'ok')),
+      undefined,
+    ])
+
+    const stored = await events(store)
+    expect(stored.map((e) => e.details['i'] ?? e.type)).toEqual([
+      ...recs.flatMap((_, i) => (i === 7 || i === 11 ? [] : [i])),
+      'test.event',
+    ])
+    expectChain(stored)
+    expect(await store.getSessions(recs.map((r) => r.id))).toEqual(recs.map((r, i) => (i === 7 ? null : r)))
+    expect(lines.map((l) => JSON.parse(l) as AuditEvent)).toEqual(stored)
+    expect(await verifyAuditLog(store)).toMatchObject({ ok: true, events: 19, problems: [] })
   })
 
   it('keeps one chain across sequential and multi-event records', async () => {

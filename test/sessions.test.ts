@@ -395,6 +395,26 @@ describe('locks', () => {
     await api.del(`/v1/locks/${lock.body.lock.id}`, 'bob')
   })
 
+  it('a lock refuses a request that would wait for approval: 403, no session, only request.denied audited', async () => {
+    const lock = await api.post('/v1/locks', 'ops', { task_id: 'LOCK-PENDING', reason: 'frozen' })
+    const r = await api.post(
+      '/v1/sessions',
+      'other-bot',
+      sessionBody({ environment: 'prod', task: { id: 'LOCK-PENDING' } }),
+    )
+    expect(r.status).toBe(403)
+    expect(r.body.message).toMatch(/a lock holds.*frozen/)
+    const listed = (await api.get('/v1/sessions?agent=other-bot&limit=500', 'ops')).body.sessions
+    expect(listed.length).toBeGreaterThan(0)
+    expect(listed.filter((x: { task: { id: string } }) => x.task.id === 'LOCK-PENDING')).toEqual([])
+    const recent = (await t.app.broker.store.readAudit({ count: 20, reverse: true })).map(
+      (e) => JSON.parse(e.json) as { type: string; details: Record<string, unknown> },
+    )
+    const mine = recent.filter((e) => e.details['task_id'] === 'LOCK-PENDING')
+    expect(mine.map((e) => e.type)).toEqual(['request.denied'])
+    await api.del(`/v1/locks/${lock.body.lock.id}`, 'ops')
+  })
+
   it('a lock on a task id: tokens of that task introspect inactive even before the sweep', async () => {
     const s = await api.issue('build-bot', { task: { id: 'TASK-LOCKED' } })
     const lock = await api.post('/v1/locks', 'ops', { task_id: 'TASK-LOCKED', reason: 'x' })

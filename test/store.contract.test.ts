@@ -1,13 +1,13 @@
 // One contract suite for both stores: every assertion must hold for memory.ts and redis.ts alike.
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest'
-import type { Lock } from '../src/locks/model.js'
 import { scopeOf, type SessionRecord } from '../src/sessions/model.js'
 import { redisKeys } from '../src/store/keys.js'
 import { createMemoryStore } from '../src/store/memory.js'
 import { createRedisStore, type RedisStore } from '../src/store/redis.js'
 import type { CreateResult, RevocationJob, Store } from '../src/store/types.js'
 import { deletePrefix, TestClock } from './helper.js'
+import { makeLock, makeRec, newId } from './support/records.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -100,58 +100,11 @@ const redisKind: Kind = {
   },
 }
 
-const newId = (p: string) => `${p}_${randomBytes(8).toString('hex')}`
-
-/** A complete record; `v` stays the first key (the Lua scripts read it from the JSON prefix). */
-function makeRec(now: number, over: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    v: 0,
-    id: newId('ses'),
-    status: 'pending_approval',
-    agent: 'build-bot',
-    owners: ['alice'],
-    on_behalf_of: null,
-    task: { id: 'JIRA-1', description: 'rotate staging cache' },
-    environment: 'staging',
-    operation_class: 'read',
-    provider: 'internal-api',
-    justification: 'contract test',
-    ttl_seconds: 900,
-    created_at: now,
-    expires_at: now + HOUR,
-    approvals_required: 1,
-    approvals: [{ by: 'bob', via: 'api', at: now, comment: 'ok' }],
-    eligible_approvers: ['bob', 'carol'],
-    rule: 'reading prod needs one engineer',
-    denied_by: null,
-    revoked_by: null,
-    revoked_at: null,
-    jti: null,
-    handle: { key_id: 'k-1' },
-    ...over,
-  }
-}
-
 const bump = (r: SessionRecord, over: Partial<SessionRecord> = {}): SessionRecord => ({
   ...r,
   ...over,
   v: r.v + 1,
 })
-
-function makeLock(now: number, over: Partial<Lock> = {}): Lock {
-  return {
-    id: newId('lck'),
-    agent: null,
-    environment: null,
-    provider: null,
-    task_id: null,
-    reason: 'incident',
-    expires_at: null,
-    created_by: 'ops',
-    created_at: now,
-    ...over,
-  }
-}
 
 function makeJob(id: string, now: number): RevocationJob {
   return {
@@ -538,6 +491,77 @@ describe.each([memoryKind, redisKind])('$name store contract', (kind) => {
       // The chains go on from their heads.
       expect(await append('a', 3, 4)).toBe('ok')
       expect(await jsons()).toEqual([ev('a', 4)])
+    })
+
+    describe('with sessions created in the same step', () => {
+      const appendWith = (from: number | null, to: number, recs: SessionRecord[], now: number) =>
+        store.appendAudit(
+          'main',
+          from === null ? null : head('main', from),
+          head('main', to),
+          Array.from({ length: to - (from ?? 0) }, (_, i) => ev('main', (from ?? 0) + i + 1)),
+          DAY,
+          { sessions: recs.map((rec) => ({ rec, retentionMs: DAY })), now },
+        )
+      /** Nothing of `recs` and no event after `seq` exists. */
+      const expectUnwritten = async (recs: SessionRecord[], seq: number) => {
+        expect(await store.getSessions(recs.map((r) => r.id))).toEqual(recs.map(() => null))
+        expect(await store.auditHead('main')).toEqual(seq === 0 ? null : head('main', seq))
+        expect(await jsons()).toEqual(Array.from({ length: seq }, (_, i) => ev('main', i + 1)))
+      }
+
+      it('writes the sessions, their indexes and the events together', async () => {
+        const now = fx.now()
+        const active = makeRec(now, { status: 'active', expires_at: now + HOUR })
+        const pending = makeRec(now + 1, { expires_at: now + 2 * HOUR })
+        expect(await appendWith(null, 2, [active, pending], now)).toBe('ok')
+        expect(await store.getSessions([active.id, pending.id])).toEqual([active, pending])
+        expect(await store.auditHead('main')).toEqual(head('main', 2))
+        expect(await jsons()).toEqual([ev('main', 1), ev('main', 2)])
+        expect(await store.countLive()).toEqual({ live: 2, pending: 1 })
+        expect((await store.listSessionIds(null, 10)).ids).toEqual([pending.id, active.id])
+        expect(await store.dueSessionIds(now + HOUR, 10)).toEqual([active.id])
+      })
+
+      it('writes nothing when one session exists already, and says which', async () => {
+        const now = fx.now()
+        const taken = makeRec(now)
+        expect(await create(taken)).toBe('ok')
+        const fresh = makeRec(now)
+        expect(await appendWith(null, 2, [fresh, { ...taken, agent: 'other-bot' }], now)).toEqual({
+          refused: [{ index: 1, result: 'exists' }],
+        })
+        await expectUnwritten([fresh], 0)
+        expect(await store.getSession(taken.id)).toEqual(taken)
+      })
+
+      it('writes nothing when a lock covers one session, and says which', async () => {
+        const now = fx.now()
+        await store.putLock(makeLock(now, { agent: 'other-bot' }))
+        await store.putLock(makeLock(now, { environment: 'staging', expires_at: now })) // lapsed
+        const ok = makeRec(now, { environment: 'staging' })
+        const locked = makeRec(now, { agent: 'other-bot' })
+        expect(await appendWith(null, 3, [ok, locked, { ...locked, id: newId('ses') }], now)).toEqual({
+          refused: [
+            { index: 1, result: 'locked' },
+            { index: 2, result: 'locked' },
+          ],
+        })
+        await expectUnwritten([ok, locked], 0)
+        // Without the covered ones it goes through, locks and all.
+        expect(await appendWith(null, 1, [ok], now)).toBe('ok')
+        expect(await store.getSession(ok.id)).toEqual(ok)
+      })
+
+      it('writes nothing when the chain head moved', async () => {
+        const now = fx.now()
+        expect(await appendWith(null, 1, [], now)).toBe('ok')
+        const r = makeRec(now)
+        expect(await appendWith(null, 1, [r], now)).toBe('conflict')
+        await expectUnwritten([r], 1)
+        expect(await appendWith(1, 2, [r], now)).toBe('ok')
+        expect(await store.getSession(r.id)).toEqual(r)
+      })
     })
   })
 

@@ -1,10 +1,13 @@
 // The audit writer. Events go to Redis (one append script per batch, checked against the chain's
 // head) and then to stdout. Batching is a group commit: while one append is in flight the next
 // batch gathers, so a busy broker does one round trip for many events without reordering them.
+// A new session rides in the same batch as the events that record it (`create`), so the grant's
+// record and its audit trail land together in one round trip, or not at all.
 import { err } from '../errors.js'
 import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
-import type { AuditStore, ChainHead } from '../store/types.js'
+import type { SessionRecord } from '../sessions/model.js'
+import type { AppendResult, AuditStore, ChainHead, CreateResult, SessionCreate } from '../store/types.js'
 import { hashEvent, ZERO_HASH, type AuditEvent } from './chain.js'
 
 export interface AuditInput {
@@ -18,6 +21,11 @@ export interface AuditLog {
   readonly chain: string
   /** Resolves once the events are durable in the store; rejects (503) when they cannot be written. */
   record(...events: AuditInput[]): Promise<void>
+  /**
+   * Creates the session and records its events in one atomic step. 'locked' or 'exists' means
+   * neither was written; rejects (503) when the store cannot be written.
+   */
+  create(rec: SessionRecord, retentionMs: number, ...events: AuditInput[]): Promise<CreateResult>
   head(): ChainHead | null
   checkpoint(): void
   close(): void
@@ -25,7 +33,8 @@ export interface AuditLog {
 
 interface Pending {
   events: AuditInput[]
-  resolve: () => void
+  create: SessionCreate | null
+  resolve: (r: CreateResult) => void
   reject: (e: Error) => void
 }
 
@@ -58,15 +67,23 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     if (flushing) return
     flushing = true
     while (queue.length > 0) {
-      const batch = takeBatch()
+      let batch = takeBatch()
       try {
-        // A conflict means nothing was written: resync once and retry the same batch.
-        if ((await append(batch)) === 'conflict') {
-          synced = false
-          if ((await append(batch)) === 'conflict')
-            throw new Error('audit chain head moved (another writer on this chain?)')
+        let conflicts = 0
+        for (;;) {
+          const r = await append(batch)
+          if (r === 'ok') break
+          if (r === 'conflict') {
+            // Nothing was written: resync once and retry the same batch.
+            synced = false
+            if (++conflicts > 1) throw new Error('audit chain head moved (another writer on this chain?)')
+            continue
+          }
+          // Refused sessions (a lock, an id taken) end here; the rest of the batch goes again.
+          batch = settleRefused(batch, r.refused)
+          if (batch.length === 0) break
         }
-        for (const p of batch) p.resolve()
+        for (const p of batch) p.resolve('ok')
       } catch (e) {
         synced = false
         deps.onFailure?.(e)
@@ -77,7 +94,22 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     flushing = false
   }
 
-  const append = async (batch: Pending[]): Promise<'ok' | 'conflict'> => {
+  const settleRefused = (
+    batch: Pending[],
+    refused: { index: number; result: 'locked' | 'exists' }[],
+  ): Pending[] => {
+    const byIndex = new Map(refused.map((f) => [f.index, f.result]))
+    const rest: Pending[] = []
+    let i = 0
+    for (const p of batch) {
+      const result = p.create ? byIndex.get(i++) : undefined
+      if (result) p.resolve(result)
+      else rest.push(p)
+    }
+    return rest
+  }
+
+  const append = async (batch: Pending[]): Promise<AppendResult> => {
     if (!synced) {
       // After a failure the reply may have been lost after the write: believe the store.
       const stored = await store.auditHead(chain)
@@ -110,7 +142,10 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       }
     }
     const next = { seq, hash: prev }
-    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs)
+    const sessions: SessionCreate[] = []
+    for (const p of batch) if (p.create) sessions.push(p.create)
+    const creates = sessions.length > 0 ? { sessions, now: clock.now() } : undefined
+    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs, creates)
     if (r !== 'ok') return r
     head = next
     if (deps.out) deps.out(lines.join('\n'))
@@ -150,7 +185,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ events, resolve, reject })
+        queue.push({ events, create: null, resolve: () => resolve(), reject })
+        void flush()
+      })
+    },
+    create(rec, retentionMs, ...events) {
+      return new Promise<CreateResult>((resolve, reject) => {
+        queue.push({ events, create: { rec, retentionMs }, resolve, reject })
         void flush()
       })
     },

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js'
 import { lockCovers } from '../locks/model.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
-import type { Store } from '../store/types.js'
+import type { CreateResult, Store } from '../store/types.js'
 import type { SessionClaims, TokenService } from '../tokens/tokens.js'
 import {
   effectiveStatus,
@@ -187,15 +187,13 @@ export function createSessionService(deps: SessionServiceDeps) {
     const jti = newJti()
     let rec: SessionRecord
     let credentials: Record<string, unknown> = {}
+    // A new session with nothing outside Airlock is created together with its audit event.
+    const createWithEvent = !provider.external && base.v === 0
 
     if (!provider.external) {
       // Nothing exists outside Airlock, so the record can go straight to active in one write.
       rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
-      if (base.v === 0) {
-        const r = await store.createSession(rec, retention(), clock.now())
-        if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
-        if (r !== 'ok') throw err.unavailable('session id collision; try again')
-      } else {
+      if (!createWithEvent) {
         const t = await transition(base.id, (cur) => (cur.v === base.v ? rec : null), true)
         if (t.locked) throw err.policy(await lockReason(base))
         if (!t.changed) throw err.conflict('the session changed while it was being claimed')
@@ -281,16 +279,26 @@ export function createSessionService(deps: SessionServiceDeps) {
       session_id: rec.id,
       details: { ...summary(rec), ...requestDetails, expires_at: iso(rec.expires_at), jti },
     }
+    let token: string
+    let created: CreateResult
     try {
       // Sign (off the event loop) while the audit append travels; no grant leaves without both.
-      const [token] = await Promise.all([tokens.sign(claims), audit.record(issuedEvent)])
-      metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
-      return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
+      ;[token, created] = await Promise.all([
+        tokens.sign(claims),
+        createWithEvent
+          ? audit.create(rec, retention(), issuedEvent)
+          : audit.record(issuedEvent).then(() => 'ok' as const),
+      ])
     } catch (e) {
+      // The write may have landed with its reply lost: a record that exists is ended.
       await finish(rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
       if (e instanceof AirlockError) throw e
       throw err.unavailable('the grant could not be completed; nothing was issued', e)
     }
+    if (created === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
+    if (created !== 'ok') throw err.unavailable('session id collision; try again')
+    metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
+    return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
   }
 
   const requestOf = (r: SessionRecord): SessionRequest => ({
@@ -380,20 +388,21 @@ export function createSessionService(deps: SessionServiceDeps) {
       }
 
       if (decision.approvals > 0) {
-        const r = await store.createSession(base, retention(), now)
-        if (r === 'locked') return denyRequest(p.id, body, await lockReason(base), 'lock')
-        if (r !== 'ok') throw err.unavailable('session id collision; try again')
+        let r: CreateResult
         try {
-          await audit.record({
+          r = await audit.create(base, retention(), {
             type: 'session.requested',
             actor: p.id,
             session_id: base.id,
             details: { ...summary(base), ...requestDetails },
           })
         } catch (e) {
+          // The write may have landed with its reply lost: a record that exists is ended.
           await finish(base.id, 'airlock', 'the audit log could not be written').catch(() => {})
           throw e
         }
+        if (r === 'locked') return denyRequest(p.id, body, await lockReason(base), 'lock')
+        if (r !== 'ok') throw err.unavailable('session id collision; try again')
         metrics.requested.inc()
         store.publishChange(base.id)
         await deps.onChange?.(base)

@@ -5,7 +5,15 @@ import { lockCovers } from '../locks/model.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
 import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
-import type { CasResult, ChainHead, CreateResult, RevocationJob, StoredAuditEvent, Store } from './types.js'
+import type {
+  AppendResult,
+  CasResult,
+  ChainHead,
+  CreateResult,
+  RevocationJob,
+  StoredAuditEvent,
+  Store,
+} from './types.js'
 
 interface Entry {
   json: string
@@ -42,6 +50,13 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     provider: r.provider,
     task_id: r.task.id,
   })
+  const createCheck = (rec: SessionRecord, now: number): CreateResult =>
+    read(rec.id) ? 'exists' : locked(scopeOf(rec), now) ? 'locked' : 'ok'
+  const write = (rec: SessionRecord, retentionMs: number) => {
+    sessions.set(rec.id, { json: JSON.stringify(rec), expiresAt: rec.expires_at + retentionMs })
+    created.set(rec.id, rec.created_at)
+    index(rec)
+  }
   const index = (r: SessionRecord) => {
     if (isFinal(r.status)) deadlines.delete(r.id)
     else deadlines.set(r.id, r.expires_at)
@@ -57,12 +72,9 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
 
     async createSession(rec, retentionMs, now): Promise<CreateResult> {
-      if (read(rec.id)) return 'exists'
-      if (locked(scopeOf(rec), now)) return 'locked'
-      sessions.set(rec.id, { json: JSON.stringify(rec), expiresAt: rec.expires_at + retentionMs })
-      created.set(rec.id, rec.created_at)
-      index(rec)
-      return 'ok'
+      const r = createCheck(rec, now)
+      if (r === 'ok') write(rec, retentionMs)
+      return r
     },
     async getSession(id) {
       return read(id)
@@ -137,10 +149,18 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     async auditHead(chain) {
       return parseHead(heads.get(chain))
     },
-    async appendAudit(chain, expected, next, events) {
+    async appendAudit(chain, expected, next, events, _retentionMs, creates): Promise<AppendResult> {
       const head = heads.get(chain)
       if (expected === null ? head !== undefined : head !== `${expected.seq}:${expected.hash}`)
         return 'conflict'
+      const sessions = creates?.sessions ?? []
+      const refused: { index: number; result: 'locked' | 'exists' }[] = []
+      sessions.forEach(({ rec }, index) => {
+        const r = createCheck(rec, creates?.now ?? 0)
+        if (r !== 'ok') refused.push({ index, result: r })
+      })
+      if (refused.length > 0) return { refused }
+      for (const { rec, retentionMs } of sessions) write(rec, retentionMs)
       const ms = clock.now()
       for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
       heads.set(chain, `${next.seq}:${next.hash}`)

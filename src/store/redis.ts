@@ -227,12 +227,41 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
       ),
 
     auditHead: (chain) => guard('audit', async () => parseHead(await redis.get(k.auditHead(chain)))),
-    appendAudit: (chain, expected, next, events, retentionMs) =>
+    appendAudit: (chain, expected, next, events, retentionMs, creates) =>
       guard('audit append', async () => {
-        const exp = expected === null ? '' : `${expected.seq}:${expected.hash}`
-        const keys = [k.auditHead(chain), k.audit]
-        return (await appendScript(2, ...keys, exp, `${next.seq}:${next.hash}`, retentionMs, ...events)) as
-          'ok' | 'conflict'
+        const sessions = creates?.sessions ?? []
+        const head = [
+          expected === null ? '' : `${expected.seq}:${expected.hash}`,
+          `${next.seq}:${next.hash}`,
+          retentionMs,
+          events.length,
+          sessions.length,
+        ]
+        const args: (string | number)[] = [...events]
+        for (const { rec, retentionMs: keep } of sessions) {
+          const pending = rec.status === 'pending_approval' ? '1' : '0'
+          const pxat = recordExpiry(rec.expires_at, keep)
+          args.push(JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
+        }
+        const now = creates?.now ?? 0
+        const shared = [k.auditHead(chain), k.audit, k.deadlines, k.created, k.pending, k.locks]
+        const call = async (withLocks: boolean) => {
+          const keys = [...shared]
+          for (const { rec } of sessions) {
+            keys.push(k.session(rec.id))
+            if (withLocks) keys.push(...recLockKeys(rec).slice(1))
+          }
+          return (await appendScript(keys.length, ...keys, ...head, withLocks ? '1' : '0', now, ...args)) as
+            'ok' | 'conflict' | 'need_locks' | (number | string)[]
+        }
+        let r = await call(false)
+        if (r === 'need_locks') r = await call(true)
+        if (r === 'need_locks') throw new Error('the append script asked for lock keys it was given')
+        if (typeof r === 'string') return r
+        const refused: { index: number; result: 'locked' | 'exists' }[] = []
+        for (let i = 0; i < r.length; i += 2)
+          refused.push({ index: Number(r[i]), result: r[i + 1] === 'locked' ? 'locked' : 'exists' })
+        return { refused }
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
       guard('audit read', async () => {

@@ -68,7 +68,16 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return cur
 `
 
-/** KEYS: head, stream. ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, events... */
+/**
+ * Appends audit events and creates the sessions they record, all or nothing.
+ * KEYS: head, stream, deadlines, created, pending, locks, then per session its key (followed by its
+ * 15 lock index keys when ARGV[6] is '1').
+ * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, session
+ * count, lock keys passed '1'|'0', now, the events, then 6 per session: json, id, deadline, pxat,
+ * created, pending '1'|'0'.
+ * Returns 'ok', 'conflict', 'need_locks' (locks exist: call again with the index keys), or a flat
+ * list of refused sessions {index, 'exists'|'locked', ...}; only 'ok' wrote anything.
+ */
 export const APPEND_AUDIT = `
 local head = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
@@ -76,7 +85,35 @@ if ARGV[1] == '' then
 elseif head ~= ARGV[1] then
   return 'conflict'
 end
-for i = 4, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+local nev, nses, now = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7]
+local checkLocks = nses > 0 and redis.call('HLEN', KEYS[6]) > 0
+if checkLocks and ARGV[6] ~= '1' then return 'need_locks' end
+local stride = ARGV[6] == '1' and 16 or 1
+local refused = {}
+for i = 0, nses - 1 do
+  local k = 7 + i * stride
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    refused[#refused + 1] = i
+    refused[#refused + 1] = 'exists'
+  elseif checkLocks then
+    for j = k + 1, k + 15 do
+      if redis.call('ZCOUNT', KEYS[j], '(' .. now, '+inf') > 0 then
+        refused[#refused + 1] = i
+        refused[#refused + 1] = 'locked'
+        break
+      end
+    end
+  end
+end
+if #refused > 0 then return refused end
+for i = 0, nses - 1 do
+  local k, a = 7 + i * stride, 8 + nev + i * 6
+  redis.call('SET', KEYS[k], ARGV[a], 'PXAT', ARGV[a + 3])
+  redis.call('ZADD', KEYS[3], ARGV[a + 2], ARGV[a + 1])
+  redis.call('ZADD', KEYS[4], ARGV[a + 4], ARGV[a + 1])
+  if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 2], ARGV[a + 1]) end
+end
+for i = 8, 7 + nev do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 'ok'
 `

@@ -62,16 +62,32 @@ export interface LockStore {
   listLocks(): Promise<Lock[]>
 }
 
+/** A new session written in the same atomic step as the audit events that record it. */
+export interface SessionCreate {
+  rec: SessionRecord
+  retentionMs: number
+}
+
+/**
+ * 'conflict': the chain's head moved. `refused`: these creates (indexes into `creates.sessions`)
+ * cannot be written. In both cases nothing at all was written.
+ */
+export type AppendResult = 'ok' | 'conflict' | { refused: { index: number; result: 'locked' | 'exists' }[] }
+
 export interface AuditStore {
   auditHead(chain: string): Promise<ChainHead | null>
-  /** Appends if the chain's head is still `expected` (null: the chain is new). */
+  /**
+   * Appends if the chain's head is still `expected` (null: the chain is new), and creates the
+   * sessions in `creates` (checked as createSession checks them) in the same atomic step: all or nothing.
+   */
   appendAudit(
     chain: string,
     expected: ChainHead | null,
     next: ChainHead,
     events: string[],
     retentionMs: number,
-  ): Promise<'ok' | 'conflict'>
+    creates?: { sessions: SessionCreate[]; now: number },
+  ): Promise<AppendResult>
   /** Oldest first from `afterPos` (exclusive), or newest first when `reverse`. */
   readAudit(opts: {
     afterPos?: string
