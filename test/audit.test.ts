@@ -3,7 +3,14 @@
 // HTTP API (GET /v1/audit, GET /v1/audit/verify).
 import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest'
-import { canonicalJson, hashEvent, verifyChains, ZERO_HASH, type AuditEvent } from '../src/audit/chain.js'
+import {
+  canonicalJson,
+  hashEvent,
+  sealEvent,
+  verifyChains,
+  ZERO_HASH,
+  type AuditEvent,
+} from '../src/audit/chain.js'
 import { createAuditLog, type AuditLog, type AuditLogDeps } from '../src/audit/log.js'
 import { parseAuditJson, verifyAuditLog } from '../src/audit/read.js'
 import { iso } from '../src/clock.js'
@@ -167,6 +174,26 @@ describe('canonicalJson and hashEvent', () => {
     expect(hashEvent({ ...rest, details: { a: { y: 'b', x: null }, z: [1, 2] } })).not.toBe(hashEvent(rest))
     const reordered = Object.fromEntries(Object.entries(rest).reverse()) as Omit<AuditEvent, 'hash'>
     expect(hashEvent(reordered)).toBe(hashEvent(rest))
+  })
+
+  it.each([
+    ['a session event', { session_id: 'ses_1', details: { b: [1, { d: null, c: 'x' }], a: 'é "q"\n' } }],
+    ['no session, empty details', { session_id: null, details: {} }],
+    ['odd strings', { actor: 'a"b\\c', type: 'x\u2028y', session_id: null, details: { '': 0, 10: 1, 9: 2 } }],
+  ])('sealEvent (the writer fast path) hashes and stores exactly what hashEvent checks: %s', (_n, over) => {
+    const body: Omit<AuditEvent, 'hash'> = {
+      chain: 'ch_x',
+      seq: 12,
+      at: '2030-01-01T00:00:00.000Z',
+      type: 'session.issued',
+      actor: 'build-bot',
+      prev_hash: 'cd'.repeat(32),
+      ...over,
+    }
+    const { hash, line } = sealEvent(body)
+    expect(hash).toBe(hashEvent(body))
+    expect(hash).toBe(sha256(canon(body)))
+    expect(JSON.parse(line)).toEqual({ ...body, hash })
   })
 })
 

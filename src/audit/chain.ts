@@ -27,18 +27,43 @@ export function canonicalJson(value: unknown): string {
     return canonicalJson((value as { toJSON: () => unknown }).toJSON())
   }
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i]
+      out += `${i === 0 ? '' : ','}${v === undefined ? 'null' : canonicalJson(v)}`
+    }
+    return `${out}]`
+  }
   const obj = value as Record<string, unknown>
-  const parts = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
-  return `{${parts.join(',')}}`
+  let out = '{'
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k]
+    if (v === undefined) continue
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`
+  }
+  return `${out}}`
 }
 
 export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(e)).digest('hex')
+  return sha256Hex(canonicalJson(e))
+}
+
+const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex')
+
+/**
+ * The writer's fast path: the canonical JSON of an event it builds (exactly AuditEvent's fields,
+ * none undefined) with the top-level keys written in sorted order instead of sorted at run time,
+ * and the stored line made from the same string. Verification still uses hashEvent on whatever
+ * was stored, so an added or changed field breaks the chain.
+ */
+export function sealEvent(e: Omit<AuditEvent, 'hash'>): { hash: string; line: string } {
+  const s = JSON.stringify
+  const canon =
+    `{"actor":${s(e.actor)},"at":${s(e.at)},"chain":${s(e.chain)},"details":${canonicalJson(e.details)},` +
+    `"prev_hash":${s(e.prev_hash)},"seq":${s(e.seq)},"session_id":${s(e.session_id)},"type":${s(e.type)}}`
+  const hash = sha256Hex(canon)
+  return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}` }
 }
 
 export interface VerifyResult {

@@ -8,7 +8,7 @@ import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
 import type { SessionRecord } from '../sessions/model.js'
 import type { AppendResult, AuditStore, ChainHead, CreateResult, SessionCreate } from '../store/types.js'
-import { hashEvent, ZERO_HASH, type AuditEvent } from './chain.js'
+import { sealEvent, ZERO_HASH } from './chain.js'
 
 export interface AuditInput {
   type: string
@@ -137,8 +137,9 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
           details: e.details ?? {},
           prev_hash: prev,
         }
-        prev = hashEvent(body)
-        lines.push(JSON.stringify({ ...body, hash: prev } satisfies AuditEvent))
+        const sealed = sealEvent(body)
+        prev = sealed.hash
+        lines.push(sealed.line)
       }
     }
     const next = { seq, hash: prev }
