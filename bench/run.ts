@@ -20,6 +20,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const RESULTS = join(ROOT, 'bench', 'results', 'latest.json')
 
 const TARGETS = { issueRps: 7000, introspectRps: 8500, p99Ms: 15, bytesPerSession: 1024 } as const
+/** The brief's figures for the bare calibration routes on its 2-core machine. */
+const BRIEF_BARE = { signRps: 15_000, verifyRps: 12_000 } as const
 /** The schema's ceiling for rate_limits.per_agent_per_minute (src/config/schema.ts). */
 const RATE_LIMIT = 1_000_000
 const SAMPLE_KEYS = 2000
@@ -32,6 +34,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
     'no-build': { type: 'boolean', default: false },
+    /** Skip the bare calibration routes (bench/baseline-server.ts). */
+    'no-baseline': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of the server into this directory (open it in Chrome DevTools). */
     profile: { type: 'string' },
   },
@@ -54,6 +58,7 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`)
 // ---------------------------------------------------------------- resources (cleaned in finally)
 
 let server: ChildProcess | null = null
+let baseline: ChildProcess | null = null
 let privateRedis: RedisServer | null = null
 let redis: Redis | null = null
 let tmp: string | null = null
@@ -63,6 +68,10 @@ let redisUrl = ''
 async function stopServer(): Promise<number | null> {
   const c = server
   server = null
+  return stopChild(c)
+}
+
+async function stopChild(c: ChildProcess | null): Promise<number | null> {
   if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null
   return new Promise((done) => {
     const kill = setTimeout(() => c.kill('SIGKILL'), 5000)
@@ -90,6 +99,8 @@ async function cleanup(): Promise<void> {
   if (cleaned) return
   cleaned = true
   await stopServer().catch(() => undefined)
+  await stopChild(baseline).catch(() => undefined)
+  baseline = null
   if (redis && prefix) {
     try {
       const n = await deletePrefixKeys(redis, prefix)
@@ -143,7 +154,7 @@ interface CpuSnapshot {
   machineTotal: number
 }
 const TICK = 100 // USER_HZ on Linux
-async function cpuSnapshot(): Promise<CpuSnapshot> {
+async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
   // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
   const ticks = (file: string) => {
     const stat = readFileSync(file, 'utf8')
@@ -156,8 +167,8 @@ async function cpuSnapshot(): Promise<CpuSnapshot> {
   const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0)
   const total = cpu.reduce((a, b) => a + b, 0)
   return {
-    server: ticks(`/proc/${server?.pid}/stat`),
-    serverMain: ticks(`/proc/${server?.pid}/task/${server?.pid}/stat`),
+    server: ticks(`/proc/${pid}/stat`),
+    serverMain: ticks(`/proc/${pid}/task/${pid}/stat`),
     redis: Number(infoField(info, 'used_cpu_user')) + Number(infoField(info, 'used_cpu_sys')),
     loadGen: (own.user + own.system) / 1e6,
     machineBusy: (total - idle) / TICK,
@@ -171,17 +182,21 @@ async function cannon(
   authorization: string,
   body: unknown,
   seconds: number,
+  target: ChildProcess | null = server,
 ): Promise<Scenario> {
-  const before = await cpuSnapshot()
+  const pid = target?.pid ?? 0
+  const before = await cpuSnapshot(pid)
   const r = await autocannon({
     url,
     method: 'POST',
     connections: CONNECTIONS,
     duration: seconds,
-    headers: { authorization, 'content-type': 'application/json' },
+    headers: authorization
+      ? { authorization, 'content-type': 'application/json' }
+      : { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   })
-  const after = await cpuSnapshot()
+  const after = await cpuSnapshot(pid)
   const statusCodes: Record<string, number> = {}
   for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = s.count ?? 0
   const n = Math.max(1, r.requests.total)
@@ -369,6 +384,73 @@ function serverWarnings(file: string): { lines: number; warnings: Record<string,
   return { lines, warnings }
 }
 
+/** Starts bench/baseline-server.ts on a free port; resolves with its base URL once it answers. */
+async function startBaseline(keyPrefix: string): Promise<string> {
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench', 'baseline-server.ts'), String(port), redisUrl, keyPrefix],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  baseline = child
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new StartError('the baseline server exited')
+    try {
+      if ((await fetch(`${base}/sign`, { method: 'POST', signal: AbortSignal.timeout(1000) })).ok) return base
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new StartError('the baseline server did not answer within 30 s')
+}
+
+async function bareSignOnce(base: string): Promise<string> {
+  const res = await fetch(`${base}/sign`, { method: 'POST' })
+  return ((await res.json()) as { token: string }).token
+}
+
+/**
+ * The brief states its targets on a machine where the bare routes reach BRIEF_BARE. Airlock's
+ * share of the bare route measured here, against the target's share of the brief's bare figure,
+ * says whether the target is met independent of this machine's speed.
+ */
+function calibrate(issue: Scenario, introspect: Scenario, sign: Scenario | null, verify: Scenario | null) {
+  const lines: string[] = []
+  if (!sign || !verify) return { lines, summary: null }
+  const rows = [
+    { s: issue, bare: sign, target: TARGETS.issueRps, brief: BRIEF_BARE.signRps },
+    { s: introspect, bare: verify, target: TARGETS.introspectRps, brief: BRIEF_BARE.verifyRps },
+  ].map(({ s, bare, target, brief }) => ({
+    name: s.name,
+    bare: bare.name,
+    bareRps: Math.round(bare.rps),
+    briefBareRps: brief,
+    share: s.rps / bare.rps,
+    targetShare: target / brief,
+    scaledTarget: Math.round((target / brief) * bare.rps),
+    met: s.rps / bare.rps >= target / brief,
+  }))
+  lines.push("  calibration: the brief's bare routes, run here right after each Airlock run (same Redis)")
+  for (const r of [sign, verify]) {
+    const brief = r === sign ? BRIEF_BARE.signRps : BRIEF_BARE.verifyRps
+    lines.push(
+      `    ${r.name.padEnd(11)}  ${fmt(r.rps).padStart(7)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms ` +
+        `(the brief's machine: ~${fmt(brief)})`,
+    )
+  }
+  for (const r of rows) {
+    lines.push(
+      `    ${r.name.padEnd(11)}  ${(100 * r.share).toFixed(0)}% of ${r.bare} (target: ${(100 * r.targetShare).toFixed(0)}%, ` +
+        `i.e. >= ${fmt(r.scaledTarget)} req/s on this machine) ${mark(r.met)}`,
+    )
+  }
+  return { lines, summary: rows }
+}
+
 async function issueOnce(base: string, botKey: string, body: unknown): Promise<string> {
   const res = await fetch(`${base}/v1/sessions`, {
     method: 'POST',
@@ -475,6 +557,16 @@ async function main(): Promise<number> {
   log('measuring Redis memory')
   const memory = await measureMemory(redis, usedBefore, sessionsBefore)
 
+  // Calibration, each bare route run right after its Airlock counterpart (the machine's speed drifts).
+  const bare = args['no-baseline'] ? null : await startBaseline(`${prefix}bare:`)
+  const bareRun = async (route: 'sign' | 'verify', body: unknown) => {
+    if (!bare) return null
+    if (WARMUP > 0) await cannon(`bare-${route}-warmup`, `${bare}/${route}`, '', body, WARMUP, baseline)
+    log(`bare ${route}: ${DURATION} s, ${CONNECTIONS} connections`)
+    return cannon(`bare ${route}`, `${bare}/${route}`, '', body, DURATION, baseline)
+  }
+  const bareSign = await bareRun('sign', {})
+
   // b. introspect
   const token = await issueOnce(base, botKey, issueBody)
   const checkBefore = await introspectOnce(base, rsKey, token)
@@ -491,6 +583,8 @@ async function main(): Promise<number> {
     DURATION,
   )
   const checkAfter = await introspectOnce(base, rsKey, token)
+  const bareToken = bare ? await bareSignOnce(bare) : ''
+  const bareVerify = await bareRun('verify', { token: bareToken })
 
   const serverExit = await stopServer()
   const serverLog = serverWarnings(logFile)
@@ -527,8 +621,10 @@ async function main(): Promise<number> {
   p(row(issue, TARGETS.issueRps))
   p(row(introspect, TARGETS.introspectRps))
   p(`  introspect sanity: before run ${checkBefore}, after run ${checkAfter}`)
+  const calibration = calibrate(issue, introspect, bareSign, bareVerify)
+  for (const line of calibration.lines) p(line)
   p('  CPU per request: server (its event loop), Redis, load generator; how busy the machine was')
-  for (const s of [issue, introspect]) {
+  for (const s of [issue, introspect, bareSign, bareVerify].filter((x): x is Scenario => x !== null)) {
     const c = s.cpuUsPerRequest
     p(
       `    ${s.name.padEnd(11)}  ${c.server} us (${c.serverMain} us), ${c.redis} us, ${c.loadGenerator} us; ` +
@@ -582,7 +678,8 @@ async function main(): Promise<number> {
     at: new Date().toISOString(),
     environment: env0,
     targets: TARGETS,
-    scenarios: { issue, introspect },
+    scenarios: { issue, introspect, bareSign, bareVerify },
+    calibration: calibration.summary,
     introspectSanity: { before: checkBefore, after: checkAfter },
     redisPerSession: memory,
     server: { exitCode: serverExit, logLines: serverLog.lines, warnings: serverLog.warnings },
