@@ -283,6 +283,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       await sweeper.stop()
       await slack.notifier.stop()
       await app.close()
+      await tokens.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})
       await vault?.close()

@@ -2,9 +2,10 @@
 // cache of verified signatures. The cache only saves the signature check: callers still check
 // revocation in the store on every introspection.
 import { jwtVerify, type JWK } from 'jose'
-import { KeyObject, sign as cryptoSign, type webcrypto } from 'node:crypto'
+import { KeyObject, type webcrypto } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { SigningKey } from './keys.js'
+import { createThreadSigner, type Signer } from './signer.js'
 
 export interface SessionClaims {
   iss: string
@@ -30,6 +31,8 @@ export interface TokenService {
   activeKey(): SigningKey
   /** Replaces the key set: `active` signs, all verify (rotation keeps retired keys until their tokens expire). */
   setKeys(active: SigningKey, retired: SigningKey[]): void
+  /** Stops the signing thread. */
+  close(): Promise<void>
 }
 
 const CACHE_MAX = 50_000
@@ -40,8 +43,10 @@ export function createTokenService(opts: {
   clock: Clock
   active: SigningKey
   retired?: SigningKey[]
+  signer?: Signer
 }) {
   const { issuer, clock } = opts
+  const signer = opts.signer ?? createThreadSigner()
   let active = opts.active
   let byKid = new Map<string, SigningKey>()
   let jwks: { keys: JWK[] } = { keys: [] }
@@ -70,18 +75,12 @@ export function createTokenService(opts: {
 
   const service: TokenService = {
     // Signing is the hot path: the header is encoded once per key, and the signature is made with
-    // the key object imported at start on libuv's threadpool (crypto.sign's callback form), so the
-    // event loop never waits on the curve arithmetic.
+    // the key object imported at start, off the event loop (signer.ts).
     sign(c) {
       const input = `${header}.${Buffer.from(JSON.stringify({ iss: issuer, ...c })).toString('base64url')}`
-      const algorithm = active.alg === 'EdDSA' ? null : 'sha256'
-      const key = active.alg === 'EdDSA' ? keyObject : { key: keyObject, dsaEncoding: 'ieee-p1363' as const }
-      return new Promise<string>((resolve, reject) => {
-        cryptoSign(algorithm, Buffer.from(input), key, (e, sig) =>
-          e ? reject(e) : resolve(`${input}.${sig.toString('base64url')}`),
-        )
-      })
+      return signer.sign(keyObject, active.alg, input).then((sig) => `${input}.${sig}`)
     },
+    close: () => signer.close(),
     async verify(token) {
       const hit = cache.get(token)
       if (hit) return inLifetime(hit) ? hit : null
