@@ -179,6 +179,10 @@ describe('canonicalJson and hashEvent', () => {
   it.each([
     ['a session event', { session_id: 'ses_1', details: { b: [1, { d: null, c: 'x' }], a: 'é "q"\n' } }],
     ['no session, empty details', { session_id: null, details: {} }],
+    [
+      'fields of other types (the generic path)',
+      { session_id: undefined as unknown as null, seq: 1.5, details: {} },
+    ],
     ['odd strings', { actor: 'a"b\\c', type: 'x\u2028y', session_id: null, details: { '': 0, 10: 1, 9: 2 } }],
   ])('sealEvent (the writer fast path) hashes and stores exactly what hashEvent checks: %s', (_n, over) => {
     const body: Omit<AuditEvent, 'hash'> = {
@@ -372,6 +376,16 @@ describe('createAuditLog failures', () => {
     expect(stored.map((e) => e.type)).toEqual(['one', 'two', 'three'])
     expectChain(stored)
     expect((await verifyAuditLog(store)).ok).toBe(true)
+  })
+
+  it('rejects (does not spin) when the store refuses a create the batch does not hold', async () => {
+    const store = createMemoryStore()
+    const { log, failures } = newLog(store)
+    vi.spyOn(store, 'appendAudit').mockResolvedValueOnce({ refused: [{ index: 3, result: 'locked' }] })
+    await expect(log.record({ type: 'x', actor: 'a' })).rejects.toMatchObject({ code: 'unavailable' })
+    expect(String(failures[0])).toMatch(/does not hold/)
+    await log.record({ type: 'y', actor: 'a' })
+    expect((await events(store)).map((e) => e.type)).toEqual(['y'])
   })
 
   it('rejects with unavailable when the head keeps moving, and recovers', async () => {

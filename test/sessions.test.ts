@@ -2,6 +2,7 @@
 // the lifecycle, listing, bulk revocation and locks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { generateSigningKey } from '../src/tokens/keys.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -393,6 +394,36 @@ describe('locks', () => {
     )
     expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
     await api.del(`/v1/locks/${lock.body.lock.id}`, 'bob')
+  })
+
+  it('a grant whose token cannot be signed answers 503, and its session ends revoked and audited', async () => {
+    const tokens = t.app.broker.tokens
+    const good = tokens.activeKey()
+    // An Ed25519 key announced as ES256: the signing thread cannot make that signature.
+    tokens.setKeys({ ...(await generateSigningKey('EdDSA')), alg: 'ES256' }, [good])
+    let r: Awaited<ReturnType<typeof api.post>>
+    try {
+      r = await api.post('/v1/sessions', 'build-bot', sessionBody({ task: { id: 'SIGN-FAIL' } }))
+    } finally {
+      tokens.setKeys(good, [])
+    }
+    expect(r.status).toBe(503)
+    expect(r.body.error).toBe('unavailable')
+    expect(r.body.grant).toBeUndefined()
+    const listed = (await api.get('/v1/sessions?agent=build-bot&limit=500', 'ops')).body.sessions.filter(
+      (x: { task: { id: string } }) => x.task.id === 'SIGN-FAIL',
+    )
+    expect(listed.map((x: { status: string }) => x.status)).toEqual(['revoked'])
+    const trail = (await t.app.broker.store.readAudit({ count: 50, reverse: true }))
+      .map(
+        (e) =>
+          JSON.parse(e.json) as { type: string; session_id: string | null; details: { reason?: string } },
+      )
+      .filter((e) => e.session_id === listed[0].id)
+      .reverse()
+    expect(trail.map((e) => e.type)).toEqual(['session.issued', 'session.revoked'])
+    expect(trail[1]?.details.reason).toMatch(/could not be signed/)
+    expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
   })
 
   it('a lock refuses a request that would wait for approval: 403, no session, only request.denied audited', async () => {

@@ -63,6 +63,15 @@ describe('the signing thread', () => {
     expect(signer.thread()).not.toBe(first)
   })
 
+  it('signs again with a key it was told to forget (the key is sent anew)', async () => {
+    signer = createThreadSigner()
+    await signer.sign(ed.privateKey, 'EdDSA', 'first')
+    signer.forget(ed.privateKey)
+    signer.forget(ec.privateKey) // never sent: nothing to do
+    const sig = await signer.sign(ed.privateKey, 'EdDSA', 'second')
+    expect(checks(ed.publicKey, 'EdDSA', 'second', sig)).toBe(true)
+  })
+
   it('after close, rejects pending and new signatures and holds no thread', async () => {
     signer = createThreadSigner()
     await signer.sign(ed.privateKey, 'EdDSA', 'warm.up')

@@ -58,6 +58,10 @@ const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex')
  * was stored, so an added or changed field breaks the chain.
  */
 export function sealEvent(e: Omit<AuditEvent, 'hash'>): { hash: string; line: string } {
+  if (!hasWriterShape(e)) {
+    const hash = hashEvent(e)
+    return { hash, line: JSON.stringify({ ...e, hash }) }
+  }
   const s = JSON.stringify
   const canon =
     `{"actor":${s(e.actor)},"at":${s(e.at)},"chain":${s(e.chain)},"details":${canonicalJson(e.details)},` +
@@ -65,6 +69,17 @@ export function sealEvent(e: Omit<AuditEvent, 'hash'>): { hash: string; line: st
   const hash = sha256Hex(canon)
   return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}` }
 }
+
+const hasWriterShape = (e: Omit<AuditEvent, 'hash'>): boolean =>
+  typeof e.actor === 'string' &&
+  typeof e.at === 'string' &&
+  typeof e.chain === 'string' &&
+  typeof e.prev_hash === 'string' &&
+  typeof e.type === 'string' &&
+  Number.isSafeInteger(e.seq) &&
+  (e.session_id === null || typeof e.session_id === 'string') &&
+  typeof e.details === 'object' &&
+  e.details !== null
 
 export interface VerifyResult {
   ok: boolean

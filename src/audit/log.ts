@@ -106,6 +106,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (result) p.resolve(result)
       else rest.push(p)
     }
+    // A refusal that names no create of this batch would retry it forever.
+    if (rest.length === batch.length) throw new Error('the store refused creates this batch does not hold')
     return rest
   }
 

@@ -279,24 +279,30 @@ export function createSessionService(deps: SessionServiceDeps) {
       session_id: rec.id,
       details: { ...summary(rec), ...requestDetails, expires_at: iso(rec.expires_at), jti },
     }
-    let token: string
-    let created: CreateResult
-    try {
-      // Sign (off the event loop) while the audit append travels; no grant leaves without both.
-      ;[token, created] = await Promise.all([
-        tokens.sign(claims),
-        createWithEvent
-          ? audit.create(rec, retention(), issuedEvent)
-          : audit.record(issuedEvent).then(() => 'ok' as const),
-      ])
-    } catch (e) {
-      // The write may have landed with its reply lost: a record that exists is ended.
-      await finish(rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
+    // Sign (off the event loop) while the audit append travels; no grant leaves without both.
+    // Both settle before anything is decided, so a failed signature never races the write.
+    const [signed, written] = await Promise.allSettled([
+      tokens.sign(claims),
+      createWithEvent
+        ? audit.create(rec, retention(), issuedEvent)
+        : audit.record(issuedEvent).then((): CreateResult => 'ok'),
+    ])
+    if (written.status === 'fulfilled' && written.value === 'locked')
+      return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
+    // Nothing was written, and the id is someone else's: do not touch it.
+    if (written.status === 'fulfilled' && written.value === 'exists')
+      throw err.unavailable('session id collision; try again')
+    if (written.status === 'rejected' || signed.status === 'rejected') {
+      // The session may exist (written, or a lost reply after the write): it is ended.
+      const why =
+        written.status === 'rejected' ? 'the audit log could not be written' : 'the token could not be signed'
+      await finish(rec.id, 'airlock', why).catch(() => {})
+      const e: unknown =
+        written.status === 'rejected' ? written.reason : (signed as PromiseRejectedResult).reason
       if (e instanceof AirlockError) throw e
       throw err.unavailable('the grant could not be completed; nothing was issued', e)
     }
-    if (created === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
-    if (created !== 'ok') throw err.unavailable('session id collision; try again')
+    const token = signed.value
     metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
     return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
   }

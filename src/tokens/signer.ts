@@ -11,6 +11,8 @@ export interface Signer {
   /** Resolves with the base64url signature of `input` under `key`; rejects if the thread fails. */
   sign(key: KeyObject, alg: 'EdDSA' | 'ES256', input: string): Promise<string>
   close(): Promise<void>
+  /** Lets the thread drop a key no longer used (after a rotation). */
+  forget(key: KeyObject): void
   /** The signing thread while one runs (started by the first signature). */
   thread(): Worker | null
 }
@@ -30,6 +32,7 @@ const { sign } = require('node:crypto')
 const keys = new Map()
 parentPort.on('message', (m) => {
   if (m.key) { keys.set(m.key.id, m.key.object); return }
+  if (m.drop !== undefined) { keys.delete(m.drop); return }
   const sigs = new Array(m.inputs.length)
   for (let i = 0; i < sigs.length; i++) {
     try {
@@ -105,7 +108,16 @@ export function createThreadSigner(): Signer {
       queue = []
       return
     }
-    worker ??= start()
+    if (!worker) {
+      try {
+        worker = start()
+      } catch (e) {
+        const failure = new Error(`the signing thread cannot start: ${(e as Error).message}`)
+        for (const j of queue) j.reject(failure)
+        queue = []
+        return
+      }
+    }
     const w = worker
     while (queue.length > 0) {
       const jobs = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue
@@ -131,6 +143,13 @@ export function createThreadSigner(): Signer {
           setImmediate(flush)
         }
       })
+    },
+    forget(key) {
+      const id = keyIds.get(key)
+      if (id === undefined) return
+      keyIds.delete(key)
+      // After any batch already posted with it: the thread handles messages in order.
+      worker?.postMessage({ drop: id })
     },
     thread: () => worker,
     async close() {

@@ -56,11 +56,13 @@ export function createTokenService(opts: {
   const cache = new Map<string, SessionClaims>()
 
   let header = ''
-  let keyObject: KeyObject
+  const importKey = (k: SigningKey) => KeyObject.from(k.privateKey as unknown as webcrypto.CryptoKey)
+  let keyObject = importKey(opts.active)
   const setKeys = (a: SigningKey, retired: SigningKey[]) => {
     active = a
     header = Buffer.from(JSON.stringify({ alg: a.alg, kid: a.kid, typ: 'at+jwt' })).toString('base64url')
-    keyObject = KeyObject.from(a.privateKey as unknown as webcrypto.CryptoKey)
+    signer.forget(keyObject) // the thread need not hold a key that no longer signs
+    keyObject = importKey(a)
     byKid = new Map([a, ...retired].map((k) => [k.kid, k]))
     jwksKeys = [a, ...retired]
     jwks = { keys: jwksKeys.map((k) => k.publicJwk) }
