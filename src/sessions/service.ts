@@ -82,6 +82,40 @@ const summary = (r: SessionRecord) => ({
   status: r.status,
 })
 
+/** What a request adds to its first audit event. */
+interface RequestDetails {
+  task_description: string | null
+  justification: string | null
+  on_behalf_of: string | null
+  ttl_seconds: number
+  decision: string
+  approvals_required: number
+}
+
+// Written out field by field: spreading objects into a literal is V8's slow path, and these are
+// built on every grant.
+const requestSummary = (r: SessionRecord, d: RequestDetails) => ({
+  agent: r.agent,
+  environment: r.environment,
+  operation_class: r.operation_class,
+  provider: r.provider,
+  task_id: r.task.id,
+  status: r.status,
+  task_description: d.task_description,
+  justification: d.justification,
+  on_behalf_of: d.on_behalf_of,
+  ttl_seconds: d.ttl_seconds,
+  decision: d.decision,
+  approvals_required: d.approvals_required,
+})
+
+const issuedDetails = (r: SessionRecord, d: RequestDetails | null, jti: string): Record<string, unknown> => {
+  const details: Record<string, unknown> = d ? requestSummary(r, d) : summary(r)
+  details['expires_at'] = iso(r.expires_at)
+  details['jti'] = jti
+  return details
+}
+
 export const matchesFilter = (r: SessionRecord, f: SessionFilter, now: number): boolean =>
   (f.status === undefined || effectiveStatus(r, now) === f.status) &&
   (f.agent === undefined || r.agent === f.agent) &&
@@ -177,7 +211,7 @@ export function createSessionService(deps: SessionServiceDeps) {
   /** Mints credentials and the token for a session about to be active; audit first, then the grant. */
   async function issue(
     base: SessionRecord,
-    requestDetails: Record<string, unknown> | null,
+    requestDetails: RequestDetails | null,
   ): Promise<{ rec: SessionRecord; grant: Grant }> {
     const rt = deps.runtime()
     const provider = rt.providers.get(base.provider)
@@ -277,7 +311,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       type: 'session.issued',
       actor: rec.agent,
       session_id: rec.id,
-      details: { ...summary(rec), ...requestDetails, expires_at: iso(rec.expires_at), jti },
+      details: issuedDetails(rec, requestDetails, jti),
     }
     // Sign (off the event loop) while the audit append travels; no grant leaves without both.
     // Both settle before anything is decided, so a failed signature never races the write.
@@ -384,7 +418,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         jti: null,
         handle: null,
       }
-      const requestDetails = {
+      const requestDetails: RequestDetails = {
         task_description: base.task.description,
         justification: base.justification,
         on_behalf_of: onBehalfOf,
@@ -400,7 +434,7 @@ export function createSessionService(deps: SessionServiceDeps) {
             type: 'session.requested',
             actor: p.id,
             session_id: base.id,
-            details: { ...summary(base), ...requestDetails },
+            details: requestSummary(base, requestDetails),
           })
         } catch (e) {
           // The write may have landed with its reply lost: a record that exists is ended.
