@@ -1,6 +1,6 @@
 // The audit hash chain exactly as API.md defines it: per broker process, SHA-256 over canonical
 // JSON (keys sorted, without `hash`), prev_hash of 64 zeros to start.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { ChainHead } from '../store/types.js'
 
 export const ZERO_HASH = '0'.repeat(64)
@@ -49,7 +49,8 @@ export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
   return sha256Hex(canonicalJson(e))
 }
 
-const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex')
+// One-shot hashing: no Hash object per event.
+const sha256Hex = (s: string) => hash('sha256', s, 'hex')
 
 /**
  * The writer's fast path: the canonical JSON of an event it builds (exactly AuditEvent's fields,

@@ -1,10 +1,10 @@
 // API keys are stored as SHA-256 only. The presented key is hashed, found by its digest, then
 // compared in constant time, so neither the key nor the digest leaks through timing.
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { AirlockConfig } from '../config/types.js'
 import type { Principal } from './principal.js'
 
-export const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex')
+export const sha256Hex = (s: string): string => hash('sha256', s, 'hex')
 
 export function apiKeyIndex(config: AirlockConfig): (key: string) => Principal | null {
   const index = new Map<string, { digest: Buffer; principal: Principal }>()
@@ -22,8 +22,8 @@ export function apiKeyIndex(config: AirlockConfig): (key: string) => Principal |
     })
   }
   return (key) => {
-    const digest = createHash('sha256').update(key).digest()
-    const hit = index.get(digest.toString('hex'))
-    return hit && timingSafeEqual(hit.digest, digest) ? hit.principal : null
+    const hex = sha256Hex(key)
+    const hit = index.get(hex)
+    return hit && timingSafeEqual(hit.digest, Buffer.from(hex, 'hex')) ? hit.principal : null
   }
 }
