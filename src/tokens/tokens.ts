@@ -56,7 +56,6 @@ export function createTokenService(opts: {
   const cache = new Map<string, SessionClaims>()
 
   let header = ''
-  const issPrefix = `{"iss":${JSON.stringify(issuer)},`
   const importKey = (k: SigningKey) => KeyObject.from(k.privateKey as unknown as webcrypto.CryptoKey)
   let keyObject = importKey(opts.active)
   const setKeys = (a: SigningKey, retired: SigningKey[]) => {
@@ -80,8 +79,9 @@ export function createTokenService(opts: {
     // Signing is the hot path: the header is encoded once per key, and the signature is made with
     // the key object imported at start, off the event loop (signer.ts).
     sign(c) {
-      // `{"iss":…,` + the claims' own JSON without its `{`: spreading into a literal is V8's slow path.
-      const input = `${header}.${Buffer.from(issPrefix + JSON.stringify(c).slice(1)).toString('base64url')}`
+      // Object.assign, not a spread into a literal: V8's slow path, on every grant.
+      const claims = JSON.stringify(Object.assign({ iss: issuer }, c))
+      const input = `${header}.${Buffer.from(claims).toString('base64url')}`
       return signer.sign(keyObject, active.alg, input).then((sig) => `${input}.${sig}`)
     },
     close: () => signer.close(),
