@@ -3,29 +3,12 @@
 import { call, type ClientConfig } from './client.js'
 import { CliError, EXIT } from './exit.js'
 import { timeLeft } from './output.js'
+import type { PublicSession as Session } from '../sessions/model.js'
+import type { Grant } from '../sessions/service.js'
 
-export interface Session {
-  id: string
-  status: string
-  agent: string
-  environment: string
-  operation_class: string
-  provider: string
-  task: { id: string; description: string | null }
-  ttl_seconds: number
-  expires_at: string
-  approvals_required: number
-  approvals: { by: string; via: string; at: string }[]
-  denied_by: string | null
-  revoked_by: string | null
-}
-
-export interface Grant {
-  token: string
-  token_type: string
-  expires_at: string
-  credentials: Record<string, unknown>
-}
+// The wire shapes the API answers with (src/schemas), read as the server types them.
+export type { PublicSession as Session } from '../sessions/model.js'
+export type { Grant } from '../sessions/service.js'
 
 export interface RequestArgs {
   env: string

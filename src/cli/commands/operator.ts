@@ -1,22 +1,15 @@
 // Operator and approver commands: sessions, revoke, lock/locks/unlock, approve/deny, audit.
+import type { Static } from '@sinclair/typebox'
 import type { Command } from 'commander'
 import { createInterface } from 'node:readline/promises'
 import { call, clientFor } from '../client.js'
 import { CliError, EXIT } from '../exit.js'
 import { dim, printJson, printTable, statusColour, timeLeft } from '../output.js'
+import type { Lock as LockSchema } from '../../schemas/lock.js'
 import type { Session } from '../sessions.js'
 import { globals, parseTtl } from './globals.js'
 
-interface Lock {
-  id: string
-  agent: string | null
-  environment: string | null
-  provider: string | null
-  task_id: string | null
-  reason: string
-  expires_at: string | null
-  created_by: string
-}
+type Lock = Static<typeof LockSchema>
 
 const query = (o: Record<string, string | number | undefined>) => {
   const q = new URLSearchParams()
