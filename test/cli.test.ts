@@ -71,10 +71,19 @@ afterAll(async () => {
 describe('airlock exec', () => {
   it('the child sees the credentials; the session ends when it exits; nothing is written to disk', async () => {
     const r = await runCli(
-      ['exec', ...agentArgs('EXEC-1'), '--', 'sh', '-c', 'echo "token=$AIRLOCK_SESSION_TOKEN"'],
+      [
+        'exec',
+        ...agentArgs('EXEC-1'),
+        '--',
+        'sh',
+        '-c',
+        'echo "token=$AIRLOCK_SESSION_TOKEN own=${AIRLOCK_TOKEN:-none}"',
+      ],
       as('build-bot'),
     )
     expect(r.code, r.err).toBe(0)
+    // The child gets the session, not the agent's own API key.
+    expect(r.out).toContain('own=none')
     const token = /token=(\S+)/.exec(r.out)?.[1] as string
     expect(token.split('.')).toHaveLength(3)
     expect(process.env['AIRLOCK_SESSION_TOKEN']).toBeUndefined()

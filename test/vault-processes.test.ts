@@ -117,6 +117,21 @@ describe('a vault shared by two broker processes', () => {
     await vi.waitFor(async () => expect(await jwksOf(b)).toContain(kid), { timeout: 5000, interval: 50 })
   })
 
+  it('the global --url picks the broker for vault and keys commands too', async () => {
+    const elsewhere = { ...asOps(a), AIRLOCK_URL: 'http://127.0.0.1:1' }
+    const ls = await cli(['--url', b.url, '--json', 'vault', 'ls'], elsewhere)
+    expect(ls.code, ls.err).toBe(0)
+    expect(Array.isArray(JSON.parse(ls.out))).toBe(true)
+    expect((await cli(['--url', b.url, 'keys', 'rotate'], elsewhere)).code).toBe(0)
+  })
+
+  it('an unreachable broker URL is printed without the password it carries', async () => {
+    const r = await cli(['vault', 'ls'], { ...asOps(a), AIRLOCK_URL: 'http://ops:s3cr3t-pw@127.0.0.1:1' })
+    expect(r.code).toBe(69)
+    expect(r.err).toMatch(/broker unreachable at http:\/\/127\.0\.0\.1:1/)
+    expect(r.err).not.toContain('s3cr3t-pw')
+  })
+
   it.each([
     ['a wrong API key', { AIRLOCK_TOKEN: 'ak_nobody' }, 77, /missing or invalid credential/],
     ['a non-admin', { AIRLOCK_TOKEN: keys.bob }, 77, /lacks the role/],

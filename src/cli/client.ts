@@ -8,6 +8,17 @@ export type ClientConfig = Profile
 export const clientFor = (flags: { url?: string; profile?: string }): Promise<ClientConfig> =>
   resolveClient(flags)
 
+const withoutCredentials = (url: string): string => {
+  try {
+    const u = new URL(url)
+    u.username = ''
+    u.password = ''
+    return u.toString().replace(/\/$/, '')
+  } catch {
+    return '(an invalid URL)'
+  }
+}
+
 const exitFor = (status: number, code: string): number =>
   status === 503 || status >= 500
     ? EXIT.unavailable
@@ -30,10 +41,10 @@ export async function call<T>(c: ClientConfig, method: string, path: string, bod
       signal: AbortSignal.timeout(70_000),
     })
   } catch (e) {
-    throw new CliError(
-      `broker unreachable at ${c.url}: ${(e as Error).cause ?? (e as Error).message}`,
-      EXIT.unavailable,
-    )
+    // A URL may carry user:password@: only its origin and path are ever printed.
+    const where = withoutCredentials(c.url)
+    const why = String((e as Error).cause ?? (e as Error).message).replaceAll(c.url, where)
+    throw new CliError(`broker unreachable at ${where}: ${why}`, EXIT.unavailable)
   }
   if (res.status === 204) return undefined as T
   const text = await res.text()

@@ -96,10 +96,12 @@ export function registerAgentCommands(program: Command) {
           signal = received
         } else {
           const [file, ...args] = command as [string, ...string[]]
-          // Credentials go into the child's environment only: never ours, never a file.
+          // Credentials go into the child's environment only: never ours, never a file. The
+          // agent's own API key stays out: the child gets this session, not the right to ask for more.
+          const { AIRLOCK_TOKEN: _own, ...inherited } = process.env
           const started = spawn(file, args, {
             stdio: 'inherit',
-            env: { ...process.env, ...credentialEnv(grant) },
+            env: { ...inherited, ...credentialEnv(grant) },
           })
           child = started
           ;({ code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(

@@ -1,6 +1,7 @@
 // `airlock vault put|rm|ls` and `airlock keys rotate`: admin commands over the API.
 import type { Command } from 'commander'
 import { call, clientFor, readSecretInput } from '../client.js'
+import { globals } from './globals.js'
 
 interface Meta {
   path: string
@@ -18,8 +19,9 @@ export function registerVaultCommands(program: Command) {
     .description('store a secret read from stdin (or --from-file); never pass it as an argument')
     .option('--from-file <file>', 'read the value from this file')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
-    .action(async (path: string, o: { fromFile?: string; url?: string }) => {
-      const c = await clientFor(o)
+    .action(async (path: string, o: { fromFile?: string }, cmd: Command) => {
+      // globals(): the command's own --url merged with the global --url and --profile.
+      const c = await clientFor(globals(cmd))
       const value = await readSecretInput(o.fromFile)
       await call(c, 'PUT', `/v1/vault/${enc(path)}`, { value })
       process.stdout.write(`stored ${path}\n`)
@@ -28,8 +30,8 @@ export function registerVaultCommands(program: Command) {
     .command('rm <path>')
     .description('delete a secret')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
-    .action(async (path: string, o: { url?: string }) => {
-      await call(await clientFor(o), 'DELETE', `/v1/vault/${enc(path)}`)
+    .action(async (path: string, _o: unknown, cmd: Command) => {
+      await call(await clientFor(globals(cmd)), 'DELETE', `/v1/vault/${enc(path)}`)
       process.stdout.write(`deleted ${path}\n`)
     })
   vault
@@ -37,9 +39,10 @@ export function registerVaultCommands(program: Command) {
     .description('list secrets: paths and metadata, never values')
     .option('--json', 'machine-readable output')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
-    .action(async (o: { json?: boolean; url?: string }) => {
-      const { secrets } = await call<{ secrets: Meta[] }>(await clientFor(o), 'GET', '/v1/vault')
-      if (o.json) return void process.stdout.write(`${JSON.stringify(secrets)}\n`)
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd)
+      const { secrets } = await call<{ secrets: Meta[] }>(await clientFor(g), 'GET', '/v1/vault')
+      if (g.json) return void process.stdout.write(`${JSON.stringify(secrets)}\n`)
       const w = Math.max(4, ...secrets.map((s) => s.path.length))
       process.stdout.write(`${'PATH'.padEnd(w)}  VERSION  UPDATED                   BY\n`)
       for (const s of secrets) {
@@ -55,9 +58,9 @@ export function registerVaultCommands(program: Command) {
     .command('rotate')
     .description('make a new signing key active now; tokens already issued stay valid until they expire')
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
-    .action(async (o: { url?: string }) => {
+    .action(async (_o: unknown, cmd: Command) => {
       const r = await call<{ kid: string; previous: string | null }>(
-        await clientFor(o),
+        await clientFor(globals(cmd)),
         'POST',
         '/v1/keys/rotate',
       )
