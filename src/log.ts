@@ -3,23 +3,28 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
 import { scrub } from './secrets/scrub.js'
 
+/** Field names whose values are secrets, redacted at the top level and two levels down. */
+const SECRET_FIELDS = [
+  'token',
+  'password',
+  'secret',
+  'secret_access_key',
+  'session_token',
+  'credentials',
+  'api_key',
+  'signing_key',
+  'bot_token',
+  'signing_secret',
+  'master_key',
+  'connection',
+]
+
 export const REDACT = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-slack-signature"]',
   'headers.authorization',
-  '*.token',
-  '*.password',
-  '*.secret',
-  '*.secret_access_key',
-  '*.session_token',
-  '*.credentials',
-  '*.api_key',
-  '*.signing_key',
-  '*.bot_token',
-  '*.signing_secret',
-  '*.master_key',
-  '*.connection',
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
 ]
 
 export function scrubbedError(v: unknown): unknown {

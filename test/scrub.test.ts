@@ -38,6 +38,16 @@ describe('scrub', () => {
 })
 
 describe('the logger', () => {
+  it('AWS error descriptions (logs, audit reasons, 503 messages) pass the scrubber', async () => {
+    const { describe: describeAws } = await import('../providers/aws/clients.js')
+    const e = Object.assign(new Error('The security token AKIAIOSFODNN7EXAMPLE is invalid'), {
+      name: 'InvalidClientTokenId',
+    })
+    const line = describeAws(e)
+    expect(line).toMatch(/^InvalidClientTokenId: The security token \[redacted key id\] is invalid/)
+    expect(line).not.toContain('AKIAIOSFODNN7EXAMPLE')
+  })
+
   it('scrubs every err and error field, whatever logs it', async () => {
     const { createLogger } = await import('../src/log.js')
     const { LineSink } = await import('./helper.js')
@@ -48,8 +58,19 @@ describe('the logger', () => {
     log.warn({ err: new Error('AKIAIOSFODNN7EXAMPLE rejected') }, 'c')
     log.warn({ err: { message: 'xoxb-1-2-secret', code: 'x' } }, 'd')
     log.warn({ provider: 'p', note: 'ordinary' }, 'e')
+    // Secret-named fields are redacted wherever they sit, not only one level down.
+    log.warn({ password: 'pw-top-level' }, 'f')
+    log.warn({ grant: { credentials: { secret_access_key: 'sak-nested' } } }, 'g')
+    log.warn({ a: { b: { token: 'tok-two-down' } } }, 'h')
     const out = sink.lines.join('\n')
-    for (const secret of ['hunter2', 'AKIAIOSFODNN7EXAMPLE', 'xoxb-1-2-secret'])
+    for (const secret of [
+      'hunter2',
+      'AKIAIOSFODNN7EXAMPLE',
+      'xoxb-1-2-secret',
+      'pw-top-level',
+      'sak-nested',
+      'tok-two-down',
+    ])
       expect(out).not.toContain(secret)
     expect(out).toContain('postgres://[redacted]@db/app')
     expect(out).toContain('"note":"ordinary"')

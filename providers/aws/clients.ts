@@ -6,6 +6,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts'
 import type { SecretSource } from '../types.js'
 import type { AwsEnvironmentConfig, AwsProviderConfig } from './config.js'
 import { stsName } from './policy.js'
+import { scrub } from '../../src/secrets/scrub.js'
 
 interface StaticCredentials {
   accessKeyId: string
@@ -233,12 +234,15 @@ export function isTransient(e: unknown): boolean {
   return NETWORK.has(String(x?.code))
 }
 
-/** A one-line description for logs and the caller: the AWS code and message (AWS never echoes our key). */
+/**
+ * A one-line description for logs, audit reasons and the caller: the AWS code and message, through
+ * the scrubber here, the one place every AWS error passes, so no caller has to remember to.
+ */
 export const describe = (e: unknown): string => {
   if (e instanceof BrokerKeyError) return e.message.slice(0, 300) // names the reference, never the value
   const msg = ((e as Error)?.message ?? String(e)).split('\n')[0] ?? ''
   const code = awsCode(e)
-  return (code === 'Error' ? msg : `${code}: ${msg}`).slice(0, 300)
+  return scrub(code === 'Error' ? msg : `${code}: ${msg}`).slice(0, 300)
 }
 
 export interface RetryOptions {
