@@ -1,6 +1,7 @@
 // Issuing as a state of its own, expiry, and durable provider revocation, with a real Redis.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { client, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
+import { makeLock } from './support/records.js'
 import { gatedProvider } from './support/gated-provider.js'
 
 const events = (t: TestBroker) =>
@@ -66,6 +67,26 @@ describe('issuing with an external provider', () => {
     expect(ext.state.revoked.some((x) => x.sessionId === id && x.handle?.['role'] === `r_${id}`)).toBe(true)
     expect((await api.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('revoked')
     await api.del(`/v1/locks/${lock.body.lock.id}`, 'ops')
+  })
+
+  it('a lock the issuing session still meets at activation: 410, credentials revoked once, with their handle', async () => {
+    const h = ext.hold()
+    const pending = api.post('/v1/sessions', 'other-bot', body({ task: { id: 'RACE-3' } }))
+    const id = await h.started
+    // Straight into the store: a lock whose creation did not (yet) end this session.
+    const lock = makeLock(Date.now(), { task_id: 'RACE-3' })
+    await t.app.broker.store.putLock(lock)
+    h.release()
+    const r = await pending
+    expect(r.status).toBe(410)
+    expect(ext.state.revoked.filter((x) => x.sessionId === id).map((x) => x.handle)).toEqual([
+      { role: `r_${id}` },
+    ])
+    expect((await api.get(`/v1/sessions/${id}`, 'ops')).body).toMatchObject({
+      status: 'revoked',
+      revoked_by: 'lock',
+    })
+    await t.app.broker.store.deleteLock(lock.id)
   })
 
   it('a provider failure is a 503 with a scrubbed message, and the session does not stay live', async () => {

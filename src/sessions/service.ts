@@ -135,12 +135,16 @@ export function createSessionService(deps: SessionServiceDeps) {
     throw err.unavailable('the session is changing too fast; try again')
   }
 
-  /** Ends a live session as revoked (or expired, when its deadline already passed). */
-  async function finish(id: string, by: string, reason: string) {
+  /**
+   * Ends a live session as revoked (or expired, when its deadline already passed). `handle`: the
+   * provider handle of credentials minted but not yet recorded, so the one revocation covers them.
+   */
+  async function finish(id: string, by: string, reason: string, handle?: Record<string, string>) {
     const r = await transition(id, (cur, now) => {
       if (isFinal(cur.status)) return null
-      if (cur.expires_at <= now) return { ...cur, status: 'expired' }
-      return { ...cur, status: 'revoked', revoked_by: by, revoked_at: now }
+      const h = handle ?? cur.handle
+      if (cur.expires_at <= now) return { ...cur, status: 'expired', handle: h }
+      return { ...cur, status: 'revoked', revoked_by: by, revoked_at: now, handle: h }
     })
     if (r.changed) await afterFinish(r.before, r.rec, by, reason)
     return r
@@ -266,8 +270,11 @@ export function createSessionService(deps: SessionServiceDeps) {
         now: clock.now(),
       })
       if (r !== 'ok') {
-        await revoker.revokeCredentials(active)
-        if (r === 'locked') await finish(base.id, 'lock', 'a lock was created while issuing')
+        // Locked: end the session with the fresh handle, so its one revocation covers them.
+        // Otherwise someone else ended it, without knowing the handle: revoke them here.
+        const ended =
+          r === 'locked' && (await finish(base.id, 'lock', 'a lock was created while issuing', handle))
+        if (!ended || !ended.changed) await revoker.revokeCredentials(active)
         throw err.gone('the session was revoked while its credentials were being issued')
       }
       store.publishChange(base.id)
