@@ -114,7 +114,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     store,
     chain,
     clock,
-    retentionMs: config.audit.retentionMs,
+    retentionMs: () => runtime().config.audit.retentionMs,
     out: config.audit.stdout ? out : null,
     checkpointEveryMs: config.audit.checkpointEveryMs,
     onFailure: (e) => {
@@ -234,7 +234,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     tasks: keyring
       ? [
           async () => {
-            const rotated = await keyring.rotateIfDue(config.tokens.rotateEveryMs)
+            const rotated = await keyring.rotateIfDue(runtime().config.tokens.rotateEveryMs)
             if (!rotated) return
             await reloadKeys()
             await audit.record({

@@ -101,7 +101,7 @@ function newLog(store: AuditStore, over: Partial<AuditLogDeps> = {}): Harness {
     store,
     chain: `ch_${randomBytes(6).toString('hex')}`,
     clock,
-    retentionMs: 3_600_000,
+    retentionMs: () => 3_600_000,
     out: (line) => lines.push(...line.split('\n')),
     checkpointEveryMs: 3_600_000,
     onFailure: (e) => failures.push(e),

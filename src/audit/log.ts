@@ -42,7 +42,8 @@ export interface AuditLogDeps {
   store: AuditStore
   chain: string
   clock: Clock
-  retentionMs: number
+  /** audit.retention, read at each append so a reload applies. */
+  retentionMs: () => number
   /** Receives each event (and checkpoint) as one JSON line; null when audit.stdout is off. */
   out: ((line: string) => void) | null
   checkpointEveryMs: number
@@ -148,7 +149,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const sessions: SessionCreate[] = []
     for (const p of batch) if (p.create) sessions.push(p.create)
     const creates = sessions.length > 0 ? { sessions, now: clock.now() } : undefined
-    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs, creates)
+    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs(), creates)
     if (r !== 'ok') return r
     head = next
     if (deps.out) deps.out(lines.join('\n'))
