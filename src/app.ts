@@ -73,7 +73,6 @@ export async function buildApp(opts: AppOptions) {
     // another ~2%: requests share the root logger and log lines name the request id themselves.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger) => logger,
-    ajv: { customOptions: { removeAdditional: false } },
     // Errors fastify raises before routing (a malformed URL) leave in the contract's body too.
     frameworkErrors: (e, req, reply) => {
       const { status, code, message } = classify(e)
@@ -87,14 +86,6 @@ export async function buildApp(opts: AppOptions) {
   )
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
-  })
-  app.addHook('onResponse', async (req, reply) => {
-    if (reply.statusCode >= 500) {
-      req.log.warn(
-        { method: req.method, url: req.routeOptions.url, status: reply.statusCode },
-        'request failed',
-      )
-    }
   })
 
   // External plugins.

@@ -11,6 +11,8 @@ export const ERRORS = {
   payload_too_large: 413,
   rate_limited: 429,
   unavailable: 503,
+  // Not in API.md's table (a client mistake is never a 500): a bug, named by its request id.
+  internal_error: 500,
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

@@ -2,19 +2,12 @@
 // A client mistake is never a 500; a store outage is a 503; messages never carry secrets.
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { AirlockError, StoreUnavailableError, type ErrorCode } from '../errors.js'
+import { AirlockError, ERRORS, StoreUnavailableError, type ErrorCode } from '../errors.js'
 
-const BY_STATUS: Record<number, ErrorCode> = {
-  400: 'invalid_request',
-  401: 'unauthenticated',
-  403: 'forbidden',
-  404: 'not_found',
-  409: 'conflict',
-  410: 'gone',
-  413: 'payload_too_large',
-  429: 'rate_limited',
-  503: 'unavailable',
-}
+/** Each status's first code in the catalogue (403: forbidden, 409: conflict). */
+const BY_STATUS = new Map<number, ErrorCode>()
+for (const [code, status] of Object.entries(ERRORS) as [ErrorCode, number][])
+  if (!BY_STATUS.has(status)) BY_STATUS.set(status, code)
 
 export function classify(e: FastifyError | AirlockError | Error): {
   status: number
@@ -68,7 +61,9 @@ export function classify(e: FastifyError | AirlockError | Error): {
         : /encoding/i.test(e.message)
           ? 'unsupported Content-Encoding: send the body uncompressed'
           : 'the request is not valid'
-    return { status, code: BY_STATUS[status] ?? 'invalid_request', message }
+    const code = BY_STATUS.get(status)
+    // A 4xx the catalogue has no code for is reported as the client mistake it is: 400.
+    return code ? { status, code, message } : { status: 400, code: 'invalid_request', message }
   }
   return {
     status: 500,
