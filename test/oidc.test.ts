@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
 
 let issuerUrl = ''
+/** Nothing listens on port 2: discovery fails to connect. */
+const DEAD_ISSUER = 'http://127.0.0.1:2'
 let server: Server
 let key: CryptoKey
 let jwksHits = 0
@@ -31,7 +33,10 @@ beforeAll(async () => {
   issuerUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   t = await testBroker({
     yaml: {
-      extraAgents: `  - { id: deploy-bot, owner: bob, oidc: { issuer: "${issuerUrl}", audience: airlock, subject: "repo:acme/app:ref:refs/heads/main" } }`,
+      extraAgents: [
+        `  - { id: deploy-bot, owner: bob, oidc: { issuer: "${issuerUrl}", audience: airlock, subject: "repo:acme/app:ref:refs/heads/main" } }`,
+        `  - { id: stranded-bot, owner: bob, oidc: { issuer: "${DEAD_ISSUER}", audience: airlock, subject: "stranded" } }`,
+      ].join('\n'),
     },
   })
 })
@@ -86,6 +91,15 @@ describe('OIDC workload identity for agents', () => {
     const r = await requestWith(await workloadJwt(over))
     expect(r.statusCode).toBe(401)
     expect(r.json().error).toBe('unauthenticated')
+  })
+
+  it('a configured issuer that cannot be reached is 503 unavailable, not a bad credential', async () => {
+    const r = await requestWith(await workloadJwt({ iss: DEAD_ISSUER, sub: 'stranded' }))
+    expect(r.statusCode).toBe(503)
+    expect(r.json()).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(/OIDC issuer .* cannot be reached/),
+    })
   })
 
   it('a token signed by another key is 401', async () => {

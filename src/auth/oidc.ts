@@ -3,6 +3,7 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { Clock } from '../clock.js'
 import type { AgentConfig, AirlockConfig } from '../config/types.js'
+import { err } from '../errors.js'
 import type { Principal } from './principal.js'
 
 interface Issuer {
@@ -13,6 +14,12 @@ interface Issuer {
 }
 
 const CACHE_MAX = 10_000
+
+/** The issuer's discovery or key set could not be fetched: a 503, not a bad credential. */
+class IssuerUnreachable extends Error {}
+
+// What a key set says about the token itself (no key for its kid); anything else is the fetch.
+const TOKEN_FAULTS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS'])
 
 async function discover(issuer: string): Promise<string> {
   const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, {
@@ -46,10 +53,21 @@ export function oidcVerifier(
   const keysFor = (iss: string, i: Issuer): Promise<JWTVerifyGetKey> => {
     // A failed discovery is retried on the next request rather than remembered.
     i.jwks ??= (i.jwksUri ? Promise.resolve(i.jwksUri) : discover(iss)).then(
-      (uri) => createRemoteJWKSet(new URL(uri), { timeoutDuration: 3000 }),
+      (uri) => {
+        const remote = createRemoteJWKSet(new URL(uri), { timeoutDuration: 3000 })
+        const getKey: JWTVerifyGetKey = async (header, token) => {
+          try {
+            return await remote(header, token)
+          } catch (e) {
+            if (TOKEN_FAULTS.has((e as { code?: string }).code ?? '')) throw e
+            throw new IssuerUnreachable((e as Error).message, { cause: e })
+          }
+        }
+        return getKey
+      },
       (e: unknown) => {
         i.jwks = null
-        throw e
+        throw new IssuerUnreachable((e as Error).message, { cause: e })
       },
     )
     return i.jwks
@@ -87,7 +105,9 @@ export function oidcVerifier(
         nbf: typeof payload.nbf === 'number' ? payload.nbf : 0,
       })
       return principal
-    } catch {
+    } catch (e) {
+      if (e instanceof IssuerUnreachable)
+        throw err.unavailable(`the OIDC issuer ${iss} cannot be reached (${e.message}); try again`, e)
       return null
     }
   }
