@@ -1,15 +1,16 @@
-// API keys are stored as SHA-256 only. The presented key is hashed, found by its digest, then
-// compared in constant time, so neither the key nor the digest leaks through timing.
-import { hash, timingSafeEqual } from 'node:crypto'
+// API keys are stored as SHA-256 only, and a presented key is only ever compared as its digest:
+// the lookup's timing can depend on the digest, which says nothing usable about any key (finding
+// a key from a digest is a preimage attack), so no comparison ever touches the key itself.
+import { hash } from 'node:crypto'
 import type { AirlockConfig } from '../config/types.js'
 import type { Principal } from './principal.js'
 
 export const sha256Hex = (s: string): string => hash('sha256', s, 'hex')
 
 export function apiKeyIndex(config: AirlockConfig): (key: string) => Principal | null {
-  const index = new Map<string, { digest: Buffer; principal: Principal }>()
+  const index = new Map<string, Principal>()
   const add = (hex: string | null, principal: Principal) => {
-    if (hex) index.set(hex, { digest: Buffer.from(hex, 'hex'), principal })
+    if (hex) index.set(hex, principal) // lowercase hex: the config schema's pattern
   }
   for (const a of config.agents) add(a.apiKeySha256, { kind: 'agent', id: a.id, roles: ['agent'], agent: a })
   for (const h of config.humans) add(h.apiKeySha256, { kind: 'human', id: h.id, roles: h.roles })
@@ -22,8 +23,6 @@ export function apiKeyIndex(config: AirlockConfig): (key: string) => Principal |
     })
   }
   return (key) => {
-    const hex = sha256Hex(key)
-    const hit = index.get(hex)
-    return hit && timingSafeEqual(hit.digest, Buffer.from(hex, 'hex')) ? hit.principal : null
+    return index.get(sha256Hex(key)) ?? null
   }
 }
