@@ -839,6 +839,9 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
     const r = await get('/v1/audit?limit=abc')
     expect(r.statusCode).toBe(400)
     expect(r.json()).toMatchObject({ error: 'invalid_request' })
+    // Out of range is refused like the sessions list's limit, not quietly clamped.
+    for (const limit of ['0', '1001', '2.5'])
+      expect((await get(`/v1/audit?limit=${limit}`)).statusCode).toBe(400)
     expect((await get('/v1/audit?bogus=1')).statusCode).toBe(400)
   })
 })

@@ -182,6 +182,9 @@ describe('session lifecycle', () => {
     ['/v1/sessions/ses%20x', 400, 'invalid_request'],
     ['/v1/sessions/ses_x?wait=61', 400, 'invalid_request'],
     ['/v1/sessions/ses_x?wait=abc', 400, 'invalid_request'],
+    ['/v1/sessions/ses_x?wait=-1', 400, 'invalid_request'],
+    ['/v1/sessions?limit=0', 400, 'invalid_request'],
+    ['/v1/sessions?limit=501', 400, 'invalid_request'],
     ['/v1/sessions/ses_x?bogus=1', 400, 'invalid_request'],
   ])('GET %s -> %i %s', async (url, status, code) => {
     const r = await api.get(url, 'bob')

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Digits, Nullable } from './common.js'
+import { Count, Nullable } from './common.js'
 
 export const AuditEvent = Type.Object(
   {
@@ -21,7 +21,7 @@ export const AuditQuery = Type.Object(
     session_id: Type.Optional(Type.String({ maxLength: 64 })),
     agent: Type.Optional(Type.String({ maxLength: 64 })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
-    limit: Type.Optional(Digits(1000, 'Most events to return, newest first; default 100')),
+    limit: Type.Optional(Count(1, 1000, 'Most events to return, newest first; default 100')),
   },
   { additionalProperties: false },
 )

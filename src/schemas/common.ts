@@ -21,5 +21,6 @@ export const errors = (...statuses: number[]) =>
 export const NAME = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' } as const
 export const Name = (description?: string) => Type.String({ ...NAME, ...(description && { description }) })
 export const TASK_ID = { minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' } as const
-export const Digits = (max: number, description: string) =>
-  Type.String({ pattern: '^[0-9]{1,6}$', description: `${description} (at most ${max})` })
+/** A whole number in a query string (coerced by the query validator), bounds checked by the schema. */
+export const Count = (minimum: number, maximum: number, description: string) =>
+  Type.Integer({ minimum, maximum, description })

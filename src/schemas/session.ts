@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Digits, Name, Nullable, TASK_ID } from './common.js'
+import { Count, Name, Nullable, TASK_ID } from './common.js'
 
 const Status = Type.Union(
   ['pending_approval', 'approved', 'active', 'denied', 'expired', 'revoked'].map((s) => Type.Literal(s)),
@@ -69,7 +69,7 @@ export const SessionId = Type.Object({
 })
 
 export const WaitQuery = Type.Object(
-  { wait: Type.Optional(Digits(60, 'Seconds to hold until the status changes')) },
+  { wait: Type.Optional(Count(0, 60, 'Seconds to hold until the status changes')) },
   { additionalProperties: false },
 )
 
@@ -79,7 +79,7 @@ export const ListQuery = Type.Object(
     agent: Type.Optional(Name()),
     environment: Type.Optional(Name()),
     provider: Type.Optional(Name()),
-    limit: Type.Optional(Digits(500, 'Page size, default 50')),
+    limit: Type.Optional(Count(1, 500, 'Page size, default 50')),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
