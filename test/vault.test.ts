@@ -243,6 +243,23 @@ describe('the vault API', () => {
     expect(r.json().error).toBe(code)
   })
 
+  it('a write whose audit event cannot be stored answers 503 saying the change stands', async () => {
+    vi.spyOn(t.app.broker.store, 'appendAudit').mockRejectedValueOnce(
+      new StoreUnavailableError('Redis audit append failed: connection reset'),
+    )
+    const r = await put('unaudited/x', { value: 'v' })
+    expect(r.statusCode).toBe(503)
+    expect(r.json()).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(
+        /unaudited\/x was stored as version 1, but the audit log cannot be written/,
+      ),
+    })
+    expect((await api.get('/v1/vault', 'ops')).body.secrets.map((s: { path: string }) => s.path)).toContain(
+      'unaudited/x',
+    )
+  })
+
   it('reserved paths cannot be deleted; non-admins get 403', async () => {
     expect((await api.del('/v1/vault/airlock/signing-keys', 'ops')).body.error).toBe('forbidden')
     expect((await put('x/y', { value: 'v' }, 'bob')).json().error).toBe('forbidden')

@@ -55,6 +55,15 @@ export interface AuditLogDeps {
 
 const MAX_BATCH = 512
 
+/**
+ * Records the event of a change already made (a vault write, a key rotation, a lock): if the audit
+ * log cannot be written, the caller's 503 says the change stands, rather than that nothing happened.
+ */
+export const recordAfter = (audit: AuditLog, done: string, ...events: AuditInput[]): Promise<void> =>
+  audit.record(...events).catch((e: unknown) => {
+    throw err.unavailable(`${done}, but the audit log cannot be written: the change stands unaudited`, e)
+  })
+
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { store, clock } = deps
   let chain = deps.chain
@@ -88,7 +97,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       } catch (e) {
         synced = false
         deps.onFailure?.(e)
-        const failure = err.unavailable('the audit log cannot be written; nothing was issued', e)
+        const failure = err.unavailable('the audit log cannot be written', e)
         for (const p of batch) p.reject(failure)
       }
     }

@@ -1,6 +1,6 @@
 // Operator quarantines. Creating a lock first makes it visible to every create/claim/introspect
 // check (they test the lock index atomically), then revokes what is already live.
-import type { AuditLog } from '../audit/log.js'
+import { recordAfter, type AuditLog } from '../audit/log.js'
 import type { Clock } from '../clock.js'
 import { err } from '../errors.js'
 import { newLockId } from '../ids.js'
@@ -61,7 +61,11 @@ export function createLockService(deps: {
       const revoked = await sessions.revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
         lockCovers(lock, scopeOf(r), clock.now()),
       )
-      await audit.record({ type: 'lock.created', actor: by, details: { lock: lockToPublic(lock), revoked } })
+      await recordAfter(audit, `lock ${lock.id} holds`, {
+        type: 'lock.created',
+        actor: by,
+        details: { lock: lockToPublic(lock), revoked },
+      })
       return { lock: lockToPublic(lock), revoked_sessions: revoked }
     },
 
@@ -76,7 +80,11 @@ export function createLockService(deps: {
     async remove(by: string, id: string) {
       const lock = await store.deleteLock(id)
       if (!lock) throw err.notFound('no such lock')
-      await audit.record({ type: 'lock.deleted', actor: by, details: { lock: lockToPublic(lock) } })
+      await recordAfter(audit, `lock ${lock.id} was lifted`, {
+        type: 'lock.deleted',
+        actor: by,
+        details: { lock: lockToPublic(lock) },
+      })
       return lockToPublic(lock)
     },
 

@@ -1,6 +1,7 @@
 // The vault is write-only for people: values go in, only metadata comes out. Admins only.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { recordAfter } from '../audit/log.js'
 import { err } from '../errors.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
@@ -42,7 +43,11 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const actor = principalOf(req).id
       const meta = await vault().put(path, req.body.value, actor)
       if (!meta) throw err.conflict('the secret changed concurrently; try again')
-      await audit.record({ type: 'vault.written', actor, details: { path, version: meta.version } })
+      await recordAfter(audit, `the secret ${path} was stored as version ${meta.version}`, {
+        type: 'vault.written',
+        actor,
+        details: { path, version: meta.version },
+      })
       return reply.code(204).send(null)
     },
   )
@@ -62,7 +67,11 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const path = writablePath(req.params['*'])
       const actor = principalOf(req).id
       if (!(await vault().delete(path, actor))) throw err.notFound(`no secret at ${path}`)
-      await audit.record({ type: 'vault.deleted', actor, details: { path } })
+      await recordAfter(audit, `the secret ${path} was deleted`, {
+        type: 'vault.deleted',
+        actor,
+        details: { path },
+      })
       return reply.code(204).send(null)
     },
   )
@@ -100,7 +109,11 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const rotated = await keyring.rotate(actor)
       const ks = await keyring.load()
       app.broker.tokens.setKeys(ks.active, ks.retired)
-      await audit.record({ type: 'keys.rotated', actor, details: { ...rotated, scheduled: false } })
+      await recordAfter(audit, `signing key ${rotated.kid} is active`, {
+        type: 'keys.rotated',
+        actor,
+        details: { ...rotated, scheduled: false },
+      })
       return rotated
     },
   )

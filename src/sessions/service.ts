@@ -321,8 +321,9 @@ export function createSessionService(deps: SessionServiceDeps) {
       const why =
         written.status === 'rejected' ? 'the audit log could not be written' : 'the token could not be signed'
       await finish(rec.id, 'airlock', why).catch(() => {})
-      const e: unknown =
-        written.status === 'rejected' ? written.reason : (signed as PromiseRejectedResult).reason
+      if (written.status === 'rejected')
+        throw err.unavailable('the audit log cannot be written; nothing was issued', written.reason)
+      const e: unknown = (signed as PromiseRejectedResult).reason
       if (e instanceof AirlockError) throw e
       throw err.unavailable('the grant could not be completed; nothing was issued', e)
     }
