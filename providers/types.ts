@@ -120,10 +120,17 @@ export interface Provider {
   /** Remove leftovers of sessions the broker no longer knows; returns how many were removed. */
   reap(isLive: (sessionIds: string[]) => Promise<Set<string>>): Promise<number>
   health(): Promise<ProviderHealth>
-  /** A secret this provider uses changed (vault rotation). */
-  secretRotated(path: string): Promise<void>
+  /**
+   * A secret changed: `changed` is its full reference (`vault:aws/broker`), or `*` when the vault
+   * cannot say which (a file vault rewritten). Test with rotationCovers.
+   */
+  secretRotated(changed: string): Promise<void>
   close(): Promise<void>
 }
+
+/** Whether a secretRotated notice concerns the reference `ref` a provider uses. */
+export const rotationCovers = (changed: string, ref: string | null): boolean =>
+  ref !== null && (changed === '*' || changed === ref)
 
 export interface ProviderFns<C> {
   /** Checks the provider's section of the config; every problem names its path. */

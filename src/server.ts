@@ -193,7 +193,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       )
     }
     for (const p of current.providers.values()) {
-      p.secretRotated(`vault:${path}`).catch((e: unknown) =>
+      p.secretRotated(path === '*' ? '*' : `vault:${path}`).catch((e: unknown) =>
         log.warn(
           { provider: p.name, err: (e as Error).message },
           'provider could not take the rotated secret',

@@ -528,7 +528,7 @@ describe('configuration against the server', () => {
     const before = s.resolved
     s.values.set('vault:pg/staging-admin', withUrl(url, { port: await freePort() }))
     await issue({}, q) // the pool still holds the old secret until told
-    await q.secretRotated('pg/staging-admin')
+    await q.secretRotated('vault:pg/staging-admin')
     await expect(q.issue(issueInput())).rejects.toThrow(/environment staging: connect ECONNREFUSED/)
     s.values.set('vault:pg/staging-admin', url)
     await issue({}, q) // the failed connection dropped the stale secret: resolved again

@@ -2,7 +2,7 @@
 // session policy to the operation class's actions; revocation through the role's deny policy
 // (deny-list.ts). The broker's own AWS key never leaves the broker.
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
-import type { Provider, ProviderContext, RevokeInput } from '../types.js'
+import { rotationCovers, type Provider, type ProviderContext, type RevokeInput } from '../types.js'
 import {
   BrokerKeyError,
   createAwsClients,
@@ -234,10 +234,8 @@ export function createAwsProvider(
       return { ok: error === null, error }
     },
 
-    async secretRotated(path) {
-      const ref = config.credentialsRef
-      if (ref === null) return
-      if (path === ref || ref.slice(ref.indexOf(':') + 1) === path) {
+    async secretRotated(changed) {
+      if (rotationCovers(changed, config.credentialsRef)) {
         clients.reset()
         health = null
         if (lastErrorIsKey) failed(null) // the next use reads the new value and says again if it fails

@@ -1,6 +1,12 @@
 // The postgres provider: one login role per session, in one environment's database, with one
 // operation class's group. See README.md ("postgres") for the role model.
-import type { Issued, Provider, ProviderContext, ProviderHealth } from '../types.js'
+import {
+  rotationCovers,
+  type Issued,
+  type Provider,
+  type ProviderContext,
+  type ProviderHealth,
+} from '../types.js'
 import type { PostgresConfig } from './config.js'
 import { envConnection, type EnvConnection } from './connection.js'
 import { applyGrants, checkConfinement, groupsOf, ownerOf, type EnvGrants } from './grants.js'
@@ -193,10 +199,9 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       return { ok: problems.length === 0, error: problems.length > 0 ? problems.join('; ') : null }
     },
 
-    async secretRotated(path) {
+    async secretRotated(changed) {
       for (const e of envs.values()) {
-        const ref = e.grants.config.connection
-        if (ref === path || ref === `vault:${path}`) await e.conn.reset()
+        if (rotationCovers(changed, e.grants.config.connection)) await e.conn.reset()
       }
     },
 
