@@ -262,6 +262,24 @@ describe('aws: issuing', () => {
     expect(lastAssume().accessKeyId).toBe('AKIAAIRLOCKBROKER002')
     expect(lastAssume().status).toBe(200)
   })
+
+  it('builds its clients again when AWS says the broker key is expired, without being told', async () => {
+    w.fake.addUser(BROKER_ARN, 'AKIAAIRLOCKBROKER003', 'third-secret-value')
+    writeFileSync(
+      w.keyFile,
+      JSON.stringify({ access_key_id: 'AKIAAIRLOCKBROKER003', secret_access_key: 'third-secret-value' }),
+    )
+    w.fake.fail('AssumeRole', {
+      status: 403,
+      code: 'ExpiredToken',
+      message: 'The security token included in the request is expired',
+    })
+    const failed = await api.post('/v1/sessions', 'build-bot', sessionBody({ provider: 'aws-main' }))
+    expect(failed.status).toBe(503)
+    expect(failed.body.message).toMatch(/ExpiredToken/)
+    await api.issue('build-bot', { provider: 'aws-main' })
+    expect(lastAssume()).toMatchObject({ accessKeyId: 'AKIAAIRLOCKBROKER003', status: 200 })
+  })
 })
 
 describe('aws: ambient credentials', () => {

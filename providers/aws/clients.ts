@@ -66,6 +66,11 @@ export interface AwsClients {
   iam(env: AwsEnvironmentConfig): Promise<IAMClient>
   /** The broker's secret changed: build every client again from the new value. */
   reset(): void
+  /**
+   * After a failed call: when AWS says the credentials themselves are bad or expired (a temporary
+   * broker key ran out, a key was rotated without notice), build the clients again on next use.
+   */
+  noteFailure(e: unknown): void
   close(): void
 }
 
@@ -81,7 +86,7 @@ export function createAwsClients(
     string,
     { pending: Promise<{ client: IAMClient; renewAt: number }>; renewAt: number }
   >()
-  const built: { destroy(): void }[] = []
+  let built: { destroy(): void }[] = []
 
   const brokerCredentials = () =>
     (broker ??= (async () => {
@@ -104,6 +109,15 @@ export function createAwsClients(
   const track = <C extends { destroy(): void }>(c: C): C => {
     built.push(c)
     return c
+  }
+  // A replaced client may still be answering a call: it is destroyed a minute later, not leaked.
+  const retire = (c: { destroy(): void }) => {
+    built = built.filter((b) => b !== c)
+    setTimeout(() => c.destroy(), RETIRE_MS).unref()
+  }
+  const retireAll = () => {
+    for (const c of built) setTimeout(() => c.destroy(), RETIRE_MS).unref()
+    built = []
   }
 
   const makeSts = () =>
@@ -153,6 +167,14 @@ export function createAwsClients(
     }
   }
 
+  const reset = () => {
+    broker = null
+    sts = null
+    iamAsBroker = null
+    admin.clear()
+    retireAll()
+  }
+
   return {
     sts: makeSts,
     async iam(env) {
@@ -168,6 +190,7 @@ export function createAwsClients(
       const arn = env.adminRoleArn
       const cached = admin.get(arn)
       if (cached && cached.renewAt > deps.now()) return (await cached.pending).client
+      if (cached) void cached.pending.then((old) => retire(old.client)).catch(() => {})
       // Concurrent callers share one AssumeRole while it is pending (renewAt stays open until then).
       const entry = { pending: assumeAdmin(env), renewAt: Infinity }
       admin.set(arn, entry)
@@ -180,17 +203,27 @@ export function createAwsClients(
         throw e
       }
     },
-    reset() {
-      broker = null
-      sts = null
-      iamAsBroker = null
-      admin.clear()
+    reset,
+    noteFailure(e) {
+      if (CREDENTIAL_FAULTS.has(awsCode(e))) reset()
     },
     close() {
       for (const c of built.splice(0)) c.destroy()
     },
   }
 }
+
+const RETIRE_MS = 60_000
+
+/** What AWS answers when the signing credentials themselves are wrong or expired. */
+const CREDENTIAL_FAULTS = new Set([
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'UnrecognizedClientException',
+])
 
 const RETRYABLE = new Set([
   'Throttling',

@@ -61,6 +61,7 @@ export function createDenyList(deps: DenyListDeps) {
     try {
       return await withRetries(async () => call(await clients.iam(env)), deps.retry)
     } catch (e) {
+      clients.noteFailure(e)
       // Codes the callers act on stay as AWS sent them; anything else gets a sentence.
       if (awsCode(e) === 'NoSuchEntity' || awsCode(e) === 'LimitExceeded') throw e
       throw new Error(`IAM ${what} on ${env.roleArn} failed: ${describe(e)}`, { cause: e })

@@ -131,6 +131,7 @@ export function createAwsProvider(
       } catch (e) {
         // A definite refusal minted nothing; after transient failures an answer may have been lost.
         if (!isTransient(e)) await denyList.notIssued(env, input.sessionId).catch(() => {})
+        clients.noteFailure(e)
         failed(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`)
         throw new Error(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, { cause: e })
       }
@@ -225,6 +226,7 @@ export function createAwsProvider(
           await (await clients.sts()).send(new GetCallerIdentityCommand({}))
           health = { at: t, error: null }
         } catch (e) {
+          clients.noteFailure(e)
           const error =
             e instanceof BrokerKeyError ? describe(e) : `STS GetCallerIdentity failed: ${describe(e)}`
           health = { at: t, error }
