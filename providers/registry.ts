@@ -11,7 +11,4 @@ export const providerRegistry: Record<ProviderType, ProviderFns<unknown>> = {
   aws: awsProvider,
 }
 
-/** Types named by the contract whose providers arrive in later releases (none left). */
-export const PLANNED_PROVIDER_TYPES: readonly string[] = []
-
 export const isProviderType = (t: string): t is ProviderType => Object.hasOwn(providerRegistry, t)

@@ -530,7 +530,7 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
     'unknown provider type',
     { 'providers[1]': { name: 'x1', type: 'x' } },
     'providers[1].type',
-    "unknown provider type 'x'",
+    "provider 'x1' has unknown type 'x'",
   ],
   [
     'a jwt provider with a key of another type',
@@ -596,7 +596,7 @@ describe('secrets', () => {
     expect(resolveRef('env:SET', opts)).toBe('v')
     expect(resolveRef('file:crlf.txt', opts)).toBe('value')
     expect(() => resolveRef('env:EMPTY', opts)).toThrow('environment variable EMPTY is not set')
-    expect(() => resolveRef('vault:x', opts)).toThrow("vault: references need Airlock's vault")
+    expect(() => resolveRef('vault:x', opts)).toThrow('a vault: reference cannot be used here')
     expect(() => resolveRef('plain', opts)).toThrow('not a literal')
   })
 

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parseDocument } from 'yaml'
-import { PLANNED_PROVIDER_TYPES, isProviderType, providerRegistry } from '../../providers/registry.js'
+import { isProviderType, providerRegistry } from '../../providers/registry.js'
 import { ConfigError } from '../errors.js'
 import { matches } from '../policy/decide.js'
 import { formatDuration, parseDuration } from './duration.js'
@@ -305,13 +305,8 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
       })
       if (result.ok) providers.push({ name, type, options: result.config })
       else for (const p of result.problems) report(joinPath(`providers[${i}]`, p.path), p.message)
-    } else if ((PLANNED_PROVIDER_TYPES as readonly string[]).includes(type)) {
-      report(
-        `providers[${i}].type`,
-        `provider '${name}' has type '${type}', which this release does not support yet`,
-      )
     } else {
-      report(`providers[${i}].type`, `unknown provider type '${type}'`)
+      report(`providers[${i}].type`, `provider '${name}' has unknown type '${type}'`)
     }
   }
 

@@ -39,7 +39,10 @@ export function resolveRef(ref: string, opts: ResolveOptions): string {
       return text.replace(/\r?\n$/, '')
     }
     case 'vault':
-      throw new Error("vault: references need Airlock's vault, which this release does not have yet")
+      // Only values the vault itself needs (store.redis_url) get here; the rest are deferred.
+      throw new Error(
+        'a vault: reference cannot be used here: the vault needs this value to open (use env: or file:)',
+      )
     default:
       throw new Error(LITERAL_SECRET)
   }

@@ -3,6 +3,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { AirlockConfig } from '../config/types.js'
+import { createSecretSource } from '../secrets/source.js'
 import { loadSigningKey } from '../tokens/keys.js'
 import { masterKeyWrapper } from './crypto.js'
 import { createKeyring, type KeySet, type Keyring } from './keyring.js'
@@ -34,6 +35,10 @@ export interface Signing {
 }
 
 /** tokens.signing_key (a file: or vault: PEM) pins one key; otherwise the vault's key ring. */
+// The one resolver of secret references (src/secrets/source.ts), here for vault: ones.
+const secretsOf = (config: AirlockConfig, vault: Vault) =>
+  createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
+
 export async function signingKeys(
   config: AirlockConfig,
   vault: Vault | null,
@@ -44,7 +49,7 @@ export async function signingKeys(
   if (deferred) {
     if (!vault)
       throw new Error('tokens.signing_key is a vault: reference but no vault master key is configured')
-    const key = await loadSigningKey(await vault.get(deferred.ref.slice('vault:'.length)), alg)
+    const key = await loadSigningKey(await secretsOf(config, vault).resolve(deferred.ref), alg)
     return { keys: { active: key, retired: [], activeSince: 0 }, keyring: null }
   }
   if (config.tokens.signingKeyPem) {
@@ -71,7 +76,7 @@ export async function resolveDeferred(config: AirlockConfig, vault: Vault | null
     if (d.field === 'tokens.signing_key') continue
     try {
       if (!vault) throw new Error('no vault master key is configured')
-      const value = await vault.get(d.ref.slice('vault:'.length))
+      const value = await secretsOf(config, vault).resolve(d.ref)
       if (config.slack && d.field === 'slack.bot_token') config.slack.botToken = value
       if (config.slack && d.field === 'slack.signing_secret') config.slack.signingSecret = value
     } catch (e) {
