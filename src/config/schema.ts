@@ -2,7 +2,7 @@
 // typos surface; provider entries keep everything but `name` and `type` for the provider's own
 // `validate`. Defaults live in DEFAULTS and are applied by load.ts, not by the schema.
 // `errorMessage` is our own annotation, read by schemaProblems (below) to say what was expected.
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { DURATION_HINT, DURATION_PATTERN } from './duration.js'
 import { LITERAL_SECRET, SECRET_REF_PATTERN } from './secrets.js'
@@ -182,11 +182,6 @@ export const RawConfigSchema = strict({
   audit: opt(AuditSchema),
   rate_limits: opt(RateLimitsSchema),
 })
-
-export type RawConfig = Static<typeof RawConfigSchema>
-export type RawAgent = Static<typeof AgentSchema>
-export type RawHuman = Static<typeof HumanSchema>
-export type RawPolicy = Static<typeof PolicySchema>
 
 export interface Problem {
   path: string

@@ -4,7 +4,7 @@ import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
-import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
+import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import type {
   AppendResult,
   CasResult,
@@ -44,12 +44,6 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     return JSON.parse(e.json) as SessionRecord
   }
   const locked = (scope: LockScope, now: number) => [...locks.values()].some((l) => lockCovers(l, scope, now))
-  const scopeOf = (r: SessionRecord): LockScope => ({
-    agent: r.agent,
-    environment: r.environment,
-    provider: r.provider,
-    task_id: r.task.id,
-  })
   const createCheck = (rec: SessionRecord, now: number): CreateResult =>
     read(rec.id) ? 'exists' : locked(scopeOf(rec), now) ? 'locked' : 'ok'
   const write = (rec: SessionRecord, retentionMs: number) => {

@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import type { Lock } from '../locks/model.js'
 import { lockMatch } from '../locks/model.js'
-import { isFinal, type LockScope, type SessionRecord } from '../sessions/model.js'
+import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import * as lua from './scripts.js'
@@ -91,8 +91,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     }
     return keys
   }
-  const recLockKeys = (rec: SessionRecord) =>
-    lockKeys({ agent: rec.agent, environment: rec.environment, provider: rec.provider, task_id: rec.task.id })
+  const recLockKeys = (rec: SessionRecord) => lockKeys(scopeOf(rec))
 
   return {
     kind: 'redis',

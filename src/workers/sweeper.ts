@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js'
 import type { LockService } from '../locks/service.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
+import { isFinal } from '../sessions/model.js'
 import type { Revoker } from '../sessions/revoker.js'
 import type { SessionService } from '../sessions/service.js'
 import type { Store } from '../store/types.js'
@@ -45,18 +46,9 @@ export function createSweeper(deps: SweeperDeps) {
     const isLive = async (ids: string[]) => {
       const recs = await store.getSessions(ids)
       const now = clock.now()
-      return new Set(
-        recs
-          .filter(
-            (r) =>
-              r &&
-              r.status !== 'denied' &&
-              r.status !== 'expired' &&
-              r.status !== 'revoked' &&
-              r.expires_at > now,
-          )
-          .map((r) => r!.id),
-      )
+      const live = new Set<string>()
+      for (const r of recs) if (r && !isFinal(r.status) && r.expires_at > now) live.add(r.id)
+      return live
     }
     for (const p of deps.runtime().providers.values()) {
       const n = await p.reap(isLive).catch((e: unknown) => {
