@@ -2,6 +2,9 @@
 // and resync, tamper detection (edit, delete, tail delete, forged re-chain, checkpoints), and the
 // HTTP API (GET /v1/audit, GET /v1/audit/verify).
 import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import {
   canonicalJson,
@@ -13,6 +16,7 @@ import {
 } from '../src/audit/chain.js'
 import { createAuditLog, type AuditLog, type AuditLogDeps } from '../src/audit/log.js'
 import { parseAuditJson, verifyAuditLog } from '../src/audit/read.js'
+import { auditVerify } from '../src/cli/audit-verify.js'
 import { iso } from '../src/clock.js'
 import { AirlockError, StoreUnavailableError } from '../src/errors.js'
 import { redisKeys } from '../src/store/keys.js'
@@ -20,6 +24,7 @@ import { createMemoryStore } from '../src/store/memory.js'
 import { createRedisStore, type RedisStore } from '../src/store/redis.js'
 import type { AuditStore, ChainHead, Store } from '../src/store/types.js'
 import { deletePrefix, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
+import { newKeys, testConfigYaml } from './support/fixtures.js'
 import { makeLock, makeRec } from './support/records.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -449,7 +454,7 @@ describe('tamper detection on a Redis-backed log', () => {
     await recordN(log, 10)
     const rows = await readAll(store)
     expect(rows).toHaveLength(10)
-    return { store, log, lines, rows, keys: redisKeys(prefix), chain: log.chain }
+    return { store, log, lines, rows, prefix, keys: redisKeys(prefix), chain: log.chain }
   }
 
   it('a clean log verifies', async () => {
@@ -461,6 +466,25 @@ describe('tamper detection on a Redis-backed log', () => {
       problems: [],
     })
     expect(verifyChains(await events(store))).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('airlock audit verify --config exits 0 on a clean log and 1 (not a failure code of API.md) on an edited one', async () => {
+    const { store, rows, keys, chain, prefix } = await tenEvents()
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-verify-'))
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'airlock.yaml')
+    writeFileSync(file, testConfigYaml(prefix, newKeys()).replace('env:REDIS_URL', `"${redisUrl}"`))
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await auditVerify(file)).toBe(0)
+      const edited = { ...(rows[3]?.event as AuditEvent), actor: 'someone-else' }
+      await store.redis.xdel(keys.audit, rows[3]?.pos as string)
+      await store.redis.xadd(keys.audit, '*', 'e', JSON.stringify(edited))
+      expect(await auditVerify(file)).toBe(1)
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toContain(`PROBLEM ${chain} #4`)
+    } finally {
+      out.mockRestore()
+    }
   })
 
   it('an edited event does not match its hash', async () => {

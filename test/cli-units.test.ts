@@ -1,4 +1,6 @@
+import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { call } from '../src/cli/client.js'
 import { timeLeft } from '../src/cli/output.js'
 import { credentialEnv, waitingLine, type Session } from '../src/cli/sessions.js'
 
@@ -62,5 +64,28 @@ describe('cli helpers', () => {
     expect(credentialEnv({ token: 'T', token_type: 'Bearer', expires_at: '', credentials: {} })).toEqual({
       AIRLOCK_SESSION_TOKEN: 'T',
     })
+  })
+
+  it.each([
+    [429, 'rate_limited', 69],
+    [503, 'unavailable', 69],
+    [401, 'unauthenticated', 77],
+    [403, 'policy_denied', 77],
+    [410, 'gone', 65],
+    [400, 'invalid_request', 64],
+  ])('an API answer %i %s exits %i', async (status, code, exit) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: code, message: 'said the broker', request_id: 'r1' }))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+      await expect(call({ url, token: 't' }, 'GET', '/v1/x')).rejects.toMatchObject({
+        exitCode: exit,
+      })
+    } finally {
+      server.close()
+    }
   })
 })

@@ -39,7 +39,7 @@ export async function auditVerify(configFile: string, checkpoints?: string): Pro
     process.stdout.write(
       r.ok ? `ok: ${r.events} events verified\n` : `FAILED: ${r.problems.length} problem(s)\n`,
     )
-    return r.ok ? EXIT.ok : EXIT.denied
+    return r.ok ? EXIT.ok : EXIT.problems
   } finally {
     await store.close()
   }

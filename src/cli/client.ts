@@ -20,7 +20,7 @@ const withoutCredentials = (url: string): string => {
 }
 
 const exitFor = (status: number, code: string): number =>
-  status === 503 || status >= 500
+  status === 503 || status >= 500 || status === 429
     ? EXIT.unavailable
     : status === 401 || status === 403
       ? EXIT.forbidden

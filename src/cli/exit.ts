@@ -1,6 +1,8 @@
 // API.md exit codes for `airlock`'s own failures (sysexits.h).
 export const EXIT = {
   ok: 0,
+  /** A check ran and found problems (`audit verify`): not one of API.md's failure codes. */
+  problems: 1,
   usage: 64,
   denied: 65,
   unavailable: 69,

@@ -279,6 +279,6 @@ export function registerAuditCommand(
           r.ok ? `ok: ${r.events} events verified\n` : `FAILED: ${r.problems.length} problem(s)\n`,
         )
       }
-      if (!r.ok) process.exitCode = EXIT.denied
+      if (!r.ok) process.exitCode = EXIT.problems
     })
 }
