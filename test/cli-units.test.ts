@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { call } from '../src/cli/client.js'
 import { timeLeft } from '../src/cli/output.js'
-import { credentialEnv, waitingLine, type Session } from '../src/cli/sessions.js'
+import { credentialEnv, grantLines, waitingLine, type Session } from '../src/cli/sessions.js'
 
 describe('cli helpers', () => {
   it('the live waiting line', () => {
@@ -87,5 +87,31 @@ describe('cli helpers', () => {
     } finally {
       server.close()
     }
+  })
+
+  it('request prints the token and every provider credential, and nothing for a jwt grant', () => {
+    const grant = {
+      token: 'eyJ.a.b',
+      token_type: 'Bearer' as const,
+      expires_at: '2026-11-21T10:15:00Z',
+      credentials: {
+        host: 'db',
+        port: 5432,
+        database: 'app',
+        username: 'u1',
+        password: 'p1',
+        url: 'postgres://u1:p1@db/app',
+      },
+    }
+    expect(grantLines(grant)).toEqual([
+      '  token eyJ.a.b',
+      '  PGHOST=db',
+      '  PGPORT=5432',
+      '  PGDATABASE=app',
+      '  PGUSER=u1',
+      '  PGPASSWORD=p1',
+      '  DATABASE_URL=postgres://u1:p1@db/app',
+    ])
+    expect(grantLines({ ...grant, credentials: {} })).toEqual(['  token eyJ.a.b'])
   })
 })

@@ -90,6 +90,17 @@ export async function endSession(c: ClientConfig, id: string): Promise<boolean> 
 }
 
 /** The child's environment additions for a grant (AWS and PostgreSQL variables by credential shape). */
+/**
+ * What `airlock request` prints of a grant: the token, then the provider's credentials as the same
+ * variables `exec` sets (a claimed grant cannot be claimed again, so nothing may be left out).
+ */
+export const grantLines = (grant: Grant): string[] => [
+  `  token ${grant.token}`,
+  ...Object.entries(credentialEnv(grant))
+    .filter(([k]) => k !== 'AIRLOCK_SESSION_TOKEN')
+    .map(([k, v]) => `  ${k}=${v}`),
+]
+
 export function credentialEnv(grant: Grant): Record<string, string> {
   const c = grant.credentials
   const env: Record<string, string> = { AIRLOCK_SESSION_TOKEN: grant.token }

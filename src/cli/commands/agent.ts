@@ -14,6 +14,8 @@ import {
   obtain,
   requestBody,
   type RequestArgs,
+  grantLines,
+  type Grant,
   type Session,
 } from '../sessions.js'
 import { call } from '../client.js'
@@ -54,10 +56,10 @@ export function registerAgentCommands(program: Command) {
         const r = await obtain(c, argsOf(o), { live: !g.json && process.stderr.isTTY === true })
         if (g.json) return printJson(r)
         printSession(r.session)
-        process.stdout.write(`  token ${r.grant.token}\n`)
+        process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
         return
       }
-      const r = await call<{ session: Session; grant?: unknown }>(
+      const r = await call<{ session: Session; grant?: Grant }>(
         c,
         'POST',
         '/v1/sessions',
@@ -65,7 +67,7 @@ export function registerAgentCommands(program: Command) {
       )
       if (g.json) return printJson(r)
       printSession(r.session)
-      if (r.grant) process.stdout.write(`  token ${(r.grant as { token: string }).token}\n`)
+      if (r.grant) process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
     })
 
   sessionOptions(program.command('exec').passThroughOptions())
