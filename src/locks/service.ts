@@ -1,6 +1,8 @@
 // Operator quarantines. Creating a lock first makes it visible to every create/claim/introspect
 // check (they test the lock index atomically), then revokes what is already live.
+import type { Static } from '@sinclair/typebox'
 import { recordAfter, type AuditLog } from '../audit/log.js'
+import type { LockRequest as LockRequestSchema } from '../schemas/lock.js'
 import type { Clock } from '../clock.js'
 import { err } from '../errors.js'
 import { newLockId } from '../ids.js'
@@ -10,14 +12,7 @@ import type { LockStore } from '../store/types.js'
 import { lockCovers, lockToPublic, type Lock } from './model.js'
 import { scopeOf } from '../sessions/model.js'
 
-export interface LockRequest {
-  agent?: string
-  environment?: string
-  provider?: string
-  task_id?: string
-  reason: string
-  expires_at?: string
-}
+export type LockRequest = Static<typeof LockRequestSchema>
 
 export function createLockService(deps: {
   store: LockStore

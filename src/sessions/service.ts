@@ -1,7 +1,9 @@
 // The session lifecycle: request, issue, read, wait, revoke, expire, introspect. Every state
 // change is a compare-and-set on the record (store.casSession), retried on conflict, so racing
 // revokes, locks and sweeps on any replica converge on one outcome.
+import type { Static } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Grant as GrantSchema, SessionRequest as SessionRequestSchema } from '../schemas/session.js'
 import type { AuditInput, AuditLog } from '../audit/log.js'
 import type { Principal } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
@@ -29,22 +31,9 @@ import type { Revoker } from './revoker.js'
 export const ISSUING_TIMEOUT_MS = 60_000
 const CAS_ATTEMPTS = 64
 
-export interface SessionRequest {
-  environment: string
-  operation_class: string
-  provider: string
-  task: { id: string; description?: string }
-  justification?: string
-  ttl_seconds?: number
-  on_behalf_of?: string
-}
-
-export interface Grant {
-  token: string
-  token_type: 'Bearer'
-  expires_at: string
-  credentials: Record<string, unknown>
-}
+// The HTTP schemas are the one definition of these shapes.
+export type SessionRequest = Static<typeof SessionRequestSchema>
+export type Grant = Static<typeof GrantSchema>
 
 export interface SessionFilter {
   status?: string
