@@ -23,7 +23,7 @@ import { redisKeys } from '../src/store/keys.js'
 import { createMemoryStore } from '../src/store/memory.js'
 import { createRedisStore, type RedisStore } from '../src/store/redis.js'
 import type { AuditStore, ChainHead, Store } from '../src/store/types.js'
-import { deletePrefix, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
+import { client, deletePrefix, TestClock, testBroker, type TestBroker } from './helper.js'
 import { newKeys, testConfigYaml } from './support/fixtures.js'
 import { makeLock, makeRec } from './support/records.js'
 
@@ -748,28 +748,10 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
   let otherId: string
   beforeAll(async () => {
     t = await testBroker()
-    const r = await t.app.inject({
-      method: 'POST',
-      url: '/v1/sessions',
-      headers: t.as('build-bot'),
-      payload: sessionBody(),
-    })
-    expect(r.statusCode, r.body).toBe(201)
-    sessionId = r.json().session.id
-    const d = await t.app.inject({
-      method: 'DELETE',
-      url: `/v1/sessions/${sessionId}`,
-      headers: t.as('build-bot'),
-    })
-    expect(d.json().session.status).toBe('revoked')
-    const o = await t.app.inject({
-      method: 'POST',
-      url: '/v1/sessions',
-      headers: t.as('other-bot'),
-      payload: sessionBody(),
-    })
-    expect(o.statusCode, o.body).toBe(201)
-    otherId = o.json().session.id
+    const api = client(t.app, t.keys)
+    sessionId = (await api.issue('build-bot')).session.id
+    expect((await api.del(`/v1/sessions/${sessionId}`, 'build-bot')).body.session.status).toBe('revoked')
+    otherId = (await api.issue('other-bot')).session.id
   })
   afterAll(async () => t.close())
 

@@ -5,7 +5,7 @@ import { join, dirname } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisKeys } from '../src/store/keys.js'
-import { client, sessionBody, TestClock, testBroker, type TestBroker } from './helper.js'
+import { captureResponses, client, sessionBody, testBroker, type TestBroker, TestClock } from './helper.js'
 import { awsWorld, CANARY_AWS_SECRET, type AwsWorld } from './support/aws-setup.js'
 import { SERVICE_UNAVAILABLE, THROTTLING } from './support/fake-aws.js'
 
@@ -23,13 +23,7 @@ beforeAll(async () => {
     .providerYaml({ name: 'aws-badkey' })
     .replace(`credentials: file:${w.keyFile}`, `credentials: file:${broken}`)
   t = await testBroker({ clock, yaml: { providers: w.providerYaml() + badKey } })
-  t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(
-      JSON.stringify(reply.getHeaders()),
-      typeof payload === 'string' ? payload : String(payload),
-    )
-    return payload
-  })
+  captureResponses(t.app, responses)
 })
 afterAll(async () => {
   await t.close()

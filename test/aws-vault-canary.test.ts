@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisKeys } from '../src/store/keys.js'
-import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { captureResponses, client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import {
   awsWorld,
   BROKER_AKID,
@@ -34,13 +34,7 @@ beforeAll(async () => {
   expect(providers).toContain('credentials: vault:aws/broker')
   t = await testBroker({ masterKey: randomBytes(32), yaml: { providers } })
   api = client(t.app, t.keys)
-  t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(
-      JSON.stringify(reply.getHeaders()),
-      typeof payload === 'string' ? payload : String(payload),
-    )
-    return payload
-  })
+  captureResponses(t.app, responses)
 })
 afterAll(async () => {
   await t.close()

@@ -108,6 +108,15 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   }
 }
 
+/** Collects every response's headers and body as sent, into `into`, for canary searches. */
+export function captureResponses(app: TestBroker['app'], into: string[]): string[] {
+  app.addHook('onSend', async (_req, reply, payload) => {
+    into.push(JSON.stringify(reply.getHeaders()), typeof payload === 'string' ? payload : String(payload))
+    return payload
+  })
+  return into
+}
+
 type Injectable = { inject: TestBroker['app']['inject'] }
 
 /** Shorthand for JSON calls as a principal. */

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
-import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { captureResponses, client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { tempDir } from './support/broker-process.js'
 import type { PgCredentials } from './support/pg-provider.js'
 import {
@@ -67,13 +67,7 @@ beforeAll(async () => {
       }),
     },
   })
-  t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(
-      JSON.stringify(reply.getHeaders()),
-      typeof payload === 'string' ? payload : String(payload),
-    )
-    return payload
-  })
+  captureResponses(t.app, responses)
   api = client(t.app, t.keys)
   tag = (await grantOf()).cred.username.split('_')[1] as string
 })

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
-import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { captureResponses, client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { tempDir } from './support/broker-process.js'
 import type { PgCredentials } from './support/pg-provider.js'
 import {
@@ -98,13 +98,7 @@ beforeAll(async () => {
       }),
     },
   })
-  t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(
-      JSON.stringify(reply.getHeaders()),
-      typeof payload === 'string' ? payload : String(payload),
-    )
-    return payload
-  })
+  captureResponses(t.app, responses)
   api = client(t.app, t.keys)
   const probe = await api.post('/v1/sessions', 'build-bot', body())
   expect(probe.status, JSON.stringify(probe.body)).toBe(201)

@@ -3,7 +3,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadSigningKey } from '../src/tokens/keys.js'
-import { client, newKeys, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { captureResponses, client, newKeys, sessionBody, testBroker, type TestBroker } from './helper.js'
 
 const CANARY_AGENT = 'ak_build-bot_CANARY_7f3a9c2e1d5b8a4f6e0c'
 const CANARY_OPS = 'ak_ops_CANARY_b2c4d6e8f0a1c3e5g7i9'
@@ -22,13 +22,7 @@ beforeAll(async () => {
   const keys = { ...newKeys(), 'build-bot': CANARY_AGENT, ops: CANARY_OPS }
   t = await testBroker({ keys, signingKey: await loadSigningKey(pem, 'EdDSA') })
   // Record every response the app sends, headers and body.
-  t.app.addHook('onSend', async (_req, reply, payload) => {
-    responses.push(
-      JSON.stringify(reply.getHeaders()),
-      typeof payload === 'string' ? payload : String(payload),
-    )
-    return payload
-  })
+  captureResponses(t.app, responses)
 })
 afterAll(async () => t.close())
 

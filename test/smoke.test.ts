@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sessionBody, testBroker, type TestBroker } from './helper.js'
+import { client, testBroker, type TestBroker } from './helper.js'
 
 let t: TestBroker
 beforeAll(async () => {
@@ -9,14 +9,7 @@ afterAll(async () => t.close())
 
 describe('smoke', () => {
   it('issues, introspects and revokes', async () => {
-    const r = await t.app.inject({
-      method: 'POST',
-      url: '/v1/sessions',
-      headers: t.as('build-bot'),
-      payload: sessionBody(),
-    })
-    expect(r.statusCode, r.body).toBe(201)
-    const { session, grant } = r.json()
+    const { session, grant } = await client(t.app, t.keys).issue('build-bot')
     expect(session.status).toBe('active')
     const i = await t.app.inject({
       method: 'POST',

@@ -27,6 +27,7 @@ import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
 import { createBroker } from '../src/server.js'
 import {
+  captureResponses,
   client,
   deletePrefix,
   newKeys,
@@ -187,10 +188,7 @@ describe('the vault API', () => {
   beforeAll(async () => {
     t = await testBroker({ masterKey: randomBytes(32) })
     api = client(t.app, t.keys)
-    t.app.addHook('onSend', async (_req, _reply, payload) => {
-      responses.push(String(payload))
-      return payload
-    })
+    captureResponses(t.app, responses)
   })
   afterAll(async () => t.close())
 
