@@ -3,6 +3,7 @@
 import { parseDuration } from '../../src/config/duration.js'
 import { isSecretRef } from '../../src/config/secrets.js'
 import type { ValidateContext, Validated } from '../types.js'
+import { isRecord, unknownKeys as reportUnknownKeys } from '../validate.js'
 import { sessionPolicy, SESSION_POLICY_MAX_CHARS, policyChars } from './policy.js'
 
 export interface AwsEnvironmentConfig {
@@ -90,8 +91,6 @@ const POLICY_NAME_RE = /^[\w+=,.@-]{1,128}$/
 const CONDITION_OPERATOR_RE = /^[A-Za-z]+(IfExists)?$|^(ForAllValues|ForAnyValue):[A-Za-z]+(IfExists)?$/
 
 type Problem = { path: string; message: string }
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export function parseRoleArn(arn: string): { accountId: string; roleName: string } | null {
   const m = ROLE_ARN_RE.exec(arn)
@@ -104,11 +103,8 @@ export function validateAwsConfig(
 ): Validated<AwsProviderConfig> {
   const problems: Problem[] = []
   const report = (path: string, message: string) => problems.push({ path, message })
-  const unknownKeys = (obj: Record<string, unknown>, allowed: string[], base: string) => {
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) report(base ? `${base}.${key}` : key, 'unknown key for an aws provider')
-    }
-  }
+  const unknownKeys = (obj: Record<string, unknown>, allowed: string[], base: string) =>
+    reportUnknownKeys(obj, allowed, base, 'an aws provider', report)
   const str = (v: unknown, path: string, required: boolean): string | null => {
     if (v === undefined || v === null) {
       if (required) report(path, 'required')

@@ -1,6 +1,7 @@
 // The native provider: the session token itself is the credential, with `aud` = this provider's
 // audience. Nothing exists outside Airlock, so revocation is the session's own status.
 import type { Provider, ProviderContext, ProviderFns } from '../types.js'
+import { unknownKeys } from '../validate.js'
 
 export interface JwtProviderConfig {
   audience: string
@@ -9,9 +10,7 @@ export interface JwtProviderConfig {
 export const jwtProvider: ProviderFns<JwtProviderConfig> = {
   validate(raw, ctx) {
     const problems: { path: string; message: string }[] = []
-    for (const key of Object.keys(raw)) {
-      if (key !== 'audience') problems.push({ path: key, message: `unknown key for a jwt provider` })
-    }
+    unknownKeys(raw, ['audience'], '', 'a jwt provider', (path, message) => problems.push({ path, message }))
     const audience = raw['audience'] ?? ctx.name
     if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) {
       problems.push({ path: 'audience', message: 'expected a non-empty string of at most 512 characters' })

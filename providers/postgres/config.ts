@@ -2,6 +2,7 @@
 // to the provider entry (load.ts prefixes `providers[i]`).
 import { isSecretRef, LITERAL_SECRET } from '../../src/config/secrets.js'
 import type { ValidateContext, Validated } from '../types.js'
+import { isRecord, section, unknownKeys } from '../validate.js'
 import { fitsIdentifier, unknownPlaceholders, PLACEHOLDERS } from './sql.js'
 
 /** What a class's group may do by default (README, "postgres"). */
@@ -52,18 +53,13 @@ const isHost = (v: unknown): boolean =>
   !/[\s@?#\0]/.test(v) &&
   (v.startsWith('/') || !v.includes('/'))
 
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
-
 export function validatePostgres(
   raw: Record<string, unknown>,
   ctx: ValidateContext,
 ): Validated<PostgresConfig> {
   const problems: { path: string; message: string }[] = []
   const report = (path: string, message: string) => problems.push({ path, message })
-  for (const key of Object.keys(raw)) {
-    if (!TOP_KEYS.includes(key)) report(key, 'unknown key for a postgres provider')
-  }
+  unknownKeys(raw, TOP_KEYS, '', 'a postgres provider', report)
 
   const environments: Record<string, EnvironmentConfig> = {}
   const envs = raw['environments']
@@ -149,22 +145,13 @@ export function validatePostgres(
 }
 
 function environment(
-  value: unknown,
+  raw: unknown,
   at: string,
   report: (path: string, message: string) => void,
 ): EnvironmentConfig | null {
-  if (!isRecord(value)) {
-    report(at, 'expected {connection, database}')
-    return null
-  }
-  let ok = true
-  const bad = (path: string, message: string) => {
-    ok = false
-    report(path, message)
-  }
-  for (const key of Object.keys(value)) {
-    if (!ENV_KEYS.includes(key)) bad(`${at}.${key}`, 'unknown key for a postgres environment')
-  }
+  const s = section(raw, at, '{connection, database}', ENV_KEYS, 'a postgres environment', report)
+  if (!s) return null
+  const { bad, value } = s
   const connection = value['connection']
   if (connection === undefined) bad(`${at}.connection`, 'required (a secret reference to a postgres:// URL)')
   else if (typeof connection !== 'string' || !isSecretRef(connection)) bad(`${at}.connection`, LITERAL_SECRET)
@@ -201,7 +188,7 @@ function environment(
   const port = value['port'] ?? null
   if (port !== null && (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535))
     bad(`${at}.port`, 'expected an integer from 1 to 65535')
-  if (!ok) return null
+  if (!s.ok()) return null
   return {
     connection: connection as string,
     database: database as string,
@@ -213,22 +200,20 @@ function environment(
 }
 
 function classConfig(
-  value: unknown,
+  raw: unknown,
   at: string,
   report: (path: string, message: string) => void,
 ): ClassConfig | null {
-  if (!isRecord(value)) {
-    report(at, 'expected {privileges} or {grant_statements}')
-    return null
-  }
-  let ok = true
-  const bad = (path: string, message: string) => {
-    ok = false
-    report(path, message)
-  }
-  for (const key of Object.keys(value)) {
-    if (!CLASS_KEYS.includes(key)) bad(`${at}.${key}`, 'unknown key for a postgres operation class')
-  }
+  const s = section(
+    raw,
+    at,
+    '{privileges} or {grant_statements}',
+    CLASS_KEYS,
+    'a postgres operation class',
+    report,
+  )
+  if (!s) return null
+  const { bad, value } = s
   const privileges = value['privileges']
   const statements = value['grant_statements']
   if ((privileges === undefined) === (statements === undefined))
@@ -253,7 +238,7 @@ function classConfig(
         }
       })
   }
-  if (!ok) return null
+  if (!s.ok()) return null
   return {
     privileges: (privileges as PrivilegeLevel | undefined) ?? null,
     grantStatements: (statements as string[] | undefined) ?? null,
