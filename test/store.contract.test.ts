@@ -373,6 +373,22 @@ describe.each([memoryKind, redisKind])('$name store contract', (kind) => {
       expect(await store.listSessionIds(null, 100)).toEqual({ ids: seven.ids, next: null })
     })
 
+    it('cursorAfter(rec) continues a listing right after that session, ties included', async () => {
+      const now = fx.now()
+      const recs = Array.from({ length: 9 }, (_, i) =>
+        makeRec(now, { created_at: now - 1000 * Math.floor(i / 3) }),
+      )
+      for (const r of recs) expect(await create(r, now)).toBe('ok')
+      const all = (await store.listSessionIds(null, 100)).ids
+      const byId = new Map(recs.map((r) => [r.id, r]))
+      for (let i = 0; i < all.length; i++) {
+        const page = await store.listSessionIds(null, i + 1)
+        const after = store.cursorAfter(byId.get(all[i] as string) as SessionRecord)
+        if (page.next !== null) expect(after).toBe(page.next)
+        expect((await store.listSessionIds(after, 100)).ids).toEqual(all.slice(i + 1))
+      }
+    })
+
     it('100 sessions sharing one created_at ms page completely (ties larger than a page)', async () => {
       const now = fx.now()
       const recs = Array.from({ length: 100 }, () => makeRec(now, { created_at: now }))

@@ -17,15 +17,16 @@ export function createMassRevocation(deps: {
   return async (provider, sessionIds, reason) => {
     const sessions = deps.sessions()
     if (!sessions) throw new Error('the broker is still starting')
-    const wanted = new Set(sessionIds)
     deps.log.error(
       { provider, sessions: sessionIds.length, reason },
       'a provider cut off sessions wholesale; revoking them in Airlock',
     )
+    // Only the sessions the provider named (and only its own), not a scan of every live one.
     const revoked = await sessions.revokeMatching(
       'airlock',
       `${provider}: ${reason}`,
-      (r) => r.provider === provider && wanted.has(r.id),
+      (r) => r.provider === provider,
+      sessionIds,
     )
     await deps.audit.record({
       type: 'provider.mass_revocation',

@@ -481,12 +481,13 @@ export function createSessionService(deps: SessionServiceDeps) {
         scanned += page.ids.length
         for (let i = 0; i < recs.length; i++) {
           const r = recs[i]
-          if (r && matchesFilter(r, filter, now)) out.push(toPublic(r, now))
+          if (!r || !matchesFilter(r, filter, now)) continue
+          out.push(toPublic(r, now))
           if (out.length === limit) {
             const more = i < recs.length - 1 || page.next !== null
             return {
               sessions: out,
-              next_cursor: more ? (await store.listSessionIds(next, i + 1)).next : null,
+              next_cursor: more ? store.cursorAfter(r) : null,
             }
           }
         }
@@ -508,8 +509,10 @@ export function createSessionService(deps: SessionServiceDeps) {
       by: string,
       reason: string,
       match: (r: SessionRecord) => boolean,
+      /** Only these sessions (a provider's list); default: every live one. */
+      only?: string[],
     ): Promise<string[]> {
-      const ids = await store.liveSessionIds()
+      const ids = only ?? (await store.liveSessionIds())
       const revoked: string[] = []
       for (let i = 0; i < ids.length; i += 500) {
         const recs = await store.getSessions(ids.slice(i, i + 500))

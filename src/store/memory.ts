@@ -88,6 +88,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       index(next)
       return 'ok'
     },
+    cursorAfter: (rec) => encodeCursor(rec.created_at, rec.id),
     async listSessionIds(cursor, limit) {
       const all = [...created.entries()].sort((a, b) => b[1] - a[1] || (b[0] < a[0] ? -1 : 1))
       let start = 0

@@ -144,6 +144,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         }
         return r === 'need_locks' ? 'locked' : r
       }),
+    cursorAfter: (rec) => encodeCursor(rec.created_at, rec.id),
     listSessionIds: (cursor, limit) => {
       // A malformed cursor is the caller's mistake (RangeError), not a store failure.
       let max = '+inf'

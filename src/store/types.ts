@@ -46,8 +46,10 @@ export interface SessionStore {
     expectedV: number,
     opts: { checkLocks: boolean; retentionMs: number; now: number },
   ): Promise<CasResult>
-  /** Newest first. `cursor` is opaque (from a previous page). */
+  /** Newest first. `cursor` is opaque (from a previous page, or cursorAfter). */
   listSessionIds(cursor: string | null, limit: number): Promise<{ ids: string[]; next: string | null }>
+  /** The cursor that continues a listing right after this (listed) session. */
+  cursorAfter(rec: SessionRecord): string
   /** Unfinished sessions whose deadline is at or before `now`. */
   dueSessionIds(now: number, limit: number): Promise<string[]>
   liveSessionIds(): Promise<string[]>
