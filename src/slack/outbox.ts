@@ -3,8 +3,8 @@
 // the queue survives restarts and is shared by replicas (a claimed job is hidden for a lease, like the
 // revocation queue); the memory version serves `airlock dev`.
 import type { Redis } from 'ioredis'
-import { StoreUnavailableError } from '../errors.js'
 import { redisKeys } from '../store/keys.js'
+import { guard } from '../store/redis.js'
 import { CLAIM_REVOCATIONS, FINISH_IF_SAME, RETRY_IF_SAME } from '../store/scripts.js'
 import { randomBytes } from 'node:crypto'
 
@@ -55,13 +55,6 @@ const newJob = (session: string, prev: string | null | undefined): SlackJob => {
 export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
   const k = redisKeys(prefix)
   const queue = [k.slackQueue, k.slackJobs]
-  const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f()
-    } catch (e) {
-      throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-    }
-  }
   const run = (lua: string, ...args: (string | number)[]) => redis.eval(lua, 2, ...queue, ...args)
   return {
     enqueue: (id, dueAt) =>

@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { ProviderState, ScoredMember } from '../../providers/types.js'
-import { StoreUnavailableError } from '../errors.js'
 import { redisKeys } from './keys.js'
+import { guard } from './redis.js'
 
 export type ProviderStateFactory = (provider: string) => ProviderState
 
@@ -45,13 +45,6 @@ export function redisProviderState(redis: Redis, prefix: string): ProviderStateF
     (redis as unknown as Record<string, (k: string, o: string) => Promise<number>>)[
       'alReleaseProviderLock'
     ]!.call(redis, key, owner)
-  const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f()
-    } catch (e) {
-      throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-    }
-  }
   const pairs = (flat: string[]): ScoredMember[] => {
     const out: ScoredMember[] = []
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: flat[i]!, score: Number(flat[i + 1]) })

@@ -25,6 +25,15 @@ export const redisOptions = (extra: RedisOptions = {}): RedisOptions => ({
   ...extra,
 })
 
+/** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
+export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  try {
+    return await f()
+  } catch (e) {
+    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
+  }
+}
+
 export interface RedisStore extends Store {
   readonly redis: Redis
 }
@@ -70,13 +79,6 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     return subscribed
   }
 
-  const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f()
-    } catch (e) {
-      throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-    }
-  }
   const parse = (json: string | null): SessionRecord | null =>
     json ? (JSON.parse(json) as SessionRecord) : null
   // The 16 lock keys of a scope, cached: most traffic comes from few agents, environments and tasks.
