@@ -524,6 +524,11 @@ describe('service routes', () => {
       ]),
     )
     expect(doc.paths['/v1/sessions'].post.responses['201']).toBeDefined()
+    // The unauthenticated service routes say so in the document; /v1 routes need the bearer.
+    for (const path of ['/healthz', '/readyz', '/.well-known/jwks.json', '/metrics'])
+      expect(doc.paths[path].get.security, path).toEqual([])
+    expect(doc.paths['/v1/sessions'].post.security).toBeUndefined()
+    expect(doc.security).toEqual([{ bearer: [] }])
     expect((await api.get('/nope', null)).body.error).toBe('not_found')
   })
 })

@@ -23,6 +23,7 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Liveness',
         tags: ['service'],
+        security: [],
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
@@ -36,6 +37,7 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
         summary:
           'Ready when the store and the vault answer (a provider in trouble does not make the broker unready)',
         tags: ['service'],
+        security: [],
         response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errors(503) },
       },
     },
@@ -57,6 +59,7 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Public keys of session tokens',
         tags: ['tokens'],
+        security: [],
         response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
       },
     },
@@ -113,7 +116,14 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['service'], hide: false } },
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['service'],
+        security: [],
+        response: { 200: Type.String({ description: 'Prometheus text exposition format' }) },
+      },
+    },
     async (_req, reply) => {
       reply.header('content-type', metrics.registry.contentType)
       return metrics.registry.metrics()
