@@ -600,8 +600,8 @@ describe.each([memoryKind, redisKind])('$name store contract', (kind) => {
 
       // The lease ran out (a crashed worker): the jobs come back.
       expect(byId(await store.claimRevocations(now + lease, lease, 10))).toEqual([j1, j2])
-      await store.finishRevocation(j1.id)
-      await store.finishRevocation('rj_unknown')
+      await store.finishRevocation(j1, now + lease)
+      await store.finishRevocation(makeJob('rj_unknown', now), now + lease)
       expect(await store.revocationBacklog()).toBe(2)
       expect(await store.claimRevocations(now + 2 * lease, lease, 10)).toEqual([j2])
 
@@ -614,10 +614,37 @@ describe.each([memoryKind, redisKind])('$name store contract', (kind) => {
       expect(byId([...first, ...second])).toEqual([j2, j3])
       expect(await store.claimRevocations(later, lease, 10)).toEqual([])
 
-      await store.finishRevocation(j2.id)
-      await store.finishRevocation(j3.id)
+      await store.finishRevocation(j2, later)
+      await store.finishRevocation(j3, later)
       expect(await store.revocationBacklog()).toBe(0)
       expect(await store.claimRevocations(later + DAY, lease, 10)).toEqual([])
+    })
+  })
+
+  describe('revocation jobs replaced while claimed', () => {
+    it('finishing or retrying a claim keeps a replacement queued meanwhile, due at once', async () => {
+      const now = fx.now()
+      const lease = 60_000
+      const job = makeJob('rj_same', now)
+      await store.enqueueRevocation(job, now - 1)
+      expect(await store.claimRevocations(now, lease, 10)).toEqual([job])
+      // The same session is queued again while the claim runs (now with a handle).
+      const replacement = { ...job, handle: { key_id: 'the-real-handle' } }
+      await store.enqueueRevocation(replacement, now + HOUR)
+      await store.finishRevocation(job, now)
+      expect(await store.revocationBacklog()).toBe(1)
+      expect(await store.claimRevocations(now, lease, 10)).toEqual([replacement])
+
+      await store.enqueueRevocation({ ...replacement, attempts: 7 }, now + HOUR)
+      await store.retryRevocation(replacement, { ...replacement, attempts: 2 }, now + DAY, now + 1)
+      expect(await store.claimRevocations(now + 1, lease, 10)).toEqual([{ ...replacement, attempts: 7 }])
+
+      // Not replaced: a retry reschedules it, a finish removes it.
+      const seven = { ...replacement, attempts: 7 }
+      await store.retryRevocation(seven, { ...seven, attempts: 8 }, now + 10, now + 2)
+      expect(await store.claimRevocations(now + 10, lease, 10)).toEqual([{ ...seven, attempts: 8 }])
+      await store.finishRevocation({ ...seven, attempts: 8 }, now + 10)
+      expect(await store.revocationBacklog()).toBe(0)
     })
   })
 

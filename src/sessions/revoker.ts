@@ -40,14 +40,17 @@ export function createRevoker(deps: {
     })
   }
 
-  const failed = async (job: RevocationJob, e: unknown) => {
+  /** `claimed`: the job came from the queue (a retry), so a replacement queued meanwhile wins. */
+  const failed = async (job: RevocationJob, e: unknown, claimed: boolean) => {
     metrics.revocationFailures.inc({ provider: job.provider })
     const next = { ...job, attempts: job.attempts + 1, lastError: scrub((e as Error).message) }
     log.warn(
       { session: job.sessionId, provider: job.provider, attempts: next.attempts, err: next.lastError },
       'revocation failed, queued',
     )
-    await store.enqueueRevocation(next, clock.now() + backoff(next.attempts))
+    const now = clock.now()
+    if (claimed) await store.retryRevocation(job, next, now + backoff(next.attempts), now)
+    else await store.enqueueRevocation(next, now + backoff(next.attempts))
   }
 
   return {
@@ -68,7 +71,7 @@ export function createRevoker(deps: {
       try {
         await attempt(job)
       } catch (e) {
-        await failed(job, e).catch((qe: unknown) =>
+        await failed(job, e, false).catch((qe: unknown) =>
           log.error(
             { session: rec.id, err: (qe as Error).message },
             'revocation failed and could not be queued',
@@ -81,9 +84,9 @@ export function createRevoker(deps: {
       for (const job of jobs) {
         try {
           await attempt(job)
-          await store.finishRevocation(job.id)
+          await store.finishRevocation(job, clock.now())
         } catch (e) {
-          await failed(job, e)
+          await failed(job, e, true)
         }
       }
       return jobs.length

@@ -197,8 +197,17 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       for (const q of due) q.due = now + leaseMs
       return due.map((q) => q.job)
     },
-    async finishRevocation(id) {
-      queue.delete(id)
+    async finishRevocation(claimed, now) {
+      const q = queue.get(claimed.id)
+      if (!q) return
+      if (JSON.stringify(q.job) === JSON.stringify(claimed)) queue.delete(claimed.id)
+      else q.due = now // replaced while claimed: the replacement is due at once
+    },
+    async retryRevocation(claimed, next, dueAt, now) {
+      const q = queue.get(claimed.id)
+      if (!q) return
+      if (JSON.stringify(q.job) === JSON.stringify(claimed)) queue.set(claimed.id, { job: next, due: dueAt })
+      else q.due = now
     },
     async revocationBacklog() {
       return queue.size

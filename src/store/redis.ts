@@ -58,6 +58,8 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   const deleteLockScript = script('alDeleteLock', lua.DELETE_LOCK)
   const appendScript = script('alAppendAudit', lua.APPEND_AUDIT)
   const claimScript = script('alClaimRevocations', lua.CLAIM_REVOCATIONS)
+  const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
+  const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
@@ -328,9 +330,15 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         )) as string[]
         return raw.map((j) => JSON.parse(j) as RevocationJob)
       }),
-    finishRevocation: (id) =>
+    finishRevocation: (claimed, now) =>
       guard('queue', async () => {
-        await redis.multi().zrem(k.revocationQueue, id).hdel(k.revocationJobs, id).exec()
+        const keys = [k.revocationQueue, k.revocationJobs]
+        await finishIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), now)
+      }),
+    retryRevocation: (claimed, next, dueAt, now) =>
+      guard('queue', async () => {
+        const keys = [k.revocationQueue, k.revocationJobs]
+        await retryIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), JSON.stringify(next), dueAt, now)
       }),
     revocationBacklog: () => guard('queue', () => redis.zcard(k.revocationQueue)),
 

@@ -109,7 +109,13 @@ export interface RevocationStore {
   enqueueRevocation(job: RevocationJob, dueAt: number): Promise<void>
   /** Takes due jobs and hides them for `leaseMs` (a crashed worker's jobs come back). */
   claimRevocations(now: number, leaseMs: number, limit: number): Promise<RevocationJob[]>
-  finishRevocation(id: string): Promise<void>
+  /**
+   * Removes a claimed job once done, unless it was replaced while claimed (the same session queued
+   * again, say with a handle): then the replacement stays and is due at once.
+   */
+  finishRevocation(claimed: RevocationJob, now: number): Promise<void>
+  /** Reschedules a claimed job as `next`, unless it was replaced while claimed (as above). */
+  retryRevocation(claimed: RevocationJob, next: RevocationJob, dueAt: number, now: number): Promise<void>
   revocationBacklog(): Promise<number>
 }
 
