@@ -32,21 +32,29 @@ export interface ApprovalDeps {
   onChange?: (rec: SessionRecord) => Promise<void>
 }
 
-/** Why `human` may not approve `rec` under the current config, or null when they may. */
-export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
-  const h = rt.humans.get(human)
-  if (!h || !h.roles.includes('approver')) return `${human} does not have the approver role`
-  const owners = new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
-  if (owners.has(human)) return `${human} owns ${rec.agent}: an agent's owners never approve its requests`
-  if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
-  // Eligible when the request was made, and still eligible under the config in force now.
-  const now = decide(rt.policy, {
+/** The policy decision in force now for a recorded request. */
+const decideNow = (rt: Runtime, rec: SessionRecord) =>
+  decide(rt.policy, {
     agent: rec.agent,
     environment: rec.environment,
     operationClass: rec.operation_class,
     provider: rec.provider,
     onBehalfOf: rec.on_behalf_of,
   })
+
+/** Everyone who owns the request's agent: recorded at request time, and as configured now. */
+const ownersOf = (rt: Runtime, rec: SessionRecord) =>
+  new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
+
+/** Why `human` may not approve `rec` under the current config, or null when they may. */
+export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
+  const h = rt.humans.get(human)
+  if (!h || !h.roles.includes('approver')) return `${human} does not have the approver role`
+  if (ownersOf(rt, rec).has(human))
+    return `${human} owns ${rec.agent}: an agent's owners never approve its requests`
+  if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
+  // Eligible when the request was made, and still eligible under the config in force now.
+  const now = decideNow(rt, rec)
   const eligible = rec.eligible_approvers.filter((id) => now.allow && now.eligibleApprovers.includes(id))
   if (!eligible.includes(human)) {
     return `${human} is not an eligible approver for this request (eligible: ${eligible.join(', ') || 'nobody'})`
@@ -56,8 +64,7 @@ export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): 
 
 /** Anyone who may approve, and the agent's owners, may deny. */
 export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): string | null {
-  const owners = new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
-  if (owners.has(human)) return null
+  if (ownersOf(rt, rec).has(human)) return null
   const why = whyNotApprover(rt, rec, human)
   return why === null ? null : `${why}; only eligible approvers and the agent's owners may deny`
 }
@@ -177,13 +184,7 @@ export function createApprovalService(deps: ApprovalDeps) {
 
       // The policy in force now must still allow it (a reload may have tightened it).
       const rt = deps.runtime()
-      const decision = decide(rt.policy, {
-        agent: rec.agent,
-        environment: rec.environment,
-        operationClass: rec.operation_class,
-        provider: rec.provider,
-        onBehalfOf: rec.on_behalf_of,
-      })
+      const decision = decideNow(rt, rec)
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
       // Approvals count only from people who are still eligible (a reload may have removed one).
       const valid = rec.approvals.filter((a) => whyNotApprover(rt, rec, a.by) === null).length
