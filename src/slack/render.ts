@@ -3,6 +3,7 @@
 // Agent-written text (task id and description, justification) only ever appears in `plain_text`
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
+import { formatDuration } from '../config/duration.js'
 import { effectiveStatus, type SessionRecord } from '../sessions/model.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
@@ -73,11 +74,8 @@ export const escapeMrkdwn = (s: string): string =>
 
 export const hhmm = (ms: number): string => `${new Date(ms).toISOString().slice(11, 16)} UTC`
 
-export function duration(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`
-  if (seconds % 60 === 0) return `${seconds / 60}m`
-  return `${seconds}s`
-}
+/** A TTL the way the config writes durations (`15m`, `1h`), by the config's own formatter. */
+export const duration = (seconds: number): string => formatDuration(seconds * 1000)
 
 function progress(rec: SessionRecord): string {
   const n = rec.approvals.length
