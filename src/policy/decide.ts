@@ -29,6 +29,8 @@ export type Decision =
       rules: string[]
       approvals: number
       maxTtlSeconds: number
+      /** The rule whose max_ttl sets maxTtlSeconds; null when it is tokens.max_ttl. */
+      ttlRule: string | null
       eligibleApprovers: string[]
     }
 
@@ -105,8 +107,12 @@ export function decide(view: PolicyView, input: DecisionInput): Decision {
   const approvals = destructive ? Math.max(ruled, DESTRUCTIVE_MIN_APPROVALS) : ruled
 
   let maxTtlSeconds = view.maxTtlSeconds
+  let ttlRule: string | null = null
   for (const rule of allows) {
-    if (rule.maxTtlSeconds !== null) maxTtlSeconds = Math.min(maxTtlSeconds, rule.maxTtlSeconds)
+    if (rule.maxTtlSeconds !== null && rule.maxTtlSeconds < maxTtlSeconds) {
+      maxTtlSeconds = rule.maxTtlSeconds
+      ttlRule = rule.description
+    }
   }
 
   // Nobody approves their own agent's request or one made on their behalf.
@@ -129,5 +135,5 @@ export function decide(view: PolicyView, input: DecisionInput): Decision {
   const rules = allows.map((rule) => rule.description)
   const by = `allowed by ${rules.map((d) => `"${d}"`).join(', ')}`
   const reason = approvals === 0 ? by : `${by}; needs ${approvals} approval${approvals === 1 ? '' : 's'}`
-  return { allow: true, reason, rules, approvals, maxTtlSeconds, eligibleApprovers }
+  return { allow: true, reason, rules, approvals, maxTtlSeconds, ttlRule, eligibleApprovers }
 }
