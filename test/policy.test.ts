@@ -355,6 +355,17 @@ describe('decide: destructive classes need at least two approvals', () => {
     )
   })
 
+  it('does not count approvers who have no way to act', () => {
+    const policies = [rule({ description: 'hand-built', operationClasses: ['destructive'], approvals: 2 })]
+    const v = view(policies, { unreachable: new Set(['carol']) })
+    expect(decide(v, req('build-bot', 'prod', 'destructive'))).toEqual(
+      deny(
+        'needs 2 approvals but only 1 eligible approver(s) exist for build-bot (carol has no API key, Slack id or console sign-in to approve with)',
+        'hand-built',
+      ),
+    )
+  })
+
   it('does not force approvals on a class that is not destructive', () => {
     const policies = [rule({ description: 'hand-built' })]
     expect(decide(view(policies), req('build-bot', 'prod', 'write'))).toMatchObject({
