@@ -45,7 +45,9 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       const clamped = r.ttlClamped && { ttl_clamped: r.ttlClamped }
       return reply
         .code(r.status)
-        .send(r.grant ? { session: r.session, grant: r.grant, ...clamped } : { session: r.session, ...clamped })
+        .send(
+          r.grant ? { session: r.session, grant: r.grant, ...clamped } : { session: r.session, ...clamped },
+        )
     },
   )
 
