@@ -50,7 +50,13 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
       'invalid_request',
       /justification/,
     ],
-    ['unknown field', { role_arn: 'arn:aws:iam::1:role/x' }, 400, 'invalid_request', /unknown field 'role_arn'/],
+    [
+      'unknown field',
+      { role_arn: 'arn:aws:iam::1:role/x' },
+      400,
+      'invalid_request',
+      /unknown field 'role_arn'/,
+    ],
     ['ttl of zero', { ttl_seconds: 0 }, 400, 'invalid_request', /ttl_seconds/],
     [
       'a mistyped field',
