@@ -72,13 +72,13 @@ describe('global options', () => {
     const profile = await runCli(['locks', '--profile', 'nowhere'], as('ops', { AIRLOCK_URL: '' }))
     expect(profile.code).toBe(64)
     expect(profile.err).toMatch(/no broker/)
-  })
+  }, 60_000)
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string }
     const r = await runCli(['--version'], {})
     expect(r).toMatchObject({ code: 0, out: `${pkg.version}\n` })
-  })
+  }, 60_000)
 })
 
 describe('who am I and what may I ask for', () => {
@@ -89,7 +89,7 @@ describe('who am I and what may I ask for', () => {
     expect(r.out).toMatch(/^roles\s+agent$/m)
     expect(r.out).toContain(`broker     ${broker.url} (airlock `)
     expect((await runCli(['whoami'], as('bob'))).out).toMatch(/^roles\s+approver, operator$/m)
-  })
+  }, 60_000)
 
   it('entitlements prints what the agent may request; a human is told their roles', async () => {
     const r = await runCli(['entitlements'], as('build-bot'))
@@ -100,7 +100,7 @@ describe('who am I and what may I ask for', () => {
     expect(r.out).not.toMatch(/^prod\s+destructive/m) // build-bot never destroys prod
     const human = await runCli(['entitlements'], as('alice'))
     expect(human.out).toBe('alice is a human with roles: approver (only agents request sessions)\n')
-  })
+  }, 60_000)
 })
 
 describe('requests that wait', () => {
@@ -122,7 +122,7 @@ describe('requests that wait', () => {
     expect(claimed.out).toMatch(new RegExp(`^${id}\\s+active$`, 'm'))
     expect(claimed.out).toMatch(/^ {2}token \S+\.\S+\.\S+$/m)
     expect((await runCli(['claim', id, '--json'], as('other-bot'))).code).toBe(64) // 409: claimed already
-  })
+  }, 60_000)
 
   it('exec without a terminal prints one line when it starts waiting and one per change', async () => {
     const { child, done } = startCli(
@@ -184,7 +184,7 @@ describe('requests that wait', () => {
     expect(r.err).toBe(
       'airlock: ttl 3000s is above the 1800s that the rule "bots work freely in staging" allows, so the session gets 1800s\n',
     )
-  })
+  }, 60_000)
 })
 
 describe('session views', () => {
@@ -208,5 +208,5 @@ describe('session views', () => {
     expect(show.out).not.toMatch(/left/)
     const json = await runCli(['sessions', 'show', id, '--json'], as('ops'))
     expect(JSON.parse(json.out)).toMatchObject({ id, status: 'revoked' })
-  })
+  }, 60_000)
 })
