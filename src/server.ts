@@ -12,6 +12,7 @@ import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
+import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
@@ -25,7 +26,7 @@ import { createRedisStore } from './store/redis.js'
 import type { Store } from './store/types.js'
 import type { SigningKey } from './tokens/keys.js'
 import { KEYRING_PATH } from './vault/keyring.js'
-import { resolveDeferred, signingKeys, vaultFor, type Signing } from './vault/setup.js'
+import { signingKeys, vaultFor, type Signing } from './vault/setup.js'
 import type { Vault } from './vault/vault.js'
 import { createTokenService } from './tokens/tokens.js'
 import { createSweeper } from './workers/sweeper.js'
@@ -89,7 +90,6 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     signing = opts.signingKey
       ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
       : await signingKeys(config, vault, clock)
-    await resolveDeferred(config, vault, log)
   } catch (e) {
     await vault?.close()
     await store.close()
@@ -134,6 +134,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   // the others' leftovers. Providers may let the config override it (postgres: deployment_id).
   const instanceId = config.store.keyPrefix
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
+  const deferred = createDeferredSecrets({ secrets: vault ? secrets : null, log, metrics })
+  await deferred.resolve(config)
   // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
   let sessionsRef: SessionService | null = null
   const providerDeps = {
@@ -185,8 +187,24 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     slack,
   }
 
-  // Every replica follows vault changes: new signing keys, and rotated provider secrets.
+  // A deferred secret written, rotated or deleted in the vault takes effect at once; one still
+  // missing is retried every second (a missed notification heals too). Queued Slack messages go
+  // out as soon as the bot token is there.
+  let vaultChanges = 0
+  const refreshDeferred = () =>
+    deferred.resolve(current.config).then((changed) => {
+      if (changed) void slack.notifier.runOnce()
+    })
+  const deferredTimer = setInterval(() => {
+    if (deferred.pending(current.config)) void refreshDeferred()
+  }, 1000)
+  deferredTimer.unref()
+
+  // Every replica follows vault changes: new signing keys, deferred config secrets, and rotated
+  // provider secrets.
   vault?.onChange((path) => {
+    vaultChanges++
+    if (deferred.concerns(current.config, path)) void refreshDeferred()
     if (path === KEYRING_PATH || path === '*') {
       reloadKeys().catch((e: unknown) =>
         log.error({ err: (e as Error).message }, 'reloading signing keys failed'),
@@ -261,6 +279,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     chain,
     sweepOnce: () => sweeper.runOnce(),
     async reload(next) {
+      const seen = vaultChanges
+      await deferred.resolve(next, current.config)
       const built = await buildRuntime(next, {
         clock,
         log,
@@ -271,6 +291,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       })
       const old = current
       current = built
+      // A vault change while the new config resolved may have been applied to the old one only.
+      if (vaultChanges !== seen) await refreshDeferred()
       await audit.record({
         type: 'config.reloaded',
         actor: 'airlock',
@@ -280,6 +302,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     },
     async close() {
       if (keyTimer) clearInterval(keyTimer)
+      clearInterval(deferredTimer)
       await sweeper.stop()
       await slack.notifier.stop()
       await app.close()

@@ -1,6 +1,5 @@
 // Opening the vault for a broker and everything that hangs off it: the signing keys, `vault:`
 // references in the config, and rotation notices to providers.
-import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { AirlockConfig } from '../config/types.js'
 import { createSecretSource } from '../secrets/source.js'
@@ -68,24 +67,6 @@ export async function signingKeys(
     now: () => clock.now(),
   })
   return { keys: await keyring.load(), keyring }
-}
-
-/** Fills config fields that were `vault:` references. A missing secret disables only its feature. */
-export async function resolveDeferred(config: AirlockConfig, vault: Vault | null, log: FastifyBaseLogger) {
-  for (const d of config.deferredSecrets) {
-    if (d.field === 'tokens.signing_key') continue
-    try {
-      if (!vault) throw new Error('no vault master key is configured')
-      const value = await secretsOf(config, vault).resolve(d.ref)
-      if (config.slack && d.field === 'slack.bot_token') config.slack.botToken = value
-      if (config.slack && d.field === 'slack.signing_secret') config.slack.signingSecret = value
-    } catch (e) {
-      log.error(
-        { field: d.field, ref: d.ref, err: (e as Error).message },
-        'a vault: reference in the config cannot be resolved',
-      )
-    }
-  }
 }
 
 export { memoryVaultStorage }
