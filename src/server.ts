@@ -12,6 +12,7 @@ import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
 import { buildRuntime, type Runtime } from './runtime.js'
+import { createReloader } from './reload.js'
 import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
@@ -85,11 +86,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
 
   let vault: Vault | null = null
   let signing: Signing
+  // Retired signing keys stay published as long as the tokens they signed may live: the longest
+  // tokens.max_ttl this broker has run with (a reload may raise it; lowering it leaves older tokens).
+  let keyWindowMs = config.tokens.maxTtlSeconds * 1000
   try {
     vault = await vaultFor(config, clock)
     signing = opts.signingKey
       ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
-      : await signingKeys(config, vault, clock)
+      : await signingKeys(config, vault, clock, () => keyWindowMs)
   } catch (e) {
     await vault?.close()
     await store.close()
@@ -144,7 +148,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
-  const revoker = createRevoker({ store, runtime, clock, metrics, log })
+  const revoker = createRevoker({ store, runtime, clock, metrics, log, retired: (n) => reloader.retired(n) })
   // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
     redis,
@@ -191,6 +195,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   // missing is retried every second (a missed notification heals too). Queued Slack messages go
   // out as soon as the bot token is there.
   let vaultChanges = 0
+  let vaultChangesAtBuild = 0
   const refreshDeferred = () =>
     deferred.resolve(current.config).then((changed) => {
       if (changed) void slack.notifier.runOnce()
@@ -269,6 +274,27 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     actor: 'airlock',
     details: { chain, host: hostname(), pid: process.pid },
   })
+  const reloader = createReloader({
+    current: runtime,
+    async build(next) {
+      vaultChangesAtBuild = vaultChanges
+      await deferred.resolve(next, current.config)
+      return buildRuntime(next, { clock, log, instanceId, secrets, previous: current, ...providerDeps })
+    },
+    async swap(next) {
+      current = next
+      // A vault change while the new config resolved may have reached the old one only.
+      if (vaultChanges !== vaultChangesAtBuild) await refreshDeferred()
+      const window = Math.max(keyWindowMs, next.config.tokens.maxTtlSeconds * 1000)
+      if (window !== keyWindowMs) {
+        keyWindowMs = window
+        await reloadKeys()
+      }
+    },
+    sessions: () => sessions,
+    audit,
+    log,
+  })
   if (opts.sweeper !== false) sweeper.start()
   slack.notifier.start()
 
@@ -278,28 +304,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     runtime,
     chain,
     sweepOnce: () => sweeper.runOnce(),
-    async reload(next) {
-      const seen = vaultChanges
-      await deferred.resolve(next, current.config)
-      const built = await buildRuntime(next, {
-        clock,
-        log,
-        instanceId,
-        secrets,
-        previous: current,
-        ...providerDeps,
-      })
-      const old = current
-      current = built
-      // A vault change while the new config resolved may have been applied to the old one only.
-      if (vaultChanges !== seen) await refreshDeferred()
-      await audit.record({
-        type: 'config.reloaded',
-        actor: 'airlock',
-        details: { providers: next.providers.length },
-      })
-      for (const p of old.providers.values()) await p.close().catch(() => {})
-    },
+    reload: (next) => reloader.reload(next),
     async close() {
       if (keyTimer) clearInterval(keyTimer)
       clearInterval(deferredTimer)
@@ -309,6 +314,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       await tokens.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})
+      await reloader.close()
       await vault?.close()
       await store.close()
     },

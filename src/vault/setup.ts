@@ -42,6 +42,8 @@ export async function signingKeys(
   config: AirlockConfig,
   vault: Vault | null,
   clock: Clock,
+  /** How long a retired key stays: the longest token lifetime in force (it can grow on reload). */
+  maxTokenTtlMs: () => number = () => config.tokens.maxTtlSeconds * 1000,
 ): Promise<Signing> {
   const alg = config.tokens.algorithm
   const deferred = config.deferredSecrets.find((d) => d.field === 'tokens.signing_key')
@@ -63,7 +65,7 @@ export async function signingKeys(
   const keyring = createKeyring({
     vault,
     alg,
-    maxTokenTtlMs: config.tokens.maxTtlSeconds * 1000,
+    maxTokenTtlMs,
     now: () => clock.now(),
   })
   return { keys: await keyring.load(), keyring }
