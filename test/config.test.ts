@@ -613,6 +613,14 @@ describe('secrets', () => {
     expect(problemsOf(edited({ 'tokens.signing_key': 'file:empty.txt' }))).toEqual([
       { path: 'tokens.signing_key', message: `file ${join(dir, 'empty.txt')} is empty` },
     ])
+    expect(
+      problemsOf(edited({ 'vault.master_key': undefined }), {
+        ...OPTS,
+        env: { ...ENV, AIRLOCK_MASTER_KEY: '' },
+      }),
+    ).toEqual([
+      { path: 'AIRLOCK_MASTER_KEY', message: 'is set but empty (unset it, or give the base64 of 32 bytes)' },
+    ])
     expect(problemsOf(edited({ 'slack.signing_secret': 'env:BLANK' }), blankEnv)).toEqual([
       { path: 'slack.signing_secret', message: 'environment variable BLANK is empty' },
     ])

@@ -218,7 +218,10 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
         ? (report('vault.master_key', 'cannot be kept in the vault it opens'), null)
         : secret('vault.master_key', () => resolveRef(masterRef, opts))
       : (opts.env['AIRLOCK_MASTER_KEY'] ?? null)
-  if (masterText) {
+  // Set but empty is a mistake to name, not "no vault": an empty key opens nothing.
+  if (masterText === '')
+    report('AIRLOCK_MASTER_KEY', 'is set but empty (unset it, or give the base64 of 32 bytes)')
+  else if (masterText) {
     try {
       masterKey = parseMasterKey(masterText)
     } catch (e) {
