@@ -288,7 +288,10 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       const window = Math.max(keyWindowMs, next.config.tokens.maxTtlSeconds * 1000)
       if (window !== keyWindowMs) {
         keyWindowMs = window
-        await reloadKeys()
+        // The new config is in force either way; the key timer retries within a minute.
+        await reloadKeys().catch((e: unknown) =>
+          log.warn({ err: (e as Error).message }, 'reloading signing keys failed'),
+        )
       }
     },
     sessions: () => sessions,
