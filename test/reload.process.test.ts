@@ -173,5 +173,5 @@ describe('a reload that removes what live sessions depend on', () => {
       const claims = JSON.parse(Buffer.from(grant!.token.split('.')[1] as string, 'base64url').toString())
       expect(claims.iss).toBe('http://airlock.test')
     }
-  })
+  }, 30_000)
 })

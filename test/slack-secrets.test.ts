@@ -139,7 +139,7 @@ describe('Slack secrets kept in the vault, with a real broker process', () => {
     expect((await click(SECRET, 'U0CAROL', sid)).status).toBe(200)
     expect((await call('GET', `/v1/sessions/${sid}`, 'ops')).body.status).toBe('approved')
     await posted(await pending('SLACK-AFTER-RELOAD'))
-  })
+  }, 30_000)
 
   it('deleted from the vault: clicks are 503 again', async () => {
     const gone = next(/"field":"slack\.signing_secret".*cannot be resolved/)
@@ -170,7 +170,7 @@ describe('Slack secrets kept in the vault, with a real broker process', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
     expect(await new Promise((r) => child.once('exit', r))).toBe(78)
     expect(err).toContain(`slack.signing_secret: file ${empty} is empty`)
-  })
+  }, 60_000)
 
   it('neither secret appears in the process output', () => {
     const out = [...a.stdout, ...a.stderr].join('\n')
