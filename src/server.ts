@@ -11,6 +11,7 @@ import { newChainId } from './ids.js'
 import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
@@ -51,6 +52,8 @@ export interface RunningBroker {
   store: Store
   runtime: () => Runtime
   chain: string
+  /** The port of server.metrics.listen once bound; null when /metrics is on the API port. */
+  metricsPort: number | null
   sweepOnce(): Promise<void>
   reload(config: AirlockConfig): Promise<void>
   close(): Promise<void>
@@ -220,6 +223,22 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     logger: log,
   })
 
+  const exposure = config.server.metrics
+  let metricsListener: MetricsListener | null = null
+  if (exposure.mode === 'listen') {
+    metricsListener = await startMetricsListener(metrics.registry, exposure.host, exposure.port).catch(
+      async (e: unknown) => {
+        await app.close()
+        await tokens.close()
+        await vault?.close()
+        await store.close()
+        throw new Error(
+          `server.metrics.listen: cannot listen on ${exposure.host}:${exposure.port} (${(e as Error).message})`,
+        )
+      },
+    )
+  }
+
   const sweeper = createSweeper({
     store,
     sessions,
@@ -259,6 +278,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     store,
     runtime,
     chain,
+    metricsPort: metricsListener?.port ?? null,
     sweepOnce: () => sweeper.runOnce(),
     async reload(next) {
       const built = await buildRuntime(next, {
@@ -283,6 +303,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       await sweeper.stop()
       await slack.notifier.stop()
       await app.close()
+      await metricsListener?.close()
       await tokens.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})

@@ -31,6 +31,7 @@ import {
 } from './schema.js'
 import { parseMasterKey } from '../vault/crypto.js'
 import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
+import { parseMetrics } from './metrics.js'
 import type {
   DeferredSecret,
   VaultConfig,
@@ -192,6 +193,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   if (server.public_url !== undefined && !isHttpUrl(server.public_url)) {
     report('server.public_url', 'expected an http:// or https:// URL')
   }
+  const metrics = parseMetrics(server.metrics, { host, port }, report)
 
   // store
   const store = section(StoreSchema, 'store')
@@ -349,7 +351,13 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     baseDir: opts.baseDir,
     vault,
     deferredSecrets: deferred,
-    server: { host, port, publicUrl, bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes },
+    server: {
+      host,
+      port,
+      publicUrl,
+      bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes,
+      metrics,
+    },
     store: {
       redisUrl,
       keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,

@@ -68,6 +68,11 @@ export const ServerSchema = strict({
   port: opt(int(0, 65_535)),
   public_url: opt(text(2048)),
   body_limit_bytes: opt(int(1024, 100 * 1024 * 1024)),
+  metrics: opt(
+    Type.Union([Type.Literal('public'), Type.Literal('operator'), strict({ listen: text(300) })], {
+      errorMessage: 'expected public, operator or { listen: "host:port" }',
+    }),
+  ),
 })
 
 export const StoreSchema = strict({
