@@ -283,7 +283,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     slackUserId: h.slack_user_id ?? null,
     apiKeySha256: h.api_key_sha256 ?? null,
   }))
-  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report)
+  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report, ttlSeconds)
   const resourceServers: ResourceServerConfig[] = items(ResourceServerSchema, 'resource_servers').map(
     ([r]) => ({
       id: r.id,
@@ -421,6 +421,7 @@ function buildAgents(
   agents: [Static<typeof AgentSchema>, number][],
   humanIds: Set<string> | null,
   report: Report,
+  ttlSeconds: (path: string, value: string) => number,
 ): AgentConfig[] {
   const bindings = new Map<string, number>()
   return agents.map(([a, i]) => {
@@ -461,7 +462,9 @@ function buildAgents(
         subject: o.subject,
         jwksUri: o.jwks_uri ?? null,
         algorithms,
+        maxLifetimeSeconds: ttlSeconds(`${at}.oidc.max_lifetime`, o.max_lifetime ?? DEFAULTS.oidcMaxLifetime),
       }
+      if (oidc.maxLifetimeSeconds < 60) report(`${at}.oidc.max_lifetime`, 'expected at least 1m')
     }
     return { id: a.id, owners: [...new Set(owners)], apiKeySha256: a.api_key_sha256 ?? null, oidc }
   })

@@ -28,6 +28,7 @@ export const DEFAULTS = {
   checkpointEvery: '60s',
   perAgentPerMinute: 120,
   oidcAlgorithms: ['RS256', 'ES256', 'EdDSA'],
+  oidcMaxLifetime: '1h',
   slackApiUrl: 'https://slack.com/api/',
 } as const
 
@@ -112,6 +113,7 @@ export const OidcSchema = strict({
   subject: text(),
   jwks_uri: opt(text(2048)),
   algorithms: opt(list(text(16), 1)),
+  max_lifetime: opt(Duration),
 })
 
 export const AgentSchema = strict({

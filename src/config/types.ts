@@ -40,6 +40,8 @@ export interface OidcBinding {
   /** Defaults to the issuer's discovery document. */
   jwksUri: string | null
   algorithms: string[]
+  /** Longest accepted `exp - iat`: a workload token is short-lived or refused (default 1h). */
+  maxLifetimeSeconds: number
 }
 
 export interface AgentConfig {
