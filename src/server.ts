@@ -18,6 +18,7 @@ import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
 import { createRevoker } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
+import { deploymentId } from './store/deployment.js'
 import { redisKeys } from './store/keys.js'
 import { createMemoryStore } from './store/memory.js'
 import { memoryProviderState, redisProviderState } from './store/provider-state.js'
@@ -133,9 +134,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
 
   // What providers tag their outside objects with (e.g. postgres role names). Stable per deployment:
-  // every replica shares Redis and this prefix, whatever its host, so each recognises (and reaps)
-  // the others' leftovers. Providers may let the config override it (postgres: deployment_id).
-  const instanceId = config.store.keyPrefix
+  // every replica reads the same id from Redis, whatever its host, so each recognises (and reaps)
+  // the others' leftovers, and another deployment on the same backend (even with the same key
+  // prefix) has another. Providers may let the config override it (postgres: deployment_id).
+  const instanceId = await deploymentId(redis, config.store.keyPrefix).catch(async (e: unknown) => {
+    await vault?.close()
+    await store.close()
+    throw e
+  })
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
   // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
   let sessionsRef: SessionService | null = null
