@@ -36,7 +36,7 @@ export async function queryAudit(store: AuditStore, q: AuditQuery): Promise<Audi
 }
 
 /** Events per read while verifying: one page is hashed between two turns of the event loop. */
-export const VERIFY_PAGE = 1000
+export const VERIFY_PAGE = 500
 
 export interface VerifyProgress {
   events: number
