@@ -11,6 +11,7 @@ import { newChainId } from './ids.js'
 import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createReloader } from './reload.js'
 import { createDeferredSecrets } from './secrets/deferred.js'
@@ -19,6 +20,7 @@ import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
 import { createRevoker } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
+import { deploymentId } from './store/deployment.js'
 import { redisKeys } from './store/keys.js'
 import { createMemoryStore } from './store/memory.js'
 import { memoryProviderState, redisProviderState } from './store/provider-state.js'
@@ -53,6 +55,8 @@ export interface RunningBroker {
   store: Store
   runtime: () => Runtime
   chain: string
+  /** The port of server.metrics.listen once bound; null when /metrics is on the API port. */
+  metricsPort: number | null
   sweepOnce(): Promise<void>
   reload(config: AirlockConfig): Promise<void>
   close(): Promise<void>
@@ -134,9 +138,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
 
   // What providers tag their outside objects with (e.g. postgres role names). Stable per deployment:
-  // every replica shares Redis and this prefix, whatever its host, so each recognises (and reaps)
-  // the others' leftovers. Providers may let the config override it (postgres: deployment_id).
-  const instanceId = config.store.keyPrefix
+  // every replica reads the same id from Redis, whatever its host, so each recognises (and reaps)
+  // the others' leftovers, and another deployment on the same backend (even with the same key
+  // prefix) has another. Providers may let the config override it (postgres: deployment_id).
+  const instanceId = await deploymentId(redis, config.store.keyPrefix).catch(async (e: unknown) => {
+    await vault?.close()
+    await store.close()
+    throw e
+  })
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
   const deferred = createDeferredSecrets({ secrets: vault ? secrets : null, log, metrics })
   await deferred.resolve(config)
@@ -243,6 +252,22 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     logger: log,
   })
 
+  const exposure = config.server.metrics
+  let metricsListener: MetricsListener | null = null
+  if (exposure.mode === 'listen') {
+    metricsListener = await startMetricsListener(metrics.registry, exposure.host, exposure.port).catch(
+      async (e: unknown) => {
+        await app.close()
+        await tokens.close()
+        await vault?.close()
+        await store.close()
+        throw new Error(
+          `server.metrics.listen: cannot listen on ${exposure.host}:${exposure.port} (${(e as Error).message})`,
+        )
+      },
+    )
+  }
+
   const sweeper = createSweeper({
     store,
     sessions,
@@ -306,6 +331,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     store,
     runtime,
     chain,
+    metricsPort: metricsListener?.port ?? null,
     sweepOnce: () => sweeper.runOnce(),
     reload: (next) => reloader.reload(next),
     async close() {
@@ -314,6 +340,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       await sweeper.stop()
       await slack.notifier.stop()
       await app.close()
+      await metricsListener?.close()
       await tokens.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})

@@ -81,6 +81,7 @@ describe('the contract example', () => {
       port: 8080,
       publicUrl: 'http://127.0.0.1:8080',
       bodyLimitBytes: 65536,
+      metrics: { mode: 'operator' },
     })
     expect(c.store).toEqual({ redisUrl: ENV.REDIS_URL, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
     expect(c.tokens).toEqual({
@@ -107,6 +108,7 @@ describe('the contract example', () => {
         subject: 'repo:acme/app:ref:refs/heads/main',
         jwksUri: null,
         algorithms: ['RS256', 'ES256', 'EdDSA'],
+        maxLifetimeSeconds: 3600,
       },
     })
     expect(c.humans.find((h) => h.id === 'carol')).toEqual({
@@ -196,6 +198,7 @@ describe('defaults', () => {
       port: 8080,
       publicUrl: 'http://127.0.0.1:8080',
       bodyLimitBytes: 65536,
+      metrics: { mode: 'operator' },
     })
     expect(c.store).toEqual({ redisUrl: null, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
     expect(c.tokens).toEqual({
@@ -376,6 +379,18 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
     { 'agents[1].oidc.algorithms': ['RS256', 'HS256'] },
     'agents[1].oidc.algorithms[1]',
     "'HS256' is not allowed",
+  ],
+  [
+    'oidc max_lifetime too short',
+    { 'agents[1].oidc.max_lifetime': '10s' },
+    'agents[1].oidc.max_lifetime',
+    'at least 1m',
+  ],
+  [
+    'oidc max_lifetime not a duration',
+    { 'agents[1].oidc.max_lifetime': 'forever' },
+    'agents[1].oidc.max_lifetime',
+    'duration',
   ],
   [
     'oidc over http',

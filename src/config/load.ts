@@ -31,6 +31,7 @@ import {
 } from './schema.js'
 import { parseMasterKey } from '../vault/crypto.js'
 import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
+import { parseMetrics } from './metrics.js'
 import type {
   DeferredSecret,
   VaultConfig,
@@ -192,6 +193,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   if (server.public_url !== undefined && !isHttpUrl(server.public_url)) {
     report('server.public_url', 'expected an http:// or https:// URL')
   }
+  const metrics = parseMetrics(server.metrics, { host, port }, report)
 
   // store
   const store = section(StoreSchema, 'store')
@@ -284,7 +286,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     slackUserId: h.slack_user_id ?? null,
     apiKeySha256: h.api_key_sha256 ?? null,
   }))
-  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report)
+  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report, ttlSeconds)
   const resourceServers: ResourceServerConfig[] = items(ResourceServerSchema, 'resource_servers').map(
     ([r]) => ({
       id: r.id,
@@ -352,7 +354,13 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     baseDir: opts.baseDir,
     vault,
     deferredSecrets: deferred,
-    server: { host, port, publicUrl, bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes },
+    server: {
+      host,
+      port,
+      publicUrl,
+      bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes,
+      metrics,
+    },
     store: {
       redisUrl,
       keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,
@@ -416,6 +424,7 @@ function buildAgents(
   agents: [Static<typeof AgentSchema>, number][],
   humanIds: Set<string> | null,
   report: Report,
+  ttlSeconds: (path: string, value: string) => number,
 ): AgentConfig[] {
   const bindings = new Map<string, number>()
   return agents.map(([a, i]) => {
@@ -456,7 +465,9 @@ function buildAgents(
         subject: o.subject,
         jwksUri: o.jwks_uri ?? null,
         algorithms,
+        maxLifetimeSeconds: ttlSeconds(`${at}.oidc.max_lifetime`, o.max_lifetime ?? DEFAULTS.oidcMaxLifetime),
       }
+      if (oidc.maxLifetimeSeconds < 60) report(`${at}.oidc.max_lifetime`, 'expected at least 1m')
     }
     return { id: a.id, owners: [...new Set(owners)], apiKeySha256: a.api_key_sha256 ?? null, oidc }
   })

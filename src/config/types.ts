@@ -10,7 +10,12 @@ export interface ServerConfig {
   port: number
   publicUrl: string
   bodyLimitBytes: number
+  metrics: MetricsConfig
 }
+
+/** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
+export type MetricsConfig =
+  { mode: 'public' } | { mode: 'operator' } | { mode: 'listen'; host: string; port: number }
 
 export interface StoreConfig {
   /** Resolved Redis URL; null means the in-memory store (only `airlock dev` allows that). */
@@ -35,6 +40,8 @@ export interface OidcBinding {
   /** Defaults to the issuer's discovery document. */
   jwksUri: string | null
   algorithms: string[]
+  /** Longest accepted `exp - iat`: a workload token is short-lived or refused (default 1h). */
+  maxLifetimeSeconds: number
 }
 
 export interface AgentConfig {
