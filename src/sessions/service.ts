@@ -371,7 +371,12 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (!decision.allow) return denyRequest(p.id, body, decision.reason, 'policy')
 
       const cfg = rt.config
-      const ttl = Math.min(body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds, decision.maxTtlSeconds)
+      // Never longer than the provider can issue (GitHub's tokens live an hour at most).
+      const ttl = Math.min(
+        body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds,
+        decision.maxTtlSeconds,
+        provider.maxTtlSeconds ?? Infinity,
+      )
       const now = clock.now()
       const base: SessionRecord = {
         v: 0,
