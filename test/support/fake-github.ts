@@ -48,6 +48,8 @@ export interface FakeGithub {
   tokens: Map<string, FakeToken>
   /** Files committed through the contents API: `owner/repo/path` -> content. */
   files: Map<string, string>
+  /** How long new tokens live (GitHub: one hour). */
+  tokenLifetimeMs: number
   addInstallation(i: FakeInstallation): void
   /** The next requests whose `METHOD /path` starts with `route` get these answers first, in order. */
   answer(route: string, ...answers: CannedAnswer[]): void
@@ -56,7 +58,6 @@ export interface FakeGithub {
 
 const RANK: Record<string, number> = { read: 1, write: 2, admin: 3 }
 const DOCS = 'https://docs.github.com/rest'
-const TOKEN_LIFETIME_MS = 3600_000
 /** GitHub writes times without milliseconds. */
 const githubTime = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
 
@@ -197,7 +198,7 @@ export async function fakeGithub(opts: { appId?: number; now?: () => number } = 
         installationId: inst.id,
         repositories: repos,
         permissions: { ...perms, metadata: perms['metadata'] ?? 'read' },
-        expiresAt: Math.floor((now() + TOKEN_LIFETIME_MS) / 1000) * 1000,
+        expiresAt: Math.floor((now() + fake.tokenLifetimeMs) / 1000) * 1000,
         revokedAt: null,
       }
       tokens.set(t.token, t)
@@ -257,6 +258,7 @@ export async function fakeGithub(opts: { appId?: number; now?: () => number } = 
     calls,
     tokens,
     files,
+    tokenLifetimeMs: 3600_000,
     addInstallation: (i) => void installations.set(i.id, i),
     answer: (route, ...answers) => canned.push(...answers.map((answer) => ({ route, answer }))),
     close: () =>
