@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../errors.js'
 import { auditVerify } from './audit-verify.js'
 import { registerAgentCommands } from './commands/agent.js'
+import { registerGitCredential } from './commands/git-credential.js'
 import { registerLogin } from './commands/login.js'
 import { registerAuditCommand, registerOperatorCommands } from './commands/operator.js'
 import { registerVaultCommands } from './commands/vault.js'
@@ -51,6 +52,7 @@ program
 
 registerLogin(program)
 registerAgentCommands(program)
+registerGitCredential(program)
 registerOperatorCommands(program)
 registerVaultCommands(program)
 registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))
