@@ -120,7 +120,9 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         })
       } catch (e) {
         const message = describe(e, env.installationId)
-        if (!(e instanceof GithubError && e.rateLimited)) failed(message, e instanceof AppKeyError)
+        // A refused JWT is the key's fault too: a rotation clears it.
+        const isKey = e instanceof AppKeyError || (e instanceof GithubError && e.status === 401)
+        if (!(e instanceof GithubError && e.rateLimited)) failed(message, isKey)
         throw new Error(message, { cause: e })
       }
       const githubExpiry = Date.parse(t.expires_at)
