@@ -75,6 +75,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
     const recorded = await ctx.state.zrange(issuedSet(sessionId))
     const tokens = new Map(recorded.map((r) => [r.member, r.score]))
     if (extra !== null && !tokens.has(extra)) tokens.set(extra, Infinity)
+    if (tokens.size === 0) return 0 // the usual first issue: one round trip
     let revoked = 0
     for (const [sealed, expiry] of tokens) {
       // Expired at GitHub by itself: nothing to call.
