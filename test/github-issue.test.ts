@@ -158,6 +158,18 @@ describe('github provider', () => {
     expect(live(orphan.credentials['token'] as string)).toBe(false)
   })
 
+  it('hands out nothing when GitHub grants more than was asked, and revokes it', async () => {
+    const before = new Set(w.fake.tokens.keys())
+    w.fake.tamper = (a) => (a['permissions'].issues = 'write')
+    const r = await api.post('/v1/sessions', 'build-bot', sessionBody({ provider: 'github' }))
+    w.fake.tamper = null
+    expect(r.status).toBe(503)
+    expect(r.body.message).toContain('GitHub granted more than was asked: permissions issues: write')
+    const minted = [...w.fake.tokens.keys()].filter((k) => !before.has(k))
+    expect(minted).toHaveLength(1)
+    expect(live(minted[0]!)).toBe(false)
+  })
+
   it("waits out GitHub's rate limits within rate_limit_wait, then answers 503", async () => {
     w.fake.answer('POST /app/installations/', primaryRateLimit(0), secondaryRateLimit(1))
     const before = tokenCalls().length

@@ -41,6 +41,7 @@ export interface InstallationToken {
   token: string
   expires_at: string
   permissions?: Record<string, string>
+  repository_selection?: 'all' | 'selected'
   repositories?: { name: string }[]
 }
 

@@ -4,7 +4,7 @@
 // until it is revoked or expires, in this provider's state so that a retry or a crash mid-issue
 // still finds it.
 import { rotationCovers, type Provider, type ProviderContext, type Sealer } from '../types.js'
-import { AppKeyError, createGithubApi, GithubError } from './api.js'
+import { AppKeyError, createGithubApi, GithubError, type InstallationToken } from './api.js'
 import type { GithubEnvironmentConfig, GithubProviderConfig } from './config.js'
 
 /** GitHub's installation tokens live one hour; sessions are clamped to it. */
@@ -21,6 +21,23 @@ export function serverUrlOf(apiUrl: string): string {
   const u = new URL(apiUrl)
   if (u.hostname === 'api.github.com') return 'https://github.com'
   return `${u.protocol}//${u.host}`
+}
+
+/** What GitHub granted beyond the request (it adds metadata: read to every token), or null. */
+function beyondRequest(
+  t: InstallationToken,
+  repositories: string[],
+  wanted: string[],
+  permissions: Record<string, string>,
+): string | null {
+  if (t.repository_selection === 'all') return 'every repository of the installation'
+  const repos = repositories.filter((r) => !wanted.includes(r))
+  if (repos.length > 0) return `repositories ${repos.join(', ')}`
+  const perms = Object.entries(t.permissions ?? {}).filter(
+    ([k, v]) => permissions[k] !== v && !(k === 'metadata' && v === 'read'),
+  )
+  if (perms.length > 0) return `permissions ${perms.map(([k, v]) => `${k}: ${v}`).join(', ')}`
+  return null
 }
 
 export function createGithubProvider(config: GithubProviderConfig, ctx: ProviderContext): Provider {
@@ -134,10 +151,8 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         sealed = await s.seal(context(input.sessionId), t.token)
         await ctx.state.zadd(issuedSet(input.sessionId), [{ member: sealed, score: githubExpiry }])
         await ctx.state.zadd(SESSIONS, [{ member: input.sessionId, score: githubExpiry }])
-        // GitHub must never grant more than was asked; if it did, the token is not handed out.
-        const extra = repositories.filter((r) => !env.repositories.includes(r))
-        if (extra.length > 0)
-          throw new Error(`GitHub granted repositories that were not asked for: ${extra.join(', ')}`)
+        const more = beyondRequest(t, repositories, env.repositories, cls.permissions)
+        if (more !== null) throw new Error(`GitHub granted more than was asked: ${more}`)
       } catch (e) {
         await api.revokeToken(t.token).catch(() => {})
         throw new Error(

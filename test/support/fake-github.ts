@@ -50,6 +50,8 @@ export interface FakeGithub {
   files: Map<string, string>
   /** How long new tokens live (GitHub: one hour). */
   tokenLifetimeMs: number
+  /** Changes the next token answers as a misbehaving GitHub might (the token itself is minted as asked). */
+  tamper: ((answer: Record<string, any>) => void) | null
   addInstallation(i: FakeInstallation): void
   /** The next requests whose `METHOD /path` starts with `route` get these answers first, in order. */
   answer(route: string, ...answers: CannedAnswer[]): void
@@ -202,13 +204,15 @@ export async function fakeGithub(opts: { appId?: number; now?: () => number } = 
         revokedAt: null,
       }
       tokens.set(t.token, t)
-      return send(res, 201, {
+      const answer = {
         token: t.token,
         expires_at: githubTime(t.expiresAt),
         permissions: t.permissions,
         repository_selection: 'selected',
         repositories: repos.map((r) => repoJson(inst.account, r)),
-      })
+      }
+      fake.tamper?.(answer)
+      return send(res, 201, answer)
     }
 
     if (path === '/installation/token' && call.method === 'DELETE') {
@@ -259,6 +263,7 @@ export async function fakeGithub(opts: { appId?: number; now?: () => number } = 
     tokens,
     files,
     tokenLifetimeMs: 3600_000,
+    tamper: null,
     addInstallation: (i) => void installations.set(i.id, i),
     answer: (route, ...answers) => canned.push(...answers.map((answer) => ({ route, answer }))),
     close: () =>
