@@ -43,6 +43,18 @@ export interface ProviderContext {
    * (sessions already finished are skipped). Throws when the store cannot be written.
    */
   onMassRevocation(sessionIds: string[], reason: string): Promise<string[]>
+  // --- Added with the github provider (additive) ---
+  /**
+   * Seals what a provider must keep that is itself a credential (a GitHub token, kept only to revoke
+   * it), under the vault's master key. Absent or null when the broker has no vault.
+   */
+  sealer?: Sealer | null
+}
+
+/** Encrypts small values under the vault's master key; `context` binds each to its use. */
+export interface Sealer {
+  seal(context: string, value: string): Promise<string>
+  open(context: string, sealed: string): Promise<string>
 }
 
 export interface ScoredMember {
@@ -112,6 +124,8 @@ export interface Provider {
   /** True when `issue` creates something outside Airlock that must be revoked (an IAM session, a DB role). */
   readonly external: boolean
   supportsEnvironment(environment: string): boolean
+  /** The longest credentials this provider can issue; longer sessions are clamped to it. */
+  readonly maxTtlSeconds?: number
   /** Idempotent preparation at start (group roles, cached ids). */
   setup(): Promise<void>
   /** Idempotent on `sessionId`: a retry never mints twice. */
@@ -139,4 +153,4 @@ export interface ProviderFns<C> {
   create(config: C, ctx: ProviderContext): Provider
 }
 
-export type ProviderType = 'jwt' | 'aws' | 'postgres'
+export type ProviderType = 'jwt' | 'aws' | 'postgres' | 'github'

@@ -2,7 +2,7 @@
 // a request sees either the old config or the new one, never a mix.
 import type { FastifyBaseLogger } from 'fastify'
 import { providerRegistry } from '../providers/registry.js'
-import type { Provider, ProviderType, SecretSource } from '../providers/types.js'
+import type { Provider, ProviderType, SecretSource, Sealer } from '../providers/types.js'
 import { createAuthenticator, type Authenticator } from './auth/authenticate.js'
 import type { Clock } from './clock.js'
 import type { AgentConfig, AirlockConfig, HumanConfig } from './config/types.js'
@@ -39,6 +39,8 @@ export async function buildRuntime(
     providerState: ProviderStateFactory
     /** Marks sessions revoked that a provider cut off wholesale (ProviderContext.onMassRevocation). */
     onMassRevocation: (provider: string, sessionIds: string[], reason: string) => Promise<string[]>
+    /** The vault's sealer (ProviderContext.sealer); null without a vault. */
+    sealer?: Sealer | null
   },
 ): Promise<Runtime> {
   const providers = new Map<string, Provider>()
@@ -52,6 +54,7 @@ export async function buildRuntime(
       clock: deps.clock,
       state: deps.providerState(p.name),
       onMassRevocation: (ids, reason) => deps.onMassRevocation(p.name, ids, reason),
+      sealer: deps.sealer ?? null,
     })
     // A provider that cannot prepare now still starts: it reports unhealthy and its requests 503.
     await provider

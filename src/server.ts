@@ -154,6 +154,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   const providerDeps = {
     providerState: redis ? redisProviderState(redis, config.store.keyPrefix) : memoryProviderState(),
     onMassRevocation: createMassRevocation({ sessions: () => sessionsRef, audit, log }),
+    sealer: vault?.sealer ?? null,
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current

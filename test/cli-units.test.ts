@@ -2,6 +2,7 @@ import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { call } from '../src/cli/client.js'
 import { timeLeft } from '../src/cli/output.js'
+import { credentialAnswer, parseCredentialInput } from '../src/cli/commands/git-credential.js'
 import { credentialEnv, grantLines, waitingLine, type Session } from '../src/cli/sessions.js'
 
 describe('cli helpers', () => {
@@ -64,6 +65,46 @@ describe('cli helpers', () => {
     expect(credentialEnv({ token: 'T', token_type: 'Bearer', expires_at: '', credentials: {} })).toEqual({
       AIRLOCK_SESSION_TOKEN: 'T',
     })
+  })
+
+  it('maps GitHub grants to GITHUB_TOKEN and GH_TOKEN, naming an Enterprise host for gh', () => {
+    const grant = (server: string) => ({
+      token: 'T',
+      token_type: 'Bearer' as const,
+      expires_at: '',
+      credentials: {
+        token: 'ghs_x',
+        expires_at: 'E',
+        repositories: ['app'],
+        permissions: { contents: 'read' },
+        api_url: `${server}/api/v3`,
+        server_url: server,
+      },
+    })
+    expect(credentialEnv(grant('https://github.com'))).toEqual({
+      AIRLOCK_SESSION_TOKEN: 'T',
+      GITHUB_TOKEN: 'ghs_x',
+      GH_TOKEN: 'ghs_x',
+      GITHUB_API_URL: 'https://github.com/api/v3',
+      GITHUB_SERVER_URL: 'https://github.com',
+    })
+    expect(credentialEnv(grant('https://ghe.example.com'))).toMatchObject({
+      GH_HOST: 'ghe.example.com',
+      GH_ENTERPRISE_TOKEN: 'ghs_x',
+    })
+  })
+
+  it("answers git's credential requests for the token's server only", () => {
+    const input = parseCredentialInput('protocol=https\nhost=github.com\npath=acme/app.git\n\nignored=1\n')
+    expect(input).toEqual({ protocol: 'https', host: 'github.com', path: 'acme/app.git' })
+    expect(credentialAnswer(input, 'https://github.com', 'ghs_x')).toBe(
+      'username=x-access-token\npassword=ghs_x\n',
+    )
+    expect(credentialAnswer({ ...input, host: 'gitlab.com' }, 'https://github.com', 'ghs_x')).toBeNull()
+    expect(credentialAnswer({ ...input, protocol: 'http' }, 'https://github.com', 'ghs_x')).toBeNull()
+    expect(
+      credentialAnswer({ protocol: 'http', host: '127.0.0.1:9' }, 'http://127.0.0.1:9', 'ghs_x'),
+    ).not.toBeNull()
   })
 
   it.each([

@@ -24,6 +24,7 @@ describe('scrub', () => {
       '[redacted pem]',
     ],
     ['unknown api key ak_build-bot_abcdefghijkl', 'abcdefghijkl', '[redacted api key]'],
+    ['git said ghs_16C7e42F292c6912E7710c8 is bad', 'ghs_16C7e42F', '[redacted github token]'],
   ])('%s', (input, secret, kept) => {
     const out = scrub(input)
     expect(out).not.toContain(secret)

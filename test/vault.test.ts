@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { StoreUnavailableError } from '../src/errors.js'
 import { createSecretSource } from '../src/secrets/source.js'
 import {
+  createSealer,
   masterKeyWrapper,
   open,
   parseMasterKey,
@@ -113,6 +114,24 @@ backends.push([
     return { a: one, b: one, done: async () => {} }
   },
 ])
+
+describe('sealed values (provider handles)', () => {
+  const sealer = createSealer(wrapper)
+  it('round-trip only in their own context, untampered, under the same master key', async () => {
+    const sealed = await sealer.seal('github:gh:ses_1', 'ghs_secret')
+    expect(sealed).toMatch(/^sealed1\./)
+    expect(sealed).not.toContain('ghs_secret')
+    expect(await sealer.open('github:gh:ses_1', sealed)).toBe('ghs_secret')
+    await expect(sealer.open('github:gh:ses_2', sealed)).rejects.toThrow(/cannot be opened/)
+    const parts = sealed.split('.')
+    parts[4] = Buffer.from('x').toString('base64url') + (parts[4] as string).slice(2)
+    await expect(sealer.open('github:gh:ses_1', parts.join('.'))).rejects.toThrow(/cannot be opened/)
+    const other = createSealer(masterKeyWrapper(randomBytes(32)))
+    await expect(other.open('github:gh:ses_1', sealed)).rejects.toThrow(/cannot be opened/)
+    // A vault path (no colon) is never a sealing context, so the two never share a wrapping.
+    await expect(sealer.seal('aws/broker', 'x')).rejects.toThrow(/colon/)
+  })
+})
 
 describe.each(backends)('%s vault storage', (_name, make) => {
   let s: Awaited<ReturnType<typeof make>>

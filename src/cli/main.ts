@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../errors.js'
 import { auditVerify } from './audit-verify.js'
 import { registerAgentCommands } from './commands/agent.js'
+import { registerGitCredential } from './commands/git-credential.js'
 import { addGlobalOptions, packageVersion, spreadGlobalOptions } from './commands/globals.js'
 import { registerIdentityCommands } from './commands/identity.js'
 import { registerLogin } from './commands/login.js'
@@ -50,6 +51,7 @@ program
 
 registerLogin(program)
 registerAgentCommands(program)
+registerGitCredential(program)
 registerOperatorCommands(program)
 registerVaultCommands(program)
 registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))

@@ -141,7 +141,6 @@ export async function endSession(c: ClientConfig, id: string): Promise<boolean> 
   return false
 }
 
-/** The child's environment additions for a grant (AWS and PostgreSQL variables by credential shape). */
 /**
  * What `airlock request` prints of a grant: the token, then the provider's credentials as the same
  * variables `exec` sets (a claimed grant cannot be claimed again, so nothing may be left out).
@@ -153,6 +152,7 @@ export const grantLines = (grant: Grant): string[] => [
     .map(([k, v]) => `  ${k}=${v}`),
 ]
 
+/** The child's environment additions for a grant (AWS, PostgreSQL, GitHub variables by credential shape). */
 export function credentialEnv(grant: Grant): Record<string, string> {
   const c = grant.credentials
   const env: Record<string, string> = { AIRLOCK_SESSION_TOKEN: grant.token }
@@ -174,6 +174,19 @@ export function credentialEnv(grant: Grant): Record<string, string> {
       PGPASSWORD: str('password') ?? '',
       ...(str('url') && { DATABASE_URL: str('url') }),
     })
+  }
+  // GitHub: gh and most tools read GH_TOKEN or GITHUB_TOKEN; GITHUB_SERVER_URL and GITHUB_API_URL
+  // (as in GitHub Actions) tell tools and `airlock git-credential` which server the token is for.
+  if (str('token') && Array.isArray(c['repositories'])) {
+    const token = str('token') as string
+    Object.assign(env, { GITHUB_TOKEN: token, GH_TOKEN: token })
+    if (str('api_url')) env['GITHUB_API_URL'] = str('api_url') as string
+    const server = str('server_url')
+    if (server) {
+      env['GITHUB_SERVER_URL'] = server
+      const host = new URL(server).host
+      if (host !== 'github.com') Object.assign(env, { GH_HOST: host, GH_ENTERPRISE_TOKEN: token })
+    }
   }
   return env
 }

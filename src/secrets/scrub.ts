@@ -11,6 +11,7 @@ const RULES: [RegExp, string][] = [
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted key id]'],
   [/\bxox[abprs]-[A-Za-z0-9-]+/g, '[redacted slack token]'],
   [/\bak_[A-Za-z0-9_-]{8,}/g, '[redacted api key]'],
+  [/\bgh[pousr]_[A-Za-z0-9_.-]{16,}/g, '[redacted github token]'],
   // Long opaque runs (40-char AWS secrets, session tokens, JWT parts) are never useful in a message.
   [/[A-Za-z0-9/+_-]{40,}={0,2}/g, '[redacted]'],
 ]

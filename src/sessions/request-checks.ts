@@ -1,6 +1,7 @@
 // The checks of a session request that come before the policy: names that exist in the config and
 // a TTL within tokens.max_ttl. Each refusal names what is valid, so a caller can fix it at once.
 import { err } from '../errors.js'
+import type { Provider } from '../../providers/types.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionRequest } from './service.js'
 import { unknownName } from '../suggest.js'
@@ -13,7 +14,8 @@ export interface TtlClamped {
   rule: string | null
 }
 
-export function checkNames(rt: Runtime, body: SessionRequest): void {
+/** Returns the named provider, which exists and serves the environment. */
+export function checkNames(rt: Runtime, body: SessionRequest): Provider {
   if (!rt.environments.has(body.environment))
     throw err.invalid(unknownName('environment', body.environment, rt.environments))
   if (!rt.classes.has(body.operation_class))
@@ -32,4 +34,5 @@ export function checkNames(rt: Runtime, body: SessionRequest): void {
     throw err.invalid(
       `body/ttl_seconds is above this broker's tokens.max_ttl of ${max} seconds; ask for ${max} or less`,
     )
+  return provider
 }

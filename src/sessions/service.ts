@@ -347,7 +347,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       body: SessionRequest,
     ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant; ttlClamped?: TtlClamped }> {
       const rt = deps.runtime()
-      checkNames(rt, body)
+      const provider = checkNames(rt, body)
       const onBehalfOf = body.on_behalf_of ?? null
       if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
         throw err.invalid(`on_behalf_of: '${onBehalfOf}' is not a configured human`)
@@ -362,11 +362,21 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (!decision.allow) return denyRequest(p.id, body, decision.reason, 'policy')
 
       const cfg = rt.config
-      const ttl = Math.min(body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds, decision.maxTtlSeconds)
-      // Asked for more than the policy allows: lowered, and the answer says so.
+      // Never longer than the policy allows, nor than the provider can issue (GitHub's tokens
+      // live an hour at most); asked for more, it is lowered and the answer says so.
+      const providerMax = provider.maxTtlSeconds ?? Infinity
+      const ttl = Math.min(
+        body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds,
+        decision.maxTtlSeconds,
+        providerMax,
+      )
       const ttlClamped =
         body.ttl_seconds !== undefined && body.ttl_seconds > ttl
-          ? { requested_seconds: body.ttl_seconds, ttl_seconds: ttl, rule: decision.ttlRule }
+          ? {
+              requested_seconds: body.ttl_seconds,
+              ttl_seconds: ttl,
+              rule: providerMax < decision.maxTtlSeconds ? `provider ${body.provider}` : decision.ttlRule,
+            }
           : undefined
       const now = clock.now()
       const base: SessionRecord = {

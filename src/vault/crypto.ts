@@ -3,6 +3,7 @@
 // interface). The secret's path is authenticated data for both layers, so a record moved to
 // another path does not open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import type { Sealer } from '../../providers/types.js'
 
 export interface KeyWrapper {
   /** Identifies the wrapping key (stored with each record; a KMS key ARN for a KMS wrapper). */
@@ -127,4 +128,51 @@ export function parseMasterKey(b64: string): Buffer {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || key.length !== 32)
     throw new Error('expected base64 of exactly 32 bytes')
   return key
+}
+
+/**
+ * The Sealer of providers/types.ts: small values that must be kept but are credentials themselves (a
+ * provider's revocation handle), sealed under the master key. `context` is authenticated: a value
+ * copied to another session or provider does not open. Contexts contain a `:` and vault paths never
+ * do, so a sealed value and a vault record never share a wrapping context.
+ */
+
+const SEALED_PREFIX = 'sealed1.'
+const sealAad = (context: string) => Buffer.from(`airlock-sealed/v1\0${context}`)
+
+export function createSealer(wrapper: KeyWrapper): Sealer {
+  return {
+    async seal(context, value) {
+      if (!context.includes(':')) throw new Error('a sealing context must contain a colon')
+      const dataKey = randomBytes(32)
+      try {
+        const { iv, tag, ct } = gcmSeal(dataKey, Buffer.from(value, 'utf8'), sealAad(context))
+        const dk = await wrapper.wrap(dataKey, context)
+        return SEALED_PREFIX + [dk, iv, tag, ct].map((b) => b.toString('base64url')).join('.')
+      } finally {
+        dataKey.fill(0)
+      }
+    },
+    async open(context, sealed) {
+      let dataKey: Buffer | null = null
+      try {
+        const parts = sealed.startsWith(SEALED_PREFIX) ? sealed.slice(SEALED_PREFIX.length).split('.') : []
+        if (parts.length !== 4) throw new Error('not a sealed value')
+        const [dk, iv, tag, ct] = parts.map((p) => Buffer.from(p, 'base64url')) as [
+          Buffer,
+          Buffer,
+          Buffer,
+          Buffer,
+        ]
+        dataKey = await wrapper.unwrap(dk, context)
+        return gcmOpen(dataKey, iv, tag, ct, sealAad(context)).toString('utf8')
+      } catch {
+        throw new Error(
+          `a sealed value for ${context} cannot be opened (tampered, moved or another master key)`,
+        )
+      } finally {
+        dataKey?.fill(0)
+      }
+    },
+  }
 }

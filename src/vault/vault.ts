@@ -2,7 +2,8 @@
 // only through get(), to the broker's own code (providers, Slack, signing keys); no route, command
 // or log returns them.
 import { iso, type Clock } from '../clock.js'
-import { open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
+import { createSealer, open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
+import type { Sealer } from '../../providers/types.js'
 import { CorruptRecordError, type VaultStorage } from './storage.js'
 
 /** Airlock's own keys live here; the API can neither write nor delete them. */
@@ -36,6 +37,8 @@ export interface SecretMeta {
 
 export interface Vault {
   readonly backend: VaultStorage['kind']
+  /** Seals values kept elsewhere (provider handles) under the same master key. */
+  readonly sealer: Sealer
   get(path: string): Promise<string>
   /** Writes a new version; with `expectedVersion`, only if the stored one still has it. */
   put(path: string, value: string, actor: string, expectedVersion?: number): Promise<SecretMeta | null>
@@ -91,6 +94,7 @@ export async function openVault(deps: {
 
   return {
     backend: storage.kind,
+    sealer: createSealer(wrapper),
     async get(path) {
       const rec = await storage.get(path)
       if (!rec) throw new SecretMissingError(path)

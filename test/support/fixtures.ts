@@ -27,6 +27,8 @@ export interface YamlOptions {
   /** For a broker process: its port and a signing key file (tokens.signing_key). */
   port?: number
   signingKeyPath?: string
+  /** tokens.max_ttl (default 1h). */
+  maxTtl?: string
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
@@ -34,7 +36,7 @@ export function testConfigYaml(prefix: string, keys: Record<string, string>, o: 
   return `
 server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384${o.metrics === null ? '' : `, metrics: ${o.metrics ?? 'public'}`} }
 store: { redis_url: env:REDIS_URL, key_prefix: "${prefix}", retention: 1h }
-tokens: { default_ttl: 15m, max_ttl: 1h${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
+tokens: { default_ttl: 15m, max_ttl: ${o.maxTtl ?? '1h'}${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
 environments: [{ name: staging }, { name: prod }]
 operation_classes: [{ name: read }, { name: write }, { name: destructive, destructive: true }]
 agents:
