@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js'
 import { auditVerify } from './audit-verify.js'
 import { registerAgentCommands } from './commands/agent.js'
 import { registerLogin } from './commands/login.js'
+import { registerMcpCommand } from './commands/mcp.js'
 import { registerAuditCommand, registerOperatorCommands } from './commands/operator.js'
 import { registerVaultCommands } from './commands/vault.js'
 import { configCheck } from './config-check.js'
@@ -53,6 +54,7 @@ registerLogin(program)
 registerAgentCommands(program)
 registerOperatorCommands(program)
 registerVaultCommands(program)
+registerMcpCommand(program)
 registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))
 
 try {

@@ -36,32 +36,78 @@ export const waitingLine = (s: Session, now = Date.now()) => {
   return `waiting for approval: ${s.approvals.length} of ${s.approvals_required}${by ? ` (${by})` : ''} - ${timeLeft(s.expires_at, now)}`
 }
 
-/** Holds until the session leaves pending_approval; Ctrl-C withdraws the request. */
-export async function waitForApproval(c: ClientConfig, first: Session, live: boolean): Promise<Session> {
-  let s = first
-  const withdraw = () => {
-    if (live) process.stderr.write('\n')
-    call(c, 'DELETE', `/v1/sessions/${s.id}`).then(
-      () => {
-        process.stderr.write(`airlock: request ${s.id} withdrawn\n`)
-        process.exit(130)
-      },
-      () => process.exit(130),
-    )
+/** A wait that was given up: the request was withdrawn (its session ended, if the broker answered). */
+export class Withdrawn extends Error {
+  constructor(
+    readonly sessionId: string,
+    readonly ended: boolean,
+  ) {
+    super(`request ${sessionId} withdrawn`)
   }
-  process.once('SIGINT', withdraw)
+}
+
+export interface WaitOptions {
+  /**
+   * Aborting withdraws the request: the session is ended and the wait rejects with `Withdrawn`
+   * (with `withdraw: false`, it rejects with the signal's reason and the request stands).
+   */
+  signal?: AbortSignal
+  withdraw?: boolean
+  /** Stop waiting at this time (epoch ms) and return the session as it then is. */
+  until?: number
+  /**
+   * Longest single long-poll in seconds. The broker answers a long-poll when the status changes;
+   * shorter polls also see each approval as it arrives.
+   */
+  pollSeconds?: number
+  /** Called with the session each time it is read, the first one included. */
+  onUpdate?: (s: Session) => void
+}
+
+/** Holds until the session leaves pending_approval (or `until` passes, or the signal aborts). */
+export async function awaitDecision(c: ClientConfig, first: Session, o: WaitOptions = {}): Promise<Session> {
+  let s = first
+  o.onUpdate?.(s)
   try {
     while (s.status === 'pending_approval') {
-      if (live) process.stderr.write(`\r\u001b[2K${waitingLine(s)}`)
-      const left = Math.ceil((Date.parse(s.expires_at) - Date.now()) / 1000)
-      const wait = Math.max(1, Math.min(60, left, live ? 10 : 60))
-      s = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`)
+      const now = Date.now()
+      if (o.until !== undefined && o.until <= now) break
+      const left = Math.ceil((Math.min(Date.parse(s.expires_at), o.until ?? Infinity) - now) / 1000)
+      const wait = Math.max(1, Math.min(60, left, o.pollSeconds ?? 60))
+      s = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`, undefined, {
+        ...(o.signal && { signal: o.signal }),
+      })
+      o.onUpdate?.(s)
     }
+  } catch (e) {
+    if (o.signal?.aborted && o.withdraw !== false) throw new Withdrawn(s.id, await endSession(c, s.id))
+    throw e
+  }
+  return s
+}
+
+/** `awaitDecision` for people: a live line on a terminal; Ctrl-C withdraws the request. */
+export async function waitForApproval(c: ClientConfig, first: Session, live: boolean): Promise<Session> {
+  const ctl = new AbortController()
+  const withdraw = () => ctl.abort()
+  process.once('SIGINT', withdraw)
+  try {
+    return await awaitDecision(c, first, {
+      signal: ctl.signal,
+      pollSeconds: live ? 10 : 60,
+      onUpdate: (s) => {
+        if (live && s.status === 'pending_approval') process.stderr.write(`\r\u001b[2K${waitingLine(s)}`)
+      },
+    })
+  } catch (e) {
+    if (!(e instanceof Withdrawn)) throw e
+    if (live) process.stderr.write('\n')
+    if (e.ended) process.stderr.write(`airlock: ${e.message}\n`)
+    return process.exit(130)
   } finally {
     process.off('SIGINT', withdraw)
     if (live) process.stderr.write('\r\u001b[2K')
   }
-  return s
 }
 
 /** Requests a session and returns its grant, waiting for approvals and claiming when needed. */
@@ -89,7 +135,6 @@ export async function endSession(c: ClientConfig, id: string): Promise<boolean> 
   return false
 }
 
-/** The child's environment additions for a grant (AWS and PostgreSQL variables by credential shape). */
 /**
  * What `airlock request` prints of a grant: the token, then the provider's credentials as the same
  * variables `exec` sets (a claimed grant cannot be claimed again, so nothing may be left out).
@@ -101,6 +146,7 @@ export const grantLines = (grant: Grant): string[] => [
     .map(([k, v]) => `  ${k}=${v}`),
 ]
 
+/** The child's environment additions for a grant (AWS and PostgreSQL variables by credential shape). */
 export function credentialEnv(grant: Grant): Record<string, string> {
   const c = grant.credentials
   const env: Record<string, string> = { AIRLOCK_SESSION_TOKEN: grant.token }
