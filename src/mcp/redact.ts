@@ -1,0 +1,109 @@
+// What a tool result may carry of a command's output: every credential of the session replaced by
+// `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
+import type { Grant } from '../cli/sessions.js'
+
+export const REDACTED = '[redacted]'
+
+/** Credential fields that describe a grant rather than unlock anything: left readable. */
+const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
+
+/** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
+const MIN_FORM = 8
+
+/**
+ * The runs of base64 characters that encode `value` whatever its byte offset in a longer input:
+ * for each offset modulo 3, the characters that depend on the value's bytes alone. So
+ * `base64("user:" + password)` is caught as well as `base64(password)`.
+ */
+function base64Forms(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8')
+  const out: string[] = []
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64')
+    const inner = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
+    out.push(inner, inner.replaceAll('+', '-').replaceAll('/', '_'))
+  }
+  return out
+}
+
+/** Every form of one secret to look for. */
+export function formsOf(value: string): string[] {
+  const forms = new Set([
+    value,
+    encodeURIComponent(value),
+    new URLSearchParams({ v: value }).toString().slice(2),
+  ])
+  for (const f of base64Forms(value)) forms.add(f)
+  return [...forms].filter((f) => f === value || f.length >= MIN_FORM)
+}
+
+/** The secret values of a grant: the session token and every credential that is not descriptive. */
+export function secretsOf(grant: Grant): string[] {
+  const out = [grant.token]
+  for (const [k, v] of Object.entries(grant.credentials)) {
+    if (typeof v !== 'string' || DESCRIPTIVE.has(k) || v === '') continue
+    // A URL is secret when it holds one (a postgres URL with its password), not for being a URL:
+    // a gateway URL is where the agent sends requests and says nothing it could misuse.
+    if (k === 'url') continue
+    out.push(v)
+  }
+  const forms = out.flatMap(formsOf)
+  for (const [k, v] of Object.entries(grant.credentials)) {
+    if (k === 'url' && typeof v === 'string' && forms.some((f) => v.includes(f))) out.push(v)
+  }
+  return out
+}
+
+export interface Redactor {
+  /** Replaces every form of every secret. */
+  redact(text: string): string
+  /**
+   * Redacts the start of a longer output cut at `limit` characters: a secret cut in two at the end
+   * of what was kept is dropped with the rest rather than shown in part.
+   */
+  redactHead(text: string, limit: number, cut: boolean): string
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
+const WRAPPED_BASE64 = /(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}(?=\r?\n|$)/g
+
+/** Lines of one width and a last one no longer: a wrapped encoding, not unrelated lines. */
+const isWrapped = (lines: string[]) =>
+  lines.slice(0, -1).every((l) => l.length === lines[0]?.length) &&
+  (lines.at(-1)?.length ?? 0) <= (lines[0]?.length ?? 0)
+
+export function redactor(secrets: readonly string[]): Redactor {
+  // Longest first, so a URL holding a password is replaced whole before the password inside it.
+  const forms = [...new Set(secrets.flatMap(formsOf))].sort((a, b) => b.length - a.length)
+  const pattern = forms.length > 0 ? new RegExp(forms.map(escape).join('|'), 'g') : null
+  const redact = (text: string) => {
+    if (!pattern) return text
+    const unwrapped = text.replace(WRAPPED_BASE64, (block) => {
+      const lines = block.split(/\r?\n/)
+      if (!isWrapped(lines)) return block
+      pattern.lastIndex = 0
+      return pattern.test(lines.join('')) ? REDACTED : block
+    })
+    return unwrapped.replace(pattern, REDACTED)
+  }
+  return {
+    redact,
+    redactHead(text, limit, cut) {
+      let out = redact(text)
+      if (cut) {
+        // The kept text ends where the output was cut: drop a trailing start of any form.
+        for (const f of forms) {
+          for (let n = Math.min(f.length - 1, out.length); n >= 4; n--) {
+            if (out.endsWith(f.slice(0, n))) {
+              out = out.slice(0, -n)
+              break
+            }
+          }
+        }
+      }
+      return out.length > limit ? out.slice(0, limit) : out
+    },
+  }
+}
