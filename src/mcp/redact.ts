@@ -26,16 +26,11 @@ function base64Forms(value: string): string[] {
   return out
 }
 
+const urlForms = (v: string) => [v, encodeURIComponent(v), new URLSearchParams({ v }).toString().slice(2)]
+const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
+
 /** Every form of one secret to look for. */
-export function formsOf(value: string): string[] {
-  const forms = new Set([
-    value,
-    encodeURIComponent(value),
-    new URLSearchParams({ v: value }).toString().slice(2),
-  ])
-  for (const f of base64Forms(value)) forms.add(f)
-  return [...forms].filter((f) => f === value || f.length >= MIN_FORM)
-}
+export const formsOf = (value: string): string[] => [...new Set([...urlForms(value), ...encodedForms(value)])]
 
 /** The secret values of a grant: the session token and every credential that is not descriptive. */
 export function secretsOf(grant: Grant): string[] {
@@ -67,26 +62,59 @@ export interface Redactor {
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
-const WRAPPED_BASE64 = /(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}(?=\r?\n|$)/g
+const WRAPPED_BASE64 = /^(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}$/gm
 
 /** Lines of one width and a last one no longer: a wrapped encoding, not unrelated lines. */
 const isWrapped = (lines: string[]) =>
   lines.slice(0, -1).every((l) => l.length === lines[0]?.length) &&
   (lines.at(-1)?.length ?? 0) <= (lines[0]?.length ?? 0)
 
+const isB64 = (ch: string | undefined) => ch !== undefined && /[A-Za-z0-9+/_=-]/.test(ch)
+
+/**
+ * Replaces each match of an encoded secret together with the base64 run around it (what else
+ * that run encodes, and its padding). Scanned by hand: a regex with unbounded runs on both sides
+ * of the secret backtracks quadratically over long output.
+ */
+function withBase64Runs(text: string, re: RegExp): string {
+  let out = ''
+  let from = 0
+  re.lastIndex = 0
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let start = m.index
+    let end = m.index + m[0].length
+    // Leftwards no '=': padding only ends a run, and `NAME=<base64>` keeps its name.
+    while (start > from && text[start - 1] !== '=' && isB64(text[start - 1])) start--
+    while (isB64(text[end])) end++
+    out += text.slice(from, start) + REDACTED
+    from = end
+    re.lastIndex = end
+  }
+  return out + text.slice(from)
+}
+const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
+const alternation = (xs: string[]) => xs.map(escape).join('|')
+
 export function redactor(secrets: readonly string[]): Redactor {
   // Longest first, so a URL holding a password is replaced whole before the password inside it.
-  const forms = [...new Set(secrets.flatMap(formsOf))].sort((a, b) => b.length - a.length)
-  const pattern = forms.length > 0 ? new RegExp(forms.map(escape).join('|'), 'g') : null
+  const plain = unique(secrets.flatMap(urlForms))
+  const encoded = unique(secrets.flatMap(encodedForms))
+  const forms = unique([...plain, ...encoded])
+  if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
+  const plainRe = new RegExp(alternation(plain), 'g')
+  const encodedRe = encoded.length > 0 ? new RegExp(alternation(encoded), 'g') : null
+  const holds = (s: string) => forms.some((f) => s.includes(f))
   const redact = (text: string) => {
-    if (!pattern) return text
     const unwrapped = text.replace(WRAPPED_BASE64, (block) => {
+      // The match may run on into the next line of text: the encoding is its longest wrapped start.
       const lines = block.split(/\r?\n/)
-      if (!isWrapped(lines)) return block
-      pattern.lastIndex = 0
-      return pattern.test(lines.join('')) ? REDACTED : block
+      for (let end = lines.length; end >= 2; end--) {
+        const head = lines.slice(0, end)
+        if (isWrapped(head) && holds(head.join(''))) return [REDACTED, ...lines.slice(end)].join('\n')
+      }
+      return block
     })
-    return unwrapped.replace(pattern, REDACTED)
+    return (encodedRe ? withBase64Runs(unwrapped, encodedRe) : unwrapped).replace(plainRe, REDACTED)
   }
   return {
     redact,
