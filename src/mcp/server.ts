@@ -213,6 +213,7 @@ export async function serveMcp(c: ClientConfig): Promise<void> {
   process.on('unhandledRejection', (e) => process.stderr.write(`airlock mcp: ${String(e)}\n`))
   const closed = new Promise<string>((resolve) => {
     process.stdin.once('end', () => resolve('stdin closed'))
+    process.stdout.once('error', () => resolve('stdout closed'))
     server.server.onclose = () => resolve('connection closed')
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => resolve(sig))
   })
