@@ -108,8 +108,13 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
         }),
         ...(a.action !== undefined && { action: a.action }),
       }
+      // Not abortable: a request the broker took must be known here, to be withdrawn or ended.
       const r = await call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body)
       held.keep(r.session, r.grant)
+      if (signalOf(extra).aborted) {
+        await held.release(r.session.id)
+        throw new Withdrawn(r.session.id, true)
+      }
       let s = r.session
       if (s.status === 'pending_approval' && (a.wait_seconds ?? 0) > 0) {
         s = await wait(s, a.wait_seconds ?? 0, extra, true)
