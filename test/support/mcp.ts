@@ -51,20 +51,30 @@ export const textOf = (r: CallToolResult): string =>
   r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n')
 
 /** A broker process on the test Redis for MCP tests, with operator helpers. */
-export async function mcpBroker(o: { providers?: string } = {}) {
+export async function mcpBroker(
+  o: {
+    providers?: string
+    /** More environment for the broker (secrets its providers reference with `env:`). */
+    env?: Record<string, string>
+    /** server.public_url is the broker's own address (gateway URLs in grants then work). */
+    publicUrlIsOwn?: boolean
+  } = {},
+) {
   const redisUrl = inject('redisUrl')
   const prefix = `airlock-test:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}mcp:`
   const keys = newKeys()
   const dir = tempDir()
   const signing = writeSigningKey(dir)
-  const yaml = testConfigYaml(prefix, keys, {
+  const port = await freePort()
+  let yaml = testConfigYaml(prefix, keys, {
     ...(o.providers !== undefined && { providers: o.providers }),
-    port: await freePort(),
+    port,
     signingKeyPath: signing.path,
   })
+  if (o.publicUrlIsOwn) yaml = yaml.replace('"http://airlock.test"', `"http://127.0.0.1:${port}"`)
   const config = join(dir, 'airlock.yaml')
   writeFileSync(config, yaml)
-  const broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })
+  const broker = await startBrokerProcess(config, { ...o.env, REDIS_URL: redisUrl })
   const api = async <T>(method: string, path: string, who: string = keys.ops, body?: unknown): Promise<T> =>
     (await (
       await fetch(`${broker.url}${path}`, {
