@@ -24,12 +24,19 @@ export function childEnv(grant: Grant, base: NodeJS.ProcessEnv = process.env): N
 export function startWithGrant(
   grant: Grant,
   command: readonly string[],
-  opts: { stdio: StdioOptions; cwd?: string; detached?: boolean; onSpawnError?: (e: Error) => void },
+  opts: {
+    stdio: StdioOptions
+    /** The environment to start from (default ours); the grant's credentials are added to it. */
+    env?: NodeJS.ProcessEnv
+    cwd?: string
+    detached?: boolean
+    onSpawnError?: (e: Error) => void
+  },
 ): { child: ChildProcess; exited: Promise<Exit> } {
   const [file, ...args] = command as [string, ...string[]]
   const child = spawn(file, args, {
     stdio: opts.stdio,
-    env: childEnv(grant),
+    env: childEnv(grant, opts.env),
     ...(opts.cwd !== undefined && { cwd: opts.cwd }),
     ...(opts.detached && { detached: true }),
   })

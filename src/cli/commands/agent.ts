@@ -20,6 +20,7 @@ import {
 } from '../sessions.js'
 import { call } from '../client.js'
 import { globals, parseTtl } from './globals.js'
+import { isolatedHome, type IsolatedHome } from '../isolated-home.js'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
 
@@ -74,6 +75,10 @@ export function registerAgentCommands(program: Command) {
     .description(
       "run COMMAND with a session's credentials in its environment only; the session ends when it exits",
     )
+    .option(
+      '--isolate-profile',
+      'give the command a fresh, empty HOME and XDG_CONFIG_HOME, so it does not find your saved profile (and its key)',
+    )
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(async (command: string[], o: Record<string, unknown>, cmd: Command) => {
       const g = globals(cmd)
@@ -91,14 +96,23 @@ export function registerAgentCommands(program: Command) {
       let code: number | null = null
       let signal: NodeJS.Signals | null = null
       let sessionId: string | null = null
+      let home: IsolatedHome | null = null
       try {
         const { session, grant } = await obtain(c, argsOf(o), { live: process.stderr.isTTY === true })
         sessionId = session.id
         if (received) {
           signal = received
         } else {
+          let base: NodeJS.ProcessEnv = process.env
+          if (o['isolateProfile']) {
+            home = await isolatedHome()
+            // AIRLOCK_PROFILE names a profile of the home the child does not get.
+            const { AIRLOCK_PROFILE: _profile, ...rest } = process.env
+            base = { ...rest, ...home.env }
+          }
           const started = startWithGrant(grant, command, {
             stdio: 'inherit',
+            env: base,
             onSpawnError: (e) => process.stderr.write(`airlock: cannot run ${command[0]}: ${e.message}\n`),
           })
           child = started.child
@@ -106,6 +120,7 @@ export function registerAgentCommands(program: Command) {
         }
       } finally {
         for (const [sig, h] of handlers) process.off(sig, h)
+        await home?.remove()
         if (sessionId && !(await endSession(c, sessionId))) {
           process.stderr.write(
             `airlock: could not end session ${sessionId}; revoke it: airlock revoke ${sessionId}\n`,
