@@ -52,6 +52,8 @@ describe('redaction', () => {
     const wrapped = b64(TOKEN.repeat(2)).replace(/(.{76})/g, '$1\n')
     expect(wrapped.split('\n').length).toBeGreaterThan(2)
     expect(r.redact(`before\n${wrapped}\nafter`)).toBe('before\n[redacted]\nafter')
+    // As a program prints it after a label: the first line starts mid-line.
+    expect(r.redact(`token: ${wrapped}\nafter`)).toBe('token: [redacted]\nafter')
   })
 
   it('leaves what describes the grant, and unrelated lines, readable', () => {

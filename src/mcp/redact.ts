@@ -62,7 +62,9 @@ export interface Redactor {
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
-const WRAPPED_BASE64 = /^(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}$/gm
+// Starts where a run of base64 characters starts (a line start, or after a label on the first line),
+// so long lines are scanned once rather than from every position.
+const WRAPPED_BASE64 = /(?<![A-Za-z0-9+/_=-])(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}$/gm
 
 /** Lines of one width and a last one no longer: a wrapped encoding, not unrelated lines. */
 const isWrapped = (lines: string[]) =>
