@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createMetrics(opts: { defaults?: boolean } = {}) {
   const registry = new Registry()
-  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' })
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'airlock_' })
   const r = [registry]
   return {
     registry,

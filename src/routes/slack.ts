@@ -30,6 +30,7 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
     '/slack/interactions',
     {
       bodyLimit: SLACK_BODY_LIMIT,
+      config: { forms: true },
       schema: {
         summary: 'Slack interactivity: Approve / Deny buttons (authenticated by the Slack signature)',
         tags: ['approvals'],
@@ -39,7 +40,7 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
         body: SlackForm,
         response: {
           200: Type.String({ description: 'Empty: Slack only needs the acknowledgement' }),
-          ...errors(400, 401, 404, 413, 503),
+          ...errors(400, 401, 404, 413, 415, 503),
         },
       },
     },

@@ -10,9 +10,12 @@ import { CliError, EXIT } from '../exit.js'
 import { bold, dim, printJson, statusColour } from '../output.js'
 import { startWithGrant } from '../run.js'
 import {
+  clampLine,
   endSession,
   obtain,
+  progressFor,
   requestBody,
+  type RequestAnswer,
   type RequestArgs,
   grantLines,
   type Grant,
@@ -44,6 +47,10 @@ function printSession(s: Session) {
     `  ${s.agent} -> ${s.environment} / ${s.operation_class} / ${s.provider}  task ${s.task.id}\n` +
       `  approvals ${s.approvals.length} of ${s.approvals_required}  ${dim(`expires ${s.expires_at}`)}\n`,
   )
+  if (s.status === 'pending_approval')
+    process.stdout.write(
+      `  an approver runs: airlock approve ${s.id}\n  then claim it: airlock claim ${s.id}\n`,
+    )
 }
 
 export function registerAgentCommands(program: Command) {
@@ -54,21 +61,33 @@ export function registerAgentCommands(program: Command) {
       const g = globals(cmd)
       const c = await clientFor(g)
       if (o['wait']) {
-        const r = await obtain(c, argsOf(o), { live: !g.json && process.stderr.isTTY === true })
+        const r = await obtain(c, argsOf(o), { progress: progressFor(g.json) })
         if (g.json) return printJson(r)
         printSession(r.session)
         process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
         return
       }
-      const r = await call<{ session: Session; grant?: Grant }>(
-        c,
+      const r = await call<RequestAnswer>(c, 'POST', '/v1/sessions', requestBody(argsOf(o)))
+      if (g.json) return printJson(r)
+      const clamped = clampLine(r)
+      if (clamped) process.stderr.write(`airlock: ${clamped}\n`)
+      printSession(r.session)
+      if (r.grant) process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
+    })
+
+  program
+    .command('claim <id>')
+    .description('claim the grant of an approved request made without --wait')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd)
+      const r = await call<{ session: Session; grant: Grant }>(
+        await clientFor(g),
         'POST',
-        '/v1/sessions',
-        requestBody(argsOf(o)),
+        `/v1/sessions/${encodeURIComponent(id)}/grant`,
       )
       if (g.json) return printJson(r)
       printSession(r.session)
-      if (r.grant) process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
+      process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
     })
 
   sessionOptions(program.command('exec').passThroughOptions())
@@ -98,7 +117,7 @@ export function registerAgentCommands(program: Command) {
       let sessionId: string | null = null
       let home: IsolatedHome | null = null
       try {
-        const { session, grant } = await obtain(c, argsOf(o), { live: process.stderr.isTTY === true })
+        const { session, grant } = await obtain(c, argsOf(o), { progress: progressFor(false) })
         sessionId = session.id
         if (received) {
           signal = received
@@ -137,7 +156,7 @@ export function registerAgentCommands(program: Command) {
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const c = await clientFor(globals(cmd))
-      const { session, grant } = await obtain(c, argsOf(o), { live: false })
+      const { session, grant } = await obtain(c, argsOf(o), { progress: 'quiet' })
       // Expiration is the session's end (never later), so SDKs come back instead of using revoked keys.
       let out: CredentialProcessOutput
       try {
