@@ -28,8 +28,15 @@ const exitFor = (status: number, code: string): number =>
         ? EXIT.denied
         : EXIT.usage
 
-export async function call<T>(c: ClientConfig, method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(
+  c: ClientConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { signal?: AbortSignal } = {},
+): Promise<T> {
   let res: Response
+  const timeout = AbortSignal.timeout(70_000)
   try {
     res = await fetch(`${c.url}${path}`, {
       method,
@@ -38,9 +45,11 @@ export async function call<T>(c: ClientConfig, method: string, path: string, bod
         ...(body !== undefined && { 'content-type': 'application/json' }),
       },
       ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(70_000),
+      signal: opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout,
     })
   } catch (e) {
+    // The caller gave up (Ctrl-C, a cancelled tool call): that is not the broker's failure.
+    if (opts.signal?.aborted) throw opts.signal.reason
     // A URL may carry user:password@: only its origin and path are ever printed.
     const where = withoutCredentials(c.url)
     const why = String((e as Error).cause ?? (e as Error).message).replaceAll(c.url, where)

@@ -9,6 +9,7 @@ import { registerGitCredential } from './commands/git-credential.js'
 import { addGlobalOptions, packageVersion, spreadGlobalOptions } from './commands/globals.js'
 import { registerIdentityCommands } from './commands/identity.js'
 import { registerLogin } from './commands/login.js'
+import { registerMcpCommand } from './commands/mcp.js'
 import { registerAuditCommand, registerOperatorCommands } from './commands/operator.js'
 import { registerVaultCommands } from './commands/vault.js'
 import { configCheck } from './config-check.js'
@@ -54,6 +55,7 @@ registerAgentCommands(program)
 registerGitCredential(program)
 registerOperatorCommands(program)
 registerVaultCommands(program)
+registerMcpCommand(program)
 registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))
 registerIdentityCommands(program)
 // Last, so that every command registered above takes --json, --url and --profile after its name.

@@ -64,39 +64,86 @@ export function changeLine(before: Session, after: Session): string | null {
   return `${after.id} approved by ${last?.by ?? 'an approver'} (${after.approvals.length} of ${after.approvals_required}); waiting`
 }
 
-/** Holds until the session leaves pending_approval; Ctrl-C withdraws the request. */
-export async function waitForApproval(c: ClientConfig, first: Session, progress: Progress): Promise<Session> {
-  const live = progress === 'live'
-  let s = first
-  const withdraw = () => {
-    if (live) process.stderr.write('\n')
-    call(c, 'DELETE', `/v1/sessions/${s.id}`).then(
-      () => {
-        process.stderr.write(`airlock: request ${s.id} withdrawn\n`)
-        process.exit(130)
-      },
-      () => process.exit(130),
-    )
+/** A wait that was given up: the request was withdrawn (its session ended, if the broker answered). */
+export class Withdrawn extends Error {
+  constructor(
+    readonly sessionId: string,
+    readonly ended: boolean,
+  ) {
+    super(`request ${sessionId} withdrawn`)
   }
-  process.once('SIGINT', withdraw)
-  if (progress === 'lines') note(startLine(s))
+}
+
+export interface WaitOptions {
+  /**
+   * Aborting withdraws the request: the session is ended and the wait rejects with `Withdrawn`
+   * (with `withdraw: false`, it rejects with the signal's reason and the request stands).
+   */
+  signal?: AbortSignal
+  withdraw?: boolean
+  /** Stop waiting at this time (epoch ms) and return the session as it then is. */
+  until?: number
+  /**
+   * Longest single long-poll in seconds. The broker answers a long-poll when the status changes;
+   * shorter polls also see each approval as it arrives.
+   */
+  pollSeconds?: number
+  /** Called with the session each time it is read, the first one included. */
+  onUpdate?: (s: Session) => void
+}
+
+/** Holds until the session leaves pending_approval (or `until` passes, or the signal aborts). */
+export async function awaitDecision(c: ClientConfig, first: Session, o: WaitOptions = {}): Promise<Session> {
+  let s = first
+  o.onUpdate?.(s)
   try {
     while (s.status === 'pending_approval') {
-      if (live) process.stderr.write(`\r\u001b[2K${waitingLine(s)}`)
-      const left = Math.ceil((Date.parse(s.expires_at) - Date.now()) / 1000)
+      const now = Date.now()
+      if (o.until !== undefined && o.until <= now) break
+      const left = Math.ceil((Math.min(Date.parse(s.expires_at), o.until ?? Infinity) - now) / 1000)
+      const wait = Math.max(1, Math.min(60, left, o.pollSeconds ?? 60))
+      s = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`, undefined, {
+        ...(o.signal && { signal: o.signal }),
+      })
+      o.onUpdate?.(s)
+    }
+  } catch (e) {
+    if (o.signal?.aborted && o.withdraw !== false) throw new Withdrawn(s.id, await endSession(c, s.id))
+    throw e
+  }
+  return s
+}
+
+/** `awaitDecision` for people: a live line on a terminal, or a line per change; Ctrl-C withdraws. */
+export async function waitForApproval(c: ClientConfig, first: Session, progress: Progress): Promise<Session> {
+  const live = progress === 'live'
+  const ctl = new AbortController()
+  const withdraw = () => ctl.abort()
+  process.once('SIGINT', withdraw)
+  if (progress === 'lines') note(startLine(first))
+  let before = first
+  try {
+    return await awaitDecision(c, first, {
+      signal: ctl.signal,
       // The broker answers early only when the status changes: an approval that leaves the request
       // pending is seen at the next poll, so the line-per-change mode polls more often.
-      const wait = Math.max(1, Math.min(60, left, live ? 10 : progress === 'lines' ? 3 : 60))
-      const next = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`)
-      const changed = progress === 'lines' ? changeLine(s, next) : null
-      if (changed) note(changed)
-      s = next
-    }
+      pollSeconds: live ? 10 : progress === 'lines' ? 3 : 60,
+      onUpdate: (s) => {
+        if (live && s.status === 'pending_approval') process.stderr.write(`\r\u001b[2K${waitingLine(s)}`)
+        const changed = progress === 'lines' ? changeLine(before, s) : null
+        if (changed) note(changed)
+        before = s
+      },
+    })
+  } catch (e) {
+    if (!(e instanceof Withdrawn)) throw e
+    if (live) process.stderr.write('\n')
+    if (e.ended) process.stderr.write(`airlock: ${e.message}\n`)
+    return process.exit(130)
   } finally {
     process.off('SIGINT', withdraw)
     if (live) process.stderr.write('\r\u001b[2K')
   }
-  return s
 }
 
 /** A 201 or 202 answer to a request; `ttl_clamped` when the asked lifetime was above the policy's. */

@@ -1,5 +1,5 @@
 // Agent commands: request, exec, credential-process.
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import type { Command } from 'commander'
 import {
   credentialProcessOutput,
@@ -8,9 +8,9 @@ import {
 import { clientFor } from '../client.js'
 import { CliError, EXIT } from '../exit.js'
 import { bold, dim, printJson, statusColour } from '../output.js'
+import { startWithGrant } from '../run.js'
 import {
   clampLine,
-  credentialEnv,
   endSession,
   obtain,
   progressFor,
@@ -122,28 +122,20 @@ export function registerAgentCommands(program: Command) {
         if (received) {
           signal = received
         } else {
-          const [file, ...args] = command as [string, ...string[]]
-          // Credentials go into the child's environment only: never ours, never a file. The
-          // agent's own API key stays out: the child gets this session, not the right to ask for more.
-          const { AIRLOCK_TOKEN: _own, ...inherited } = process.env
+          let base: NodeJS.ProcessEnv = process.env
           if (o['isolateProfile']) {
             home = await isolatedHome()
-            delete inherited['AIRLOCK_PROFILE'] // names a profile of the home the child does not get
+            // AIRLOCK_PROFILE names a profile of the home the child does not get.
+            const { AIRLOCK_PROFILE: _profile, ...rest } = process.env
+            base = { ...rest, ...home.env }
           }
-          const started = spawn(file, args, {
+          const started = startWithGrant(grant, command, {
             stdio: 'inherit',
-            env: { ...inherited, ...home?.env, ...credentialEnv(grant) },
+            env: base,
+            onSpawnError: (e) => process.stderr.write(`airlock: cannot run ${command[0]}: ${e.message}\n`),
           })
-          child = started
-          ;({ code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-            (resolve) => {
-              started.once('error', (e) => {
-                process.stderr.write(`airlock: cannot run ${file}: ${e.message}\n`)
-                resolve({ code: 127, signal: null })
-              })
-              started.once('exit', (code, signal) => resolve({ code, signal }))
-            },
-          ))
+          child = started.child
+          ;({ code, signal } = await started.exited)
         }
       } finally {
         for (const [sig, h] of handlers) process.off(sig, h)

@@ -1,0 +1,51 @@
+// Runs a command with a grant's credentials in its environment only: `airlock exec` (the terminal's
+// stdio) and the MCP server's run_with_access (captured output, a timeout) share this.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { credentialEnv, type Grant } from './sessions.js'
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/**
+ * The child's environment: ours plus the grant's credentials, never a file. The agent's own API
+ * key stays out: the child gets this session, not the right to ask for more.
+ */
+export function childEnv(grant: Grant, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { AIRLOCK_TOKEN: _own, ...inherited } = base
+  return { ...inherited, ...credentialEnv(grant) }
+}
+
+/**
+ * Starts `command` (argv, no shell) with the grant's credentials. `exited` resolves with the exit
+ * code, or 127 when the command cannot be started (`onSpawnError` says why).
+ */
+export function startWithGrant(
+  grant: Grant,
+  command: readonly string[],
+  opts: {
+    stdio: StdioOptions
+    /** The environment to start from (default ours); the grant's credentials are added to it. */
+    env?: NodeJS.ProcessEnv
+    cwd?: string
+    detached?: boolean
+    onSpawnError?: (e: Error) => void
+  },
+): { child: ChildProcess; exited: Promise<Exit> } {
+  const [file, ...args] = command as [string, ...string[]]
+  const child = spawn(file, args, {
+    stdio: opts.stdio,
+    env: childEnv(grant, opts.env),
+    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
+    ...(opts.detached && { detached: true }),
+  })
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('error', (e) => {
+      opts.onSpawnError?.(e)
+      resolve({ code: 127, signal: null })
+    })
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  return { child, exited }
+}

@@ -1,0 +1,139 @@
+// What a tool result may carry of a command's output: every credential of the session replaced by
+// `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
+import type { Grant } from '../cli/sessions.js'
+
+export const REDACTED = '[redacted]'
+
+/** Credential fields that describe a grant rather than unlock anything: left readable. */
+const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
+
+/** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
+const MIN_FORM = 8
+
+/**
+ * The runs of base64 characters that encode `value` whatever its byte offset in a longer input:
+ * for each offset modulo 3, the characters that depend on the value's bytes alone. So
+ * `base64("user:" + password)` is caught as well as `base64(password)`.
+ */
+function base64Forms(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8')
+  const out: string[] = []
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64')
+    const inner = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
+    out.push(inner, inner.replaceAll('+', '-').replaceAll('/', '_'))
+  }
+  return out
+}
+
+const urlForms = (v: string) => [v, encodeURIComponent(v), new URLSearchParams({ v }).toString().slice(2)]
+const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
+
+/** Every form of one secret to look for. */
+export const formsOf = (value: string): string[] => [...new Set([...urlForms(value), ...encodedForms(value)])]
+
+/** The secret values of a grant: the session token and every credential that is not descriptive. */
+export function secretsOf(grant: Grant): string[] {
+  const out = [grant.token]
+  for (const [k, v] of Object.entries(grant.credentials)) {
+    if (typeof v !== 'string' || DESCRIPTIVE.has(k) || v === '') continue
+    // A URL is secret when it holds one (a postgres URL with its password), not for being a URL:
+    // a gateway URL is where the agent sends requests and says nothing it could misuse.
+    if (k === 'url') continue
+    out.push(v)
+  }
+  const forms = out.flatMap(formsOf)
+  for (const [k, v] of Object.entries(grant.credentials)) {
+    if (k === 'url' && typeof v === 'string' && forms.some((f) => v.includes(f))) out.push(v)
+  }
+  return out
+}
+
+export interface Redactor {
+  /** Replaces every form of every secret. */
+  redact(text: string): string
+  /**
+   * Redacts the start of a longer output cut at `limit` characters: a secret cut in two at the end
+   * of what was kept is dropped with the rest rather than shown in part.
+   */
+  redactHead(text: string, limit: number, cut: boolean): string
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
+// Starts where a run of base64 characters starts (a line start, or after a label on the first line),
+// so long lines are scanned once rather than from every position.
+const WRAPPED_BASE64 = /(?<![A-Za-z0-9+/_=-])(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}$/gm
+
+/** Lines of one width and a last one no longer: a wrapped encoding, not unrelated lines. */
+const isWrapped = (lines: string[]) =>
+  lines.slice(0, -1).every((l) => l.length === lines[0]?.length) &&
+  (lines.at(-1)?.length ?? 0) <= (lines[0]?.length ?? 0)
+
+const isB64 = (ch: string | undefined) => ch !== undefined && /[A-Za-z0-9+/_=-]/.test(ch)
+
+/**
+ * Replaces each match of an encoded secret together with the base64 run around it (what else
+ * that run encodes, and its padding). Scanned by hand: a regex with unbounded runs on both sides
+ * of the secret backtracks quadratically over long output.
+ */
+function withBase64Runs(text: string, re: RegExp): string {
+  let out = ''
+  let from = 0
+  re.lastIndex = 0
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let start = m.index
+    let end = m.index + m[0].length
+    // Leftwards no '=': padding only ends a run, and `NAME=<base64>` keeps its name.
+    while (start > from && text[start - 1] !== '=' && isB64(text[start - 1])) start--
+    while (isB64(text[end])) end++
+    out += text.slice(from, start) + REDACTED
+    from = end
+    re.lastIndex = end
+  }
+  return out + text.slice(from)
+}
+const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
+const alternation = (xs: string[]) => xs.map(escape).join('|')
+
+export function redactor(secrets: readonly string[]): Redactor {
+  // Longest first, so a URL holding a password is replaced whole before the password inside it.
+  const plain = unique(secrets.flatMap(urlForms))
+  const encoded = unique(secrets.flatMap(encodedForms))
+  const forms = unique([...plain, ...encoded])
+  if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
+  const plainRe = new RegExp(alternation(plain), 'g')
+  const encodedRe = encoded.length > 0 ? new RegExp(alternation(encoded), 'g') : null
+  const holds = (s: string) => forms.some((f) => s.includes(f))
+  const redact = (text: string) => {
+    const unwrapped = text.replace(WRAPPED_BASE64, (block) => {
+      // The match may run on into the next line of text: the encoding is its longest wrapped start.
+      const lines = block.split(/\r?\n/)
+      for (let end = lines.length; end >= 2; end--) {
+        const head = lines.slice(0, end)
+        if (isWrapped(head) && holds(head.join(''))) return [REDACTED, ...lines.slice(end)].join('\n')
+      }
+      return block
+    })
+    return (encodedRe ? withBase64Runs(unwrapped, encodedRe) : unwrapped).replace(plainRe, REDACTED)
+  }
+  return {
+    redact,
+    redactHead(text, limit, cut) {
+      let out = redact(text)
+      if (cut) {
+        // The kept text ends where the output was cut: drop a trailing start of any form.
+        for (const f of forms) {
+          for (let n = Math.min(f.length - 1, out.length); n >= 4; n--) {
+            if (out.endsWith(f.slice(0, n))) {
+              out = out.slice(0, -n)
+              break
+            }
+          }
+        }
+      }
+      return out.length > limit ? out.slice(0, limit) : out
+    },
+  }
+}

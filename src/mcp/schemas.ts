@@ -1,0 +1,102 @@
+// The MCP tools' inputs and outputs (zod, as the SDK takes them; it publishes them as JSON Schema).
+import { z } from 'zod'
+
+const sessionId = z.string().min(1).max(128).describe('the session_id that request_access returned')
+const waitSeconds = z
+  .number()
+  .int()
+  .min(0)
+  .max(3600)
+  .describe('wait up to this many seconds for approvals (never past the approval deadline)')
+
+export const requestAccessInput = {
+  environment: z.string().min(1).describe('environment, e.g. "staging"'),
+  operation_class: z.string().min(1).describe('kind of action, e.g. "read", "write", "destructive"'),
+  provider: z.string().min(1).describe('credential provider, e.g. "aws-main"'),
+  task_id: z.string().min(1).max(128).describe('the task this access is for, e.g. "JIRA-123"'),
+  task_description: z.string().max(500).optional().describe('what the task is, shown to approvers'),
+  justification: z.string().max(1000).optional().describe('why this access is needed, shown to approvers'),
+  ttl: z
+    .union([z.string(), z.number().int().positive()])
+    .optional()
+    .describe('credential lifetime: a duration like "15m" or seconds (clamped by policy)'),
+  action: z
+    .object({ method: z.string().min(1), path: z.string(), body: z.unknown().optional() })
+    .optional()
+    .describe('for a gateway provider: the exact request the approval is for (destructive classes need it)'),
+  wait_seconds: waitSeconds.optional(),
+}
+
+export const accessStatusInput = { session_id: sessionId, wait_seconds: waitSeconds.optional() }
+
+export const runWithAccessInput = {
+  session_id: sessionId,
+  command: z
+    .array(z.string())
+    .min(1)
+    .describe('the program and its arguments, run without a shell (use ["sh", "-c", "..."] for one)'),
+  cwd: z.string().optional().describe('working directory (default: where the server runs)'),
+  stdin: z.string().max(1_000_000).optional().describe('text given to the command on its standard input'),
+  timeout_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .optional()
+    .describe('kill the command and everything it started after this many seconds (default 120)'),
+}
+
+export const gatewayRequestInput = {
+  session_id: sessionId,
+  method: z.string().regex(/^[A-Za-z]{1,16}$/, 'an HTTP method such as GET or POST'),
+  path: z
+    .string()
+    .max(8192)
+    .describe(
+      'path under the gateway URL, with any query string, e.g. "/v1/items?limit=5" or "" for the root',
+    ),
+  body: z
+    .unknown()
+    .optional()
+    .describe('request body: JSON (sent as application/json), or a string sent as it is'),
+}
+
+export const releaseAccessInput = { session_id: sessionId }
+
+const approval = z.object({
+  by: z.string(),
+  via: z.string(),
+  at: z.string(),
+  comment: z.string().nullable(),
+})
+
+export const accessOutput = {
+  session_id: z.string(),
+  status: z.string().describe('pending_approval | approved | active | denied | expired | revoked'),
+  environment: z.string(),
+  operation_class: z.string(),
+  provider: z.string(),
+  approvals_required: z.number(),
+  approvals: z.array(approval),
+  expires_at: z
+    .string()
+    .describe('pending: approval deadline; approved: claim deadline; active: credential expiry'),
+  message: z.string().describe('what the status means and what to do next'),
+}
+
+export const runOutput = {
+  exit_code: z.number().nullable().describe('null when the command ended by a signal'),
+  signal: z.string().nullable(),
+  timed_out: z.boolean(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+}
+
+export const gatewayOutput = {
+  status: z.number().describe("the upstream's HTTP status"),
+  content_type: z.string().nullable(),
+  body: z.string(),
+  body_truncated: z.boolean(),
+}
