@@ -117,7 +117,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(rateLimitPlugin, {
     redis: opts.redis,
     nameSpace: opts.rateLimitNamespace,
-    perMinute: cfg.rateLimits.perAgentPerMinute,
+    perMinute: () => opts.broker.runtime().config.rateLimits.perAgentPerMinute,
   })
 
   // Routes.

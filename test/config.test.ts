@@ -615,6 +615,32 @@ describe('secrets', () => {
     expect(() => resolveRef('plain', opts)).toThrow('not a literal')
   })
 
+  it('an empty or blank env: or file: secret is a config error naming its field and source', () => {
+    writeFileSync(join(dir, 'empty.txt'), '')
+    writeFileSync(join(dir, 'blank.txt'), '  \n')
+    const blankEnv = { ...OPTS, env: { ...ENV, BLANK: ' ' } }
+    expect(problemsOf(edited({ 'slack.signing_secret': 'file:empty.txt' }))).toEqual([
+      { path: 'slack.signing_secret', message: `file ${join(dir, 'empty.txt')} is empty` },
+    ])
+    expect(problemsOf(edited({ 'slack.bot_token': 'file:blank.txt' }))).toEqual([
+      { path: 'slack.bot_token', message: `file ${join(dir, 'blank.txt')} is empty` },
+    ])
+    expect(problemsOf(edited({ 'tokens.signing_key': 'file:empty.txt' }))).toEqual([
+      { path: 'tokens.signing_key', message: `file ${join(dir, 'empty.txt')} is empty` },
+    ])
+    expect(
+      problemsOf(edited({ 'vault.master_key': undefined }), {
+        ...OPTS,
+        env: { ...ENV, AIRLOCK_MASTER_KEY: '' },
+      }),
+    ).toEqual([
+      { path: 'AIRLOCK_MASTER_KEY', message: 'is set but empty (unset it, or give the base64 of 32 bytes)' },
+    ])
+    expect(problemsOf(edited({ 'slack.signing_secret': 'env:BLANK' }), blankEnv)).toEqual([
+      { path: 'slack.signing_secret', message: 'environment variable BLANK is empty' },
+    ])
+  })
+
   it('never echoes a secret value, even beside other problems', () => {
     const canary = 'CANARY-8d1f3b'
     writeFileSync(join(dir, 'canary.txt'), `${canary}\n`)

@@ -154,11 +154,11 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     return Math.floor(ms / 1000)
   }
   const deferred: DeferredSecret[] = []
-  /** A `vault:` reference in a field that allows one resolves after the vault opens. */
+  /** A `vault:` reference in a field that allows one resolves after the vault opens (null until then). */
   const deferrable = (path: DeferredSecret['field'], ref: string, resolveIt: () => string): string | null => {
     if (ref.startsWith('vault:')) {
       deferred.push({ field: path, ref })
-      return ''
+      return null
     }
     return secret(path, resolveIt)
   }
@@ -220,7 +220,10 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
         ? (report('vault.master_key', 'cannot be kept in the vault it opens'), null)
         : secret('vault.master_key', () => resolveRef(masterRef, opts))
       : (opts.env['AIRLOCK_MASTER_KEY'] ?? null)
-  if (masterText) {
+  // Set but empty is a mistake to name, not "no vault": an empty key opens nothing.
+  if (masterText === '')
+    report('AIRLOCK_MASTER_KEY', 'is set but empty (unset it, or give the base64 of 32 bytes)')
+  else if (masterText) {
     try {
       masterKey = parseMasterKey(masterText)
     } catch (e) {
@@ -248,7 +251,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   if (tokens.signing_key !== undefined) {
     const ref = tokens.signing_key
     signingKeyPem = deferrable('tokens.signing_key', ref, () => resolveRef(ref, opts))
-    if (signingKeyPem !== null && signingKeyPem !== '' && !signingKeyPem.includes('PRIVATE KEY')) {
+    if (signingKeyPem !== null && !signingKeyPem.includes('PRIVATE KEY')) {
       report('tokens.signing_key', 'expected a PEM private key (-----BEGIN PRIVATE KEY-----)')
     }
   }
@@ -337,8 +340,8 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     const apiUrl = slackRaw.api_url ?? DEFAULTS.slackApiUrl
     if (!isHttpUrl(apiUrl)) report('slack.api_url', 'expected an http:// or https:// URL')
     slack = {
-      botToken: botToken ?? '',
-      signingSecret: signingSecret ?? '',
+      botToken,
+      signingSecret,
       channel: slackRaw.channel,
       // Method names are appended to it, which needs the trailing slash.
       apiUrl: apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`,

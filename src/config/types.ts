@@ -102,8 +102,10 @@ export interface ApprovalsConfig {
 }
 
 export interface SlackConfig {
-  botToken: string
-  signingSecret: string
+  /** null until a `vault:` reference resolves (the feature waits for it: never an empty key). */
+  botToken: string | null
+  /** null until a `vault:` reference resolves: interactions then answer 503, never verify with ''. */
+  signingSecret: string | null
   channel: string
   apiUrl: string
 }
