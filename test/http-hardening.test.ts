@@ -146,6 +146,18 @@ describe('server.metrics', () => {
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow()
   })
 
+  it('a reload that changes it is refused, naming it (it needs a restart)', async () => {
+    const t = await start('public')
+    const next = parseConfig(testConfigYaml(t.prefix, t.keys, { metrics: 'operator' }), {
+      baseDir: process.cwd(),
+      env: { REDIS_URL: t.redisUrl },
+    })
+    await expect(t.broker.reload(next)).rejects.toMatchObject({
+      problems: [{ path: 'server.metrics', message: expect.stringContaining('restart') }],
+    })
+    expect((await scrape(t)).statusCode).toBe(200)
+  })
+
   it('a bad value is a config error naming its path', () => {
     const problems = (metrics: string) => {
       try {

@@ -58,5 +58,8 @@ export async function serve(flag: string | undefined): Promise<void> {
     )
   })
   await broker.app.listen({ host: config.server.host, port: config.server.port })
+  const metrics = config.server.metrics
+  if (metrics.mode === 'listen')
+    log.info({ host: metrics.host, port: broker.metricsPort }, 'metrics listening')
   handleSignals(broker, log, async () => broker.reload(await loadConfigFile(path)))
 }

@@ -20,6 +20,8 @@ export function restartOnlyChanges(
     ['server.port', (c) => c.server.port],
     ['server.public_url', (c) => c.server.publicUrl],
     ['server.body_limit_bytes', (c) => c.server.bodyLimitBytes],
+    // The /metrics route and its listener are set up at start.
+    ['server.metrics', (c) => JSON.stringify(c.server.metrics)],
     ['store.redis_url', (c) => c.store.redisUrl],
     ['store.key_prefix', (c) => c.store.keyPrefix],
     ['vault.backend', (c) => c.vault.backend],
