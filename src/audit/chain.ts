@@ -87,6 +87,32 @@ export interface VerifyResult {
   events: number
   chains: { chain: string; first: number; last: number }[]
   problems: string[]
+  /** Explained gaps: a chain's end lost by the store and continued on a new chain. Not problems. */
+  notes: string[]
+}
+
+interface Continuation {
+  chain: string
+  previousSeq: number
+  previousHash: string
+  storedSeq: number
+}
+
+/** `audit.chain_continued` events (a new chain's first event) by the chain they continue. */
+function continuations(events: AuditEvent[]): Map<string, Continuation> {
+  const out = new Map<string, Continuation>()
+  for (const e of events) {
+    if (e.type !== 'audit.chain_continued' || e.seq !== 1 || e.actor !== 'airlock') continue
+    const d = e.details
+    if (typeof d['previous_chain'] !== 'string' || typeof d['previous_seq'] !== 'number') continue
+    out.set(d['previous_chain'], {
+      chain: e.chain,
+      previousSeq: d['previous_seq'],
+      previousHash: typeof d['previous_hash'] === 'string' ? d['previous_hash'] : '',
+      storedSeq: typeof d['stored_seq'] === 'number' ? d['stored_seq'] : 0,
+    })
+  }
+  return out
 }
 
 /**
@@ -100,6 +126,8 @@ export function verifyChains(
   heads: Record<string, ChainHead> = {},
 ): VerifyResult {
   const problems: string[] = []
+  const notes: string[] = []
+  const continued = continuations(events)
   const byChain = new Map<string, AuditEvent[]>()
   for (const e of events) {
     const list = byChain.get(e.chain) ?? []
@@ -128,11 +156,28 @@ export function verifyChains(
   for (const [chain, head] of Object.entries(heads)) {
     const seen = chains.find((c) => c.chain === chain)
     const last = seen?.last ?? anchors[chain]?.seq ?? 0
-    if (head.seq > last) problems.push(`${chain}: events ${last + 1}..${head.seq} are missing (tail deleted)`)
+    const next = continued.get(chain)
+    // The broker saw the store lose this chain's end, said up to where, and went on with a new chain.
+    const explained =
+      next !== undefined &&
+      next.storedSeq === last &&
+      (head.seq < next.previousSeq || (head.seq === next.previousSeq && head.hash === next.previousHash))
+    if (head.seq > last && explained) {
+      // Noted below with the other continuations.
+    } else if (head.seq > last)
+      problems.push(`${chain}: events ${last + 1}..${head.seq} are missing (tail deleted)`)
     else {
       const e = byChain.get(chain)?.find((x) => x.seq === head.seq)
       if (e && e.hash !== head.hash) problems.push(`${chain} #${head.seq}: does not match the recorded head`)
     }
   }
-  return { ok: problems.length === 0, events: events.length, chains, problems }
+  for (const [chain, next] of continued) {
+    const seen = chains.find((c) => c.chain === chain)
+    const last = seen?.last ?? anchors[chain]?.seq ?? 0
+    if (next.storedSeq === last && next.previousSeq > last)
+      notes.push(
+        `${chain}: events ${last + 1}..${next.previousSeq} were lost by the store (a failover or data loss); the broker printed them to its stdout and continued on chain ${next.chain}`,
+      )
+  }
+  return { ok: problems.length === 0, events: events.length, chains, problems, notes }
 }

@@ -56,10 +56,11 @@ export async function verifyAuditLog(
   // Checkpoints are checked on their own, not merged with the stored heads by seq: whoever can
   // rewrite the stream can rewrite a head key too (same seq or later), and a checkpoint must still bind.
   const checked = verifyChains(
-    events.filter((e) => Object.hasOwn(extraHeads, e.chain)),
+    events.filter((e) => Object.hasOwn(extraHeads, e.chain) || e.type === 'audit.chain_continued'),
     anchors,
     extraHeads,
   )
   const problems = [...new Set([...result.problems, ...checked.problems])]
-  return { ...result, ok: problems.length === 0, problems }
+  const notes = [...new Set([...result.notes, ...checked.notes])]
+  return { ...result, ok: problems.length === 0, problems, notes }
 }
