@@ -23,6 +23,8 @@ export interface Durability {
 /** The write reached the primary but too few replicas in time: it may not survive a failover. */
 export class ReplicaAckError extends StoreUnavailableError {
   readonly acks: number
+  /** The command's own reply (it may say it wrote nothing). */
+  reply: unknown = null
   constructor(got: number, wanted: number, timeoutMs: number) {
     super(
       `only ${got} of ${wanted} Redis replicas acknowledged the change within ${timeoutMs} ms; it may not survive a failover`,
@@ -63,12 +65,13 @@ export function createDurableWriter(redis: RedisClient, d: Durability): DurableW
         const results = (await pipe.exec()) ?? []
         const waited = results[batch.length]
         const got = waited && !waited[0] ? Number(waited[1]) : 0
-        const short = got < d.acks ? new ReplicaAckError(got, d.acks, d.timeoutMs) : null
+        const short = got < d.acks
         if (short) d.onShortfall?.(got)
         batch.forEach((op, i) => {
           const [e, value] = results[i] ?? [new Error('no reply'), null]
           if (e) op.reject(e)
-          else if (short) op.reject(short)
+          else if (short)
+            op.reject(Object.assign(new ReplicaAckError(got, d.acks, d.timeoutMs), { reply: value }))
           else op.resolve(value)
         })
       } catch (e) {

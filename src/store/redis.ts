@@ -14,7 +14,7 @@ import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
 import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
-import { createDurableWriter, type Durability } from './durable.js'
+import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
@@ -69,16 +69,29 @@ export async function createRedisStore(
     const fn = (redis as unknown as Record<string, Script>)[name] as Script
     return fn.bind(redis)
   }
-  /** A state change people are told about: acknowledged by the replicas when configured. */
-  const acked = (name: string, src: string): Script => {
+  /**
+   * A state change people are told about: acknowledged by the replicas when configured. A reply
+   * that says nothing was written (`wrote` false: a conflict, a lock, a retry with more keys)
+   * needs no acknowledgement.
+   */
+  const acked = (
+    name: string,
+    src: string,
+    wrote: (reply: unknown) => boolean = (r) => r === 'ok',
+  ): Script => {
     const direct = script(name, src)
-    return writer ? (...args) => writer.run(name, ...args) : direct
+    if (!writer) return direct
+    return (...args) =>
+      writer.run(name, ...args).catch((e: unknown) => {
+        if (e instanceof ReplicaAckError && !wrote(e.reply)) return e.reply
+        throw e
+      })
   }
   const createScript = acked('alCreateSession', lua.CREATE_SESSION)
   const casScript = acked('alCasSession', lua.CAS_SESSION)
   const introspectScript = script('alIntrospect', lua.INTROSPECT)
   const putLockScript = acked('alPutLock', lua.PUT_LOCK)
-  const deleteLockScript = acked('alDeleteLock', lua.DELETE_LOCK)
+  const deleteLockScript = acked('alDeleteLock', lua.DELETE_LOCK, (reply) => reply !== null)
   const appendScript = acked('alAppendAudit', lua.APPEND_AUDIT)
   const claimScript = script('alClaimRevocations', lua.CLAIM_REVOCATIONS)
   const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
