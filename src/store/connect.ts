@@ -58,7 +58,8 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
       return new Cluster(conn.nodes, {
         scaleReads: 'master',
         enableOfflineQueue: options.enableOfflineQueue ?? false,
-        enableAutoPipelining: options.enableAutoPipelining ?? false,
+        // Auto-pipelining stalls Cluster clients in ioredis 5 when several share a process; off.
+        enableAutoPipelining: false,
         lazyConnect: true,
         clusterRetryStrategy: (times: number) => Math.min(50 * times, 1000),
         // A moved slot or a failed-over master: follow the cluster's redirections a few times.
@@ -67,7 +68,7 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
         retryDelayOnClusterDown: 100,
         slotsRefreshTimeout: 2000,
         redisOptions: {
-          ...options,
+          ...(({ enableOfflineQueue: _q, retryStrategy: _r, ...rest }) => rest)(options),
           enableAutoPipelining: false,
           lazyConnect: false,
           ...(conn.password !== null && { password: conn.password }),
@@ -109,5 +110,6 @@ export function onReconnect(client: RedisClient, fn: () => void): void {
     if (ready) fn()
     ready = true
   })
-  if (client instanceof Cluster) client.on('-node', () => fn())
+  // Not while closing: a Cluster client drops every node then.
+  if (client instanceof Cluster) client.on('-node', () => client.status === 'ready' && fn())
 }

@@ -36,10 +36,20 @@ export interface RedisStore extends Store {
 /** Connects a client, or throws a StoreUnavailableError naming what failed. */
 export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
   client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
-  await client.connect().catch((e: unknown) => {
-    client.disconnect()
-    throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
+  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
+  // reconnects by itself and never settles that promise (ioredis 5).
+  let timer: NodeJS.Timeout | undefined
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve())
+    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
   })
+  await Promise.race([client.connect(), ready])
+    .then(() => ready)
+    .catch((e: unknown) => {
+      client.disconnect()
+      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
+    })
+    .finally(() => clearTimeout(timer))
 }
 
 export async function createRedisStore(
