@@ -11,10 +11,12 @@ import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
 import errorsPlugin, { classify } from './plugins/errors.js'
+import mediaTypePlugin from './plugins/media-type.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import approvalRoutes from './routes/approvals.js'
 import auditRoutes from './routes/audit.js'
+import identityRoutes from './routes/identity.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import serviceRoutes from './routes/service.js'
@@ -40,6 +42,8 @@ export interface AppOptions {
 function validators() {
   const strict = new Ajv({
     allErrors: false,
+    // Errors carry their schema, so a message can name the fields that do exist.
+    verbose: true,
     coerceTypes: false,
     removeAdditional: false,
     useDefaults: true,
@@ -86,6 +90,12 @@ export async function buildApp(opts: AppOptions) {
   )
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
+    // Grants and introspection carry tokens and credentials (RFC 6749 §5.1): nothing is cached
+    // unless a route says otherwise (the JWKS sets its own Cache-Control).
+    if (!reply.hasHeader('cache-control')) {
+      reply.header('cache-control', 'no-store')
+      reply.header('pragma', 'no-cache')
+    }
   })
 
   // External plugins.
@@ -107,11 +117,12 @@ export async function buildApp(opts: AppOptions) {
   await app.register(brokerPlugin, { broker: opts.broker })
   await app.register(errorsPlugin)
   await app.register(authPlugin)
+  await app.register(mediaTypePlugin)
   await app.register(metricsPlugin)
   await app.register(rateLimitPlugin, {
     redis: opts.redis,
     nameSpace: opts.rateLimitNamespace,
-    perMinute: cfg.rateLimits.perAgentPerMinute,
+    perMinute: () => opts.broker.runtime().config.rateLimits.perAgentPerMinute,
   })
 
   // Routes.
@@ -123,6 +134,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(vaultRoutes)
   await app.register(approvalRoutes)
   await app.register(slackRoutes)
+  await app.register(identityRoutes)
   return app
 }
 

@@ -9,6 +9,8 @@ export const ERRORS = {
   approval_pending: 409,
   gone: 410,
   payload_too_large: 413,
+  // Not in API.md's table: a body that is not JSON where JSON is required.
+  unsupported_media_type: 415,
   rate_limited: 429,
   unavailable: 503,
   // Not in API.md's table (a client mistake is never a 500): a bug, named by its request id.
@@ -42,6 +44,7 @@ export const err = {
   pending: (m = 'the session still waits for approvals') => new AirlockError('approval_pending', m),
   gone: (m: string) => new AirlockError('gone', m),
   unavailable: (m: string, cause?: unknown) => new AirlockError('unavailable', m, { cause }),
+  mediaType: (m: string) => new AirlockError('unsupported_media_type', m),
 }
 
 /** Thrown by stores when the backing service cannot be reached; always a 503, never a 500. */

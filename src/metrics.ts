@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createMetrics(opts: { defaults?: boolean } = {}) {
   const registry = new Registry()
-  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' })
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'airlock_' })
   const r = [registry]
   return {
     registry,
@@ -70,6 +70,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     pending: new Gauge({
       name: 'airlock_sessions_pending',
       help: 'Sessions waiting for approval',
+      registers: r,
+    }),
+    secretsUnresolved: new Gauge({
+      name: 'airlock_config_secrets_unresolved',
+      help: 'Config secrets (vault: references) that have no usable value yet, by field: their feature is off (alert when 1)',
+      labelNames: ['field'],
       registers: r,
     }),
   }

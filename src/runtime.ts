@@ -20,6 +20,13 @@ export interface Runtime {
   classes: Set<string>
 }
 
+/**
+ * Whether a human has a channel to approve through: an API key, or a Slack id while Slack is
+ * configured. (A console sign-in counts too once the config has a console section.)
+ */
+export const canAct = (h: HumanConfig, config: AirlockConfig): boolean =>
+  h.apiKeySha256 !== null || (config.slack !== null && h.slackUserId !== null)
+
 export async function buildRuntime(
   config: AirlockConfig,
   deps: {
@@ -64,6 +71,7 @@ export async function buildRuntime(
       humans: config.humans,
       agents: config.agents,
       maxTtlSeconds: config.tokens.maxTtlSeconds,
+      unreachable: new Set(config.humans.filter((h) => !canAct(h, config)).map((h) => h.id)),
     },
     agents: new Map(config.agents.map((a) => [a.id, a])),
     humans: new Map(config.humans.map((h) => [h.id, h])),

@@ -180,7 +180,7 @@ describe('the two-person rule over the API', () => {
   it.each([
     ['an unknown decision', 400, 'invalid_request', { decision: 'maybe' }, /decision/],
     ['a missing decision', 400, 'invalid_request', {}, /decision/],
-    ['an unknown field', 400, 'invalid_request', { decision: 'approve', by: 'carol' }, /additional/],
+    ['an unknown field', 400, 'invalid_request', { decision: 'approve', by: 'carol' }, /unknown field 'by'/],
     [
       'a comment over 500 chars',
       400,
@@ -317,6 +317,32 @@ async function withConfig(edit: (yaml: string) => string, fn: () => Promise<void
     await t.broker.reload(before)
   }
 }
+
+describe('approvers who cannot act are not counted', () => {
+  it('a request that nobody could approve is refused at once, naming who lacks a way to approve', async () => {
+    await withConfig(
+      // carol keeps her Slack id, but this broker has no Slack: she has no way to approve.
+      (y) => y.replace(/(id: carol, roles: \[approver\], slack_user_id: U0CAROL), api_key_sha256: \w+/, '$1'),
+      async () => {
+        const r = await api.post(
+          '/v1/sessions',
+          'other-bot',
+          sessionBody({ operation_class: 'destructive', task: { id: 'NOBODY-1' } }),
+        )
+        expect(r.status).toBe(403)
+        expect(r.body).toMatchObject({
+          error: 'policy_denied',
+          message:
+            'needs 2 approvals but only 1 eligible approver(s) exist for other-bot (carol has no API key, Slack id or console sign-in to approve with)',
+        })
+        const listed = (await api.get('/v1/entitlements', 'other-bot')).body.entitlements as {
+          operation_class: string
+        }[]
+        expect(listed.some((e) => e.operation_class === 'destructive')).toBe(false)
+      },
+    )
+  })
+})
 
 describe('a config reload between approval and claim', () => {
   it('a claim is refused when the policy now needs more approvals than the request has', async () => {

@@ -1,4 +1,5 @@
 // The `airlock` client commands against a real broker process and a real Redis.
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -125,6 +126,18 @@ describe('airlock exec', () => {
   })
 })
 
+/** A function that resolves once the child's stderr so far matches a pattern. */
+function watchStderr(child: ChildProcess) {
+  let err = ''
+  const waiting: [RegExp, () => void][] = []
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString()
+    for (const [re, resolve] of waiting) if (re.test(err)) resolve()
+  })
+  return (re: RegExp) =>
+    new Promise<void>((resolve) => (re.test(err) ? resolve() : waiting.push([re, resolve])))
+}
+
 /** Waits (bounded) until the CLI's request shows up pending; returns its id. */
 async function pendingOf(task: string): Promise<string> {
   let id = ''
@@ -147,15 +160,25 @@ describe('approvals from the command line', () => {
   const destructive = ['--env', 'staging', '--class', 'destructive', '--provider', 'internal-api']
 
   it('request --wait completes when two approvals arrive over the API', async () => {
-    const { done } = startCli(
-      ['--json', 'request', ...destructive, '--task', 'WAIT-1', '--wait'],
+    const { child, done } = startCli(
+      ['request', ...destructive, '--task', 'WAIT-1', '--wait', '--json'],
       as('other-bot'),
     )
+    const stderrShows = watchStderr(child)
     const id = await pendingOf('WAIT-1')
+    // stderr is not a terminal: one plain line that says what to run, then one per change.
+    await stderrShows(new RegExp(`waits for 2 approvals .*; an approver runs: airlock approve ${id}\\n`))
     expect((await runCli(['approve', id, '--comment', 'ok'], as('alice'))).out).toMatch(/1 of 2 approvals/)
+    await stderrShows(new RegExp(`${id} approved by alice \\(1 of 2\\); waiting\\n`))
     expect((await runCli(['approve', id], as('carol'))).out).toMatch(/approved \(2 of 2 approvals\)/)
     const r = await done
     expect(r.code, r.err).toBe(0)
+    expect(r.err).not.toContain('\u001b[') // no live line without a terminal
+    expect(r.err.trim().split('\n')).toEqual([
+      expect.stringMatching(/^airlock: ses_\w+ waits for 2 approvals/),
+      `airlock: ${id} approved by alice (1 of 2); waiting`,
+      `airlock: ${id} is approved (2 of 2 approvals)`,
+    ])
     const out = JSON.parse(r.out) as { session: { status: string }; grant: { token: string } }
     expect(out.session.status).toBe('active')
     expect(out.grant.token.split('.')).toHaveLength(3)

@@ -15,13 +15,14 @@ describe('classify', () => {
     [404, 'not_found'],
     [409, 'conflict'],
     [413, 'payload_too_large'],
+    [415, 'unsupported_media_type'],
     [429, 'rate_limited'],
   ])('a framework %i is %s', (status, code) => {
     expect(classify(fastifyError(status))).toMatchObject({ status, code })
   })
 
   it('a 4xx the catalogue has no code for is a 400 invalid_request, never a code of another status', () => {
-    for (const status of [405, 406, 415, 418, 431]) {
+    for (const status of [405, 406, 418, 431]) {
       expect(classify(fastifyError(status))).toMatchObject({ status: 400, code: 'invalid_request' })
     }
   })

@@ -97,7 +97,8 @@ const allow = (
   maxTtlSeconds: number,
   eligibleApprovers: string[],
   reason: string,
-): Decision => ({ allow: true, reason, rules, approvals, maxTtlSeconds, eligibleApprovers })
+  ttlRule: string | null = null,
+): Decision => ({ allow: true, reason, rules, approvals, maxTtlSeconds, ttlRule, eligibleApprovers })
 const deny = (reason: string, ruleName: string | null): Decision => ({ allow: false, reason, rule: ruleName })
 
 describe('matches', () => {
@@ -141,7 +142,7 @@ describe('decide with the example policies', () => {
     [
       'allows a free staging read, capped by the rule ttl',
       req('build-bot', 'staging', 'read'),
-      allow([FREE], 0, 1800, ['bob', 'carol'], `allowed by "${FREE}"`),
+      allow([FREE], 0, 1800, ['bob', 'carol'], `allowed by "${FREE}"`, FREE),
     ],
     [
       'denies by default',
@@ -176,7 +177,7 @@ describe('decide with the example policies', () => {
     [
       'needs two for destructive in staging',
       req('deploy-bot', 'staging', 'destructive'),
-      allow([DESTROY], 2, 900, ['alice', 'carol'], `allowed by "${DESTROY}"; needs 2 approvals`),
+      allow([DESTROY], 2, 900, ['alice', 'carol'], `allowed by "${DESTROY}"; needs 2 approvals`, DESTROY),
     ],
     [
       'denies when owner plus on_behalf_of leave too few approvers',
@@ -191,7 +192,7 @@ describe('decide with the example policies', () => {
     [
       'counts an on_behalf_of who is also the owner once',
       req('build-bot', 'staging', 'destructive', 'alice'),
-      allow([DESTROY], 2, 900, ['bob', 'carol'], `allowed by "${DESTROY}"; needs 2 approvals`),
+      allow([DESTROY], 2, 900, ['bob', 'carol'], `allowed by "${DESTROY}"; needs 2 approvals`, DESTROY),
     ],
   ])('%s', (_name, input, expected) => {
     expect(decide(v, input)).toEqual(expected)
@@ -228,6 +229,7 @@ describe('decide: strictest of several allow rules', () => {
         600,
         ['carol'],
         'allowed by "bots read staging", "build bots read briefly", "anyone reads"; needs 1 approval',
+        'build bots read briefly',
       ),
     ],
     [
@@ -244,6 +246,7 @@ describe('decide: strictest of several allow rules', () => {
         1200,
         ['carol'],
         'allowed by "bots read staging", "anyone reads"; needs 1 approval',
+        'bots read staging',
       ),
     ],
     [
@@ -255,6 +258,7 @@ describe('decide: strictest of several allow rules', () => {
         600,
         ['carol'],
         'allowed by "build bots read briefly", "anyone reads"',
+        'build bots read briefly',
       ),
     ],
     [
@@ -348,6 +352,17 @@ describe('decide: destructive classes need at least two approvals', () => {
     ]
     expect(decide(view(policies), req('build-bot', 'prod', 'destructive'))).toEqual(
       deny('needs 2 approvals but only 1 eligible approver(s) exist for build-bot', 'hand-built'),
+    )
+  })
+
+  it('does not count approvers who have no way to act', () => {
+    const policies = [rule({ description: 'hand-built', operationClasses: ['destructive'], approvals: 2 })]
+    const v = view(policies, { unreachable: new Set(['carol']) })
+    expect(decide(v, req('build-bot', 'prod', 'destructive'))).toEqual(
+      deny(
+        'needs 2 approvals but only 1 eligible approver(s) exist for build-bot (carol has no API key, Slack id or console sign-in to approve with)',
+        'hand-built',
+      ),
     )
   })
 

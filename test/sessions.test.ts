@@ -50,8 +50,63 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
       'invalid_request',
       /justification/,
     ],
-    ['unknown field', { role_arn: 'arn:aws:iam::1:role/x' }, 400, 'invalid_request', /additional/],
+    [
+      'unknown field',
+      { role_arn: 'arn:aws:iam::1:role/x' },
+      400,
+      'invalid_request',
+      /unknown field 'role_arn'/,
+    ],
     ['ttl of zero', { ttl_seconds: 0 }, 400, 'invalid_request', /ttl_seconds/],
+    [
+      'a mistyped field',
+      { ttl: 900 },
+      400,
+      'invalid_request',
+      /^unknown field 'ttl' \(did you mean ttl_seconds\?\)$/,
+    ],
+    [
+      'a mistyped nested field',
+      { task: { id: 'T-1', descripton: 'x' } },
+      400,
+      'invalid_request',
+      /^unknown field 'task.descripton' \(did you mean task.description\?\)$/,
+    ],
+    [
+      'a missing field',
+      { environment: undefined },
+      400,
+      'invalid_request',
+      /^the body is missing the required field 'environment'$/,
+    ],
+    [
+      'ttl above tokens.max_ttl (the schema ceiling is the config, not 24h)',
+      { ttl_seconds: 7200 },
+      400,
+      'invalid_request',
+      /^body\/ttl_seconds is above this broker's tokens.max_ttl of 3600 seconds; ask for 3600 or less$/,
+    ],
+    [
+      'a mistyped environment',
+      { environment: 'stagign' },
+      400,
+      'invalid_request',
+      /^unknown environment 'stagign' \(did you mean staging\?\); configured: staging, prod$/,
+    ],
+    [
+      'an unknown class',
+      { operation_class: 'delete' },
+      400,
+      'invalid_request',
+      /^unknown operation class 'delete'; configured: read, write, destructive$/,
+    ],
+    [
+      'a mistyped provider',
+      { provider: 'internal_api' },
+      400,
+      'invalid_request',
+      /^unknown provider 'internal_api' \(did you mean internal-api\?\); configured: internal-api, other-api/,
+    ],
     ['on_behalf_of unknown', { on_behalf_of: 'mallory' }, 400, 'invalid_request', /not a configured human/],
     [
       'policy: no rule',
@@ -88,13 +143,18 @@ describe('POST /v1/sessions: bad input gets the exact status and code', () => {
     expect(r.json()).toMatchObject({ error: 'payload_too_large' })
   })
 
-  it('a content type without a parser is 400 invalid_request; a text body is not an object (400)', async () => {
-    const xml = await raw('<session/>', { 'content-type': 'application/xml' })
-    expect(xml.statusCode).toBe(400)
-    expect(xml.json()).toMatchObject({ error: 'invalid_request' })
-    const text = await raw('environment=staging', { 'content-type': 'text/plain' })
-    expect(text.statusCode).toBe(400)
-    expect(text.json()).toMatchObject({ error: 'invalid_request' })
+  it.each([
+    ['a type without a parser', 'application/xml', '<session/>'],
+    ['text', 'text/plain', 'environment=staging'],
+    ['a form', 'application/x-www-form-urlencoded', 'environment=staging'],
+  ])('%s is 415 unsupported_media_type, saying to send JSON', async (_n, type, body) => {
+    const r = await raw(body, { 'content-type': type })
+    expect(r.statusCode).toBe(415)
+    expect(r.json()).toEqual({
+      error: 'unsupported_media_type',
+      message: expect.stringMatching(/send the body as JSON with the header Content-Type: application\/json/),
+      request_id: expect.any(String),
+    })
   })
 
   it.each([
@@ -133,9 +193,14 @@ describe('session lifecycle', () => {
     const r = await api.post(
       '/v1/sessions',
       'build-bot',
-      sessionBody({ ttl_seconds: 7200, justification: 'cache' }),
+      sessionBody({ ttl_seconds: 3000, justification: 'cache' }),
     )
     expect(r.status).toBe(201)
+    expect(r.body.ttl_clamped).toEqual({
+      requested_seconds: 3000,
+      ttl_seconds: 1800,
+      rule: 'bots work freely in staging',
+    })
     expect(r.body.session).toMatchObject({
       status: 'active',
       agent: 'build-bot',

@@ -309,7 +309,7 @@ describe('Slack: requests that are not what they claim', () => {
       headers: { 'content-type': 'application/json' },
       payload: '{}',
     })
-    expect(r.statusCode).toBe(400)
+    expect(r.statusCode).toBe(415)
     const { grant } = await api.issue('build-bot')
     const form = await t.app.inject({
       method: 'POST',

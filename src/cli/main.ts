@@ -5,6 +5,8 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../errors.js'
 import { auditVerify } from './audit-verify.js'
 import { registerAgentCommands } from './commands/agent.js'
+import { addGlobalOptions, packageVersion, spreadGlobalOptions } from './commands/globals.js'
+import { registerIdentityCommands } from './commands/identity.js'
 import { registerLogin } from './commands/login.js'
 import { registerAuditCommand, registerOperatorCommands } from './commands/operator.js'
 import { registerVaultCommands } from './commands/vault.js'
@@ -13,12 +15,9 @@ import { dev } from './dev.js'
 import { CliError, EXIT } from './exit.js'
 import { configPath, serve } from './serve.js'
 
-const program = new Command()
-  .name('airlock')
+const program = addGlobalOptions(new Command().name('airlock'))
   .description('Just-in-time credential broker for AI agents')
-  .option('--url <url>', 'broker URL (or AIRLOCK_URL, or the profile)')
-  .option('--profile <name>', 'profile in ~/.config/airlock/config.yaml (or AIRLOCK_PROFILE)')
-  .option('--json', 'machine-readable output')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   .enablePositionalOptions()
@@ -54,6 +53,9 @@ registerAgentCommands(program)
 registerOperatorCommands(program)
 registerVaultCommands(program)
 registerAuditCommand(program, (config, checkpoints) => auditVerify(configPath(config), checkpoints))
+registerIdentityCommands(program)
+// Last, so that every command registered above takes --json, --url and --profile after its name.
+spreadGlobalOptions(program)
 
 try {
   await program.parseAsync(process.argv)

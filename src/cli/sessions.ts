@@ -36,8 +36,37 @@ export const waitingLine = (s: Session, now = Date.now()) => {
   return `waiting for approval: ${s.approvals.length} of ${s.approvals_required}${by ? ` (${by})` : ''} - ${timeLeft(s.expires_at, now)}`
 }
 
+/**
+ * How a wait shows itself: `live` rewrites one line on a terminal; `lines` prints one plain line
+ * when the wait starts and one per change (for logs and agents, where stderr is not a terminal).
+ */
+export type Progress = 'live' | 'lines' | 'quiet'
+
+export const progressFor = (json: boolean | undefined): Progress =>
+  process.stderr.isTTY === true && !json ? 'live' : 'lines'
+
+const note = (line: string) => void process.stderr.write(`airlock: ${line}\n`)
+
+/** The plain line that says a request waits, and what unblocks it. */
+export const startLine = (s: Session) =>
+  `${s.id} waits for ${s.approvals_required} approval${s.approvals_required === 1 ? '' : 's'} ` +
+  `(${s.environment} / ${s.operation_class} / ${s.provider}) until ${s.expires_at}; ` +
+  `an approver runs: airlock approve ${s.id}`
+
+/** The plain line for a change seen while waiting, or null when nothing a person cares about changed. */
+export function changeLine(before: Session, after: Session): string | null {
+  if (after.status !== before.status) {
+    const by = after.status === 'denied' && after.denied_by ? ` by ${after.denied_by}` : ''
+    return `${after.id} is ${after.status}${by} (${after.approvals.length} of ${after.approvals_required} approvals)`
+  }
+  if (after.approvals.length === before.approvals.length) return null
+  const last = after.approvals[after.approvals.length - 1]
+  return `${after.id} approved by ${last?.by ?? 'an approver'} (${after.approvals.length} of ${after.approvals_required}); waiting`
+}
+
 /** Holds until the session leaves pending_approval; Ctrl-C withdraws the request. */
-export async function waitForApproval(c: ClientConfig, first: Session, live: boolean): Promise<Session> {
+export async function waitForApproval(c: ClientConfig, first: Session, progress: Progress): Promise<Session> {
+  const live = progress === 'live'
   let s = first
   const withdraw = () => {
     if (live) process.stderr.write('\n')
@@ -50,12 +79,18 @@ export async function waitForApproval(c: ClientConfig, first: Session, live: boo
     )
   }
   process.once('SIGINT', withdraw)
+  if (progress === 'lines') note(startLine(s))
   try {
     while (s.status === 'pending_approval') {
       if (live) process.stderr.write(`\r\u001b[2K${waitingLine(s)}`)
       const left = Math.ceil((Date.parse(s.expires_at) - Date.now()) / 1000)
-      const wait = Math.max(1, Math.min(60, left, live ? 10 : 60))
-      s = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`)
+      // The broker answers early only when the status changes: an approval that leaves the request
+      // pending is seen at the next poll, so the line-per-change mode polls more often.
+      const wait = Math.max(1, Math.min(60, left, live ? 10 : progress === 'lines' ? 3 : 60))
+      const next = await call<Session>(c, 'GET', `/v1/sessions/${s.id}?wait=${wait}`)
+      const changed = progress === 'lines' ? changeLine(s, next) : null
+      if (changed) note(changed)
+      s = next
     }
   } finally {
     process.off('SIGINT', withdraw)
@@ -64,11 +99,28 @@ export async function waitForApproval(c: ClientConfig, first: Session, live: boo
   return s
 }
 
+/** A 201 or 202 answer to a request; `ttl_clamped` when the asked lifetime was above the policy's. */
+export interface RequestAnswer {
+  session: Session
+  grant?: Grant
+  ttl_clamped?: { requested_seconds: number; ttl_seconds: number; rule: string | null }
+}
+
+/** The one line that tells a person the TTL they asked for was lowered. */
+export const clampLine = (r: RequestAnswer): string | null => {
+  const t = r.ttl_clamped
+  if (!t) return null
+  const by = t.rule ? `the rule "${t.rule}"` : 'tokens.max_ttl'
+  return `ttl ${t.requested_seconds}s is above the ${t.ttl_seconds}s that ${by} allows, so the session gets ${t.ttl_seconds}s`
+}
+
 /** Requests a session and returns its grant, waiting for approvals and claiming when needed. */
-export async function obtain(c: ClientConfig, args: RequestArgs, opts: { live: boolean }) {
-  const r = await call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', requestBody(args))
+export async function obtain(c: ClientConfig, args: RequestArgs, opts: { progress: Progress }) {
+  const r = await call<RequestAnswer>(c, 'POST', '/v1/sessions', requestBody(args))
+  const clamped = clampLine(r)
+  if (clamped && opts.progress !== 'quiet') note(clamped)
   if (r.grant) return { session: r.session, grant: r.grant }
-  const s = await waitForApproval(c, r.session, opts.live)
+  const s = await waitForApproval(c, r.session, opts.progress)
   if (s.status !== 'approved') {
     const why = s.status === 'denied' ? `denied by ${s.denied_by ?? 'an approver'}` : s.status
     throw new CliError(`request ${s.id} was ${why}`, EXIT.denied)

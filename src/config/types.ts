@@ -10,6 +10,7 @@ export interface ServerConfig {
   port: number
   publicUrl: string
   bodyLimitBytes: number
+  metrics: MetricsConfig
 }
 
 export interface HostPort {
@@ -39,6 +40,9 @@ export type RedisTopology =
   | { kind: 'cluster'; nodes: HostPort[]; password: string | null }
 
 export type RedisConnection = RedisTopology & { tls: RedisTls | null }
+/** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
+export type MetricsConfig =
+  { mode: 'public' } | { mode: 'operator' } | { mode: 'listen'; host: string; port: number }
 
 export interface StoreConfig {
   /** Null means the in-memory store (only `airlock dev` allows that). */
@@ -66,6 +70,8 @@ export interface OidcBinding {
   /** Defaults to the issuer's discovery document. */
   jwksUri: string | null
   algorithms: string[]
+  /** Longest accepted `exp - iat`: a workload token is short-lived or refused (default 1h). */
+  maxLifetimeSeconds: number
 }
 
 export interface AgentConfig {
@@ -126,8 +132,10 @@ export interface ApprovalsConfig {
 }
 
 export interface SlackConfig {
-  botToken: string
-  signingSecret: string
+  /** null until a `vault:` reference resolves (the feature waits for it: never an empty key). */
+  botToken: string | null
+  /** null until a `vault:` reference resolves: interactions then answer 503, never verify with ''. */
+  signingSecret: string | null
   channel: string
   apiUrl: string
 }

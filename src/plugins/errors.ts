@@ -4,11 +4,40 @@ import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { AirlockError, ERRORS, StoreUnavailableError, type ErrorCode } from '../errors.js'
 import { ReplicaAckError } from '../store/durable.js'
+import { didYouMean } from '../suggest.js'
 
 /** Each status's first code in the catalogue (403: forbidden, 409: conflict). */
 const BY_STATUS = new Map<number, ErrorCode>()
 for (const [code, status] of Object.entries(ERRORS) as [ErrorCode, number][])
   if (!BY_STATUS.has(status)) BY_STATUS.set(status, code)
+
+export const JSON_ONLY = 'send the body as JSON with the header Content-Type: application/json'
+
+type ValidationError = NonNullable<FastifyError['validation']>[number] & {
+  parentSchema?: { properties?: Record<string, unknown>; 'x-too-big'?: string }
+}
+
+/** One sentence for the first schema violation, naming the field (and what was probably meant). */
+function validationMessage(fe: FastifyError): string {
+  const where = fe.validationContext ?? 'request'
+  const first = fe.validation?.[0] as ValidationError | undefined
+  if (!first) return `${where} is invalid`
+  const at = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
+  const params = first.params as Record<string, unknown>
+  if (first.keyword === 'additionalProperties') {
+    const field = String(params['additionalProperty'])
+    const known = Object.keys(first.parentSchema?.properties ?? {})
+    const full = (f: string) => (at ? `${at}.${f}` : f)
+    const hint = didYouMean(field, known).replace(/mean (.*)\?\)$/, (_m, f: string) => `mean ${full(f)}?)`)
+    return `unknown ${where === 'body' ? '' : `${where} `}field '${full(field)}'${hint}`
+  }
+  if (first.keyword === 'required') {
+    const field = String(params['missingProperty'])
+    return `the ${where} is missing the required field '${at ? `${at}.${field}` : field}'`
+  }
+  if (first.keyword === 'maximum' && first.parentSchema?.['x-too-big']) return first.parentSchema['x-too-big']
+  return `${where}${first.instancePath} ${first.message ?? 'is invalid'}`
+}
 
 export function classify(e: FastifyError | AirlockError | Error): {
   status: number
@@ -33,20 +62,13 @@ export function classify(e: FastifyError | AirlockError | Error): {
   }
   const fe = e as FastifyError
   if (fe.validation) {
-    const where = fe.validationContext ?? 'request'
-    const first = fe.validation[0]
-    const path = first ? `${where}${first.instancePath}` : where
-    return { status: 400, code: 'invalid_request', message: `${path} ${first?.message ?? 'is invalid'}` }
+    return { status: 400, code: 'invalid_request', message: validationMessage(fe) }
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: 'payload_too_large', message: 'the request body is over the size limit' }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return {
-        status: 400,
-        code: 'invalid_request',
-        message: 'unsupported Content-Type: send application/json',
-      }
+      return { status: 415, code: 'unsupported_media_type', message: JSON_ONLY }
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       // fastify does not say which: broken JSON, or a __proto__ / constructor.prototype key.
       return {

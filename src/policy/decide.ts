@@ -18,6 +18,11 @@ export interface PolicyView {
   agents: AgentConfig[]
   /** tokens.max_ttl: the global ceiling. */
   maxTtlSeconds: number
+  /**
+   * Humans with no way to act on a request (no API key, no Slack id with Slack configured, no
+   * console sign-in): never counted as eligible, so a request nobody can approve is refused at once.
+   */
+  unreachable?: ReadonlySet<string>
 }
 
 export type Decision =
@@ -29,6 +34,8 @@ export type Decision =
       rules: string[]
       approvals: number
       maxTtlSeconds: number
+      /** The rule whose max_ttl sets maxTtlSeconds; null when it is tokens.max_ttl. */
+      ttlRule: string | null
       eligibleApprovers: string[]
     }
 
@@ -105,23 +112,32 @@ export function decide(view: PolicyView, input: DecisionInput): Decision {
   const approvals = destructive ? Math.max(ruled, DESTRUCTIVE_MIN_APPROVALS) : ruled
 
   let maxTtlSeconds = view.maxTtlSeconds
+  let ttlRule: string | null = null
   for (const rule of allows) {
-    if (rule.maxTtlSeconds !== null) maxTtlSeconds = Math.min(maxTtlSeconds, rule.maxTtlSeconds)
+    if (rule.maxTtlSeconds !== null && rule.maxTtlSeconds < maxTtlSeconds) {
+      maxTtlSeconds = rule.maxTtlSeconds
+      ttlRule = rule.description
+    }
   }
 
   // Nobody approves their own agent's request or one made on their behalf.
   const excluded = new Set(view.agents.find((a) => a.id === input.agent)?.owners ?? [])
   if (input.onBehalfOf !== null) excluded.add(input.onBehalfOf)
   const lists = allows.flatMap((rule) => (rule.approvers === null ? [] : [rule.approvers]))
-  const eligibleApprovers = view.humans
+  const listed = view.humans
     .filter((h) => h.roles.includes('approver') && !excluded.has(h.id))
     .filter((h) => lists.every((list) => list.includes(h.id)))
     .map((h) => h.id)
+  const eligibleApprovers = listed.filter((id) => !view.unreachable?.has(id))
 
   if (eligibleApprovers.length < approvals) {
+    const silent = listed.filter((id) => view.unreachable?.has(id))
+    const why = silent.length
+      ? ` (${silent.join(', ')} ${silent.length === 1 ? 'has' : 'have'} no API key, Slack id or console sign-in to approve with)`
+      : ''
     return {
       allow: false,
-      reason: `needs ${approvals} approvals but only ${eligibleApprovers.length} eligible approver(s) exist for ${input.agent}`,
+      reason: `needs ${approvals} approvals but only ${eligibleApprovers.length} eligible approver(s) exist for ${input.agent}${why}`,
       rule: strictest.description,
     }
   }
@@ -129,5 +145,5 @@ export function decide(view: PolicyView, input: DecisionInput): Decision {
   const rules = allows.map((rule) => rule.description)
   const by = `allowed by ${rules.map((d) => `"${d}"`).join(', ')}`
   const reason = approvals === 0 ? by : `${by}; needs ${approvals} approval${approvals === 1 ? '' : 's'}`
-  return { allow: true, reason, rules, approvals, maxTtlSeconds, eligibleApprovers }
+  return { allow: true, reason, rules, approvals, maxTtlSeconds, ttlRule, eligibleApprovers }
 }

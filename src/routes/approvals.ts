@@ -22,7 +22,7 @@ const approvals: FastifyPluginAsyncTypebox = async (app) => {
         body: ApprovalBody,
         response: {
           200: Type.Object({ session: Type.Ref('Session') }),
-          ...errors(400, 401, 403, 404, 409, 410, 413, 503),
+          ...errors(400, 401, 403, 404, 409, 410, 413, 415, 503),
         },
       },
     },

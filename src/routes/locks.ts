@@ -20,7 +20,7 @@ const locks: FastifyPluginAsyncTypebox = async (app) => {
         body: LockRequest,
         response: {
           201: Type.Object({ lock: LockRef, revoked_sessions: Type.Array(Type.String()) }),
-          ...errors(400, 401, 403, 413, 503),
+          ...errors(400, 401, 403, 413, 415, 503),
         },
       },
     },

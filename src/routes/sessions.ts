@@ -4,10 +4,20 @@ import { err } from '../errors.js'
 import { matchesFilter } from '../sessions/service.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
-import { BulkRevoke, ListQuery, SessionId, SessionRequest, WaitQuery } from '../schemas/session.js'
+import { BulkRevoke, ListQuery, SessionId, WaitQuery, sessionRequest } from '../schemas/session.js'
 
 const SessionRef = Type.Ref('Session')
 const GrantRef = Type.Ref('Grant')
+const TtlClamped = Type.Optional(
+  Type.Object(
+    {
+      requested_seconds: Type.Integer(),
+      ttl_seconds: Type.Integer(),
+      rule: Type.Union([Type.String(), Type.Null()], { description: 'The rule whose max_ttl applied' }),
+    },
+    { description: 'Present when ttl_seconds was above the policy maximum and was lowered to it' },
+  ),
+)
 
 const sessions: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions: svc } = app.broker
@@ -19,11 +29,12 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Request a session (agents)',
         tags: ['sessions'],
-        body: SessionRequest,
+        // The ceiling is the config's at startup; the service checks the one in force (SIGHUP).
+        body: sessionRequest(app.broker.runtime().config.tokens.maxTtlSeconds),
         response: {
-          201: Type.Object({ session: SessionRef, grant: GrantRef }),
-          202: Type.Object({ session: SessionRef }),
-          ...errors(400, 401, 403, 410, 413, 429, 503),
+          201: Type.Object({ session: SessionRef, grant: GrantRef, ttl_clamped: TtlClamped }),
+          202: Type.Object({ session: SessionRef, ttl_clamped: TtlClamped }),
+          ...errors(400, 401, 403, 410, 413, 415, 429, 503),
         },
       },
     },
@@ -31,9 +42,12 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       const p = principalOf(req)
       if (p.kind !== 'agent') throw err.forbidden('only agents request sessions')
       const r = await svc.request(p, req.body)
+      const clamped = r.ttlClamped && { ttl_clamped: r.ttlClamped }
       return reply
         .code(r.status)
-        .send(r.grant ? { session: r.session, grant: r.grant } : { session: r.session })
+        .send(
+          r.grant ? { session: r.session, grant: r.grant, ...clamped } : { session: r.session, ...clamped },
+        )
     },
   )
 
@@ -112,7 +126,7 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
         body: BulkRevoke,
         response: {
           200: Type.Object({ revoked: Type.Integer(), session_ids: Type.Array(Type.String()) }),
-          ...errors(400, 401, 403, 413, 503),
+          ...errors(400, 401, 403, 413, 415, 503),
         },
       },
     },

@@ -35,7 +35,7 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['vault'],
         params: VaultPath,
         body: VaultWrite,
-        response: { 204: Type.Null(), ...errors(400, 401, 403, 413, 503) },
+        response: { 204: Type.Null(), ...errors(400, 401, 403, 413, 415, 503) },
       },
     },
     async (req, reply) => {

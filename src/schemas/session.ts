@@ -45,24 +45,38 @@ export const Grant = Type.Object(
   { $id: 'Grant' },
 )
 
-export const SessionRequest = Type.Object(
-  {
-    environment: Name('A configured environment'),
-    operation_class: Name('A configured operation class'),
-    provider: Name('A configured provider'),
-    task: Type.Object(
-      {
-        id: Type.String({ ...TASK_ID, description: '1-128 of A-Z a-z 0-9 . _ : / -' }),
-        description: Type.Optional(Type.String({ maxLength: 500 })),
-      },
-      { additionalProperties: false },
-    ),
-    justification: Type.Optional(Type.String({ maxLength: 1000 })),
-    ttl_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
-    on_behalf_of: Type.Optional(Name('A configured human; excluded from approving')),
-  },
-  { additionalProperties: false },
-)
+/** The TTL a request may name: at most tokens.max_ttl, said in the words of the config. */
+const Ttl = (maxTtlSeconds: number) =>
+  Type.Integer({
+    minimum: 1,
+    maximum: maxTtlSeconds,
+    description: `Credential lifetime in seconds, at most tokens.max_ttl (${maxTtlSeconds}); above a policy rule's max_ttl it is clamped`,
+    'x-too-big': `body/ttl_seconds is above this broker's tokens.max_ttl of ${maxTtlSeconds} seconds; ask for ${maxTtlSeconds} or less`,
+  })
+
+/** The request body, its TTL ceiling the configured tokens.max_ttl. */
+export const sessionRequest = (maxTtlSeconds: number) =>
+  Type.Object(
+    {
+      environment: Name('A configured environment'),
+      operation_class: Name('A configured operation class'),
+      provider: Name('A configured provider'),
+      task: Type.Object(
+        {
+          id: Type.String({ ...TASK_ID, description: '1-128 of A-Z a-z 0-9 . _ : / -' }),
+          description: Type.Optional(Type.String({ maxLength: 500 })),
+        },
+        { additionalProperties: false },
+      ),
+      justification: Type.Optional(Type.String({ maxLength: 1000 })),
+      ttl_seconds: Type.Optional(Ttl(maxTtlSeconds)),
+      on_behalf_of: Type.Optional(Name('A configured human; excluded from approving')),
+    },
+    { additionalProperties: false },
+  )
+
+/** The request's type; its ceiling is the widest tokens.max_ttl the config loader allows (12h). */
+export const SessionRequest = sessionRequest(12 * 3600)
 
 export const SessionId = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' }),

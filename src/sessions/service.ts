@@ -27,6 +27,7 @@ import {
 } from './model.js'
 import { scrub } from '../secrets/scrub.js'
 import type { Revoker } from './revoker.js'
+import { checkNames, type TtlClamped } from './request-checks.js'
 
 /** How long a provider may take to mint before the sweeper treats the attempt as dead. */
 export const ISSUING_TIMEOUT_MS = 60_000
@@ -378,19 +379,9 @@ export function createSessionService(deps: SessionServiceDeps) {
     async request(
       p: Principal & { kind: 'agent' },
       body: SessionRequest,
-    ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant }> {
+    ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant; ttlClamped?: TtlClamped }> {
       const rt = deps.runtime()
-      if (!rt.environments.has(body.environment))
-        throw err.invalid(`unknown environment '${body.environment}'`)
-      if (!rt.classes.has(body.operation_class))
-        throw err.invalid(`unknown operation class '${body.operation_class}'`)
-      const provider = rt.providers.get(body.provider)
-      if (!provider) throw err.invalid(`unknown provider '${body.provider}'`)
-      if (!provider.supportsEnvironment(body.environment)) {
-        throw err.invalid(
-          `provider '${body.provider}' is not configured for environment '${body.environment}'`,
-        )
-      }
+      checkNames(rt, body)
       const onBehalfOf = body.on_behalf_of ?? null
       if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
         throw err.invalid(`on_behalf_of: '${onBehalfOf}' is not a configured human`)
@@ -406,6 +397,11 @@ export function createSessionService(deps: SessionServiceDeps) {
 
       const cfg = rt.config
       const ttl = Math.min(body.ttl_seconds ?? cfg.tokens.defaultTtlSeconds, decision.maxTtlSeconds)
+      // Asked for more than the policy allows: lowered, and the answer says so.
+      const ttlClamped =
+        body.ttl_seconds !== undefined && body.ttl_seconds > ttl
+          ? { requested_seconds: body.ttl_seconds, ttl_seconds: ttl, rule: decision.ttlRule }
+          : undefined
       const now = clock.now()
       const base: SessionRecord = {
         v: 0,
@@ -460,10 +456,10 @@ export function createSessionService(deps: SessionServiceDeps) {
         metrics.requested.inc()
         store.publishChange(base.id)
         await deps.onChange?.(base)
-        return { status: 202, session: toPublic(base, now) }
+        return { status: 202, session: toPublic(base, now), ...(ttlClamped && { ttlClamped }) }
       }
       const { rec, grant } = await issue(base, requestDetails)
-      return { status: 201, session: toPublic(rec, clock.now()), grant }
+      return { status: 201, session: toPublic(rec, clock.now()), grant, ...(ttlClamped && { ttlClamped }) }
     },
 
     async get(p: Principal, id: string): Promise<PublicSession> {
@@ -541,7 +537,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     /** Revokes every live session matching `match`; returns their ids. */
     async revokeMatching(
       by: string,
-      reason: string,
+      reason: string | ((r: SessionRecord) => string),
       match: (r: SessionRecord) => boolean,
       /** Only these sessions (a provider's list); default: every live one. */
       only?: string[],
@@ -555,7 +551,8 @@ export function createSessionService(deps: SessionServiceDeps) {
         const recs = await store.getSessions(ids.slice(i, i + 500))
         for (const r of recs) {
           if (!r || isFinal(r.status) || !match(r)) continue
-          const t = await finish(r.id, by, reason).catch((e: unknown) => {
+          const why = typeof reason === 'string' ? reason : reason(r)
+          const t = await finish(r.id, by, why).catch((e: unknown) => {
             if (e instanceof AirlockError && e.code === 'not_found') return null
             if (!(e instanceof ReplicaAckError)) throw e
             unacked = e

@@ -53,6 +53,12 @@ export function redisKeys(prefix: string) {
       `${t}p:${encodeURIComponent(provider)}:lock:${encodeURIComponent(name)}`,
     /** STRING, PX: written to ask the replicas to acknowledge every earlier write (WAIT). */
     barrier: `${t}barrier`,
+    /**
+     * STRING, no TTL: this deployment's id, made once by whichever broker starts first. Providers
+     * tag outside objects with it (postgres role names), so two deployments that share a backend
+     * and a key prefix but not this Redis never take each other's objects for their own.
+     */
+    deployment: `${t}deployment`,
     /** Everything under this deployment's prefix (for tests that clean up after themselves). */
     pattern: `${t}*`,
   }

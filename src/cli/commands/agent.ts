@@ -9,10 +9,13 @@ import { clientFor } from '../client.js'
 import { CliError, EXIT } from '../exit.js'
 import { bold, dim, printJson, statusColour } from '../output.js'
 import {
+  clampLine,
   credentialEnv,
   endSession,
   obtain,
+  progressFor,
   requestBody,
+  type RequestAnswer,
   type RequestArgs,
   grantLines,
   type Grant,
@@ -20,6 +23,7 @@ import {
 } from '../sessions.js'
 import { call } from '../client.js'
 import { globals, parseTtl } from './globals.js'
+import { isolatedHome, type IsolatedHome } from '../isolated-home.js'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
 
@@ -43,6 +47,10 @@ function printSession(s: Session) {
     `  ${s.agent} -> ${s.environment} / ${s.operation_class} / ${s.provider}  task ${s.task.id}\n` +
       `  approvals ${s.approvals.length} of ${s.approvals_required}  ${dim(`expires ${s.expires_at}`)}\n`,
   )
+  if (s.status === 'pending_approval')
+    process.stdout.write(
+      `  an approver runs: airlock approve ${s.id}\n  then claim it: airlock claim ${s.id}\n`,
+    )
 }
 
 export function registerAgentCommands(program: Command) {
@@ -53,26 +61,42 @@ export function registerAgentCommands(program: Command) {
       const g = globals(cmd)
       const c = await clientFor(g)
       if (o['wait']) {
-        const r = await obtain(c, argsOf(o), { live: !g.json && process.stderr.isTTY === true })
+        const r = await obtain(c, argsOf(o), { progress: progressFor(g.json) })
         if (g.json) return printJson(r)
         printSession(r.session)
         process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
         return
       }
-      const r = await call<{ session: Session; grant?: Grant }>(
-        c,
+      const r = await call<RequestAnswer>(c, 'POST', '/v1/sessions', requestBody(argsOf(o)))
+      if (g.json) return printJson(r)
+      const clamped = clampLine(r)
+      if (clamped) process.stderr.write(`airlock: ${clamped}\n`)
+      printSession(r.session)
+      if (r.grant) process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
+    })
+
+  program
+    .command('claim <id>')
+    .description('claim the grant of an approved request made without --wait')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd)
+      const r = await call<{ session: Session; grant: Grant }>(
+        await clientFor(g),
         'POST',
-        '/v1/sessions',
-        requestBody(argsOf(o)),
+        `/v1/sessions/${encodeURIComponent(id)}/grant`,
       )
       if (g.json) return printJson(r)
       printSession(r.session)
-      if (r.grant) process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
+      process.stdout.write(`${grantLines(r.grant).join('\n')}\n`)
     })
 
   sessionOptions(program.command('exec').passThroughOptions())
     .description(
       "run COMMAND with a session's credentials in its environment only; the session ends when it exits",
+    )
+    .option(
+      '--isolate-profile',
+      'give the command a fresh, empty HOME and XDG_CONFIG_HOME, so it does not find your saved profile (and its key)',
     )
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(async (command: string[], o: Record<string, unknown>, cmd: Command) => {
@@ -91,8 +115,9 @@ export function registerAgentCommands(program: Command) {
       let code: number | null = null
       let signal: NodeJS.Signals | null = null
       let sessionId: string | null = null
+      let home: IsolatedHome | null = null
       try {
-        const { session, grant } = await obtain(c, argsOf(o), { live: process.stderr.isTTY === true })
+        const { session, grant } = await obtain(c, argsOf(o), { progress: progressFor(false) })
         sessionId = session.id
         if (received) {
           signal = received
@@ -101,9 +126,13 @@ export function registerAgentCommands(program: Command) {
           // Credentials go into the child's environment only: never ours, never a file. The
           // agent's own API key stays out: the child gets this session, not the right to ask for more.
           const { AIRLOCK_TOKEN: _own, ...inherited } = process.env
+          if (o['isolateProfile']) {
+            home = await isolatedHome()
+            delete inherited['AIRLOCK_PROFILE'] // names a profile of the home the child does not get
+          }
           const started = spawn(file, args, {
             stdio: 'inherit',
-            env: { ...inherited, ...credentialEnv(grant) },
+            env: { ...inherited, ...home?.env, ...credentialEnv(grant) },
           })
           child = started
           ;({ code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
@@ -118,6 +147,7 @@ export function registerAgentCommands(program: Command) {
         }
       } finally {
         for (const [sig, h] of handlers) process.off(sig, h)
+        await home?.remove()
         if (sessionId && !(await endSession(c, sessionId))) {
           process.stderr.write(
             `airlock: could not end session ${sessionId}; revoke it: airlock revoke ${sessionId}\n`,
@@ -134,7 +164,7 @@ export function registerAgentCommands(program: Command) {
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const c = await clientFor(globals(cmd))
-      const { session, grant } = await obtain(c, argsOf(o), { live: false })
+      const { session, grant } = await obtain(c, argsOf(o), { progress: 'quiet' })
       // Expiration is the session's end (never later), so SDKs come back instead of using revoked keys.
       let out: CredentialProcessOutput
       try {

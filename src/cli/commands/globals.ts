@@ -1,6 +1,7 @@
-import type { Command } from 'commander'
-import { InvalidArgumentError } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parseDuration } from '../../config/duration.js'
+
+export { packageVersion } from '../../version.js'
 
 export interface Globals {
   url?: string
@@ -9,6 +10,33 @@ export interface Globals {
 }
 
 export const globals = (cmd: Command): Globals => cmd.optsWithGlobals() as Globals
+
+/** The options every command takes, before or after its name. */
+const GLOBAL_OPTIONS = [
+  ['--url <url>', 'broker URL (or AIRLOCK_URL, or the profile)'],
+  ['--profile <name>', 'profile in ~/.config/airlock/config.yaml (or AIRLOCK_PROFILE)'],
+  ['--json', 'machine-readable output'],
+] as const
+
+export function addGlobalOptions(program: Command): Command {
+  for (const [flags, help] of GLOBAL_OPTIONS) program.option(flags, help)
+  return program.configureHelp({ showGlobalOptions: true })
+}
+
+/**
+ * Gives every subcommand the global options too (hidden in its own help, shown as global), so
+ * `airlock sessions --json` works like `airlock --json sessions`. Run after every command is
+ * registered; a command that defines one of these itself (login's --url) keeps its own.
+ */
+export function spreadGlobalOptions(cmd: Command): void {
+  for (const sub of cmd.commands) {
+    for (const [flags, help] of GLOBAL_OPTIONS) {
+      const long = flags.split(' ')[0]
+      if (!sub.options.some((o) => o.long === long)) sub.addOption(new Option(flags, help).hideHelp())
+    }
+    spreadGlobalOptions(sub)
+  }
+}
 
 /** --ttl 15m -> seconds. */
 export function parseTtl(v: string): number {

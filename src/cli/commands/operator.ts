@@ -4,7 +4,8 @@ import type { Command } from 'commander'
 import { createInterface } from 'node:readline/promises'
 import { call, clientFor } from '../client.js'
 import { CliError, EXIT } from '../exit.js'
-import { dim, printJson, printTable, statusColour, timeLeft } from '../output.js'
+import { dim, printJson, printTable, statusColour } from '../output.js'
+import { printSessionDetail, sessionRow } from '../session-view.js'
 import type { Lock as LockSchema } from '../../schemas/lock.js'
 import type { Session } from '../sessions.js'
 import { globals, parseTtl } from './globals.js'
@@ -17,18 +18,6 @@ const query = (o: Record<string, string | number | undefined>) => {
   const s = q.toString()
   return s ? `?${s}` : ''
 }
-
-const sessionRow = (s: Session) => [
-  s.id,
-  statusColour(s.status),
-  s.agent,
-  s.environment,
-  s.operation_class,
-  s.provider,
-  s.task.id,
-  s.status === 'pending_approval' ? `${s.approvals.length}/${s.approvals_required}` : '',
-  dim(timeLeft(s.expires_at)),
-]
 
 async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY)
@@ -78,12 +67,10 @@ export function registerOperatorCommands(program: Command) {
     .command('show <id>')
     .description('one session in full')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const s = await call<Session>(
-        await clientFor(globals(cmd)),
-        'GET',
-        `/v1/sessions/${encodeURIComponent(id)}`,
-      )
-      printJson(s)
+      const g = globals(cmd)
+      const s = await call<Session>(await clientFor(g), 'GET', `/v1/sessions/${encodeURIComponent(id)}`)
+      if (g.json) return printJson(s)
+      printSessionDetail(s)
     })
 
   program
@@ -267,11 +254,11 @@ export function registerAuditCommand(
         return
       }
       const g = globals(cmd)
-      const r = await call<{ ok: boolean; events: number; problems: string[] }>(
-        await clientFor(g),
-        'GET',
-        '/v1/audit/verify',
-      )
+      const c = await clientFor(g)
+      // The API answers once, at the end: say what is going on (stdout stays the result).
+      if (!g.json)
+        process.stderr.write('verifying the audit log through the API (use --config for progress)...\n')
+      const r = await call<{ ok: boolean; events: number; problems: string[] }>(c, 'GET', '/v1/audit/verify')
       if (g.json) printJson(r)
       else {
         for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`)

@@ -1,0 +1,49 @@
+// How sessions look to people: a row of `airlock sessions`, and `airlock sessions show`.
+import { printTable, statusColour, dim, timeLeft } from './output.js'
+import type { Session } from './sessions.js'
+
+export const sessionRow = (s: Session) => [
+  s.id,
+  statusColour(s.status),
+  s.agent,
+  s.environment,
+  s.operation_class,
+  s.provider,
+  s.task.id,
+  s.status === 'pending_approval' ? `${s.approvals.length}/${s.approvals_required}` : '',
+  dim(untilCell(s)),
+]
+
+/** Time left only while the session is live: a finished session's deadline means nothing. */
+const LIVE = new Set(['pending_approval', 'approved', 'active'])
+const untilCell = (s: Session) => (LIVE.has(s.status) ? timeLeft(s.expires_at) : '-')
+
+/** `sessions show`: one field a line. */
+export function printSessionDetail(s: Session) {
+  const rows: [string, string][] = [
+    ['id', s.id],
+    ['status', statusColour(s.status)],
+    ['agent', s.agent],
+    ['on behalf of', s.on_behalf_of ?? '-'],
+    ['task', `${s.task.id}${s.task.description ? ` (${s.task.description})` : ''}`],
+    ['environment', s.environment],
+    ['class', s.operation_class],
+    ['provider', s.provider],
+    ['justification', s.justification ?? '-'],
+    ['ttl', `${s.ttl_seconds}s`],
+    ['created', s.created_at],
+    ['expires', LIVE.has(s.status) ? `${s.expires_at} (${timeLeft(s.expires_at)})` : s.expires_at],
+    [
+      'approvals',
+      `${s.approvals.length} of ${s.approvals_required}` +
+        s.approvals
+          .map((a) => `; ${a.by} via ${a.via} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`)
+          .join(''),
+    ],
+    ...(s.denied_by ? [['denied by', s.denied_by] as [string, string]] : []),
+    ...(s.revoked_by
+      ? [['revoked by', `${s.revoked_by} at ${s.revoked_at ?? '?'}`] as [string, string]]
+      : []),
+  ]
+  printTable(['FIELD', 'VALUE'], rows)
+}

@@ -1,0 +1,34 @@
+// A route with a body schema takes JSON (and form bodies where a route says so, as RFC 7662 and
+// Slack need): anything else is a 415 that says what to send, instead of a schema error about a
+// body that was never read as the caller meant it.
+import fp from 'fastify-plugin'
+import { err } from '../errors.js'
+import { JSON_ONLY } from './errors.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Also accept application/x-www-form-urlencoded bodies. */
+    forms?: boolean
+  }
+}
+
+const FORM = 'application/x-www-form-urlencoded'
+
+export default fp(
+  async (app) => {
+    app.addHook('preValidation', async (req) => {
+      if (!req.routeOptions.schema?.body) return
+      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+      if (type === 'application/json') return
+      if (type === FORM && req.routeOptions.config.forms) return
+      // Named back only when it looks like a media type: the header is the caller's text.
+      const sent = /^[a-z0-9.+-]{1,40}\/[a-z0-9.+-]{1,60}$/.test(type) ? ` (this request sent ${type})` : ''
+      throw err.mediaType(
+        req.routeOptions.config.forms
+          ? `send the body as JSON (Content-Type: application/json) or as a form (${FORM})${sent}`
+          : `${JSON_ONLY}${sent}`,
+      )
+    })
+  },
+  { name: 'media-type' },
+)
