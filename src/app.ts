@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './store/connect.js'
 import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
@@ -32,7 +32,7 @@ import { SecretMeta } from './schemas/vault.js'
 export interface AppOptions {
   broker: Broker
   /** The store's Redis connection, for the shared rate limit; null with the memory store. */
-  redis: Redis | null
+  redis: RedisClient | null
   rateLimitNamespace: string
   logger: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }

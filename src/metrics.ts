@@ -61,6 +61,11 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'Revocations waiting to be retried (alert when above 0 for long)',
       registers: r,
     }),
+    replicaAckShortfalls: new Counter({
+      name: 'airlock_store_replica_ack_shortfalls_total',
+      help: 'Writes answered 503 because fewer Redis replicas than store.replica_acks acknowledged them in time',
+      registers: r,
+    }),
     live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
     pending: new Gauge({
       name: 'airlock_sessions_pending',

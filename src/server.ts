@@ -70,10 +70,16 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
 
   let store: Store
   let redis = null
-  if (config.store.redisUrl) {
-    const rs = await createRedisStore(config.store.redisUrl, config.store.keyPrefix)
+  if (config.store.redis) {
+    const rs = await createRedisStore(config.store.redis, config.store.keyPrefix, {
+      durability: {
+        acks: config.store.replicaAcks,
+        timeoutMs: config.store.replicaAckTimeoutMs,
+        onShortfall: () => metrics.replicaAckShortfalls.inc(),
+      },
+    })
     try {
-      for (const w of await checkRedis(rs.redis)) log.warn(w)
+      for (const w of await checkRedis(rs.redis, { replicaAcks: config.store.replicaAcks })) log.warn(w)
     } catch (e) {
       await rs.close()
       throw e
@@ -84,7 +90,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     store = createMemoryStore(clock)
   } else {
     throw new Error(
-      'store.redis_url is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)',
+      'store.redis_url (or store.sentinel or store.cluster) is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)',
     )
   }
 

@@ -256,6 +256,7 @@ describe.each(backends)('createAuditLog on the $name store', ({ make }) => {
       events: N,
       chains: [{ chain: log.chain, first: 1, last: N }],
       problems: [],
+      notes: [],
     })
   })
 
@@ -407,7 +408,7 @@ describe('createAuditLog failures', () => {
     expect((await verifyAuditLog(store)).ok).toBe(true)
   })
 
-  it('starts a new chain (never reusing seq numbers) when the store lost the head', async () => {
+  it('starts a new chain, linked to the old one, when the store lost the head', async () => {
     const { store, prefix } = await newRedisStore()
     const lost: [string, ChainHead][] = []
     const { log } = newLog(store, { onChainLost: (c, h) => lost.push([c, h]) })
@@ -419,6 +420,45 @@ describe('createAuditLog failures', () => {
     expect(lost).toEqual([[first, head]])
     expect(log.chain).not.toBe(first)
     const stored = await events(store)
+    expect(stored.map((e) => [e.chain, e.seq, e.type])).toEqual([
+      [first, 1, 'test.event'],
+      [first, 2, 'test.event'],
+      [first, 3, 'test.event'],
+      [log.chain, 1, 'audit.chain_continued'],
+      [log.chain, 2, 'test.event'],
+      [log.chain, 3, 'test.event'],
+    ])
+    expect(stored[3]?.details).toMatchObject({
+      previous_chain: first,
+      previous_seq: 3,
+      previous_hash: head.hash,
+    })
+    expectChain(stored.slice(0, 3))
+    expectChain(stored.slice(3))
+    expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
+    // A checkpoint of the old chain still binds its events.
+    expect(await verifyAuditLog(store, { [first]: head })).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('a failover that lost the last events: a linked chain, and verify explains the gap instead of reporting it', async () => {
+    const { store, prefix } = await newRedisStore()
+    const k = redisKeys(prefix)
+    const { log, lines } = newLog(store)
+    const first = log.chain
+    await recordN(log, 3)
+    // What a replica promoted before it had the last two appends holds: events 1..3 and head 3.
+    const kept = await store.redis.get(k.auditHead(first))
+    const keptIds = (await store.redis.xrange(k.audit, '-', '+')).map(([id]) => id)
+    await recordN(log, 2, 3)
+    const checkpoint = log.head() as ChainHead
+    await store.redis.set(k.auditHead(first), kept as string)
+    await store.redis.xdel(
+      k.audit,
+      ...(await store.redis.xrange(k.audit, '-', '+')).map(([id]) => id).slice(keptIds.length),
+    )
+    await recordN(log, 1, 5)
+    expect(log.chain).not.toBe(first)
+    const stored = await events(store)
     expect(stored.map((e) => [e.chain, e.seq])).toEqual([
       [first, 1],
       [first, 2],
@@ -426,11 +466,22 @@ describe('createAuditLog failures', () => {
       [log.chain, 1],
       [log.chain, 2],
     ])
-    expectChain(stored.slice(0, 3))
-    expectChain(stored.slice(3))
-    expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
-    // A checkpoint of the old chain still binds its events.
-    expect(await verifyAuditLog(store, { [first]: head })).toMatchObject({ ok: true, problems: [] })
+    expect(stored[3]?.details).toMatchObject({ previous_chain: first, previous_seq: 5, stored_seq: 3 })
+    const note = `${first}: events 4..5 were lost by the store`
+    const alone = await verifyAuditLog(store)
+    expect(alone).toMatchObject({ ok: true, problems: [] })
+    expect(alone.notes).toEqual([expect.stringContaining(note)])
+    // The broker's stdout (what `audit verify --checkpoints` reads) names seq 5 of the old chain:
+    // explained by the continuation, not reported as a deleted tail.
+    const printed = eventLines(lines) as unknown as { chain: string; seq: number; hash: string }[]
+    expect(printed.find((e) => e.chain === first && e.seq === 5)?.hash).toBe(checkpoint.hash)
+    const withStdout = await verifyAuditLog(store, { [first]: checkpoint })
+    expect(withStdout).toMatchObject({ ok: true, problems: [] })
+    expect(withStdout.notes).toEqual([expect.stringContaining(note)])
+    // Without the continuation event the same gap is a problem.
+    expect(verifyChains(stored.slice(0, 3), {}, { [first]: checkpoint }).problems).toEqual([
+      `${first}: events 4..5 are missing (tail deleted)`,
+    ])
   })
 
   it('rejects when the head cannot be read, and recovers', async () => {
@@ -464,6 +515,7 @@ describe('tamper detection on a Redis-backed log', () => {
       events: 10,
       chains: [{ chain, first: 1, last: 10 }],
       problems: [],
+      notes: [],
     })
     expect(verifyChains(await events(store))).toMatchObject({ ok: true, problems: [] })
   })
@@ -552,7 +604,13 @@ describe('tamper detection on a Redis-backed log', () => {
     expect(await store.auditAnchors()).toEqual({ [chain]: { seq: 10, hash: rows[9]?.event.hash } })
 
     const v = await verifyAuditLog(store)
-    expect(v).toEqual({ ok: true, events: 5, chains: [{ chain, first: 11, last: 15 }], problems: [] })
+    expect(v).toEqual({
+      ok: true,
+      events: 5,
+      chains: [{ chain, first: 11, last: 15 }],
+      problems: [],
+      notes: [],
+    })
     expectChain(await events(store), 11, rows[9]?.event.hash)
 
     // The anchor also binds the first kept event.

@@ -85,7 +85,13 @@ describe('the contract example', () => {
       bodyLimitBytes: 65536,
       metrics: { mode: 'operator' },
     })
-    expect(c.store).toEqual({ redisUrl: ENV.REDIS_URL, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
+    expect(c.store).toEqual({
+      redis: { kind: 'standalone', url: ENV.REDIS_URL, tls: null },
+      keyPrefix: 'airlock:',
+      retentionMs: 86_400_000,
+      replicaAcks: 0,
+      replicaAckTimeoutMs: 1000,
+    })
     expect(c.tokens).toEqual({
       algorithm: 'EdDSA',
       defaultTtlSeconds: 900,
@@ -202,7 +208,13 @@ describe('defaults', () => {
       bodyLimitBytes: 65536,
       metrics: { mode: 'operator' },
     })
-    expect(c.store).toEqual({ redisUrl: null, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
+    expect(c.store).toEqual({
+      redis: null,
+      keyPrefix: 'airlock:',
+      retentionMs: 86_400_000,
+      replicaAcks: 0,
+      replicaAckTimeoutMs: 1000,
+    })
     expect(c.tokens).toEqual({
       algorithm: 'EdDSA',
       defaultTtlSeconds: 900,
@@ -230,11 +242,13 @@ describe('defaults', () => {
   })
 
   it('accepts a literal redis URL and a missing one in dev mode; resolves the vault master key', () => {
-    expect(parseConfig(edited({ 'store.redis_url': 'rediss://h:6380' }), OPTS).store.redisUrl).toBe(
-      'rediss://h:6380',
-    )
+    expect(parseConfig(edited({ 'store.redis_url': 'rediss://h:6380' }), OPTS).store.redis).toEqual({
+      kind: 'standalone',
+      url: 'rediss://h:6380',
+      tls: null,
+    })
     const dev = parseConfig(edited({ 'store.redis_url': undefined }), { ...OPTS, allowMissingStore: true })
-    expect(dev.store.redisUrl).toBeNull()
+    expect(dev.store.redis).toBeNull()
     expect(problemsOf(edited({ 'vault.master_key': 'env:UNSET_MASTER_KEY' }))).toEqual([
       { path: 'vault.master_key', message: 'environment variable UNSET_MASTER_KEY is not set' },
     ])
@@ -528,7 +542,7 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
     'missing redis url',
     { 'store.redis_url': undefined },
     'store.redis_url',
-    'required (a redis:// or rediss:// URL)',
+    'required (a redis:// or rediss:// URL), or store.sentinel or store.cluster',
   ],
   [
     'non-redis url',

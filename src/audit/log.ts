@@ -4,6 +4,7 @@
 // A new session rides in the same batch as the events that record it (`create`), so the grant's
 // record and its audit trail land together in one round trip, or not at all.
 import { err } from '../errors.js'
+import { ReplicaAckError } from '../store/durable.js'
 import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
 import type { SessionRecord } from '../sessions/model.js'
@@ -61,6 +62,8 @@ const MAX_BATCH = 512
  */
 export const recordAfter = (audit: AuditLog, done: string, ...events: AuditInput[]): Promise<void> =>
   audit.record(...events).catch((e: unknown) => {
+    if (e instanceof ReplicaAckError)
+      throw err.unavailable(`${done}, but too few Redis replicas acknowledged it in time: retry`, e)
     throw err.unavailable(`${done}, but the audit log cannot be written: the change stands unaudited`, e)
   })
 
@@ -72,6 +75,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let queue: Pending[] = []
   let flushing = false
   let lastCheckpoint = ''
+  /** The first event of a chain that continues one whose head the store lost (written with the next batch). */
+  let continuation: AuditInput | null = null
 
   const flush = async () => {
     if (flushing) return
@@ -97,7 +102,9 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       } catch (e) {
         synced = false
         deps.onFailure?.(e)
-        const failure = err.unavailable('the audit log cannot be written', e)
+        // Written on the primary but not acknowledged by enough replicas: the caller says so.
+        const failure =
+          e instanceof ReplicaAckError ? e : err.unavailable('the audit log cannot be written', e)
         for (const p of batch) p.reject(failure)
       }
     }
@@ -125,19 +132,35 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     if (!synced) {
       // After a failure the reply may have been lost after the write: believe the store.
       const stored = await store.auditHead(chain)
-      if (stored === null && head !== null) {
-        // Our head vanished (Redis lost its data): never reuse seq numbers, start a new chain.
+      if (head !== null && (stored === null || stored.seq < head.seq)) {
+        // The store lost our last events (a failover to a replica that lacked them, or lost data):
+        // never reuse seq numbers. A new chain starts with an event that links it to the old one
+        // and says what the store still holds, so verification explains the gap.
         deps.onChainLost?.(chain, head)
+        continuation = {
+          type: 'audit.chain_continued',
+          actor: 'airlock',
+          details: {
+            previous_chain: chain,
+            previous_seq: head.seq,
+            previous_hash: head.hash,
+            stored_seq: stored?.seq ?? 0,
+            reason: 'the store lost the end of the previous chain (failover or data loss)',
+          },
+        }
         chain = (deps.newChain ?? newChainId)()
-      }
-      head = stored
+        head = null
+      } else head = stored
       synced = true
     }
     let seq = head?.seq ?? 0
     let prev = head?.hash ?? ZERO_HASH
     const lines: string[] = []
     const at = iso(clock.now())
-    for (const p of batch) {
+    const first: Pending[] = continuation
+      ? [{ events: [continuation], create: null, resolve() {}, reject() {} }]
+      : []
+    for (const p of [...first, ...batch]) {
       for (const e of p.events) {
         const body = {
           chain,
@@ -158,10 +181,20 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const sessions: SessionCreate[] = []
     for (const p of batch) if (p.create) sessions.push(p.create)
     const creates = sessions.length > 0 ? { sessions, now: clock.now() } : undefined
-    const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs(), creates)
+    const landed = () => {
+      head = next
+      continuation = null
+      if (deps.out) deps.out(lines.join('\n'))
+    }
+    const r = await store
+      .appendAudit(chain, head, next, lines, deps.retentionMs(), creates)
+      .catch((e: unknown) => {
+        // The events are in the primary's chain (replicas may lack them): the chain goes on from them.
+        if (e instanceof ReplicaAckError) landed()
+        throw e
+      })
     if (r !== 'ok') return r
-    head = next
-    if (deps.out) deps.out(lines.join('\n'))
+    landed()
     return 'ok'
   }
 

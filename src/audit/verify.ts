@@ -10,6 +10,16 @@ export interface VerifyResult {
   events: number
   chains: { chain: string; first: number; last: number }[]
   problems: string[]
+  /** Explained gaps: a chain's end lost by the store and continued on a new chain. Not problems. */
+  notes: string[]
+}
+
+/** What an `audit.chain_continued` event (a new chain's first) says of the chain it continues. */
+interface Continuation {
+  chain: string
+  previousSeq: number
+  previousHash: string
+  storedSeq: number
 }
 
 /** Problems kept word for word; a log broken further than this is reported with a count. */
@@ -42,6 +52,7 @@ interface ChainState {
  */
 export class ChainVerifier {
   private readonly chains = new Map<string, ChainState>()
+  private readonly continued = new Map<string, Continuation>()
   private readonly headSets: Record<string, ChainHead>[]
   private events = 0
   private ahead = 0
@@ -70,6 +81,7 @@ export class ChainVerifier {
 
   add(e: AuditEvent): void {
     this.events++
+    if (e.type === 'audit.chain_continued' && e.seq === 1 && e.actor === 'airlock') this.noteContinuation(e)
     const state = this.stateOf(e.chain)
     for (const heads of this.headSets) {
       const h = heads[e.chain]
@@ -101,10 +113,26 @@ export class ChainVerifier {
       problems.push(...s.problems)
       chains.push({ chain, first: s.first ?? 0, last: s.prevSeq })
     }
+    const notes: string[] = []
+    const lastOf = (chain: string) => this.chains.get(chain)?.prevSeq ?? this.anchors[chain]?.seq ?? 0
+    for (const [chain, next] of this.continued) {
+      const last = lastOf(chain)
+      if (next.storedSeq === last && next.previousSeq > last)
+        notes.push(
+          `${chain}: events ${last + 1}..${next.previousSeq} were lost by the store (a failover or data loss); the broker printed them to its stdout and continued on chain ${next.chain}`,
+        )
+    }
     for (const heads of this.headSets) {
       for (const [chain, head] of Object.entries(heads)) {
         const s = this.chains.get(chain)
         const last = s?.prevSeq ?? this.anchors[chain]?.seq ?? 0
+        // The broker saw the store lose this chain's end, said up to where, and went on anew.
+        const next = this.continued.get(chain)
+        const explained =
+          next !== undefined &&
+          next.storedSeq === last &&
+          (head.seq < next.previousSeq || (head.seq === next.previousSeq && head.hash === next.previousHash))
+        if (head.seq > last && explained) continue
         if (head.seq > last)
           problems.push(`${chain}: events ${last + 1}..${head.seq} are missing (tail deleted)`)
         else {
@@ -117,7 +145,18 @@ export class ChainVerifier {
     const unique = [...new Set(problems)]
     const dropped = this.problemCount - Math.min(this.problemCount, MAX_PROBLEMS)
     if (dropped > 0) unique.push(`... and ${dropped} more problems`)
-    return { ok: unique.length === 0, events: this.events, chains, problems: unique }
+    return { ok: unique.length === 0, events: this.events, chains, problems: unique, notes }
+  }
+
+  private noteContinuation(e: AuditEvent): void {
+    const d = e.details
+    if (typeof d['previous_chain'] !== 'string' || typeof d['previous_seq'] !== 'number') return
+    this.continued.set(d['previous_chain'], {
+      chain: e.chain,
+      previousSeq: d['previous_seq'],
+      previousHash: typeof d['previous_hash'] === 'string' ? d['previous_hash'] : '',
+      storedSeq: typeof d['stored_seq'] === 'number' ? d['stored_seq'] : 0,
+    })
   }
 
   private stateOf(chain: string): ChainState {

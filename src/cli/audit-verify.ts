@@ -44,9 +44,12 @@ function progressReporter(): (p: VerifyProgress) => void {
 
 export async function auditVerify(configFile: string, checkpoints?: string): Promise<number> {
   const config = await loadConfigFile(configFile)
-  if (!config.store.redisUrl)
-    throw new CliError('store.redis_url is required to read the audit log', EXIT.config)
-  const store = await createRedisStore(config.store.redisUrl, config.store.keyPrefix).catch((e: unknown) => {
+  if (!config.store.redis)
+    throw new CliError(
+      'store.redis_url, store.sentinel or store.cluster is required to read the audit log',
+      EXIT.config,
+    )
+  const store = await createRedisStore(config.store.redis, config.store.keyPrefix).catch((e: unknown) => {
     throw new CliError((e as Error).message, EXIT.unavailable)
   })
   try {
@@ -54,6 +57,7 @@ export async function auditVerify(configFile: string, checkpoints?: string): Pro
     const r = await verifyAuditLog(store, heads, progressReporter())
     if (process.stderr.isTTY) process.stderr.write('\n')
     for (const c of r.chains) process.stdout.write(`chain ${c.chain}: events ${c.first}..${c.last}\n`)
+    for (const n of r.notes) process.stdout.write(`NOTE ${n}\n`)
     for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`)
     process.stdout.write(
       r.ok ? `ok: ${r.events} events verified\n` : `FAILED: ${r.problems.length} problem(s)\n`,

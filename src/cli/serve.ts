@@ -49,8 +49,11 @@ export async function serve(flag: string | undefined): Promise<void> {
   const path = configPath(flag)
   const log = createLogger()
   const config = await loadConfigFile(path)
-  if (!config.store.redisUrl)
-    throw new CliError('store.redis_url is required for `airlock serve`', EXIT.config)
+  if (!config.store.redis)
+    throw new CliError(
+      'store.redis_url (or store.sentinel or store.cluster) is required for `airlock serve`',
+      EXIT.config,
+    )
   const broker = await createBroker({ config, logger: log }).catch((e: unknown) => {
     throw new CliError(
       (e as Error).message,

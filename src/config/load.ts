@@ -30,8 +30,9 @@ import {
   schemaProblems,
 } from './schema.js'
 import { parseMasterKey } from '../vault/crypto.js'
-import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
+import { resolveRef, type ResolveOptions } from './secrets.js'
 import { parseMetrics } from './metrics.js'
+import { parseStore } from './store.js'
 import type {
   DeferredSecret,
   VaultConfig,
@@ -197,16 +198,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
 
   // store
   const store = section(StoreSchema, 'store')
-  let redisUrl: string | null = null
-  if (store?.redis_url !== undefined) {
-    const ref = store.redis_url
-    redisUrl = secret('store.redis_url', () => resolveMaybeRef(ref, opts))
-    // Never echo the URL: it usually carries a password.
-    if (redisUrl !== null && !isRedisUrl(redisUrl))
-      report('store.redis_url', 'expected a redis:// or rediss:// URL')
-  } else if (store && !opts.allowMissingStore) {
-    report('store.redis_url', 'required (a redis:// or rediss:// URL)')
-  }
+  const storeConfig = parseStore(store, { opts, report, secret, duration })
 
   // vault: the master key comes from vault.master_key (env: or file:) or AIRLOCK_MASTER_KEY.
   const vaultRaw = section(VaultSchema, 'vault')
@@ -231,7 +223,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     }
   }
   const vault: VaultConfig = {
-    backend: vaultRaw?.backend ?? (redisUrl ? 'redis' : 'memory'),
+    backend: vaultRaw?.backend ?? (storeConfig.redis ? 'redis' : 'memory'),
     file: vaultRaw?.file === undefined ? null : resolve(opts.baseDir, vaultRaw.file),
     masterKey,
   }
@@ -362,7 +354,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
       metrics,
     },
     store: {
-      redisUrl,
+      ...storeConfig,
       keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,
       retentionMs: duration('store.retention', store?.retention ?? DEFAULTS.storeRetention),
     },
@@ -551,8 +543,6 @@ function parseUrl(s: string): URL | null {
 }
 
 const isHttpUrl = (s: string): boolean => ['http:', 'https:'].includes(parseUrl(s)?.protocol ?? '')
-
-const isRedisUrl = (s: string): boolean => ['redis:', 'rediss:'].includes(parseUrl(s)?.protocol ?? '')
 
 /** OIDC keys fetched over plain http could be swapped in transit, so http only for local tests. */
 function isIssuerUrl(s: string): boolean {

@@ -22,7 +22,9 @@ export function restartOnlyChanges(
     ['server.body_limit_bytes', (c) => c.server.bodyLimitBytes],
     // The /metrics route and its listener are set up at start.
     ['server.metrics', (c) => JSON.stringify(c.server.metrics)],
-    ['store.redis_url', (c) => c.store.redisUrl],
+    ['store.redis_url', (c) => JSON.stringify(c.store.redis)],
+    ['store.replica_acks', (c) => c.store.replicaAcks],
+    ['store.replica_ack_timeout', (c) => c.store.replicaAckTimeoutMs],
     ['store.key_prefix', (c) => c.store.keyPrefix],
     ['vault.backend', (c) => c.vault.backend],
     ['vault.file', (c) => c.vault.file],

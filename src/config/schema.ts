@@ -17,6 +17,8 @@ export const DEFAULTS = {
   bodyLimitBytes: 65_536,
   keyPrefix: 'airlock:',
   storeRetention: '24h',
+  replicaAcks: 0,
+  replicaAckTimeout: '1s',
   algorithm: 'EdDSA',
   defaultTtl: '15m',
   maxTtl: '1h',
@@ -76,8 +78,27 @@ export const ServerSchema = strict({
   ),
 })
 
+const HostPort = Type.String({
+  pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$',
+  errorMessage: 'expected "host:port"',
+})
+
 export const StoreSchema = strict({
   redis_url: opt(text(2048)),
+  sentinel: opt(
+    strict({
+      name: text(255),
+      sentinels: list(HostPort, 1),
+      password: opt(SecretRef),
+      sentinel_password: opt(SecretRef),
+    }),
+  ),
+  cluster: opt(strict({ nodes: list(HostPort, 1), password: opt(SecretRef) })),
+  tls: opt(
+    strict({ ca: opt(SecretRef), cert: opt(SecretRef), key: opt(SecretRef), servername: opt(text(255)) }),
+  ),
+  replica_acks: opt(int(0, 16)),
+  replica_ack_timeout: opt(Duration),
   key_prefix: opt(text(64)),
   retention: opt(Duration),
 })

@@ -13,15 +13,45 @@ export interface ServerConfig {
   metrics: MetricsConfig
 }
 
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** TLS towards Redis (a rediss:// URL, or `store.tls` with sentinel or cluster): PEM contents. */
+export interface RedisTls {
+  ca: string | null
+  cert: string | null
+  key: string | null
+  servername: string | null
+}
+
+/** Where Redis is: one URL (standalone or a managed endpoint), Sentinel, or Cluster. */
+export type RedisTopology =
+  | { kind: 'standalone'; url: string }
+  | {
+      kind: 'sentinel'
+      name: string
+      sentinels: HostPort[]
+      /** Of the Redis servers; `sentinelPassword` is the sentinels' own. */
+      password: string | null
+      sentinelPassword: string | null
+    }
+  | { kind: 'cluster'; nodes: HostPort[]; password: string | null }
+
+export type RedisConnection = RedisTopology & { tls: RedisTls | null }
 /** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
 export type MetricsConfig =
   { mode: 'public' } | { mode: 'operator' } | { mode: 'listen'; host: string; port: number }
 
 export interface StoreConfig {
-  /** Resolved Redis URL; null means the in-memory store (only `airlock dev` allows that). */
-  redisUrl: string | null
+  /** Null means the in-memory store (only `airlock dev` allows that). */
+  redis: RedisConnection | null
   keyPrefix: string
   retentionMs: number
+  /** Replicas that must hold each grant, approval, revocation or lock before it is answered (WAIT). */
+  replicaAcks: number
+  replicaAckTimeoutMs: number
 }
 
 export interface TokensConfig {

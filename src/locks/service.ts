@@ -8,6 +8,7 @@ import { err } from '../errors.js'
 import { newLockId } from '../ids.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
+import { ReplicaAckError } from '../store/durable.js'
 import type { LockStore } from '../store/types.js'
 import { lockCovers, lockToPublic, type Lock } from './model.js'
 import { scopeOf } from '../sessions/model.js'
@@ -52,15 +53,25 @@ export function createLockService(deps: {
         created_by: by,
         created_at: now,
       }
-      await store.putLock(lock)
-      const revoked = await sessions.revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
-        lockCovers(lock, scopeOf(r), clock.now()),
-      )
+      // A lock the replicas did not acknowledge in time still holds on the primary: its sessions
+      // are revoked and it is audited all the same, then the caller gets the 503 (and may retry).
+      let unacked: ReplicaAckError | null = null
+      const unconfirmed = (e: unknown) => {
+        if (!(e instanceof ReplicaAckError)) throw e
+        unacked = e
+      }
+      await store.putLock(lock).catch(unconfirmed)
+      const revoked = await sessions
+        .revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
+          lockCovers(lock, scopeOf(r), clock.now()),
+        )
+        .catch((e: unknown) => (unconfirmed(e), [] as string[]))
       await recordAfter(audit, `lock ${lock.id} holds`, {
         type: 'lock.created',
         actor: by,
         details: { lock: lockToPublic(lock), revoked },
       })
+      if (unacked) throw unacked
       return { lock: lockToPublic(lock), revoked_sessions: revoked }
     },
 

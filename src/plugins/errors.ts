@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { AirlockError, ERRORS, StoreUnavailableError, type ErrorCode } from '../errors.js'
+import { ReplicaAckError } from '../store/durable.js'
 import { didYouMean } from '../suggest.js'
 
 /** Each status's first code in the catalogue (403: forbidden, 409: conflict). */
@@ -44,6 +45,14 @@ export function classify(e: FastifyError | AirlockError | Error): {
   message: string
 } {
   if (e instanceof AirlockError) return { status: e.statusCode, code: e.code, message: e.message }
+  if (e instanceof ReplicaAckError) {
+    return {
+      status: 503,
+      code: 'unavailable',
+      message:
+        'too few Redis replicas acknowledged the change in time, so it may not survive a failover; retry',
+    }
+  }
   if (e instanceof StoreUnavailableError) {
     return {
       status: 503,

@@ -5,7 +5,7 @@
 // A Redis outage reads as a 503, like every other store failure.
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../store/connect.js'
 import { AirlockError, StoreUnavailableError } from '../errors.js'
 import { RATE_LIMIT } from '../store/scripts.js'
 
@@ -14,7 +14,7 @@ type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: numb
 /** Tokens leased per Redis call: 1 for small limits (exact), up to 5% of the limit for large ones. */
 export const leaseSize = (max: number): number => Math.max(1, Math.floor(max / 20))
 
-function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, limit: () => number) {
+function redisStoreClass(redis: RedisClient, nameSpace: string, windowMs: number, limit: () => number) {
   redis.defineCommand('alRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT })
   const call = (
     redis as unknown as { alRateLimit: (k: string, w: number, n: number) => Promise<[number, number]> }
@@ -79,7 +79,7 @@ function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, limi
   }
 }
 
-export default fp<{ redis: Redis | null; nameSpace: string; perMinute: () => number }>(
+export default fp<{ redis: RedisClient | null; nameSpace: string; perMinute: () => number }>(
   async (app, opts) => {
     await app.register(rateLimit, {
       global: true,

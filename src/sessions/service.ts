@@ -14,7 +14,8 @@ import type { Metrics } from '../metrics.js'
 import { lockCovers } from '../locks/model.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
-import type { CreateResult, Store } from '../store/types.js'
+import { ReplicaAckError } from '../store/durable.js'
+import type { CasResult, CreateResult, Store } from '../store/types.js'
 import type { SessionClaims, TokenService } from '../tokens/tokens.js'
 import {
   effectiveStatus,
@@ -101,12 +102,18 @@ export function createSessionService(deps: SessionServiceDeps) {
   const { store, tokens, audit, clock, metrics, revoker, log } = deps
   const retention = () => deps.runtime().config.store.retentionMs
 
-  /** Applies `change` atomically; null from `change` means "nothing to do". */
+  type Transition = { rec: SessionRecord; before: SessionRecord; changed: boolean; locked: boolean }
+  /**
+   * Applies `change` atomically; null from `change` means "nothing to do". A change written on the
+   * primary but acknowledged by too few replicas (ReplicaAckError) still runs `landed` (what must
+   * follow it, like revoking the credentials) before the error goes to the caller.
+   */
   async function transition(
     id: string,
     change: (cur: SessionRecord, now: number) => SessionRecord | null,
     checkLocks = false,
-  ): Promise<{ rec: SessionRecord; before: SessionRecord; changed: boolean; locked: boolean }> {
+    landed?: (t: Transition) => Promise<void>,
+  ): Promise<Transition> {
     for (let i = 0; i < CAS_ATTEMPTS; i++) {
       const cur = await store.getSession(id)
       if (!cur) throw err.notFound()
@@ -114,7 +121,16 @@ export function createSessionService(deps: SessionServiceDeps) {
       const next = change(cur, now)
       if (!next) return { rec: cur, before: cur, changed: false, locked: false }
       const candidate = { ...next, v: cur.v + 1 }
-      const r = await store.casSession(candidate, cur.v, { checkLocks, retentionMs: retention(), now })
+      let r: CasResult
+      try {
+        r = await store.casSession(candidate, cur.v, { checkLocks, retentionMs: retention(), now })
+      } catch (e) {
+        if (e instanceof ReplicaAckError) {
+          store.publishChange(id)
+          await landed?.({ rec: candidate, before: cur, changed: true, locked: false })
+        }
+        throw e
+      }
       if (r === 'ok') {
         store.publishChange(id)
         return { rec: candidate, before: cur, changed: true, locked: false }
@@ -130,13 +146,22 @@ export function createSessionService(deps: SessionServiceDeps) {
    * provider handle of credentials minted but not yet recorded, so the one revocation covers them.
    */
   async function finish(id: string, by: string, reason: string, handle?: Record<string, string>) {
-    const r = await transition(id, (cur, now) => {
-      if (isFinal(cur.status)) return null
-      const h = handle ?? cur.handle
-      if (cur.expires_at <= now) return { ...cur, status: 'expired', handle: h }
-      return { ...cur, status: 'revoked', revoked_by: by, revoked_at: now, handle: h }
-    })
-    if (r.changed) await afterFinish(r.before, r.rec, by, reason)
+    const after = (t: Transition) => afterFinish(t.before, t.rec, by, reason)
+    const r = await transition(
+      id,
+      (cur, now) => {
+        if (isFinal(cur.status)) return null
+        const h = handle ?? cur.handle
+        if (cur.expires_at <= now) return { ...cur, status: 'expired', handle: h }
+        return { ...cur, status: 'revoked', revoked_by: by, revoked_at: now, handle: h }
+      },
+      false,
+      after,
+    )
+    if (r.changed) await after(r)
+    // Already finished: perhaps by an earlier try whose replicas did not answer in time. Answer
+    // only once the replicas hold it.
+    else await store.confirmWrites()
     return r
   }
 
@@ -308,9 +333,18 @@ export function createSessionService(deps: SessionServiceDeps) {
       throw err.unavailable('session id collision; try again')
     if (written.status === 'rejected' || signed.status === 'rejected') {
       // The session may exist (written, or a lost reply after the write): it is ended.
-      const why =
-        written.status === 'rejected' ? 'the audit log could not be written' : 'the token could not be signed'
+      const unacked = written.status === 'rejected' && written.reason instanceof ReplicaAckError
+      const why = unacked
+        ? 'too few Redis replicas acknowledged the grant'
+        : written.status === 'rejected'
+          ? 'the audit log could not be written'
+          : 'the token could not be signed'
       await finish(rec.id, 'airlock', why).catch(() => {})
+      if (unacked)
+        throw err.unavailable(
+          'too few Redis replicas acknowledged the grant in time; nothing was issued: retry',
+          written.reason,
+        )
       if (written.status === 'rejected')
         throw err.unavailable('the audit log cannot be written; nothing was issued', written.reason)
       const e: unknown = (signed as PromiseRejectedResult).reason
@@ -520,6 +554,9 @@ export function createSessionService(deps: SessionServiceDeps) {
     ): Promise<string[]> {
       const ids = only ?? (await store.liveSessionIds())
       const revoked: string[] = []
+      // Too few replica acknowledgements does not stop the sweep: every match is revoked on the
+      // primary first, then the caller hears of it.
+      let unacked: ReplicaAckError | null = null
       for (let i = 0; i < ids.length; i += 500) {
         const recs = await store.getSessions(ids.slice(i, i + 500))
         for (const r of recs) {
@@ -527,18 +564,24 @@ export function createSessionService(deps: SessionServiceDeps) {
           const why = typeof reason === 'string' ? reason : reason(r)
           const t = await finish(r.id, by, why).catch((e: unknown) => {
             if (e instanceof AirlockError && e.code === 'not_found') return null
-            throw e
+            if (!(e instanceof ReplicaAckError)) throw e
+            unacked = e
+            return null
           })
           if (t?.changed && t.rec.status === 'revoked') revoked.push(r.id)
         }
       }
+      if (unacked) throw unacked
       return revoked
     },
 
     /** Sweeper: records sessions whose deadline passed as expired and revokes their credentials. */
     async expire(id: string): Promise<boolean> {
-      const r = await transition(id, (cur, now) =>
-        isFinal(cur.status) || cur.expires_at > now ? null : { ...cur, status: 'expired' },
+      const r = await transition(
+        id,
+        (cur, now) => (isFinal(cur.status) || cur.expires_at > now ? null : { ...cur, status: 'expired' }),
+        false,
+        (t) => afterFinish(t.before, t.rec, 'airlock', reasonForExpiry(t.before.status)),
       ).catch((e: unknown) => {
         if (e instanceof AirlockError && e.code === 'not_found') return null
         throw e

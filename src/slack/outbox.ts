@@ -2,7 +2,7 @@
 // (posted, or updated), the message each session has, and the signatures already accepted. In Redis
 // the queue survives restarts and is shared by replicas (a claimed job is hidden for a lease, like the
 // revocation queue); the memory version serves `airlock dev`.
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../store/connect.js'
 import { redisKeys } from '../store/keys.js'
 import { guard } from '../store/redis.js'
 import { CLAIM_REVOCATIONS, FINISH_IF_SAME, RETRY_IF_SAME } from '../store/scripts.js'
@@ -52,7 +52,7 @@ const newJob = (session: string, prev: string | null | undefined): SlackJob => {
   }
 }
 
-export function createRedisOutbox(redis: Redis, prefix: string): SlackOutbox {
+export function createRedisOutbox(redis: RedisClient, prefix: string): SlackOutbox {
   const k = redisKeys(prefix)
   const queue = [k.slackQueue, k.slackJobs]
   const run = (lua: string, ...args: (string | number)[]) => redis.eval(lua, 2, ...queue, ...args)

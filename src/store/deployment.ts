@@ -2,13 +2,13 @@
 // broker to start (SET NX), then read by every replica and every restart. The key prefix alone is
 // not unique: two deployments on one PostgreSQL server often both keep the default `airlock:`.
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 import { redisKeys } from './keys.js'
 
 const newDeploymentId = (): string => `dep_${randomBytes(12).toString('hex')}`
 
 /** With the memory store (`airlock dev`, tests) every broker is its own deployment. */
-export async function deploymentId(redis: Redis | null, keyPrefix: string): Promise<string> {
+export async function deploymentId(redis: RedisClient | null, keyPrefix: string): Promise<string> {
   if (!redis) return newDeploymentId()
   const key = redisKeys(keyPrefix).deployment
   await redis.set(key, newDeploymentId(), 'NX')

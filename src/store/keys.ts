@@ -51,6 +51,8 @@ export function redisKeys(prefix: string) {
     /** STRING owner token, PX: one provider's named cross-replica lock (ProviderState.withLock). */
     providerLock: (provider: string, name: string) =>
       `${t}p:${encodeURIComponent(provider)}:lock:${encodeURIComponent(name)}`,
+    /** STRING, PX: written to ask the replicas to acknowledge every earlier write (WAIT). */
+    barrier: `${t}barrier`,
     /**
      * STRING, no TTL: this deployment's id, made once by whichever broker starts first. Providers
      * tag outside objects with it (postgres role names), so two deployments that share a backend

@@ -61,6 +61,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   return {
     kind: 'memory',
     async ping() {},
+    async confirmWrites() {},
     async close() {
       waiters.wakeAll()
     },

@@ -1,7 +1,7 @@
 // ProviderState (providers/types.ts) for both stores: sorted sets and a cross-replica lock under
 // each provider's own keys. Redis is shared by every replica; memory serves `airlock dev` and tests.
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 import type { ProviderState, ScoredMember } from '../../providers/types.js'
 import { redisKeys } from './keys.js'
 import { guard } from './redis.js'
@@ -38,7 +38,7 @@ const token = () => randomBytes(16).toString('hex')
 /** Redis spells the infinities its own way. */
 const score = (n: number): string => (n === Infinity ? '+inf' : n === -Infinity ? '-inf' : String(n))
 
-export function redisProviderState(redis: Redis, prefix: string): ProviderStateFactory {
+export function redisProviderState(redis: RedisClient, prefix: string): ProviderStateFactory {
   const k = redisKeys(prefix)
   redis.defineCommand('alReleaseProviderLock', { lua: RELEASE_LOCK, numberOfKeys: 1 })
   const release = (key: string, owner: string) =>

@@ -1,11 +1,25 @@
 // Start-up checks on the Redis we are about to trust with sessions.
-import type { Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 
 const field = (info: string, name: string): string | null =>
   new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? null
 
-/** Throws when Redis may evict keys (a live session silently gone); returns warnings otherwise. */
-export async function checkRedis(redis: Redis): Promise<string[]> {
+/**
+ * Throws when Redis may evict keys (a live session silently gone); returns warnings otherwise.
+ * A Cluster is checked on every primary.
+ */
+export async function checkRedis(
+  client: RedisClient,
+  opts: { replicaAcks?: number } = {},
+): Promise<string[]> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client]
+  const warnings: string[] = []
+  for (const node of nodes) warnings.push(...(await checkNode(node, opts.replicaAcks ?? 0)))
+  return [...new Set(warnings)]
+}
+
+async function checkNode(redis: Redis, replicaAcks: number): Promise<string[]> {
   const memory = await redis.info('memory')
   const policy = field(memory, 'maxmemory_policy')
   if (policy !== null && policy !== 'noeviction') {
@@ -27,6 +41,13 @@ export async function checkRedis(redis: Redis): Promise<string[]> {
     warnings.push(
       'Redis persists nothing (no AOF, no RDB): a Redis restart forgets every session and lock (tokens then introspect inactive)',
     )
+  }
+  if (replicaAcks > 0) {
+    const replicas = Number(field(await redis.info('replication'), 'connected_slaves') ?? 0)
+    if (replicas < replicaAcks)
+      warnings.push(
+        `store.replica_acks is ${replicaAcks} but the Redis primary has ${replicas} replica(s) connected: grants, revocations and locks answer 503 until enough replicas are back`,
+      )
   }
   return warnings
 }

@@ -1,7 +1,11 @@
 // The production store: Redis, shared by every replica. Lua (scripts.ts) for atomic changes;
 // any connection problem surfaces as StoreUnavailableError (a 503), never as a hang or a crash.
-import { Redis, type RedisOptions } from 'ioredis'
+// With store.replica_acks, the writes that grant, decide, revoke or lock go through the durable
+// writer (durable.ts): pipelined with WAIT on a connection of their own, so a slow replica never
+// holds up reads.
+import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
+import type { RedisConnection } from '../config/types.js'
 import type { Lock } from '../locks/model.js'
 import { lockMatch } from '../locks/model.js'
 import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
@@ -9,68 +13,112 @@ import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
+import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
+import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
-
-/** Fail fast while disconnected (no unbounded offline queue), reconnect forever in the background. */
-export const redisOptions = (extra: RedisOptions = {}): RedisOptions => ({
-  enableOfflineQueue: false,
-  autoResendUnfulfilledCommands: false,
-  maxRetriesPerRequest: 0,
-  commandTimeout: 2000,
-  connectTimeout: 2000,
-  retryStrategy: (times) => Math.min(50 * times, 1000),
-  lazyConnect: true,
-  ...extra,
-})
 
 /** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
 export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
   try {
     return await f()
   } catch (e) {
+    if (e instanceof StoreUnavailableError) throw e
     throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
   }
 }
 
 export interface RedisStore extends Store {
-  readonly redis: Redis
+  readonly redis: RedisClient
 }
 
-export async function createRedisStore(url: string, prefix: string): Promise<RedisStore> {
-  const redis = new Redis(url, redisOptions({ enableAutoPipelining: true }))
-  redis.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
-  await redis.connect().catch((e: unknown) => {
-    redis.disconnect()
-    throw new StoreUnavailableError(`cannot connect to Redis: ${(e as Error).message}`, e)
+/** Connects a client, or throws a StoreUnavailableError naming what failed. */
+export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
+  client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
+  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
+  // reconnects by itself and never settles that promise (ioredis 5).
+  let timer: NodeJS.Timeout | undefined
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve())
+    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
   })
+  await Promise.race([client.connect(), ready])
+    .then(() => ready)
+    .catch((e: unknown) => {
+      client.disconnect()
+      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
+    })
+    .finally(() => clearTimeout(timer))
+}
+
+export async function createRedisStore(
+  target: RedisConnection | string,
+  prefix: string,
+  opts: { durability?: Durability } = {},
+): Promise<RedisStore> {
+  const conn = typeof target === 'string' ? urlConnection(target) : target
+  const redis = openRedis(conn, { enableAutoPipelining: true })
+  await connectRedis(redis)
   const k = redisKeys(prefix)
+  const durability = opts.durability?.acks ? opts.durability : null
+  // WAIT blocks its connection, so acknowledged writes get one of their own.
+  const writes = durability ? openRedis(conn) : null
+  if (writes) {
+    try {
+      await connectRedis(writes)
+    } catch (e) {
+      redis.disconnect()
+      throw e
+    }
+  }
+  const writer = writes && durability ? createDurableWriter(writes, durability) : null
   const script = (name: string, src: string): Script => {
     redis.defineCommand(name, { lua: src })
+    writes?.defineCommand(name, { lua: src })
     const fn = (redis as unknown as Record<string, Script>)[name] as Script
     return fn.bind(redis)
   }
-  const createScript = script('alCreateSession', lua.CREATE_SESSION)
-  const casScript = script('alCasSession', lua.CAS_SESSION)
+  /**
+   * A state change people are told about: acknowledged by the replicas when configured. A reply
+   * that says nothing was written (`wrote` false: a conflict, a lock, a retry with more keys)
+   * needs no acknowledgement.
+   */
+  const acked = (
+    name: string,
+    src: string,
+    wrote: (reply: unknown) => boolean = (r) => r === 'ok',
+  ): Script => {
+    const direct = script(name, src)
+    if (!writer) return direct
+    return (...args) =>
+      writer.run(name, ...args).catch((e: unknown) => {
+        if (e instanceof ReplicaAckError && !wrote(e.reply)) return e.reply
+        throw e
+      })
+  }
+  const createScript = acked('alCreateSession', lua.CREATE_SESSION)
+  const casScript = acked('alCasSession', lua.CAS_SESSION)
   const introspectScript = script('alIntrospect', lua.INTROSPECT)
-  const putLockScript = script('alPutLock', lua.PUT_LOCK)
-  const deleteLockScript = script('alDeleteLock', lua.DELETE_LOCK)
-  const appendScript = script('alAppendAudit', lua.APPEND_AUDIT)
+  const putLockScript = acked('alPutLock', lua.PUT_LOCK)
+  const deleteLockScript = acked('alDeleteLock', lua.DELETE_LOCK, (reply) => reply !== null)
+  const appendScript = acked('alAppendAudit', lua.APPEND_AUDIT)
   const claimScript = script('alClaimRevocations', lua.CLAIM_REVOCATIONS)
   const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
   const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
-  let sub: Redis | null = null
+  let sub: RedisClient | null = null
   const waiters = createWaiters()
   let subscribed: Promise<void> | null = null
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
-      sub = new Redis(url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+      sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
       sub.on('error', () => {})
       sub.on('message', (_ch: string, id: string) => waiters.wake(id))
+      // Changes published while the subscription was down are lost: every waiter reads again.
+      onReconnect(sub, () => waiters.wakeAll())
       await sub.connect()
       await sub.subscribe(k.changes)
     })().catch((e: unknown) => {
@@ -100,9 +148,22 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   return {
     kind: 'redis',
     redis,
-    ping: () => guard('ping', async () => void (await redis.ping())),
+    ping: () =>
+      guard('ping', async () => {
+        // Cluster: a keyed read reaches the slot's primary or fails. Otherwise ask the role, so a
+        // broker left on a demoted primary reports unready instead of serving from a replica.
+        if (conn.kind === 'cluster') return void (await redis.exists(k.barrier))
+        const [role] = (await (redis as Redis).role()) as [string]
+        if (role !== 'master') throw new Error(`connected to a ${role}, not the primary`)
+      }),
+    confirmWrites: () =>
+      guard('write', async () => {
+        // Any write replicates after every earlier one: its acknowledgement covers them all.
+        if (writer) await writer.run('set', k.barrier, Date.now(), 'PX', 60_000)
+      }),
     async close() {
       sub?.disconnect()
+      writes?.disconnect()
       redis.disconnect()
     },
 

@@ -136,6 +136,12 @@ export interface ChangeFeed {
 
 export interface Store extends SessionStore, LockStore, AuditStore, RevocationStore, LeaseStore, ChangeFeed {
   readonly kind: 'memory' | 'redis'
+  /** Resolves when the store answers from its primary; rejects otherwise. */
   ping(): Promise<void>
+  /**
+   * Resolves once every write made so far (by any replica of the broker) is held by the replicas
+   * store.replica_acks asks for: a repeated revocation answers 200 only when the first one is safe.
+   */
+  confirmWrites(): Promise<void>
   close(): Promise<void>
 }

@@ -16,8 +16,8 @@ export async function vaultFor(config: AirlockConfig, clock: Clock): Promise<Vau
   const storage =
     backend === 'file' && file
       ? await fileVaultStorage(file)
-      : backend === 'redis' && config.store.redisUrl
-        ? await redisVaultStorage(config.store.redisUrl, config.store.keyPrefix)
+      : backend === 'redis' && config.store.redis
+        ? await redisVaultStorage(config.store.redis, config.store.keyPrefix)
         : memoryVaultStorage()
   try {
     return await openVault({ storage, wrapper: masterKeyWrapper(masterKey), clock })

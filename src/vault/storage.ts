@@ -1,12 +1,13 @@
 // Where sealed records live. Redis (shared by every replica, with change notifications) or an
 // encrypted file (single node / offline). Both pass test/vault.test.ts's shared suite.
-import { Redis } from 'ioredis'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { StoreUnavailableError } from '../errors.js'
 import { redisKeys } from '../store/keys.js'
-import { redisOptions } from '../store/redis.js'
+import type { RedisConnection } from '../config/types.js'
+import { onReconnect, openRedis, urlConnection } from '../store/connect.js'
+import { connectRedis } from '../store/redis.js'
 import type { SealedRecord } from './crypto.js'
 
 export interface VaultStorage {
@@ -67,23 +68,25 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `
 
-export async function redisVaultStorage(url: string, prefix: string): Promise<VaultStorage> {
+export async function redisVaultStorage(
+  target: RedisConnection | string,
+  prefix: string,
+): Promise<VaultStorage> {
   const k = redisKeys(prefix)
-  const redis = new Redis(url, redisOptions())
-  redis.on('error', () => {})
-  await redis.connect().catch((e: unknown) => {
-    redis.disconnect()
-    throw new StoreUnavailableError(`vault: cannot connect to Redis: ${(e as Error).message}`, e)
-  })
+  const conn = typeof target === 'string' ? urlConnection(target) : target
+  const redis = openRedis(conn)
+  await connectRedis(redis, 'Redis for the vault')
   redis.defineCommand('alVaultPut', { numberOfKeys: 1, lua: PUT })
   const put = (
     redis as unknown as { alVaultPut: (k: string, p: string, v: number, j: string) => Promise<number> }
   ).alVaultPut.bind(redis)
   const listeners: ((path: string) => void)[] = []
   // Change notifications need their own connection; they reconnect by themselves.
-  const sub = new Redis(url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+  const sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
   sub.on('error', () => {})
   sub.on('message', (_c: string, path: string) => listeners.forEach((l) => l(path)))
+  // Changes announced while the subscription was down are lost: everything counts as changed.
+  onReconnect(sub, () => listeners.forEach((l) => l('*')))
   await sub.connect().catch(() => {})
   await sub.subscribe(k.vaultChanges).catch(() => {})
 

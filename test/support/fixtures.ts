@@ -24,6 +24,10 @@ export interface YamlOptions {
   metrics?: string | null
   /** More entries of the providers list (YAML, indented by two spaces). */
   providers?: string
+  /** More keys of the `store` mapping (YAML flow entries, e.g. `replica_acks: 1`). */
+  store?: string
+  /** Replaces `redis_url: env:REDIS_URL` (e.g. `sentinel: {...}` or `cluster: {...}`). */
+  redis?: string
   /** For a broker process: its port and a signing key file (tokens.signing_key). */
   port?: number
   signingKeyPath?: string
@@ -35,7 +39,7 @@ export function testConfigYaml(prefix: string, keys: Record<string, string>, o: 
   const h = (n: string) => sha256Hex(keys[n] as string)
   return `
 server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384${o.metrics === null ? '' : `, metrics: ${o.metrics ?? 'public'}`} }
-store: { redis_url: env:REDIS_URL, key_prefix: "${prefix}", retention: 1h }
+store: { ${o.redis ?? 'redis_url: env:REDIS_URL'}, key_prefix: "${prefix}", retention: 1h${o.store ? `, ${o.store}` : ''} }
 tokens: { default_ttl: 15m, max_ttl: ${o.maxTtl ?? '1h'}${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
 environments: [{ name: staging }, { name: prod }]
 operation_classes: [{ name: read }, { name: write }, { name: destructive, destructive: true }]
