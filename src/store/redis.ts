@@ -61,6 +61,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
   const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
+  const claimDueScript = script('alClaimDue', lua.CLAIM_DUE)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: Redis | null = null
@@ -189,6 +190,24 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     },
     dueSessionIds: (now, limit) =>
       guard('sweep', () => redis.zrangebyscore(k.deadlines, '-inf', now, 'LIMIT', 0, limit)),
+    claimDue: (ids, now, until) =>
+      guard('sweep', async () => {
+        if (ids.length === 0) return { recs: [], dropped: 0 }
+        const keys = [k.deadlines, k.pending, k.created, ...ids.map(k.session)]
+        const [dropped, ...recs] = (await claimDueScript(keys.length, ...keys, now, until, ...ids)) as [
+          number,
+          ...string[],
+        ]
+        return { recs: recs.map((j) => JSON.parse(j) as SessionRecord), dropped }
+      }),
+    expiryLag: (now) =>
+      guard('count', async () => {
+        const [due, oldest] = await Promise.all([
+          redis.zcount(k.deadlines, '-inf', now),
+          redis.zrangebyscore(k.deadlines, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1),
+        ])
+        return { due, oldestDeadline: oldest.length === 2 ? Number(oldest[1]) : null }
+      }),
     liveSessionIds: () => guard('list', () => redis.zrange(k.deadlines, 0, -1)),
     countLive: () =>
       guard('count', async () => {
@@ -234,6 +253,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     appendAudit: (chain, expected, next, events, retentionMs, creates) =>
       guard('audit append', async () => {
         const sessions = creates?.sessions ?? []
+        const updates = creates?.updates ?? []
         const head = [
           expected === null ? '' : `${expected.seq}:${expected.hash}`,
           `${next.seq}:${next.hash}`,
@@ -247,6 +267,11 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
           const pxat = recordExpiry(rec.expires_at, keep)
           args.push(JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
+        for (const { rec, expectedV, retentionMs: keep } of updates) {
+          const deadline = isFinal(rec.status) ? '' : rec.expires_at
+          const pending = rec.status === 'pending_approval' ? '1' : '0'
+          args.push(expectedV, JSON.stringify(rec), rec.id, deadline, recordExpiry(rec.expires_at, keep), pending)
+        }
         const now = creates?.now ?? 0
         const shared = [k.auditHead(chain), k.audit, k.deadlines, k.created, k.pending, k.locks]
         const call = async (withLocks: boolean) => {
@@ -255,16 +280,18 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
             keys.push(k.session(rec.id))
             if (withLocks) keys.push(...recLockKeys(rec).slice(1))
           }
-          return (await appendScript(keys.length, ...keys, ...head, withLocks ? '1' : '0', now, ...args)) as
+          for (const { rec } of updates) keys.push(k.session(rec.id))
+          const flags = [withLocks ? '1' : '0', now, updates.length]
+          return (await appendScript(keys.length, ...keys, ...head, ...flags, ...args)) as
             'ok' | 'conflict' | 'need_locks' | (number | string)[]
         }
         let r = await call(false)
         if (r === 'need_locks') r = await call(true)
         if (r === 'need_locks') throw new Error('the append script asked for lock keys it was given')
         if (typeof r === 'string') return r
-        const refused: { index: number; result: 'locked' | 'exists' }[] = []
+        const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
         for (let i = 0; i < r.length; i += 2)
-          refused.push({ index: Number(r[i]), result: r[i + 1] === 'locked' ? 'locked' : 'exists' })
+          refused.push({ index: Number(r[i]), result: r[i + 1] as 'locked' | 'exists' | 'missing' | 'conflict' })
         return { refused }
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
@@ -285,10 +312,10 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         }
         return rows.map(([pos, fields]): StoredAuditEvent => ({ pos, json: fields[1] ?? '' }))
       }),
-    trimAudit: (beforeMs, anchorOf) =>
+    trimAudit: (beforeMs, anchorOf, limit = Infinity) =>
       guard('audit trim', async () => {
         let total = 0
-        for (;;) {
+        while (total < limit) {
           // `(ms-0`, not `(ms`: an incomplete ID means ms-<max seq>, which would trim events stamped at beforeMs.
           const rows = await redis.xrange(k.audit, '-', `(${beforeMs}-0`, 'COUNT', 500)
           if (rows.length === 0) return total
@@ -301,6 +328,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
           await redis.hset(k.auditAnchors, Object.fromEntries(last))
           total += await redis.xdel(k.audit, ...rows.map(([id]) => id))
         }
+        return total
       }),
     auditAnchors: () =>
       guard('audit read', async () => {
