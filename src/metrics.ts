@@ -61,6 +61,16 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'Revocations waiting to be retried (alert when above 0 for long)',
       registers: r,
     }),
+    expiryBacklog: new Gauge({
+      name: 'airlock_expiry_backlog',
+      help: 'Sessions past their deadline that the sweeper has not expired yet',
+      registers: r,
+    }),
+    expiryOldestOverdue: new Gauge({
+      name: 'airlock_expiry_oldest_overdue_seconds',
+      help: 'How long the oldest session past its deadline has waited for expiry (alert when above 30)',
+      registers: r,
+    }),
     live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
     pending: new Gauge({
       name: 'airlock_sessions_pending',

@@ -29,6 +29,7 @@ import { resolveDeferred, signingKeys, vaultFor, type Signing } from './vault/se
 import type { Vault } from './vault/vault.js'
 import { createTokenService } from './tokens/tokens.js'
 import { createSweeper } from './workers/sweeper.js'
+import { createExpiry } from './sessions/expiry.js'
 
 export interface BrokerOptions {
   config: AirlockConfig
@@ -220,9 +221,10 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     logger: log,
   })
 
+  const expiry = createExpiry({ store, audit, revoker, runtime, clock, metrics, log, onChange })
   const sweeper = createSweeper({
     store,
-    sessions,
+    expiry,
     locks,
     revoker,
     runtime,

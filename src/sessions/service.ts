@@ -19,7 +19,9 @@ import type { SessionClaims, TokenService } from '../tokens/tokens.js'
 import {
   effectiveStatus,
   isFinal,
+  reasonForExpiry,
   scopeOf,
+  summary,
   toPublic,
   type PublicSession,
   type SessionRecord,
@@ -61,15 +63,6 @@ export interface SessionServiceDeps {
    */
   onChange?: (rec: SessionRecord) => Promise<void>
 }
-
-const summary = (r: SessionRecord) => ({
-  agent: r.agent,
-  environment: r.environment,
-  operation_class: r.operation_class,
-  provider: r.provider,
-  task_id: r.task.id,
-  status: r.status,
-})
 
 /** What a request adds to its first audit event. */
 type RequestDetails = {
@@ -528,19 +521,6 @@ export function createSessionService(deps: SessionServiceDeps) {
       return revoked
     },
 
-    /** Sweeper: records sessions whose deadline passed as expired and revokes their credentials. */
-    async expire(id: string): Promise<boolean> {
-      const r = await transition(id, (cur, now) =>
-        isFinal(cur.status) || cur.expires_at > now ? null : { ...cur, status: 'expired' },
-      ).catch((e: unknown) => {
-        if (e instanceof AirlockError && e.code === 'not_found') return null
-        throw e
-      })
-      if (!r?.changed) return false
-      await afterFinish(r.before, r.rec, 'airlock', reasonForExpiry(r.before.status))
-      return true
-    },
-
     async introspect(p: Principal, token: string): Promise<IntrospectResult> {
       const claims = await tokens.verify(token)
       // Only tokens shaped exactly as minted: the audience must be the provider's own.
@@ -571,14 +551,5 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
   }
 }
-
-const reasonForExpiry = (from: string): string =>
-  from === 'pending_approval'
-    ? 'approval timed out'
-    : from === 'approved'
-      ? 'claim window passed'
-      : from === 'issuing'
-        ? 'issuing did not finish'
-        : 'ttl elapsed'
 
 export type SessionService = ReturnType<typeof createSessionService>
