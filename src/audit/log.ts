@@ -183,8 +183,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (p.create) sessions.push(p.create)
       else if (p.update) updates.push(p.update)
     }
-    const creates =
-      sessions.length + updates.length > 0 ? { sessions, updates, now: clock.now() } : undefined
+    const creates = sessions.length + updates.length > 0 ? { sessions, updates, now: clock.now() } : undefined
     const r = await store.appendAudit(chain, head, next, lines, deps.retentionMs(), creates)
     if (r !== 'ok') return r
     head = next

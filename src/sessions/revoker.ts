@@ -38,7 +38,8 @@ export function createRevoker(deps: {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`provider ${job.provider} did not answer within ${ATTEMPT_TIMEOUT_MS / 1000} s`)),
+        () =>
+          reject(new Error(`provider ${job.provider} did not answer within ${ATTEMPT_TIMEOUT_MS / 1000} s`)),
         ATTEMPT_TIMEOUT_MS,
       )
     })

@@ -19,7 +19,6 @@ import type { SessionClaims, TokenService } from '../tokens/tokens.js'
 import {
   effectiveStatus,
   isFinal,
-  reasonForExpiry,
   scopeOf,
   summary,
   toPublic,

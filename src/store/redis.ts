@@ -270,7 +270,14 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         for (const { rec, expectedV, retentionMs: keep } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
-          args.push(expectedV, JSON.stringify(rec), rec.id, deadline, recordExpiry(rec.expires_at, keep), pending)
+          args.push(
+            expectedV,
+            JSON.stringify(rec),
+            rec.id,
+            deadline,
+            recordExpiry(rec.expires_at, keep),
+            pending,
+          )
         }
         const now = creates?.now ?? 0
         const shared = [k.auditHead(chain), k.audit, k.deadlines, k.created, k.pending, k.locks]
@@ -291,7 +298,10 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         if (typeof r === 'string') return r
         const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
         for (let i = 0; i < r.length; i += 2)
-          refused.push({ index: Number(r[i]), result: r[i + 1] as 'locked' | 'exists' | 'missing' | 'conflict' })
+          refused.push({
+            index: Number(r[i]),
+            result: r[i + 1] as 'locked' | 'exists' | 'missing' | 'conflict',
+          })
         return { refused }
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>

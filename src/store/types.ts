@@ -93,9 +93,7 @@ export type WriteResult = CreateResult | 'conflict' | 'missing'
  * creates: into `sessions`, else into `updates` after them). In both cases nothing was written.
  */
 export type AppendResult =
-  | 'ok'
-  | 'conflict'
-  | { refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] }
+  'ok' | 'conflict' | { refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] }
 
 export interface AuditStore {
   auditHead(chain: string): Promise<ChainHead | null>

@@ -66,7 +66,8 @@ export function createSweeper(deps: SweeperDeps) {
       if (failing.delete(name)) log.info({ job: name }, 'sweeper job recovered')
       return r
     } catch (e) {
-      if (!failing.has(name)) log.error({ job: name, err: (e as Error).message }, 'sweeper job failed; retrying')
+      if (!failing.has(name))
+        log.error({ job: name, err: (e as Error).message }, 'sweeper job failed; retrying')
       failing.add(name)
       return fallback
     }
