@@ -6,7 +6,7 @@ import type { Lock } from '../locks/model.js'
 import { lockMatch } from '../locks/model.js'
 import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
-import { decodeCursor, encodeCursor, parseHead } from './codec.js'
+import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
@@ -83,7 +83,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   }
 
   const parse = (json: string | null): SessionRecord | null =>
-    json ? (JSON.parse(json) as SessionRecord) : null
+    json ? decodeRecord(json) : null
   // The 16 lock keys of a scope, cached: most traffic comes from few agents, environments and tasks.
   const lockKeyCache = new Map<string, string[]>()
   const lockKeys = (scope: LockScope): string[] => {
@@ -111,7 +111,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
       guard('create', async () => {
         const pending = rec.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(rec.expires_at, retentionMs)
-        const args = [JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
+        const args = [encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
         const base = [k.session(rec.id), k.deadlines, k.created, k.pending]
         let keys = [...base, k.locks]
         let r = (await createScript(keys.length, ...keys, ...args)) as CreateResult | 'need_locks'
@@ -139,7 +139,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
-        const args = [expectedV, JSON.stringify(next), next.id, deadline, pxat, now, pending]
+        const args = [expectedV, encodeRecord(next), next.id, deadline, pxat, now, pending]
         const base = [k.session(next.id), k.deadlines, k.pending]
         let keys = checkLocks ? [...base, k.locks] : base
         let r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
@@ -198,7 +198,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
           number,
           ...string[],
         ]
-        return { recs: recs.map((j) => JSON.parse(j) as SessionRecord), dropped }
+        return { recs: recs.map(decodeRecord), dropped }
       }),
     expiryLag: (now) =>
       guard('count', async () => {
@@ -265,14 +265,14 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         for (const { rec, retentionMs: keep } of sessions) {
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           const pxat = recordExpiry(rec.expires_at, keep)
-          args.push(JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
+          args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
         for (const { rec, expectedV, retentionMs: keep } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           args.push(
             expectedV,
-            JSON.stringify(rec),
+            encodeRecord(rec),
             rec.id,
             deadline,
             recordExpiry(rec.expires_at, keep),
