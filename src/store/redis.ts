@@ -82,8 +82,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
     return subscribed
   }
 
-  const parse = (json: string | null): SessionRecord | null =>
-    json ? decodeRecord(json) : null
+  const parse = (json: string | null): SessionRecord | null => (json ? decodeRecord(json) : null)
   // The 16 lock keys of a scope, cached: most traffic comes from few agents, environments and tasks.
   const lockKeyCache = new Map<string, string[]>()
   const lockKeys = (scope: LockScope): string[] => {
