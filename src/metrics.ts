@@ -66,6 +66,16 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'Writes answered 503 because fewer Redis replicas than store.replica_acks acknowledged them in time',
       registers: r,
     }),
+    expiryBacklog: new Gauge({
+      name: 'airlock_expiry_backlog',
+      help: 'Sessions past their deadline that the sweeper has not expired yet',
+      registers: r,
+    }),
+    expiryOldestOverdue: new Gauge({
+      name: 'airlock_expiry_oldest_overdue_seconds',
+      help: 'How long the oldest session past its deadline has waited for expiry (alert when above 30)',
+      registers: r,
+    }),
     live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
     pending: new Gauge({
       name: 'airlock_sessions_pending',

@@ -33,6 +33,7 @@ import { signingKeys, vaultFor, type Signing } from './vault/setup.js'
 import type { Vault } from './vault/vault.js'
 import { createTokenService } from './tokens/tokens.js'
 import { createSweeper } from './workers/sweeper.js'
+import { createExpiry } from './sessions/expiry.js'
 
 export interface BrokerOptions {
   config: AirlockConfig
@@ -275,9 +276,10 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     )
   }
 
+  const expiry = createExpiry({ store, audit, revoker, runtime, clock, metrics, log, onChange })
   const sweeper = createSweeper({
     store,
-    sessions,
+    expiry,
     locks,
     revoker,
     runtime,

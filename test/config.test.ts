@@ -495,6 +495,7 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
   ],
   ['fractional duration', { 'approvals.timeout': '1.5h' }, 'approvals.timeout', 'expected a duration like'],
   ['duration as a number', { 'store.retention': 3600 }, 'store.retention', 'expected a duration like'],
+  ['retention under an hour', { 'store.retention': '10m' }, 'store.retention', 'must be at least 1h'],
   ['zero duration', { 'audit.checkpoint_every': '0s' }, 'audit.checkpoint_every', 'greater than zero'],
   [
     'default_ttl over max_ttl',

@@ -7,7 +7,8 @@ import { createRedisOutbox } from '../src/slack/outbox.js'
 import type { RedisStore } from '../src/store/redis.js'
 import { client, newKeys, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { startCluster, type RedisClusterSet } from './support/redis-ha.js'
-import { redisKind, storeContract } from './support/store-contract.js'
+import { storeContract } from './support/store-contract.js'
+import { redisKind } from './support/store-kinds.js'
 
 let cluster: RedisClusterSet
 beforeAll(async () => {

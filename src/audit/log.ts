@@ -8,7 +8,15 @@ import { ReplicaAckError } from '../store/durable.js'
 import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
 import type { SessionRecord } from '../sessions/model.js'
-import type { AppendResult, AuditStore, ChainHead, CreateResult, SessionCreate } from '../store/types.js'
+import type {
+  AppendResult,
+  AuditStore,
+  ChainHead,
+  CreateResult,
+  SessionCreate,
+  SessionUpdate,
+  WriteResult,
+} from '../store/types.js'
 import { sealEvent, ZERO_HASH } from './chain.js'
 
 export interface AuditInput {
@@ -27,6 +35,17 @@ export interface AuditLog {
    * neither was written; rejects (503) when the store cannot be written.
    */
   create(rec: SessionRecord, retentionMs: number, ...events: AuditInput[]): Promise<CreateResult>
+  /**
+   * Replaces the session's record with `rec` if it is still at version `expectedV`, and records the
+   * events, in one atomic step (many of them share one round trip). 'conflict' (the session changed
+   * meanwhile) or 'missing' means neither was written.
+   */
+  update(
+    rec: SessionRecord,
+    expectedV: number,
+    retentionMs: number,
+    ...events: AuditInput[]
+  ): Promise<'ok' | 'conflict' | 'missing'>
   head(): ChainHead | null
   checkpoint(): void
   close(): void
@@ -35,7 +54,8 @@ export interface AuditLog {
 interface Pending {
   events: AuditInput[]
   create: SessionCreate | null
-  resolve: (r: CreateResult) => void
+  update: SessionUpdate | null
+  resolve: (r: WriteResult) => void
   reject: (e: Error) => void
 }
 
@@ -113,13 +133,15 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
 
   const settleRefused = (
     batch: Pending[],
-    refused: { index: number; result: 'locked' | 'exists' }[],
+    refused: { index: number; result: Exclude<WriteResult, 'ok'> }[],
   ): Pending[] => {
     const byIndex = new Map(refused.map((f) => [f.index, f.result]))
     const rest: Pending[] = []
-    let i = 0
+    // Creates are numbered first, then updates (as append passes them to the store).
+    let c = 0
+    let u = batch.reduce((n, p) => n + (p.create ? 1 : 0), 0)
     for (const p of batch) {
-      const result = p.create ? byIndex.get(i++) : undefined
+      const result = p.create ? byIndex.get(c++) : p.update ? byIndex.get(u++) : undefined
       if (result) p.resolve(result)
       else rest.push(p)
     }
@@ -158,7 +180,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const lines: string[] = []
     const at = iso(clock.now())
     const first: Pending[] = continuation
-      ? [{ events: [continuation], create: null, resolve() {}, reject() {} }]
+      ? [{ events: [continuation], create: null, update: null, resolve() {}, reject() {} }]
       : []
     for (const p of [...first, ...batch]) {
       for (const e of p.events) {
@@ -179,8 +201,12 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     }
     const next = { seq, hash: prev }
     const sessions: SessionCreate[] = []
-    for (const p of batch) if (p.create) sessions.push(p.create)
-    const creates = sessions.length > 0 ? { sessions, now: clock.now() } : undefined
+    const updates: SessionUpdate[] = []
+    for (const p of batch) {
+      if (p.create) sessions.push(p.create)
+      else if (p.update) updates.push(p.update)
+    }
+    const creates = sessions.length + updates.length > 0 ? { sessions, updates, now: clock.now() } : undefined
     const landed = () => {
       head = next
       continuation = null
@@ -231,13 +257,21 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ events, create: null, resolve: () => resolve(), reject })
+        queue.push({ events, create: null, update: null, resolve: () => resolve(), reject })
         void flush()
       })
     },
     create(rec, retentionMs, ...events) {
       return new Promise<CreateResult>((resolve, reject) => {
-        queue.push({ events, create: { rec, retentionMs }, resolve, reject })
+        const done = resolve as (r: WriteResult) => void
+        queue.push({ events, create: { rec, retentionMs }, update: null, resolve: done, reject })
+        void flush()
+      })
+    },
+    update(rec, expectedV, retentionMs, ...events) {
+      return new Promise<'ok' | 'conflict' | 'missing'>((resolve, reject) => {
+        const done = resolve as (r: WriteResult) => void
+        queue.push({ events, create: null, update: { rec, expectedV, retentionMs }, resolve: done, reject })
         void flush()
       })
     },

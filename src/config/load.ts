@@ -54,6 +54,8 @@ export interface ParseOptions extends ResolveOptions {
 /** Top-level lists the schema requires: when missing, references to them are not checked again. */
 const REQUIRED_LISTS = new Set(['environments', 'operation_classes'])
 const MAX_TOKEN_TTL_MS = 12 * 3_600_000
+/** The shortest store.retention accepted. */
+const MIN_STORE_RETENTION_MS = 3_600_000
 const OIDC_ALGORITHMS = [
   'RS256',
   'RS384',
@@ -237,6 +239,11 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
       ? Math.min(parseDuration(DEFAULTS.defaultTtl) / 1000, maxTtl)
       : ttlSeconds('tokens.default_ttl', tokens.default_ttl)
   if (maxTtl * 1000 > MAX_TOKEN_TTL_MS) report('tokens.max_ttl', 'must be at most 12h')
+  const retentionMs = duration('store.retention', store?.retention ?? DEFAULTS.storeRetention)
+  // A record that vanishes before the sweeper saw it past its deadline loses its expiry event and
+  // its revocation at expiry; an hour covers restarts and short outages of every replica.
+  if (retentionMs > 0 && retentionMs < MIN_STORE_RETENTION_MS)
+    report('store.retention', `must be at least ${formatDuration(MIN_STORE_RETENTION_MS)}`)
   if (defaultTtl > maxTtl)
     report('tokens.default_ttl', `must not exceed tokens.max_ttl (${formatDuration(maxTtl * 1000)})`)
   let signingKeyPem: string | null = null
@@ -356,7 +363,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     store: {
       ...storeConfig,
       keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,
-      retentionMs: duration('store.retention', store?.retention ?? DEFAULTS.storeRetention),
+      retentionMs,
     },
     tokens: {
       algorithm: tokens.algorithm ?? DEFAULTS.algorithm,

@@ -111,3 +111,22 @@ export const scopeOf = (
   provider: rec.provider,
   task_id: rec.task.id,
 })
+
+/** What every audit event about a session says of it. */
+export const summary = (r: SessionRecord) => ({
+  agent: r.agent,
+  environment: r.environment,
+  operation_class: r.operation_class,
+  provider: r.provider,
+  task_id: r.task.id,
+  status: r.status,
+})
+
+export const reasonForExpiry = (from: Status): string =>
+  from === 'pending_approval'
+    ? 'approval timed out'
+    : from === 'approved'
+      ? 'claim window passed'
+      : from === 'issuing'
+        ? 'issuing did not finish'
+        : 'ttl elapsed'

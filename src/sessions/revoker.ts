@@ -10,6 +10,10 @@ import { scrub } from '../secrets/scrub.js'
 import type { SessionRecord } from './model.js'
 
 const MAX_BACKOFF_MS = 5 * 60_000
+/** A provider call that hangs counts as failed (and is retried), so it cannot hold up the sweeper. */
+const ATTEMPT_TIMEOUT_MS = 10_000
+/** Retries running at once. */
+const RETRY_CONCURRENCY = 8
 export const backoff = (attempts: number): number =>
   Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempts, 20)) * (0.5 + Math.random() / 2)
 
@@ -35,13 +39,27 @@ export function createRevoker(deps: {
   const attempt = async (job: RevocationJob): Promise<void> => {
     const provider = providerOf(job.provider)
     if (!provider) throw new Error(`provider ${job.provider} is no longer configured`)
-    await provider.revoke({
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`provider ${job.provider} did not answer within ${ATTEMPT_TIMEOUT_MS / 1000} s`)),
+        ATTEMPT_TIMEOUT_MS,
+      )
+    })
+    const call = provider.revoke({
       sessionId: job.sessionId,
       environment: job.environment,
       operationClass: job.operationClass,
       handle: job.handle,
       expiresAt: job.expiresAt,
     })
+    call.catch(() => {}) // a late failure after the timeout is already counted
+    try {
+      await Promise.race([call, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** `claimed`: the job came from the queue (a retry), so a replacement queued meanwhile wins. */
@@ -85,14 +103,19 @@ export function createRevoker(deps: {
     },
     async retryDue(limit = 50) {
       const jobs = await store.claimRevocations(clock.now(), 60_000, limit)
-      for (const job of jobs) {
-        try {
-          await attempt(job)
-          await store.finishRevocation(job, clock.now())
-        } catch (e) {
-          await failed(job, e, true)
+      let next = 0
+      const worker = async () => {
+        while (next < jobs.length) {
+          const job = jobs[next++] as RevocationJob
+          try {
+            await attempt(job)
+            await store.finishRevocation(job, clock.now())
+          } catch (e) {
+            await failed(job, e, true)
+          }
         }
       }
+      await Promise.all(Array.from({ length: Math.min(RETRY_CONCURRENCY, jobs.length) }, worker))
       return jobs.length
     },
   }

@@ -21,6 +21,7 @@ import {
   effectiveStatus,
   isFinal,
   scopeOf,
+  summary,
   toPublic,
   type PublicSession,
   type SessionRecord,
@@ -63,15 +64,6 @@ export interface SessionServiceDeps {
    */
   onChange?: (rec: SessionRecord) => Promise<void>
 }
-
-const summary = (r: SessionRecord) => ({
-  agent: r.agent,
-  environment: r.environment,
-  operation_class: r.operation_class,
-  provider: r.provider,
-  task_id: r.task.id,
-  status: r.status,
-})
 
 /** What a request adds to its first audit event. */
 type RequestDetails = {
@@ -575,22 +567,6 @@ export function createSessionService(deps: SessionServiceDeps) {
       return revoked
     },
 
-    /** Sweeper: records sessions whose deadline passed as expired and revokes their credentials. */
-    async expire(id: string): Promise<boolean> {
-      const r = await transition(
-        id,
-        (cur, now) => (isFinal(cur.status) || cur.expires_at > now ? null : { ...cur, status: 'expired' }),
-        false,
-        (t) => afterFinish(t.before, t.rec, 'airlock', reasonForExpiry(t.before.status)),
-      ).catch((e: unknown) => {
-        if (e instanceof AirlockError && e.code === 'not_found') return null
-        throw e
-      })
-      if (!r?.changed) return false
-      await afterFinish(r.before, r.rec, 'airlock', reasonForExpiry(r.before.status))
-      return true
-    },
-
     async introspect(p: Principal, token: string): Promise<IntrospectResult> {
       const claims = await tokens.verify(token)
       // Only tokens shaped exactly as minted: the audience must be the provider's own.
@@ -621,14 +597,5 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
   }
 }
-
-const reasonForExpiry = (from: string): string =>
-  from === 'pending_approval'
-    ? 'approval timed out'
-    : from === 'approved'
-      ? 'claim window passed'
-      : from === 'issuing'
-        ? 'issuing did not finish'
-        : 'ttl elapsed'
 
 export type SessionService = ReturnType<typeof createSessionService>

@@ -1,5 +1,39 @@
-// Small encodings both stores share: a chain head ("seq:hash") and the opaque listing cursor.
+// Small encodings: a chain head ("seq:hash"), the opaque listing cursor, and a session record as
+// Redis keeps it.
+import type { SessionRecord } from '../sessions/model.js'
 import type { ChainHead } from './types.js'
+
+/** Fields most records leave empty, left out of the stored JSON (Redis memory) and read back as this. */
+const EMPTY_FIELDS = [
+  'on_behalf_of',
+  'justification',
+  'denied_by',
+  'revoked_by',
+  'revoked_at',
+  'jti',
+  'handle',
+  'approvals',
+  'eligible_approvers',
+] as const
+const EMPTY = new Set<string>(EMPTY_FIELDS)
+
+/** The record's JSON without its empty fields; `v` stays first (the Lua scripts read it there). */
+export function encodeRecord(rec: SessionRecord): string {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(rec)) {
+    if (EMPTY.has(k) && (v === null || (Array.isArray(v) && v.length === 0))) continue
+    out[k] = v
+  }
+  return JSON.stringify(out)
+}
+
+export function decodeRecord(json: string): SessionRecord {
+  const r = JSON.parse(json) as Record<string, unknown>
+  for (const k of EMPTY_FIELDS) {
+    if (r[k] === undefined) r[k] = k === 'approvals' || k === 'eligible_approvers' ? [] : null
+  }
+  return r as unknown as SessionRecord
+}
 
 export function parseHead(raw: string | null | undefined): ChainHead | null {
   if (!raw) return null

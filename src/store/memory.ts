@@ -46,10 +46,13 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   const locked = (scope: LockScope, now: number) => [...locks.values()].some((l) => lockCovers(l, scope, now))
   const createCheck = (rec: SessionRecord, now: number): CreateResult =>
     read(rec.id) ? 'exists' : locked(scopeOf(rec), now) ? 'locked' : 'ok'
-  const write = (rec: SessionRecord, retentionMs: number) => {
+  const replace = (rec: SessionRecord, retentionMs: number) => {
     sessions.set(rec.id, { json: JSON.stringify(rec), expiresAt: rec.expires_at + retentionMs })
-    created.set(rec.id, rec.created_at)
     index(rec)
+  }
+  const write = (rec: SessionRecord, retentionMs: number) => {
+    created.set(rec.id, rec.created_at)
+    replace(rec, retentionMs)
   }
   const index = (r: SessionRecord) => {
     if (isFinal(r.status)) deadlines.delete(r.id)
@@ -85,8 +88,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       if (!cur) return 'missing'
       if (cur.v !== expectedV) return 'conflict'
       if (checkLocks && locked(scopeOf(next), now)) return 'locked'
-      sessions.set(next.id, { json: JSON.stringify(next), expiresAt: next.expires_at + retentionMs })
-      index(next)
+      replace(next, retentionMs)
       return 'ok'
     },
     cursorAfter: (rec) => encodeCursor(rec.created_at, rec.id),
@@ -112,6 +114,35 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
         .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
         .slice(0, limit)
         .map(([id]) => id)
+    },
+    async claimDue(ids, now, until) {
+      const recs: SessionRecord[] = []
+      let dropped = 0
+      for (const id of ids) {
+        const due = deadlines.get(id)
+        if (due === undefined || due > now) continue
+        const rec = read(id)
+        if (rec) {
+          deadlines.set(id, until)
+          recs.push(rec)
+        } else {
+          deadlines.delete(id)
+          pending.delete(id)
+          created.delete(id)
+          dropped++
+        }
+      }
+      return { recs, dropped }
+    },
+    async expiryLag(now) {
+      let due = 0
+      let oldestDeadline: number | null = null
+      for (const d of deadlines.values()) {
+        if (d > now) continue
+        due++
+        if (oldestDeadline === null || d < oldestDeadline) oldestDeadline = d
+      }
+      return { due, oldestDeadline }
     },
     async liveSessionIds() {
       return [...deadlines.keys()]
@@ -150,13 +181,20 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       if (expected === null ? head !== undefined : head !== `${expected.seq}:${expected.hash}`)
         return 'conflict'
       const sessions = creates?.sessions ?? []
-      const refused: { index: number; result: 'locked' | 'exists' }[] = []
+      const updates = creates?.updates ?? []
+      const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
       sessions.forEach(({ rec }, index) => {
         const r = createCheck(rec, creates?.now ?? 0)
         if (r !== 'ok') refused.push({ index, result: r })
       })
+      updates.forEach(({ rec, expectedV }, i) => {
+        const cur = read(rec.id)
+        if (!cur || cur.v !== expectedV)
+          refused.push({ index: sessions.length + i, result: cur ? 'conflict' : 'missing' })
+      })
       if (refused.length > 0) return { refused }
       for (const { rec, retentionMs } of sessions) write(rec, retentionMs)
+      for (const { rec, retentionMs } of updates) replace(rec, retentionMs)
       const ms = clock.now()
       for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
       heads.set(chain, `${next.seq}:${next.hash}`)
@@ -171,9 +209,9 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       if (reverse) list = [...list].reverse()
       return list.slice(0, count).map(({ pos, json }) => ({ pos, json }))
     },
-    async trimAudit(beforeMs, anchorOf) {
+    async trimAudit(beforeMs, anchorOf, limit = Infinity) {
       let n = 0
-      while (audit.length > 0 && (audit[0] as { ms: number }).ms < beforeMs) {
+      while (n < limit && audit.length > 0 && (audit[0] as { ms: number }).ms < beforeMs) {
         const e = audit[0] as { json: string }
         const a = anchorOf(e.json)
         const prev = anchors.get(a.chain)

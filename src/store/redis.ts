@@ -10,7 +10,7 @@ import type { Lock } from '../locks/model.js'
 import { lockMatch } from '../locks/model.js'
 import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
-import { decodeCursor, encodeCursor, parseHead } from './codec.js'
+import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
 import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
@@ -107,6 +107,7 @@ export async function createRedisStore(
   const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
   const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
+  const claimDueScript = script('alClaimDue', lua.CLAIM_DUE)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: RedisClient | null = null
@@ -129,8 +130,7 @@ export async function createRedisStore(
     return subscribed
   }
 
-  const parse = (json: string | null): SessionRecord | null =>
-    json ? (JSON.parse(json) as SessionRecord) : null
+  const parse = (json: string | null): SessionRecord | null => (json ? decodeRecord(json) : null)
   // The 16 lock keys of a scope, cached: most traffic comes from few agents, environments and tasks.
   const lockKeyCache = new Map<string, string[]>()
   const lockKeys = (scope: LockScope): string[] => {
@@ -171,7 +171,7 @@ export async function createRedisStore(
       guard('create', async () => {
         const pending = rec.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(rec.expires_at, retentionMs)
-        const args = [JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
+        const args = [encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
         const base = [k.session(rec.id), k.deadlines, k.created, k.pending]
         let keys = [...base, k.locks]
         let r = (await createScript(keys.length, ...keys, ...args)) as CreateResult | 'need_locks'
@@ -199,7 +199,7 @@ export async function createRedisStore(
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
-        const args = [expectedV, JSON.stringify(next), next.id, deadline, pxat, now, pending]
+        const args = [expectedV, encodeRecord(next), next.id, deadline, pxat, now, pending]
         const base = [k.session(next.id), k.deadlines, k.pending]
         let keys = checkLocks ? [...base, k.locks] : base
         let r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
@@ -250,6 +250,24 @@ export async function createRedisStore(
     },
     dueSessionIds: (now, limit) =>
       guard('sweep', () => redis.zrangebyscore(k.deadlines, '-inf', now, 'LIMIT', 0, limit)),
+    claimDue: (ids, now, until) =>
+      guard('sweep', async () => {
+        if (ids.length === 0) return { recs: [], dropped: 0 }
+        const keys = [k.deadlines, k.pending, k.created, ...ids.map(k.session)]
+        const [dropped, ...recs] = (await claimDueScript(keys.length, ...keys, now, until, ...ids)) as [
+          number,
+          ...string[],
+        ]
+        return { recs: recs.map(decodeRecord), dropped }
+      }),
+    expiryLag: (now) =>
+      guard('count', async () => {
+        const [due, oldest] = await Promise.all([
+          redis.zcount(k.deadlines, '-inf', now),
+          redis.zrangebyscore(k.deadlines, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1),
+        ])
+        return { due, oldestDeadline: oldest.length === 2 ? Number(oldest[1]) : null }
+      }),
     liveSessionIds: () => guard('list', () => redis.zrange(k.deadlines, 0, -1)),
     countLive: () =>
       guard('count', async () => {
@@ -295,6 +313,7 @@ export async function createRedisStore(
     appendAudit: (chain, expected, next, events, retentionMs, creates) =>
       guard('audit append', async () => {
         const sessions = creates?.sessions ?? []
+        const updates = creates?.updates ?? []
         const head = [
           expected === null ? '' : `${expected.seq}:${expected.hash}`,
           `${next.seq}:${next.hash}`,
@@ -306,7 +325,19 @@ export async function createRedisStore(
         for (const { rec, retentionMs: keep } of sessions) {
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           const pxat = recordExpiry(rec.expires_at, keep)
-          args.push(JSON.stringify(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
+          args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
+        }
+        for (const { rec, expectedV, retentionMs: keep } of updates) {
+          const deadline = isFinal(rec.status) ? '' : rec.expires_at
+          const pending = rec.status === 'pending_approval' ? '1' : '0'
+          args.push(
+            expectedV,
+            encodeRecord(rec),
+            rec.id,
+            deadline,
+            recordExpiry(rec.expires_at, keep),
+            pending,
+          )
         }
         const now = creates?.now ?? 0
         const shared = [k.auditHead(chain), k.audit, k.deadlines, k.created, k.pending, k.locks]
@@ -316,16 +347,21 @@ export async function createRedisStore(
             keys.push(k.session(rec.id))
             if (withLocks) keys.push(...recLockKeys(rec).slice(1))
           }
-          return (await appendScript(keys.length, ...keys, ...head, withLocks ? '1' : '0', now, ...args)) as
+          for (const { rec } of updates) keys.push(k.session(rec.id))
+          const flags = [withLocks ? '1' : '0', now, updates.length]
+          return (await appendScript(keys.length, ...keys, ...head, ...flags, ...args)) as
             'ok' | 'conflict' | 'need_locks' | (number | string)[]
         }
         let r = await call(false)
         if (r === 'need_locks') r = await call(true)
         if (r === 'need_locks') throw new Error('the append script asked for lock keys it was given')
         if (typeof r === 'string') return r
-        const refused: { index: number; result: 'locked' | 'exists' }[] = []
+        const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
         for (let i = 0; i < r.length; i += 2)
-          refused.push({ index: Number(r[i]), result: r[i + 1] === 'locked' ? 'locked' : 'exists' })
+          refused.push({
+            index: Number(r[i]),
+            result: r[i + 1] as 'locked' | 'exists' | 'missing' | 'conflict',
+          })
         return { refused }
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
@@ -346,10 +382,10 @@ export async function createRedisStore(
         }
         return rows.map(([pos, fields]): StoredAuditEvent => ({ pos, json: fields[1] ?? '' }))
       }),
-    trimAudit: (beforeMs, anchorOf) =>
+    trimAudit: (beforeMs, anchorOf, limit = Infinity) =>
       guard('audit trim', async () => {
         let total = 0
-        for (;;) {
+        while (total < limit) {
           // `(ms-0`, not `(ms`: an incomplete ID means ms-<max seq>, which would trim events stamped at beforeMs.
           const rows = await redis.xrange(k.audit, '-', `(${beforeMs}-0`, 'COUNT', 500)
           if (rows.length === 0) return total
@@ -362,6 +398,7 @@ export async function createRedisStore(
           await redis.hset(k.auditAnchors, Object.fromEntries(last))
           total += await redis.xdel(k.audit, ...rows.map(([id]) => id))
         }
+        return total
       }),
     auditAnchors: () =>
       guard('audit read', async () => {

@@ -69,14 +69,16 @@ return cur
 `
 
 /**
- * Appends audit events and creates the sessions they record, all or nothing.
- * KEYS: head, stream, deadlines, created, pending, locks, then per session its key (followed by its
- * 15 lock index keys when ARGV[6] is '1').
- * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, session
- * count, lock keys passed '1'|'0', now, the events, then 6 per session: json, id, deadline, pxat,
- * created, pending '1'|'0'.
+ * Appends audit events and creates or changes the sessions they record, all or nothing.
+ * KEYS: head, stream, deadlines, created, pending, locks, then per created session its key
+ * (followed by its 15 lock index keys when ARGV[6] is '1'), then per updated session its key.
+ * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, create
+ * count, lock keys passed '1'|'0', now, update count, the events, then 6 per create: json, id,
+ * deadline, pxat, created, pending '1'|'0'; then 6 per update: expected version, json, id,
+ * deadline|'' (final), pxat, pending '1'|'0'.
  * Returns 'ok', 'conflict', 'need_locks' (locks exist: call again with the index keys), or a flat
- * list of refused sessions {index, 'exists'|'locked', ...}; only 'ok' wrote anything.
+ * list of refused writes {index, 'exists'|'locked'|'missing'|'conflict', ...} (updates numbered
+ * after the creates); only 'ok' wrote anything.
  */
 export const APPEND_AUDIT = `
 local head = redis.call('GET', KEYS[1])
@@ -85,10 +87,11 @@ if ARGV[1] == '' then
 elseif head ~= ARGV[1] then
   return 'conflict'
 end
-local nev, nses, now = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7]
+local nev, nses, now, nupd = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7], tonumber(ARGV[8])
 local checkLocks = nses > 0 and redis.call('HLEN', KEYS[6]) > 0
 if checkLocks and ARGV[6] ~= '1' then return 'need_locks' end
 local stride = ARGV[6] == '1' and 16 or 1
+local ukey, uarg = 7 + nses * stride, 9 + nev + nses * 6
 local refused = {}
 for i = 0, nses - 1 do
   local k = 7 + i * stride
@@ -105,17 +108,60 @@ for i = 0, nses - 1 do
     end
   end
 end
+for i = 0, nupd - 1 do
+  local cur = redis.call('GET', KEYS[ukey + i])
+  local why = nil
+  if not cur then why = 'missing'
+  elseif string.match(cur, '^{"v":(%d+),') ~= ARGV[uarg + i * 6] then why = 'conflict' end
+  if why then
+    refused[#refused + 1] = nses + i
+    refused[#refused + 1] = why
+  end
+end
 if #refused > 0 then return refused end
 for i = 0, nses - 1 do
-  local k, a = 7 + i * stride, 8 + nev + i * 6
+  local k, a = 7 + i * stride, 9 + nev + i * 6
   redis.call('SET', KEYS[k], ARGV[a], 'PXAT', ARGV[a + 3])
   redis.call('ZADD', KEYS[3], ARGV[a + 2], ARGV[a + 1])
   redis.call('ZADD', KEYS[4], ARGV[a + 4], ARGV[a + 1])
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 2], ARGV[a + 1]) end
 end
-for i = 8, 7 + nev do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+for i = 0, nupd - 1 do
+  local a = uarg + i * 6
+  redis.call('SET', KEYS[ukey + i], ARGV[a + 1], 'PXAT', ARGV[a + 4])
+  if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[3], ARGV[a + 2]) else redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2]) end
+  if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 3], ARGV[a + 2]) else redis.call('ZREM', KEYS[5], ARGV[a + 2]) end
+end
+for i = 9, 8 + nev do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 'ok'
+`
+
+/**
+ * KEYS: deadlines, pending, created, then the session key of each id. ARGV: now, until, the ids.
+ * Claims the ids still due (their deadline score moves to `until`, hiding them from other claims;
+ * any write to the session replaces it) and returns {dropped, record...}; an id whose record is
+ * gone is removed from every index and counted as dropped.
+ */
+export const CLAIM_DUE = `
+local out = {0}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local due = redis.call('ZSCORE', KEYS[1], id)
+  if due and tonumber(due) <= tonumber(ARGV[1]) then
+    local rec = redis.call('GET', KEYS[i + 1])
+    if rec then
+      redis.call('ZADD', KEYS[1], ARGV[2], id)
+      out[#out + 1] = rec
+    else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZREM', KEYS[3], id)
+      out[1] = out[1] + 1
+    end
+  end
+end
+return out
 `
 
 /** KEYS: queue, jobs. ARGV: now, lease ms, limit. Hides due jobs for the lease and returns them. */

@@ -52,6 +52,14 @@ export interface SessionStore {
   cursorAfter(rec: SessionRecord): string
   /** Unfinished sessions whose deadline is at or before `now`. */
   dueSessionIds(now: number, limit: number): Promise<string[]>
+  /**
+   * Claims up to `limit` of these ids that are still due (for expiry), hiding each from other
+   * claims until `until`; a later write to the session (or `until` passing) ends the claim. An id
+   * whose record is gone (outlived store.retention) is removed from every index instead.
+   */
+  claimDue(ids: string[], now: number, until: number): Promise<{ recs: SessionRecord[]; dropped: number }>
+  /** How many sessions are overdue, and the deadline of the oldest (null: none). */
+  expiryLag(now: number): Promise<{ due: number; oldestDeadline: number | null }>
   liveSessionIds(): Promise<string[]>
   countLive(): Promise<{ live: number; pending: number }>
   /** Drops listing entries of sessions created before `before` (their records expired already). */
@@ -70,17 +78,29 @@ export interface SessionCreate {
   retentionMs: number
 }
 
+/** A change to an existing session written with the events that record it (an expiry). */
+export interface SessionUpdate {
+  rec: SessionRecord
+  /** The version `rec` replaces. */
+  expectedV: number
+  retentionMs: number
+}
+
+export type WriteResult = CreateResult | 'conflict' | 'missing'
+
 /**
- * 'conflict': the chain's head moved. `refused`: these creates (indexes into `creates.sessions`)
- * cannot be written. In both cases nothing at all was written.
+ * 'conflict': the chain's head moved. `refused`: these writes cannot be made (index < number of
+ * creates: into `sessions`, else into `updates` after them). In both cases nothing was written.
  */
-export type AppendResult = 'ok' | 'conflict' | { refused: { index: number; result: 'locked' | 'exists' }[] }
+export type AppendResult =
+  'ok' | 'conflict' | { refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] }
 
 export interface AuditStore {
   auditHead(chain: string): Promise<ChainHead | null>
   /**
    * Appends if the chain's head is still `expected` (null: the chain is new), and creates the
-   * sessions in `creates` (checked as createSession checks them) in the same atomic step: all or nothing.
+   * sessions in `creates` (checked as createSession checks them) and applies its `updates` (each
+   * if the record is still at its expected version) in the same atomic step: all or nothing.
    */
   appendAudit(
     chain: string,
@@ -88,7 +108,7 @@ export interface AuditStore {
     next: ChainHead,
     events: string[],
     retentionMs: number,
-    creates?: { sessions: SessionCreate[]; now: number },
+    creates?: { sessions: SessionCreate[]; updates?: SessionUpdate[]; now: number },
   ): Promise<AppendResult>
   /** Oldest first from `afterPos` (exclusive), or newest first when `reverse`. */
   readAudit(opts: {
@@ -97,10 +117,14 @@ export interface AuditStore {
     count: number
     reverse?: boolean
   }): Promise<StoredAuditEvent[]>
-  /** Trims events older than `beforeMs`, recording each chain's last trimmed event as its anchor. */
+  /**
+   * Trims events older than `beforeMs` (at most about `limit`), recording each chain's last trimmed
+   * event as its anchor.
+   */
   trimAudit(
     beforeMs: number,
     anchorOf: (json: string) => { chain: string; seq: number; hash: string },
+    limit?: number,
   ): Promise<number>
   auditAnchors(): Promise<Record<string, ChainHead>>
 }

@@ -2,7 +2,7 @@
 // cache of verified signatures. The cache only saves the signature check: callers still check
 // revocation in the store on every introspection.
 import { jwtVerify, type JWK } from 'jose'
-import { KeyObject, type webcrypto } from 'node:crypto'
+import { hash, KeyObject, type webcrypto } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { SigningKey } from './keys.js'
 import { createThreadSigner, type Signer } from './signer.js'
@@ -37,6 +37,15 @@ export interface TokenService {
 
 const CACHE_MAX = 50_000
 const CLAIMS = ['sub', 'client_id', 'aud', 'jti', 'sid', 'env', 'op', 'provider', 'task'] as const
+/** Claims that repeat across tokens (one agent, audience, environment...): one string each in the cache. */
+const SHARED = ['iss', 'sub', 'client_id', 'aud', 'env', 'op', 'provider'] as const
+const INTERN_MAX = 10_000
+
+// The cache is what grows in a busy broker (up to CACHE_MAX entries). Each entry used to keep the
+// whole token (~600 bytes) as its key and fresh copies of every claim string (~1.1 KB an entry in
+// all): now the key is the token's SHA-256, repeated claims share one string, and entries of
+// expired tokens go first (~0.35 KB an entry).
+const cacheKey = (token: string): string => hash('sha256', token, 'base64')
 
 export function createTokenService(opts: {
   issuer: string
@@ -54,6 +63,26 @@ export function createTokenService(opts: {
   /** Retired keys stop verifying (and leave the JWKS) once every token they signed has expired. */
   const current = (k: SigningKey) => k.notAfter === undefined || k.notAfter > clock.now()
   const cache = new Map<string, SessionClaims>()
+  const interned = new Map<string, string>()
+  const intern = (v: string): string => {
+    const hit = interned.get(v)
+    if (hit !== undefined) return hit
+    if (interned.size >= INTERN_MAX) interned.clear()
+    interned.set(v, v)
+    return v
+  }
+  const remember = (key: string, claims: SessionClaims) => {
+    const now = clock.now() / 1000
+    // Drop expired entries from the old end (a few per insert), then the oldest if still full.
+    for (let i = 0; i < 4; i++) {
+      const first = cache.entries().next().value
+      if (!first || first[1].exp > now) break
+      cache.delete(first[0])
+    }
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
+    for (const k of SHARED) claims[k] = intern(claims[k])
+    cache.set(key, claims)
+  }
 
   let header = ''
   const importKey = (k: SigningKey) => KeyObject.from(k.privateKey as unknown as webcrypto.CryptoKey)
@@ -86,7 +115,8 @@ export function createTokenService(opts: {
     },
     close: () => signer.close(),
     async verify(token) {
-      const hit = cache.get(token)
+      const key = cacheKey(token)
+      const hit = cache.get(key)
       if (hit) return inLifetime(hit) ? hit : null
       try {
         const { payload } = await jwtVerify(
@@ -106,8 +136,7 @@ export function createTokenService(opts: {
         )
         for (const k of CLAIMS) if (typeof payload[k] !== 'string') return null
         const claims = payload as unknown as SessionClaims
-        if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
-        cache.set(token, claims)
+        remember(key, claims)
         return claims
       } catch {
         return null

@@ -1,92 +1,13 @@
 // One contract suite for every store: each assertion must hold for memory.ts and redis.ts alike,
 // and for redis.ts on each Redis topology (test/store.contract.test.ts, test/ha.cluster.test.ts).
-import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { RedisConnection } from '../../src/config/types.js'
 import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
-import { redisKeys } from '../../src/store/keys.js'
-import { createRedisStore, type RedisStore } from '../../src/store/redis.js'
 import type { CreateResult, RevocationJob, Store } from '../../src/store/types.js'
 import { makeLock, makeRec, newId } from './records.js'
+import type { Fixture, Kind } from './store-kinds.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-
-/** What differs between the two stores: where time comes from and how a second replica is made. */
-export interface Fixture {
-  store: Store
-  /** "Now" for the records a test builds. */
-  now(): number
-  /** Another handle on the same data (Redis: a second instance on the same prefix). */
-  peer(): Promise<Store>
-  /** Waits (or moves the clock) until a lease taken with `ttlMs` has lapsed. */
-  expireLease(name: string, ttlMs: number): Promise<void>
-  /** Lets store time pass every audit event appended so far; returns that new store time (ms). */
-  passAuditTime(): Promise<number>
-  close(): Promise<void>
-}
-
-export interface Kind {
-  name: string
-  /** The store's `kind` (default: name). */
-  storeKind?: Store['kind']
-  open(): Promise<Fixture>
-}
-
-/** The Redis store on `target` (a URL or a topology); `cleanup` deletes a prefix's keys. */
-export function redisKind(
-  name: string,
-  target: () => RedisConnection | string,
-  cleanup: (prefix: string) => Promise<void>,
-): Kind {
-  return {
-    name,
-    storeKind: 'redis',
-    async open() {
-      const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`
-      const keys = redisKeys(prefix)
-      const store: RedisStore = await createRedisStore(target(), prefix)
-      const peers: Store[] = []
-      const serverMs = async () => {
-        const [s, us] = await store.redis.time()
-        return Number(s) * 1000 + Math.floor(Number(us) / 1000)
-      }
-      return {
-        store,
-        now: () => Date.now(),
-        async peer() {
-          const p = await createRedisStore(target(), prefix)
-          peers.push(p)
-          return p
-        },
-        async expireLease(name) {
-          await vi.waitFor(async () => expect(await store.redis.pttl(keys.lease(name))).toBe(-2), {
-            timeout: 5000,
-            interval: 10,
-          })
-        },
-        async passAuditTime() {
-          // Stream ids are the server's ms; wait for its clock to tick past the last append.
-          const last = await serverMs()
-          let now = last
-          await vi.waitFor(
-            async () => {
-              now = await serverMs()
-              expect(now).toBeGreaterThan(last)
-            },
-            { timeout: 5000, interval: 2 },
-          )
-          return now
-        },
-        async close() {
-          for (const p of peers) await p.close()
-          await store.close()
-          await cleanup(prefix)
-        },
-      }
-    },
-  }
-}
 
 const bump = (r: SessionRecord, over: Partial<SessionRecord> = {}): SessionRecord => ({
   ...r,

@@ -1,0 +1,290 @@
+// Expiry benchmark: does expiry keep pace with issuing, and how fast does a backlog drain?
+// `npm run bench:expiry -- [--duration 20] [--connections 40] [--backlog 100000] [--replicas 2]
+// [--no-build]`. Two `airlock serve` processes share a private redis-server (or REDIS_URL, touching
+// only keys under a fresh prefix).
+//   pace:  both replicas issue at full rate with a 10 s TTL for --duration seconds; every 200 ms the
+//          age of the oldest overdue session (deadline passed, not expired yet) and the number of
+//          overdue sessions are sampled from Redis. Reports p50/p99/max of that age.
+//   drain: the replicas stop; --backlog sessions already past their deadline are written straight
+//          into the store (as the broker writes them); the replicas start again and the time until
+//          none is overdue gives the drain rate.
+// It asserts nothing; it reports.
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { sha256Hex } from '../src/auth/apikeys.js'
+import { redisKeys } from '../src/store/keys.js'
+import { createRedisStore } from '../src/store/redis.js'
+import { makeRec } from '../test/support/records.js'
+import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '20' },
+    connections: { type: 'string', default: '40' },
+    backlog: { type: 'string', default: '100000' },
+    replicas: { type: 'string', default: '2' },
+    'no-build': { type: 'boolean', default: false },
+  },
+})
+const DURATION = Number(args.duration)
+const CONNECTIONS = Number(args.connections)
+const BACKLOG = Number(args.backlog)
+const REPLICAS = Number(args.replicas)
+const log = (s: string) => process.stderr.write(`bench:expiry: ${s}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let privateRedis: RedisServer | null = null
+let tmp = ''
+const brokers: ChildProcess[] = []
+
+function configYaml(port: number, redisUrl: string, prefix: string, keyFile: string, botKey: string) {
+  return `
+server: { host: 127.0.0.1, port: ${port}, public_url: "http://127.0.0.1:${port}" }
+store: { redis_url: ${JSON.stringify(redisUrl)}, key_prefix: ${JSON.stringify(prefix)} }
+tokens: { algorithm: EdDSA, signing_key: ${JSON.stringify(`file:${keyFile}`)} }
+environments: [{ name: staging }]
+operation_classes: [{ name: read }]
+agents:
+  - { id: bench-bot, api_key_sha256: ${sha256Hex(botKey)} }
+providers:
+  - { name: bench-api, type: jwt, audience: bench-api }
+policies:
+  - description: bench-bot reads staging freely
+    agents: [bench-bot]
+    environments: [staging]
+    operation_classes: [read]
+    providers: [bench-api]
+audit: { stdout: false }
+rate_limits: { per_agent_per_minute: 1000000 }
+`
+}
+
+async function startBroker(configFile: string, port: number, logFile: string): Promise<ChildProcess> {
+  const fd = openSync(logFile, 'a')
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'airlock.js'), 'serve', '--config', configFile], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', fd],
+  })
+  closeSync(fd)
+  brokers.push(child)
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`broker exited (${child.exitCode}); see ${logFile}`)
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) return child
+    await sleep(100)
+  }
+  throw new Error('broker not ready after 30 s')
+}
+
+async function stopBroker(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return
+  await new Promise<void>((done) => {
+    c.once('exit', () => done())
+    c.kill('SIGTERM')
+  })
+}
+
+/** CPU seconds of a process so far (Linux /proc), and of Redis (INFO cpu). */
+const procCpu = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+const redisCpu = async (r: Redis): Promise<number> => {
+  const info = await r.info('cpu')
+  const field = (n: string) => Number(new RegExp(`^${n}:(.*)$`, 'm').exec(info)?.[1] ?? 0)
+  return field('used_cpu_user') + field('used_cpu_sys')
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? 0 : (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number)
+}
+
+async function main() {
+  if (!args['no-build']) {
+    log('building (npm run build)')
+    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] }).status !== 0) return 1
+  }
+  let redisUrl = process.env['REDIS_URL'] ?? ''
+  if (!redisUrl) {
+    privateRedis = await redisServer()
+    redisUrl = privateRedis.url
+  }
+  const prefix = `airlock-bench:${randomBytes(6).toString('hex')}:`
+  const k = redisKeys(prefix)
+  const redis = new Redis(redisUrl)
+  tmp = await mkdtemp(join(tmpdir(), 'airlock-bench-expiry-'))
+  const keyFile = join(tmp, 'key.pem')
+  await writeFile(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
+  const botKey = `ak_bench-bot_${randomBytes(18).toString('base64url')}`
+  const logFile = join(tmp, 'brokers.log')
+  const replicas: { port: number; config: string }[] = []
+  for (let i = 0; i < REPLICAS; i++) {
+    const port = await freePort()
+    const config = join(tmp, `airlock-${i}.yaml`)
+    await writeFile(config, configYaml(port, redisUrl, prefix, keyFile, botKey))
+    replicas.push({ port, config })
+  }
+  const startAll = () => Promise.all(replicas.map((r) => startBroker(r.config, r.port, logFile)))
+
+  /** Oldest overdue age (s) and overdue count, straight from the deadlines index. */
+  const lag = async () => {
+    const now = Date.now()
+    const [due, oldest] = await Promise.all([
+      redis.zcount(k.deadlines, '-inf', now),
+      redis.zrangebyscore(k.deadlines, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1),
+    ])
+    return { due, age: oldest.length === 2 ? (now - Number(oldest[1])) / 1000 : 0 }
+  }
+
+  // ---- pace
+  let running = await startAll()
+  log(`pace: ${REPLICAS} replicas, ${CONNECTIONS} connections in all, 10 s TTL, ${DURATION} s`)
+  const ages: number[] = []
+  let maxDue = 0
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      const l = await lag()
+      ages.push(l.age)
+      maxDue = Math.max(maxDue, l.due)
+      await sleep(200)
+    }
+  })()
+  const body = JSON.stringify({
+    environment: 'staging',
+    operation_class: 'read',
+    provider: 'bench-api',
+    task: { id: 'BENCH-1' },
+    ttl_seconds: 10,
+  })
+  const runs = await Promise.all(
+    replicas.map((r) =>
+      autocannon({
+        url: `http://127.0.0.1:${r.port}/v1/sessions`,
+        method: 'POST',
+        connections: Math.max(1, Math.floor(CONNECTIONS / REPLICAS)),
+        duration: DURATION,
+        headers: { authorization: `Bearer ${botKey}`, 'content-type': 'application/json' },
+        body,
+      }),
+    ),
+  )
+  const issued = runs.reduce((n, r) => n + (r.statusCodeStats?.['201']?.count ?? 0), 0)
+  const errors = runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
+  // Sessions issued in the last 10 s fall due after the load stops: sample until they are gone.
+  const tail = Date.now()
+  while (Date.now() - tail < 30_000) {
+    await sleep(500)
+    if ((await lag()).due === 0 && Date.now() - tail > 11_000) break
+  }
+  sampling = false
+  await sampler
+  const expired = (await redis.zcard(k.created)) - (await redis.zcard(k.deadlines))
+  console.log(
+    JSON.stringify({
+      pace: {
+        durationSeconds: DURATION,
+        replicas: REPLICAS,
+        issued,
+        issuedPerSecond: Math.round(issued / DURATION),
+        errors,
+        expiredByEnd: expired,
+        oldestOverdueSeconds: { p50: pct(ages, 50), p99: pct(ages, 99), max: Math.max(0, ...ages) },
+        maxOverdue: maxDue,
+        samples: ages.length,
+        loadAverage: loadavg()[0],
+      },
+    }),
+  )
+
+  // ---- drain
+  await Promise.all(running.map(stopBroker))
+  log(`drain: writing ${BACKLOG} overdue sessions`)
+  const store = await createRedisStore(redisUrl, prefix)
+  const now = Date.now()
+  for (let i = 0; i < BACKLOG; i += 1000) {
+    await Promise.all(
+      Array.from({ length: Math.min(1000, BACKLOG - i) }, () => {
+        const rec = makeRec(now - 60_000, {
+          status: 'active',
+          agent: 'bench-bot',
+          provider: 'bench-api',
+          expires_at: now - 30_000,
+          approvals_required: 0,
+          approvals: [],
+        })
+        return store.createSession(rec, 86_400_000, now)
+      }),
+    )
+  }
+  await store.close()
+  log(`drain: ${(await lag()).due} overdue; starting ${REPLICAS} replicas`)
+  const started = performance.now()
+  running = await startAll()
+  const ready = performance.now()
+  // The sweepers start before the HTTP port opens: count from what is left once both answer.
+  const atReady = (await lag()).due
+  const cpu0 = running.map((c) => procCpu(c.pid as number))
+  const redis0 = await redisCpu(redis)
+  let last = await lag()
+  while (last.due > 0 && performance.now() - ready < 120_000) {
+    await sleep(100)
+    last = await lag()
+  }
+  const seconds = (performance.now() - ready) / 1000
+  const drained = Math.max(1, atReady - last.due)
+  const brokerCpu = running.reduce((n, c, i) => n + procCpu(c.pid as number) - (cpu0[i] as number), 0)
+  const redisCpuUs = ((await redisCpu(redis)) - redis0) * 1e6
+  console.log(
+    JSON.stringify({
+      drain: {
+        backlog: BACKLOG,
+        replicas: REPLICAS,
+        startSeconds: (ready - started) / 1000,
+        overdueAtReady: atReady,
+        drainSeconds: seconds,
+        leftOverdue: last.due,
+        perSecond: Math.round((atReady - last.due) / seconds),
+        // Wall time depends on how busy the machine is; CPU time per session much less so.
+        brokerCpuUsPerSession: Math.round((brokerCpu * 1e6) / drained),
+        redisCpuUsPerSession: Math.round(redisCpuUs / drained),
+        loadAverage: loadavg()[0],
+      },
+    }),
+  )
+  await Promise.all(running.map(stopBroker))
+  let cursor = '0'
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (found.length > 0) await redis.del(...found)
+  } while (cursor !== '0')
+  redis.disconnect()
+  return 0
+}
+
+main()
+  .catch((e: unknown) => {
+    log((e as Error).stack ?? String(e))
+    return 1
+  })
+  .then(async (code) => {
+    await Promise.all(brokers.map(stopBroker))
+    await privateRedis?.stop()
+    if (tmp) await rm(tmp, { recursive: true, force: true })
+    process.exit(code)
+  })
