@@ -1,6 +1,7 @@
 // Every provider type and its functions. Typed as a Record over ProviderType, so adding a type to
 // the union without implementing validate/create (and the Provider methods) does not compile.
 import { awsProvider } from './aws/index.js'
+import { gatewayProvider } from './gateway/index.js'
 import { jwtProvider } from './jwt/index.js'
 import { postgresProvider } from './postgres/index.js'
 import type { ProviderFns, ProviderType } from './types.js'
@@ -9,6 +10,7 @@ export const providerRegistry: Record<ProviderType, ProviderFns<unknown>> = {
   jwt: jwtProvider,
   postgres: postgresProvider,
   aws: awsProvider,
+  gateway: gatewayProvider,
 }
 
 export const isProviderType = (t: string): t is ProviderType => Object.hasOwn(providerRegistry, t)
