@@ -15,6 +15,7 @@ import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import approvalRoutes from './routes/approvals.js'
 import auditRoutes from './routes/audit.js'
+import gatewayRoutes from './routes/gateway.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import serviceRoutes from './routes/service.js'
@@ -123,6 +124,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(vaultRoutes)
   await app.register(approvalRoutes)
   await app.register(slackRoutes)
+  await app.register(gatewayRoutes)
   return app
 }
 

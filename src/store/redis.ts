@@ -61,6 +61,7 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
   const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
   const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
+  const useActionScript = script('alUseAction', lua.USE_ACTION)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: Redis | null = null
@@ -204,6 +205,12 @@ export async function createRedisStore(url: string, prefix: string): Promise<Red
         if (gone.length > 0) await redis.zrem(k.created, ...gone)
         return gone.length
       }),
+
+    useAction: (id, keepUntil) =>
+      guard(
+        'action',
+        async () => (await useActionScript(2, k.session(id), k.actionUsed(id), keepUntil)) === 1,
+      ),
 
     putLock: (lock) =>
       guard('lock', async () => {
