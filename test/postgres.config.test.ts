@@ -9,10 +9,10 @@ import { EXAMPLE, exampleLoadOptions } from './support/example-config.js'
 const { opts: OPTS, cleanup } = exampleLoadOptions('pgconfig')
 afterAll(cleanup)
 
-/** The example without aws (not in this release); app-db is providers[1]. */
+/** The example without aws and the gateways (their own tests); app-db is providers[1]. */
 function doc(): Record<string, any> {
   const d = parse(EXAMPLE) as Record<string, any>
-  d['providers'] = (d['providers'] as { type: string }[]).filter((p) => p.type !== 'aws')
+  d['providers'] = (d['providers'] as { type: string }[]).filter((p) => p.type !== 'aws' && p.type !== 'gateway')
   return d
 }
 const appDb = (d: Record<string, any>) => d['providers'][1] as Record<string, any>

@@ -140,7 +140,15 @@ export function validateGateway(
       const at = `environments.${name}`
       if (ctx.environments.length > 0 && !ctx.environments.includes(name))
         report(at, `unknown environment '${name}'`)
-      const env = environment(value, at, upstream, defaultHeader, graphql === true, report)
+      const env = environment(
+        value,
+        at,
+        upstream,
+        raw['upstream'] !== undefined,
+        defaultHeader,
+        graphql === true,
+        report,
+      )
       if (env) environments[name] = env
     }
 
@@ -187,6 +195,8 @@ function environment(
   raw: unknown,
   at: string,
   defaultUpstream: string | null,
+  /** The provider names an upstream (reported there when it is invalid). */
+  upstreamGiven: boolean,
   defaultHeader: string,
   graphql: boolean,
   report: (path: string, message: string) => void,
@@ -202,7 +212,8 @@ function environment(
     upstream = parseUpstream(value['upstream'])
     if (upstream === null)
       bad(`${at}.upstream`, 'expected an http:// or https:// URL without user info, query or fragment')
-  } else if (upstream === null) bad(`${at}.upstream`, 'required here (the provider has no upstream)')
+  } else if (upstream === null && !upstreamGiven)
+    bad(`${at}.upstream`, 'required here (the provider has no upstream)')
   const header = headerName(value['header'], `${at}.header`, bad) ?? defaultHeader
   const args: Record<string, string[]> = {}
   const rawArgs = value['arguments']
