@@ -6,7 +6,11 @@ import { randomBytes } from 'node:crypto'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureResponses, client, testBroker, type TestBroker } from './helper.js'
+import { runCli } from './support/cli.js'
+import { tempDir } from './support/broker-process.js'
 import { rawRequest, startUpstream, type Upstream } from './support/upstream.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const CANARY = `upstream-canary-${randomBytes(12).toString('hex')}`
 let upstream: Upstream
@@ -243,6 +247,48 @@ describe('gateway: plain HTTP', () => {
     )
     expect(metrics.body).toMatch(/airlock_gateway_upstream_seconds_count\{provider="admin-api"\} [1-9]/)
   })
+
+  it('airlock exec sets AIRLOCK_GATEWAY_URL and AIRLOCK_SESSION_TOKEN; --action-file binds the call to approve', async () => {
+    const env = {
+      AIRLOCK_URL: `http://127.0.0.1:${port}`,
+      AIRLOCK_TOKEN: tb.keys['build-bot'],
+      AIRLOCK_PROFILE: '',
+    }
+    const session = ['--env', 'staging', '--provider', 'admin-api', '--task', 'CLI-1']
+    const r = await runCli(
+      [
+        'exec',
+        ...session,
+        '--class',
+        'read',
+        '--',
+        'sh',
+        '-c',
+        'echo "url=$AIRLOCK_GATEWAY_URL len=${#AIRLOCK_SESSION_TOKEN}"',
+      ],
+      env,
+    )
+    expect(r.err).toBe('')
+    expect(r.out).toMatch(/^url=http:\/\/airlock\.test\/gw\/admin-api len=[1-9]\d+$/m)
+    const file = join(tempDir(), 'action.json')
+    writeFileSync(
+      file,
+      JSON.stringify({ method: 'DELETE', path: '/api/volumes/7', body: { reason: 'cleanup' } }),
+    )
+    const req = await runCli(
+      ['--json', 'request', ...session, '--class', 'destructive', '--action-file', file],
+      env,
+    )
+    expect(req.code).toBe(0)
+    const out = JSON.parse(req.out) as { session: { status: string; action: unknown } }
+    expect(out.session).toMatchObject({
+      status: 'pending_approval',
+      action: { method: 'DELETE', path: '/api/volumes/7', body: { reason: 'cleanup' } },
+    })
+    const bad = await runCli(['request', ...session, '--class', 'destructive'], env)
+    expect(bad.code).toBe(64)
+    expect(bad.err).toMatch(/add action/)
+  }, 60_000)
 
   it('the upstream token appears in no response, log line or audit event', () => {
     expect(responses.length).toBeGreaterThan(10)

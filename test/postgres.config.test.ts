@@ -12,7 +12,9 @@ afterAll(cleanup)
 /** The example without aws and the gateways (their own tests); app-db is providers[1]. */
 function doc(): Record<string, any> {
   const d = parse(EXAMPLE) as Record<string, any>
-  d['providers'] = (d['providers'] as { type: string }[]).filter((p) => p.type !== 'aws' && p.type !== 'gateway')
+  d['providers'] = (d['providers'] as { type: string }[]).filter(
+    (p) => p.type !== 'aws' && p.type !== 'gateway',
+  )
   return d
 }
 const appDb = (d: Record<string, any>) => d['providers'][1] as Record<string, any>

@@ -44,8 +44,6 @@ const LIST_OF: Record<OperationType, keyof FieldLists> = {
   subscription: 'subscriptions',
 }
 
-const bad = (message: string): Outcome => ({ ok: false, status: 400, message, refused: 'request' })
-
 const patternCache = new Map<string, RegExp>()
 export function fieldMatches(pattern: string, name: string): boolean {
   if (pattern === '*') return true

@@ -12,6 +12,7 @@ export interface Contained {
   segments: string[]
 }
 
+// eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\\\x00-\x20\x7f#]|%(2f|5c|25|00)/i
 
 /** The contained path of a raw request URL under `prefix` (`/gw/railway`), or why it is refused. */

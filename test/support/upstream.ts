@@ -1,7 +1,7 @@
 // A plain HTTP upstream for gateway tests: records every request it receives (method, URL,
 // headers, body) and answers by path. `rawRequest` sends bytes exactly as given, so paths reach the
 // broker without any client normalising them.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 
 export interface Seen {
@@ -20,7 +20,7 @@ export interface Upstream {
   close(): Promise<void>
 }
 
-export type Handler = (s: Seen, res: import('node:http').ServerResponse) => void
+export type Handler = (s: Seen, res: ServerResponse) => void
 
 export async function startUpstream(handler: Handler): Promise<Upstream> {
   const up: Upstream = { url: '', port: 0, seen: [], onRequest: null, close: async () => {} }
