@@ -3,6 +3,7 @@
 // (even split across chunks), body limit, timeout, revocation, and the audit trail. The upstream
 // and the "other host" are real HTTP servers; the upstream token is a canary searched everywhere.
 import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureResponses, client, testBroker, type TestBroker } from './helper.js'
@@ -195,6 +196,20 @@ describe('gateway: plain HTTP', () => {
     const r = await call(grant.token, 'POST', '/api/big', 'x'.repeat(4096))
     expect(r.status).toBe(413)
     expect(r.json().error).toBe('payload_too_large')
+    expect(upstream.seen.length).toBe(before)
+  })
+
+  it('a streamed (chunked) body over the limit is 413, and the upstream never gets a whole request', async () => {
+    const { grant } = await session()
+    const before = upstream.seen.length
+    const r = await request(`${base}/api/streamed`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${grant.token}` },
+      body: Readable.from([Buffer.alloc(1500, 'a'), Buffer.alloc(1500, 'b')]),
+    })
+    const text = await r.body.text()
+    expect(r.statusCode).toBe(413)
+    expect(JSON.parse(text)).toMatchObject({ error: 'payload_too_large' })
     expect(upstream.seen.length).toBe(before)
   })
 
