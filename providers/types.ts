@@ -27,7 +27,8 @@ export interface ProviderContext {
   secrets: SecretSource
   /**
    * Distinguishes this deployment's objects from another Airlock's on the same backend. The same on
-   * every replica and across restarts (the store's key prefix), never per host or process.
+   * every replica and across restarts (a random id kept in the deployment's Redis), never per host
+   * or process, and different for another deployment even when it uses the same key prefix.
    */
   instanceId: string
   log: FastifyBaseLogger

@@ -87,6 +87,12 @@ export async function buildApp(opts: AppOptions) {
   )
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
+    // Grants and introspection carry tokens and credentials (RFC 6749 §5.1): nothing is cached
+    // unless a route says otherwise (the JWKS sets its own Cache-Control).
+    if (!reply.hasHeader('cache-control')) {
+      reply.header('cache-control', 'no-store')
+      reply.header('pragma', 'no-cache')
+    }
   })
 
   // External plugins.
@@ -112,7 +118,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(rateLimitPlugin, {
     redis: opts.redis,
     nameSpace: opts.rateLimitNamespace,
-    perMinute: cfg.rateLimits.perAgentPerMinute,
+    perMinute: () => opts.broker.runtime().config.rateLimits.perAgentPerMinute,
   })
 
   // Routes.

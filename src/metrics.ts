@@ -80,6 +80,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'Sessions waiting for approval',
       registers: r,
     }),
+    secretsUnresolved: new Gauge({
+      name: 'airlock_config_secrets_unresolved',
+      help: 'Config secrets (vault: references) that have no usable value yet, by field: their feature is off (alert when 1)',
+      labelNames: ['field'],
+      registers: r,
+    }),
   }
 }
 

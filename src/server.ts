@@ -11,12 +11,16 @@ import { newChainId } from './ids.js'
 import { createLockService } from './locks/service.js'
 import { createLogger } from './log.js'
 import { createMetrics } from './metrics.js'
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js'
 import { buildRuntime, type Runtime } from './runtime.js'
+import { createReloader } from './reload.js'
+import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
 import { createRevoker } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
+import { deploymentId } from './store/deployment.js'
 import { redisKeys } from './store/keys.js'
 import { createMemoryStore } from './store/memory.js'
 import { memoryProviderState, redisProviderState } from './store/provider-state.js'
@@ -25,7 +29,7 @@ import { createRedisStore } from './store/redis.js'
 import type { Store } from './store/types.js'
 import type { SigningKey } from './tokens/keys.js'
 import { KEYRING_PATH } from './vault/keyring.js'
-import { resolveDeferred, signingKeys, vaultFor, type Signing } from './vault/setup.js'
+import { signingKeys, vaultFor, type Signing } from './vault/setup.js'
 import type { Vault } from './vault/vault.js'
 import { createTokenService } from './tokens/tokens.js'
 import { createSweeper } from './workers/sweeper.js'
@@ -51,6 +55,8 @@ export interface RunningBroker {
   store: Store
   runtime: () => Runtime
   chain: string
+  /** The port of server.metrics.listen once bound; null when /metrics is on the API port. */
+  metricsPort: number | null
   sweepOnce(): Promise<void>
   reload(config: AirlockConfig): Promise<void>
   close(): Promise<void>
@@ -84,12 +90,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
 
   let vault: Vault | null = null
   let signing: Signing
+  // Retired signing keys stay published as long as the tokens they signed may live: the longest
+  // tokens.max_ttl this broker has run with (a reload may raise it; lowering it leaves older tokens).
+  let keyWindowMs = config.tokens.maxTtlSeconds * 1000
   try {
     vault = await vaultFor(config, clock)
     signing = opts.signingKey
       ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
-      : await signingKeys(config, vault, clock)
-    await resolveDeferred(config, vault, log)
+      : await signingKeys(config, vault, clock, () => keyWindowMs)
   } catch (e) {
     await vault?.close()
     await store.close()
@@ -130,10 +138,17 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
 
   // What providers tag their outside objects with (e.g. postgres role names). Stable per deployment:
-  // every replica shares Redis and this prefix, whatever its host, so each recognises (and reaps)
-  // the others' leftovers. Providers may let the config override it (postgres: deployment_id).
-  const instanceId = config.store.keyPrefix
+  // every replica reads the same id from Redis, whatever its host, so each recognises (and reaps)
+  // the others' leftovers, and another deployment on the same backend (even with the same key
+  // prefix) has another. Providers may let the config override it (postgres: deployment_id).
+  const instanceId = await deploymentId(redis, config.store.keyPrefix).catch(async (e: unknown) => {
+    await vault?.close()
+    await store.close()
+    throw e
+  })
   const secrets = createSecretSource({ baseDir: config.baseDir, env: process.env, vault })
+  const deferred = createDeferredSecrets({ secrets: vault ? secrets : null, log, metrics })
+  await deferred.resolve(config)
   // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
   let sessionsRef: SessionService | null = null
   const providerDeps = {
@@ -142,7 +157,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
-  const revoker = createRevoker({ store, runtime, clock, metrics, log })
+  const revoker = createRevoker({ store, runtime, clock, metrics, log, retired: (n) => reloader.retired(n) })
   // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
     redis,
@@ -185,8 +200,25 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     slack,
   }
 
-  // Every replica follows vault changes: new signing keys, and rotated provider secrets.
+  // A deferred secret written, rotated or deleted in the vault takes effect at once; one still
+  // missing is retried every second (a missed notification heals too). Queued Slack messages go
+  // out as soon as the bot token is there.
+  let vaultChanges = 0
+  let vaultChangesAtBuild = 0
+  const refreshDeferred = () =>
+    deferred.resolve(current.config).then((changed) => {
+      if (changed) void slack.notifier.runOnce()
+    })
+  const deferredTimer = setInterval(() => {
+    if (deferred.pending(current.config)) void refreshDeferred()
+  }, 1000)
+  deferredTimer.unref()
+
+  // Every replica follows vault changes: new signing keys, deferred config secrets, and rotated
+  // provider secrets.
   vault?.onChange((path) => {
+    vaultChanges++
+    if (deferred.concerns(current.config, path)) void refreshDeferred()
     if (path === KEYRING_PATH || path === '*') {
       reloadKeys().catch((e: unknown) =>
         log.error({ err: (e as Error).message }, 'reloading signing keys failed'),
@@ -220,6 +252,22 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     logger: log,
   })
 
+  const exposure = config.server.metrics
+  let metricsListener: MetricsListener | null = null
+  if (exposure.mode === 'listen') {
+    metricsListener = await startMetricsListener(metrics.registry, exposure.host, exposure.port).catch(
+      async (e: unknown) => {
+        await app.close()
+        await tokens.close()
+        await vault?.close()
+        await store.close()
+        throw new Error(
+          `server.metrics.listen: cannot listen on ${exposure.host}:${exposure.port} (${(e as Error).message})`,
+        )
+      },
+    )
+  }
+
   const sweeper = createSweeper({
     store,
     sessions,
@@ -251,6 +299,30 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     actor: 'airlock',
     details: { chain, host: hostname(), pid: process.pid },
   })
+  const reloader = createReloader({
+    current: runtime,
+    async build(next) {
+      vaultChangesAtBuild = vaultChanges
+      await deferred.resolve(next, current.config)
+      return buildRuntime(next, { clock, log, instanceId, secrets, previous: current, ...providerDeps })
+    },
+    async swap(next) {
+      current = next
+      // A vault change while the new config resolved may have reached the old one only.
+      if (vaultChanges !== vaultChangesAtBuild) await refreshDeferred()
+      const window = Math.max(keyWindowMs, next.config.tokens.maxTtlSeconds * 1000)
+      if (window !== keyWindowMs) {
+        keyWindowMs = window
+        // The new config is in force either way; the key timer retries within a minute.
+        await reloadKeys().catch((e: unknown) =>
+          log.warn({ err: (e as Error).message }, 'reloading signing keys failed'),
+        )
+      }
+    },
+    sessions: () => sessions,
+    audit,
+    log,
+  })
   if (opts.sweeper !== false) sweeper.start()
   slack.notifier.start()
 
@@ -259,33 +331,20 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     store,
     runtime,
     chain,
+    metricsPort: metricsListener?.port ?? null,
     sweepOnce: () => sweeper.runOnce(),
-    async reload(next) {
-      const built = await buildRuntime(next, {
-        clock,
-        log,
-        instanceId,
-        secrets,
-        previous: current,
-        ...providerDeps,
-      })
-      const old = current
-      current = built
-      await audit.record({
-        type: 'config.reloaded',
-        actor: 'airlock',
-        details: { providers: next.providers.length },
-      })
-      for (const p of old.providers.values()) await p.close().catch(() => {})
-    },
+    reload: (next) => reloader.reload(next),
     async close() {
       if (keyTimer) clearInterval(keyTimer)
+      clearInterval(deferredTimer)
       await sweeper.stop()
       await slack.notifier.stop()
       await app.close()
+      await metricsListener?.close()
       await tokens.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})
+      await reloader.close()
       await vault?.close()
       await store.close()
     },

@@ -77,19 +77,19 @@ describe('aws provider config', () => {
       'a read class that can delete',
       (a: any) => (a.operation_classes.read = { actions: ['s3:GetObject', 's3:DeleteObject'] }),
       `${P}.operation_classes.read.actions[1]`,
-      "'s3:DeleteObject' can delete or terminate: only a class marked destructive: true (two approvals) may have it",
+      "'s3:DeleteObject' can destroy (*:Delete*: deletes a resource or its data): only a class marked destructive: true (two approvals) may have it",
     ],
     [
       'a write class with a service wildcard',
       (a: any) => (a.operation_classes.write = { actions: ['ec2:*'] }),
       `${P}.operation_classes.write.actions[0]`,
-      "'ec2:*' can delete or terminate",
+      "'ec2:*' can destroy",
     ],
     [
       'a write class with everything',
       (a: any) => (a.operation_classes.write = { actions: ['*'] }),
       `${P}.operation_classes.write.actions[0]`,
-      "'*' can delete or terminate",
+      "'*' can destroy",
     ],
     [
       'one role for two environments',

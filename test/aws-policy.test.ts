@@ -158,6 +158,9 @@ describe('fitting STS', () => {
       's3cr3t-not-json',
       '{"access_key_id":"AKIA1"}',
       '{"access_key_id":"AKIA1","secret_access_key":"s3cr3t","x":1}',
+      '{"access_key_id":"AKIA1","secret_access_key":""}',
+      '{"access_key_id":" ","secret_access_key":"s3cr3t"}',
+      '{"access_key_id":"AKIA1","secret_access_key":"s3cr3t","session_token":""}',
     ]) {
       let message = ''
       try {

@@ -137,6 +137,15 @@ describe('aws provider with its vault secret missing or undecryptable', () => {
     await expectWorking()
   })
 
+  it('a blank secret, or one with an empty key field: 503 naming the path, never used as a key', async () => {
+    await vaultCall('PUT', ' \n')
+    await expectBroken(/is empty/)
+    await vaultCall('PUT', JSON.stringify({ access_key_id: BROKER_AKID, secret_access_key: '' }))
+    await expectBroken(/has an empty secret_access_key/)
+    await vaultCall('PUT', KEY_JSON)
+    await expectWorking()
+  })
+
   it('no secret reached any response, log line or audit event', () => {
     const everything = [...responses, ...t.logs.lines, ...t.audit].join('\n')
     expect(responses.length).toBeGreaterThan(15)

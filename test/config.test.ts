@@ -81,6 +81,7 @@ describe('the contract example', () => {
       port: 8080,
       publicUrl: 'http://127.0.0.1:8080',
       bodyLimitBytes: 65536,
+      metrics: { mode: 'operator' },
     })
     expect(c.store).toEqual({ redisUrl: ENV.REDIS_URL, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
     expect(c.tokens).toEqual({
@@ -107,6 +108,7 @@ describe('the contract example', () => {
         subject: 'repo:acme/app:ref:refs/heads/main',
         jwksUri: null,
         algorithms: ['RS256', 'ES256', 'EdDSA'],
+        maxLifetimeSeconds: 3600,
       },
     })
     expect(c.humans.find((h) => h.id === 'carol')).toEqual({
@@ -197,6 +199,7 @@ describe('defaults', () => {
       port: 8080,
       publicUrl: 'http://127.0.0.1:8080',
       bodyLimitBytes: 65536,
+      metrics: { mode: 'operator' },
     })
     expect(c.store).toEqual({ redisUrl: null, keyPrefix: 'airlock:', retentionMs: 86_400_000 })
     expect(c.tokens).toEqual({
@@ -377,6 +380,18 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
     { 'agents[1].oidc.algorithms': ['RS256', 'HS256'] },
     'agents[1].oidc.algorithms[1]',
     "'HS256' is not allowed",
+  ],
+  [
+    'oidc max_lifetime too short',
+    { 'agents[1].oidc.max_lifetime': '10s' },
+    'agents[1].oidc.max_lifetime',
+    'at least 1m',
+  ],
+  [
+    'oidc max_lifetime not a duration',
+    { 'agents[1].oidc.max_lifetime': 'forever' },
+    'agents[1].oidc.max_lifetime',
+    'duration',
   ],
   [
     'oidc over http',
@@ -599,6 +614,32 @@ describe('secrets', () => {
     expect(() => resolveRef('env:EMPTY', opts)).toThrow('environment variable EMPTY is not set')
     expect(() => resolveRef('vault:x', opts)).toThrow('a vault: reference cannot be used here')
     expect(() => resolveRef('plain', opts)).toThrow('not a literal')
+  })
+
+  it('an empty or blank env: or file: secret is a config error naming its field and source', () => {
+    writeFileSync(join(dir, 'empty.txt'), '')
+    writeFileSync(join(dir, 'blank.txt'), '  \n')
+    const blankEnv = { ...OPTS, env: { ...ENV, BLANK: ' ' } }
+    expect(problemsOf(edited({ 'slack.signing_secret': 'file:empty.txt' }))).toEqual([
+      { path: 'slack.signing_secret', message: `file ${join(dir, 'empty.txt')} is empty` },
+    ])
+    expect(problemsOf(edited({ 'slack.bot_token': 'file:blank.txt' }))).toEqual([
+      { path: 'slack.bot_token', message: `file ${join(dir, 'blank.txt')} is empty` },
+    ])
+    expect(problemsOf(edited({ 'tokens.signing_key': 'file:empty.txt' }))).toEqual([
+      { path: 'tokens.signing_key', message: `file ${join(dir, 'empty.txt')} is empty` },
+    ])
+    expect(
+      problemsOf(edited({ 'vault.master_key': undefined }), {
+        ...OPTS,
+        env: { ...ENV, AIRLOCK_MASTER_KEY: '' },
+      }),
+    ).toEqual([
+      { path: 'AIRLOCK_MASTER_KEY', message: 'is set but empty (unset it, or give the base64 of 32 bytes)' },
+    ])
+    expect(problemsOf(edited({ 'slack.signing_secret': 'env:BLANK' }), blankEnv)).toEqual([
+      { path: 'slack.signing_secret', message: 'environment variable BLANK is empty' },
+    ])
   })
 
   it('never echoes a secret value, even beside other problems', () => {

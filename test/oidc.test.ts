@@ -36,6 +36,7 @@ beforeAll(async () => {
       extraAgents: [
         `  - { id: deploy-bot, owner: bob, oidc: { issuer: "${issuerUrl}", audience: airlock, subject: "repo:acme/app:ref:refs/heads/main" } }`,
         `  - { id: stranded-bot, owner: bob, oidc: { issuer: "${DEAD_ISSUER}", audience: airlock, subject: "stranded" } }`,
+        `  - { id: nightly-bot, owner: bob, oidc: { issuer: "${issuerUrl}", audience: airlock, subject: "nightly", max_lifetime: 24h } }`,
       ].join('\n'),
     },
   })
@@ -124,5 +125,38 @@ describe('OIDC workload identity for agents', () => {
       headers: { authorization: `Bearer ${jwt}` },
     })
     expect(r.statusCode).toBe(404)
+  })
+})
+
+describe('OIDC token lifetime (exp - iat, max_lifetime, default 1h)', () => {
+  const now = () => Math.floor(Date.now() / 1000)
+  const YEAR = 365 * 86_400
+
+  it('a real token expiring in ten years is refused, as is one without iat or minted in the future', async () => {
+    const tenYears = await workloadJwt({ iat: now(), exp: now() + 10 * YEAR })
+    const r = await requestWith(tenYears)
+    expect(r.statusCode).toBe(401)
+    expect(r.json().error).toBe('unauthenticated')
+    // Refused again on the next call: nothing of the first attempt was cached.
+    expect((await requestWith(tenYears)).statusCode).toBe(401)
+
+    const noIat = await workloadJwt({ iat: undefined, exp: now() + 300 })
+    expect((await requestWith(noIat)).statusCode).toBe(401)
+    // iat in the future would stretch the window: exp - iat is 30m, but the token lives 10 years.
+    const future = await workloadJwt({ iat: now() + 10 * YEAR - 1800, exp: now() + 10 * YEAR })
+    expect((await requestWith(future)).statusCode).toBe(401)
+    // A backdated iat does not help either: exp - iat counts, not exp - now.
+    const backdated = await workloadJwt({ iat: now() - 3 * 3600, exp: now() + 300 })
+    expect((await requestWith(backdated)).statusCode).toBe(401)
+  })
+
+  it('up to an hour is accepted by default; a binding with max_lifetime: 24h takes a day', async () => {
+    expect((await requestWith(await workloadJwt({ iat: now(), exp: now() + 3600 }))).statusCode).toBe(201)
+    expect((await requestWith(await workloadJwt({ iat: now(), exp: now() + 3601 }))).statusCode).toBe(401)
+    const day = { sub: 'nightly', iat: now(), exp: now() + 86_400 }
+    const r = await requestWith(await workloadJwt(day))
+    expect(r.statusCode, r.body).toBe(201)
+    expect(r.json().session.agent).toBe('nightly-bot')
+    expect((await requestWith(await workloadJwt({ ...day, exp: now() + 86_401 }))).statusCode).toBe(401)
   })
 })

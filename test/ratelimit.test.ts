@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
+import { parseConfig } from '../src/config/load.js'
+import { client, sessionBody, testBroker, testConfigYaml, type TestBroker } from './helper.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -29,6 +30,26 @@ describe('per-agent rate limit (in Redis)', () => {
     } finally {
       await replica.broker.close()
     }
+  })
+})
+
+describe('rate_limits on a config reload', () => {
+  const reloadWith = (perMinute: number) =>
+    t.broker.reload(
+      parseConfig(testConfigYaml(t.prefix, t.keys, { perMinute }), {
+        baseDir: '.',
+        env: { REDIS_URL: t.redisUrl },
+      }),
+    )
+
+  it('a raised limit admits at once within the same minute; a lowered one refuses at once', async () => {
+    expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(429)
+    await reloadWith(10)
+    expect((await api.post('/v1/sessions', 'build-bot', sessionBody())).status).toBe(201)
+    await reloadWith(1)
+    const r = await api.post('/v1/sessions', 'build-bot', sessionBody())
+    expect(r.status).toBe(429)
+    expect(r.body.message).toMatch(/at most 1 a minute/)
   })
 })
 

@@ -211,6 +211,14 @@ describe('verifySlackSignature', () => {
   const check = (h: { timestamp?: string; signature?: string }, b = body, now = NOW) =>
     verifySlackSignature(secret, { timestamp: h.timestamp, signature: h.signature }, b, now)
 
+  it('an empty secret verifies nothing, not even a signature made with the empty key', () => {
+    const forged = slackSignature('', ts, body)
+    expect(verifySlackSignature('', { timestamp: ts, signature: forged }, body, NOW)).toEqual({
+      ok: false,
+      reason: 'no Slack signing secret is configured',
+    })
+  })
+
   it('matches the documented scheme: v0= hex HMAC-SHA256 of v0:timestamp:body', () => {
     expect(sig).toMatch(/^v0=[0-9a-f]{64}$/)
     expect(check({ timestamp: ts, signature: sig })).toEqual({ ok: true })

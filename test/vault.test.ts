@@ -331,6 +331,37 @@ describe('signing keys in the vault', () => {
     }
   })
 
+  it('a reload that raises tokens.max_ttl keeps retired keys for the longer window', async () => {
+    const clock = new TestClock()
+    const t = await testBroker({ masterKey: randomBytes(32), clock })
+    try {
+      const api = client(t.app, t.keys)
+      const longer = testConfigYaml(t.prefix, t.keys)
+        .replace('max_ttl: 1h', 'max_ttl: 3h')
+        .replace('max_ttl: 30m', 'max_ttl: 3h')
+      const next = parseConfig(longer, { baseDir: '.', env: { REDIS_URL: t.redisUrl } })
+      next.vault = t.broker.runtime().config.vault
+      await t.broker.reload(next)
+      const signedBefore = t.app.broker.tokens.activeKey().kid
+      const long = await api.issue('build-bot', { ttl_seconds: 7200 })
+      expect((await api.post('/v1/keys/rotate', 'ops')).body.previous).toBe(signedBefore)
+      // Past the old window (1h + 1 min), inside the new one: the token still verifies.
+      clock.advance(3600_000 + 61_000)
+      await api.post('/v1/keys/rotate', 'ops')
+      const jwks = (await api.get('/.well-known/jwks.json', null)).body.keys.map(
+        (k: { kid: string }) => k.kid,
+      )
+      expect(jwks).toContain(signedBefore)
+      expect(
+        (await api.post('/v1/introspect', 'internal-api', { token: long.grant.token })).body,
+      ).toMatchObject({
+        active: true,
+      })
+    } finally {
+      await t.close()
+    }
+  })
+
   it('rotates on the rotate_every schedule, audited', async () => {
     const clock = new TestClock()
     const t = await testBroker({ masterKey: randomBytes(32), clock })

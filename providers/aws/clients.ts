@@ -44,6 +44,10 @@ export function parseBrokerKey(raw: string, ref: string): StaticCredentials {
       `the secret ${ref} must be JSON with string fields access_key_id and secret_access_key (and optionally session_token), nothing else`,
     )
   }
+  // An empty field is no credential: refused here, before anything is signed with it.
+  for (const k of ['access_key_id', 'secret_access_key', 'session_token']) {
+    if (typeof o[k] === 'string' && o[k].trim() === '') throw new Error(`the secret ${ref} has an empty ${k}`)
+  }
   return {
     accessKeyId: o['access_key_id'] as string,
     secretAccessKey: o['secret_access_key'] as string,

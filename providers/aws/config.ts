@@ -5,6 +5,7 @@ import { isSecretRef } from '../../src/config/secrets.js'
 import type { ValidateContext, Validated } from '../types.js'
 import { isRecord, unknownKeys as reportUnknownKeys } from '../validate.js'
 import { sessionPolicy, SESSION_POLICY_MAX_CHARS, policyChars } from './policy.js'
+import { destructiveMatch } from './destructive.js'
 
 export interface AwsEnvironmentConfig {
   roleArn: string
@@ -54,33 +55,8 @@ const TOP_KEYS = [
 const ENV_KEYS = ['role_arn', 'admin_role_arn', 'external_id', 'admin_external_id', 'resources', 'condition']
 const CLASS_KEYS = ['actions']
 
-// Verbs whose actions destroy data or infrastructure. An action pattern that could match one of
-// them (ec2:*, s3:Delete*, *) belongs only to a class that needs two approvals.
-const DESTROYING = [
-  'Delete',
-  'Terminate',
-  'Destroy',
-  'Drop',
-  'Purge',
-  'Remove',
-  'Deregister',
-  'Disassociate',
-  'Detach',
-]
-
-/** Whether an IAM action pattern (with * and ?) can match an action starting with a destroying verb. */
-export function mayDestroy(action: string): boolean {
-  const name = action === '*' ? '*' : (action.split(':')[1] ?? '')
-  const wild = name.search(/[*?]/)
-  const prefix = wild < 0 ? name : name.slice(0, wild)
-  // A literal name destroys when it starts with a verb; a pattern when its literal prefix and a
-  // verb agree as far as both go (the rest of the pattern can then always follow the verb).
-  return DESTROYING.some((v) =>
-    wild < 0
-      ? name.toLowerCase().startsWith(v.toLowerCase())
-      : v.toLowerCase().startsWith(prefix.toLowerCase()) || prefix.toLowerCase().startsWith(v.toLowerCase()),
-  )
-}
+// Which actions destroy lives in one reviewed list (destructive.ts); re-exported for callers here.
+export { mayDestroy } from './destructive.js'
 
 const ROLE_ARN_RE =
   /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):iam::(\d{12}):role\/(?:[\x21-\x7e]*\/)?([\w+=,.@-]{1,64})$/
@@ -196,11 +172,14 @@ export function validateAwsConfig(
       actions.forEach((a, i) => {
         if (typeof a !== 'string' || !ACTION_RE.test(a))
           report(`${base}.actions[${i}]`, 'expected an IAM action like s3:GetObject or ec2:Describe*')
-        else if (known && !destructive && mayDestroy(a))
-          report(
-            `${base}.actions[${i}]`,
-            `'${a}' can delete or terminate: only a class marked destructive: true (two approvals) may have it`,
-          )
+        else if (known && !destructive) {
+          const hit = destructiveMatch(a)
+          if (hit)
+            report(
+              `${base}.actions[${i}]`,
+              `'${a}' can destroy (${hit.pattern}: ${hit.reason}): only a class marked destructive: true (two approvals) may have it`,
+            )
+        }
       })
       classes[name] = { actions: actions.filter((a): a is string => typeof a === 'string') }
     }

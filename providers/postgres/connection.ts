@@ -132,7 +132,9 @@ export function envConnection(
       host: target.host,
       port: target.port,
       user: target.user,
-      password: target.password,
+      // A function, so an empty password stays empty: pg would otherwise take PGPASSWORD or
+      // ~/.pgpass from the broker's environment in its place, a credential nobody configured.
+      password: () => target.password,
       database: config.database,
       ssl: target.ssl,
       application_name: 'airlock',

@@ -1,6 +1,9 @@
-// Reading the audit stream back: parsing, filtering for GET /v1/audit, and whole-log verification.
-import type { AuditStore } from '../store/types.js'
-import { verifyChains, type AuditEvent, type VerifyResult } from './chain.js'
+// Reading the audit stream back: parsing, filtering for GET /v1/audit, and verifying the whole log
+// as a stream.
+import { setImmediate } from 'node:timers/promises'
+import type { AuditStore, ChainHead } from '../store/types.js'
+import type { AuditEvent } from './chain.js'
+import { ChainVerifier, type VerifyResult } from './verify.js'
 
 export const parseAuditJson = (json: string): AuditEvent => JSON.parse(json) as AuditEvent
 
@@ -32,34 +35,47 @@ export async function queryAudit(store: AuditStore, q: AuditQuery): Promise<Audi
   return out
 }
 
-/** Reads the whole retained log and checks every chain against its anchors and recorded heads. */
+/** Events per read while verifying: one page is hashed between two turns of the event loop. */
+export const VERIFY_PAGE = 500
+
+export interface VerifyProgress {
+  events: number
+  chains: number
+}
+
+/**
+ * Reads the retained log oldest first in pages of VERIFY_PAGE and checks every chain against its
+ * anchors, its recorded head and the checkpoints in `extraHeads`. Never holds more than a page
+ * (and a few numbers per chain); yields to the event loop after each page, so a broker serving
+ * this stays responsive. A chain's recorded head is read when the chain first shows up, so
+ * events appended meanwhile are never mistaken for a deleted tail.
+ */
 export async function verifyAuditLog(
   store: AuditStore,
-  extraHeads: Record<string, { seq: number; hash: string }> = {},
+  extraHeads: Record<string, ChainHead> = {},
+  onProgress?: (p: VerifyProgress) => void,
 ): Promise<VerifyResult> {
-  const events: AuditEvent[] = []
+  const anchors = await store.auditAnchors()
+  // Set 0: the store's recorded heads; set 1: the checkpoints, checked on their own (whoever can
+  // rewrite the stream can rewrite a head key too, and a checkpoint must still bind).
+  const v = new ChainVerifier(anchors, [{}, extraHeads])
+  const known = new Set<string>()
+  const learn = async (chain: string) => {
+    known.add(chain)
+    const h = await store.auditHead(chain)
+    if (h) v.setHead(0, chain, h)
+  }
+  for (const chain of Object.keys(extraHeads)) await learn(chain)
   let after: string | undefined
   for (;;) {
-    const rows = await store.readAudit({ afterPos: after, count: 5000 })
+    const rows = await store.readAudit({ afterPos: after, count: VERIFY_PAGE })
     if (rows.length === 0) break
-    for (const r of rows) events.push(parseAuditJson(r.json))
+    const page = rows.map((r) => parseAuditJson(r.json))
+    for (const e of page) if (!known.has(e.chain)) await learn(e.chain)
+    for (const e of page) v.add(e)
     after = rows.at(-1)?.pos
+    onProgress?.({ events: v.eventsSeen, chains: known.size })
+    await setImmediate()
   }
-  const anchors = await store.auditAnchors()
-  const heads: Record<string, { seq: number; hash: string }> = {}
-  for (const chain of new Set([...events.map((e) => e.chain), ...Object.keys(extraHeads)])) {
-    const h = await store.auditHead(chain)
-    if (h) heads[chain] = h
-  }
-  const result = verifyChains(events, anchors, heads)
-  if (Object.keys(extraHeads).length === 0) return result
-  // Checkpoints are checked on their own, not merged with the stored heads by seq: whoever can
-  // rewrite the stream can rewrite a head key too (same seq or later), and a checkpoint must still bind.
-  const checked = verifyChains(
-    events.filter((e) => Object.hasOwn(extraHeads, e.chain)),
-    anchors,
-    extraHeads,
-  )
-  const problems = [...new Set([...result.problems, ...checked.problems])]
-  return { ...result, ok: problems.length === 0, problems }
+  return v.finish()
 }

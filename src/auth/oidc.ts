@@ -31,6 +31,20 @@ async function discover(issuer: string): Promise<string> {
   return doc.jwks_uri
 }
 
+/** Allowed clock skew for `iat` (a token minted a moment "in the future" by a fast clock). */
+const IAT_SKEW_SECONDS = 60
+
+/**
+ * A stolen workload token is only worth as much as its lifetime: `exp - iat` stays within the
+ * binding's max_lifetime, and `iat` is not in the future (which would stretch that window).
+ * jose has already checked that both are numbers and that the token has not expired.
+ */
+function shortLived(payload: { iat?: number; exp?: number }, maxSeconds: number, nowMs: number): boolean {
+  const { iat, exp } = payload
+  if (typeof iat !== 'number' || typeof exp !== 'number') return false
+  return exp - iat <= maxSeconds && iat <= nowMs / 1000 + IAT_SKEW_SECONDS
+}
+
 export function oidcVerifier(
   config: AirlockConfig,
   clock: Clock,
@@ -90,13 +104,13 @@ export function oidcVerifier(
         audience: i.bindings.map((b) => b.oidc?.audience ?? ''),
         algorithms: i.algorithms,
         currentDate: new Date(clock.now()),
-        requiredClaims: ['exp', 'sub'],
+        requiredClaims: ['exp', 'iat', 'sub'],
       })
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
       const agent = i.bindings.find(
         (b) => b.oidc !== null && b.oidc.subject === payload.sub && aud.includes(b.oidc.audience),
       )
-      if (!agent) return null
+      if (!agent || !shortLived(payload, agent.oidc?.maxLifetimeSeconds ?? 0, clock.now())) return null
       const principal: Principal = { kind: 'agent', id: agent.id, roles: ['agent'], agent }
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
       cache.set(token, {

@@ -1,8 +1,9 @@
-// `airlock audit verify`: reads the whole retained log from the store and checks every chain.
+// `airlock audit verify`: reads the whole retained log from the store, a page at a time, and
+// checks every chain, reporting progress on stderr.
 // Checkpoint lines captured from the brokers' stdout (--checkpoints) also reveal a deleted tail
 // even if whoever deleted it rewrote the stored chain heads.
 import { readFile } from 'node:fs/promises'
-import { verifyAuditLog } from '../audit/read.js'
+import { verifyAuditLog, type VerifyProgress } from '../audit/read.js'
 import { loadConfigFile } from '../config/load.js'
 import { createRedisStore } from '../store/redis.js'
 import { CliError, EXIT } from './exit.js'
@@ -24,6 +25,23 @@ export async function readCheckpoints(path: string): Promise<Record<string, { se
   return heads
 }
 
+/** How often progress is reported, at most (the first page is always reported). */
+const PROGRESS_EVERY_MS = 1000
+
+/** Progress on stderr (stdout stays the result): one line a second, or one line redrawn on a terminal. */
+function progressReporter(): (p: VerifyProgress) => void {
+  const started = Date.now()
+  let last = 0
+  return (p) => {
+    const now = Date.now()
+    if (last !== 0 && now - last < PROGRESS_EVERY_MS) return
+    last = now
+    const secs = ((now - started) / 1000).toFixed(1)
+    const line = `verifying: ${p.events} events in ${p.chains} chain(s), ${secs}s`
+    process.stderr.write(process.stderr.isTTY ? `\r${line}` : `${line}\n`)
+  }
+}
+
 export async function auditVerify(configFile: string, checkpoints?: string): Promise<number> {
   const config = await loadConfigFile(configFile)
   if (!config.store.redisUrl)
@@ -33,7 +51,8 @@ export async function auditVerify(configFile: string, checkpoints?: string): Pro
   })
   try {
     const heads = checkpoints ? await readCheckpoints(checkpoints) : {}
-    const r = await verifyAuditLog(store, heads)
+    const r = await verifyAuditLog(store, heads, progressReporter())
+    if (process.stderr.isTTY) process.stderr.write('\n')
     for (const c of r.chains) process.stdout.write(`chain ${c.chain}: events ${c.first}..${c.last}\n`)
     for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`)
     process.stdout.write(

@@ -31,6 +31,7 @@ import {
 } from './schema.js'
 import { parseMasterKey } from '../vault/crypto.js'
 import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
+import { parseMetrics } from './metrics.js'
 import type {
   DeferredSecret,
   VaultConfig,
@@ -153,11 +154,11 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     return Math.floor(ms / 1000)
   }
   const deferred: DeferredSecret[] = []
-  /** A `vault:` reference in a field that allows one resolves after the vault opens. */
+  /** A `vault:` reference in a field that allows one resolves after the vault opens (null until then). */
   const deferrable = (path: DeferredSecret['field'], ref: string, resolveIt: () => string): string | null => {
     if (ref.startsWith('vault:')) {
       deferred.push({ field: path, ref })
-      return ''
+      return null
     }
     return secret(path, resolveIt)
   }
@@ -192,6 +193,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   if (server.public_url !== undefined && !isHttpUrl(server.public_url)) {
     report('server.public_url', 'expected an http:// or https:// URL')
   }
+  const metrics = parseMetrics(server.metrics, { host, port }, report)
 
   // store
   const store = section(StoreSchema, 'store')
@@ -218,7 +220,10 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
         ? (report('vault.master_key', 'cannot be kept in the vault it opens'), null)
         : secret('vault.master_key', () => resolveRef(masterRef, opts))
       : (opts.env['AIRLOCK_MASTER_KEY'] ?? null)
-  if (masterText) {
+  // Set but empty is a mistake to name, not "no vault": an empty key opens nothing.
+  if (masterText === '')
+    report('AIRLOCK_MASTER_KEY', 'is set but empty (unset it, or give the base64 of 32 bytes)')
+  else if (masterText) {
     try {
       masterKey = parseMasterKey(masterText)
     } catch (e) {
@@ -246,7 +251,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   if (tokens.signing_key !== undefined) {
     const ref = tokens.signing_key
     signingKeyPem = deferrable('tokens.signing_key', ref, () => resolveRef(ref, opts))
-    if (signingKeyPem !== null && signingKeyPem !== '' && !signingKeyPem.includes('PRIVATE KEY')) {
+    if (signingKeyPem !== null && !signingKeyPem.includes('PRIVATE KEY')) {
       report('tokens.signing_key', 'expected a PEM private key (-----BEGIN PRIVATE KEY-----)')
     }
   }
@@ -281,7 +286,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     slackUserId: h.slack_user_id ?? null,
     apiKeySha256: h.api_key_sha256 ?? null,
   }))
-  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report)
+  const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report, ttlSeconds)
   const resourceServers: ResourceServerConfig[] = items(ResourceServerSchema, 'resource_servers').map(
     ([r]) => ({
       id: r.id,
@@ -335,8 +340,8 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     const apiUrl = slackRaw.api_url ?? DEFAULTS.slackApiUrl
     if (!isHttpUrl(apiUrl)) report('slack.api_url', 'expected an http:// or https:// URL')
     slack = {
-      botToken: botToken ?? '',
-      signingSecret: signingSecret ?? '',
+      botToken,
+      signingSecret,
       channel: slackRaw.channel,
       // Method names are appended to it, which needs the trailing slash.
       apiUrl: apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`,
@@ -349,7 +354,13 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
     baseDir: opts.baseDir,
     vault,
     deferredSecrets: deferred,
-    server: { host, port, publicUrl, bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes },
+    server: {
+      host,
+      port,
+      publicUrl,
+      bodyLimitBytes: server.body_limit_bytes ?? DEFAULTS.bodyLimitBytes,
+      metrics,
+    },
     store: {
       redisUrl,
       keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,
@@ -413,6 +424,7 @@ function buildAgents(
   agents: [Static<typeof AgentSchema>, number][],
   humanIds: Set<string> | null,
   report: Report,
+  ttlSeconds: (path: string, value: string) => number,
 ): AgentConfig[] {
   const bindings = new Map<string, number>()
   return agents.map(([a, i]) => {
@@ -453,7 +465,9 @@ function buildAgents(
         subject: o.subject,
         jwksUri: o.jwks_uri ?? null,
         algorithms,
+        maxLifetimeSeconds: ttlSeconds(`${at}.oidc.max_lifetime`, o.max_lifetime ?? DEFAULTS.oidcMaxLifetime),
       }
+      if (oidc.maxLifetimeSeconds < 60) report(`${at}.oidc.max_lifetime`, 'expected at least 1m')
     }
     return { id: a.id, owners: [...new Set(owners)], apiKeySha256: a.api_key_sha256 ?? null, oidc }
   })

@@ -28,6 +28,7 @@ export const DEFAULTS = {
   checkpointEvery: '60s',
   perAgentPerMinute: 120,
   oidcAlgorithms: ['RS256', 'ES256', 'EdDSA'],
+  oidcMaxLifetime: '1h',
   slackApiUrl: 'https://slack.com/api/',
 } as const
 
@@ -68,6 +69,11 @@ export const ServerSchema = strict({
   port: opt(int(0, 65_535)),
   public_url: opt(text(2048)),
   body_limit_bytes: opt(int(1024, 100 * 1024 * 1024)),
+  metrics: opt(
+    Type.Union([Type.Literal('public'), Type.Literal('operator'), strict({ listen: text(300) })], {
+      errorMessage: 'expected public, operator or { listen: "host:port" }',
+    }),
+  ),
 })
 
 export const StoreSchema = strict({
@@ -107,6 +113,7 @@ export const OidcSchema = strict({
   subject: text(),
   jwks_uri: opt(text(2048)),
   algorithms: opt(list(text(16), 1)),
+  max_lifetime: opt(Duration),
 })
 
 export const AgentSchema = strict({

@@ -14,6 +14,22 @@ export const LITERAL_SECRET = 'must be a secret reference (env:, file: or vault:
 
 export const isSecretRef = (s: string): boolean => /^(env|file|vault):./.test(s)
 
+/**
+ * An empty (or blank) secret is never a key: an HMAC keyed with '' is one anyone can compute, and
+ * an empty password or token is no credential. `what` names where it came from, never the value.
+ */
+export function nonEmpty(value: string, what: string): string {
+  if (value.trim() === '') throw new EmptySecretError(what)
+  return value
+}
+
+export class EmptySecretError extends Error {
+  constructor(what: string) {
+    super(`${what} is empty`)
+    this.name = 'EmptySecretError'
+  }
+}
+
 /** The value behind `env:NAME` or `file:PATH`; throws for `vault:` (not in this release) and literals. */
 export function resolveRef(ref: string, opts: ResolveOptions): string {
   const colon = ref.indexOf(':')
@@ -24,7 +40,7 @@ export function resolveRef(ref: string, opts: ResolveOptions): string {
     case 'env': {
       const value = opts.env[target]
       if (value === undefined || value === '') throw new Error(`environment variable ${target} is not set`)
-      return value
+      return nonEmpty(value, `environment variable ${target}`)
     }
     case 'file': {
       const path = resolve(opts.baseDir, target)
@@ -36,7 +52,7 @@ export function resolveRef(ref: string, opts: ResolveOptions): string {
         const code = e instanceof Error && 'code' in e ? String(e.code) : 'unknown error'
         throw new Error(`cannot read ${path} (${code})`)
       }
-      return text.replace(/\r?\n$/, '')
+      return nonEmpty(text.replace(/\r?\n$/, ''), `file ${path}`)
     }
     case 'vault':
       // Only values the vault itself needs (store.redis_url) get here; the rest are deferred.

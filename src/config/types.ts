@@ -10,7 +10,12 @@ export interface ServerConfig {
   port: number
   publicUrl: string
   bodyLimitBytes: number
+  metrics: MetricsConfig
 }
+
+/** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
+export type MetricsConfig =
+  { mode: 'public' } | { mode: 'operator' } | { mode: 'listen'; host: string; port: number }
 
 export interface StoreConfig {
   /** Resolved Redis URL; null means the in-memory store (only `airlock dev` allows that). */
@@ -35,6 +40,8 @@ export interface OidcBinding {
   /** Defaults to the issuer's discovery document. */
   jwksUri: string | null
   algorithms: string[]
+  /** Longest accepted `exp - iat`: a workload token is short-lived or refused (default 1h). */
+  maxLifetimeSeconds: number
 }
 
 export interface AgentConfig {
@@ -95,8 +102,10 @@ export interface ApprovalsConfig {
 }
 
 export interface SlackConfig {
-  botToken: string
-  signingSecret: string
+  /** null until a `vault:` reference resolves (the feature waits for it: never an empty key). */
+  botToken: string | null
+  /** null until a `vault:` reference resolves: interactions then answer 503, never verify with ''. */
+  signingSecret: string | null
   channel: string
   apiUrl: string
 }

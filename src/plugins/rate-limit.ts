@@ -14,21 +14,23 @@ type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: numb
 /** Tokens leased per Redis call: 1 for small limits (exact), up to 5% of the limit for large ones. */
 export const leaseSize = (max: number): number => Math.max(1, Math.floor(max / 20))
 
-function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, max: number) {
+function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, limit: () => number) {
   redis.defineCommand('alRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT })
   const call = (
     redis as unknown as { alRateLimit: (k: string, w: number, n: number) => Promise<[number, number]> }
   ).alRateLimit.bind(redis)
-  const block = leaseSize(max)
+  /** The limit the leases were taken under: a reload that changes it drops them (below). */
+  let leasedUnder = 0
   /** `exhausted`: the last refill got less than a block, so the window's shared budget is spent. */
   const leases = new Map<string, { left: number; used: number; until: number; exhausted: boolean }>()
   // One refill per key at a time: requests arriving while it travels wait for it, so a burst
   // takes one block, not one block each.
   const refills = new Map<string, Promise<void>>()
 
-  const refill = (key: string): Promise<void> => {
+  const refill = (key: string, max: number): Promise<void> => {
     let p = refills.get(key)
     if (!p) {
+      const block = leaseSize(max)
       p = call(nameSpace + key, windowMs, block)
         .then(([total, ttl]) => {
           const granted = Math.max(0, Math.min(block, max - (total - block)))
@@ -46,7 +48,13 @@ function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, max:
     return p
   }
 
-  const take = (key: string, cb: Parameters<Incr>[1]): void => {
+  const take = (key: string, cb: Parameters<Incr>[1], max: number): void => {
+    // A new limit (config reload) applies at once: leases taken under the old one are forgotten,
+    // and the next refill grants against the new limit what the window has not used yet.
+    if (max !== leasedUnder) {
+      leases.clear()
+      leasedUnder = max
+    }
     const now = Date.now()
     const lease = leases.get(key)
     if (lease && lease.until > now) {
@@ -57,26 +65,27 @@ function redisStoreClass(redis: Redis, nameSpace: string, windowMs: number, max:
       }
       if (lease.exhausted) return cb(null, { current: max + 1, ttl: lease.until - now })
     }
-    refill(key).then(
-      () => take(key, cb),
+    refill(key, max).then(
+      () => take(key, cb, max),
       (e: unknown) => cb(new StoreUnavailableError(`rate limit store: ${(e as Error).message}`, e)),
     )
   }
 
   return class AirlockRateLimitStore {
-    incr: Incr = (key, cb) => take(key, cb)
+    incr: Incr = (key, cb) => take(key, cb, limit())
     child() {
       return this
     }
   }
 }
 
-export default fp<{ redis: Redis | null; nameSpace: string; perMinute: number }>(
+export default fp<{ redis: Redis | null; nameSpace: string; perMinute: () => number }>(
   async (app, opts) => {
     await app.register(rateLimit, {
       global: true,
       hook: 'preHandler', // after authentication, so the key is the agent, not an address
-      max: opts.perMinute,
+      // Read per request, so a config reload changes the limit without a restart.
+      max: () => opts.perMinute(),
       timeWindow: 60_000,
       ...(opts.redis && { store: redisStoreClass(opts.redis, opts.nameSpace, 60_000, opts.perMinute) }),
       skipOnError: false,

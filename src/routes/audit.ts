@@ -1,8 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { queryAudit, verifyAuditLog } from '../audit/read.js'
+import { err } from '../errors.js'
 import { errors } from '../schemas/common.js'
 import { AuditQuery } from '../schemas/audit.js'
+
+/** Stream positions are milliseconds since 1970: an earlier date would be a negative position. */
+function sinceMs(since: string): number {
+  const ms = Date.parse(since)
+  if (!Number.isFinite(ms) || ms < 0)
+    throw err.invalid(`since must be a date-time from 1970-01-01T00:00:00Z on (got ${since})`)
+  return ms
+}
 
 const audit: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -24,7 +33,7 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
       const events = await queryAudit(app.broker.store, {
         session_id: q.session_id,
         agent: q.agent,
-        sinceMs: q.since === undefined ? undefined : Date.parse(q.since),
+        sinceMs: q.since === undefined ? undefined : sinceMs(q.since),
         limit: q.limit ?? 100,
       })
       return { events }

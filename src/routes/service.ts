@@ -114,21 +114,30 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.get(
-    '/metrics',
-    {
-      schema: {
-        summary: 'Prometheus metrics',
-        tags: ['service'],
-        security: [],
-        response: { 200: Type.String({ description: 'Prometheus text exposition format' }) },
+  // server.metrics: with a listen address the API port has no /metrics at all (src/metrics-listener.ts).
+  const exposure = app.broker.runtime().config.server.metrics
+  if (exposure.mode !== 'listen') {
+    const open = exposure.mode === 'public'
+    app.get(
+      '/metrics',
+      {
+        ...(!open && { config: { roles: ['operator'] as const } }),
+        schema: {
+          summary: open ? 'Prometheus metrics' : 'Prometheus metrics (operators; see server.metrics)',
+          tags: ['service'],
+          ...(open && { security: [] }),
+          response: {
+            200: Type.String({ description: 'Prometheus text exposition format' }),
+            ...(!open && errors(401, 403)),
+          },
+        },
       },
-    },
-    async (_req, reply) => {
-      reply.header('content-type', metrics.registry.contentType)
-      return metrics.registry.metrics()
-    },
-  )
+      async (_req, reply) => {
+        reply.header('content-type', metrics.registry.contentType)
+        return metrics.registry.metrics()
+      },
+    )
+  }
 }
 
 export default service

@@ -50,8 +50,20 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
         metrics.interactions.inc({ outcome: 'rejected' })
         return e
       }
+      // Never verify with an empty key: anyone can sign with ''. Off until the secret resolves.
+      const secret = cfg.signingSecret
+      if (!secret) {
+        metrics.interactions.inc({ outcome: 'unavailable' })
+        req.log.warn(
+          { request_id: req.id },
+          'Slack interaction refused: slack.signing_secret has no value (a vault: reference not resolved yet)',
+        )
+        throw err.unavailable(
+          'Slack approvals are unavailable: the signing secret is not available to this broker yet',
+        )
+      }
       const check = verifySlackSignature(
-        cfg.signingSecret,
+        secret,
         { timestamp: req.headers['x-slack-request-timestamp'], signature: req.headers['x-slack-signature'] },
         req.body,
         clock.now(),

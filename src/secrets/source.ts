@@ -1,7 +1,7 @@
 // Resolves secret references for providers at the moment they need them, so a rotated vault
-// secret or a rewritten file is picked up without a restart.
+// secret or a rewritten file is picked up without a restart. Every value is non-empty.
 import type { SecretSource } from '../../providers/types.js'
-import { resolveRef } from '../config/secrets.js'
+import { nonEmpty, resolveRef } from '../config/secrets.js'
 
 export interface VaultReader {
   get(path: string): Promise<string>
@@ -16,7 +16,8 @@ export function createSecretSource(opts: {
     async resolve(ref) {
       if (ref.startsWith('vault:')) {
         if (!opts.vault) throw new Error(`${ref}: the vault is not configured`)
-        return opts.vault.get(ref.slice('vault:'.length))
+        const path = ref.slice('vault:'.length)
+        return nonEmpty(await opts.vault.get(path), `vault secret ${path}`)
       }
       return resolveRef(ref, { baseDir: opts.baseDir, env: opts.env })
     },

@@ -2,6 +2,7 @@
 // and is retried with capped exponential backoff until the provider confirms.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
+import type { Provider } from '../../providers/types.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
 import type { RevocationJob, RevocationStore } from '../store/types.js'
@@ -25,11 +26,14 @@ export function createRevoker(deps: {
   clock: Clock
   metrics: Metrics
   log: FastifyBaseLogger
+  /** Providers a reload removed: their sessions' credentials are still revoked through them. */
+  retired?: (name: string) => Provider | undefined
 }): Revoker {
+  const providerOf = (name: string) => deps.runtime().providers.get(name) ?? deps.retired?.(name)
   const { store, clock, metrics, log } = deps
 
   const attempt = async (job: RevocationJob): Promise<void> => {
-    const provider = deps.runtime().providers.get(job.provider)
+    const provider = providerOf(job.provider)
     if (!provider) throw new Error(`provider ${job.provider} is no longer configured`)
     await provider.revoke({
       sessionId: job.sessionId,
@@ -55,7 +59,7 @@ export function createRevoker(deps: {
 
   return {
     async revokeCredentials(rec) {
-      const provider = deps.runtime().providers.get(rec.provider)
+      const provider = providerOf(rec.provider)
       if (provider && !provider.external) return
       const job: RevocationJob = {
         id: `rev_${rec.id}`,

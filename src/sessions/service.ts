@@ -535,7 +535,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     /** Revokes every live session matching `match`; returns their ids. */
     async revokeMatching(
       by: string,
-      reason: string,
+      reason: string | ((r: SessionRecord) => string),
       match: (r: SessionRecord) => boolean,
       /** Only these sessions (a provider's list); default: every live one. */
       only?: string[],
@@ -546,7 +546,8 @@ export function createSessionService(deps: SessionServiceDeps) {
         const recs = await store.getSessions(ids.slice(i, i + 500))
         for (const r of recs) {
           if (!r || isFinal(r.status) || !match(r)) continue
-          const t = await finish(r.id, by, reason).catch((e: unknown) => {
+          const why = typeof reason === 'string' ? reason : reason(r)
+          const t = await finish(r.id, by, why).catch((e: unknown) => {
             if (e instanceof AirlockError && e.code === 'not_found') return null
             throw e
           })

@@ -74,8 +74,12 @@ export function classify(e: unknown): SlackCallError {
   return { code: 'unknown_error', retryable: true, retryAfterMs: null }
 }
 
-export function createSlackClient(cfg: SlackConfig, opts: { timeoutMs?: number } = {}): SlackClient {
-  const web = new WebClient(cfg.botToken, {
+export function createSlackClient(
+  cfg: SlackConfig,
+  token: string,
+  opts: { timeoutMs?: number } = {},
+): SlackClient {
+  const web = new WebClient(token, {
     slackApiUrl: cfg.apiUrl,
     logger: silent,
     retryConfig: { retries: 0 },

@@ -23,7 +23,7 @@ export function createSlackMetrics(registry: Registry) {
     }),
     interactions: new Counter({
       name: 'airlock_slack_interactions_total',
-      help: 'Slack button clicks by outcome (applied, refused, rejected: bad signature or payload)',
+      help: 'Slack button clicks by outcome (applied, refused, rejected: bad signature or payload, unavailable: no signing secret yet)',
       labelNames: ['outcome'],
       registers: r,
     }),

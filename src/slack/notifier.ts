@@ -27,7 +27,7 @@ export interface NotifierDeps {
   /** How often the worker looks for due retries (default 1 s). */
   pollMs?: number
   /** For tests: another client factory. */
-  client?: (cfg: SlackConfig) => SlackClient
+  client?: (cfg: SlackConfig, token: string) => SlackClient
 }
 
 const LEASE_MS = 30_000
@@ -40,12 +40,13 @@ export function createSlackNotifier(deps: NotifierDeps) {
   const backoff = (attempts: number) =>
     Math.min(maxMs, baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random() / 2)
 
-  // One client per Slack config: a reload that changes the token or URL gets a new one.
+  // One client per Slack config: a reload that changes the token or URL gets a new one. Without a
+  // token yet (a vault: reference not resolved) nothing is sent: changes stay queued until it is.
   let client: { cfg: SlackConfig; c: SlackClient } | null = null
   const slack = (): { cfg: SlackConfig; c: SlackClient } | null => {
     const cfg = deps.runtime().config.slack
-    if (!cfg) return null
-    if (client?.cfg !== cfg) client = { cfg, c: (deps.client ?? createSlackClient)(cfg) }
+    if (!cfg?.botToken) return null
+    if (client?.cfg !== cfg) client = { cfg, c: (deps.client ?? createSlackClient)(cfg, cfg.botToken) }
     return client
   }
 

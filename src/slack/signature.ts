@@ -18,6 +18,8 @@ export function verifySlackSignature(
   nowMs: number,
 ): SignatureCheck {
   const { timestamp, signature } = headers
+  // An HMAC keyed with '' is one anyone can compute: no signature is valid without a secret.
+  if (secret === '') return { ok: false, reason: 'no Slack signing secret is configured' }
   if (!timestamp || !signature) return { ok: false, reason: 'missing Slack signature headers' }
   if (!/^[0-9]{1,12}$/.test(timestamp)) return { ok: false, reason: 'malformed Slack request timestamp' }
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > MAX_SKEW_SECONDS) {

@@ -53,6 +53,12 @@ export function redisKeys(prefix: string) {
     /** STRING owner token, PX: one provider's named cross-replica lock (ProviderState.withLock). */
     providerLock: (provider: string, name: string) =>
       `${t}p:${encodeURIComponent(provider)}:lock:${encodeURIComponent(name)}`,
+    /**
+     * STRING, no TTL: this deployment's id, made once by whichever broker starts first. Providers
+     * tag outside objects with it (postgres role names), so two deployments that share a backend
+     * and a key prefix but not this Redis never take each other's objects for their own.
+     */
+    deployment: `${t}deployment`,
     /** Everything under this deployment's prefix (for tests that clean up after themselves). */
     pattern: `${t}*`,
   }

@@ -31,7 +31,8 @@ const generatePem = (alg: SigningAlg): string =>
 export function createKeyring(deps: {
   vault: Vault
   alg: SigningAlg
-  maxTokenTtlMs: number
+  /** Read at every use: a reload may lengthen it. */
+  maxTokenTtlMs: () => number
   now: () => number
 }) {
   const { vault, alg } = deps
@@ -45,7 +46,7 @@ export function createKeyring(deps: {
 
   /** Retired keys whose tokens may still be live (plus a minute of clock skew) stay. */
   const notAfter = (e: RingEntry) =>
-    e.retired_at === null ? undefined : e.retired_at + deps.maxTokenTtlMs + 60_000
+    e.retired_at === null ? undefined : e.retired_at + deps.maxTokenTtlMs() + 60_000
   const prune = (ring: RingEntry[], now: number) => ring.filter((e) => (notAfter(e) ?? Infinity) > now)
 
   const write = (ring: RingEntry[], version: number, actor: string) =>

@@ -1,6 +1,5 @@
 // Opening the vault for a broker and everything that hangs off it: the signing keys, `vault:`
 // references in the config, and rotation notices to providers.
-import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { AirlockConfig } from '../config/types.js'
 import { createSecretSource } from '../secrets/source.js'
@@ -43,6 +42,8 @@ export async function signingKeys(
   config: AirlockConfig,
   vault: Vault | null,
   clock: Clock,
+  /** How long a retired key stays: the longest token lifetime in force (it can grow on reload). */
+  maxTokenTtlMs: () => number = () => config.tokens.maxTtlSeconds * 1000,
 ): Promise<Signing> {
   const alg = config.tokens.algorithm
   const deferred = config.deferredSecrets.find((d) => d.field === 'tokens.signing_key')
@@ -64,28 +65,10 @@ export async function signingKeys(
   const keyring = createKeyring({
     vault,
     alg,
-    maxTokenTtlMs: config.tokens.maxTtlSeconds * 1000,
+    maxTokenTtlMs,
     now: () => clock.now(),
   })
   return { keys: await keyring.load(), keyring }
-}
-
-/** Fills config fields that were `vault:` references. A missing secret disables only its feature. */
-export async function resolveDeferred(config: AirlockConfig, vault: Vault | null, log: FastifyBaseLogger) {
-  for (const d of config.deferredSecrets) {
-    if (d.field === 'tokens.signing_key') continue
-    try {
-      if (!vault) throw new Error('no vault master key is configured')
-      const value = await secretsOf(config, vault).resolve(d.ref)
-      if (config.slack && d.field === 'slack.bot_token') config.slack.botToken = value
-      if (config.slack && d.field === 'slack.signing_secret') config.slack.signingSecret = value
-    } catch (e) {
-      log.error(
-        { field: d.field, ref: d.ref, err: (e as Error).message },
-        'a vault: reference in the config cannot be resolved',
-      )
-    }
-  }
 }
 
 export { memoryVaultStorage }

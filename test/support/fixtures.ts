@@ -17,6 +17,11 @@ export interface YamlOptions {
   slack?: { apiUrl: string; channel?: string }
   /** An `approvals` section, e.g. { timeout: '5m', claimWindow: '2m' }. */
   approvals?: { timeout?: string; claimWindow?: string }
+  /**
+   * server.metrics as YAML (e.g. `operator`, `{ listen: "127.0.0.1:9464" }`); null leaves it out (the
+   * default). Tests read /metrics without a credential, so it is `public` unless they say otherwise.
+   */
+  metrics?: string | null
   /** More entries of the providers list (YAML, indented by two spaces). */
   providers?: string
   /** For a broker process: its port and a signing key file (tokens.signing_key). */
@@ -27,7 +32,7 @@ export interface YamlOptions {
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
   const h = (n: string) => sha256Hex(keys[n] as string)
   return `
-server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384 }
+server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384${o.metrics === null ? '' : `, metrics: ${o.metrics ?? 'public'}`} }
 store: { redis_url: env:REDIS_URL, key_prefix: "${prefix}", retention: 1h }
 tokens: { default_ttl: 15m, max_ttl: 1h${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
 environments: [{ name: staging }, { name: prod }]

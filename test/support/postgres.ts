@@ -187,7 +187,7 @@ export async function createAppDatabases(url: string, tag: string): Promise<AppD
 
 /** A `postgres` provider entry for the providers list of a test config. */
 export function postgresProviderYaml(o: {
-  /** Omitted: the broker's default (the store key prefix). */
+  /** Omitted: the broker's default (the deployment id it keeps in Redis). */
   deploymentId?: string
   app: AppDatabases
   staging: string

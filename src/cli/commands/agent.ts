@@ -20,6 +20,7 @@ import {
 } from '../sessions.js'
 import { call } from '../client.js'
 import { globals, parseActionFile, parseTtl } from './globals.js'
+import { isolatedHome, type IsolatedHome } from '../isolated-home.js'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
 
@@ -80,6 +81,10 @@ export function registerAgentCommands(program: Command) {
     .description(
       "run COMMAND with a session's credentials in its environment only; the session ends when it exits",
     )
+    .option(
+      '--isolate-profile',
+      'give the command a fresh, empty HOME and XDG_CONFIG_HOME, so it does not find your saved profile (and its key)',
+    )
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(async (command: string[], o: Record<string, unknown>, cmd: Command) => {
       const g = globals(cmd)
@@ -97,6 +102,7 @@ export function registerAgentCommands(program: Command) {
       let code: number | null = null
       let signal: NodeJS.Signals | null = null
       let sessionId: string | null = null
+      let home: IsolatedHome | null = null
       try {
         const { session, grant } = await obtain(c, argsOf(o), { live: process.stderr.isTTY === true })
         sessionId = session.id
@@ -107,9 +113,13 @@ export function registerAgentCommands(program: Command) {
           // Credentials go into the child's environment only: never ours, never a file. The
           // agent's own API key stays out: the child gets this session, not the right to ask for more.
           const { AIRLOCK_TOKEN: _own, ...inherited } = process.env
+          if (o['isolateProfile']) {
+            home = await isolatedHome()
+            delete inherited['AIRLOCK_PROFILE'] // names a profile of the home the child does not get
+          }
           const started = spawn(file, args, {
             stdio: 'inherit',
-            env: { ...inherited, ...credentialEnv(grant) },
+            env: { ...inherited, ...home?.env, ...credentialEnv(grant) },
           })
           child = started
           ;({ code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
@@ -124,6 +134,7 @@ export function registerAgentCommands(program: Command) {
         }
       } finally {
         for (const [sig, h] of handlers) process.off(sig, h)
+        await home?.remove()
         if (sessionId && !(await endSession(c, sessionId))) {
           process.stderr.write(
             `airlock: could not end session ${sessionId}; revoke it: airlock revoke ${sessionId}\n`,

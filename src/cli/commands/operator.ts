@@ -267,11 +267,11 @@ export function registerAuditCommand(
         return
       }
       const g = globals(cmd)
-      const r = await call<{ ok: boolean; events: number; problems: string[] }>(
-        await clientFor(g),
-        'GET',
-        '/v1/audit/verify',
-      )
+      const c = await clientFor(g)
+      // The API answers once, at the end: say what is going on (stdout stays the result).
+      if (!g.json)
+        process.stderr.write('verifying the audit log through the API (use --config for progress)...\n')
+      const r = await call<{ ok: boolean; events: number; problems: string[] }>(c, 'GET', '/v1/audit/verify')
       if (g.json) printJson(r)
       else {
         for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`)

@@ -1,0 +1,114 @@
+// A config reload (SIGHUP): refused when it changes a restart-only setting; otherwise the new
+// runtime is swapped in whole, and every live session that depended on an agent, provider or
+// environment the new config removed is revoked (audited with the reason, provider credentials
+// revoked through the normal path, with the removed provider kept for that until the broker stops).
+import type { FastifyBaseLogger } from 'fastify'
+import type { Provider } from '../providers/types.js'
+import type { AuditLog } from './audit/log.js'
+import { removalReason, removedByReload, restartOnlyChanges, type Removed } from './config/reload.js'
+import type { AirlockConfig } from './config/types.js'
+import { ConfigError } from './errors.js'
+import type { Runtime } from './runtime.js'
+import type { SessionService } from './sessions/service.js'
+
+const RETRY_MS = 5000
+
+export function createReloader(deps: {
+  current: () => Runtime
+  /** Builds the runtime for `next` (its deferred secrets resolved first) without swapping it in. */
+  build: (next: AirlockConfig) => Promise<Runtime>
+  /** Puts `next` in force; runs before the old providers close. */
+  swap: (next: Runtime) => Promise<void>
+  sessions: () => SessionService
+  audit: AuditLog
+  log: FastifyBaseLogger
+}) {
+  const { audit, log } = deps
+  /** Providers a reload removed, kept for revoking (and retrying) their sessions' credentials. */
+  const retired = new Map<string, Provider>()
+  /** Removals whose revocation could not finish (the store was down): retried until it does. */
+  let unfinished: Removed | null = null
+  let timer: NodeJS.Timeout | null = null
+
+  const merge = (a: Removed | null, b: Removed): Removed =>
+    a
+      ? {
+          agents: new Set([...a.agents, ...b.agents]),
+          providers: new Set([...a.providers, ...b.providers]),
+          environments: new Set([...a.environments, ...b.environments]),
+        }
+      : b
+
+  async function revokeDependents(removed: Removed): Promise<string[]> {
+    const reason = (r: { agent: string; provider: string; environment: string }) => removalReason(removed, r)
+    try {
+      const ids = await deps.sessions().revokeMatching(
+        'airlock',
+        (r) => reason(r) ?? 'removed from the config',
+        (r) => reason(r) !== null,
+      )
+      unfinished = null
+      return ids
+    } catch (e) {
+      unfinished = merge(unfinished, removed)
+      log.error(
+        { err: (e as Error).message },
+        'sessions depending on what the reload removed could not all be revoked; retrying',
+      )
+      timer ??= setTimeout(() => {
+        timer = null
+        if (unfinished) void revokeDependents(unfinished)
+      }, RETRY_MS)
+      timer.unref()
+      return []
+    }
+  }
+
+  return {
+    retired: (name: string) => retired.get(name),
+
+    async reload(next: AirlockConfig): Promise<void> {
+      const old = deps.current()
+      const refused = restartOnlyChanges(old.config, next)
+      if (refused.length > 0) throw new ConfigError(refused)
+      const built = await deps.build(next)
+      const removed = removedByReload(old.config, next)
+      for (const name of removed.providers) {
+        const p = old.providers.get(name)
+        if (p) retired.set(name, p)
+      }
+      // A provider added back under a retired name: the new instance takes over.
+      for (const name of built.providers.keys()) {
+        const back = retired.get(name)
+        retired.delete(name)
+        await back?.close().catch(() => {})
+      }
+      await deps.swap(built)
+      await audit.record({
+        type: 'config.reloaded',
+        actor: 'airlock',
+        details: {
+          providers: next.providers.length,
+          removed: {
+            agents: [...removed.agents],
+            providers: [...removed.providers],
+            environments: [...removed.environments],
+          },
+        },
+      })
+      const pending = merge(unfinished, removed)
+      if (pending.agents.size + pending.providers.size + pending.environments.size > 0) {
+        const ids = await revokeDependents(pending)
+        if (ids.length > 0)
+          log.warn({ sessions: ids.length }, 'revoked the sessions that depended on what the reload removed')
+      }
+      for (const [name, p] of old.providers) if (retired.get(name) !== p) await p.close().catch(() => {})
+    },
+
+    async close(): Promise<void> {
+      if (timer) clearTimeout(timer)
+      for (const p of retired.values()) await p.close().catch(() => {})
+      retired.clear()
+    },
+  }
+}

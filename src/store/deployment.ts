@@ -1,0 +1,18 @@
+// The deployment id (ProviderContext.instanceId): random, created once in the store by the first
+// broker to start (SET NX), then read by every replica and every restart. The key prefix alone is
+// not unique: two deployments on one PostgreSQL server often both keep the default `airlock:`.
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { redisKeys } from './keys.js'
+
+const newDeploymentId = (): string => `dep_${randomBytes(12).toString('hex')}`
+
+/** With the memory store (`airlock dev`, tests) every broker is its own deployment. */
+export async function deploymentId(redis: Redis | null, keyPrefix: string): Promise<string> {
+  if (!redis) return newDeploymentId()
+  const key = redisKeys(keyPrefix).deployment
+  await redis.set(key, newDeploymentId(), 'NX')
+  const id = await redis.get(key)
+  if (!id) throw new Error(`the deployment id (${key}) vanished from Redis right after it was written`)
+  return id
+}
