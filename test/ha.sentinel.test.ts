@@ -71,13 +71,14 @@ interface Load {
   statuses: number[]
   /** Tokens whose revocation answered 200, with when it answered. */
   revoked: { token: string; at: number }[]
-  /** When each request that succeeded started. */
+  /** When each request that succeeded started, and each grant (a write acknowledged by a replica). */
   successes: number[]
+  grants: number[]
 }
 
 /** issue → introspect → revoke, one after another, until `stop()`; every status is kept. */
 function load(p: BrokerProcess) {
-  const l: Load = { statuses: [], revoked: [], successes: [] }
+  const l: Load = { statuses: [], revoked: [], successes: [], grants: [] }
   let running = true
   const step = async <T>(f: () => Promise<{ status: number; body: T }>) => {
     const started = Date.now()
@@ -88,8 +89,10 @@ function load(p: BrokerProcess) {
   }
   const done = (async () => {
     while (running) {
+      const started = Date.now()
       const issued = await step(() => call(p, 'POST', '/v1/sessions', 'build-bot', sessionBody()))
       if (issued.status !== 201) continue
+      l.grants.push(started)
       const token = issued.body.grant.token as string
       await step(() => call(p, 'POST', '/v1/introspect', 'internal-api', { token }))
       const revoke = await step(() => call(p, 'DELETE', `/v1/sessions/${issued.body.session.id}`, 'ops'))
@@ -123,12 +126,21 @@ describe('Sentinel failover under load, replica_acks: 1', { timeout: 60_000 }, (
       async () => loads.every((x) => x.l.successes.some((t) => t > killedAt)),
       30_000,
     )
-    const gaps = loads.map((x) => (x.l.successes.find((t) => t > killedAt) as number) - killedAt)
     const newPort = await set.failedOver(oldPort, 1)
+    await until('a grant on each broker after the kill', async () =>
+      loads.every((x) => x.l.grants.some((t) => t > killedAt)),
+    )
+    const after = (ts: number[]) => (ts.find((t) => t > killedAt) as number) - killedAt
     await Promise.all(loads.map((x) => x.stop()))
     console.log(
       `sentinel failover ${oldPort} -> ${newPort}: gap from SIGKILL to first success ` +
-        gaps.map((g, i) => `broker ${i + 1} ${g} ms`).join(', '),
+        loads
+          .map(
+            ({ l }, i) =>
+              `broker ${i + 1}: ${after(l.successes)} ms (first grant ${after(l.grants)} ms;` +
+              ` ${l.statuses.length} requests, ${l.statuses.filter((s) => s === 503).length} answered 503)`,
+          )
+          .join(', '),
     )
 
     const statuses = loads.flatMap((x) => x.l.statuses)
