@@ -74,6 +74,8 @@ interface Load {
   /** When each request that succeeded started, and each grant (a write acknowledged by a replica). */
   successes: number[]
   grants: number[]
+  /** A request that got no HTTP answer at all (the broker gone?), with the broker's last words. */
+  failure?: string
 }
 
 /** issue → introspect → revoke, one after another, until `stop()`; every status is kept. */
@@ -88,7 +90,7 @@ function load(p: BrokerProcess) {
     return r
   }
   const done = (async () => {
-    while (running) {
+    while (running && !l.failure) {
       const started = Date.now()
       const issued = await step(() => call(p, 'POST', '/v1/sessions', 'build-bot', sessionBody()))
       if (issued.status !== 201) continue
@@ -98,7 +100,9 @@ function load(p: BrokerProcess) {
       const revoke = await step(() => call(p, 'DELETE', `/v1/sessions/${issued.body.session.id}`, 'ops'))
       if (revoke.status === 200) l.revoked.push({ token, at: Date.now() })
     }
-  })()
+  })().catch((e: Error) => {
+    l.failure = `${e.message} (${String(e.cause)}); broker exit ${p.child.exitCode}: ${p.stderr.slice(-5).join('\n')}`
+  })
   return {
     l,
     async stop() {
@@ -123,9 +127,12 @@ describe('Sentinel failover under load, replica_acks: 1', { timeout: 60_000 }, (
 
     await until(
       'a success on each broker after the kill',
-      async () => loads.every((x) => x.l.successes.some((t) => t > killedAt)),
+      // A loop that lost its broker ends the wait at once: the assertion below names it.
+      async () =>
+        loads.some((x) => x.l.failure) || loads.every((x) => x.l.successes.some((t) => t > killedAt)),
       30_000,
     )
+    expect(loads.map((x) => x.l.failure)).toEqual([undefined, undefined])
     const newPort = await set.failedOver(oldPort, 1)
     await until('a grant on each broker after the kill', async () =>
       loads.every((x) => x.l.grants.some((t) => t > killedAt)),
@@ -143,6 +150,7 @@ describe('Sentinel failover under load, replica_acks: 1', { timeout: 60_000 }, (
           .join(', '),
     )
 
+    expect(loads.map((x) => x.l.failure)).toEqual([undefined, undefined])
     const statuses = loads.flatMap((x) => x.l.statuses)
     expect(statuses.filter((s) => s >= 500 && s !== 503)).toEqual([])
     expect(revokedBefore.length).toBeGreaterThanOrEqual(6)
