@@ -2,6 +2,7 @@
 // the union without implementing validate/create (and the Provider methods) does not compile.
 import { awsProvider } from './aws/index.js'
 import { githubProvider } from './github/index.js'
+import { gatewayProvider } from './gateway/index.js'
 import { jwtProvider } from './jwt/index.js'
 import { postgresProvider } from './postgres/index.js'
 import type { ProviderFns, ProviderType } from './types.js'
@@ -11,6 +12,7 @@ export const providerRegistry: Record<ProviderType, ProviderFns<unknown>> = {
   postgres: postgresProvider,
   aws: awsProvider,
   github: githubProvider,
+  gateway: gatewayProvider,
 }
 
 export const isProviderType = (t: string): t is ProviderType => Object.hasOwn(providerRegistry, t)

@@ -141,6 +141,11 @@ export interface Provider {
    */
   secretRotated(changed: string): Promise<void>
   close(): Promise<void>
+  /**
+   * Credentials built around the session token, for providers whose grant is a way to reach Airlock
+   * itself (the gateway): called once the token is signed; replaces what `issue` returned.
+   */
+  grantCredentials?(token: string, publicUrl: string): Record<string, unknown>
 }
 
 /** Whether a secretRotated notice concerns the reference `ref` a provider uses. */
@@ -153,4 +158,4 @@ export interface ProviderFns<C> {
   create(config: C, ctx: ProviderContext): Provider
 }
 
-export type ProviderType = 'jwt' | 'aws' | 'postgres' | 'github'
+export type ProviderType = 'jwt' | 'aws' | 'postgres' | 'github' | 'gateway'

@@ -17,6 +17,7 @@ import rateLimitPlugin from './plugins/rate-limit.js'
 import approvalRoutes from './routes/approvals.js'
 import auditRoutes from './routes/audit.js'
 import identityRoutes from './routes/identity.js'
+import gatewayRoutes from './routes/gateway.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import serviceRoutes from './routes/service.js'
@@ -135,6 +136,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(approvalRoutes)
   await app.register(slackRoutes)
   await app.register(identityRoutes)
+  await app.register(gatewayRoutes)
   return app
 }
 

@@ -13,6 +13,10 @@ export const ERRORS = {
   unsupported_media_type: 415,
   rate_limited: 429,
   unavailable: 503,
+  /** A gateway call outside the session's class or environment (API.md, "Gateway provider"). */
+  operation_denied: 403,
+  /** The gateway's upstream cannot be reached or did not answer in time. */
+  upstream_error: 502,
   // Not in API.md's table (a client mistake is never a 500): a bug, named by its request id.
   internal_error: 500,
 } as const
@@ -45,6 +49,8 @@ export const err = {
   gone: (m: string) => new AirlockError('gone', m),
   unavailable: (m: string, cause?: unknown) => new AirlockError('unavailable', m, { cause }),
   mediaType: (m: string) => new AirlockError('unsupported_media_type', m),
+  denied: (m: string) => new AirlockError('operation_denied', m),
+  upstream: (m: string) => new AirlockError('upstream_error', m),
 }
 
 /** Thrown by stores when the backing service cannot be reached; always a 503, never a 500. */

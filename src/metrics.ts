@@ -76,6 +76,19 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'How long the oldest session past its deadline has waited for expiry (alert when above 30)',
       registers: r,
     }),
+    gatewayRequests: new Counter({
+      name: 'airlock_gateway_requests_total',
+      help: 'Gateway calls by provider and outcome (forwarded, refused, unauthenticated, upstream_error)',
+      labelNames: ['provider', 'outcome'],
+      registers: r,
+    }),
+    gatewayUpstream: new Histogram({
+      name: 'airlock_gateway_upstream_seconds',
+      help: 'Time from forwarding a gateway call to the upstream answer headers, by provider',
+      labelNames: ['provider'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+      registers: r,
+    }),
     live: new Gauge({ name: 'airlock_sessions_live', help: 'Unfinished sessions', registers: r }),
     pending: new Gauge({
       name: 'airlock_sessions_pending',

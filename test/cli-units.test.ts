@@ -65,6 +65,11 @@ describe('cli helpers', () => {
     expect(credentialEnv({ token: 'T', token_type: 'Bearer', expires_at: '', credentials: {} })).toEqual({
       AIRLOCK_SESSION_TOKEN: 'T',
     })
+    const gw = { url: 'https://airlock.example/gw/railway', token: 'T' }
+    expect(credentialEnv({ token: 'T', token_type: 'Bearer', expires_at: '', credentials: gw })).toEqual({
+      AIRLOCK_SESSION_TOKEN: 'T',
+      AIRLOCK_GATEWAY_URL: 'https://airlock.example/gw/railway',
+    })
   })
 
   it('maps GitHub grants to GITHUB_TOKEN and GH_TOKEN, naming an Enterprise host for gh', () => {

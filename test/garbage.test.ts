@@ -52,7 +52,8 @@ describe('garbage in, never a 500', () => {
             })
             calls++
             expect(res.statusCode, `${r.method} ${url} as ${who}: ${res.body}`).toBeLessThan(500)
-            if (res.statusCode >= 400) {
+            // A HEAD answer never has a body (the gateway route takes every method).
+            if (res.statusCode >= 400 && r.method !== 'HEAD') {
               expect(Object.keys(res.json()).sort(), `${r.method} ${url}`).toEqual([
                 'error',
                 'message',

@@ -9,11 +9,11 @@ import { EXAMPLE, exampleLoadOptions } from './support/example-config.js'
 const { opts: OPTS, cleanup } = exampleLoadOptions('pgconfig')
 afterAll(cleanup)
 
-/** The example without aws and github (their own tests); app-db is providers[1]. */
+/** The example without aws, github and the gateways (their own tests); app-db is providers[1]. */
 function doc(): Record<string, any> {
   const d = parse(EXAMPLE) as Record<string, any>
   d['providers'] = (d['providers'] as { type: string }[]).filter(
-    (p) => p.type !== 'aws' && p.type !== 'github',
+    (p) => p.type !== 'aws' && p.type !== 'github' && p.type !== 'gateway',
   )
   return d
 }

@@ -168,6 +168,29 @@ describe('renderRequest', () => {
     const m = render({ justification: '\u0000\u0007\u202E', task: { id: 'T', description: '' } })
     expect(blockProblem(m.blocks)).toBeNull()
   })
+
+  it('a gateway action is shown as plain text: method, path, the GraphQL operation and its variables, cut to fit', () => {
+    const action = {
+      method: 'POST',
+      path: '/',
+      body: {
+        query: 'mutation DeleteVolume($id: String!) { volumeDelete(volumeId: $id) } <@U0BOB> *bold*',
+        variables: { id: 'vol-prod-1' },
+        operationName: 'DeleteVolume',
+      },
+    }
+    const m = render({ provider: 'railway', action })
+    expect(blockProblem(m.blocks)).toBeNull()
+    const text = all(m.blocks)
+    expect(text).toContain('Action (approved once, exactly as shown): POST /')
+    expect(text).toContain('volumeDelete(volumeId: $id) } <@U0BOB> *bold*')
+    expect(text).toContain('"id": "vol-prod-1"')
+    expect(text).toContain('Operation: DeleteVolume')
+    expect(m.text).not.toContain('volumeDelete')
+    const long = render({ action: { ...action, body: { query: 'x'.repeat(10_000) } } })
+    expect(blockProblem(long.blocks)).toBeNull()
+    expect(render().blocks.some((b) => JSON.stringify(b).includes('Action ('))).toBe(false)
+  })
 })
 
 describe('clip', () => {

@@ -19,6 +19,8 @@ export interface RequestArgs {
   justification?: string
   ttl?: number
   onBehalfOf?: string
+  /** The exact gateway call to approve, read from --action-file. */
+  action?: { method: string; path: string; body?: unknown }
 }
 
 export const requestBody = (a: RequestArgs) => ({
@@ -29,6 +31,7 @@ export const requestBody = (a: RequestArgs) => ({
   ...(a.justification && { justification: a.justification }),
   ...(a.ttl !== undefined && { ttl_seconds: a.ttl }),
   ...(a.onBehalfOf && { on_behalf_of: a.onBehalfOf }),
+  ...(a.action && { action: a.action }),
 })
 
 export const waitingLine = (s: Session, now = Date.now()) => {
@@ -212,6 +215,8 @@ export function credentialEnv(grant: Grant): Record<string, string> {
       ...(str('region') && { AWS_REGION: str('region'), AWS_DEFAULT_REGION: str('region') }),
     })
   }
+  // A gateway grant: the URL to call with the session token (never the upstream's token).
+  if (str('url') && str('token')) env['AIRLOCK_GATEWAY_URL'] = str('url') as string
   if (str('username') && str('host')) {
     Object.assign(env, {
       PGHOST: str('host'),

@@ -1,6 +1,21 @@
 import { Type } from '@sinclair/typebox'
 import { Count, Name, Nullable, TASK_ID } from './common.js'
 
+export const Action = Type.Object(
+  {
+    method: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z]+$' }),
+    path: Type.String({
+      maxLength: 2048,
+      description: 'Relative to the gateway URL; "" and "/" are the same',
+    }),
+    body: Type.Optional(Type.Unknown({ description: 'The JSON body (or its text)' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'The exact request the agent will send through the gateway; the grant allows it once',
+  },
+)
+
 const Status = Type.Union(
   ['pending_approval', 'approved', 'active', 'denied', 'expired', 'revoked'].map((s) => Type.Literal(s)),
 )
@@ -31,6 +46,7 @@ export const Session = Type.Object(
     denied_by: Nullable(Type.String()),
     revoked_by: Nullable(Type.String()),
     revoked_at: Nullable(Type.String({ format: 'date-time' })),
+    action: Nullable(Action),
   },
   { $id: 'Session' },
 )
@@ -71,6 +87,7 @@ export const sessionRequest = (maxTtlSeconds: number) =>
       justification: Type.Optional(Type.String({ maxLength: 1000 })),
       ttl_seconds: Type.Optional(Ttl(maxTtlSeconds)),
       on_behalf_of: Type.Optional(Name('A configured human; excluded from approving')),
+      action: Type.Optional(Action),
     },
     { additionalProperties: false },
   )

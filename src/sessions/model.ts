@@ -15,6 +15,13 @@ export interface Approval {
   comment: string | null
 }
 
+/** The one gateway request an approval covers (API.md, "Action-bound approval"). */
+export interface SessionAction {
+  method: string
+  path: string
+  body?: unknown
+}
+
 export interface SessionRecord {
   /** Version for compare-and-set; serialised first so Lua can read it without decoding. */
   v: number
@@ -43,6 +50,10 @@ export interface SessionRecord {
   jti: string | null
   /** The provider's non-secret revocation handle. */
   handle: Record<string, string> | null
+  /** The approved gateway action (absent in records written before actions existed). */
+  action?: SessionAction | null
+  /** Its canonical digest (src/gateway/canonical.ts), compared with each request. */
+  action_digest?: string | null
 }
 
 export interface PublicSession {
@@ -63,6 +74,7 @@ export interface PublicSession {
   denied_by: string | null
   revoked_by: string | null
   revoked_at: string | null
+  action: SessionAction | null
 }
 
 /** A live session past its deadline is expired even before the sweeper records it. */
@@ -92,6 +104,7 @@ export function toPublic(rec: SessionRecord, now: number): PublicSession {
     denied_by: rec.denied_by,
     revoked_by: rec.revoked_by,
     revoked_at: rec.revoked_at === null ? null : iso(rec.revoked_at),
+    action: rec.action ?? null,
   }
 }
 

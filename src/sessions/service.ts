@@ -27,6 +27,7 @@ import {
   type SessionRecord,
 } from './model.js'
 import { scrub } from '../secrets/scrub.js'
+import { bindAction } from '../gateway/action.js'
 import type { Revoker } from './revoker.js'
 import { checkNames, type TtlClamped } from './request-checks.js'
 
@@ -67,6 +68,7 @@ export interface SessionServiceDeps {
 
 /** What a request adds to its first audit event. */
 type RequestDetails = {
+  action?: string
   task_description: string | null
   justification: string | null
   on_behalf_of: string | null
@@ -344,6 +346,8 @@ export function createSessionService(deps: SessionServiceDeps) {
       throw err.unavailable('the grant could not be completed; nothing was issued', e)
     }
     const token = signed.value
+    // A provider whose grant is a way back to Airlock (the gateway) builds it around the token.
+    if (provider.grantCredentials) credentials = provider.grantCredentials(token, rt.config.server.publicUrl)
     metrics.issued.inc({ provider: rec.provider, operation_class: rec.operation_class })
     return { rec, grant: { token, token_type: 'Bearer', expires_at: iso(rec.expires_at), credentials } }
   }
@@ -354,6 +358,22 @@ export function createSessionService(deps: SessionServiceDeps) {
     provider: r.provider,
     task: { id: r.task.id },
   })
+
+  /** The session record when the token's session is active, unlocked and this token's own (counted). */
+  async function activeRecord(claims: SessionClaims): Promise<SessionRecord | null> {
+    const now = clock.now()
+    const scope = {
+      agent: claims.sub,
+      environment: claims.env,
+      provider: claims.provider,
+      task_id: claims.task,
+    }
+    const { rec, locked } = await store.introspect(claims.sid, scope, now)
+    const active =
+      rec !== null && !locked && rec.status === 'active' && rec.jti === claims.jti && rec.expires_at > now
+    metrics.introspections.inc({ active: String(active) })
+    return active ? rec : null
+  }
 
   const visible = async (p: Principal, id: string): Promise<SessionRecord> => {
     const rec = await store.getSession(id)
@@ -378,6 +398,10 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
         throw err.invalid(`on_behalf_of: '${onBehalfOf}' is not a configured human`)
       }
+      const destructive = rt.config.operationClasses.some(
+        (c) => c.name === body.operation_class && c.destructive,
+      )
+      const bound = bindAction(provider, body, destructive)
       const decision = decide(rt.policy, {
         agent: p.id,
         environment: body.environment,
@@ -429,8 +453,12 @@ export function createSessionService(deps: SessionServiceDeps) {
         revoked_at: null,
         jti: null,
         handle: null,
+        action: bound?.action ?? null,
+        action_digest: bound?.digest ?? null,
       }
       const requestDetails: RequestDetails = {
+        // What the approval is for, without its body (agent-written, possibly large).
+        ...(bound && { action: `${bound.action.method} ${bound.action.path || '/'}` }),
         task_description: base.task.description,
         justification: base.justification,
         on_behalf_of: onBehalfOf,
@@ -567,6 +595,21 @@ export function createSessionService(deps: SessionServiceDeps) {
       return revoked
     },
 
+    /**
+     * The gateway's check of a session token: what introspection checks (signature and lifetime,
+     * the provider's audience, the session active and unlocked, the token the session's own), in
+     * one store round trip. The claims and record when active, else null.
+     */
+    async authorize(token: string): Promise<{ claims: SessionClaims; rec: SessionRecord } | null> {
+      const claims = await tokens.verify(token)
+      if (claims === null || deps.runtime().providers.get(claims.provider)?.audience !== claims.aud) {
+        metrics.introspections.inc({ active: 'false' })
+        return null
+      }
+      const rec = await activeRecord(claims)
+      return rec ? { claims, rec } : null
+    },
+
     async introspect(p: Principal, token: string): Promise<IntrospectResult> {
       const claims = await tokens.verify(token)
       // Only tokens shaped exactly as minted: the audience must be the provider's own.
@@ -580,18 +623,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         metrics.introspections.inc({ active: 'false' })
         return { active: false }
       }
-      const now = clock.now()
-      const scope = {
-        agent: claims.sub,
-        environment: claims.env,
-        provider: claims.provider,
-        task_id: claims.task,
-      }
-      const { rec, locked } = await store.introspect(claims.sid, scope, now)
-      const active =
-        rec !== null && !locked && rec.status === 'active' && rec.jti === claims.jti && rec.expires_at > now
-      metrics.introspections.inc({ active: String(active) })
-      if (!active) return { active: false }
+      if (!(await activeRecord(claims))) return { active: false }
       const { nbf: _nbf, ...rest } = claims
       return { active: true, ...rest }
     },

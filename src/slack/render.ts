@@ -103,6 +103,30 @@ export function statusLine(rec: SessionRecord, now: number): string {
   }
 }
 
+/**
+ * The one gateway call an approval covers, as approvers must read it: method and path, then a
+ * GraphQL body's operation and variables (or any other body), as plain text cut to fit.
+ */
+export function actionText(action: NonNullable<SessionRecord['action']>): string {
+  const head = `Action (approved once, exactly as shown): ${action.method} ${action.path || '/'}`
+  const b = action.body
+  if (b === undefined || b === null) return clip(head, LIMITS.section - 10)
+  const gql =
+    typeof b === 'object' && !Array.isArray(b) && typeof (b as { query?: unknown }).query === 'string'
+  const text = gql
+    ? [
+        (b as { query: string }).query,
+        `Variables: ${JSON.stringify((b as { variables?: unknown }).variables ?? {}, null, 2)}`,
+        ...((b as { operationName?: unknown }).operationName
+          ? [`Operation: ${String((b as { operationName: unknown }).operationName)}`]
+          : []),
+      ].join('\n')
+    : typeof b === 'string'
+      ? b
+      : JSON.stringify(b, null, 2)
+  return clip(`${head}\n${text}`, LIMITS.section - 10)
+}
+
 export function renderRequest(rec: SessionRecord, ctx: RenderContext): SlackMessage {
   const status = effectiveStatus(rec, ctx.now)
   const what = `${rec.agent} requests ${rec.operation_class} on ${rec.environment}`
@@ -138,6 +162,9 @@ export function renderRequest(rec: SessionRecord, ctx: RenderContext): SlackMess
         LIMITS.section,
       ),
     },
+    ...(rec.action
+      ? [{ type: 'section' as const, text: plain(actionText(rec.action), LIMITS.section) }]
+      : []),
     {
       type: 'context',
       elements: [plain(progress(rec), LIMITS.context), plain(statusLine(rec, ctx.now), LIMITS.context)],

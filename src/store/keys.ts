@@ -43,6 +43,8 @@ export function redisKeys(prefix: string) {
     slackMessage: (id: string) => `${t}sm:${id}`,
     /** STRING, PX 10 minutes (the span of accepted timestamps): a Slack signature already accepted (replay guard). */
     slackSeen: (signature: string) => `${t}ss:${signature}`,
+    /** STRING, PXAT past the session's end: its approved gateway action was used (once only). */
+    actionUsed: (id: string) => `${t}au:${id}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,
     /** ZSET: one provider's named sorted set (ProviderState; e.g. the aws provider's deny list). */

@@ -32,6 +32,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   const queue = new Map<string, { job: RevocationJob; due: number }>()
   const leases = new Map<string, { owner: string; until: number }>()
   const waiters = createWaiters()
+  const actionsUsed = new Map<string, number>()
   let auditSeq = 0
 
   const read = (id: string): SessionRecord | null => {
@@ -82,6 +83,13 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
     async introspect(id, scope, now) {
       return { rec: read(id), locked: locked(scope, now) }
+    },
+    async useAction(id, keepUntil) {
+      const now = clock.now()
+      for (const [k, until] of actionsUsed) if (until <= now) actionsUsed.delete(k)
+      if (read(id)?.status !== 'active' || actionsUsed.has(id)) return false
+      actionsUsed.set(id, keepUntil)
+      return true
     },
     async casSession(next, expectedV, { checkLocks, retentionMs, now }): Promise<CasResult> {
       const cur = read(next.id)

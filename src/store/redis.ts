@@ -108,6 +108,7 @@ export async function createRedisStore(
   const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
   const claimDueScript = script('alClaimDue', lua.CLAIM_DUE)
+  const useActionScript = script('alUseAction', lua.USE_ACTION)
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: RedisClient | null = null
@@ -283,6 +284,12 @@ export async function createRedisStore(
         if (gone.length > 0) await redis.zrem(k.created, ...gone)
         return gone.length
       }),
+
+    useAction: (id, keepUntil) =>
+      guard(
+        'action',
+        async () => (await useActionScript(2, k.session(id), k.actionUsed(id), keepUntil)) === 1,
+      ),
 
     putLock: (lock) =>
       guard('lock', async () => {

@@ -52,6 +52,14 @@ if l == 'need_locks' then return {rec, 2} end
 return {rec, l and 1 or 0}
 `
 
+/** KEYS: session, action mark. ARGV: pxat. 1 when the session is active and its action was not used yet. */
+export const USE_ACTION = `
+local rec = redis.call('GET', KEYS[1])
+if not rec or cjson.decode(rec).status ~= 'active' then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', ARGV[1]) then return 1 end
+return 0
+`
+
 /** KEYS: locks, lock index. ARGV: id, json, score. */
 export const PUT_LOCK = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])

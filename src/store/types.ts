@@ -64,6 +64,11 @@ export interface SessionStore {
   countLive(): Promise<{ live: number; pending: number }>
   /** Drops listing entries of sessions created before `before` (their records expired already). */
   trimSessionIndex(before: number): Promise<number>
+  /**
+   * Uses up a session's approved gateway action: true for exactly one caller across every replica,
+   * and only while the session is active. The mark lives until `keepUntil` (ms).
+   */
+  useAction(id: string, keepUntil: number): Promise<boolean>
 }
 
 export interface LockStore {

@@ -63,6 +63,24 @@ export function storeContract(kind: Kind) {
     expect(store.kind).toBe(kind.storeKind ?? kind.name)
   })
 
+  it('an approved gateway action is used once across handles, and only while the session is active', async () => {
+    const now = fx.now()
+    // A pending session whose action body says "status": "active" is still pending.
+    const pending = makeRec(now, { action: { method: 'POST', path: '/', body: { status: 'active' } } })
+    await create(pending)
+    expect(await store.useAction(pending.id, now + DAY)).toBe(false)
+    const active = makeRec(now, { status: 'active', jti: 'j1' })
+    await create(active)
+    const peer = await fx.peer()
+    const both = await Promise.all([
+      store.useAction(active.id, now + DAY),
+      peer.useAction(active.id, now + DAY),
+    ])
+    expect(both.sort()).toEqual([false, true])
+    expect(await store.useAction(active.id, now + DAY)).toBe(false)
+    expect(await store.useAction('ses_missing', now + DAY)).toBe(false)
+  })
+
   describe('sessions', () => {
     it('creates a session once and reads it back unchanged', async () => {
       const now = fx.now()

@@ -22,7 +22,7 @@ import {
   type Session,
 } from '../sessions.js'
 import { call } from '../client.js'
-import { globals, parseTtl } from './globals.js'
+import { globals, parseActionFile, parseTtl } from './globals.js'
 import { isolatedHome, type IsolatedHome } from '../isolated-home.js'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
@@ -37,9 +37,15 @@ function sessionOptions(cmd: Command): Command {
     .option('--justification <text>', 'why this access is needed')
     .option('--ttl <duration>', 'credential lifetime, like 15m (clamped by policy)', parseTtl)
     .option('--on-behalf-of <human>', 'the person this agent works for (cannot approve)')
+    .option(
+      '--action-file <file>',
+      'gateway providers: a JSON file {"method", "path", "body"} with the exact call to approve (used once)',
+      parseActionFile,
+    )
 }
 
-const argsOf = (o: Record<string, unknown>): RequestArgs => o as unknown as RequestArgs
+const argsOf = (o: Record<string, unknown>): RequestArgs =>
+  ({ ...o, ...(o['actionFile'] !== undefined && { action: o['actionFile'] }) }) as unknown as RequestArgs
 
 function printSession(s: Session) {
   process.stdout.write(`${bold(s.id)}  ${statusColour(s.status)}\n`)

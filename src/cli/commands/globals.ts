@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parseDuration } from '../../config/duration.js'
 
@@ -36,6 +37,20 @@ export function spreadGlobalOptions(cmd: Command): void {
     }
     spreadGlobalOptions(sub)
   }
+}
+
+/** --action-file F -> the action: a JSON file {method, path, body?} naming the exact gateway call. */
+export function parseActionFile(path: string): { method: string; path: string; body?: unknown } {
+  let v: unknown
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8')) as unknown
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read ${path} as JSON: ${(e as Error).message}`)
+  }
+  const o = v as Record<string, unknown>
+  if (typeof v !== 'object' || v === null || typeof o['method'] !== 'string' || typeof o['path'] !== 'string')
+    throw new InvalidArgumentError('expected a JSON object {"method", "path", "body"?}')
+  return v as { method: string; path: string; body?: unknown }
 }
 
 /** --ttl 15m -> seconds. */

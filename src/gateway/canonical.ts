@@ -1,0 +1,71 @@
+// The canonical form of a gateway call, so an approved action matches the request that carries it
+// out whatever the JSON key order or the GraphQL whitespace, and nothing else: a changed variable,
+// an extra field or another path is another call. Compared as a SHA-256 of the canonical text.
+import { createHash } from 'node:crypto'
+import { parse, print } from 'graphql'
+import { containPath } from './path.js'
+
+export interface Action {
+  method: string
+  path: string
+  body?: unknown
+}
+
+/** JSON with object keys sorted at every depth. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
+  if (typeof v === 'object' && v !== null) {
+    const keys = Object.keys(v).sort()
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
+function graphqlElement(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v
+  const o = v as Record<string, unknown>
+  if (typeof o['query'] !== 'string') return v
+  let query: string
+  try {
+    query = print(parse(o['query'], { noLocation: true }))
+  } catch {
+    return v
+  }
+  const variables = o['variables'] ?? {}
+  return { ...o, query, variables, operationName: o['operationName'] ?? null }
+}
+
+/** The body as a JSON value when it is JSON (GraphQL documents printed), else its text; null when empty. */
+function bodyValue(body: unknown, graphql: boolean): unknown {
+  if (body === undefined || body === null || body === '') return null
+  let v: unknown = body
+  if (typeof body === 'string') {
+    try {
+      v = JSON.parse(body) as unknown
+    } catch {
+      return { text: body }
+    }
+  }
+  if (!graphql) return v
+  return Array.isArray(v) ? v.map(graphqlElement) : graphqlElement(v)
+}
+
+const digest = (method: string, path: string, body: unknown, graphql: boolean): string =>
+  createHash('sha256')
+    .update(canonicalJson([method.toUpperCase(), path === '' ? '/' : path, bodyValue(body, graphql)]))
+    .digest('hex')
+
+/** The action's canonical digest, or why the action is not a request the gateway could carry. */
+export function actionDigest(a: Action, graphql: boolean): string | { invalid: string } {
+  const c = containPath(a.path, '')
+  if (typeof c === 'string') return { invalid: `action.path: ${c}` }
+  return digest(a.method, c.path + c.query, a.body, graphql)
+}
+
+/** The digest of a request as it arrived (path relative to the gateway URL, query string kept). */
+export const requestDigest = (
+  method: string,
+  relativePath: string,
+  body: Buffer | null,
+  graphql: boolean,
+): string => digest(method, relativePath, body && body.length > 0 ? body.toString('utf8') : null, graphql)

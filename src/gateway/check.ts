@@ -1,0 +1,108 @@
+// One request against one session's environment and class: allowed (with the names the audit
+// records), or refused with a message naming what was refused and which class would allow it.
+import type { GatewayConfig } from '../../providers/gateway/config.js'
+import { ruleAllows } from './classify-http.js'
+import {
+  checkArguments,
+  fieldAllowed,
+  operationsOf,
+  parseDocument,
+  readGraphqlBody,
+  type Outcome,
+  type RootField,
+} from './classify-graphql.js'
+import type { Contained } from './path.js'
+
+export interface GatewayRequest {
+  method: string
+  contentType: string
+  /** The whole body (GraphQL is always buffered); null when none was read. */
+  body: Buffer | null
+  contained: Contained
+}
+
+export interface Target {
+  provider: string
+  environment: string
+  operationClass: string
+}
+
+const denied = (refused: string, message: string): Outcome => ({ ok: false, status: 403, message, refused })
+
+/** "(it needs destructive)" or "(no class allows it)". */
+function needs(cfg: GatewayConfig, t: Target, allows: (cls: string) => boolean): string {
+  const other = Object.keys(cfg.classes).find((c) => c !== t.operationClass && allows(c))
+  return other ? `it needs ${other}` : 'no class allows it'
+}
+
+export function checkHttp(cfg: GatewayConfig, t: Target, method: string, c: Contained): Outcome {
+  const route = `${method} /${c.segments.join('/')}`
+  const allows = (cls: string) =>
+    (cfg.classes[cls]?.http ?? []).some((r) => ruleAllows(r, method, c.segments))
+  if (allows(t.operationClass)) return { ok: true, operations: [], fields: [] }
+  return denied(
+    route,
+    `${route} is not allowed for ${t.operationClass} on ${t.provider} (${needs(cfg, t, allows)})`,
+  )
+}
+
+export function checkGraphql(cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome {
+  if (req.contained.path !== '')
+    return denied(
+      `path /${req.contained.segments.join('/')}`,
+      `${t.provider} forwards GraphQL to its upstream URL only, not to a path below it`,
+    )
+  const read = readGraphqlBody(
+    req.method,
+    req.contentType,
+    req.body,
+    new URLSearchParams(req.contained.query),
+  )
+  if (typeof read === 'string') return { ok: false, status: 400, message: read, refused: 'request' }
+  const lists = cfg.classes[t.operationClass]
+  const env = cfg.environments[t.environment]
+  if (!lists || !env)
+    return denied('request', `${t.provider} has no rules for ${t.operationClass} in ${t.environment}`)
+  const operations: string[] = []
+  const fields: RootField[] = []
+  // Every element of a batch is checked before anything is sent: one refusal refuses the whole.
+  for (const r of read.requests) {
+    const doc = parseDocument(r.query, r.operationName)
+    if (typeof doc === 'string') return { ok: false, status: 400, message: doc, refused: 'request' }
+    const ops = operationsOf(doc)
+    if (typeof ops === 'string') return { ok: false, status: 400, message: ops, refused: 'request' }
+    for (const op of ops.operations) {
+      if (req.method !== 'POST' && op.operation !== 'query')
+        return {
+          ok: false,
+          status: 400,
+          message: `a ${op.operation} must be sent with POST, not GET`,
+          refused: op.operation,
+        }
+      operations.push(op.name?.value ?? '(anonymous)')
+    }
+    for (const f of ops.fields) {
+      if (fieldAllowed(lists, f)) continue
+      const allows = (cls: string) => {
+        const l = cfg.classes[cls]
+        return l !== undefined && fieldAllowed(l, f)
+      }
+      const what = f.name.startsWith('__') ? f.name : `${f.type} ${f.name}`
+      return denied(
+        f.name,
+        `${what} is not allowed for ${t.operationClass} on ${t.provider} (${needs(cfg, t, allows)})`,
+      )
+    }
+    fields.push(...ops.fields)
+    const arg = checkArguments(doc, r.variables, { scoped: cfg.scopedArguments, allowed: env.arguments })
+    if (arg)
+      return denied(
+        `argument ${arg.name}`,
+        `${arg.name} ${arg.value} is outside ${t.environment} on ${t.provider} (allowed: ${(env.arguments[arg.name] ?? []).join(', ') || 'none'})`,
+      )
+  }
+  return { ok: true, operations, fields }
+}
+
+export const checkRequest = (cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome =>
+  cfg.graphql ? checkGraphql(cfg, t, req) : checkHttp(cfg, t, req.method, req.contained)

@@ -1,0 +1,302 @@
+// GraphQL classification from the parsed document (the reference `graphql` parser), never from
+// text: every root field of every operation, by field name (aliases do not hide it), fragments and
+// inline fragments expanded, @skip/@include ignored (a field counts as sent). Argument scoping
+// walks every argument anywhere in the document, into input objects, lists and variables.
+import {
+  Kind,
+  parse,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql'
+
+export interface GraphqlRequest {
+  query: string
+  variables: Record<string, unknown>
+  operationName: string | null
+}
+
+/** What a class allows, as root field name patterns (`*` any run of characters). */
+export interface FieldLists {
+  queries: string[]
+  mutations: string[]
+  subscriptions: string[]
+}
+
+export type OperationType = 'query' | 'mutation' | 'subscription'
+
+export interface RootField {
+  type: OperationType
+  name: string
+}
+
+export type Outcome =
+  | { ok: true; operations: string[]; fields: RootField[] }
+  | { ok: false; status: 400 | 403; message: string; refused: string }
+
+const MAX_TOKENS = 20_000
+const MAX_BATCH = 100
+const LIST_OF: Record<OperationType, keyof FieldLists> = {
+  query: 'queries',
+  mutation: 'mutations',
+  subscription: 'subscriptions',
+}
+
+const patternCache = new Map<string, RegExp>()
+export function fieldMatches(pattern: string, name: string): boolean {
+  if (pattern === '*') return true
+  if (!pattern.includes('*')) return pattern === name
+  let re = patternCache.get(pattern)
+  if (!re) {
+    re = new RegExp(`^${pattern.split('*').join('.*')}$`) // patterns are [A-Za-z0-9_*] only (config check)
+    patternCache.set(pattern, re)
+  }
+  return re.test(name)
+}
+
+/** The list a root field is checked against: introspection fields count as queries wherever they appear. */
+export const listFor = (f: RootField): keyof FieldLists =>
+  f.name.startsWith('__') ? 'queries' : LIST_OF[f.type]
+
+export const fieldAllowed = (lists: FieldLists, f: RootField): boolean =>
+  lists[listFor(f)].some((p) => fieldMatches(p, f.name))
+
+/**
+ * The GraphQL requests in a body: a JSON object, or an array (a batch), or for GET the query
+ * parameters. A string when the body is not a GraphQL request.
+ */
+export function readGraphqlBody(
+  method: string,
+  contentType: string,
+  body: Buffer | null,
+  params: URLSearchParams,
+): { requests: GraphqlRequest[]; batch: boolean } | string {
+  if (method === 'GET' || method === 'HEAD') {
+    const r = requestOf({
+      query: params.get('query'),
+      variables: params.has('variables') ? parseJson(params.get('variables') as string) : undefined,
+      operationName: params.get('operationName'),
+    })
+    return typeof r === 'string' ? r : { requests: [r], batch: false }
+  }
+  if (method !== 'POST') return `GraphQL is sent with POST or GET, not ${method}`
+  const text = body ? body.toString('utf8') : ''
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? ''
+  if (type === 'application/graphql') {
+    return { requests: [{ query: text, variables: {}, operationName: null }], batch: false }
+  }
+  if (type !== 'application/json' && !type.endsWith('+json'))
+    return 'send GraphQL as application/json ({"query", "variables", "operationName"})'
+  const json = parseJson(text)
+  if (json === INVALID) return 'the body is not valid JSON'
+  if (Array.isArray(json)) {
+    if (json.length === 0 || json.length > MAX_BATCH) return `a batch holds 1 to ${MAX_BATCH} requests`
+    const out: GraphqlRequest[] = []
+    for (const el of json) {
+      const r = requestOf(el)
+      if (typeof r === 'string') return r
+      out.push(r)
+    }
+    return { requests: out, batch: true }
+  }
+  const r = requestOf(json)
+  return typeof r === 'string' ? r : { requests: [r], batch: false }
+}
+
+const INVALID = Symbol('invalid')
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return INVALID
+  }
+}
+
+function requestOf(v: unknown): GraphqlRequest | string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a GraphQL request is a JSON object'
+  const o = v as Record<string, unknown>
+  if (typeof o['query'] !== 'string' || o['query'].length === 0)
+    return 'the GraphQL request has no query (persisted queries are not supported)'
+  const vars = o['variables']
+  if (vars === INVALID) return 'variables is not valid JSON'
+  if (vars !== undefined && vars !== null && (typeof vars !== 'object' || Array.isArray(vars)))
+    return 'variables must be a JSON object'
+  const name = o['operationName']
+  if (name !== undefined && name !== null && typeof name !== 'string') return 'operationName must be a string'
+  return {
+    query: o['query'],
+    variables: (vars ?? {}) as Record<string, unknown>,
+    operationName: (name ?? null) as string | null,
+  }
+}
+
+/** Parses a document; a string says why it cannot be run. */
+export function parseDocument(query: string, operationName: string | null): DocumentNode | string {
+  let doc: DocumentNode
+  try {
+    doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS })
+  } catch (e) {
+    return `the GraphQL document does not parse: ${(e as Error).message.split('\n')[0]}`
+  }
+  const ops = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION)
+  if (
+    doc.definitions.some((d) => d.kind !== Kind.OPERATION_DEFINITION && d.kind !== Kind.FRAGMENT_DEFINITION)
+  )
+    return 'the GraphQL document may hold only operations and fragments'
+  if (ops.length === 0) return 'the GraphQL document has no operation'
+  if (ops.length > 1 && operationName === null)
+    return 'the GraphQL document holds several operations: name one with operationName'
+  if (operationName !== null && !ops.some((o) => o.name?.value === operationName))
+    return `the GraphQL document has no operation named ${operationName}`
+  return doc
+}
+
+/** Root fields of an operation, fragments expanded; a string names a fragment that is missing or cyclic. */
+function rootFields(
+  set: SelectionSetNode,
+  type: OperationType,
+  fragments: Map<string, FragmentDefinitionNode>,
+  out: RootField[],
+  seen: Set<string>,
+): string | null {
+  for (const sel of set.selections) {
+    if (sel.kind === Kind.FIELD) out.push({ type, name: sel.name.value })
+    else if (sel.kind === Kind.INLINE_FRAGMENT) {
+      const e = rootFields(sel.selectionSet, type, fragments, out, seen)
+      if (e) return e
+    } else {
+      const name = sel.name.value
+      const frag = fragments.get(name)
+      if (!frag) return `the GraphQL document uses an undefined fragment ${name}`
+      if (seen.has(name)) return `the GraphQL fragment ${name} spreads itself`
+      seen.add(name)
+      const e = rootFields(frag.selectionSet, type, fragments, out, seen)
+      seen.delete(name)
+      if (e) return e
+    }
+  }
+  return null
+}
+
+export interface Scope {
+  /** Every argument name some environment scopes. */
+  scoped: Set<string>
+  /** This environment's allowed values per scoped name (absent: no value allowed). */
+  allowed: Record<string, string[]>
+}
+
+/**
+ * Checks every argument in the document (operations and fragments, at any depth, directives too)
+ * against the scope; returns the refused argument name and value, or null.
+ */
+export function checkArguments(
+  doc: DocumentNode,
+  variables: Record<string, unknown>,
+  scope: Scope,
+): { name: string; value: string } | null {
+  if (scope.scoped.size === 0) return null
+  const defaults = new Map<string, ValueNode[]>()
+  for (const d of doc.definitions)
+    if (d.kind === Kind.OPERATION_DEFINITION)
+      for (const v of d.variableDefinitions ?? [])
+        if (v.defaultValue)
+          defaults.set(v.variable.name.value, [
+            ...(defaults.get(v.variable.name.value) ?? []),
+            v.defaultValue,
+          ])
+
+  const refuse = (name: string, value: unknown) => ({ name, value: short(value) })
+  const allowedValue = (name: string, v: unknown) =>
+    (typeof v === 'string' || typeof v === 'number') && (scope.allowed[name] ?? []).includes(String(v))
+
+  const json = (name: string, v: unknown): { name: string; value: string } | null => {
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        const r = json(name, x)
+        if (r) return r
+      }
+      return null
+    }
+    if (scope.scoped.has(name)) return allowedValue(name, v) ? null : refuse(name, v)
+    if (typeof v === 'object' && v !== null)
+      for (const [k, x] of Object.entries(v)) {
+        const r = json(k, x)
+        if (r) return r
+      }
+    return null
+  }
+
+  const node = (name: string, v: ValueNode): { name: string; value: string } | null => {
+    switch (v.kind) {
+      case Kind.VARIABLE: {
+        const key = v.name.value
+        if (Object.hasOwn(variables, key)) {
+          const r = json(name, variables[key])
+          if (r) return r
+        } else if (scope.scoped.has(name) && !defaults.has(key)) return null // unset: touches nothing
+        for (const d of defaults.get(key) ?? []) {
+          const r = node(name, d)
+          if (r) return r
+        }
+        return null
+      }
+      case Kind.LIST:
+        for (const x of v.values) {
+          const r = node(name, x)
+          if (r) return r
+        }
+        return null
+      case Kind.OBJECT:
+        if (scope.scoped.has(name)) return refuse(name, '{...}')
+        for (const f of v.fields) {
+          const r = node(f.name.value, f.value)
+          if (r) return r
+        }
+        return null
+      case Kind.STRING:
+      case Kind.INT:
+      case Kind.FLOAT:
+      case Kind.ENUM:
+        return scope.scoped.has(name) && !allowedValue(name, v.value) ? refuse(name, v.value) : null
+      default:
+        // null and booleans: a scoped argument must name one of its values
+        return scope.scoped.has(name) ? refuse(name, v.kind === Kind.NULL ? null : v.value) : null
+    }
+  }
+
+  let found: { name: string; value: string } | null = null
+  const walk = (set: SelectionSetNode | undefined) => {
+    for (const sel of set?.selections ?? []) {
+      if (found) return
+      for (const d of sel.directives ?? [])
+        for (const a of d.arguments ?? []) found ??= node(a.name.value, a.value)
+      if (sel.kind === Kind.FIELD) for (const a of sel.arguments ?? []) found ??= node(a.name.value, a.value)
+      if (sel.kind !== Kind.FRAGMENT_SPREAD) walk(sel.selectionSet)
+    }
+  }
+  for (const d of doc.definitions)
+    if (d.kind === Kind.OPERATION_DEFINITION || d.kind === Kind.FRAGMENT_DEFINITION) walk(d.selectionSet)
+  return found
+}
+
+const short = (v: unknown): string => {
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+}
+
+/** Every root field of every operation in the document. */
+export function operationsOf(
+  doc: DocumentNode,
+): { operations: OperationDefinitionNode[]; fields: RootField[] } | string {
+  const fragments = new Map<string, FragmentDefinitionNode>()
+  for (const d of doc.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d)
+  const operations = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION)
+  const fields: RootField[] = []
+  for (const op of operations) {
+    const e = rootFields(op.selectionSet, op.operation as OperationType, fragments, fields, new Set())
+    if (e) return e
+  }
+  return { operations, fields }
+}
