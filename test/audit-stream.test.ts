@@ -168,6 +168,7 @@ describe('ChainVerifier, event by event', () => {
       events: 6,
       chains: [{ chain: 'ch_a', first: 1, last: 6 }],
       problems: [],
+      notes: [],
     })
   })
 

@@ -4,7 +4,7 @@ import { err } from '../errors.js'
 import { matchesFilter } from '../sessions/service.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
-import { BulkRevoke, ListQuery, SessionId, WaitQuery, sessionRequest } from '../schemas/session.js'
+import { BulkRevoke, ListQuery, SessionId, SessionRequest, WaitQuery } from '../schemas/session.js'
 
 const SessionRef = Type.Ref('Session')
 const GrantRef = Type.Ref('Grant')
@@ -29,8 +29,9 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Request a session (agents)',
         tags: ['sessions'],
-        // The ceiling is the config's at startup; the service checks the one in force (SIGHUP).
-        body: sessionRequest(app.broker.runtime().config.tokens.maxTtlSeconds),
+        // The schema's ceiling is the loader's widest; the service checks tokens.max_ttl in force,
+        // so a reload that raises it applies at once, with the same message.
+        body: SessionRequest,
         response: {
           201: Type.Object({ session: SessionRef, grant: GrantRef, ttl_clamped: TtlClamped }),
           202: Type.Object({ session: SessionRef, ttl_clamped: TtlClamped }),

@@ -66,12 +66,12 @@ const Ttl = (maxTtlSeconds: number) =>
   Type.Integer({
     minimum: 1,
     maximum: maxTtlSeconds,
-    description: `Credential lifetime in seconds, at most tokens.max_ttl (${maxTtlSeconds}); above a policy rule's max_ttl it is clamped`,
+    description: `Credential lifetime in seconds, at most the configured tokens.max_ttl (never above ${maxTtlSeconds}); above a policy rule's max_ttl it is clamped`,
     'x-too-big': `body/ttl_seconds is above this broker's tokens.max_ttl of ${maxTtlSeconds} seconds; ask for ${maxTtlSeconds} or less`,
   })
 
 /** The request body, its TTL ceiling the configured tokens.max_ttl. */
-export const sessionRequest = (maxTtlSeconds: number) =>
+const sessionRequest = (maxTtlSeconds: number) =>
   Type.Object(
     {
       environment: Name('A configured environment'),
