@@ -41,19 +41,21 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
     case 'standalone':
       return new Redis(conn.url, { ...options, ...(tls && { tls }) })
     case 'sentinel':
-      return new Redis({
-        ...options,
-        sentinels: conn.sentinels,
-        name: conn.name,
-        role: 'master',
-        ...(conn.password !== null && { password: conn.password }),
-        ...(conn.sentinelPassword !== null && { sentinelPassword: conn.sentinelPassword }),
-        ...(tls && { tls, enableTLSForSentinelMode: true, sentinelTLS: tls }),
-        // Sentinels announce a switch at once instead of waiting for the old primary's timeouts.
-        failoverDetector: true,
-        sentinelRetryStrategy: (times: number) => Math.min(50 * times, 1000),
-        sentinelMaxConnections: 3,
-      })
+      return reopenWhenEnded(
+        new Redis({
+          ...options,
+          sentinels: conn.sentinels,
+          name: conn.name,
+          role: 'master',
+          ...(conn.password !== null && { password: conn.password }),
+          ...(conn.sentinelPassword !== null && { sentinelPassword: conn.sentinelPassword }),
+          ...(tls && { tls, enableTLSForSentinelMode: true, sentinelTLS: tls }),
+          // Sentinels announce a switch at once instead of waiting for the old primary's timeouts.
+          failoverDetector: true,
+          sentinelRetryStrategy: (times: number) => Math.min(50 * times, 1000),
+          sentinelMaxConnections: 3,
+        }),
+      )
     case 'cluster':
       return new Cluster(conn.nodes, {
         scaleReads: 'master',
@@ -76,6 +78,34 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
         },
       })
   }
+}
+
+/**
+ * ioredis 5 gives up on a Sentinel client for good (status 'end', every command "Connection is
+ * closed.") when the sentinels announce the new primary while it is still reconnecting: its
+ * failover detector aborts the connect in flight. Only we may end a client: connect it again.
+ */
+function reopenWhenEnded(client: Redis): Redis {
+  let closing = false
+  const { disconnect, quit } = client
+  client.disconnect = (reconnect = false) => {
+    if (!reconnect) closing = true
+    disconnect.call(client, reconnect)
+  }
+  client.quit = ((...args: Parameters<Redis['quit']>) => {
+    closing = true
+    return quit.apply(client, args)
+  }) as Redis['quit']
+  let attempts = 0
+  client.on('ready', () => (attempts = 0))
+  client.on('end', () => {
+    if (closing) return
+    setTimeout(
+      () => !closing && client.status === 'end' && client.connect().catch(() => {}),
+      Math.min(50 * ++attempts, 1000),
+    ).unref()
+  })
+  return client
 }
 
 /** Where we connect, for messages: never a password (a URL's credentials are dropped). */

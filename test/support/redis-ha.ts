@@ -83,10 +83,12 @@ export interface SentinelSet {
 
 export async function startSentinelSet(replicas: number, name = 'airlock'): Promise<SentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sentinel-'))
-  const primary = await redisServer(DATA_NODE_ARGS)
+  // A full resync writes an RDB file even with `save ""`: into the temporary folder, not the cwd.
+  const args = [...DATA_NODE_ARGS, '--dir', dir]
+  const primary = await redisServer(args)
   const nodes = [primary]
   for (let i = 0; i < replicas; i++)
-    nodes.push(await redisServer([...DATA_NODE_ARGS, '--replicaof', '127.0.0.1', String(primary.port)]))
+    nodes.push(await redisServer([...args, '--replicaof', '127.0.0.1', String(primary.port)]))
   await until('replicas in sync', async () => {
     const info = await ask(primary.port, (r) => r.info('replication'))
     return (info.match(/state=online/g) ?? []).length === replicas
