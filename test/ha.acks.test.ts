@@ -27,11 +27,12 @@ const issuedTotal = async () =>
 beforeAll(async () => {
   primary = await redisServer()
   replica = await redisServer(['--replicaof', '127.0.0.1', String(primary.port)])
+  // In sync before the broker starts: its own first writes wait for the replica too.
+  await until('the replica in sync', async () => (await replicasOnline()) === 1)
   t = await testBroker({
     redisUrl: primary.url,
     yaml: { store: 'replica_acks: 1, replica_ack_timeout: 300ms' },
   })
-  await until('the replica in sync', async () => (await replicasOnline()) === 1)
 }, 30_000)
 
 afterAll(async () => {

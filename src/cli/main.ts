@@ -61,6 +61,12 @@ registerIdentityCommands(program)
 // Last, so that every command registered above takes --json, --url and --profile after its name.
 spreadGlobalOptions(program)
 
+// A reader that stops early (`airlock request ... | head -1`) closes the pipe: the rest of the
+// output has nowhere to go, which is no failure of the command.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e
+})
+
 try {
   await program.parseAsync(process.argv)
 } catch (e) {
