@@ -1,6 +1,6 @@
 // Small encodings: a chain head ("seq:hash"), the opaque listing cursor, and a session record as
 // Redis keeps it.
-import type { SessionRecord } from '../sessions/model.js'
+import type { SessionRecord } from '../domain/session.js'
 import type { ChainHead } from './types.js'
 
 /** Fields most records leave empty, left out of the stored JSON (Redis memory) and read back as this. */

@@ -1,10 +1,15 @@
 // In-memory store for `airlock dev` and single-process use. Same contract and tests as redis.ts;
 // JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
-import type { Lock } from '../locks/model.js'
-import { lockCovers } from '../locks/model.js'
+import {
+  isFinal,
+  lockCovers,
+  scopeOf,
+  type Lock,
+  type LockScope,
+  type SessionRecord,
+} from '../domain/index.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
-import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import type {
   AppendResult,
   CasResult,

@@ -6,9 +6,14 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import type { RedisConnection } from '../config/types.js'
-import type { Lock } from '../locks/model.js'
-import { lockMatch } from '../locks/model.js'
-import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
+import {
+  isFinal,
+  lockMatch,
+  scopeOf,
+  type Lock,
+  type LockScope,
+  type SessionRecord,
+} from '../domain/index.js'
 import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'

@@ -1,7 +1,6 @@
 // The storage contract. Two implementations (memory.ts for `airlock dev`, redis.ts for production)
 // pass the same tests (test/store.contract.test.ts). Every method that changes state is atomic.
-import type { Lock } from '../locks/model.js'
-import type { LockScope, SessionRecord } from '../sessions/model.js'
+import type { Lock, LockScope, SessionRecord } from '../domain/index.js'
 
 export type CreateResult = 'ok' | 'locked' | 'exists'
 export type CasResult = 'ok' | 'conflict' | 'locked' | 'missing'
