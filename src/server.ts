@@ -192,7 +192,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   })
   sessionsRef = sessions
   const locks = createLockService({ store, sessions, audit, clock, runtime })
-  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log, onChange })
+  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log })
   const broker = {
     runtime,
     store,
@@ -276,7 +276,16 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     )
   }
 
-  const expiry = createExpiry({ store, audit, revoker, runtime, clock, metrics, log, onChange })
+  const expiry = createExpiry({
+    store,
+    records: sessions.records,
+    revoker,
+    runtime,
+    clock,
+    metrics,
+    log,
+    onChange,
+  })
   const sweeper = createSweeper({
     store,
     expiry,

@@ -18,6 +18,7 @@ import type {
   RevocationJob,
   StoredAuditEvent,
   Store,
+  WriteResult,
 } from './types.js'
 
 interface Entry {
@@ -96,10 +97,11 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       actionsUsed.set(id, keepUntil)
       return true
     },
-    async casSession(next, expectedV, { checkLocks, retentionMs, now }): Promise<CasResult> {
+    async casSession(next, expectedV, { checkLocks, retentionMs, now, from }): Promise<CasResult> {
       const cur = read(next.id)
       if (!cur) return 'missing'
       if (cur.v !== expectedV) return 'conflict'
+      if (from && !from.includes(cur.status)) return 'refused'
       if (checkLocks && locked(scopeOf(next), now)) return 'locked'
       replace(next, retentionMs)
       return 'ok'
@@ -195,15 +197,21 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
         return 'conflict'
       const sessions = creates?.sessions ?? []
       const updates = creates?.updates ?? []
-      const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
+      const refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] = []
       sessions.forEach(({ rec }, index) => {
         const r = createCheck(rec, creates?.now ?? 0)
         if (r !== 'ok') refused.push({ index, result: r })
       })
-      updates.forEach(({ rec, expectedV }, i) => {
+      updates.forEach(({ rec, expectedV, from }, i) => {
         const cur = read(rec.id)
-        if (!cur || cur.v !== expectedV)
-          refused.push({ index: sessions.length + i, result: cur ? 'conflict' : 'missing' })
+        const why = !cur
+          ? 'missing'
+          : cur.v !== expectedV
+            ? 'conflict'
+            : from && !from.includes(cur.status)
+              ? 'refused'
+              : null
+        if (why) refused.push({ index: sessions.length + i, result: why })
       })
       if (refused.length > 0) return { refused }
       for (const { rec, retentionMs } of sessions) write(rec, retentionMs)

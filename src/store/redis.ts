@@ -20,9 +20,12 @@ import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
 import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
-import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
+import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent, WriteResult } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
+
+/** The from-states of a change as the scripts take them: ',a,b,', or '' for any status. */
+const fromList = (from: readonly string[] | undefined): string => (from ? `,${from.join(',')},` : '')
 
 /** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
 export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
@@ -200,12 +203,12 @@ export async function createRedisStore(
         }
         return { rec: parse(rec), locked: locked !== 0 }
       }),
-    casSession: (next, expectedV, { checkLocks, retentionMs, now }) =>
+    casSession: (next, expectedV, { checkLocks, retentionMs, now, from }) =>
       guard('update', async () => {
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
-        const args = [expectedV, encodeRecord(next), next.id, deadline, pxat, now, pending]
+        const args = [expectedV, encodeRecord(next), next.id, deadline, pxat, now, pending, fromList(from)]
         const base = [k.session(next.id), k.deadlines, k.pending]
         let keys = checkLocks ? [...base, k.locks] : base
         let r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
@@ -339,7 +342,7 @@ export async function createRedisStore(
           const pxat = recordExpiry(rec.expires_at, keep)
           args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
-        for (const { rec, expectedV, retentionMs: keep } of updates) {
+        for (const { rec, expectedV, retentionMs: keep, from } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           args.push(
@@ -349,6 +352,7 @@ export async function createRedisStore(
             deadline,
             recordExpiry(rec.expires_at, keep),
             pending,
+            fromList(from),
           )
         }
         const now = creates?.now ?? 0
@@ -368,12 +372,9 @@ export async function createRedisStore(
         if (r === 'need_locks') r = await call(true)
         if (r === 'need_locks') throw new Error('the append script asked for lock keys it was given')
         if (typeof r === 'string') return r
-        const refused: { index: number; result: 'locked' | 'exists' | 'missing' | 'conflict' }[] = []
+        const refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] = []
         for (let i = 0; i < r.length; i += 2)
-          refused.push({
-            index: Number(r[i]),
-            result: r[i + 1] as 'locked' | 'exists' | 'missing' | 'conflict',
-          })
+          refused.push({ index: Number(r[i]), result: r[i + 1] as Exclude<WriteResult, 'ok'> })
         return { refused }
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
