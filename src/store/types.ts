@@ -99,7 +99,8 @@ export interface SessionUpdate {
 export type WriteResult = CreateResult | 'conflict' | 'missing' | 'refused'
 
 /** A session write made in the same atomic append as the audit events that record it. */
-export type SessionWrite = { create: SessionCreate; update?: never } | { update: SessionUpdate; create?: never }
+export type SessionWrite =
+  { create: SessionCreate; update?: never } | { update: SessionUpdate; create?: never }
 
 /**
  * 'conflict': the chain's head moved. `refused`: these writes cannot be made (index < number of
