@@ -4,7 +4,7 @@
 // replicas, and a connection that finds itself on a demoted primary (READONLY) reconnects.
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { RedisConnection } from '../config/types.js'
+import type { RedisConnection } from './connection.js'
 
 export type RedisClient = Redis | Cluster
 

@@ -6,7 +6,7 @@
 // The parts, each a file of redis/: sessions, locks, the audit log, the revocation retry queue.
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
-import type { RedisConnection } from '../config/types.js'
+import type { RedisConnection } from './connection.js'
 import { redisKeys } from './keys.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
