@@ -5,7 +5,7 @@ import type { CasResult, CreateResult, SessionStore } from '../types.js'
 import type { MemoryState } from './state.js'
 
 export function memorySessions(state: MemoryState): SessionStore {
-  const { clock, sessions, deadlines, created, pending, read, locked, createCheck, replace, write } = state
+  const { clock, deadlines, created, pending, read, locked, createCheck, replace, write } = state
   const actionsUsed = new Map<string, number>()
   return {
     async createSession(rec, retentionMs, now): Promise<CreateResult> {
@@ -100,7 +100,8 @@ export function memorySessions(state: MemoryState): SessionStore {
     async trimSessionIndex(before) {
       let n = 0
       for (const [id, ms] of created) {
-        if (ms < before && !sessions.has(id)) {
+        // Gone: deleted, or past its retention (read drops it), as Redis expires the key.
+        if (ms < before && read(id) === null) {
           created.delete(id)
           n++
         }
