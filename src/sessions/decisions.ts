@@ -7,6 +7,7 @@ import { iso } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, type SessionRecord } from '../domain/session.js'
 import { AirlockError, err } from '../errors.js'
+import { ReplicaAckError } from '../store/durable.js'
 import type { Store } from '../store/types.js'
 import type { Ending } from './ending.js'
 import type { Issuing } from './issuing.js'
@@ -38,11 +39,15 @@ export function createDecisions(deps: {
   const { store, records, ending, issuing, audit } = deps
   const notify = async (rec: SessionRecord) => deps.onChange?.(rec)
 
-  /** Records the event of a state change that already happened; if it cannot, ends the session. */
+  /**
+   * Records the event of a state change that already happened; if it cannot, ends the session.
+   * Too few replica acknowledgements is no failure to write: the primary holds the event.
+   */
   async function auditOrEnd(rec: SessionRecord, event: AuditInput) {
     try {
       await audit.record(event)
     } catch (e) {
+      if (e instanceof ReplicaAckError) throw e
       await ending.finish('revoke', rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
       throw e instanceof AirlockError ? e : err.unavailable('the audit log cannot be written', e)
     }
@@ -82,12 +87,17 @@ export function createDecisions(deps: {
     check: DecisionCheck,
   ): Promise<{ rec: SessionRecord; changed: boolean }> {
     let repeat = false
-    // Written on the primary but acknowledged by too few replicas: audited and told all the same,
-    // so a retry that finds the decision recorded has nothing left to do.
-    const landed = async (c: Change) => {
+    /** What follows a decision: its audit event, and the notifier. */
+    const after = async (c: Change) => {
       await auditOrEnd(c.rec, eventOf(c, d))
       await notify(c.rec)
     }
+    // A decision written on the primary but acknowledged by too few replicas is audited and told
+    // all the same (the caller gets the decision's 503), so a retry finds nothing left to do.
+    const landed = (c: Change) =>
+      after(c).catch((e: unknown) => {
+        if (!(e instanceof ReplicaAckError)) throw e
+      })
     const c = await records.change(
       id,
       verb,
@@ -113,7 +123,8 @@ export function createDecisions(deps: {
       if (repeat) await store.confirmWrites()
       return { rec: c.rec, changed: false }
     }
-    await landed(c)
+    // An event the replicas did not acknowledge answers 503; the retry finds the decision recorded.
+    await after(c)
     return { rec: c.rec, changed: true }
   }
 
