@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
 import type { Store } from '../store/types.js'
 import { isFinal, reasonForExpiry, summary, type SessionRecord } from './model.js'
+import { step } from './lifecycle.js'
 import type { SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
 
@@ -80,7 +81,7 @@ export function createExpiry(deps: ExpiryDeps) {
     }
     deps.metrics.expired.inc(ended.length)
     // Revocation failures go to the durable retry queue (the revoker never throws).
-    const live = ended.filter(({ before }) => before.status === 'active' || before.status === 'issuing')
+    const live = ended.filter(({ before }) => step('expire', before.status, 'expired').revokesCredentials)
     await bounded(live, REVOKE_CONCURRENCY, ({ rec }) => deps.revoker.revokeCredentials(rec))
     for (const { rec } of ended) await deps.onChange?.(rec)
     // Claims of sessions not written lapse after CLAIM_MS, and they are claimed again.
