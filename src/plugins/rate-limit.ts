@@ -5,7 +5,7 @@
 // A Redis outage reads as a 503, like every other store failure.
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import type { RedisClient } from '../store/connect.js'
+import type { RedisClient } from '../redis/client.js'
 import { AirlockError, StoreUnavailableError } from '../errors.js'
 import { RATE_LIMIT } from '../store/scripts.js'
 

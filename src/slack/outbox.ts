@@ -2,9 +2,8 @@
 // (posted, or updated), the message each session has, and the signatures already accepted. In Redis
 // the queue survives restarts and is shared by replicas (a claimed job is hidden for a lease, like the
 // revocation queue); the memory version serves `airlock dev`.
-import type { RedisClient } from '../store/connect.js'
+import { guard, type RedisClient } from '../redis/client.js'
 import { redisKeys } from '../store/keys.js'
-import { guard } from '../store/redis.js'
 import { CLAIM_REVOCATIONS, FINISH_IF_SAME, RETRY_IF_SAME } from '../store/scripts.js'
 import { randomBytes } from 'node:crypto'
 

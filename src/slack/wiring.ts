@@ -2,7 +2,7 @@
 // its metrics. Without a `slack` section in the config every part is inert and approvals work over
 // the API alone; a config reload that adds or removes the section takes effect at once.
 import type { FastifyBaseLogger } from 'fastify'
-import type { RedisClient } from '../store/connect.js'
+import type { RedisClient } from '../redis/client.js'
 import type { AuditLog } from '../audit/log.js'
 import type { Clock } from '../clock.js'
 import type { Metrics } from '../metrics.js'

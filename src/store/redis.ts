@@ -13,43 +13,22 @@ import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
-import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
+import {
+  connectRedis,
+  guard,
+  onReconnect,
+  openRedis,
+  openSubscriber,
+  urlConnection,
+  type RedisClient,
+} from '../redis/client.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
 
-/** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
-export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-  try {
-    return await f()
-  } catch (e) {
-    if (e instanceof StoreUnavailableError) throw e
-    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-  }
-}
-
 export interface RedisStore extends Store {
   readonly redis: RedisClient
-}
-
-/** Connects a client, or throws a StoreUnavailableError naming what failed. */
-export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
-  client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
-  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
-  // reconnects by itself and never settles that promise (ioredis 5).
-  let timer: NodeJS.Timeout | undefined
-  const ready = new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve())
-    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
-  })
-  await Promise.race([client.connect(), ready])
-    .then(() => ready)
-    .catch((e: unknown) => {
-      client.disconnect()
-      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
-    })
-    .finally(() => clearTimeout(timer))
 }
 
 export async function createRedisStore(
@@ -116,8 +95,7 @@ export async function createRedisStore(
   let subscribed: Promise<void> | null = null
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
-      sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
-      sub.on('error', () => {})
+      sub = openSubscriber(conn)
       sub.on('message', (_ch: string, id: string) => waiters.wake(id))
       // Changes published while the subscription was down are lost: every waiter reads again.
       onReconnect(sub, () => waiters.wakeAll())
