@@ -1,0 +1,22 @@
+// Where shared state lives: Redis (shared by every replica and surviving restarts) or this
+// process's memory (`airlock dev` and tests only). The job queues (src/queue) take the Backend and
+// pick their implementation from its `kind`.
+import type { RedisConnection } from './config/types.js'
+import type { RedisClient } from './redis/client.js'
+
+export type Backend = MemoryBackend | RedisBackend
+
+export interface MemoryBackend {
+  readonly kind: 'memory'
+  readonly clock: { now(): number }
+}
+
+export interface RedisBackend {
+  readonly kind: 'redis'
+  /** The store's connection, shared by the parts that need no connection of their own. */
+  readonly redis: RedisClient
+  /** Where Redis is, for the parts that do (subscriptions, the vault). */
+  readonly conn: RedisConnection
+  /** store.key_prefix. */
+  readonly prefix: string
+}
