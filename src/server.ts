@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { hostname } from 'node:os'
 import { buildApp, type App } from './app.js'
 import { createApprovalService } from './approvals/service.js'
+import type { Backend } from './backend.js'
 import { createAuditLog } from './audit/log.js'
 import { systemClock, type Clock } from './clock.js'
 import type { AirlockConfig } from './config/types.js'
@@ -18,7 +19,8 @@ import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
-import { createRevoker } from './sessions/revoker.js'
+import type { Queue } from './queue/index.js'
+import { createRevoker, revocationQueue, type RevocationJob } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
 import { deploymentId } from './store/deployment.js'
 import { redisKeys } from './store/keys.js'
@@ -54,6 +56,10 @@ export interface BrokerOptions {
 export interface RunningBroker {
   app: App
   store: Store
+  /** Where shared state lives (Redis, or memory for `airlock dev` and tests). */
+  backend: Backend
+  /** Provider revocations that failed, waiting to be retried. */
+  revocations: Queue<RevocationJob>
   runtime: () => Runtime
   chain: string
   /** The port of server.metrics.listen once bound; null when /metrics is on the API port. */
@@ -94,6 +100,11 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       'store.redis_url (or store.sentinel or store.cluster) is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)',
     )
   }
+
+  const backend: Backend =
+    redis && config.store.redis
+      ? { kind: 'redis', redis, conn: config.store.redis, prefix: config.store.keyPrefix }
+      : { kind: 'memory', clock }
 
   let vault: Vault | null = null
   let signing: Signing
@@ -165,11 +176,18 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
-  const revoker = createRevoker({ store, runtime, clock, metrics, log, retired: (n) => reloader.retired(n) })
+  const revocations = revocationQueue(backend)
+  const revoker = createRevoker({
+    queue: revocations,
+    runtime,
+    clock,
+    metrics,
+    log,
+    retired: (n) => reloader.retired(n),
+  })
   // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
-    redis,
-    keyPrefix: config.store.keyPrefix,
+    backend,
     store,
     runtime,
     audit,
@@ -338,6 +356,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   return {
     app,
     store,
+    backend,
+    revocations,
     runtime,
     chain,
     metricsPort: metricsListener?.port ?? null,

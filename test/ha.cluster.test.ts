@@ -1,12 +1,13 @@
-// Redis Cluster (three primaries): the store contract suite, and two brokers sharing the cluster:
-// a token issued by one is inactive on both once either revokes it; locks, the vault's key ring,
-// the rate limit, change notifications and the Slack outbox work there too.
+// Redis Cluster (three primaries): the store and job queue contract suites, and two brokers sharing
+// the cluster: a token issued by one is inactive on both once either revokes it; locks, the vault's
+// key ring, the rate limit, change notifications and the Slack outbox work there too.
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisOutbox } from '../src/slack/outbox.js'
-import type { RedisStore } from '../src/store/redis.js'
+import { createSlackOutbox } from '../src/slack/outbox.js'
 import { client, newKeys, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { startCluster, type RedisClusterSet } from './support/redis-ha.js'
+import { queueContract } from './support/queue-contract.js'
+import { redisQueueKind } from './support/queue-kinds.js'
 import { storeContract } from './support/store-contract.js'
 import { redisKind } from './support/store-kinds.js'
 
@@ -21,6 +22,16 @@ afterAll(async () => {
 describe('cluster store contract', () => {
   storeContract(
     redisKind(
+      'cluster',
+      () => cluster.connection(),
+      (prefix) => cluster.deletePrefix(prefix),
+    ),
+  )
+})
+
+describe('cluster queue contract', () => {
+  queueContract(
+    redisQueueKind(
       'cluster',
       () => cluster.connection(),
       (prefix) => cluster.deletePrefix(prefix),
@@ -89,7 +100,7 @@ describe('two brokers on a three-primary cluster', { timeout: 60_000 }, () => {
       statuses.push((await (i % 2 ? ca : cb).get('/v1/sessions/ses_x', 'build-bot')).status)
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
 
-    const outbox = createRedisOutbox((a.broker.store as RedisStore).redis, prefix)
+    const outbox = createSlackOutbox(a.broker.backend)
     await outbox.enqueue('ses_cluster', Date.now() - 1)
     const [job] = await outbox.claim(Date.now(), 10_000, 10)
     expect(job?.session).toBe('ses_cluster')

@@ -25,9 +25,6 @@ export function redisKeys(prefix: string) {
     auditHead: (chain: string) => `${t}ah:${chain}`,
     /** HASH chain -> "seq:hash" of the last trimmed event: where verification starts. */
     auditAnchors: `${t}aa`,
-    /** ZSET job id -> due time (ms), and HASH job id -> job JSON: failed revocations. */
-    revocationQueue: `${t}rq`,
-    revocationJobs: `${t}rj`,
     /** One job queue (src/queue): ZSET job id -> due time (ms), and HASH job id -> job JSON. */
     queue: (name: QueueName) => ({ due: `${t}${QUEUES[name].due}`, jobs: `${t}${QUEUES[name].jobs}` }),
     /** STRING owner, PX: a worker's exclusive lease (sweeper, reaper). */
@@ -38,9 +35,6 @@ export function redisKeys(prefix: string) {
     vault: `${t}vault`,
     /** Pub/sub channel announcing vault changes (path), so replicas drop cached values. */
     vaultChanges: `${t}vault:changes`,
-    /** ZSET session id -> due time (ms), and HASH session id -> job JSON: Slack messages to sync. */
-    slackQueue: `${t}sq`,
-    slackJobs: `${t}sj`,
     /** STRING {channel, ts} of a session's Slack message, so chat.update can find it; TTL >= the record's. */
     slackMessage: (id: string) => `${t}sm:${id}`,
     /** STRING, PX 10 minutes (the span of accepted timestamps): a Slack signature already accepted (replay guard). */

@@ -23,7 +23,7 @@ import {
   type RedisClient,
 } from '../redis/client.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
-import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
+import type { CasResult, CreateResult, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
 
@@ -82,9 +82,6 @@ export async function createRedisStore(
   const putLockScript = acked('alPutLock', lua.PUT_LOCK)
   const deleteLockScript = acked('alDeleteLock', lua.DELETE_LOCK, (reply) => reply !== null)
   const appendScript = acked('alAppendAudit', lua.APPEND_AUDIT)
-  const claimScript = script('alClaimRevocations', lua.CLAIM_REVOCATIONS)
-  const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
-  const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
   const claimDueScript = script('alClaimDue', lua.CLAIM_DUE)
   const useActionScript = script('alUseAction', lua.USE_ACTION)
@@ -392,38 +389,6 @@ export async function createRedisStore(
           Object.entries(raw).map(([c, h]) => [c, parseHead(h) as { seq: number; hash: string }]),
         )
       }),
-
-    enqueueRevocation: (job, dueAt) =>
-      guard('queue', async () => {
-        await redis
-          .multi()
-          .hset(k.revocationJobs, job.id, JSON.stringify(job))
-          .zadd(k.revocationQueue, dueAt, job.id)
-          .exec()
-      }),
-    claimRevocations: (now, leaseMs, limit) =>
-      guard('queue', async () => {
-        const raw = (await claimScript(
-          2,
-          k.revocationQueue,
-          k.revocationJobs,
-          now,
-          leaseMs,
-          limit,
-        )) as string[]
-        return raw.map((j) => JSON.parse(j) as RevocationJob)
-      }),
-    finishRevocation: (claimed, now) =>
-      guard('queue', async () => {
-        const keys = [k.revocationQueue, k.revocationJobs]
-        await finishIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), now)
-      }),
-    retryRevocation: (claimed, next, dueAt, now) =>
-      guard('queue', async () => {
-        const keys = [k.revocationQueue, k.revocationJobs]
-        await retryIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), JSON.stringify(next), dueAt, now)
-      }),
-    revocationBacklog: () => guard('queue', () => redis.zcard(k.revocationQueue)),
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),

@@ -2,7 +2,7 @@
 // Redis alike, and for Redis on each topology (test/queue.contract.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Queue } from '../../src/queue/index.js'
-import type { RevocationJob } from '../../src/store/types.js'
+import type { RevocationJob } from '../../src/sessions/revoker.js'
 import type { QueueFixture, QueueKind } from './queue-kinds.js'
 import { newId } from './records.js'
 

@@ -2,7 +2,7 @@
 // and for redis.ts on each Redis topology (test/store.contract.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
-import type { CreateResult, RevocationJob, Store } from '../../src/store/types.js'
+import type { CreateResult, Store } from '../../src/store/types.js'
 import { makeLock, makeRec, newId } from './records.js'
 import type { Fixture, Kind } from './store-kinds.js'
 
@@ -14,20 +14,6 @@ const bump = (r: SessionRecord, over: Partial<SessionRecord> = {}): SessionRecor
   ...over,
   v: r.v + 1,
 })
-
-function makeJob(id: string, now: number): RevocationJob {
-  return {
-    id,
-    provider: 'internal-api',
-    sessionId: newId('ses'),
-    environment: 'staging',
-    operationClass: 'read',
-    handle: { key_id: id },
-    expiresAt: now + HOUR,
-    attempts: 1,
-    lastError: 'provider timed out',
-  }
-}
 
 const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.id < b.id ? -1 : 1))
 
@@ -505,73 +491,6 @@ export function storeContract(kind: Kind) {
         expect(await appendWith(1, 2, [r], now)).toBe('ok')
         expect(await store.getSession(r.id)).toEqual(r)
       })
-    })
-  })
-
-  describe('revocation queue', () => {
-    it('claims due jobs, hides them for the lease, and forgets finished ones', async () => {
-      const now = fx.now()
-      const lease = 60_000
-      const j1 = makeJob('rj_1', now)
-      const j2 = makeJob('rj_2', now)
-      const j3 = makeJob('rj_3', now)
-      await store.enqueueRevocation(j1, now - 2000)
-      await store.enqueueRevocation(j2, now - 1000)
-      await store.enqueueRevocation(j3, now + HOUR)
-      expect(await store.revocationBacklog()).toBe(3)
-
-      expect(byId(await store.claimRevocations(now, lease, 10))).toEqual([j1, j2])
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([])
-      expect(await store.claimRevocations(now + lease - 1, lease, 10)).toEqual([])
-      expect(await store.revocationBacklog()).toBe(3)
-
-      // The lease ran out (a crashed worker): the jobs come back.
-      expect(byId(await store.claimRevocations(now + lease, lease, 10))).toEqual([j1, j2])
-      await store.finishRevocation(j1, now + lease)
-      await store.finishRevocation(makeJob('rj_unknown', now), now + lease)
-      expect(await store.revocationBacklog()).toBe(2)
-      expect(await store.claimRevocations(now + 2 * lease, lease, 10)).toEqual([j2])
-
-      // limit
-      const later = now + 2 * HOUR
-      const first = await store.claimRevocations(later, lease, 1)
-      const second = await store.claimRevocations(later, lease, 1)
-      expect(first).toHaveLength(1)
-      expect(second).toHaveLength(1)
-      expect(byId([...first, ...second])).toEqual([j2, j3])
-      expect(await store.claimRevocations(later, lease, 10)).toEqual([])
-
-      await store.finishRevocation(j2, later)
-      await store.finishRevocation(j3, later)
-      expect(await store.revocationBacklog()).toBe(0)
-      expect(await store.claimRevocations(later + DAY, lease, 10)).toEqual([])
-    })
-  })
-
-  describe('revocation jobs replaced while claimed', () => {
-    it('finishing or retrying a claim keeps a replacement queued meanwhile, due at once', async () => {
-      const now = fx.now()
-      const lease = 60_000
-      const job = makeJob('rj_same', now)
-      await store.enqueueRevocation(job, now - 1)
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([job])
-      // The same session is queued again while the claim runs (now with a handle).
-      const replacement = { ...job, handle: { key_id: 'the-real-handle' } }
-      await store.enqueueRevocation(replacement, now + HOUR)
-      await store.finishRevocation(job, now)
-      expect(await store.revocationBacklog()).toBe(1)
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([replacement])
-
-      await store.enqueueRevocation({ ...replacement, attempts: 7 }, now + HOUR)
-      await store.retryRevocation(replacement, { ...replacement, attempts: 2 }, now + DAY, now + 1)
-      expect(await store.claimRevocations(now + 1, lease, 10)).toEqual([{ ...replacement, attempts: 7 }])
-
-      // Not replaced: a retry reschedules it, a finish removes it.
-      const seven = { ...replacement, attempts: 7 }
-      await store.retryRevocation(seven, { ...seven, attempts: 8 }, now + 10, now + 2)
-      expect(await store.claimRevocations(now + 10, lease, 10)).toEqual([{ ...seven, attempts: 8 }])
-      await store.finishRevocation({ ...seven, attempts: 8 }, now + 10)
-      expect(await store.revocationBacklog()).toBe(0)
     })
   })
 
