@@ -9,6 +9,7 @@ import { redisKeys } from '../src/store/keys.js'
 import { client, sessionBody, testBroker, TestClock, type TestBroker } from './helper.js'
 import { primaryRateLimit, secondaryRateLimit } from './support/fake-github.js'
 import { githubWorld, INSTALLATION, REPOS } from './support/github-setup.js'
+import { arrives } from './support/bounded.js'
 
 const clock = new TestClock()
 let w: Awaited<ReturnType<typeof githubWorld>>
@@ -56,7 +57,7 @@ beforeAll(async () => {
     payload: { value: w.fake.privateKeyPem },
   })
   expect(put.statusCode).toBe(204)
-  await heard
+  await arrives(heard, "the vault's change notification")
 })
 afterAll(async () => {
   await t.close()

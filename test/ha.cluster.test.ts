@@ -10,6 +10,7 @@ import { queueContract } from './support/queue-contract.js'
 import { redisQueueKind } from './support/queue-kinds.js'
 import { storeContract } from './support/store-contract.js'
 import { redisKind } from './support/store-kinds.js'
+import { arrives } from './support/bounded.js'
 
 let cluster: RedisClusterSet
 beforeAll(async () => {
@@ -80,7 +81,9 @@ describe('two brokers on a three-primary cluster', { timeout: 60_000 }, () => {
     const waiting = cb.get(`/v1/sessions/${id}?wait=10`, 'other-bot')
     const approved = await ca.post(`/v1/sessions/${id}/approvals`, 'alice', { decision: 'approve' })
     expect(approved.status).toBe(200)
-    expect((await waiting).body.status).toBe('approved')
+    expect(
+      (await arrives(waiting, "the ?wait answer on one broker after the other's approval")).body.status,
+    ).toBe('approved')
 
     const live = await cb.issue('other-bot')
     expect((await ca.post('/v1/locks', 'ops', { agent: 'other-bot', reason: 'cluster test' })).status).toBe(

@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
 import type { CreateResult, Store } from '../../src/store/types.js'
+import { arrives, settlesWithin } from './bounded.js'
 import { makeLock, makeRec, newId } from './records.js'
 import type { Fixture, Kind } from './store-kinds.js'
 
@@ -16,19 +17,6 @@ const bump = (r: SessionRecord, over: Partial<SessionRecord> = {}): SessionRecor
 })
 
 const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.id < b.id ? -1 : 1))
-
-/** Whether `p` settles within `ms` (for "must not have happened" checks). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([p.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 export function storeContract(kind: Kind) {
   let fx: Fixture
@@ -514,18 +502,18 @@ export function storeContract(kind: Kind) {
       const fromPeer = await store.watchChange('ses_watched', 60_000)
       const alsoWatching = await store.watchChange('ses_watched', 60_000)
       peer.publishChange('ses_watched')
-      await fromPeer.changed
-      await alsoWatching.changed
+      await arrives(fromPeer.changed, "a watcher woken by another instance's change")
+      await arrives(alsoWatching.changed, 'a second watcher of the session woken by the same change')
 
       const local = await store.watchChange('ses_watched', 60_000)
       store.publishChange('ses_watched')
-      await local.changed
+      await arrives(local.changed, "a watcher woken by its own instance's change")
     })
 
     it('resolves after its timeout when nothing happens', async () => {
       const started = performance.now()
       const w = await store.watchChange('ses_quiet', 50)
-      await w.changed
+      await arrives(w.changed, 'the end of a 50 ms watch')
       expect(performance.now() - started).toBeGreaterThanOrEqual(45)
     })
 
@@ -534,18 +522,18 @@ export function storeContract(kind: Kind) {
       const a = await store.watchChange('ses_a', 60_000)
       const b = await store.watchChange('ses_b', 60_000)
       peer.publishChange('ses_b')
-      await b.changed
-      expect(await settlesWithin(a.changed, 100)).toBe(false)
+      await arrives(b.changed, 'a watcher of ses_b woken by its change')
+      expect(await settlesWithin(a.changed, 100), 'a watcher of ses_a woken by a change of ses_b').toBe(false)
       peer.publishChange('ses_a')
-      await a.changed
+      await arrives(a.changed, 'a watcher of ses_a woken by its change')
     })
 
     it('resolves when the signal aborts', async () => {
       const ac = new AbortController()
       const w = await store.watchChange('ses_abort', 60_000, ac.signal)
-      expect(await settlesWithin(w.changed, 20)).toBe(false)
+      expect(await settlesWithin(w.changed, 20), 'a watch ended before its signal aborted').toBe(false)
       ac.abort()
-      await w.changed
+      await arrives(w.changed, 'the end of a watch whose signal aborted')
     })
   })
 }
