@@ -1,12 +1,12 @@
-// Redis Cluster (three primaries): the store and job queue contract suites, and two brokers sharing
-// the cluster: a token issued by one is inactive on both once either revokes it; locks, the vault's
-// key ring, the rate limit, change notifications and the Slack outbox work there too.
+// Redis Cluster (three primaries): the store's and the job queue's shared suites, and two brokers
+// sharing the cluster: a token issued by one is inactive on both once either revokes it; locks, the
+// vault's key ring, the rate limit, change notifications and the Slack outbox work there too.
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSlackOutbox } from '../src/slack/outbox.js'
 import { client, newKeys, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { startCluster, type RedisClusterSet } from './support/redis-ha.js'
-import { queueContract } from './support/queue-contract.js'
+import { queueSuite } from './support/queue-suite.js'
 import { redisQueueKind } from './support/queue-kinds.js'
 import { storeContract } from './support/store-contract.js'
 import { redisKind } from './support/store-kinds.js'
@@ -30,8 +30,8 @@ describe('cluster store contract', () => {
   )
 })
 
-describe('cluster queue contract', () => {
-  queueContract(
+describe('cluster job queue', () => {
+  queueSuite(
     redisQueueKind(
       'cluster',
       () => cluster.connection(),

@@ -3,8 +3,8 @@ import type { Scenario } from './cannon.js'
 import type { Memory } from './memory.js'
 
 export const TARGETS = { issueRps: 7000, introspectRps: 8500, p99Ms: 15, bytesPerSession: 1024 } as const
-/** The brief's figures for the bare calibration routes on its 2-core machine. */
-export const BRIEF_BARE = { signRps: 15_000, verifyRps: 12_000 } as const
+/** The reference figures for the bare calibration routes, on the 2-core machine the targets were set on. */
+export const REFERENCE_BARE = { signRps: 15_000, verifyRps: 12_000 } as const
 
 export const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
@@ -33,9 +33,10 @@ export interface Results {
 }
 
 /**
- * The brief states its targets on a machine where the bare routes reach BRIEF_BARE. Airlock's
- * share of the bare route measured here, against the target's share of the brief's bare figure,
- * says whether the target is met independent of this machine's speed.
+ * The targets were set on a machine where the bare routes reach REFERENCE_BARE. Airlock's share of
+ * the bare route measured here, against the target's share of the reference bare figure, says
+ * whether the target is met independent of this machine's speed. (The printed wording and the
+ * JSON field names stay as results/latest.json and earlier runs have them.)
  */
 export function calibrate(
   issue: Scenario,
@@ -46,24 +47,24 @@ export function calibrate(
   const lines: string[] = []
   if (!sign || !verify) return { lines, summary: null }
   const rows = [
-    { s: issue, bare: sign, target: TARGETS.issueRps, brief: BRIEF_BARE.signRps },
-    { s: introspect, bare: verify, target: TARGETS.introspectRps, brief: BRIEF_BARE.verifyRps },
-  ].map(({ s, bare, target, brief }) => ({
+    { s: issue, bare: sign, target: TARGETS.issueRps, reference: REFERENCE_BARE.signRps },
+    { s: introspect, bare: verify, target: TARGETS.introspectRps, reference: REFERENCE_BARE.verifyRps },
+  ].map(({ s, bare, target, reference }) => ({
     name: s.name,
     bare: bare.name,
     bareRps: Math.round(bare.rps),
-    briefBareRps: brief,
+    briefBareRps: reference,
     share: s.rps / bare.rps,
-    targetShare: target / brief,
-    scaledTarget: Math.round((target / brief) * bare.rps),
-    met: s.rps / bare.rps >= target / brief,
+    targetShare: target / reference,
+    scaledTarget: Math.round((target / reference) * bare.rps),
+    met: s.rps / bare.rps >= target / reference,
   }))
   lines.push("  calibration: the brief's bare routes, run here right after each Airlock run (same Redis)")
   for (const r of [sign, verify]) {
-    const brief = r === sign ? BRIEF_BARE.signRps : BRIEF_BARE.verifyRps
+    const reference = r === sign ? REFERENCE_BARE.signRps : REFERENCE_BARE.verifyRps
     lines.push(
       `    ${r.name.padEnd(11)}  ${fmt(r.rps).padStart(7)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms ` +
-        `(the brief's machine: ~${fmt(brief)})`,
+        `(the brief's machine: ~${fmt(reference)})`,
     )
   }
   for (const r of rows) {

@@ -1,7 +1,7 @@
 // A durable job queue with leases: jobs wait until due, a worker claims a batch (hiding each job for
 // a lease, so a crashed worker's jobs come back), then finishes or reschedules each one. Redis
 // (shared by every replica, surviving restarts) and memory (`airlock dev`, tests) implement it and
-// pass the same tests (test/support/queue-contract.ts).
+// pass the same tests (test/support/queue-suite.ts).
 //
 // A job's identity is its id (idOf); "the same job" is the same id with the same content, compared
 // as JSON. A job queued again while claimed (same id, other content) replaces the claimed one: the

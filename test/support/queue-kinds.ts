@@ -1,4 +1,4 @@
-// The backends the job queue contract (queue-contract.ts) runs against, and how each gives a second
+// The backends the job queue suite (queue-suite.ts) runs against, and how each gives a second
 // replica's handle on the same queues.
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'

@@ -1,5 +1,5 @@
-// One contract suite for the job queue (src/queue): each assertion must hold for memory and for
-// Redis alike, and for Redis on each topology (test/queue.contract.test.ts, test/ha.cluster.test.ts).
+// One suite for the job queue (src/queue): each assertion must hold for memory and for Redis alike,
+// and for Redis on each topology (test/queue.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Queue } from '../../src/queue/index.js'
 import type { RevocationJob } from '../../src/sessions/revoker.js'
@@ -32,7 +32,7 @@ interface Sync {
 
 const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.id < b.id ? -1 : 1))
 
-export function queueContract(kind: QueueKind) {
+export function queueSuite(kind: QueueKind) {
   let fx: QueueFixture
   let queue: Queue<RevocationJob>
   let syncs: Queue<Sync>

@@ -1,4 +1,4 @@
-// The job queue contract (test/support/queue-contract.ts) in memory and on one Redis, and the Redis
+// The job queue suite (test/support/queue-suite.ts) in memory and on one Redis, and the Redis
 // keys it keeps: jobs queued before an upgrade are still found after it.
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
@@ -7,10 +7,10 @@ import { connectRedis, openRedis, urlConnection } from '../src/redis/client.js'
 import { revocationQueue, type RevocationJob } from '../src/sessions/revoker.js'
 import { createSlackOutbox } from '../src/slack/outbox.js'
 import { deletePrefix } from './helper.js'
-import { queueContract } from './support/queue-contract.js'
+import { queueSuite } from './support/queue-suite.js'
 import { localRedisQueueKind, memoryQueueKind } from './support/queue-kinds.js'
 
-describe.each([memoryQueueKind, localRedisQueueKind])('$name queue contract', queueContract)
+describe.each([memoryQueueKind, localRedisQueueKind])('$name job queue', queueSuite)
 
 describe('queue keys in Redis', () => {
   const url = inject('redisUrl')
