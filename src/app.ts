@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import type { RedisClient } from './store/connect.js'
+import type { Backend } from './backend.js'
 import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
@@ -32,9 +32,8 @@ import { SecretMeta } from './schemas/vault.js'
 
 export interface AppOptions {
   broker: Broker
-  /** The store's Redis connection, for the shared rate limit; null with the memory store. */
-  redis: RedisClient | null
-  rateLimitNamespace: string
+  /** Where the shared rate limit counts (Redis: one budget across every replica). */
+  backend: Backend
   logger: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }
 
@@ -121,8 +120,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(mediaTypePlugin)
   await app.register(metricsPlugin)
   await app.register(rateLimitPlugin, {
-    redis: opts.redis,
-    nameSpace: opts.rateLimitNamespace,
+    backend: opts.backend,
     perMinute: () => opts.broker.runtime().config.rateLimits.perAgentPerMinute,
   })
 
