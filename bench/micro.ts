@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
 
@@ -16,7 +16,7 @@ const config = parseConfig(
     env: { REDIS_URL: url },
   },
 )
-const broker = await createBroker({
+const broker = await buildBroker({
   config,
   sweeper: false,
   logger: createLogger({ level: 'warn' }),

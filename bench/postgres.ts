@@ -8,7 +8,7 @@ import { Writable } from 'node:stream'
 import type { Provider } from '../providers/types.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
 import { buildProvider, issueInput, MapSecrets, type PgCredentials } from '../test/support/pg-provider.js'
@@ -156,7 +156,7 @@ async function throughBroker() {
     }),
   })
   process.env['BENCH_PG_URL'] = url
-  const broker = await createBroker({
+  const broker = await buildBroker({
     config: parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: redisUrl } }),
     signingKey: await generateSigningKey('EdDSA'),
     sweeper: false,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { fakeSlack, interaction } from '../test/support/fake-slack.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
@@ -38,7 +38,7 @@ const config = parseConfig(testConfigYaml(prefix, keys, { slack: { apiUrl: slack
   baseDir: process.cwd(),
   env: { REDIS_URL: redisUrl, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET },
 })
-const broker = await createBroker({
+const broker = await buildBroker({
   config,
   sweeper: false,
   logger: createLogger({ level: 'error' }),

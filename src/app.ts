@@ -20,7 +20,8 @@ import identityRoutes from './routes/identity.js'
 import gatewayRoutes from './routes/gateway.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
-import serviceRoutes from './routes/service.js'
+import healthRoutes from './routes/health.js'
+import jwksRoutes from './routes/jwks.js'
 import vaultRoutes from './routes/vault.js'
 import sessionRoutes from './routes/sessions.js'
 import slackRoutes from './routes/slack.js'
@@ -127,7 +128,8 @@ export async function buildApp(opts: AppOptions) {
   })
 
   // Routes.
-  await app.register(serviceRoutes)
+  await app.register(healthRoutes)
+  await app.register(jwksRoutes)
   await app.register(sessionRoutes)
   await app.register(introspectRoutes)
   await app.register(lockRoutes)

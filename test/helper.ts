@@ -23,7 +23,7 @@ export {
 import type { Clock } from '../src/clock.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker, type BrokerOptions, type RunningBroker } from '../src/server.js'
+import { buildBroker, type BrokerOptions, type RunningBroker } from '../src/broker.js'
 import { generateSigningKey, type SigningKey } from '../src/tokens/keys.js'
 
 export class TestClock implements Clock {
@@ -83,7 +83,7 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   if (o.masterKey) config.vault = { backend: 'redis', file: null, masterKey: o.masterKey }
   const signingKey = o.masterKey ? undefined : (o.signingKey ?? (await generateSigningKey('EdDSA')))
   const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, ...brokerOpts } = o
-  const broker = await createBroker({
+  const broker = await buildBroker({
     config,
     sweeper: false,
     logger: createLogger({ level: 'info', destination: logs }),

@@ -3,7 +3,7 @@
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { createLogger } from '../log.js'
-import { createBroker, type RunningBroker } from '../server.js'
+import { buildBroker, type RunningBroker } from '../broker.js'
 import { CliError, EXIT } from './exit.js'
 
 export function configPath(flag: string | undefined): string {
@@ -54,7 +54,7 @@ export async function serve(flag: string | undefined): Promise<void> {
       'store.redis_url (or store.sentinel or store.cluster) is required for `airlock serve`',
       EXIT.config,
     )
-  const broker = await createBroker({ config, logger: log }).catch((e: unknown) => {
+  const broker = await buildBroker({ config, logger: log }).catch((e: unknown) => {
     throw new CliError(
       (e as Error).message,
       /Redis|connect/i.test((e as Error).message) ? EXIT.unavailable : EXIT.config,

@@ -63,7 +63,7 @@ export interface RunningBroker {
   close(): Promise<void>
 }
 
-export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> {
+export async function buildBroker(opts: BrokerOptions): Promise<RunningBroker> {
   const { config } = opts
   const clock = opts.clock ?? systemClock
   const log = opts.logger ?? createLogger()
@@ -313,7 +313,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     async build(next) {
       vaultChangesAtBuild = vaultChanges
       await deferred.resolve(next, current.config)
-      return buildRuntime(next, { clock, log, instanceId, secrets, previous: current, ...providerDeps })
+      return buildRuntime(next, { clock, log, instanceId, secrets, ...providerDeps })
     },
     async swap(next) {
       current = next
