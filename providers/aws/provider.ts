@@ -10,7 +10,6 @@ import {
   isTransient,
   withRetries,
   DEFAULT_RETRY,
-  type RetryOptions,
 } from './clients.js'
 import { STS_MIN_SECONDS, type AwsEnvironmentConfig, type AwsProviderConfig } from './config.js'
 import { createDenyList } from './deny-list.js'
@@ -27,13 +26,9 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export const durationFor = (expiresAt: number, now: number, maxSeconds: number): number =>
   Math.min(maxSeconds, Math.max(STS_MIN_SECONDS, Math.floor((expiresAt - now) / 1000) - 1))
 
-export function createAwsProvider(
-  config: AwsProviderConfig,
-  ctx: ProviderContext,
-  opts: { retry?: RetryOptions } = {},
-): Provider {
+export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContext): Provider {
   const now = () => ctx.clock.now()
-  const retry = opts.retry ?? DEFAULT_RETRY
+  const retry = DEFAULT_RETRY
   const clients = createAwsClients(config, { secrets: ctx.secrets, now, providerName: ctx.name })
   let lastError: string | null = null
   /** Whether lastError is about the broker's key (cleared when that secret rotates). */
