@@ -148,8 +148,8 @@ describe('aws provider config', () => {
     [
       'bad resources',
       (a: any) => (a.environments.staging.resources = ['bucket-name']),
-      `${P}.environments.staging.resources`,
-      'ARN patterns',
+      `${P}.environments.staging.resources[0]`,
+      'expected an ARN pattern like arn:aws:s3:::bucket/*',
     ],
     ['bad endpoint', (a: any) => (a.sts_endpoint = 'localhost:4566'), `${P}.sts_endpoint`, 'URL'],
     [
