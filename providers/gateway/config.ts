@@ -1,24 +1,13 @@
-// The gateway provider's section of the config: its schema, and the checks a schema cannot make
-// (what needs graphql: true or false, destroying mutations and DELETE only for classes marked
-// destructive, headers that are never forwarded). Paths are relative to the provider entry.
-import { Type, type Static } from '@sinclair/typebox'
+// The gateway provider's config: what its section resolves to, and the checks its schema
+// (schema.ts) cannot make: what needs graphql: true or false, destroying mutations and DELETE only
+// for classes marked destructive, headers that are never forwarded. Paths are relative to the
+// provider entry.
+import type { Static } from '@sinclair/typebox'
 import { compileHttpRule, type HttpRule } from '../../src/gateway/classify-http.js'
 import { parseDuration } from '../../src/validation/duration.js'
-import {
-  Duration,
-  SecretRef,
-  bool,
-  int,
-  list,
-  map,
-  needed,
-  opt,
-  pattern,
-  strict,
-} from '../../src/validation/schema.js'
-import type { CheckContext } from '../validate.js'
-import { validateSection } from '../validate.js'
 import type { ValidateContext, Validated } from '../types.js'
+import { validateSection, type CheckContext } from '../validate.js'
+import { GatewaySchema, HEADER_HINT, UPSTREAM_HINT, type OperationClass } from './schema.js'
 
 export interface GatewayEnvironment {
   /** Origin and base path without a trailing slash: `https://api.example.com/graphql/v2`. */
@@ -72,82 +61,6 @@ const NEVER_FORWARDED = new Set([
 // Words in mutation names that destroy (or mint blanket tokens); such a pattern needs two approvals.
 const DESTROYING = ['Delete', 'delete', 'Remove', 'remove', 'TokenCreate']
 const DESTRUCTIVE_ONLY = 'only a class marked destructive: true may allow this (it needs two approvals)'
-const UPSTREAM_HINT = 'expected an http:// or https:// URL without user info, query or fragment'
-const HEADER_HINT = 'expected a header name (default authorization)'
-
-const Upstream = Type.String({ maxLength: 2048, errorMessage: UPSTREAM_HINT })
-const HeaderName = (errorMessage: string) => pattern("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$", errorMessage)
-const Fields = list(
-  pattern('^[A-Za-z_*][A-Za-z0-9_*]{0,127}$', 'expected a root field name, * matching any run of characters'),
-  0,
-  'expected a list of strings',
-)
-
-const Environment = strict(
-  {
-    upstream: opt(Upstream),
-    credential: needed(SecretRef, 'a secret reference to the upstream token'),
-    header: opt(HeaderName(HEADER_HINT)),
-    arguments: opt(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }),
-        list(
-          Type.String({
-            minLength: 1,
-            errorMessage: 'expected a non-empty string (a value this environment may touch)',
-          }),
-          0,
-          'expected a list of non-empty strings (the values this environment may touch)',
-        ),
-        {
-          additionalProperties: false,
-          errorMessage: 'expected a mapping of argument names to lists of values',
-          unknownKey: 'expected a GraphQL argument name',
-        },
-      ),
-    ),
-  },
-  { errorMessage: 'expected {credential}', unknownKey: 'unknown key for a gateway environment' },
-)
-
-const OperationClass = strict(
-  {
-    http: opt(
-      list(
-        Type.String({ errorMessage: 'expected a rule like "GET /api/**"' }),
-        0,
-        'expected a list of strings',
-      ),
-    ),
-    queries: opt(Fields),
-    mutations: opt(Fields),
-    subscriptions: opt(Fields),
-  },
-  {
-    errorMessage: 'expected {http} (or {queries, mutations, subscriptions} with graphql: true)',
-    unknownKey: 'unknown key for a gateway operation class',
-  },
-)
-
-export const GatewaySchema = strict(
-  {
-    upstream: opt(Upstream),
-    graphql: opt(bool()),
-    timeout: opt(Duration),
-    header: opt(HeaderName(HEADER_HINT)),
-    forward_headers: opt(list(HeaderName('expected a header name'), 0, 'expected a list of header names')),
-    body_limit_bytes: opt(int(1, 100 * 1_048_576)),
-    environments: needed(
-      map(Environment, 'expected a mapping of environment names to {credential}'),
-      'a mapping of environment names to {credential}',
-    ),
-    operation_classes: needed(
-      map(OperationClass, 'expected a mapping of operation class names to their rules'),
-      'a mapping of operation class names to their rules',
-    ),
-  },
-  { unknownKey: 'unknown key for a gateway provider' },
-)
 
 /** Whether a mutation pattern may reach a destroying mutation (by its name) in a class without two approvals. */
 export const mutationMayDestroy = (pattern: string): boolean =>
