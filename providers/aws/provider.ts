@@ -1,6 +1,7 @@
 // The aws provider: one STS AssumeRole per session on the environment's role, narrowed by a
 // session policy to the operation class's actions; revocation through the role's deny policy
 // (deny-list.ts). The broker's own AWS key never leaves the broker.
+import { err } from '../../src/errors.js'
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { rotationCovers, type Provider, type ProviderContext, type RevokeInput } from '../types.js'
 import {
@@ -50,7 +51,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
 
   const environment = (name: string): AwsEnvironmentConfig => {
     const env = config.environments[name]
-    if (!env) throw new Error(`environment '${name}' is not configured for ${ctx.name}`)
+    if (!env) throw err.unavailable(`environment '${name}' is not configured for ${ctx.name}`)
     return env
   }
 
@@ -59,7 +60,8 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
     const arn = input.handle?.['role_arn']
     if (arn === undefined) return environment(input.environment)
     const env = Object.values(config.environments).find((e) => e.roleArn === arn)
-    if (!env) throw new Error(`role ${arn} is no longer configured for ${ctx.name}; cannot deny its sessions`)
+    if (!env)
+      throw err.unavailable(`role ${arn} is no longer configured for ${ctx.name}; cannot deny its sessions`)
     return env
   }
 
@@ -78,15 +80,15 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
       const env = environment(input.environment)
       const cls = config.classes[input.operationClass]
       if (!cls)
-        throw new Error(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
+        throw err.unavailable(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
       // The broker's key first: when it cannot be read (a missing or undecryptable vault secret),
       // STS is never asked and the error names the secret's reference.
       const sts = await clients.sts().catch((e: unknown) => {
         failed(describe(e), e instanceof BrokerKeyError)
-        throw new Error(describe(e), { cause: e })
+        throw err.unavailable(describe(e), e)
       })
       if (!(await denyList.startIssue(env, input.sessionId))) {
-        throw new Error(`credentials were already issued for session ${input.sessionId}; never twice`)
+        throw err.conflict(`credentials were already issued for session ${input.sessionId}; never twice`)
       }
       const policy = JSON.stringify(sessionPolicy(input.operationClass, cls.actions, env))
       const tags = [
@@ -128,11 +130,11 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
         if (!isTransient(e)) await denyList.notIssued(env, input.sessionId).catch(() => {})
         clients.noteFailure(e)
         failed(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`)
-        throw new Error(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, { cause: e })
+        throw err.unavailable(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, e)
       }
       const c = out.Credentials
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-        throw new Error(`STS AssumeRole on ${env.roleArn} returned no credentials`)
+        throw err.unavailable(`STS AssumeRole on ${env.roleArn} returned no credentials`)
       }
       const stsExpiry = c.Expiration.getTime()
       const issuedAt = stsExpiry - duration * 1000
@@ -140,7 +142,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
       // A deny-list overflow may have cut off this role's sessions while STS was answering.
       const cut = await denyList.cutoff(env)
       if (cut !== null && issuedAt < cut) {
-        throw new Error(
+        throw err.unavailable(
           `the sessions of ${env.roleArn} were cut off while these credentials were issued; request again`,
         )
       }
@@ -192,7 +194,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
       } catch (e) {
         const message = `revoking ${input.sessionId} failed: ${describe(e)}`
         failed(message, e instanceof BrokerKeyError)
-        throw new Error(message, { cause: e })
+        throw err.unavailable(message, e)
       }
     },
 
