@@ -79,7 +79,7 @@ export async function buildApp(opts: AppOptions) {
     // another ~2%: requests share the root logger and log lines name the request id themselves.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger) => logger,
-    // Errors fastify raises before routing (a malformed URL) leave in the contract's body too.
+    // Errors fastify raises before routing (a malformed URL) leave in Airlock's error body too.
     frameworkErrors: (e, req, reply) => {
       const { status, code, message } = classify(e)
       void (reply as unknown as FastifyReply).code(status).send({ error: code, message, request_id: req.id })

@@ -166,7 +166,7 @@ export async function buildBroker(opts: BrokerOptions): Promise<RunningBroker> {
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
   const revoker = createRevoker({ store, runtime, clock, metrics, log, retired: (n) => reloader.retired(n) })
-  // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
+  // Approvals: the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
     redis,
     keyPrefix: config.store.keyPrefix,

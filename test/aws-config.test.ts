@@ -25,7 +25,7 @@ function problems(edit: (aws: Record<string, any>) => void) {
 }
 
 describe('aws provider config', () => {
-  it('the contract example loads', () => {
+  it('the example loads', () => {
     expect(problems(() => {})).toEqual([])
   })
 

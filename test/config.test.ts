@@ -71,7 +71,7 @@ function edited(edits: Record<string, unknown>): string {
   return stringify(doc)
 }
 
-describe('the contract example', () => {
+describe('the example', () => {
   it('loads with every provider type built (jwt, aws, postgres)', () => {
     expect(problemsOf(EXAMPLE)).toEqual([])
   })

@@ -1,4 +1,4 @@
-// The provider contract's shared pieces.
+// The provider interface's shared pieces.
 import { describe, expect, it } from 'vitest'
 import { rotationCovers } from '../providers/types.js'
 

@@ -11,7 +11,7 @@ export interface CredentialProcessOutput {
   Expiration: string
 }
 
-/** `grant` is the grant object of API.md: `{expires_at, credentials: {access_key_id, ...}}`. */
+/** `grant` is the grant object of the API (docs/api.md): `{expires_at, credentials: {access_key_id, ...}}`. */
 export function credentialProcessOutput(grant: {
   expires_at: string
   credentials: Record<string, unknown>

@@ -1,5 +1,5 @@
 // The postgres provider: one login role per session, in one environment's database, with one
-// operation class's group. See README.md ("postgres") for the role model.
+// operation class's group. See docs/providers.md ("postgres") for the role model.
 import { err } from '../../src/errors.js'
 import {
   rotationCovers,
