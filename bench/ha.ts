@@ -34,13 +34,17 @@ async function broker(
 ): Promise<RunningBroker> {
   const prefix = `airlock-bench:${randomBytes(4).toString('hex')}:`
   const config = parseConfig(testConfigYaml(prefix, keys, { redis, store }), { baseDir: process.cwd(), env })
-  return buildBroker({
-    config,
-    sweeper: false,
-    logger: createLogger({ level: 'fatal' }),
-    auditOut: () => {},
-    signingKey: await generateSigningKey('EdDSA'),
-  })
+  return buildBroker(
+    {
+      config,
+      logger: createLogger({ level: 'fatal' }),
+    },
+    {
+      sweeper: false,
+      auditOut: () => {},
+      signingKey: await generateSigningKey('EdDSA'),
+    },
+  )
 }
 
 const issue = (b: RunningBroker) =>

@@ -25,12 +25,16 @@ const config = parseConfig(testConfigYaml(PREFIX, keys), {
   env: { REDIS_URL: redisSrv.url },
 })
 config.audit.stdout = false
-const broker = await buildBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'error' }),
-  signingKey: await generateSigningKey('EdDSA'),
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'error' }),
+  },
+  {
+    sweeper: false,
+    signingKey: await generateSigningKey('EdDSA'),
+  },
+)
 const k = redisKeys(PREFIX)
 const used = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1])
 const usage = async (key: string) => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))

@@ -16,12 +16,16 @@ const config = parseConfig(
     env: { REDIS_URL: url },
   },
 )
-const broker = await buildBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'warn' }),
-  signingKey: await generateSigningKey('EdDSA'),
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'warn' }),
+  },
+  {
+    sweeper: false,
+    signingKey: await generateSigningKey('EdDSA'),
+  },
+)
 const time = async (name: string, n: number, conc: number, f: () => Promise<unknown>) => {
   for (let i = 0; i < 200; i++) await f()
   const t0 = performance.now()

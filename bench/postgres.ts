@@ -156,13 +156,17 @@ async function throughBroker() {
     }),
   })
   process.env['BENCH_PG_URL'] = url
-  const broker = await buildBroker({
-    config: parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: redisUrl } }),
-    signingKey: await generateSigningKey('EdDSA'),
-    sweeper: false,
-    logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    auditOut: () => {},
-  })
+  const broker = await buildBroker(
+    {
+      config: parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: redisUrl } }),
+      logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+    },
+    {
+      signingKey: await generateSigningKey('EdDSA'),
+      sweeper: false,
+      auditOut: () => {},
+    },
+  )
   let brokerTag = ''
   brokerCleanup = async () => {
     await broker.close()

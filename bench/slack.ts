@@ -38,14 +38,18 @@ const config = parseConfig(testConfigYaml(prefix, keys, { slack: { apiUrl: slack
   baseDir: process.cwd(),
   env: { REDIS_URL: redisUrl, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET },
 })
-const broker = await buildBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'error' }),
-  auditOut: () => {},
-  signingKey: await generateSigningKey('EdDSA'),
-  slackRetry: { baseMs: 250, maxMs: 2000 },
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'error' }),
+  },
+  {
+    sweeper: false,
+    auditOut: () => {},
+    signingKey: await generateSigningKey('EdDSA'),
+    slackRetry: { baseMs: 250, maxMs: 2000 },
+  },
+)
 const base = await broker.app.listen({ host: '127.0.0.1', port: 0 })
 
 const post = async (path: string, who: keyof typeof keys, body: unknown) => {

@@ -454,7 +454,7 @@ describe('signing keys in the vault', () => {
       env: { REDIS_URL: redisUrl },
     })
     await expect(
-      buildBroker({ config, logger: createLogger({ level: 'silent' }), sweeper: false }),
+      buildBroker({ config, logger: createLogger({ level: 'silent' }) }, { sweeper: false }),
     ).rejects.toThrow(
       'no signing key: set tokens.signing_key, or give the vault a master key (AIRLOCK_MASTER_KEY)',
     )
