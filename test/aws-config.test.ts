@@ -163,6 +163,12 @@ describe('aws provider config', () => {
     expect(problems(edit)).toEqual([{ path, message: expect.stringContaining(fragment) }])
   })
 
+  it('an unknown key names the known key it is closest to', () => {
+    expect(problems((a) => (a.regoin = 'us-east-1'))).toEqual([
+      { path: `${P}.regoin`, message: "unknown key for an aws provider (did you mean 'region'?)" },
+    ])
+  })
+
   it('reports several problems at once', () => {
     const found = problems((a) => {
       a.environments.staging.role_arn = 'nope'
