@@ -20,7 +20,8 @@ import identityRoutes from './routes/identity.js'
 import gatewayRoutes from './routes/gateway.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
-import serviceRoutes from './routes/service.js'
+import healthRoutes from './routes/health.js'
+import jwksRoutes from './routes/jwks.js'
 import vaultRoutes from './routes/vault.js'
 import sessionRoutes from './routes/sessions.js'
 import slackRoutes from './routes/slack.js'
@@ -77,7 +78,7 @@ export async function buildApp(opts: AppOptions) {
     // another ~2%: requests share the root logger and log lines name the request id themselves.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger) => logger,
-    // Errors fastify raises before routing (a malformed URL) leave in the contract's body too.
+    // Errors fastify raises before routing (a malformed URL) leave in Airlock's error body too.
     frameworkErrors: (e, req, reply) => {
       const { status, code, message } = classify(e)
       void (reply as unknown as FastifyReply).code(status).send({ error: code, message, request_id: req.id })
@@ -125,7 +126,8 @@ export async function buildApp(opts: AppOptions) {
   })
 
   // Routes.
-  await app.register(serviceRoutes)
+  await app.register(healthRoutes)
+  await app.register(jwksRoutes)
   await app.register(sessionRoutes)
   await app.register(introspectRoutes)
   await app.register(lockRoutes)

@@ -599,7 +599,7 @@ describe('service routes', () => {
   })
 })
 
-describe('malformed requests still get the contract error body', () => {
+describe('malformed requests still get the error body', () => {
   it.each([
     [
       'a malformed %-encoding in the path',

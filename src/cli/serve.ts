@@ -4,7 +4,7 @@ import { chooseRedis } from '../backend.js'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { createLogger } from '../log.js'
-import { createBroker, type RunningBroker } from '../server.js'
+import { buildBroker, type RunningBroker } from '../broker.js'
 import { CliError, EXIT } from './exit.js'
 
 export function configPath(flag: string | undefined): string {
@@ -55,7 +55,7 @@ export async function serve(flag: string | undefined): Promise<void> {
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.config)
   }
-  const broker = await createBroker({ config, logger: log }).catch((e: unknown) => {
+  const broker = await buildBroker({ config, logger: log }).catch((e: unknown) => {
     throw new CliError(
       (e as Error).message,
       /Redis|connect/i.test((e as Error).message) ? EXIT.unavailable : EXIT.config,

@@ -35,17 +35,22 @@ import { createExpiry } from './sessions/expiry.js'
 
 export interface BrokerOptions {
   config: AirlockConfig
-  clock?: Clock
   logger?: Logger
-  /** Where audit lines go (default stdout); ignored when audit.stdout is false. */
-  auditOut?: (line: string) => void
-  /** Dev mode passes a generated key; production loads tokens.signing_key. */
-  signingKey?: SigningKey
   /** Only `airlock dev` and tests may run without Redis. */
   allowMemoryStore?: boolean
+}
+
+/** What tests and benchmarks set besides the config; `airlock serve` and `airlock dev` set none. */
+export interface BrokerHooks {
+  clock?: Clock
+  /** Where audit lines go (default stdout); ignored when audit.stdout is false. */
+  auditOut?: (line: string) => void
+  /** A fixed signing key instead of tokens.signing_key or the vault's key ring. */
+  signingKey?: SigningKey
+  /** false: the sweeper does not run on its own (sweepOnce() still does). */
   sweeper?: boolean
   sweepEveryMs?: number
-  /** Backoff of failed Slack calls (default: 1 s doubling to 60 s); tests shorten it. */
+  /** Backoff of failed Slack calls (default: 1 s doubling to 60 s). */
   slackRetry?: { baseMs?: number; maxMs?: number }
 }
 
@@ -65,9 +70,9 @@ export interface RunningBroker {
   close(): Promise<void>
 }
 
-export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> {
+export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}): Promise<RunningBroker> {
   const { config } = opts
-  const clock = opts.clock ?? systemClock
+  const clock = hooks.clock ?? systemClock
   const log = opts.logger ?? createLogger()
   const metrics = createMetrics({ defaults: true })
 
@@ -89,8 +94,8 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   let keyWindowMs = config.tokens.maxTtlSeconds * 1000
   try {
     vault = await vaultFor(config, clock, backend)
-    signing = opts.signingKey
-      ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
+    signing = hooks.signingKey
+      ? { keys: { active: hooks.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
       : await signingKeys(config, vault, clock, () => keyWindowMs)
   } catch (e) {
     await vault?.close()
@@ -111,7 +116,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   }
 
   const chain = newChainId()
-  const out = opts.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
+  const out = hooks.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
   const audit = createAuditLog({
     store,
     chain,
@@ -161,7 +166,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     log,
     retired: (n) => reloader.retired(n),
   })
-  // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
+  // Approvals: the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
     backend,
     store,
@@ -170,7 +175,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     clock,
     log,
     metrics,
-    retry: opts.slackRetry,
+    retry: hooks.slackRetry,
   })
   const onChange = slack.notifier.changed
   const sessions = createSessionService({
@@ -276,7 +281,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     metrics,
     log,
     owner: chain,
-    intervalMs: opts.sweepEveryMs,
+    intervalMs: hooks.sweepEveryMs,
     tasks: keyring
       ? [
           async () => {
@@ -302,7 +307,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     async build(next) {
       vaultChangesAtBuild = vaultChanges
       await deferred.resolve(next, current.config)
-      return buildRuntime(next, { clock, log, instanceId, secrets, previous: current, ...providerDeps })
+      return buildRuntime(next, { clock, log, instanceId, secrets, ...providerDeps })
     },
     async swap(next) {
       current = next
@@ -321,7 +326,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     audit,
     log,
   })
-  if (opts.sweeper !== false) sweeper.start()
+  if (hooks.sweeper !== false) sweeper.start()
   slack.notifier.start()
 
   return {
