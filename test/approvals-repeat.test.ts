@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { alreadyDecided } from '../src/approvals/service.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker, type RunningBroker } from '../src/server.js'
+import { buildBroker, type RunningBroker } from '../src/broker.js'
 import { ReplicaAckError } from '../src/store/durable.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { client, newKeys, sessionBody, testConfigYaml } from './helper.js'
@@ -27,14 +27,14 @@ async function memoryBroker(acks: number) {
   })
   config.store = { ...config.store, redis: null, replicaAcks: acks }
   const audit: string[] = []
-  const broker = await createBroker({
-    config,
-    allowMemoryStore: true,
-    sweeper: false,
-    logger: createLogger({ level: 'silent' }),
-    auditOut: (line) => audit.push(...line.split('\n')),
-    signingKey: await generateSigningKey('EdDSA'),
-  })
+  const broker = await buildBroker(
+    { config, allowMemoryStore: true, logger: createLogger({ level: 'silent' }) },
+    {
+      sweeper: false,
+      auditOut: (line) => audit.push(...line.split('\n')),
+      signingKey: await generateSigningKey('EdDSA'),
+    },
+  )
   brokers.push(broker)
   const api = client(broker.app, keys)
   /** The next compare-and-set lands, then answers as if too few replicas acknowledged it. */

@@ -1,4 +1,4 @@
-// The audit hash chain as API.md defines it: canonical JSON, the event hash, and the writer's
+// The audit hash chain as docs/api.md describes it: canonical JSON, the event hash, and the writer's
 // fast path that must store exactly what verification recomputes.
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'

@@ -20,7 +20,7 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
   const get = (url: string, who: 'ops' | 'alice' | 'bob' | null = 'ops') =>
     t.app.inject({ method: 'GET', url, headers: who ? t.as(who) : {} })
 
-  it('returns events newest first with the contract fields', async () => {
+  it('returns events newest first with the documented fields', async () => {
     const r = await get('/v1/audit')
     expect(r.statusCode, r.body).toBe(200)
     const list = r.json().events as AuditEvent[]

@@ -1,10 +1,9 @@
 // The resolved, validated configuration. The YAML file (config/airlock.example.yaml) uses snake_case;
 // the loader turns it into this shape, with durations in milliseconds or seconds as named, and
 // secret references (env:, file:) already resolved to their values.
-import type { RedisConnection } from '../store/connection.js'
+import type { RedisConnection } from '../redis/connection.js'
 
 export type Role = 'approver' | 'operator' | 'admin'
-export const ROLES: readonly Role[] = ['approver', 'operator', 'admin']
 
 export interface ServerConfig {
   host: string
@@ -14,8 +13,8 @@ export interface ServerConfig {
   metrics: MetricsConfig
 }
 
-// Where Redis is and how to reach it: the store's own connection types.
-export type { HostPort, RedisConnection, RedisTls, RedisTopology } from '../store/connection.js'
+// Where Redis is and how to reach it: the Redis client's own types (src/redis).
+export type { HostPort, RedisConnection, RedisTls, RedisTopology } from '../redis/connection.js'
 
 /** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
 export type MetricsConfig =

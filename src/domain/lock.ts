@@ -1,4 +1,4 @@
-// An operator's quarantine (API.md, "lock"): every named dimension must match.
+// An operator's quarantine: every dimension it names must match.
 import { iso } from './time.js'
 
 /** The dimensions a lock can match, as a session has them. */

@@ -1,5 +1,5 @@
 // The session: the record as the store keeps it, and its public view, whose TypeBox schema is the
-// one definition of the shape the API answers with (API.md, "Session object").
+// one definition of the shape the API answers with (docs/api.md).
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { LockScope } from './lock.js'
 import { isFinal, PUBLIC_STATUSES, type PublicStatus, type Status } from './status.js'
@@ -7,7 +7,7 @@ import { iso } from './time.js'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 
-/** The one gateway request an approval covers (API.md, "Action-bound approval"). */
+/** The one gateway request an approval covers (docs/gateway.md). */
 export const Action = Type.Object(
   {
     method: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z]+$' }),

@@ -1,6 +1,6 @@
 // The statuses a session can have. The transitions between them are src/sessions/lifecycle.ts.
 
-/** What the API shows (API.md, "Session object"). */
+/** What the API shows (docs/api.md). */
 export const PUBLIC_STATUSES = [
   'pending_approval',
   'approved',

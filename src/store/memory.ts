@@ -1,11 +1,10 @@
 // In-memory store for `airlock dev` and single-process use. Same contract and tests as redis.ts;
 // JavaScript runs each method to completion, which gives the same atomicity as the Lua scripts.
-// The parts, each a file of memory/: sessions, locks, the audit log, the revocation retry queue.
+// The parts, each a file of memory/: sessions, locks, the audit log.
 import { createWaiters } from './waiters.js'
 import type { Store } from './types.js'
 import { memoryAudit } from './memory/audit.js'
 import { memoryLocks } from './memory/locks.js'
-import { memoryRevocations } from './memory/revocations.js'
 import { memorySessions } from './memory/sessions.js'
 import { createMemoryState } from './memory/state.js'
 
@@ -25,7 +24,6 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     ...memorySessions(state),
     ...memoryLocks(state),
     ...memoryAudit(state),
-    ...memoryRevocations(),
 
     async acquireLease(name, owner, ttlMs) {
       const now = clock.now()

@@ -3,45 +3,31 @@
 // With store.replica_acks, the writes that grant, decide, revoke or lock go through the durable
 // writer (durable.ts): pipelined with WAIT on a connection of their own, so a slow replica never
 // holds up reads.
-// The parts, each a file of redis/: sessions, locks, the audit log, the revocation retry queue.
+// The parts, each a file of redis/: sessions, locks, the audit log.
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
-import type { RedisConnection } from './connection.js'
+import {
+  connectRedis,
+  guard,
+  onReconnect,
+  openRedis,
+  openSubscriber,
+  urlConnection,
+  type RedisClient,
+  type RedisConnection,
+} from '../redis/client.js'
 import { redisKeys } from './keys.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
-import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
 import type { Store } from './types.js'
 import { redisAudit } from './redis/audit.js'
-import { guard, lockKeysOf, type RedisContext, type Script } from './redis/context.js'
+import { lockKeysOf, type RedisContext, type Script } from './redis/context.js'
 import { redisLocks } from './redis/locks.js'
-import { redisRevocations } from './redis/revocations.js'
 import { redisSessions } from './redis/sessions.js'
-
-export { guard }
 
 export interface RedisStore extends Store {
   readonly redis: RedisClient
-}
-
-/** Connects a client, or throws a StoreUnavailableError naming what failed. */
-export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
-  client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
-  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
-  // reconnects by itself and never settles that promise (ioredis 5).
-  let timer: NodeJS.Timeout | undefined
-  const ready = new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve())
-    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
-  })
-  await Promise.race([client.connect(), ready])
-    .then(() => ready)
-    .catch((e: unknown) => {
-      client.disconnect()
-      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
-    })
-    .finally(() => clearTimeout(timer))
 }
 
 export async function createRedisStore(
@@ -94,8 +80,7 @@ export async function createRedisStore(
   let subscribed: Promise<void> | null = null
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
-      sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
-      sub.on('error', () => {})
+      sub = openSubscriber(conn)
       sub.on('message', (_ch: string, id: string) => waiters.wake(id))
       // Changes published while the subscription was down are lost: every waiter reads again.
       onReconnect(sub, () => waiters.wakeAll())
@@ -134,7 +119,6 @@ export async function createRedisStore(
     ...redisSessions(ctx),
     ...redisLocks(ctx),
     ...redisAudit(ctx),
-    ...redisRevocations(ctx),
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),

@@ -23,7 +23,7 @@ export const canon = (v: unknown): string => {
   return JSON.stringify(v)
 }
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-/** The contract's hash, recomputed without hashEvent. */
+/** The documented hash, recomputed without hashEvent. */
 export const expectedHash = (e: AuditEvent): string => {
   const { hash: _hash, ...rest } = e
   return sha256(canon(rest))

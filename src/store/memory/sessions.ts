@@ -1,4 +1,4 @@
-// Session records in memory (the same contract as redis/sessions.ts).
+// Session records in memory, behaving as redis/sessions.ts does.
 import { scopeOf, type SessionRecord } from '../../domain/session.js'
 import { decodeCursor, encodeCursor } from '../codec.js'
 import type { CasResult, CreateResult, SessionStore } from '../types.js'

@@ -1,25 +1,16 @@
 // What the parts of the Redis store share: the client, the key names, the Lua scripts (defined
 // once, acknowledged by the replicas where the change is one people are told about), and the
 // lock index keys of a scope.
-import { StoreUnavailableError } from '../../errors.js'
 import type { LockScope, SessionRecord } from '../../domain/index.js'
 import { scopeOf } from '../../domain/session.js'
-import type { RedisClient } from '../connect.js'
+import { guard, type RedisClient } from '../../redis/client.js'
 import { decodeRecord } from '../codec.js'
 import type { Keys } from '../keys.js'
 import { scopeCombos } from '../keys.js'
 
 export type Script = (...args: (string | number)[]) => Promise<unknown>
 
-/** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
-export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-  try {
-    return await f()
-  } catch (e) {
-    if (e instanceof StoreUnavailableError) throw e
-    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-  }
-}
+export { guard }
 
 export interface RedisContext {
   redis: RedisClient

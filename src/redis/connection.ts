@@ -1,4 +1,5 @@
-// How the store reaches Redis (store.redis_url, store.sentinel or store.cluster, and store.tls).
+// Where Redis is and how to reach it (store.redis_url, store.sentinel or store.cluster, and
+// store.tls), as every part that opens Redis takes it.
 
 export interface HostPort {
   host: string
