@@ -124,6 +124,8 @@ describe('the contract example', () => {
       roles: ['approver'],
       slackUserId: 'U0CAROL',
       apiKeySha256: null,
+      email: null,
+      oidcSubject: null,
     })
     expect(c.resourceServers[0]?.audiences).toEqual(['https://api.internal.example'])
     const env = (account: string, name: string) => ({

@@ -33,6 +33,7 @@ import { parseMasterKey } from '../vault/crypto.js'
 import { resolveRef, type ResolveOptions } from './secrets.js'
 import { parseMetrics } from './metrics.js'
 import { parseStore } from './store.js'
+import { checkHumanIdentities, ConsoleSchema, parseConsole } from './console.js'
 import type {
   DeferredSecret,
   VaultConfig,
@@ -279,12 +280,19 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
         : [],
     ),
   )
-  const humans: HumanConfig[] = items(HumanSchema, 'humans').map(([h]) => ({
-    id: h.id,
-    roles: [...new Set<Role>(h.roles ?? [])],
-    slackUserId: h.slack_user_id ?? null,
-    apiKeySha256: h.api_key_sha256 ?? null,
+  const humanItems = items(HumanSchema, 'humans').map(([h, i]) => ({
+    i,
+    h: {
+      id: h.id,
+      roles: [...new Set<Role>(h.roles ?? [])],
+      slackUserId: h.slack_user_id ?? null,
+      apiKeySha256: h.api_key_sha256 ?? null,
+      email: h.email ?? null,
+      oidcSubject: h.oidc_subject ?? null,
+    } satisfies HumanConfig,
   }))
+  checkHumanIdentities(humanItems, report)
+  const humans: HumanConfig[] = humanItems.map(({ h }) => h)
   const agents = buildAgents(items(AgentSchema, 'agents'), humanIds, report, ttlSeconds)
   const resourceServers: ResourceServerConfig[] = items(ResourceServerSchema, 'resource_servers').map(
     ([r]) => ({
@@ -348,6 +356,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
   }
   const audit = section(AuditSchema, 'audit') ?? {}
   const rateLimits = section(RateLimitsSchema, 'rate_limits') ?? {}
+  const consoleRaw = raw['console'] === undefined ? null : section(ConsoleSchema, 'console')
 
   return {
     baseDir: opts.baseDir,
@@ -393,6 +402,7 @@ function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report)
       ),
     },
     rateLimits: { perAgentPerMinute: rateLimits.per_agent_per_minute ?? DEFAULTS.perAgentPerMinute },
+    console: parseConsole(consoleRaw, { opts, report, duration }),
   }
 }
 

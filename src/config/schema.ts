@@ -6,6 +6,7 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { DURATION_HINT, DURATION_PATTERN } from './duration.js'
 import { LITERAL_SECRET, SECRET_REF_PATTERN } from './secrets.js'
+import { ConsoleSchema, HUMAN_CONSOLE_FIELDS } from './console.js'
 
 export const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
 /** A name, `*`, or a glob with `*` (policy matchers). */
@@ -151,6 +152,7 @@ export const HumanSchema = strict({
   roles: opt(list(Role)),
   slack_user_id: opt(text(64)),
   api_key_sha256: opt(Sha256),
+  ...HUMAN_CONSOLE_FIELDS,
 })
 
 export const ResourceServerSchema = strict({
@@ -209,6 +211,7 @@ export const RawConfigSchema = strict({
   slack: opt(SlackSchema),
   audit: opt(AuditSchema),
   rate_limits: opt(RateLimitsSchema),
+  console: opt(ConsoleSchema),
 })
 
 export interface Problem {
