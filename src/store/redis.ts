@@ -13,6 +13,7 @@ import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
+import { redisConsoleRecords } from './console-records.js'
 import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
 import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
@@ -449,6 +450,8 @@ export async function createRedisStore(
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),
+
+    ...redisConsoleRecords(redis, k, guard),
 
     publishChange(sessionId) {
       redis.publish(k.changes, sessionId).catch(() => {})
