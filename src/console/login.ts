@@ -246,14 +246,14 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       },
     },
     async (req, reply) => {
+      if (!ctx.config().apiKeyLogin)
+        throw err.forbidden(
+          'signing in with an API key is off on this broker (console.api_key_login); use single sign-on',
+        )
       const pre = readCookie(req.headers.cookie, ctx.cookies().preCsrf)
       if (!pre || !req.body.csrf || !sameSecret(pre, req.body.csrf))
         throw err.forbidden(
           'the form’s security token (CSRF) is missing or wrong: reload the sign-in page and try again',
-        )
-      if (!ctx.config().apiKeyLogin)
-        throw err.forbidden(
-          'signing in with an API key is off on this broker (console.api_key_login); use single sign-on',
         )
       const p = await broker.runtime().authenticate(`Bearer ${req.body.api_key}`)
       if (!p) throw err.unauthenticated('that API key is not known: check it and try again')
