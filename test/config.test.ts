@@ -21,6 +21,7 @@ const ENV = {
   REDIS_URL: 'redis://localhost:6379/0',
   SLACK_BOT_TOKEN: 'xoxb-test',
   SLACK_SIGNING_SECRET: 'sign-test',
+  CONSOLE_OIDC_SECRET: 'console-test',
   AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
   SHORT_KEY: 'c2hvcnQ=',
 }
