@@ -104,7 +104,8 @@ async function signIn(context: BrowserContext, login: string, refused = false): 
   return page
 }
 
-const LIVE = "document.body.dataset.liveState === 'open'"
+/** Until the page's event stream is open (a locator: the page's CSP forbids evaluating strings). */
+const live = (page: Page) => page.locator('body[data-live-state="open"]').waitFor({ state: 'attached' })
 
 const withContext = async (f: (c: BrowserContext) => Promise<void>) => {
   const context = await browser.newContext()
@@ -146,8 +147,11 @@ describe('console in a browser', () => {
       expect(await card.locator('dt:text-is("May still approve") + dd').textContent()).toBe('carol')
 
       await page.getByRole('link', { name: /build-bot: destructive in staging/ }).click()
+      // By keyboard: the comment's label names the field, Tab reaches Approve, Enter presses it.
       await page.getByLabel(/Comment/).fill('checked with the team')
-      await page.getByRole('button', { name: 'Approve' }).click()
+      await page.keyboard.press('Tab')
+      expect(await page.evaluate('document.activeElement.textContent')).toBe('Approve')
+      await page.keyboard.press('Enter')
       await page.waitForURL(`${broker.url}/console/sessions/${id}?done=approved`)
       await expect.poll(() => page.locator('#session-facts .status').textContent()).toBe('approved')
 
@@ -158,7 +162,7 @@ describe('console in a browser', () => {
         'bob/api',
         'carol/console',
       ])
-      await page.waitForFunction(LIVE)
+      await live(page)
       const claim = await api('POST', `/v1/sessions/${id}/grant`, 'build-bot')
       expect(claim.status).toBe(200)
       expect(claim.body.session.status).toBe('active')
@@ -168,7 +172,7 @@ describe('console in a browser', () => {
 
       // The sessions list follows a revocation made over the API.
       await page.getByRole('link', { name: 'Sessions' }).click()
-      await page.waitForFunction(LIVE)
+      await live(page)
       const row = page.locator('tr', { has: page.locator(`a[href="/console/sessions/${id}"]`) })
       expect(await row.locator('.status').textContent()).toBe('active')
       expect((await api('DELETE', `/v1/sessions/${id}`, 'ops')).status).toBe(200)
@@ -300,7 +304,7 @@ describe('console in a browser', () => {
     await withContext(async (context) => {
       const page = await signIn(context, 'carol')
       await page.goto(`${broker.url}/console/sessions`)
-      await page.waitForFunction(LIVE)
+      await live(page)
       const opened = Date.now()
       await page.waitForURL(`${broker.url}/console/login?ended=1`, { timeout: (IDLE_SECONDS + 6) * 1000 })
       expect(Date.now() - opened).toBeGreaterThan((IDLE_SECONDS - 1) * 1000)

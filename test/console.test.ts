@@ -289,7 +289,9 @@ describe('actions go through the API’s services, recorded via: console', () =>
     expect(audit.body).toContain('session.issued')
     expect(audit.body).toContain('Not checked since this broker started.')
     const check = await get(ops, '/console/audit/verify')
-    expect(check.body.replace(/\s+/g, ' ')).toMatch(/Intact: \d+ events in \d+ chains? verify\. Checked by ops/)
+    expect(check.body.replace(/\s+/g, ' ')).toMatch(
+      /Intact: \d+ events in \d+ chains? verify\. Checked by ops/,
+    )
     const providers = await get(ops, '/console/providers')
     expect(providers.body).toContain('internal-api')
     expect(providers.body).toContain('healthy')
