@@ -10,6 +10,7 @@ import { matchHuman } from '../src/console/login.js'
 import { createMemoryStore } from '../src/store/memory.js'
 import { auditPage } from '../src/console/pages/audit.js'
 import { escapeHtml } from '../src/console/html.js'
+import { attemptLimiter } from '../src/console/attempts.js'
 import { EXAMPLE, exampleLoadOptions } from './support/example-config.js'
 
 let t: TestBroker
@@ -336,6 +337,17 @@ describe('console sessions: idle and absolute timeouts', () => {
     clock.advance(6_000) // 301 s after sign-in: past the absolute limit, 6 s after the last request
     expect(await s.read(second.cookie, true)).toBeNull()
     expect(await s.end(second.cookie)).toBeNull()
+  })
+})
+
+describe('sign-in attempts', () => {
+  it('are capped per address and minute', () => {
+    const clock = new TestClock(0)
+    const l = attemptLimiter(3, () => clock.now())
+    expect([1, 2, 3, 4].map(() => l.allow('10.0.0.1'))).toEqual([true, true, true, false])
+    expect(l.allow('10.0.0.2')).toBe(true)
+    clock.advance(60_000)
+    expect(l.allow('10.0.0.1')).toBe(true)
   })
 })
 

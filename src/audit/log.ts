@@ -18,7 +18,7 @@ import type {
   WriteResult,
 } from '../store/types.js'
 import { sealEvent, ZERO_HASH } from './chain.js'
-import { withVia } from './via.js'
+import { tagVia } from './via.js'
 
 export interface AuditInput {
   type: string
@@ -259,7 +259,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     record(...events) {
       return new Promise<void>((resolve, reject) => {
         queue.push({
-          events: events.map(withVia),
+          events: tagVia(events),
           create: null,
           update: null,
           resolve: () => resolve(),
@@ -272,7 +272,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       return new Promise<CreateResult>((resolve, reject) => {
         const done = resolve as (r: WriteResult) => void
         queue.push({
-          events: events.map(withVia),
+          events: tagVia(events),
           create: { rec, retentionMs },
           update: null,
           resolve: done,
@@ -285,7 +285,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       return new Promise<'ok' | 'conflict' | 'missing'>((resolve, reject) => {
         const done = resolve as (r: WriteResult) => void
         const update = { rec, expectedV, retentionMs }
-        queue.push({ events: events.map(withVia), create: null, update, resolve: done, reject })
+        queue.push({ events: tagVia(events), create: null, update, resolve: done, reject })
         void flush()
       })
     },

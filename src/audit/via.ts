@@ -19,3 +19,7 @@ export function withVia(e: AuditInput): AuditInput {
   if (!ctx || e.actor !== ctx.actor || (e.details && 'via' in e.details)) return e
   return { ...e, details: { ...e.details, via: ctx.via } }
 }
+
+/** The events as recorded: unchanged (and not copied) outside `actingVia`. */
+export const tagVia = (events: AuditInput[]): AuditInput[] =>
+  current.getStore() === undefined ? events : events.map(withVia)

@@ -6,15 +6,18 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sha256Hex } from '../auth/apikeys.js'
 import type { HumanConfig } from '../config/types.js'
-import { err } from '../errors.js'
+import { AirlockError, err } from '../errors.js'
 import { createSecretSource } from '../secrets/source.js'
 import { seeOther, sendPage, type ConsoleApp, type ConsoleContext } from './context.js'
 import { clearCookie, readCookie, setCookie } from './cookies.js'
 import { html } from './html.js'
 import { oidcClient, ProviderUnavailable, SignInFailed, type Identity, type OidcClient } from './oidc.js'
 import { newSecret, sameSecret } from './sessions.js'
+import { attemptLimiter } from './attempts.js'
 
 const LOGIN_TTL_MS = 10 * 60_000
+/** Sign-in attempts one client address may make a minute (per broker process). */
+const ATTEMPTS_PER_MINUTE = 30
 const Secret = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' })
 const page = { hide: true, response: { 200: Type.String({ description: 'An HTML page' }) } }
 
@@ -55,6 +58,13 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       }
     }
     return client.oidc
+  }
+  const attempts = attemptLimiter(ATTEMPTS_PER_MINUTE, () => broker.clock.now())
+  const limit = (req: FastifyRequest) => {
+    if (!attempts.allow(req.ip))
+      throw new AirlockError('rate_limited', 'too many sign-in attempts from this address; wait a minute', {
+        retryAfter: 60,
+      })
   }
   const redirectUri = () => `${broker.runtime().config.server.publicUrl.replace(/\/$/, '')}/console/callback`
   const providerTrouble = (e: unknown): never => {
@@ -142,8 +152,9 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
     },
   )
 
-  app.get('/login/oidc', { config: { console: { public: true } }, schema: page }, async (_req, reply) => {
+  app.get('/login/oidc', { config: { console: { public: true } }, schema: page }, async (req, reply) => {
     const client = oidc()
+    limit(req)
     const state = newSecret()
     const binding = newSecret()
     const login: LoginState = {
@@ -246,6 +257,7 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       },
     },
     async (req, reply) => {
+      limit(req)
       if (!ctx.config().apiKeyLogin)
         throw err.forbidden(
           'signing in with an API key is off on this broker (console.api_key_login); use single sign-on',
