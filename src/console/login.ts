@@ -80,6 +80,9 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
     human: HumanConfig,
     method: 'oidc' | 'api_key',
   ) {
+    // A session this browser had before ends: one browser, one sign-in.
+    const before = readCookie(req.headers.cookie, ctx.cookies().session)
+    if (before) await ctx.sessions.end(before)
     const { cookie } = await ctx.sessions.create(human.id, method)
     await broker.audit.record({
       type: 'console.signed_in',

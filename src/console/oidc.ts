@@ -139,13 +139,11 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
       sub: String(payload['sub']),
       email,
       emailVerified:
-        typeof verified === 'boolean'
-          ? verified
-          : verified === 'true'
-            ? true
-            : verified === 'false'
-              ? false
-              : null,
+        verified === true || verified === 'true'
+          ? true
+          : verified === false || verified === 'false'
+            ? false
+            : null,
     }
   }
 

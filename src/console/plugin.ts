@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import type { Role } from '../config/types.js'
-import { err } from '../errors.js'
+import { AirlockError, err } from '../errors.js'
 import { classify } from '../plugins/errors.js'
 import { registerAssets } from './assets.js'
 import { consoleConfig, isSecure, namesFor, type ConsoleContext } from './context.js'
@@ -100,6 +100,8 @@ const consolePlugin: FastifyPluginAsyncTypebox = async (app) => {
   app.setErrorHandler((e: FastifyError | Error, req, reply) => {
     const { status, code } = classify(e)
     let { message } = classify(e)
+    if (e instanceof AirlockError && e.retryAfter !== undefined)
+      reply.header('retry-after', String(e.retryAfter))
     if (status >= 500)
       req.log.error({ reqId: req.id, err: { type: e.name, message: e.message } }, 'console request failed')
     if ((e as { validation?: unknown }).validation) message = `the form or link is not valid: ${message}`
@@ -121,7 +123,7 @@ const consolePlugin: FastifyPluginAsyncTypebox = async (app) => {
       )
   })
   app.setNotFoundHandler(async (req, reply) => {
-    const message = `there is no console page at ${req.url.split('?')[0]}`
+    const message = `there is no console page at ${(req.url.split('?')[0] ?? '').slice(0, 200)}`
     if (!wantsHtml(req.headers.accept))
       return reply.code(404).send({ error: 'not_found', message, request_id: req.id })
     return reply
