@@ -78,21 +78,15 @@ export function sendPage(
 export const seeOther = (reply: FastifyReply, url: string): FastifyReply => reply.redirect(url, 303)
 
 /** What the notice parameter of a page says after an action (a fixed set: nothing echoed). */
-export function noticeText(done: string | undefined, n: number | undefined): string | null {
-  switch (done) {
-    case 'approved':
-      return 'Your approval was recorded.'
-    case 'denied':
-      return 'The request was denied.'
-    case 'revoked':
-      return 'The session was revoked.'
-    case 'bulk':
-      return `${n ?? 0} session${n === 1 ? '' : 's'} revoked.`
-    case 'locked':
-      return `Lock created; ${n ?? 0} live session${n === 1 ? '' : 's'} revoked.`
-    case 'lifted':
-      return 'The lock was lifted.'
-    default:
-      return null
+export function noticeText(done: string | undefined, n = 0): string | null {
+  const s = n === 1 ? '' : 's'
+  const notices: Record<string, string> = {
+    approved: 'Your approval was recorded.',
+    denied: 'The request was denied.',
+    revoked: 'The session was revoked.',
+    bulk: `${n} session${s} revoked.`,
+    locked: `Lock created; ${n} live session${s} revoked.`,
+    lifted: 'The lock was lifted.',
   }
+  return done !== undefined && Object.hasOwn(notices, done) ? (notices[done] ?? null) : null
 }

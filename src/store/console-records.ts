@@ -1,12 +1,10 @@
 // Console records (src/console): signed-in console sessions and OIDC sign-ins in progress. Small
 // JSON strings with a lifetime, one key each; both stores keep them with the same rules.
+import { guard, type RedisClient } from '../redis/client.js'
 import type { Keys } from './keys.js'
-import type { RedisClient } from './connect.js'
 import type { ConsoleRecordKind, ConsoleStore } from './types.js'
 
-type Guard = <T>(what: string, f: () => Promise<T>) => Promise<T>
-
-export function redisConsoleRecords(redis: RedisClient, k: Keys, guard: Guard): ConsoleStore {
+export function redisConsoleRecords(redis: RedisClient, k: Keys): ConsoleStore {
   const key = (kind: ConsoleRecordKind, id: string) =>
     kind === 'session' ? k.consoleSession(id) : k.consoleLogin(id)
   return {

@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox'
 import { actingVia } from '../../audit/via.js'
 import { iso } from '../../clock.js'
-import { DURATION_HINT, DURATION_PATTERN, parseDuration } from '../../config/duration.js'
+import { DURATION_HINT, DURATION_PATTERN, parseDuration } from '../../validation/duration.js'
 import { err } from '../../errors.js'
 import { LockId } from '../../schemas/lock.js'
 import {
