@@ -49,6 +49,7 @@ const LAYERS = [
       'providers/registry.ts',
       'src/gateway',
       'src/runtime.ts',
+      'src/provider-health.ts',
     ],
   ],
   // The services: the audit log, sessions and what acts on them.
@@ -56,8 +57,8 @@ const LAYERS = [
     'services',
     ['src/audit', 'src/sessions', 'src/approvals', 'src/locks', 'src/slack', 'src/workers', 'src/reload.ts'],
   ],
-  // HTTP, and the broker wired together.
-  ['http', ['src/plugins', 'src/routes', 'src/app.ts', 'src/broker.ts']],
+  // HTTP (the API and the web console), and the broker wired together.
+  ['http', ['src/plugins', 'src/routes', 'src/console', 'src/app.ts', 'src/broker.ts']],
   // Clients of the broker.
   ['clients', ['src/mcp', 'src/cli']],
 ]

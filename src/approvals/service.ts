@@ -4,6 +4,7 @@
 // on any replica leave one outcome and one trail.
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditLog } from '../audit/log.js'
+import type { Via } from '../audit/via.js'
 import type { Principal } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
@@ -16,7 +17,7 @@ import type { SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
 
 export type Decision = 'approve' | 'deny'
-export type Via = 'api' | 'slack'
+export type { Via } from '../audit/via.js'
 
 export interface ApprovalDeps {
   sessions: SessionService

@@ -18,6 +18,7 @@ import type {
   WriteResult,
 } from '../store/types.js'
 import { sealEvent, ZERO_HASH } from './chain.js'
+import { tagVia } from './via.js'
 
 export interface AuditInput {
   type: string
@@ -247,13 +248,19 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ events, create: null, update: null, resolve: () => resolve(), reject })
+        queue.push({ events: tagVia(events), create: null, update: null, resolve: () => resolve(), reject })
         void flush()
       })
     },
     recordWith(write, ...events) {
       return new Promise<WriteResult>((resolve, reject) => {
-        queue.push({ events, create: write.create ?? null, update: write.update ?? null, resolve, reject })
+        queue.push({
+          events: tagVia(events),
+          create: write.create ?? null,
+          update: write.update ?? null,
+          resolve,
+          reject,
+        })
         void flush()
       })
     },

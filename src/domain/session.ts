@@ -44,7 +44,7 @@ export const Session = Type.Object(
     approvals: Type.Array(
       Type.Object({
         by: Type.String(),
-        via: Type.Union([Type.Literal('slack'), Type.Literal('api')]),
+        via: Type.Union([Type.Literal('slack'), Type.Literal('api'), Type.Literal('console')]),
         at: Type.String({ format: 'date-time' }),
         comment: Nullable(Type.String()),
       }),
@@ -60,7 +60,7 @@ export type PublicSession = Static<typeof Session>
 
 export interface Approval {
   by: string
-  via: 'slack' | 'api'
+  via: 'slack' | 'api' | 'console'
   at: number
   comment: string | null
 }

@@ -5,7 +5,7 @@
 import type { AuditInput, AuditLog } from '../audit/log.js'
 import { iso } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
-import { effectiveStatus, type SessionRecord } from '../domain/session.js'
+import { effectiveStatus, type Approval, type SessionRecord } from '../domain/session.js'
 import { AirlockError, err } from '../errors.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { Store } from '../store/types.js'
@@ -16,7 +16,7 @@ import type { Change, SessionRecords } from './records.js'
 
 export interface DecisionInput {
   by: string
-  via: 'api' | 'slack'
+  via: Approval['via']
   comment: string | null
   /** How long an approved request may be claimed. */
   claimWindowMs: number

@@ -7,6 +7,7 @@ import { memoryAudit } from './memory/audit.js'
 import { memoryLocks } from './memory/locks.js'
 import { memorySessions } from './memory/sessions.js'
 import { createMemoryState } from './memory/state.js'
+import { memoryConsoleRecords } from './console-records.js'
 
 export function createMemoryStore(clock: { now(): number } = { now: Date.now }): Store {
   const state = createMemoryState(clock)
@@ -24,6 +25,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     ...memorySessions(state),
     ...memoryLocks(state),
     ...memoryAudit(state),
+    ...memoryConsoleRecords(clock),
 
     async acquireLease(name, owner, ttlMs) {
       const now = clock.now()

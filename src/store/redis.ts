@@ -25,6 +25,7 @@ import { redisAudit } from './redis/audit.js'
 import { lockKeysOf, type RedisContext, type Script } from './redis/context.js'
 import { redisLocks } from './redis/locks.js'
 import { redisSessions } from './redis/sessions.js'
+import { redisConsoleRecords } from './console-records.js'
 
 export interface RedisStore extends Store {
   readonly redis: RedisClient
@@ -119,6 +120,7 @@ export async function createRedisStore(
     ...redisSessions(ctx),
     ...redisLocks(ctx),
     ...redisAudit(ctx),
+    ...redisConsoleRecords(redis, k),
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),
