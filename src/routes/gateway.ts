@@ -256,8 +256,11 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     params: Params,
     response: errors(400, 401, 403, 404, 413, 502, 503),
   }
-  app.all('/gw/:provider', { schema }, handle)
-  app.all('/gw/:provider/*', { schema }, handle)
+  // The per-agent rate limit counts agents authenticated by API key; a gateway call carries a
+  // session token instead and was never counted, so the limit's hook is left off these routes.
+  const config = { rateLimit: false as const }
+  app.all('/gw/:provider', { schema, config }, handle)
+  app.all('/gw/:provider/*', { schema, config }, handle)
 }
 
 export default gateway
