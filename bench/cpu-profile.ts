@@ -29,6 +29,8 @@ if (!file) {
   console.error('usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip S] [--callers NAME]')
   process.exit(64)
 }
+// Piped into head: a closed pipe ends the listing, quietly.
+process.stdout.on('error', () => process.exit(0))
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile
 const top = Number(values.top)
 
@@ -87,7 +89,8 @@ const busy = total - (fnSelf.get('(idle)') ?? 0)
 const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)}%`
 const print = (title: string, m: Map<string, number>, n: number) => {
   console.log(`\n${title}`)
-  for (const [k, t] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`${pct(t)}  ${k}`)
+  const rows = [...m].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1])
+  for (const [k, t] of rows.slice(0, n)) console.log(`${pct(t)}  ${k}`)
 }
 console.log(
   `${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`,
@@ -101,11 +104,7 @@ if (values.callers) {
   for (const [id, t] of selfTime) {
     if (!fnName(byId.get(id) as Node).startsWith(values.callers)) continue
     const frames: string[] = []
-    for (
-      let cur = parent.get(id);
-      cur !== undefined && frames.length < Number(process.env['DEPTH'] ?? 6);
-      cur = parent.get(cur)
-    )
+    for (let cur = parent.get(id); cur !== undefined && frames.length < 8; cur = parent.get(cur))
       frames.push(fnName(byId.get(cur) as Node))
     const key = frames.join(' < ')
     stacks.set(key, (stacks.get(key) ?? 0) + t)

@@ -5,8 +5,9 @@
 // reports the CPU time the serving process (proxy or broker) spent per request, which a busy shared
 // machine disturbs far less than throughput, and the Redis commands each gateway call cost.
 // Run: `npm run bench:gateway -- [--duration 5] [--connections 32] [--only http|graphql]
-// [--rounds 3] [--cpu-prof DIR] [--compare CHECKOUT]`. --rounds repeats each measurement, the
-// targets taking turns, and reports medians. --cpu-prof writes the broker's V8 CPU profile into DIR
+// [--rounds 3] [--rate N] [--cpu-prof DIR] [--compare CHECKOUT]`. --rounds repeats each
+// measurement, the targets taking turns, and reports medians. --rate sends N requests a second
+// instead of as many as the server takes: CPU per request at a load the machine can carry. --cpu-prof writes the broker's V8 CPU profile into DIR
 // when the run ends (`tsx bench/cpu-profile.ts FILE` lists where the time went). --compare also runs
 // the broker of another checkout (with node_modules) in the same rounds, to compare a change with
 // the code before it on a busy machine. REDIS_URL picks a Redis, otherwise a private redis-server is
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     only: { type: 'string' },
     rounds: { type: 'string', default: '1' },
+    rate: { type: 'string' },
     'cpu-prof': { type: 'string' },
     compare: { type: 'string' },
   },
@@ -44,6 +46,7 @@ const ONLY = args.only
 if (ONLY !== undefined && ONLY !== 'http' && ONLY !== 'graphql') throw new Error('--only is http or graphql')
 const PROFILE = args['cpu-prof'] === undefined ? null : resolve(args['cpu-prof'])
 const ROUNDS = Math.max(1, Number(args.rounds))
+const RATE = args.rate === undefined ? null : Number(args.rate)
 const COMPARE = args.compare === undefined ? null : resolve(args.compare)
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`)
 const QUERY = JSON.stringify({ query: 'query Me { me { id email } }' })
@@ -83,6 +86,8 @@ interface Result {
   non2xx: number
   /** CPU time of the serving process per request (µs), when /proc can tell. */
   cpuUs: number | null
+  /** Redis's CPU time per request (µs): Redis shares the machine's cores. */
+  redisCpuUs: number
   /** Redis commands per request, by command. */
   redis: Record<string, number>
 }
@@ -101,6 +106,13 @@ async function cpuSeconds(pid: number | undefined): Promise<number | null> {
 }
 
 /** Calls per Redis command so far (INFO commandstats). */
+/** Redis's user + system CPU time so far, in seconds (INFO cpu). */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0)
+  return field('used_cpu_user') + field('used_cpu_sys')
+}
+
 async function redisCalls(redis: Redis): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
@@ -118,11 +130,13 @@ async function cannon(
 ): Promise<Result> {
   const cpuBefore = await cpuSeconds(measured?.server.pid)
   const callsBefore = measured ? await redisCalls(measured.redis) : new Map<string, number>()
+  const redisBefore = measured ? await redisCpu(measured.redis) : 0
   const r = await autocannon({
     url,
     method,
     connections: CONNECTIONS,
     duration: seconds,
+    ...(RATE !== null && { overallRate: RATE }),
     headers: {
       ...(token && { authorization: `Bearer ${token}` }),
       ...(method === 'POST' && { 'content-type': 'application/json' }),
@@ -137,6 +151,9 @@ async function cannon(
       const d = n - (callsBefore.get(cmd) ?? 0) - (cmd === 'info' ? 1 : 0)
       if (d / Math.max(1, r.requests.total) >= 0.005) redis[cmd] = d / Math.max(1, r.requests.total)
     }
+  const redisCpuUs = measured
+    ? (((await redisCpu(measured.redis)) - redisBefore) * 1e6) / Math.max(1, r.requests.total)
+    : 0
   const cpuUs =
     cpuBefore === null || cpuAfter === null
       ? null
@@ -148,6 +165,7 @@ async function cannon(
     p99: r.latency.p99,
     non2xx: r.non2xx,
     cpuUs,
+    redisCpuUs,
     redis,
   }
 }
@@ -297,7 +315,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
           .map(([c, n]) => `${c} ${n.toFixed(2)}`)
           .join(', ')
         lines.push(
-          `| ${m.name} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.non2xx} | ${m.cpuUs === null ? 'n/a' : m.cpuUs.toFixed(0)} | ${cmds || '-'} |`,
+          `| ${m.name} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.non2xx} | ${m.cpuUs === null ? 'n/a' : m.cpuUs.toFixed(0)} | ${m.redisCpuUs.toFixed(0)} | ${cmds || '-'} |`,
         )
       }
       const bare = runs[0] as Result[]
@@ -314,7 +332,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
     }
     stats.disconnect()
     console.log(
-      `\n${ROUNDS > 1 ? `medians of ${ROUNDS} rounds\n` : ''}| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | Redis commands/req |\n|---|---:|---:|---:|---:|---:|---|`,
+      `\n${ROUNDS > 1 ? `medians of ${ROUNDS} rounds\n` : ''}| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | Redis CPU µs/req | Redis commands/req |\n|---|---:|---:|---:|---:|---:|---:|---|`,
     )
     for (const l of lines) console.log(l)
     console.log('')
