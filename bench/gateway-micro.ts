@@ -1,5 +1,6 @@
 // Per-component cost of a gateway call, in-process: the broker's CPU time per operation for the
-// whole call (fastify inject, so without the agent's socket) and for each step on its own: the
+// whole call (through fastify inject, whose own cost the /healthz baseline shows, so the difference
+// is the gateway's; the agent's socket is left out) and for each step on its own: the
 // session check (token and Redis), the audit event, classification, the upstream request and the
 // redaction. Process CPU time is what a busy shared machine disturbs least.
 // Run: `tsx bench/gateway-micro.ts [--n 4000] [--concurrency 32]`. REDIS_URL picks a Redis,
@@ -96,8 +97,8 @@ const ok = (r: { statusCode: number; body: string }) => {
   if (r.statusCode !== 200) throw new Error(`${r.statusCode} ${r.body}`)
 }
 
-await time('fastify: GET /healthz', async () => app.inject({ method: 'GET', url: '/healthz' }))
-await time('gateway call: HTTP GET', async () =>
+await time('inject baseline: GET /healthz', async () => app.inject({ method: 'GET', url: '/healthz' }))
+await time('gateway call via inject: HTTP GET', async () =>
   ok(
     await app.inject({
       method: 'GET',
@@ -106,7 +107,7 @@ await time('gateway call: HTTP GET', async () =>
     }),
   ),
 )
-await time('gateway call: GraphQL query', async () =>
+await time('gateway call via inject: GraphQL', async () =>
   ok(
     await app.inject({
       method: 'POST',
