@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker, type RunningBroker } from '../src/server.js'
+import { buildBroker, type RunningBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
 import { startSentinelSet, until } from '../test/support/redis-ha.js'
@@ -34,13 +34,17 @@ async function broker(
 ): Promise<RunningBroker> {
   const prefix = `airlock-bench:${randomBytes(4).toString('hex')}:`
   const config = parseConfig(testConfigYaml(prefix, keys, { redis, store }), { baseDir: process.cwd(), env })
-  return createBroker({
-    config,
-    sweeper: false,
-    logger: createLogger({ level: 'fatal' }),
-    auditOut: () => {},
-    signingKey: await generateSigningKey('EdDSA'),
-  })
+  return buildBroker(
+    {
+      config,
+      logger: createLogger({ level: 'fatal' }),
+    },
+    {
+      sweeper: false,
+      auditOut: () => {},
+      signingKey: await generateSigningKey('EdDSA'),
+    },
+  )
 }
 
 const issue = (b: RunningBroker) =>

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { redisKeys } from '../src/store/keys.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
@@ -25,12 +25,16 @@ const config = parseConfig(testConfigYaml(PREFIX, keys), {
   env: { REDIS_URL: redisSrv.url },
 })
 config.audit.stdout = false
-const broker = await createBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'error' }),
-  signingKey: await generateSigningKey('EdDSA'),
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'error' }),
+  },
+  {
+    sweeper: false,
+    signingKey: await generateSigningKey('EdDSA'),
+  },
+)
 const k = redisKeys(PREFIX)
 const used = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1])
 const usage = async (key: string) => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
 
@@ -16,12 +16,16 @@ const config = parseConfig(
     env: { REDIS_URL: url },
   },
 )
-const broker = await createBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'warn' }),
-  signingKey: await generateSigningKey('EdDSA'),
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'warn' }),
+  },
+  {
+    sweeper: false,
+    signingKey: await generateSigningKey('EdDSA'),
+  },
+)
 const time = async (name: string, n: number, conc: number, f: () => Promise<unknown>) => {
   for (let i = 0; i < 200; i++) await f()
   const t0 = performance.now()

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream'
 import type { Provider } from '../providers/types.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
 import { buildProvider, issueInput, MapSecrets, type PgCredentials } from '../test/support/pg-provider.js'
@@ -156,13 +156,17 @@ async function throughBroker() {
     }),
   })
   process.env['BENCH_PG_URL'] = url
-  const broker = await createBroker({
-    config: parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: redisUrl } }),
-    signingKey: await generateSigningKey('EdDSA'),
-    sweeper: false,
-    logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    auditOut: () => {},
-  })
+  const broker = await buildBroker(
+    {
+      config: parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: redisUrl } }),
+      logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+    },
+    {
+      signingKey: await generateSigningKey('EdDSA'),
+      sweeper: false,
+      auditOut: () => {},
+    },
+  )
   let brokerTag = ''
   brokerCleanup = async () => {
     await broker.close()

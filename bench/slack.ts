@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { fakeSlack, interaction } from '../test/support/fake-slack.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../test/support/fixtures.js'
@@ -38,14 +38,18 @@ const config = parseConfig(testConfigYaml(prefix, keys, { slack: { apiUrl: slack
   baseDir: process.cwd(),
   env: { REDIS_URL: redisUrl, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET },
 })
-const broker = await createBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'error' }),
-  auditOut: () => {},
-  signingKey: await generateSigningKey('EdDSA'),
-  slackRetry: { baseMs: 250, maxMs: 2000 },
-})
+const broker = await buildBroker(
+  {
+    config,
+    logger: createLogger({ level: 'error' }),
+  },
+  {
+    sweeper: false,
+    auditOut: () => {},
+    signingKey: await generateSigningKey('EdDSA'),
+    slackRetry: { baseMs: 250, maxMs: 2000 },
+  },
+)
 const base = await broker.app.listen({ host: '127.0.0.1', port: 0 })
 
 const post = async (path: string, who: keyof typeof keys, body: unknown) => {

@@ -1,6 +1,7 @@
 // The provider interface: what the broker core asks of every credential source. Designed for the
 // jwt provider (here), AWS STS and PostgreSQL roles (their own folders), which slot in through
 // providers/registry.ts without touching the core.
+import type { TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 
 export interface ValidateContext {
@@ -152,8 +153,13 @@ export interface Provider {
 export const rotationCovers = (changed: string, ref: string | null): boolean =>
   ref !== null && (changed === '*' || changed === ref)
 
-export interface ProviderFns<C> {
-  /** Checks the provider's section of the config; every problem names its path. */
+export interface ProviderFns<C = unknown> {
+  /** The keys of the provider's config entry besides `name` and `type`, as the YAML writes them. */
+  readonly schema: TSchema
+  /**
+   * Checks the provider's section of the config: the schema, the environment and class names it
+   * uses, then what a schema cannot say. Every problem names its path within the entry.
+   */
   validate(raw: Record<string, unknown>, ctx: ValidateContext): Validated<C>
   create(config: C, ctx: ProviderContext): Provider
 }

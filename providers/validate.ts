@@ -1,45 +1,65 @@
-// Pieces every provider's config check uses, so each reports problems the same way.
-import { isRecord } from '../src/config/schema.js'
+// How every provider's section of the config is checked, so each reports problems the same way:
+// its TypeBox schema through the walker the core config uses (src/validation/schema.ts), the
+// environment and operation class names it is keyed by, then its own `check` for what a schema
+// cannot say (which rights need a class marked destructive, one role per environment, ...).
+import type { Static, TSchema } from '@sinclair/typebox'
+import { isRecord, schemaProblems, type Problem, type Report } from '../src/validation/schema.js'
+import type { Provider, ProviderContext, ProviderFns, ValidateContext, Validated } from './types.js'
 
-export { isRecord }
+export type { Report }
 
-export type Report = (path: string, message: string) => void
+export interface CheckContext extends ValidateContext {
+  report: Report
+  /**
+   * Whether `operationClass` may hold rights that destroy: it is marked `destructive: true` (two
+   * approvals), or it is no class at all (reported as unknown already, so not judged again).
+   */
+  destructive(operationClass: string): boolean
+}
 
-/** Reports each key of `obj` outside `allowed` as `<at>.<key>`: "unknown key for <what>". */
-export function unknownKeys(
-  obj: Record<string, unknown>,
-  allowed: readonly string[],
-  at: string,
-  what: string,
-  report: Report,
-): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) report(at ? `${at}.${key}` : key, `unknown key for ${what}`)
+export interface ProviderDefinition<S extends TSchema, C> {
+  schema: S
+  /** Runs once the section passed the schema; returns the resolved config (ignored if it reported). */
+  check(options: Static<S>, ctx: CheckContext): C
+  create(config: C, ctx: ProviderContext): Provider
+}
+
+/** Maps of these keys are keyed by the config's environments and operation classes. */
+const KEYED_BY = [
+  ['environments', 'environments', 'environment'],
+  ['operation_classes', 'operationClasses', 'operation class'],
+] as const
+
+export function defineProvider<S extends TSchema, C>(def: ProviderDefinition<S, C>): ProviderFns<C> {
+  return {
+    schema: def.schema,
+    create: def.create,
+    validate: (raw, ctx) => validateSection(def.schema, def.check, raw, ctx),
   }
 }
 
-/**
- * Starts checking one mapping of the config: a value that is not a mapping is reported
- * ("expected <shape>"), and so is every unknown key. `ok()` says whether nothing under it was
- * reported, through `bad` or here.
- */
-export function section(
-  value: unknown,
-  at: string,
-  shape: string,
-  allowed: readonly string[],
-  what: string,
-  report: Report,
-): { value: Record<string, unknown>; bad: Report; ok: () => boolean } | null {
-  if (!isRecord(value)) {
-    report(at, `expected ${shape}`)
-    return null
+/** A provider's section: the schema, the names its maps are keyed by, then `check` (when the shape is right). */
+export function validateSection<S extends TSchema, C>(
+  schema: S,
+  check: ProviderDefinition<S, C>['check'],
+  raw: Record<string, unknown>,
+  ctx: ValidateContext,
+): Validated<C> {
+  const problems: Problem[] = schemaProblems(schema, raw)
+  const shapeOk = problems.length === 0
+  const report: Report = (path, message) => problems.push({ path, message })
+  for (const [key, names, noun] of KEYED_BY) {
+    const section = raw[key]
+    // An empty list means the config's own list is broken (already reported).
+    if (!isRecord(section) || ctx[names].length === 0) continue
+    for (const name of Object.keys(section))
+      if (!ctx[names].includes(name)) report(`${key}.${name}`, `unknown ${noun} '${name}'`)
   }
-  let ok = true
-  const bad: Report = (path, message) => {
-    ok = false
-    report(path, message)
-  }
-  unknownKeys(value, allowed, at, what, bad)
-  return { value, bad, ok: () => ok }
+  if (!shapeOk) return { ok: false, problems }
+  const config = check(raw as Static<S>, {
+    ...ctx,
+    report,
+    destructive: (c) => ctx.destructiveClasses.includes(c) || !ctx.operationClasses.includes(c),
+  })
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config }
 }

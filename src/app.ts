@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import type { RedisClient } from './store/connect.js'
+import type { Backend } from './backend.js'
 import { newRequestId } from './ids.js'
 import authPlugin from './plugins/auth.js'
 import brokerPlugin, { type Broker } from './plugins/broker.js'
@@ -20,7 +20,8 @@ import identityRoutes from './routes/identity.js'
 import gatewayRoutes from './routes/gateway.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
-import serviceRoutes from './routes/service.js'
+import healthRoutes from './routes/health.js'
+import jwksRoutes from './routes/jwks.js'
 import vaultRoutes from './routes/vault.js'
 import sessionRoutes from './routes/sessions.js'
 import slackRoutes from './routes/slack.js'
@@ -32,9 +33,8 @@ import { SecretMeta } from './schemas/vault.js'
 
 export interface AppOptions {
   broker: Broker
-  /** The store's Redis connection, for the shared rate limit; null with the memory store. */
-  redis: RedisClient | null
-  rateLimitNamespace: string
+  /** Where the shared rate limit counts (Redis: one budget across every replica). */
+  backend: Backend
   logger: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }
 
@@ -78,7 +78,7 @@ export async function buildApp(opts: AppOptions) {
     // another ~2%: requests share the root logger and log lines name the request id themselves.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger) => logger,
-    // Errors fastify raises before routing (a malformed URL) leave in the contract's body too.
+    // Errors fastify raises before routing (a malformed URL) leave in Airlock's error body too.
     frameworkErrors: (e, req, reply) => {
       const { status, code, message } = classify(e)
       void (reply as unknown as FastifyReply).code(status).send({ error: code, message, request_id: req.id })
@@ -121,13 +121,13 @@ export async function buildApp(opts: AppOptions) {
   await app.register(mediaTypePlugin)
   await app.register(metricsPlugin)
   await app.register(rateLimitPlugin, {
-    redis: opts.redis,
-    nameSpace: opts.rateLimitNamespace,
+    backend: opts.backend,
     perMinute: () => opts.broker.runtime().config.rateLimits.perAgentPerMinute,
   })
 
   // Routes.
-  await app.register(serviceRoutes)
+  await app.register(healthRoutes)
+  await app.register(jwksRoutes)
   await app.register(sessionRoutes)
   await app.register(introspectRoutes)
   await app.register(lockRoutes)

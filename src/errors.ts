@@ -1,4 +1,4 @@
-// The one error catalogue: stable codes and their HTTP statuses (API.md, "Errors").
+// The one error catalogue: stable codes and their HTTP statuses (docs/api.md, "Errors").
 export const ERRORS = {
   invalid_request: 400,
   unauthenticated: 401,
@@ -9,15 +9,15 @@ export const ERRORS = {
   approval_pending: 409,
   gone: 410,
   payload_too_large: 413,
-  // Not in API.md's table: a body that is not JSON where JSON is required.
+  // Not in the table of docs/api.md: a body that is not JSON where JSON is required.
   unsupported_media_type: 415,
   rate_limited: 429,
   unavailable: 503,
-  /** A gateway call outside the session's class or environment (API.md, "Gateway provider"). */
+  /** A gateway call outside the session's class or environment (docs/gateway.md). */
   operation_denied: 403,
   /** The gateway's upstream cannot be reached or did not answer in time. */
   upstream_error: 502,
-  // Not in API.md's table (a client mistake is never a 500): a bug, named by its request id.
+  // Not in the table of docs/api.md (a client mistake is never a 500): a bug, named by its request id.
   internal_error: 500,
 } as const
 

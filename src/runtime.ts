@@ -34,7 +34,6 @@ export async function buildRuntime(
     log: FastifyBaseLogger
     instanceId: string
     secrets: SecretSource
-    previous?: Runtime
     /** Shared provider state (ProviderContext.state), keyed by provider name. */
     providerState: ProviderStateFactory
     /** Marks sessions revoked that a provider cut off wholesale (ProviderContext.onMassRevocation). */

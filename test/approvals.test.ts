@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Hex } from '../src/auth/apikeys.js'
 import { client, sessionBody, testBroker, TestClock, type TestBroker } from './helper.js'
+import { arrives } from './support/bounded.js'
 
 const DAVE = 'ak_dave_not-listed-by-the-destructive-rule'
 const THIRD = 'ak_third-bot_owned-by-ops'
@@ -223,7 +224,7 @@ describe('the two-person rule over the API', () => {
     const waiting = api.get(`/v1/sessions/${s.id}?wait=30`, 'other-bot')
     expect((await approve(s.id, 'alice')).status).toBe(200)
     expect((await approve(s.id, 'carol')).status).toBe(200)
-    const r = await waiting
+    const r = await arrives(waiting, 'the ?wait answer after the second approval')
     expect(r.status).toBe(200)
     expect(r.body.status).toBe('approved')
   })

@@ -44,7 +44,7 @@ const canon = (v: unknown): string => {
   return JSON.stringify(v)
 }
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-/** The contract's hash, recomputed without hashEvent. */
+/** The documented hash, recomputed without hashEvent. */
 const expectedHash = (e: AuditEvent): string => {
   const { hash: _hash, ...rest } = e
   return sha256(canon(rest))
@@ -520,7 +520,7 @@ describe('tamper detection on a Redis-backed log', () => {
     expect(verifyChains(await events(store))).toMatchObject({ ok: true, problems: [] })
   })
 
-  it('airlock audit verify --config exits 0 on a clean log and 1 (not a failure code of API.md) on an edited one', async () => {
+  it('airlock audit verify --config exits 0 on a clean log and 1 (not one of the failure exit codes) on an edited one', async () => {
     const { store, rows, keys, chain, prefix } = await tenEvents()
     const dir = mkdtempSync(join(tmpdir(), 'airlock-verify-'))
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
@@ -816,7 +816,7 @@ describe('GET /v1/audit and /v1/audit/verify', () => {
   const get = (url: string, who: 'ops' | 'alice' | 'bob' | null = 'ops') =>
     t.app.inject({ method: 'GET', url, headers: who ? t.as(who) : {} })
 
-  it('returns events newest first with the contract fields', async () => {
+  it('returns events newest first with the documented fields', async () => {
     const r = await get('/v1/audit')
     expect(r.statusCode, r.body).toBe(200)
     const list = r.json().events as AuditEvent[]

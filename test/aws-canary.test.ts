@@ -61,7 +61,7 @@ describe('aws canary secrets', () => {
     await api.del(`/v1/sessions/${short.session.id}`, 'build-bot') // fails at IAM, queued
     clock.advance(5 * 60_000)
     await t.broker.sweepOnce() // retried, expired, reaped
-    expect(await t.broker.store.revocationBacklog()).toBe(0)
+    expect(await t.broker.revocations.size()).toBe(0)
     await api.get('/v1/audit?limit=1000', 'ops')
     await t.app.inject({ method: 'GET', url: '/metrics' })
 

@@ -25,7 +25,7 @@ function problems(edit: (aws: Record<string, any>) => void) {
 }
 
 describe('aws provider config', () => {
-  it('the contract example loads', () => {
+  it('the example loads', () => {
     expect(problems(() => {})).toEqual([])
   })
 
@@ -148,8 +148,8 @@ describe('aws provider config', () => {
     [
       'bad resources',
       (a: any) => (a.environments.staging.resources = ['bucket-name']),
-      `${P}.environments.staging.resources`,
-      'ARN patterns',
+      `${P}.environments.staging.resources[0]`,
+      'expected an ARN pattern like arn:aws:s3:::bucket/*',
     ],
     ['bad endpoint', (a: any) => (a.sts_endpoint = 'localhost:4566'), `${P}.sts_endpoint`, 'URL'],
     [
@@ -161,6 +161,12 @@ describe('aws provider config', () => {
     ['no environments', (a: any) => delete a.environments, `${P}.environments`, 'required'],
   ])('%s', (_name, edit, path, fragment) => {
     expect(problems(edit)).toEqual([{ path, message: expect.stringContaining(fragment) }])
+  })
+
+  it('an unknown key names the known key it is closest to', () => {
+    expect(problems((a) => (a.regoin = 'us-east-1'))).toEqual([
+      { path: `${P}.regoin`, message: "unknown key for an aws provider (did you mean 'region'?)" },
+    ])
   })
 
   it('reports several problems at once', () => {

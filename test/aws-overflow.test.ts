@@ -149,6 +149,6 @@ describe('aws: deny list overflow (IAM refuses: other inline policies use the qu
       revoked_by: 'airlock',
     })
     expect(events(t).some((e) => e.type === 'provider.mass_revocation')).toBe(true)
-    expect(await t.broker.store.revocationBacklog()).toBe(0)
+    expect(await t.broker.revocations.size()).toBe(0)
   })
 })

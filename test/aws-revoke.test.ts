@@ -40,7 +40,7 @@ const denied = (): string[] => {
 const issue = async (a = api, over: Record<string, unknown> = {}) =>
   (await a.issue('build-bot', { provider: 'aws-main', ...over })).session.id as string
 const aws = () => t.broker.runtime().providers.get('aws-main')!
-const backlog = () => t.broker.store.revocationBacklog()
+const backlog = () => t.broker.revocations.size()
 
 describe('aws: revocation by deny policy', () => {
   it('revoke denies exactly that session, as the admin role, and reads the policy back', async () => {

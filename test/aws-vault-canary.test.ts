@@ -14,6 +14,7 @@ import {
   ROLES,
   type AwsWorld,
 } from './support/aws-setup.js'
+import { arrives } from './support/bounded.js'
 
 const ROTATED_AKID = 'AKIAAIRLOCKBROKER002'
 const ROTATED_SECRET = 'Zq9xVbN2/K7MDENG/CANARYrotated4c1e8a0f7b3d'
@@ -55,7 +56,7 @@ async function putSecret(path: string, value: string) {
     payload: { value },
   })
   expect(r.statusCode, r.body).toBe(204)
-  await heard
+  await arrives(heard, "the vault's change notification")
 }
 
 const brokerKey = (akid: string, secret: string) =>

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisKeys } from '../src/store/keys.js'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { awsWorld, BROKER_AKID, CANARY_AWS_SECRET, type AwsWorld } from './support/aws-setup.js'
+import { arrives } from './support/bounded.js'
 
 const PATH = 'aws/missing'
 const KEY_JSON = JSON.stringify({ access_key_id: BROKER_AKID, secret_access_key: CANARY_AWS_SECRET })
@@ -47,7 +48,7 @@ async function vaultCall(method: 'PUT' | 'DELETE', value?: string) {
     ...(value !== undefined && { payload: { value } }),
   })
   expect(r.statusCode, r.body).toBe(204)
-  await heard
+  await arrives(heard, "the vault's change notification")
 }
 
 const request = (task: string) =>

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
-import { formatDuration, parseDuration } from '../src/config/duration.js'
+import { formatDuration, parseDuration } from '../src/validation/duration.js'
 import { loadConfigFile, parseConfig } from '../src/config/load.js'
 import { resolveRef } from '../src/config/secrets.js'
 import { ConfigError } from '../src/errors.js'
@@ -71,7 +71,7 @@ function edited(edits: Record<string, unknown>): string {
   return stringify(doc)
 }
 
-describe('the contract example', () => {
+describe('the example', () => {
   it('loads with every provider type built (jwt, aws, postgres)', () => {
     expect(problemsOf(EXAMPLE)).toEqual([])
   })

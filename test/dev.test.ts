@@ -101,6 +101,8 @@ until grep -q 'airlock approve' wait.err; do sleep 0.2; done
 id=$(grep -o 'ses_[A-Za-z0-9_]*' wait.err | head -1)
 AIRLOCK_TOKEN=$ALICE_KEY airlock approve "$id" || echo "alice refused"
 AIRLOCK_TOKEN=$BOB_KEY airlock approve "$id"
+# the waiter reports the first approval before the second one lands
+until grep -q 'approved by bob' wait.err; do sleep 0.2; done
 AIRLOCK_TOKEN=$CAROL_KEY airlock approve "$id"
 wait "$waiter"
 cat wait.err wait.out

@@ -1,5 +1,5 @@
 // Every route in the OpenAPI document, fed garbage: a client mistake is never a 500, and every
-// error leaves in the contract's body.
+// error leaves in Airlock's error body.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { testBroker, type TestBroker } from './helper.js'

@@ -106,8 +106,8 @@ describe('gateway provider config', () => {
     [
       'an argument list that is not strings',
       (d: any) => (railway(d).environments.prod.arguments.volumeId = [1]),
-      `${R}.environments.prod.arguments.volumeId`,
-      'list of non-empty strings',
+      `${R}.environments.prod.arguments.volumeId[0]`,
+      'expected a non-empty string',
     ],
     [
       'volumeDelete for write',

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureResponses, client, testBroker, type TestBroker } from './helper.js'
 import { startUpstream, type Upstream } from './support/upstream.js'
+import { arrives } from './support/bounded.js'
 
 const FIRST = `vault-canary-1-${randomBytes(12).toString('hex')}`
 const SECOND = `vault-canary-2-${randomBytes(12).toString('hex')}`
@@ -47,7 +48,7 @@ const put = async (value: string) => {
     payload: { value },
   })
   expect(r.statusCode).toBe(204)
-  await changed
+  await arrives(changed, "the vault's change notification")
 }
 
 describe('gateway credential in the vault', () => {

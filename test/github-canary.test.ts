@@ -11,6 +11,7 @@ import { redisKeys } from '../src/store/keys.js'
 import { captureResponses, client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { tempDir } from './support/broker-process.js'
 import { githubWorld } from './support/github-setup.js'
+import { arrives } from './support/bounded.js'
 
 const CANARY = 'CANARYghkey0b9e7d1c'
 let w: Awaited<ReturnType<typeof githubWorld>>
@@ -40,7 +41,7 @@ async function putKey(value: string) {
     payload: { value },
   })
   expect(r.statusCode, r.body).toBe(204)
-  await heard
+  await arrives(heard, "the vault's change notification")
 }
 const request = (task: string) =>
   api.post('/v1/sessions', 'build-bot', sessionBody({ provider: 'github', task: { id: task } }))

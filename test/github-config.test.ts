@@ -139,6 +139,16 @@ describe('github provider config', () => {
     expect(found!.message).toContain(message)
   })
 
+  it('a misspelt permission names the permission it is closest to', () => {
+    const r = problems((g) => (g.operation_classes.read.permissions.contnets = 'read'))
+    expect(r.problems).toEqual([
+      {
+        path: `${r.at}.operation_classes.read.permissions.contnets`,
+        message: "'contnets' is not a GitHub App permission (did you mean 'contents'?)",
+      },
+    ])
+  })
+
   it('admin levels are accepted in a destructive class; a trailing slash leaves api_url', () => {
     const r = problems((g) => {
       g.operation_classes.destructive.permissions.organization_projects = 'admin'

@@ -23,7 +23,7 @@ export {
 import type { Clock } from '../src/clock.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker, type BrokerOptions, type RunningBroker } from '../src/server.js'
+import { buildBroker, type BrokerHooks, type BrokerOptions, type RunningBroker } from '../src/broker.js'
 import { generateSigningKey, type SigningKey } from '../src/tokens/keys.js'
 
 export class TestClock implements Clock {
@@ -59,7 +59,7 @@ export interface TestBroker {
   close(): Promise<void>
 }
 
-export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>> {
+export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>>, BrokerHooks {
   redisUrl?: string
   /** A vault master key: signing keys then come from the vault's key ring (no fixed signingKey). */
   masterKey?: Buffer
@@ -82,15 +82,21 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   const audit: string[] = []
   if (o.masterKey) config.vault = { backend: 'redis', file: null, masterKey: o.masterKey }
   const signingKey = o.masterKey ? undefined : (o.signingKey ?? (await generateSigningKey('EdDSA')))
-  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, ...brokerOpts } = o
-  const broker = await createBroker({
-    config,
-    sweeper: false,
-    logger: createLogger({ level: 'info', destination: logs }),
-    auditOut: (line) => audit.push(...line.split('\n')),
-    ...brokerOpts,
-    ...(signingKey && { signingKey }),
-  })
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, ...rest } = o
+  const { logger, allowMemoryStore, ...hooks } = rest
+  const broker = await buildBroker(
+    {
+      config,
+      logger: logger ?? createLogger({ level: 'info', destination: logs }),
+      ...(allowMemoryStore !== undefined && { allowMemoryStore }),
+    },
+    {
+      sweeper: false,
+      auditOut: (line) => audit.push(...line.split('\n')),
+      ...hooks,
+      ...(signingKey && { signingKey }),
+    },
+  )
   return {
     broker,
     app: broker.app,

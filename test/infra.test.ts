@@ -12,9 +12,14 @@ const infra = (...p: string[]) => join(import.meta.dirname, '..', 'infra', ...p)
 const read = (...p: string[]) => readFileSync(infra(...p), 'utf8')
 const ENV = { AIRLOCK_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') }
 const sourceText = () =>
-  ['src/cli/serve.ts', 'src/config/load.ts']
+  ['src/cli/serve.ts', ...configSources('src/config')]
     .map((f) => readFileSync(join(import.meta.dirname, '..', f), 'utf8'))
     .join('\n')
+/** The config loader's files (it reads the environment variables the manifests set). */
+const configSources = (dir: string): string[] =>
+  readdirSync(join(import.meta.dirname, '..', dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? configSources(`${dir}/${e.name}`) : [`${dir}/${e.name}`],
+  )
 
 /** Whether the broker answers `path` (any status but 404) without authentication. */
 async function routeExists(path: string): Promise<boolean> {

@@ -104,13 +104,13 @@ describe('issuing with an external provider', () => {
     const s = await api.issue('build-bot', { provider: 'ext-api', task: { id: 'RETRY-1' } })
     ext.state.failRevokes = 3
     await api.del(`/v1/sessions/${s.session.id}`, 'ops')
-    expect(await t.broker.store.revocationBacklog()).toBe(1)
+    expect(await t.broker.revocations.size()).toBe(1)
     for (let i = 0; i < 3; i++) {
       clock.advance(10 * 60_000) // past the longest backoff
       await t.broker.sweepOnce()
     }
     expect(ext.state.failRevokes).toBe(0)
-    expect(await t.broker.store.revocationBacklog()).toBe(0)
+    expect(await t.broker.revocations.size()).toBe(0)
     expect(ext.state.revoked.some((x) => x.sessionId === s.session.id)).toBe(true)
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body
     expect(metrics).toMatch(/airlock_revocation_failures_total\{provider="ext-api"\} 3/)

@@ -1,4 +1,4 @@
-// gateway_request's side of the gateway contract (API.md, "Gateway provider"), against a local
+// gateway_request's side of the gateway (docs/gateway.md), against a local
 // HTTP server that answers as the gateway does: the session token goes only to the grant's URL,
 // the upstream's statuses are results, Airlock's refusals are errors, and nothing echoed back
 // shows the token.

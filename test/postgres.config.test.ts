@@ -1,4 +1,4 @@
-// The postgres provider's config section: the contract example loads, and every problem is
+// The postgres provider's config section: the example loads, and every problem is
 // reported with its exact path (what `airlock config check` prints).
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
@@ -31,7 +31,7 @@ function problems(edit: (d: Record<string, any>) => void) {
   }
 }
 
-describe('the contract example', () => {
+describe('the example', () => {
   it('loads the app-db section with its defaults', () => {
     const c = parseConfig(stringify(doc()), OPTS)
     const env = (connection: string, database: string) => ({

@@ -1,4 +1,4 @@
-// Issue 6, end to end through the API: a destructive postgres session needs two approvals, and
+// End to end through the API: a destructive postgres session needs two approvals, and
 // then DROP TABLE works in that environment's database only; ending the session drops the role and
 // cuts its connection. Read and write grants cannot DROP. Real broker, real Redis, and PostgreSQL
 // with scram-sha-256 (so a role's password is really checked at login).

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, sessionBody, testBroker, type TestBroker } from './helper.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
+import { arrives } from './support/bounded.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -279,7 +280,7 @@ describe('session lifecycle', () => {
     const { session } = await api.issue('build-bot')
     const waiting = api.get(`/v1/sessions/${session.id}?wait=30`, 'build-bot')
     await api.del(`/v1/sessions/${session.id}`, 'ops')
-    const r = await waiting
+    const r = await arrives(waiting, 'the ?wait answer after the revocation')
     expect(r.status).toBe(200)
     expect(r.body.status).toBe('revoked')
   })
@@ -598,7 +599,7 @@ describe('service routes', () => {
   })
 })
 
-describe('malformed requests still get the contract error body', () => {
+describe('malformed requests still get the error body', () => {
   it.each([
     [
       'a malformed %-encoding in the path',

@@ -1,14 +1,16 @@
 // The Slack outbox contract, run against both implementations (Redis and memory): due jobs are
 // claimed once per lease, a change arriving while a job is in flight is never lost, backoff holds.
-import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { createMemoryOutbox, createRedisOutbox, type SlackOutbox } from '../src/slack/outbox.js'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { connectRedis, openRedis, urlConnection } from '../src/redis/client.js'
+import { createSlackOutbox, type SlackOutbox } from '../src/slack/outbox.js'
 import { deletePrefix } from './helper.js'
 
 const redisUrl = inject('redisUrl')
 const prefixes: string[] = []
-const redis = new Redis(redisUrl)
+const conn = urlConnection(redisUrl)
+const redis = openRedis(conn)
+beforeAll(() => connectRedis(redis))
 afterAll(async () => {
   redis.disconnect()
   for (const p of prefixes) await deletePrefix(redisUrl, p)
@@ -22,8 +24,8 @@ const fresh = () => {
 
 const T = 1_000_000
 const impls: [string, () => SlackOutbox][] = [
-  ['redis', () => createRedisOutbox(redis, fresh())],
-  ['memory', () => createMemoryOutbox({ now: () => T })],
+  ['redis', () => createSlackOutbox({ kind: 'redis', redis, conn, prefix: fresh() })],
+  ['memory', () => createSlackOutbox({ kind: 'memory', clock: { now: () => T } })],
 ]
 
 describe.each(impls)('slack outbox (%s)', (_name, make) => {

@@ -30,7 +30,7 @@ describe('sweeper passes', () => {
     )
     for (let i = 0; i < recs.length; i += 500)
       await Promise.all(recs.slice(i, i + 500).map((r) => store.createSession(r, DAY, now - DAY)))
-    await store.enqueueRevocation(
+    await t.broker.revocations.put(
       {
         id: 'rev_ses_queued',
         provider: 'ext-api',
@@ -52,7 +52,7 @@ describe('sweeper passes', () => {
     expect(left).toBeGreaterThan(0)
     expect(left).toBeLessThan(backlog)
     expect(ext.state.revoked.map((r) => r.sessionId)).toEqual(['ses_queued'])
-    expect(await store.revocationBacklog()).toBe(0)
+    expect(await t.broker.revocations.size()).toBe(0)
     expect((await store.listLocks()).map((l) => l.id)).not.toContain(lapsed.id)
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body
     expect(metrics).toContain(`airlock_expiry_backlog ${left}`)

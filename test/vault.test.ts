@@ -26,7 +26,7 @@ import { openVault, SecretMissingError, WrongMasterKeyError } from '../src/vault
 import { systemClock } from '../src/clock.js'
 import { parseConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import {
   captureResponses,
   client,
@@ -454,7 +454,7 @@ describe('signing keys in the vault', () => {
       env: { REDIS_URL: redisUrl },
     })
     await expect(
-      createBroker({ config, logger: createLogger({ level: 'silent' }), sweeper: false }),
+      buildBroker({ config, logger: createLogger({ level: 'silent' }) }, { sweeper: false }),
     ).rejects.toThrow(
       'no signing key: set tokens.signing_key, or give the vault a master key (AIRLOCK_MASTER_KEY)',
     )

@@ -1,6 +1,7 @@
 // AWS SDK clients for the aws provider: STS as the broker's own identity, IAM as each
 // environment's admin role (or the broker). The broker's key is resolved from its secret reference
 // when a client is built, and again after the secret rotates; it never leaves this module.
+import { AirlockError, err } from '../../src/errors.js'
 import { IAMClient } from '@aws-sdk/client-iam'
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts'
 import type { SecretSource } from '../types.js'
@@ -29,7 +30,7 @@ export function parseBrokerKey(raw: string, ref: string): StaticCredentials {
   try {
     v = JSON.parse(raw)
   } catch {
-    throw new Error(`the secret ${ref} is not JSON {"access_key_id", "secret_access_key"}`)
+    throw err.unavailable(`the secret ${ref} is not JSON {"access_key_id", "secret_access_key"}`)
   }
   const o = v as Record<string, unknown>
   const ok =
@@ -40,13 +41,14 @@ export function parseBrokerKey(raw: string, ref: string): StaticCredentials {
     (o['session_token'] === undefined || typeof o['session_token'] === 'string') &&
     Object.keys(o).every((k) => ['access_key_id', 'secret_access_key', 'session_token'].includes(k))
   if (!ok) {
-    throw new Error(
+    throw err.unavailable(
       `the secret ${ref} must be JSON with string fields access_key_id and secret_access_key (and optionally session_token), nothing else`,
     )
   }
   // An empty field is no credential: refused here, before anything is signed with it.
   for (const k of ['access_key_id', 'secret_access_key', 'session_token']) {
-    if (typeof o[k] === 'string' && o[k].trim() === '') throw new Error(`the secret ${ref} has an empty ${k}`)
+    if (typeof o[k] === 'string' && o[k].trim() === '')
+      throw err.unavailable(`the secret ${ref} has an empty ${k}`)
   }
   return {
     accessKeyId: o['access_key_id'] as string,
@@ -56,9 +58,9 @@ export function parseBrokerKey(raw: string, ref: string): StaticCredentials {
 }
 
 /** The broker's own key could not be read or parsed: nothing was sent to AWS. */
-export class BrokerKeyError extends Error {
+export class BrokerKeyError extends AirlockError {
   constructor(message: string, cause: unknown) {
-    super(message, { cause })
+    super('unavailable', message, { cause })
     this.name = 'BrokerKeyError'
   }
 }
@@ -160,7 +162,7 @@ export function createAwsClients(
     )
     const c = out.Credentials
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration)
-      throw new Error(`STS returned no credentials for ${env.adminRoleArn}`)
+      throw err.unavailable(`STS returned no credentials for ${env.adminRoleArn}`)
     return {
       client: iamClient({
         accessKeyId: c.AccessKeyId,
@@ -257,6 +259,7 @@ interface AwsErrorShape {
 
 /** The error's AWS code (`Throttling`, `AccessDenied`, `NoSuchEntity`...) or its network code. */
 export const awsCode = (e: unknown): string => {
+  if (e instanceof AirlockError) return 'Error' // ours, not AWS's
   const x = e as AwsErrorShape
   return String(x?.Code ?? x?.name ?? x?.code ?? 'Error').replace(/Exception$/, '')
 }

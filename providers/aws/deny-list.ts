@@ -5,6 +5,7 @@
 // revokes and prunes never lose an entry. When the list would outgrow the role's inline policy
 // quota, every session issued before a cutoff is denied instead (`aws:TokenIssueTime`), and the
 // broker is told to mark the live ones revoked.
+import { err } from '../../src/errors.js'
 import {
   DeleteRolePolicyCommand,
   GetRoleCommand,
@@ -64,7 +65,7 @@ export function createDenyList(deps: DenyListDeps) {
       clients.noteFailure(e)
       // Codes the callers act on stay as AWS sent them; anything else gets a sentence.
       if (awsCode(e) === 'NoSuchEntity' || awsCode(e) === 'LimitExceeded') throw e
-      throw new Error(`IAM ${what} on ${env.roleArn} failed: ${describe(e)}`, { cause: e })
+      throw err.unavailable(`IAM ${what} on ${env.roleArn} failed: ${describe(e)}`, e)
     }
   }
 
@@ -74,7 +75,7 @@ export function createDenyList(deps: DenyListDeps) {
     if (cached) return cached
     const out = await iam(env, 'GetRole', (c) => c.send(new GetRoleCommand({ RoleName: env.roleName })))
     const id = out.Role?.RoleId
-    if (!id) throw new Error(`IAM GetRole on ${env.roleArn} returned no RoleId`)
+    if (!id) throw err.unavailable(`IAM GetRole on ${env.roleArn} returned no RoleId`)
     roleIds.set(env.roleArn, id)
     return id
   }
@@ -135,7 +136,7 @@ export function createDenyList(deps: DenyListDeps) {
       if (covers(await readBack(env), userIds, cut)) return
       await new Promise((r) => setTimeout(r, 250 * 2 ** i))
     }
-    throw new Error(`the deny policy on ${env.roleArn} did not read back as written`)
+    throw err.unavailable(`the deny policy on ${env.roleArn} did not read back as written`)
   }
 
   /**

@@ -1,6 +1,7 @@
 // The aws provider: one STS AssumeRole per session on the environment's role, narrowed by a
 // session policy to the operation class's actions; revocation through the role's deny policy
 // (deny-list.ts). The broker's own AWS key never leaves the broker.
+import { err } from '../../src/errors.js'
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { rotationCovers, type Provider, type ProviderContext, type RevokeInput } from '../types.js'
 import {
@@ -10,7 +11,6 @@ import {
   isTransient,
   withRetries,
   DEFAULT_RETRY,
-  type RetryOptions,
 } from './clients.js'
 import { STS_MIN_SECONDS, type AwsEnvironmentConfig, type AwsProviderConfig } from './config.js'
 import { createDenyList } from './deny-list.js'
@@ -27,13 +27,9 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export const durationFor = (expiresAt: number, now: number, maxSeconds: number): number =>
   Math.min(maxSeconds, Math.max(STS_MIN_SECONDS, Math.floor((expiresAt - now) / 1000) - 1))
 
-export function createAwsProvider(
-  config: AwsProviderConfig,
-  ctx: ProviderContext,
-  opts: { retry?: RetryOptions } = {},
-): Provider {
+export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContext): Provider {
   const now = () => ctx.clock.now()
-  const retry = opts.retry ?? DEFAULT_RETRY
+  const retry = DEFAULT_RETRY
   const clients = createAwsClients(config, { secrets: ctx.secrets, now, providerName: ctx.name })
   let lastError: string | null = null
   /** Whether lastError is about the broker's key (cleared when that secret rotates). */
@@ -55,7 +51,7 @@ export function createAwsProvider(
 
   const environment = (name: string): AwsEnvironmentConfig => {
     const env = config.environments[name]
-    if (!env) throw new Error(`environment '${name}' is not configured for ${ctx.name}`)
+    if (!env) throw err.unavailable(`environment '${name}' is not configured for ${ctx.name}`)
     return env
   }
 
@@ -64,7 +60,8 @@ export function createAwsProvider(
     const arn = input.handle?.['role_arn']
     if (arn === undefined) return environment(input.environment)
     const env = Object.values(config.environments).find((e) => e.roleArn === arn)
-    if (!env) throw new Error(`role ${arn} is no longer configured for ${ctx.name}; cannot deny its sessions`)
+    if (!env)
+      throw err.unavailable(`role ${arn} is no longer configured for ${ctx.name}; cannot deny its sessions`)
     return env
   }
 
@@ -83,15 +80,15 @@ export function createAwsProvider(
       const env = environment(input.environment)
       const cls = config.classes[input.operationClass]
       if (!cls)
-        throw new Error(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
+        throw err.unavailable(`operation class '${input.operationClass}' has no IAM actions for ${ctx.name}`)
       // The broker's key first: when it cannot be read (a missing or undecryptable vault secret),
       // STS is never asked and the error names the secret's reference.
       const sts = await clients.sts().catch((e: unknown) => {
         failed(describe(e), e instanceof BrokerKeyError)
-        throw new Error(describe(e), { cause: e })
+        throw err.unavailable(describe(e), e)
       })
       if (!(await denyList.startIssue(env, input.sessionId))) {
-        throw new Error(`credentials were already issued for session ${input.sessionId}; never twice`)
+        throw err.conflict(`credentials were already issued for session ${input.sessionId}; never twice`)
       }
       const policy = JSON.stringify(sessionPolicy(input.operationClass, cls.actions, env))
       const tags = [
@@ -133,11 +130,11 @@ export function createAwsProvider(
         if (!isTransient(e)) await denyList.notIssued(env, input.sessionId).catch(() => {})
         clients.noteFailure(e)
         failed(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`)
-        throw new Error(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, { cause: e })
+        throw err.unavailable(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, e)
       }
       const c = out.Credentials
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-        throw new Error(`STS AssumeRole on ${env.roleArn} returned no credentials`)
+        throw err.unavailable(`STS AssumeRole on ${env.roleArn} returned no credentials`)
       }
       const stsExpiry = c.Expiration.getTime()
       const issuedAt = stsExpiry - duration * 1000
@@ -145,7 +142,7 @@ export function createAwsProvider(
       // A deny-list overflow may have cut off this role's sessions while STS was answering.
       const cut = await denyList.cutoff(env)
       if (cut !== null && issuedAt < cut) {
-        throw new Error(
+        throw err.unavailable(
           `the sessions of ${env.roleArn} were cut off while these credentials were issued; request again`,
         )
       }
@@ -197,7 +194,7 @@ export function createAwsProvider(
       } catch (e) {
         const message = `revoking ${input.sessionId} failed: ${describe(e)}`
         failed(message, e instanceof BrokerKeyError)
-        throw new Error(message, { cause: e })
+        throw err.unavailable(message, e)
       }
     },
 

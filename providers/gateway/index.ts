@@ -1,12 +1,14 @@
 // The gateway provider (an API with only blanket tokens, Airlock as the boundary): docs/gateway.md.
-import type { ProviderFns } from '../types.js'
-import { validateGateway, type GatewayConfig } from './config.js'
+import { defineProvider } from '../validate.js'
+import { checkGateway } from './config.js'
+import { GatewaySchema } from './schema.js'
 import { createGatewayProvider } from './provider.js'
 
 export type { GatewayConfig } from './config.js'
 export { isGateway, type GatewayProvider } from './provider.js'
 
-export const gatewayProvider: ProviderFns<GatewayConfig> = {
-  validate: validateGateway,
+export const gatewayProvider = defineProvider({
+  schema: GatewaySchema,
+  check: checkGateway,
   create: createGatewayProvider,
-}
+})

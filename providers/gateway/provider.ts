@@ -1,6 +1,7 @@
 // The gateway provider: Airlock keeps an API's blanket token and forwards, through /gw/{provider},
 // only the calls the session's environment and class allow (src/gateway, src/routes/gateway.ts).
 // Nothing exists outside Airlock: the grant is the session token and the gateway URL.
+import { err } from '../../src/errors.js'
 import { Agent } from 'undici'
 import { rotationCovers, type Provider, type ProviderContext } from '../types.js'
 import type { GatewayConfig } from './config.js'
@@ -45,7 +46,7 @@ export function createGatewayProvider(config: GatewayConfig, ctx: ProviderContex
     health: async () => ({ ok: true, error: null }),
     credential(environment) {
       const env = config.environments[environment]
-      if (!env) return Promise.reject(new Error(`environment ${environment} is not configured`))
+      if (!env) return Promise.reject(err.unavailable(`environment ${environment} is not configured`))
       let p = cache.get(environment)
       if (!p) {
         p = ctx.secrets.resolve(env.credential)

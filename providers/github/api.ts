@@ -3,6 +3,7 @@
 // read from its secret reference when first needed and again after it rotates; it never leaves here.
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
+import { AirlockError } from '../../src/errors.js'
 import { scrub } from '../../src/secrets/scrub.js'
 import type { SecretSource } from '../types.js'
 import type { GithubProviderConfig } from './config.js'
@@ -18,21 +19,21 @@ const JWT_REUSE_MS = 60_000
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'])
 
 /** A refusal or failure from GitHub; `status` 0 when no answer came. */
-export class GithubError extends Error {
+export class GithubError extends AirlockError {
   constructor(
     readonly status: number,
     message: string,
     readonly rateLimited = false,
   ) {
-    super(message)
+    super('unavailable', message)
     this.name = 'GithubError'
   }
 }
 
 /** The App's private key could not be read or parsed: nothing was sent to GitHub. */
-export class AppKeyError extends Error {
+export class AppKeyError extends AirlockError {
   constructor(message: string) {
-    super(message)
+    super('unavailable', message)
     this.name = 'AppKeyError'
   }
 }

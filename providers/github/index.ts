@@ -1,12 +1,14 @@
 // GitHub: an App installation token per session, limited to the environment's repositories and
 // the class's permissions, revoked at GitHub when the session ends. See docs/github.md.
-import type { ProviderFns } from '../types.js'
-import { validateGithubConfig, type GithubProviderConfig } from './config.js'
+import { defineProvider } from '../validate.js'
+import { checkGithubConfig } from './config.js'
+import { GithubSchema } from './schema.js'
 import { createGithubProvider } from './provider.js'
 
 export type { GithubProviderConfig } from './config.js'
 
-export const githubProvider: ProviderFns<GithubProviderConfig> = {
-  validate: validateGithubConfig,
+export const githubProvider = defineProvider({
+  schema: GithubSchema,
+  check: checkGithubConfig,
   create: createGithubProvider,
-}
+})

@@ -3,6 +3,7 @@
 // The token is kept only sealed (ProviderContext.sealer), as the session's revocation handle and,
 // until it is revoked or expires, in this provider's state so that a retry or a crash mid-issue
 // still finds it.
+import { err } from '../../src/errors.js'
 import { rotationCovers, type Provider, type ProviderContext, type Sealer } from '../types.js'
 import { AppKeyError, createGithubApi, GithubError, type InstallationToken } from './api.js'
 import type { GithubEnvironmentConfig, GithubProviderConfig } from './config.js'
@@ -54,7 +55,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
 
   const noVault = `provider ${ctx.name} keeps each token sealed to revoke it and needs the vault: set AIRLOCK_MASTER_KEY (or vault.master_key)`
   const sealer = (): Sealer => {
-    if (!ctx.sealer) throw new Error(noVault)
+    if (!ctx.sealer) throw err.unavailable(noVault)
     return ctx.sealer
   }
 
@@ -83,7 +84,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
 
   const environment = (name: string): GithubEnvironmentConfig => {
     const env = config.environments[name]
-    if (!env) throw new Error(`environment '${name}' is not configured for provider ${ctx.name}`)
+    if (!env) throw err.unavailable(`environment '${name}' is not configured for provider ${ctx.name}`)
     return env
   }
 
@@ -122,11 +123,11 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
       const env = environment(input.environment)
       const cls = config.classes[input.operationClass]
       if (!cls)
-        throw new Error(`operation class '${input.operationClass}' has no permissions for ${ctx.name}`)
+        throw err.unavailable(`operation class '${input.operationClass}' has no permissions for ${ctx.name}`)
       const s = sealer()
       // Idempotent on the session: a token an earlier attempt minted is revoked before another is.
       await revokeSession(input.sessionId, null).catch((e: unknown) => {
-        throw new Error(
+        throw err.unavailable(
           `an earlier token of this session cannot be revoked: ${describe(e, env.installationId)}`,
         )
       })
@@ -141,7 +142,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         // A refused JWT is the key's fault too: a rotation clears it.
         const isKey = e instanceof AppKeyError || (e instanceof GithubError && e.status === 401)
         if (!(e instanceof GithubError && e.rateLimited)) failed(message, isKey)
-        throw new Error(message, { cause: e })
+        throw err.unavailable(message, e)
       }
       const githubExpiry = Date.parse(t.expires_at)
       const repositories = t.repositories?.map((r) => r.name) ?? env.repositories
@@ -152,10 +153,10 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         await ctx.state.zadd(issuedSet(input.sessionId), [{ member: sealed, score: githubExpiry }])
         await ctx.state.zadd(SESSIONS, [{ member: input.sessionId, score: githubExpiry }])
         const more = beyondRequest(t, repositories, env.repositories, cls.permissions)
-        if (more !== null) throw new Error(`GitHub granted more than was asked: ${more}`)
+        if (more !== null) throw err.unavailable(`GitHub granted more than was asked: ${more}`)
       } catch (e) {
         await api.revokeToken(t.token).catch(() => {})
-        throw new Error(
+        throw err.unavailable(
           `the token for installation ${env.installationId} was revoked unused: ${(e as Error).message}`,
         )
       }
@@ -189,7 +190,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         const installation = h?.['installation_id'] ? Number(h['installation_id']) : null
         const message = `revoking the token of ${input.sessionId} failed: ${describe(e, installation)}`
         failed(message, e instanceof AppKeyError)
-        throw new Error(message, { cause: e })
+        throw err.unavailable(message, e)
       }
     },
 

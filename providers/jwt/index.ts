@@ -1,26 +1,18 @@
 // The native provider: the session token itself is the credential, with `aud` = this provider's
 // audience. Nothing exists outside Airlock, so revocation is the session's own status.
-import type { Provider, ProviderContext, ProviderFns } from '../types.js'
-import { unknownKeys } from '../validate.js'
+import { opt, strict, text } from '../../src/validation/schema.js'
+import type { Provider, ProviderContext } from '../types.js'
+import { defineProvider } from '../validate.js'
 
 export interface JwtProviderConfig {
   audience: string
 }
 
-export const jwtProvider: ProviderFns<JwtProviderConfig> = {
-  validate(raw, ctx) {
-    const problems: { path: string; message: string }[] = []
-    unknownKeys(raw, ['audience'], '', 'a jwt provider', (path, message) => problems.push({ path, message }))
-    const audience = raw['audience'] ?? ctx.name
-    if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) {
-      problems.push({ path: 'audience', message: 'expected a non-empty string of at most 512 characters' })
-    }
-    return problems.length > 0
-      ? { ok: false, problems }
-      : { ok: true, config: { audience: String(audience) } }
-  },
+export const jwtProvider = defineProvider({
+  schema: strict({ audience: opt(text(512)) }, { unknownKey: 'unknown key for a jwt provider' }),
+  check: (o, ctx): JwtProviderConfig => ({ audience: o.audience ?? ctx.name }),
 
-  create(config, ctx: ProviderContext): Provider {
+  create(config: JwtProviderConfig, ctx: ProviderContext): Provider {
     return {
       name: ctx.name,
       type: 'jwt',
@@ -36,4 +28,4 @@ export const jwtProvider: ProviderFns<JwtProviderConfig> = {
       close: async () => {},
     }
   },
-}
+})

@@ -1,6 +1,7 @@
 // The admin connection of one environment: its URL is resolved from a secret reference when first
 // needed and again after a rotation or a failed login, so a rotated password is picked up without
 // a restart. Nothing here ever puts the URL or its password into an error message.
+import { AirlockError, err } from '../../src/errors.js'
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
@@ -28,38 +29,39 @@ export function parseAdminUrl(text: string): AdminTarget {
   try {
     u = new URL(text.trim())
   } catch {
-    throw new Error('the connection secret is not a valid postgres:// URL')
+    throw err.unavailable('the connection secret is not a valid postgres:// URL')
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
-    throw new Error('the connection secret must be a postgres:// or postgresql:// URL')
+    throw err.unavailable('the connection secret must be a postgres:// or postgresql:// URL')
   const q = u.searchParams
   for (const key of q.keys()) {
-    if (!PARAMS.includes(key)) throw new Error(`the connection URL has an unsupported parameter '${key}'`)
+    if (!PARAMS.includes(key))
+      throw err.unavailable(`the connection URL has an unsupported parameter '${key}'`)
   }
   const decode = (s: string, what: string): string => {
     try {
       return decodeURIComponent(s)
     } catch {
-      throw new Error(`the connection URL's ${what} is not valid percent-encoding`)
+      throw err.unavailable(`the connection URL's ${what} is not valid percent-encoding`)
     }
   }
   const host = q.get('host') ?? decode(u.hostname.replace(/^\[(.*)\]$/, '$1'), 'host')
   const portText = q.get('port') ?? (u.port || '5432')
   const port = Number(portText)
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65_535)
-    throw new Error("the connection URL's port is not a number from 1 to 65535")
+    throw err.unavailable("the connection URL's port is not a number from 1 to 65535")
   const user = decode(u.username, 'user name')
-  if (host === '' || user === '') throw new Error('the connection URL needs a host and a user name')
+  if (host === '' || user === '') throw err.unavailable('the connection URL needs a host and a user name')
   const sslmode = q.get('sslmode')
   if (sslmode !== null && !SSL_MODES.includes(sslmode))
-    throw new Error(`the connection URL's sslmode must be one of ${SSL_MODES.join(', ')}`)
+    throw err.unavailable(`the connection URL's sslmode must be one of ${SSL_MODES.join(', ')}`)
   const file = (key: string): string | undefined => {
     const path = q.get(key)
     if (path === null) return undefined
     try {
       return readFileSync(path, 'utf8')
     } catch (e) {
-      throw new Error(
+      throw err.unavailable(
         `cannot read the connection URL's ${key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
       )
     }
@@ -72,20 +74,20 @@ export function parseAdminUrl(text: string): AdminTarget {
     // verify-ca checks the chain, verify-full also the host name.
     if (sslmode === 'verify-full') ssl = tls
     else if (sslmode === 'verify-ca' || ca !== undefined) {
-      if (ca === undefined) throw new Error('sslmode=verify-ca needs sslrootcert')
+      if (ca === undefined) throw err.unavailable('sslmode=verify-ca needs sslrootcert')
       ssl = { ...tls, checkServerIdentity: () => undefined }
     } else ssl = { ...tls, rejectUnauthorized: false }
   }
   return { host, port, user, password: decode(u.password, 'password'), ssl, sslmode }
 }
 
-/** An error already stripped of secrets; keeps PostgreSQL's SQLSTATE for callers that branch on it. */
-export class SafeError extends Error {
+/** An error already stripped of secrets, with PostgreSQL's SQLSTATE when it came from the server. */
+export class SafeError extends AirlockError {
   constructor(
     message: string,
-    readonly code: string | undefined,
+    readonly sqlState: string | undefined,
   ) {
-    super(message)
+    super('unavailable', message)
     this.name = 'SafeError'
   }
 }
@@ -120,7 +122,9 @@ export function envConnection(
   const safeError = (e: unknown): Error => {
     if (e instanceof SafeError) return e
     const message = e instanceof Error ? e.message : String(e)
-    return new SafeError(`environment ${name}: ${clean(message)}`, (e as { code?: string }).code)
+    // Only PostgreSQL's (and the network's) codes: ours name no SQLSTATE.
+    const code = e instanceof AirlockError ? undefined : (e as { code?: string }).code
+    return new SafeError(`environment ${name}: ${clean(message)}`, code)
   }
 
   const open = async () => {
@@ -184,7 +188,7 @@ export function envConnection(
       } catch (e) {
         // The server refused or could not be reached (a code: ECONNREFUSED, 28P01...): a rotated
         // password or a moved server is read again next time. A busy pool (no code) keeps its secret.
-        if ((e as { code?: string }).code !== undefined) await reset()
+        if (!(e instanceof AirlockError) && (e as { code?: string }).code !== undefined) await reset()
         throw safeError(e)
       }
       let failed = false

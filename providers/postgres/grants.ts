@@ -2,6 +2,7 @@
 // step at start (and after a reload). Each environment is rebuilt in one transaction: the groups'
 // old privileges are revoked and the configured ones granted, so a class narrowed in the config
 // loses what it no longer may do, and nobody ever sees a half-applied set.
+import { err } from '../../src/errors.js'
 import type pg from 'pg'
 import type { ClassConfig, EnvironmentConfig, PrivilegeLevel } from './config.js'
 import type { RoleNames } from './names.js'
@@ -38,7 +39,7 @@ const roleExists = async (c: pg.PoolClient, role: string): Promise<boolean> =>
 export async function applyGrants(c: pg.PoolClient, g: EnvGrants): Promise<void> {
   const { config, names } = g
   const version = Number((await c.query('SHOW server_version_num')).rows[0].server_version_num)
-  if (version < MIN_SERVER_VERSION) throw new Error('PostgreSQL 14 or later is required')
+  if (version < MIN_SERVER_VERSION) throw err.unavailable('PostgreSQL 14 or later is required')
   const db = ident(config.database)
   const schemas = identList(config.schemas)
   const owner = ownerOf(g)
@@ -49,7 +50,7 @@ export async function applyGrants(c: pg.PoolClient, g: EnvGrants): Promise<void>
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`airlock:${names.tag}`])
     const ownerRow = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner])
     if (ownerRow.rowCount === 0) {
-      if (config.owner !== null) throw new Error(`the owner role '${config.owner}' does not exist`)
+      if (config.owner !== null) throw err.unavailable(`the owner role '${config.owner}' does not exist`)
       await c.query(`CREATE ROLE ${ident(owner)} NOLOGIN`)
     }
     if (config.owner === null)
@@ -61,7 +62,7 @@ export async function applyGrants(c: pg.PoolClient, g: EnvGrants): Promise<void>
     ])
     const missing = config.schemas.filter((s) => !found.rows.some((r) => r.nspname === s))
     if (missing.length > 0)
-      throw new Error(`schema '${missing[0]}' does not exist in database '${config.database}'`)
+      throw err.unavailable(`schema '${missing[0]}' does not exist in database '${config.database}'`)
 
     // Only the environment's groups may connect, and only destructive ones may create.
     await c.query(`REVOKE CONNECT ON DATABASE ${db} FROM PUBLIC`)
@@ -139,7 +140,7 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
     [group],
   )
   if (strong.rowCount)
-    throw new Error(
+    throw err.unavailable(
       `the ${environment} groups would be members of role '${strong.rows[0].rolname}', which is a superuser or may create roles or replicate`,
     )
   const dbOwner = await c.query(
@@ -147,7 +148,7 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
     [group],
   )
   if (dbOwner.rowCount)
-    throw new Error(
+    throw err.unavailable(
       `the ${environment} groups would hold the privileges of the owner of database '${dbOwner.rows[0].datname}' and could drop it: give the database another owner`,
     )
   const other = await c.query(
@@ -160,7 +161,7 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
     [group],
   )
   if (other.rowCount)
-    throw new Error(
+    throw err.unavailable(
       `the ${environment} groups could connect to database '${other.rows[0].datname}', which is not theirs (a shared owner role?)`,
     )
 }

@@ -32,7 +32,8 @@ export function roleNames(deploymentId: string, provider: string): RoleNames {
     tag,
     sessionPattern: `${likeEscape(`${base}ses_`)}%`,
     session(sessionId) {
-      // The id's shape bounds the name to 61 bytes and keeps it a plain identifier.
+      // The id's shape bounds the name to 61 bytes and keeps it a plain identifier. Session ids
+      // are Airlock's own, so another string here is a programming error (a plain Error).
       if (!SESSION_ID_RE.test(sessionId)) throw new Error('not a session id')
       return base + sessionId
     },

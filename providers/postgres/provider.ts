@@ -1,5 +1,6 @@
 // The postgres provider: one login role per session, in one environment's database, with one
-// operation class's group. See README.md ("postgres") for the role model.
+// operation class's group. See docs/providers.md ("postgres") for the role model.
+import { err } from '../../src/errors.js'
 import {
   rotationCovers,
   type Issued,
@@ -39,7 +40,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
   }
   const envOf = (environment: string): Env => {
     const e = envs.get(environment)
-    if (!e) throw new Error(`environment '${environment}' is not configured for provider ${ctx.name}`)
+    if (!e) throw err.unavailable(`environment '${environment}' is not configured for provider ${ctx.name}`)
     return e
   }
   const groupPrefix = (e: Env) => names.groupPrefix(e.grants.environment, e.grants.config.database)
@@ -86,14 +87,16 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
           ),
       )
       const failed = [...envs.values()].filter((e) => !e.ready)
-      if (failed.length > 0) throw new Error(failed.map((e) => e.error).join('; '))
+      if (failed.length > 0) throw err.unavailable(failed.map((e) => e.error).join('; '))
     },
 
     async issue(input): Promise<Issued> {
       const e = envOf(input.environment)
       const cls = config.classes[input.operationClass]
       if (!cls || cls.privileges === 'none')
-        throw new Error(`operation class '${input.operationClass}' is not granted by provider ${ctx.name}`)
+        throw err.unavailable(
+          `operation class '${input.operationClass}' is not granted by provider ${ctx.name}`,
+        )
       await prepare(e)
       const { database } = e.grants.config
       const role = names.session(input.sessionId)

@@ -1,6 +1,7 @@
 // One login role per session: created (or, on a retry, reset) with a fresh password, a VALID UNTIL
 // at the session's end and membership in its class's group; dropped on revoke, expiry or reaping
 // after its connections are cut.
+import { err } from '../../src/errors.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { ident, literal } from './sql.js'
@@ -110,7 +111,7 @@ async function terminate(c: pg.PoolClient, oid: number): Promise<number> {
       [oid],
     )
     if (left.rows[0].n === 0) return r.rowCount
-    if (Date.now() > deadline) throw new Error(`${left.rows[0].n} connection(s) did not end within 1 s`)
+    if (Date.now() > deadline) throw err.unavailable(`${left.rows[0].n} connection(s) did not end within 1 s`)
     await sleep(5)
   }
 }

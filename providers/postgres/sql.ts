@@ -5,7 +5,8 @@ import { promisify } from 'node:util'
 import { escapeIdentifier, escapeLiteral } from 'pg'
 
 const noNul = (s: string, what: string): string => {
-  // PostgreSQL cannot store NUL in text; refusing it keeps quoting total.
+  // PostgreSQL cannot store NUL in text; refusing it keeps quoting total. The config schema
+  // refuses NUL and Airlock's own names have none, so this is a programming error (a plain Error).
   if (s.includes('\0')) throw new Error(`${what} contains a NUL character`)
   return s
 }

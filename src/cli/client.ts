@@ -1,5 +1,5 @@
 // The HTTP client behind `airlock`'s client commands: AIRLOCK_URL and AIRLOCK_TOKEN (or --url),
-// the contract's error body turned into one clear line and API.md's exit codes.
+// Airlock's error body turned into one clear line and the exit codes of docs/cli.md.
 import { CliError, EXIT } from './exit.js'
 import { resolveClient, type Profile } from './profile.js'
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { sha256Hex } from '../auth/apikeys.js'
 import { loadConfigFile, parseConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
-import { createBroker } from '../server.js'
+import { buildBroker } from '../broker.js'
 import { handleSignals } from './serve.js'
 
 const key = (who: string) => `ak_${who}_${randomBytes(18).toString('base64url')}`
@@ -91,7 +91,7 @@ export async function dev(opts: { port: number; config?: string }): Promise<void
   // A throwaway vault: a random master key, in memory unless the config names a store.
   if (!config.vault.masterKey) config.vault = { backend: 'memory', file: null, masterKey: randomBytes(32) }
   const log = createLogger({ level: process.env['AIRLOCK_LOG_LEVEL'] ?? 'warn' })
-  const broker = await createBroker({ config, logger: log, allowMemoryStore: true })
+  const broker = await buildBroker({ config, logger: log, allowMemoryStore: true })
   const address = await broker.app.listen({ host: config.server.host, port: config.server.port })
   handleSignals(broker, log)
   const out = (s = '') => process.stdout.write(`${s}\n`)

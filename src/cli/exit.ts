@@ -1,7 +1,7 @@
-// API.md exit codes for `airlock`'s own failures (sysexits.h).
+// The exit codes (docs/cli.md) for `airlock`'s own failures (sysexits.h).
 export const EXIT = {
   ok: 0,
-  /** A check ran and found problems (`audit verify`): not one of API.md's failure codes. */
+  /** A check ran and found problems (`audit verify`): not one of the failure codes. */
   problems: 1,
   usage: 64,
   denied: 65,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `airlock` command (API.md, "Command line"): the server (serve, dev, config check) and the
+// The `airlock` command (docs/cli.md): the server (serve, dev, config check) and the
 // client commands that talk to a broker over its API.
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../errors.js'

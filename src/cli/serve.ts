@@ -1,9 +1,10 @@
 // `airlock serve`: the production server. SIGHUP reloads the config (validated first; on error the
 // old one stays); SIGTERM/SIGINT drain in-flight requests and stop.
+import { chooseRedis } from '../backend.js'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { createLogger } from '../log.js'
-import { createBroker, type RunningBroker } from '../server.js'
+import { buildBroker, type RunningBroker } from '../broker.js'
 import { CliError, EXIT } from './exit.js'
 
 export function configPath(flag: string | undefined): string {
@@ -49,12 +50,12 @@ export async function serve(flag: string | undefined): Promise<void> {
   const path = configPath(flag)
   const log = createLogger()
   const config = await loadConfigFile(path)
-  if (!config.store.redis)
-    throw new CliError(
-      'store.redis_url (or store.sentinel or store.cluster) is required for `airlock serve`',
-      EXIT.config,
-    )
-  const broker = await createBroker({ config, logger: log }).catch((e: unknown) => {
+  try {
+    chooseRedis(config, false)
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.config)
+  }
+  const broker = await buildBroker({ config, logger: log }).catch((e: unknown) => {
     throw new CliError(
       (e as Error).message,
       /Redis|connect/i.test((e as Error).message) ? EXIT.unavailable : EXIT.config,

@@ -1,11 +1,19 @@
 // The raw YAML shape (snake_case, as in config/airlock.example.yaml). Objects reject unknown keys so
 // typos surface; provider entries keep everything but `name` and `type` for the provider's own
-// `validate`. Defaults live in DEFAULTS and are applied by load.ts, not by the schema.
-// `errorMessage` is our own annotation, read by schemaProblems (below) to say what was expected.
-import { Type, type TSchema } from '@sinclair/typebox'
-import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
-import { DURATION_HINT, DURATION_PATTERN } from './duration.js'
-import { LITERAL_SECRET, SECRET_REF_PATTERN } from './secrets.js'
+// schema (providers/*/config.ts). Defaults live in DEFAULTS and are applied by the loader, not by
+// the schema. Problems are worded by the walker in src/validation/schema.ts.
+import { Type } from '@sinclair/typebox'
+import {
+  Duration,
+  SecretRef,
+  int,
+  list,
+  opt,
+  schemaProblems,
+  strict,
+  text,
+  type Problem,
+} from '../validation/schema.js'
 
 export const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
 /** A name, `*`, or a glob with `*` (policy matchers). */
@@ -34,30 +42,11 @@ export const DEFAULTS = {
   slackApiUrl: 'https://slack.com/api/',
 } as const
 
-const strict = <T extends Parameters<typeof Type.Object>[0]>(props: T) =>
-  Type.Object(props, { additionalProperties: false })
-const opt = <T extends TSchema>(s: T) => Type.Optional(s)
-const list = <T extends TSchema>(item: T, minItems = 0) =>
-  Type.Array(item, {
-    minItems,
-    errorMessage: minItems > 0 ? `expected a list of at least ${minItems}` : 'expected a list',
-  })
-const int = (minimum: number, maximum: number) =>
-  Type.Integer({ minimum, maximum, errorMessage: `expected an integer from ${minimum} to ${maximum}` })
-const text = (maxLength = 512) =>
-  Type.String({
-    minLength: 1,
-    maxLength,
-    errorMessage: `expected a non-empty string of at most ${maxLength} characters`,
-  })
-
 const Name = Type.String({ pattern: NAME_PATTERN, errorMessage: 'expected 1-64 characters of A-Za-z0-9._-' })
 const Matcher = Type.String({
   pattern: MATCHER_PATTERN,
   errorMessage: 'expected a name, "*" or a glob: 1-64 characters of A-Za-z0-9._-*',
 })
-const Duration = Type.String({ pattern: DURATION_PATTERN, errorMessage: DURATION_HINT })
-const SecretRef = Type.String({ pattern: SECRET_REF_PATTERN, errorMessage: LITERAL_SECRET })
 const Sha256 = Type.String({
   pattern: '^[0-9a-f]{64}$',
   errorMessage: 'expected 64 lowercase hex characters',
@@ -211,66 +200,5 @@ export const RawConfigSchema = strict({
   rate_limits: opt(RateLimitsSchema),
 })
 
-export interface Problem {
-  path: string
-  message: string
-}
-
-/** Every schema violation in `doc`, one per path, with paths like `policies[2].approvals`. */
-export function schemaProblems(doc: unknown): Problem[] {
-  const byPath = new Map<string, string>()
-  for (const e of Value.Errors(RawConfigSchema, doc)) {
-    const path = toPath(e.path, doc)
-    // The first error per path is the most telling (`required` comes before the type error).
-    if (!byPath.has(path)) byPath.set(path, describe(e))
-  }
-  return [...byPath].map(([path, message]) => ({ path, message }))
-}
-
-function describe(e: ValueError): string {
-  if (e.type === ValueErrorType.ObjectRequiredProperty) return 'required'
-  if (e.type === ValueErrorType.ObjectAdditionalProperties) {
-    const key = e.path.slice(e.path.lastIndexOf('/') + 1)
-    const props: unknown = e.schema['properties']
-    const near = isRecord(props) ? Object.keys(props).find((k) => editDistance(k, key) <= 2) : undefined
-    return near ? `unknown key (did you mean '${near}'?)` : 'unknown key'
-  }
-  const custom: unknown = e.schema['errorMessage']
-  if (typeof custom === 'string') return custom
-  if (e.type === ValueErrorType.Object) return 'expected a mapping (key: value)'
-  // TypeBox's own wording ("Expected string"); it never quotes the value.
-  return e.message.charAt(0).toLowerCase() + e.message.slice(1)
-}
-
-/** JSON pointer → `a.b[2].c`, using the document to tell array indices from numeric keys. */
-function toPath(pointer: string, root: unknown): string {
-  let out = ''
-  let node = root
-  for (const seg of pointer.split('/').slice(1)) {
-    const key = seg.replace(/~1/g, '/').replace(/~0/g, '~')
-    if (Array.isArray(node)) {
-      out += `[${key}]`
-      node = node[Number(key)]
-    } else {
-      out += out ? `.${key}` : key
-      node = isRecord(node) ? node[key] : undefined
-    }
-  }
-  return out
-}
-
-export const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost)
-    }
-    prev = cur
-  }
-  return prev[b.length] ?? 0
-}
+/** Every schema violation in the config file, one per path, like `policies[2].approvals`. */
+export const configProblems = (doc: unknown): Problem[] => schemaProblems(RawConfigSchema, doc)

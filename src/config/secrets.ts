@@ -2,17 +2,13 @@
 // here name the reference (variable, path) and never the value, since they end up in logs.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { isSecretRef, LITERAL_SECRET } from '../validation/secret-ref.js'
 
 export interface ResolveOptions {
   /** The config file's directory: `file:` paths are relative to it. */
   baseDir: string
   env: NodeJS.ProcessEnv
 }
-
-export const SECRET_REF_PATTERN = '^(env|file|vault):.+$'
-export const LITERAL_SECRET = 'must be a secret reference (env:, file: or vault:), not a literal'
-
-export const isSecretRef = (s: string): boolean => /^(env|file|vault):./.test(s)
 
 /**
  * An empty (or blank) secret is never a key: an HMAC keyed with '' is one anyone can compute, and

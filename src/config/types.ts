@@ -3,7 +3,6 @@
 // secret references (env:, file:) already resolved to their values.
 
 export type Role = 'approver' | 'operator' | 'admin'
-export const ROLES: readonly Role[] = ['approver', 'operator', 'admin']
 
 export interface ServerConfig {
   host: string

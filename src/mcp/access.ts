@@ -36,7 +36,7 @@ export function statusMessage(s: Session): string {
       return `Denied by ${s.denied_by ?? 'an approver'}.`
     case 'revoked':
       return `Revoked${s.revoked_by ? ` by ${s.revoked_by}` : ''}.`
-    default:
+    case 'expired':
       return `Expired at ${s.expires_at}.`
   }
 }

@@ -6,7 +6,7 @@ import type { Usable } from './access.js'
 export const BODY_LIMIT = 16_384
 const TIMEOUT_MS = 60_000
 
-/** Airlock's own error body (API.md "Errors"), as the gateway answers a refusal. */
+/** Airlock's own error body (docs/api.md, "Errors"), as the gateway answers a refusal. */
 interface AirlockError {
   error: string
   message: string

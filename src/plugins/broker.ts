@@ -26,7 +26,7 @@ export interface Broker {
   vault: Vault | null
   /** Null when tokens.signing_key pins the key. */
   keyring: Keyring | null
-  // The approval flow (issue 4): decisions and claims, and the Slack side (inert without `slack`).
+  // The approval flow: decisions and claims, and the Slack side (inert without `slack`).
   approvals: ApprovalService
   slack: SlackSide
 }

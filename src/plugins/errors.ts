@@ -1,4 +1,5 @@
-// Every error leaves in the contract's body, with a code from the one catalogue (src/errors.ts).
+// Every error leaves in Airlock's error body (docs/api.md, "Errors"), with a code from the one
+// catalogue (src/errors.ts).
 // A client mistake is never a 500; a store outage is a 503; messages never carry secrets.
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'

@@ -5,8 +5,10 @@
 // A Redis outage reads as a 503, like every other store failure.
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import type { RedisClient } from '../store/connect.js'
+import type { Backend } from '../backend.js'
 import { AirlockError, StoreUnavailableError } from '../errors.js'
+import type { RedisClient } from '../redis/client.js'
+import { redisKeys } from '../store/keys.js'
 import { RATE_LIMIT } from '../store/scripts.js'
 
 type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: number }) => void) => void
@@ -79,15 +81,19 @@ function redisStoreClass(redis: RedisClient, nameSpace: string, windowMs: number
   }
 }
 
-export default fp<{ redis: RedisClient | null; nameSpace: string; perMinute: () => number }>(
+/** With the memory backend the count is this process's own (@fastify/rate-limit's default store). */
+export default fp<{ backend: Backend; perMinute: () => number }>(
   async (app, opts) => {
+    const { backend } = opts
     await app.register(rateLimit, {
       global: true,
       hook: 'preHandler', // after authentication, so the key is the agent, not an address
       // Read per request, so a config reload changes the limit without a restart.
       max: () => opts.perMinute(),
       timeWindow: 60_000,
-      ...(opts.redis && { store: redisStoreClass(opts.redis, opts.nameSpace, 60_000, opts.perMinute) }),
+      ...(backend.kind === 'redis' && {
+        store: redisStoreClass(backend.redis, redisKeys(backend.prefix).rateLimit, 60_000, opts.perMinute),
+      }),
       skipOnError: false,
       allowList: (req) => req.principal?.kind !== 'agent',
       keyGenerator: (req) => `agent:${req.principal?.id ?? req.ip}`,

@@ -39,7 +39,7 @@ export type Decision =
       eligibleApprovers: string[]
     }
 
-/** Minimum approvals for a `destructive: true` class, whatever a rule says (API.md). */
+/** Minimum approvals for a `destructive: true` class, whatever a rule says (docs/configuration.md). */
 export const DESTRUCTIVE_MIN_APPROVALS = 2
 
 /**

@@ -2,7 +2,7 @@ import { Type, type TSchema } from '@sinclair/typebox'
 
 export const ErrorBody = Type.Object(
   {
-    error: Type.String({ description: 'Stable error code (API.md, "Errors")' }),
+    error: Type.String({ description: 'Stable error code (docs/api.md, "Errors")' }),
     message: Type.String(),
     request_id: Type.String(),
   },

@@ -56,7 +56,9 @@ export const Grant = Type.Object(
     token: Type.String(),
     token_type: Type.Literal('Bearer'),
     expires_at: Type.String({ format: 'date-time' }),
-    credentials: Type.Record(Type.String(), Type.Unknown(), { description: 'Provider-specific (API.md)' }),
+    credentials: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Provider-specific (docs/providers.md)',
+    }),
   },
   { $id: 'Grant' },
 )

@@ -1,13 +1,33 @@
-// Provider-side revocation. A failure is never dropped: it goes to a durable queue in the store
+// Provider-side revocation. A failure is never dropped: it goes to a durable job queue (src/queue)
 // and is retried with capped exponential backoff until the provider confirms.
 import type { FastifyBaseLogger } from 'fastify'
+import type { Backend } from '../backend.js'
 import type { Clock } from '../clock.js'
 import type { Provider } from '../../providers/types.js'
 import type { Metrics } from '../metrics.js'
+import { createQueue, type Queue } from '../queue/index.js'
 import type { Runtime } from '../runtime.js'
-import type { RevocationJob, RevocationStore } from '../store/types.js'
+import { QUEUES } from '../store/keys.js'
 import { scrub } from '../secrets/scrub.js'
 import type { SessionRecord } from './model.js'
+
+/** A revocation to retry: what the provider needs, and how it went so far. */
+export interface RevocationJob {
+  /** `rev_<session id>`: queueing the same session again replaces its job. */
+  id: string
+  provider: string
+  sessionId: string
+  environment: string
+  operationClass: string
+  handle: Record<string, string> | null
+  expiresAt: number
+  attempts: number
+  lastError: string | null
+}
+
+/** The queue of revocations to retry, in the broker's backend. */
+export const revocationQueue = (backend: Backend): Queue<RevocationJob> =>
+  createQueue<RevocationJob>(backend, 'revocations', (j) => j.id)
 
 const MAX_BACKOFF_MS = 5 * 60_000
 /** A provider call that hangs counts as failed (and is retried), so it cannot hold up the sweeper. */
@@ -22,10 +42,12 @@ export interface Revoker {
   revokeCredentials(rec: SessionRecord): Promise<void>
   /** Retries due jobs (called by the worker). */
   retryDue(limit?: number): Promise<number>
+  /** Revocations waiting to be retried. */
+  backlog(): Promise<number>
 }
 
 export function createRevoker(deps: {
-  store: RevocationStore
+  queue: Queue<RevocationJob>
   runtime: () => Runtime
   clock: Clock
   metrics: Metrics
@@ -34,7 +56,7 @@ export function createRevoker(deps: {
   retired?: (name: string) => Provider | undefined
 }): Revoker {
   const providerOf = (name: string) => deps.runtime().providers.get(name) ?? deps.retired?.(name)
-  const { store, clock, metrics, log } = deps
+  const { queue, clock, metrics, log } = deps
 
   const attempt = async (job: RevocationJob): Promise<void> => {
     const provider = providerOf(job.provider)
@@ -71,8 +93,8 @@ export function createRevoker(deps: {
       'revocation failed, queued',
     )
     const now = clock.now()
-    if (claimed) await store.retryRevocation(job, next, now + backoff(next.attempts), now)
-    else await store.enqueueRevocation(next, now + backoff(next.attempts))
+    if (claimed) await queue.retry(job, next, now + backoff(next.attempts), now)
+    else await queue.put(next, now + backoff(next.attempts))
   }
 
   return {
@@ -102,14 +124,14 @@ export function createRevoker(deps: {
       }
     },
     async retryDue(limit = 50) {
-      const jobs = await store.claimRevocations(clock.now(), 60_000, limit)
+      const jobs = await queue.claim(clock.now(), QUEUES.revocations.leaseMs, limit)
       let next = 0
       const worker = async () => {
         while (next < jobs.length) {
           const job = jobs[next++] as RevocationJob
           try {
             await attempt(job)
-            await store.finishRevocation(job, clock.now())
+            await queue.finish(job, clock.now())
           } catch (e) {
             await failed(job, e, true)
           }
@@ -118,5 +140,6 @@ export function createRevoker(deps: {
       await Promise.all(Array.from({ length: Math.min(RETRY_CONCURRENCY, jobs.length) }, worker))
       return jobs.length
     },
+    backlog: () => queue.size(),
   }
 }

@@ -57,7 +57,7 @@ const silent: Logger = {
 
 export function classify(e: unknown): SlackCallError {
   const x = e as { code?: string; data?: { error?: string }; statusCode?: number; retryAfter?: number }
-  switch (x.code) {
+  switch (x.code ?? '') {
     case 'slack_webapi_platform_error': {
       const code = String(x.data?.error ?? 'unknown_error').slice(0, 64)
       return { code, retryable: !PERMANENT.has(code), retryAfterMs: null }

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js'
 import type { SlackConfig } from '../config/types.js'
 import type { Runtime } from '../runtime.js'
 import { effectiveStatus, type SessionRecord } from '../sessions/model.js'
+import { QUEUES } from '../store/keys.js'
 import type { SessionStore } from '../store/types.js'
 import { createSlackClient, SlackFailure, type SlackClient } from './client.js'
 import type { SlackMetrics } from './metrics.js'
@@ -30,7 +31,6 @@ export interface NotifierDeps {
   client?: (cfg: SlackConfig, token: string) => SlackClient
 }
 
-const LEASE_MS = 30_000
 const BATCH = 20
 
 export function createSlackNotifier(deps: NotifierDeps) {
@@ -76,7 +76,7 @@ export function createSlackNotifier(deps: NotifierDeps) {
   async function drain() {
     if (!slack()) return
     for (;;) {
-      const jobs = await outbox.claim(clock.now(), LEASE_MS, BATCH)
+      const jobs = await outbox.claim(clock.now(), QUEUES.slack.leaseMs, BATCH)
       for (const job of jobs) await sync(job)
       if (jobs.length < BATCH) break
     }

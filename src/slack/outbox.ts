@@ -1,12 +1,13 @@
 // Durable state of the Slack side: a queue of sessions whose message must be brought up to date
-// (posted, or updated), the message each session has, and the signatures already accepted. In Redis
-// the queue survives restarts and is shared by replicas (a claimed job is hidden for a lease, like the
-// revocation queue); the memory version serves `airlock dev`.
-import type { RedisClient } from '../store/connect.js'
-import { redisKeys } from '../store/keys.js'
-import { guard } from '../store/redis.js'
-import { CLAIM_REVOCATIONS, FINISH_IF_SAME, RETRY_IF_SAME } from '../store/scripts.js'
+// (posted, or updated), the message each session has, and the signatures already accepted. The
+// queue is one of the job queues (src/queue: in Redis it survives restarts and is shared by
+// replicas, a claimed job is hidden for a lease); the rest are keys with a lifetime. Memory serves
+// `airlock dev`.
 import { randomBytes } from 'node:crypto'
+import type { Backend } from '../backend.js'
+import { createQueue } from '../queue/index.js'
+import { guard, type RedisClient } from '../redis/client.js'
+import { redisKeys } from '../store/keys.js'
 
 /** "Make the Slack message of this session match its current state." */
 export interface SlackJob {
@@ -42,46 +43,33 @@ export interface SlackOutbox {
 }
 
 /** A fresh nonce; a job already failing keeps its attempt count (for backoff and metrics). */
-const newJob = (session: string, prev: string | null | undefined): SlackJob => {
-  const old = prev ? (JSON.parse(prev) as SlackJob) : null
+const newJob = (session: string, old: SlackJob | null): SlackJob => ({
+  session,
+  nonce: randomBytes(6).toString('hex'),
+  attempts: old?.attempts ?? 0,
+  lastError: old?.lastError ?? null,
+})
+
+export function createSlackOutbox(backend: Backend): SlackOutbox {
+  const queue = createQueue<SlackJob>(backend, 'slack', (j) => j.session)
   return {
-    session,
-    nonce: randomBytes(6).toString('hex'),
-    attempts: old?.attempts ?? 0,
-    lastError: old?.lastError ?? null,
+    async enqueue(id, dueAt) {
+      // Not atomic with a worker's retry(): at worst the attempt count is one behind.
+      await queue.put(newJob(id, await queue.get(id)), dueAt, { keepLater: true })
+    },
+    claim: (now, leaseMs, limit) => queue.claim(now, leaseMs, limit),
+    finish: (job, now) => queue.finish(job, now),
+    retry: (job, next, dueAt, now) => queue.retry(job, next, dueAt, now),
+    backlog: () => queue.size(),
+    ...(backend.kind === 'redis' ? redisMarks(backend.redis, backend.prefix) : memoryMarks(backend.clock)),
   }
 }
 
-export function createRedisOutbox(redis: RedisClient, prefix: string): SlackOutbox {
+type Marks = Pick<SlackOutbox, 'getMessage' | 'setMessage' | 'firstSeen'>
+
+function redisMarks(redis: RedisClient, prefix: string): Marks {
   const k = redisKeys(prefix)
-  const queue = [k.slackQueue, k.slackJobs]
-  const run = (lua: string, ...args: (string | number)[]) => redis.eval(lua, 2, ...queue, ...args)
   return {
-    enqueue: (id, dueAt) =>
-      guard('slack queue', async () => {
-        // Not atomic with a worker's retry(): at worst the attempt count is one behind.
-        const prev = await redis.hget(k.slackJobs, id)
-        await redis
-          .multi()
-          .hset(k.slackJobs, id, JSON.stringify(newJob(id, prev)))
-          .zadd(k.slackQueue, 'GT', dueAt, id)
-          .exec()
-      }),
-    claim: (now, leaseMs, limit) =>
-      guard('slack queue', async () => {
-        const raw = (await run(CLAIM_REVOCATIONS, now, leaseMs, limit)) as string[]
-        return raw.map((j) => JSON.parse(j) as SlackJob)
-      }),
-    finish: (job, now) =>
-      guard(
-        'slack queue',
-        async () => void (await run(FINISH_IF_SAME, job.session, JSON.stringify(job), now)),
-      ),
-    retry: (job, next, dueAt, now) =>
-      guard('slack queue', async () => {
-        await run(RETRY_IF_SAME, job.session, JSON.stringify(job), JSON.stringify(next), dueAt, now)
-      }),
-    backlog: () => guard('slack queue', () => redis.zcard(k.slackQueue)),
     getMessage: (id) =>
       guard('read', async () => {
         const raw = await redis.get(k.slackMessage(id))
@@ -97,34 +85,10 @@ export function createRedisOutbox(redis: RedisClient, prefix: string): SlackOutb
   }
 }
 
-export function createMemoryOutbox(clock: { now(): number }): SlackOutbox {
-  const jobs = new Map<string, { json: string; due: number }>()
+function memoryMarks(clock: { now(): number }): Marks {
   const messages = new Map<string, { ref: MessageRef; until: number }>()
   const seen = new Map<string, number>()
-  const same = (job: SlackJob) => jobs.get(job.session)?.json === JSON.stringify(job)
   return {
-    async enqueue(id, dueAt) {
-      const prev = jobs.get(id)
-      jobs.set(id, { json: JSON.stringify(newJob(id, prev?.json)), due: Math.max(prev?.due ?? dueAt, dueAt) })
-    },
-    async claim(now, leaseMs, limit) {
-      const due = [...jobs.values()].filter((j) => j.due <= now).slice(0, limit)
-      for (const j of due) j.due = now + leaseMs
-      return due.map((j) => JSON.parse(j.json) as SlackJob)
-    },
-    async finish(job, now) {
-      const cur = jobs.get(job.session)
-      if (same(job)) jobs.delete(job.session)
-      else if (cur) cur.due = now
-    },
-    async retry(job, next, dueAt, now) {
-      const cur = jobs.get(job.session)
-      if (same(job)) jobs.set(job.session, { json: JSON.stringify(next), due: dueAt })
-      else if (cur) cur.due = now
-    },
-    async backlog() {
-      return jobs.size
-    },
     async getMessage(id) {
       const m = messages.get(id)
       return m && m.until > clock.now() ? m.ref : null

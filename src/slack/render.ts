@@ -3,7 +3,7 @@
 // Agent-written text (task id and description, justification) only ever appears in `plain_text`
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../sessions/model.js'
 
 export const ACTION_APPROVE = 'airlock_approve'

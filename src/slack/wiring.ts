@@ -1,8 +1,8 @@
-// Builds the Slack side of a broker: the outbox (Redis when the store is Redis), the notifier and
+// Builds the Slack side of a broker: the outbox (in the broker's backend), the notifier and
 // its metrics. Without a `slack` section in the config every part is inert and approvals work over
 // the API alone; a config reload that adds or removes the section takes effect at once.
 import type { FastifyBaseLogger } from 'fastify'
-import type { RedisClient } from '../store/connect.js'
+import type { Backend } from '../backend.js'
 import type { AuditLog } from '../audit/log.js'
 import type { Clock } from '../clock.js'
 import type { Metrics } from '../metrics.js'
@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime.js'
 import type { SessionStore } from '../store/types.js'
 import { createSlackMetrics, type SlackMetrics } from './metrics.js'
 import { createSlackNotifier, type NotifierDeps, type SlackNotifier } from './notifier.js'
-import { createMemoryOutbox, createRedisOutbox, type SlackOutbox } from './outbox.js'
+import { createSlackOutbox, type SlackOutbox } from './outbox.js'
 
 export interface SlackSide {
   notifier: SlackNotifier
@@ -19,8 +19,7 @@ export interface SlackSide {
 }
 
 export function createSlackSide(deps: {
-  redis: RedisClient | null
-  keyPrefix: string
+  backend: Backend
   store: Pick<SessionStore, 'getSession'>
   runtime: () => Runtime
   audit: AuditLog
@@ -29,7 +28,7 @@ export function createSlackSide(deps: {
   metrics: Metrics
   retry?: NotifierDeps['retry']
 }): SlackSide {
-  const outbox = deps.redis ? createRedisOutbox(deps.redis, deps.keyPrefix) : createMemoryOutbox(deps.clock)
+  const outbox = createSlackOutbox(deps.backend)
   const metrics = createSlackMetrics(deps.metrics.registry)
   const notifier = createSlackNotifier({
     outbox,

@@ -10,7 +10,7 @@
 // failover; the caller retries, and every such write is idempotent.
 import type { ChainableCommander } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
-import type { RedisClient } from './connect.js'
+import type { RedisClient } from '../redis/client.js'
 
 export interface Durability {
   /** Replicas that must acknowledge (0: no WAIT at all). */

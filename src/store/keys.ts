@@ -25,9 +25,8 @@ export function redisKeys(prefix: string) {
     auditHead: (chain: string) => `${t}ah:${chain}`,
     /** HASH chain -> "seq:hash" of the last trimmed event: where verification starts. */
     auditAnchors: `${t}aa`,
-    /** ZSET job id -> due time (ms), and HASH job id -> job JSON: failed revocations. */
-    revocationQueue: `${t}rq`,
-    revocationJobs: `${t}rj`,
+    /** One job queue (src/queue): ZSET job id -> due time (ms), and HASH job id -> job JSON. */
+    queue: (name: QueueName) => ({ due: `${t}${QUEUES[name].due}`, jobs: `${t}${QUEUES[name].jobs}` }),
     /** STRING owner, PX: a worker's exclusive lease (sweeper, reaper). */
     lease: (name: string) => `${t}lease:${name}`,
     /** @fastify/rate-limit's namespace. */
@@ -36,9 +35,6 @@ export function redisKeys(prefix: string) {
     vault: `${t}vault`,
     /** Pub/sub channel announcing vault changes (path), so replicas drop cached values. */
     vaultChanges: `${t}vault:changes`,
-    /** ZSET session id -> due time (ms), and HASH session id -> job JSON: Slack messages to sync. */
-    slackQueue: `${t}sq`,
-    slackJobs: `${t}sj`,
     /** STRING {channel, ts} of a session's Slack message, so chat.update can find it; TTL >= the record's. */
     slackMessage: (id: string) => `${t}sm:${id}`,
     /** STRING, PX 10 minutes (the span of accepted timestamps): a Slack signature already accepted (replay guard). */
@@ -65,6 +61,20 @@ export function redisKeys(prefix: string) {
     pattern: `${t}*`,
   }
 }
+
+/**
+ * The job queues: their two keys (under the prefix; the names queued jobs have always had, so an
+ * upgrade finds the jobs queued before it), and how long a claim hides a job from other workers (a
+ * crashed worker's jobs come back after it).
+ */
+export const QUEUES = {
+  /** Provider revocations that failed, retried with backoff (job id `rev_<session id>`). */
+  revocations: { due: 'rq', jobs: 'rj', leaseMs: 60_000 },
+  /** Slack messages to bring up to date (job id: the session id). */
+  slack: { due: 'sq', jobs: 'sj', leaseMs: 30_000 },
+} as const
+
+export type QueueName = keyof typeof QUEUES
 
 /** A finished session stays readable for the retention period after its last deadline. */
 export const recordExpiry = (deadline: number, retentionMs: number): number => deadline + retentionMs

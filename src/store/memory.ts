@@ -5,15 +5,7 @@ import { lockCovers } from '../locks/model.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
 import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
-import type {
-  AppendResult,
-  CasResult,
-  ChainHead,
-  CreateResult,
-  RevocationJob,
-  StoredAuditEvent,
-  Store,
-} from './types.js'
+import type { AppendResult, CasResult, ChainHead, CreateResult, StoredAuditEvent, Store } from './types.js'
 
 interface Entry {
   json: string
@@ -29,7 +21,6 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
   const audit: { pos: string; json: string; ms: number }[] = []
   const heads = new Map<string, string>()
   const anchors = new Map<string, ChainHead>()
-  const queue = new Map<string, { job: RevocationJob; due: number }>()
   const leases = new Map<string, { owner: string; until: number }>()
   const waiters = createWaiters()
   const actionsUsed = new Map<string, number>()
@@ -231,33 +222,6 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
     },
     async auditAnchors() {
       return Object.fromEntries(anchors)
-    },
-
-    async enqueueRevocation(job, dueAt) {
-      queue.set(job.id, { job, due: dueAt })
-    },
-    async claimRevocations(now, leaseMs, limit) {
-      const due = [...queue.values()]
-        .filter((q) => q.due <= now)
-        .sort((a, b) => a.due - b.due)
-        .slice(0, limit)
-      for (const q of due) q.due = now + leaseMs
-      return due.map((q) => q.job)
-    },
-    async finishRevocation(claimed, now) {
-      const q = queue.get(claimed.id)
-      if (!q) return
-      if (JSON.stringify(q.job) === JSON.stringify(claimed)) queue.delete(claimed.id)
-      else q.due = now // replaced while claimed: the replacement is due at once
-    },
-    async retryRevocation(claimed, next, dueAt, now) {
-      const q = queue.get(claimed.id)
-      if (!q) return
-      if (JSON.stringify(q.job) === JSON.stringify(claimed)) queue.set(claimed.id, { job: next, due: dueAt })
-      else q.due = now
-    },
-    async revocationBacklog() {
-      return queue.size
     },
 
     async acquireLease(name, owner, ttlMs) {

@@ -1,10 +1,10 @@
 // ProviderState (providers/types.ts) for both stores: sorted sets and a cross-replica lock under
 // each provider's own keys. Redis is shared by every replica; memory serves `airlock dev` and tests.
 import { randomBytes } from 'node:crypto'
-import type { RedisClient } from './connect.js'
+import type { Backend } from '../backend.js'
+import { guard, type RedisClient } from '../redis/client.js'
 import type { ProviderState, ScoredMember } from '../../providers/types.js'
 import { redisKeys } from './keys.js'
-import { guard } from './redis.js'
 
 export type ProviderStateFactory = (provider: string) => ProviderState
 
@@ -37,6 +37,10 @@ async function acquire(name: string, waitMs: number, take: () => Promise<boolean
 const token = () => randomBytes(16).toString('hex')
 /** Redis spells the infinities its own way. */
 const score = (n: number): string => (n === Infinity ? '+inf' : n === -Infinity ? '-inf' : String(n))
+
+/** Provider state in the backend: shared through Redis, or this process's own. */
+export const providerStateFor = (backend: Backend): ProviderStateFactory =>
+  backend.kind === 'redis' ? redisProviderState(backend.redis, backend.prefix) : memoryProviderState()
 
 export function redisProviderState(redis: RedisClient, prefix: string): ProviderStateFactory {
   const k = redisKeys(prefix)

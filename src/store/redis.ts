@@ -13,43 +13,22 @@ import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
-import { onReconnect, openRedis, urlConnection, type RedisClient } from './connect.js'
+import {
+  connectRedis,
+  guard,
+  onReconnect,
+  openRedis,
+  openSubscriber,
+  urlConnection,
+  type RedisClient,
+} from '../redis/client.js'
 import { createDurableWriter, ReplicaAckError, type Durability } from './durable.js'
-import type { CasResult, CreateResult, RevocationJob, Store, StoredAuditEvent } from './types.js'
+import type { CasResult, CreateResult, Store, StoredAuditEvent } from './types.js'
 
 type Script = (...args: (string | number)[]) => Promise<unknown>
 
-/** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
-export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-  try {
-    return await f()
-  } catch (e) {
-    if (e instanceof StoreUnavailableError) throw e
-    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
-  }
-}
-
 export interface RedisStore extends Store {
   readonly redis: RedisClient
-}
-
-/** Connects a client, or throws a StoreUnavailableError naming what failed. */
-export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
-  client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
-  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
-  // reconnects by itself and never settles that promise (ioredis 5).
-  let timer: NodeJS.Timeout | undefined
-  const ready = new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve())
-    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
-  })
-  await Promise.race([client.connect(), ready])
-    .then(() => ready)
-    .catch((e: unknown) => {
-      client.disconnect()
-      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
-    })
-    .finally(() => clearTimeout(timer))
 }
 
 export async function createRedisStore(
@@ -103,9 +82,6 @@ export async function createRedisStore(
   const putLockScript = acked('alPutLock', lua.PUT_LOCK)
   const deleteLockScript = acked('alDeleteLock', lua.DELETE_LOCK, (reply) => reply !== null)
   const appendScript = acked('alAppendAudit', lua.APPEND_AUDIT)
-  const claimScript = script('alClaimRevocations', lua.CLAIM_REVOCATIONS)
-  const finishIfSame = script('alFinishIfSame', lua.FINISH_IF_SAME)
-  const retryIfSame = script('alRetryIfSame', lua.RETRY_IF_SAME)
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
   const claimDueScript = script('alClaimDue', lua.CLAIM_DUE)
   const useActionScript = script('alUseAction', lua.USE_ACTION)
@@ -116,8 +92,7 @@ export async function createRedisStore(
   let subscribed: Promise<void> | null = null
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
-      sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
-      sub.on('error', () => {})
+      sub = openSubscriber(conn)
       sub.on('message', (_ch: string, id: string) => waiters.wake(id))
       // Changes published while the subscription was down are lost: every waiter reads again.
       onReconnect(sub, () => waiters.wakeAll())
@@ -414,38 +389,6 @@ export async function createRedisStore(
           Object.entries(raw).map(([c, h]) => [c, parseHead(h) as { seq: number; hash: string }]),
         )
       }),
-
-    enqueueRevocation: (job, dueAt) =>
-      guard('queue', async () => {
-        await redis
-          .multi()
-          .hset(k.revocationJobs, job.id, JSON.stringify(job))
-          .zadd(k.revocationQueue, dueAt, job.id)
-          .exec()
-      }),
-    claimRevocations: (now, leaseMs, limit) =>
-      guard('queue', async () => {
-        const raw = (await claimScript(
-          2,
-          k.revocationQueue,
-          k.revocationJobs,
-          now,
-          leaseMs,
-          limit,
-        )) as string[]
-        return raw.map((j) => JSON.parse(j) as RevocationJob)
-      }),
-    finishRevocation: (claimed, now) =>
-      guard('queue', async () => {
-        const keys = [k.revocationQueue, k.revocationJobs]
-        await finishIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), now)
-      }),
-    retryRevocation: (claimed, next, dueAt, now) =>
-      guard('queue', async () => {
-        const keys = [k.revocationQueue, k.revocationJobs]
-        await retryIfSame(2, ...keys, claimed.id, JSON.stringify(claimed), JSON.stringify(next), dueAt, now)
-      }),
-    revocationBacklog: () => guard('queue', () => redis.zcard(k.revocationQueue)),
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),

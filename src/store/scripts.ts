@@ -172,18 +172,6 @@ end
 return out
 `
 
-/** KEYS: queue, jobs. ARGV: now, lease ms, limit. Hides due jobs for the lease and returns them. */
-export const CLAIM_REVOCATIONS = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[2], id)
-  local job = redis.call('HGET', KEYS[2], id)
-  if job then table.insert(out, job) else redis.call('ZREM', KEYS[1], id) end
-end
-return out
-`
-
 /** KEYS: lease. ARGV: owner, ttl ms. */
 export const ACQUIRE_LEASE = `
 local cur = redis.call('GET', KEYS[1])
@@ -200,29 +188,4 @@ export const RATE_LIMIT = `
 local current = redis.call('INCRBY', KEYS[1], ARGV[2])
 if current == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return {current, tonumber(ARGV[1])} end
 return {current, redis.call('PTTL', KEYS[1])}
-`
-
-/**
- * KEYS: queue, jobs. ARGV: id, json claimed, now. Removes the job unless it was re-queued while
- * claimed; a re-queued job is made due now (its score was still the claim's lease).
- */
-export const FINISH_IF_SAME = `
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
-  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
-  return 0
-end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[1], ARGV[1])
-return 1
-`
-
-/** KEYS: queue, jobs. ARGV: id, json claimed, next json, due, now. Like FINISH_IF_SAME, but reschedules. */
-export const RETRY_IF_SAME = `
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
-  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1]) end
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-return 1
 `

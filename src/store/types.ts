@@ -17,18 +17,6 @@ export interface StoredAuditEvent {
   json: string
 }
 
-export interface RevocationJob {
-  id: string
-  provider: string
-  sessionId: string
-  environment: string
-  operationClass: string
-  handle: Record<string, string> | null
-  expiresAt: number
-  attempts: number
-  lastError: string | null
-}
-
 export interface SessionStore {
   /** Writes a new record unless a lock covers its scope. */
   createSession(rec: SessionRecord, retentionMs: number, now: number): Promise<CreateResult>
@@ -134,20 +122,6 @@ export interface AuditStore {
   auditAnchors(): Promise<Record<string, ChainHead>>
 }
 
-export interface RevocationStore {
-  enqueueRevocation(job: RevocationJob, dueAt: number): Promise<void>
-  /** Takes due jobs and hides them for `leaseMs` (a crashed worker's jobs come back). */
-  claimRevocations(now: number, leaseMs: number, limit: number): Promise<RevocationJob[]>
-  /**
-   * Removes a claimed job once done, unless it was replaced while claimed (the same session queued
-   * again, say with a handle): then the replacement stays and is due at once.
-   */
-  finishRevocation(claimed: RevocationJob, now: number): Promise<void>
-  /** Reschedules a claimed job as `next`, unless it was replaced while claimed (as above). */
-  retryRevocation(claimed: RevocationJob, next: RevocationJob, dueAt: number, now: number): Promise<void>
-  revocationBacklog(): Promise<number>
-}
-
 export interface LeaseStore {
   /** Takes or renews an exclusive lease; false when another owner holds it. */
   acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>
@@ -163,7 +137,7 @@ export interface ChangeFeed {
   watchChange(sessionId: string, ms: number, signal?: AbortSignal): Promise<{ changed: Promise<void> }>
 }
 
-export interface Store extends SessionStore, LockStore, AuditStore, RevocationStore, LeaseStore, ChangeFeed {
+export interface Store extends SessionStore, LockStore, AuditStore, LeaseStore, ChangeFeed {
   readonly kind: 'memory' | 'redis'
   /** Resolves when the store answers from its primary; rejects otherwise. */
   ping(): Promise<void>

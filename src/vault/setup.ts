@@ -1,5 +1,6 @@
 // Opening the vault for a broker and everything that hangs off it: the signing keys, `vault:`
 // references in the config, and rotation notices to providers.
+import type { Backend } from '../backend.js'
 import type { Clock } from '../clock.js'
 import type { AirlockConfig } from '../config/types.js'
 import { createSecretSource } from '../secrets/source.js'
@@ -9,15 +10,18 @@ import { createKeyring, type KeySet, type Keyring } from './keyring.js'
 import { fileVaultStorage, memoryVaultStorage, redisVaultStorage } from './storage.js'
 import { openVault, type Vault } from './vault.js'
 
-/** Null when no master key is configured (then tokens.signing_key must be). */
-export async function vaultFor(config: AirlockConfig, clock: Clock): Promise<Vault | null> {
+/**
+ * Null when no master key is configured (then tokens.signing_key must be). vault.backend: file, or
+ * the broker's backend (Redis on its own connections; memory without Redis).
+ */
+export async function vaultFor(config: AirlockConfig, clock: Clock, shared: Backend): Promise<Vault | null> {
   const { masterKey, backend, file } = config.vault
   if (!masterKey) return null
   const storage =
     backend === 'file' && file
       ? await fileVaultStorage(file)
-      : backend === 'redis' && config.store.redis
-        ? await redisVaultStorage(config.store.redis, config.store.keyPrefix)
+      : backend === 'redis' && shared.kind === 'redis'
+        ? await redisVaultStorage(shared.conn, shared.prefix)
         : memoryVaultStorage()
   try {
     return await openVault({ storage, wrapper: masterKeyWrapper(masterKey), clock })

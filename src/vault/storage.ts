@@ -6,8 +6,7 @@ import { dirname, basename, join } from 'node:path'
 import { StoreUnavailableError } from '../errors.js'
 import { redisKeys } from '../store/keys.js'
 import type { RedisConnection } from '../config/types.js'
-import { onReconnect, openRedis, urlConnection } from '../store/connect.js'
-import { connectRedis } from '../store/redis.js'
+import { connectRedis, onReconnect, openRedis, openSubscriber, urlConnection } from '../redis/client.js'
 import type { SealedRecord } from './crypto.js'
 
 export interface VaultStorage {
@@ -82,8 +81,7 @@ export async function redisVaultStorage(
   ).alVaultPut.bind(redis)
   const listeners: ((path: string) => void)[] = []
   // Change notifications need their own connection; they reconnect by themselves.
-  const sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
-  sub.on('error', () => {})
+  const sub = openSubscriber(conn)
   sub.on('message', (_c: string, path: string) => listeners.forEach((l) => l(path)))
   // Changes announced while the subscription was down are lost: everything counts as changed.
   onReconnect(sub, () => listeners.forEach((l) => l('*')))

@@ -150,7 +150,7 @@ export function createSweeper(deps: SweeperDeps) {
     const now = clock.now()
     const [counts, backlog, lag] = await Promise.all([
       store.countLive(),
-      store.revocationBacklog(),
+      deps.revoker.backlog(),
       store.expiryLag(now),
     ])
     metrics.live.set(counts.live)

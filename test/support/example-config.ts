@@ -1,4 +1,4 @@
-// The contract's example config, and a directory and environment it loads from (its signing key
+// The example config (config/airlock.example.yaml), and a directory and environment it loads from (its signing key
 // file, REDIS_URL, Slack secrets and a master key), for tests that edit one section of it.
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

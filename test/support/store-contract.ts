@@ -2,7 +2,8 @@
 // and for redis.ts on each Redis topology (test/store.contract.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
-import type { CreateResult, RevocationJob, Store } from '../../src/store/types.js'
+import type { CreateResult, Store } from '../../src/store/types.js'
+import { arrives, settlesWithin } from './bounded.js'
 import { makeLock, makeRec, newId } from './records.js'
 import type { Fixture, Kind } from './store-kinds.js'
 
@@ -15,34 +16,7 @@ const bump = (r: SessionRecord, over: Partial<SessionRecord> = {}): SessionRecor
   v: r.v + 1,
 })
 
-function makeJob(id: string, now: number): RevocationJob {
-  return {
-    id,
-    provider: 'internal-api',
-    sessionId: newId('ses'),
-    environment: 'staging',
-    operationClass: 'read',
-    handle: { key_id: id },
-    expiresAt: now + HOUR,
-    attempts: 1,
-    lastError: 'provider timed out',
-  }
-}
-
 const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.id < b.id ? -1 : 1))
-
-/** Whether `p` settles within `ms` (for "must not have happened" checks). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([p.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 export function storeContract(kind: Kind) {
   let fx: Fixture
@@ -508,73 +482,6 @@ export function storeContract(kind: Kind) {
     })
   })
 
-  describe('revocation queue', () => {
-    it('claims due jobs, hides them for the lease, and forgets finished ones', async () => {
-      const now = fx.now()
-      const lease = 60_000
-      const j1 = makeJob('rj_1', now)
-      const j2 = makeJob('rj_2', now)
-      const j3 = makeJob('rj_3', now)
-      await store.enqueueRevocation(j1, now - 2000)
-      await store.enqueueRevocation(j2, now - 1000)
-      await store.enqueueRevocation(j3, now + HOUR)
-      expect(await store.revocationBacklog()).toBe(3)
-
-      expect(byId(await store.claimRevocations(now, lease, 10))).toEqual([j1, j2])
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([])
-      expect(await store.claimRevocations(now + lease - 1, lease, 10)).toEqual([])
-      expect(await store.revocationBacklog()).toBe(3)
-
-      // The lease ran out (a crashed worker): the jobs come back.
-      expect(byId(await store.claimRevocations(now + lease, lease, 10))).toEqual([j1, j2])
-      await store.finishRevocation(j1, now + lease)
-      await store.finishRevocation(makeJob('rj_unknown', now), now + lease)
-      expect(await store.revocationBacklog()).toBe(2)
-      expect(await store.claimRevocations(now + 2 * lease, lease, 10)).toEqual([j2])
-
-      // limit
-      const later = now + 2 * HOUR
-      const first = await store.claimRevocations(later, lease, 1)
-      const second = await store.claimRevocations(later, lease, 1)
-      expect(first).toHaveLength(1)
-      expect(second).toHaveLength(1)
-      expect(byId([...first, ...second])).toEqual([j2, j3])
-      expect(await store.claimRevocations(later, lease, 10)).toEqual([])
-
-      await store.finishRevocation(j2, later)
-      await store.finishRevocation(j3, later)
-      expect(await store.revocationBacklog()).toBe(0)
-      expect(await store.claimRevocations(later + DAY, lease, 10)).toEqual([])
-    })
-  })
-
-  describe('revocation jobs replaced while claimed', () => {
-    it('finishing or retrying a claim keeps a replacement queued meanwhile, due at once', async () => {
-      const now = fx.now()
-      const lease = 60_000
-      const job = makeJob('rj_same', now)
-      await store.enqueueRevocation(job, now - 1)
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([job])
-      // The same session is queued again while the claim runs (now with a handle).
-      const replacement = { ...job, handle: { key_id: 'the-real-handle' } }
-      await store.enqueueRevocation(replacement, now + HOUR)
-      await store.finishRevocation(job, now)
-      expect(await store.revocationBacklog()).toBe(1)
-      expect(await store.claimRevocations(now, lease, 10)).toEqual([replacement])
-
-      await store.enqueueRevocation({ ...replacement, attempts: 7 }, now + HOUR)
-      await store.retryRevocation(replacement, { ...replacement, attempts: 2 }, now + DAY, now + 1)
-      expect(await store.claimRevocations(now + 1, lease, 10)).toEqual([{ ...replacement, attempts: 7 }])
-
-      // Not replaced: a retry reschedules it, a finish removes it.
-      const seven = { ...replacement, attempts: 7 }
-      await store.retryRevocation(seven, { ...seven, attempts: 8 }, now + 10, now + 2)
-      expect(await store.claimRevocations(now + 10, lease, 10)).toEqual([{ ...seven, attempts: 8 }])
-      await store.finishRevocation({ ...seven, attempts: 8 }, now + 10)
-      expect(await store.revocationBacklog()).toBe(0)
-    })
-  })
-
   describe('acquireLease', () => {
     it('one owner at a time; the holder renews; another owner takes over after the ttl', async () => {
       expect(await store.acquireLease('sweeper', 'owner-a', 60_000)).toBe(true)
@@ -595,18 +502,18 @@ export function storeContract(kind: Kind) {
       const fromPeer = await store.watchChange('ses_watched', 60_000)
       const alsoWatching = await store.watchChange('ses_watched', 60_000)
       peer.publishChange('ses_watched')
-      await fromPeer.changed
-      await alsoWatching.changed
+      await arrives(fromPeer.changed, "a watcher woken by another instance's change")
+      await arrives(alsoWatching.changed, 'a second watcher of the session woken by the same change')
 
       const local = await store.watchChange('ses_watched', 60_000)
       store.publishChange('ses_watched')
-      await local.changed
+      await arrives(local.changed, "a watcher woken by its own instance's change")
     })
 
     it('resolves after its timeout when nothing happens', async () => {
       const started = performance.now()
       const w = await store.watchChange('ses_quiet', 50)
-      await w.changed
+      await arrives(w.changed, 'the end of a 50 ms watch')
       expect(performance.now() - started).toBeGreaterThanOrEqual(45)
     })
 
@@ -615,18 +522,18 @@ export function storeContract(kind: Kind) {
       const a = await store.watchChange('ses_a', 60_000)
       const b = await store.watchChange('ses_b', 60_000)
       peer.publishChange('ses_b')
-      await b.changed
-      expect(await settlesWithin(a.changed, 100)).toBe(false)
+      await arrives(b.changed, 'a watcher of ses_b woken by its change')
+      expect(await settlesWithin(a.changed, 100), 'a watcher of ses_a woken by a change of ses_b').toBe(false)
       peer.publishChange('ses_a')
-      await a.changed
+      await arrives(a.changed, 'a watcher of ses_a woken by its change')
     })
 
     it('resolves when the signal aborts', async () => {
       const ac = new AbortController()
       const w = await store.watchChange('ses_abort', 60_000, ac.signal)
-      expect(await settlesWithin(w.changed, 20)).toBe(false)
+      expect(await settlesWithin(w.changed, 20), 'a watch ended before its signal aborted').toBe(false)
       ac.abort()
-      await w.changed
+      await arrives(w.changed, 'the end of a watch whose signal aborted')
     })
   })
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { parseDuration } from '../../config/duration.js'
+import { parseDuration } from '../../validation/duration.js'
 
 export { packageVersion } from '../../version.js'
 

@@ -1,19 +1,13 @@
 // The `store` section: where Redis is (one URL, Sentinel or Cluster, with TLS) and how many replicas
 // must acknowledge a write. Messages never echo a URL or a password: they usually carry one.
-import type { Static } from '@sinclair/typebox'
-import { DEFAULTS, type StoreSchema } from './schema.js'
-import { resolveMaybeRef, resolveRef, type ResolveOptions } from './secrets.js'
-import type { HostPort, RedisConnection, RedisTls, RedisTopology, StoreConfig } from './types.js'
+import { formatDuration } from '../../validation/duration.js'
+import type { BuildContext } from '../context.js'
+import { DEFAULTS, StoreSchema } from '../schema.js'
+import { resolveMaybeRef, resolveRef } from '../secrets.js'
+import type { HostPort, RedisConnection, RedisTls, RedisTopology, StoreConfig } from '../types.js'
 
-type Report = (path: string, message: string) => void
-
-export interface StoreContext {
-  opts: ResolveOptions & { allowMissingStore?: boolean }
-  report: Report
-  /** Resolves a secret reference, reporting a failure at `path` (then null). */
-  secret: (path: string, resolveIt: () => string) => string | null
-  duration: (path: string, value: string) => number
-}
+/** The shortest store.retention accepted. */
+const MIN_STORE_RETENTION_MS = 3_600_000
 
 const isRedisUrl = (s: string): boolean => {
   try {
@@ -29,11 +23,9 @@ export const hostPort = (s: string): HostPort => {
   return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(s.slice(i + 1)) }
 }
 
-export function parseStore(
-  store: Static<typeof StoreSchema> | null,
-  ctx: StoreContext,
-): Omit<StoreConfig, 'keyPrefix' | 'retentionMs'> {
+export function buildStore(ctx: BuildContext): StoreConfig {
   const { report, secret, opts } = ctx
+  const store = ctx.section(StoreSchema, 'store')
   const ref = (path: string, value: string | undefined): string | null =>
     value === undefined ? null : secret(path, () => resolveRef(value, opts))
   const given = (['redis_url', 'sentinel', 'cluster'] as const).filter((k) => store?.[k] !== undefined)
@@ -96,5 +88,16 @@ export function parseStore(
     report('store.replica_ack_timeout', 'expected a duration from 10ms to 60s')
   if (replicaAcks > 0 && given.length === 0)
     report('store.replica_acks', 'needs Redis (store.redis_url, store.sentinel or store.cluster)')
-  return { redis, replicaAcks, replicaAckTimeoutMs }
+  const retentionMs = ctx.duration('store.retention', store?.retention ?? DEFAULTS.storeRetention)
+  // A record that vanishes before the sweeper saw it past its deadline loses its expiry event and
+  // its revocation at expiry; an hour covers restarts and short outages of every replica.
+  if (retentionMs > 0 && retentionMs < MIN_STORE_RETENTION_MS)
+    report('store.retention', `must be at least ${formatDuration(MIN_STORE_RETENTION_MS)}`)
+  return {
+    redis,
+    keyPrefix: store?.key_prefix ?? DEFAULTS.keyPrefix,
+    retentionMs,
+    replicaAcks,
+    replicaAckTimeoutMs,
+  }
 }

@@ -2,7 +2,7 @@
 // provider failures, so by default it needs an operator's bearer; `public` is the old open route,
 // and `{ listen: "host:port" }` serves it only on a second address (e.g. a loopback or an
 // internal interface Prometheus reaches) and not on the API port at all.
-import type { MetricsConfig } from './types.js'
+import type { MetricsConfig } from '../types.js'
 
 export const METRICS_DEFAULT: MetricsConfig = { mode: 'operator' }
 

@@ -1,3 +1,4 @@
+// Liveness, readiness, each provider's health, and Prometheus metrics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
@@ -14,8 +15,8 @@ const within = <T>(p: Promise<T>, ms: number): Promise<T> => {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
-const service: FastifyPluginAsyncTypebox = async (app) => {
-  const { store, tokens, metrics } = app.broker
+const health: FastifyPluginAsyncTypebox = async (app) => {
+  const { store, metrics } = app.broker
 
   app.get(
     '/healthz',
@@ -50,22 +51,6 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
       )
       if (failure) throw err.unavailable(failure)
       return { status: 'ready' as const }
-    },
-  )
-
-  app.get(
-    '/.well-known/jwks.json',
-    {
-      schema: {
-        summary: 'Public keys of session tokens',
-        tags: ['tokens'],
-        security: [],
-        response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
-      },
-    },
-    async (_req, reply) => {
-      reply.header('cache-control', 'public, max-age=300')
-      return tokens.jwks()
     },
   )
 
@@ -140,4 +125,4 @@ const service: FastifyPluginAsyncTypebox = async (app) => {
   }
 }
 
-export default service
+export default health

@@ -1,10 +1,12 @@
-// One way to open Redis for every part of Airlock (store, vault, subscribers, CLI), whatever the
-// topology: a URL, Sentinel or Cluster. Reads and writes always go to the primary: Sentinel mode
-// connects to the master only (role checked on connect), Cluster mode never scales reads to
-// replicas, and a connection that finds itself on a demoted primary (READONLY) reconnects.
+// The one way to open Redis for every part of Airlock (store, queues, vault, subscribers, CLI),
+// whatever the topology: a URL, Sentinel or Cluster. Reads and writes always go to the primary:
+// Sentinel mode connects to the master only (role checked on connect), Cluster mode never scales
+// reads to replicas, and a connection that finds itself on a demoted primary (READONLY)
+// reconnects. Every failure fails closed: `guard` turns it into a StoreUnavailableError (a 503).
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisConnection } from '../config/types.js'
+import { StoreUnavailableError } from '../errors.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -33,7 +35,7 @@ const tlsOptions = (conn: RedisConnection): ConnectionOptions | undefined => {
   }
 }
 
-/** A client for `conn` (not connected yet: call connect()). */
+/** A client for `conn` (not connected yet: call connectRedis() or connect()). */
 export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): RedisClient {
   const options = redisOptions(extra)
   const tls = tlsOptions(conn)
@@ -77,6 +79,45 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
           ...(tls && { tls }),
         },
       })
+  }
+}
+
+/**
+ * A client for pub/sub on `conn`, connecting on first use: it queues commands while disconnected
+ * and reconnects by itself (a subscriber re-reads what it missed: see onReconnect).
+ */
+export function openSubscriber(conn: RedisConnection): RedisClient {
+  const sub = openRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: null })
+  sub.on('error', () => {}) // reconnects by itself; readers learn of the gap through onReconnect
+  return sub
+}
+
+/** Connects a client, or throws a StoreUnavailableError naming what failed. */
+export async function connectRedis(client: RedisClient, what = 'Redis'): Promise<void> {
+  client.on('error', () => {}) // reported through failed commands and /readyz, not as a crash
+  // 'ready' rather than connect()'s promise alone: a Cluster client whose first ready check fails
+  // reconnects by itself and never settles that promise (ioredis 5).
+  let timer: NodeJS.Timeout | undefined
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve())
+    timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
+  })
+  await Promise.race([client.connect(), ready])
+    .then(() => ready)
+    .catch((e: unknown) => {
+      client.disconnect()
+      throw new StoreUnavailableError(`cannot connect to ${what}: ${(e as Error).message}`, e)
+    })
+    .finally(() => clearTimeout(timer))
+}
+
+/** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
+export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  try {
+    return await f()
+  } catch (e) {
+    if (e instanceof StoreUnavailableError) throw e
+    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
   }
 }
 
@@ -142,4 +183,55 @@ export function onReconnect(client: RedisClient, fn: () => void): void {
   })
   // Not while closing: a Cluster client drops every node then.
   if (client instanceof Cluster) client.on('-node', () => client.status === 'ready' && fn())
+}
+
+// Start-up checks on the Redis we are about to trust with sessions.
+const field = (info: string, name: string): string | null =>
+  new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? null
+
+/**
+ * Throws when Redis may evict keys (a live session silently gone); returns warnings otherwise.
+ * A Cluster is checked on every primary.
+ */
+export async function checkRedis(
+  client: RedisClient,
+  opts: { replicaAcks?: number } = {},
+): Promise<string[]> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client]
+  const warnings: string[] = []
+  for (const node of nodes) warnings.push(...(await checkNode(node, opts.replicaAcks ?? 0)))
+  return [...new Set(warnings)]
+}
+
+async function checkNode(redis: Redis, replicaAcks: number): Promise<string[]> {
+  const memory = await redis.info('memory')
+  const policy = field(memory, 'maxmemory_policy')
+  if (policy !== null && policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is '${policy}', which can evict sessions, locks and audit events; set it to 'noeviction'`,
+    )
+  }
+  const warnings: string[] = []
+  const persistence = await redis.info('persistence')
+  const aof = field(persistence, 'aof_enabled') === '1'
+  let rdb = true
+  try {
+    const save = (await redis.config('GET', 'save')) as string[]
+    rdb = (save[1] ?? '').trim() !== ''
+  } catch {
+    // CONFIG may be disabled on managed Redis; then we cannot tell and do not warn.
+  }
+  if (!aof && !rdb) {
+    warnings.push(
+      'Redis persists nothing (no AOF, no RDB): a Redis restart forgets every session and lock (tokens then introspect inactive)',
+    )
+  }
+  if (replicaAcks > 0) {
+    const replicas = Number(field(await redis.info('replication'), 'connected_slaves') ?? 0)
+    if (replicas < replicaAcks)
+      warnings.push(
+        `store.replica_acks is ${replicaAcks} but the Redis primary has ${replicas} replica(s) connected: grants, revocations and locks answer 503 until enough replicas are back`,
+      )
+  }
+  return warnings
 }

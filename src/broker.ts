@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { hostname } from 'node:os'
 import { buildApp, type App } from './app.js'
 import { createApprovalService } from './approvals/service.js'
+import { openBackend, type Backend } from './backend.js'
 import { createAuditLog } from './audit/log.js'
 import { systemClock, type Clock } from './clock.js'
 import type { AirlockConfig } from './config/types.js'
@@ -18,14 +19,11 @@ import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
-import { createRevoker } from './sessions/revoker.js'
+import type { Queue } from './queue/index.js'
+import { createRevoker, revocationQueue, type RevocationJob } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
 import { deploymentId } from './store/deployment.js'
-import { redisKeys } from './store/keys.js'
-import { createMemoryStore } from './store/memory.js'
-import { memoryProviderState, redisProviderState } from './store/provider-state.js'
-import { checkRedis } from './store/redis-check.js'
-import { createRedisStore } from './store/redis.js'
+import { providerStateFor } from './store/provider-state.js'
 import type { Store } from './store/types.js'
 import type { SigningKey } from './tokens/keys.js'
 import { KEYRING_PATH } from './vault/keyring.js'
@@ -37,23 +35,32 @@ import { createExpiry } from './sessions/expiry.js'
 
 export interface BrokerOptions {
   config: AirlockConfig
-  clock?: Clock
   logger?: Logger
-  /** Where audit lines go (default stdout); ignored when audit.stdout is false. */
-  auditOut?: (line: string) => void
-  /** Dev mode passes a generated key; production loads tokens.signing_key. */
-  signingKey?: SigningKey
   /** Only `airlock dev` and tests may run without Redis. */
   allowMemoryStore?: boolean
+}
+
+/** What tests and benchmarks set besides the config; `airlock serve` and `airlock dev` set none. */
+export interface BrokerHooks {
+  clock?: Clock
+  /** Where audit lines go (default stdout); ignored when audit.stdout is false. */
+  auditOut?: (line: string) => void
+  /** A fixed signing key instead of tokens.signing_key or the vault's key ring. */
+  signingKey?: SigningKey
+  /** false: the sweeper does not run on its own (sweepOnce() still does). */
   sweeper?: boolean
   sweepEveryMs?: number
-  /** Backoff of failed Slack calls (default: 1 s doubling to 60 s); tests shorten it. */
+  /** Backoff of failed Slack calls (default: 1 s doubling to 60 s). */
   slackRetry?: { baseMs?: number; maxMs?: number }
 }
 
 export interface RunningBroker {
   app: App
   store: Store
+  /** Where shared state lives (Redis, or memory for `airlock dev` and tests). */
+  backend: Backend
+  /** Provider revocations that failed, waiting to be retried. */
+  revocations: Queue<RevocationJob>
   runtime: () => Runtime
   chain: string
   /** The port of server.metrics.listen once bound; null when /metrics is on the API port. */
@@ -63,37 +70,22 @@ export interface RunningBroker {
   close(): Promise<void>
 }
 
-export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> {
+export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}): Promise<RunningBroker> {
   const { config } = opts
-  const clock = opts.clock ?? systemClock
+  const clock = hooks.clock ?? systemClock
   const log = opts.logger ?? createLogger()
   const metrics = createMetrics({ defaults: true })
 
-  let store: Store
-  let redis = null
-  if (config.store.redis) {
-    const rs = await createRedisStore(config.store.redis, config.store.keyPrefix, {
-      durability: {
-        acks: config.store.replicaAcks,
-        timeoutMs: config.store.replicaAckTimeoutMs,
-        onShortfall: () => metrics.replicaAckShortfalls.inc(),
-      },
-    })
-    try {
-      for (const w of await checkRedis(rs.redis, { replicaAcks: config.store.replicaAcks })) log.warn(w)
-    } catch (e) {
-      await rs.close()
-      throw e
-    }
-    store = rs
-    redis = rs.redis
-  } else if (opts.allowMemoryStore) {
-    store = createMemoryStore(clock)
-  } else {
-    throw new Error(
-      'store.redis_url (or store.sentinel or store.cluster) is required: `airlock serve` keeps sessions in Redis (use `airlock dev` to try it without)',
-    )
-  }
+  const { backend, store } = await openBackend(config, {
+    clock,
+    allowMemory: opts.allowMemoryStore === true,
+    durability: {
+      acks: config.store.replicaAcks,
+      timeoutMs: config.store.replicaAckTimeoutMs,
+      onShortfall: () => metrics.replicaAckShortfalls.inc(),
+    },
+    warn: (w) => log.warn(w),
+  })
 
   let vault: Vault | null = null
   let signing: Signing
@@ -101,9 +93,9 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   // tokens.max_ttl this broker has run with (a reload may raise it; lowering it leaves older tokens).
   let keyWindowMs = config.tokens.maxTtlSeconds * 1000
   try {
-    vault = await vaultFor(config, clock)
-    signing = opts.signingKey
-      ? { keys: { active: opts.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
+    vault = await vaultFor(config, clock, backend)
+    signing = hooks.signingKey
+      ? { keys: { active: hooks.signingKey, retired: [], activeSince: clock.now() }, keyring: null }
       : await signingKeys(config, vault, clock, () => keyWindowMs)
   } catch (e) {
     await vault?.close()
@@ -124,7 +116,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   }
 
   const chain = newChainId()
-  const out = opts.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
+  const out = hooks.auditOut ?? ((line: string) => void process.stdout.write(`${line}\n`))
   const audit = createAuditLog({
     store,
     chain,
@@ -148,7 +140,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   // every replica reads the same id from Redis, whatever its host, so each recognises (and reaps)
   // the others' leftovers, and another deployment on the same backend (even with the same key
   // prefix) has another. Providers may let the config override it (postgres: deployment_id).
-  const instanceId = await deploymentId(redis, config.store.keyPrefix).catch(async (e: unknown) => {
+  const instanceId = await deploymentId(backend).catch(async (e: unknown) => {
     await vault?.close()
     await store.close()
     throw e
@@ -159,24 +151,31 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
   // Provider state and mass revocation (ProviderContext.state / onMassRevocation; the aws provider).
   let sessionsRef: SessionService | null = null
   const providerDeps = {
-    providerState: redis ? redisProviderState(redis, config.store.keyPrefix) : memoryProviderState(),
+    providerState: providerStateFor(backend),
     onMassRevocation: createMassRevocation({ sessions: () => sessionsRef, audit, log }),
     sealer: vault?.sealer ?? null,
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
-  const revoker = createRevoker({ store, runtime, clock, metrics, log, retired: (n) => reloader.retired(n) })
-  // Approvals (issue 4): the Slack notifier hears of requests going pending and sessions ending.
+  const revocations = revocationQueue(backend)
+  const revoker = createRevoker({
+    queue: revocations,
+    runtime,
+    clock,
+    metrics,
+    log,
+    retired: (n) => reloader.retired(n),
+  })
+  // Approvals: the Slack notifier hears of requests going pending and sessions ending.
   const slack = createSlackSide({
-    redis,
-    keyPrefix: config.store.keyPrefix,
+    backend,
     store,
     runtime,
     audit,
     clock,
     log,
     metrics,
-    retry: opts.slackRetry,
+    retry: hooks.slackRetry,
   })
   const onChange = slack.notifier.changed
   const sessions = createSessionService({
@@ -253,12 +252,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
       )
     : null
   keyTimer?.unref()
-  const app = await buildApp({
-    broker,
-    redis,
-    rateLimitNamespace: redisKeys(config.store.keyPrefix).rateLimit,
-    logger: log,
-  })
+  const app = await buildApp({ broker, backend, logger: log })
 
   const exposure = config.server.metrics
   let metricsListener: MetricsListener | null = null
@@ -287,7 +281,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     metrics,
     log,
     owner: chain,
-    intervalMs: opts.sweepEveryMs,
+    intervalMs: hooks.sweepEveryMs,
     tasks: keyring
       ? [
           async () => {
@@ -313,7 +307,7 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     async build(next) {
       vaultChangesAtBuild = vaultChanges
       await deferred.resolve(next, current.config)
-      return buildRuntime(next, { clock, log, instanceId, secrets, previous: current, ...providerDeps })
+      return buildRuntime(next, { clock, log, instanceId, secrets, ...providerDeps })
     },
     async swap(next) {
       current = next
@@ -332,12 +326,14 @@ export async function createBroker(opts: BrokerOptions): Promise<RunningBroker> 
     audit,
     log,
   })
-  if (opts.sweeper !== false) sweeper.start()
+  if (hooks.sweeper !== false) sweeper.start()
   slack.notifier.start()
 
   return {
     app,
     store,
+    backend,
+    revocations,
     runtime,
     chain,
     metricsPort: metricsListener?.port ?? null,
