@@ -16,7 +16,7 @@ import { checkRequest } from '../src/gateway/check.js'
 import { containPath, type Contained } from '../src/gateway/path.js'
 import { redactBuffer, redactStream, secretBytes } from '../src/gateway/redact.js'
 import { createLogger } from '../src/log.js'
-import { createBroker } from '../src/server.js'
+import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, testConfigYaml } from '../test/support/fixtures.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
@@ -62,12 +62,10 @@ const config = parseConfig(
   testConfigYaml(prefix, keys, { providers }).replace('audit: { stdout: true }', 'audit: { stdout: false }'),
   { baseDir: ROOT, env: { REDIS_URL: url } },
 )
-const broker = await createBroker({
-  config,
-  sweeper: false,
-  logger: createLogger({ level: 'warn' }),
-  signingKey: await generateSigningKey('EdDSA'),
-})
+const broker = await buildBroker(
+  { config, logger: createLogger({ level: 'warn' }) },
+  { sweeper: false, signingKey: await generateSigningKey('EdDSA') },
+)
 const app = broker.app
 const b = app.broker
 
