@@ -18,6 +18,7 @@ import approvalRoutes from './routes/approvals.js'
 import auditRoutes from './routes/audit.js'
 import identityRoutes from './routes/identity.js'
 import gatewayRoutes from './routes/gateway.js'
+import consolePlugin from './console/plugin.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
 import healthRoutes from './routes/health.js'
@@ -137,6 +138,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(slackRoutes)
   await app.register(identityRoutes)
   await app.register(gatewayRoutes)
+  await app.register(consolePlugin, { prefix: '/console' })
   return app
 }
 

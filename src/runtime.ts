@@ -21,11 +21,13 @@ export interface Runtime {
 }
 
 /**
- * Whether a human has a channel to approve through: an API key, or a Slack id while Slack is
- * configured. (A console sign-in counts too once the config has a console section.)
+ * Whether a human has a channel to approve through: an API key, a Slack id while Slack is
+ * configured, or a console OIDC sign-in (an email or subject to match) while the console has OIDC.
  */
 export const canAct = (h: HumanConfig, config: AirlockConfig): boolean =>
-  h.apiKeySha256 !== null || (config.slack !== null && h.slackUserId !== null)
+  h.apiKeySha256 !== null ||
+  (config.slack !== null && h.slackUserId !== null) ||
+  (config.console?.oidc != null && (h.email !== null || h.oidcSubject !== null))
 
 export async function buildRuntime(
   config: AirlockConfig,

@@ -21,6 +21,7 @@ const ENV = {
   REDIS_URL: 'redis://localhost:6379/0',
   SLACK_BOT_TOKEN: 'xoxb-test',
   SLACK_SIGNING_SECRET: 'sign-test',
+  CONSOLE_OIDC_SECRET: 'console-test',
   AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
   SHORT_KEY: 'c2hvcnQ=',
 }
@@ -124,6 +125,8 @@ describe('the example', () => {
       roles: ['approver'],
       slackUserId: 'U0CAROL',
       apiKeySha256: null,
+      email: null,
+      oidcSubject: null,
     })
     expect(c.resourceServers[0]?.audiences).toEqual(['https://api.internal.example'])
     const env = (account: string, name: string) => ({

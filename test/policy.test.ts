@@ -52,6 +52,8 @@ const human = (id: string, ...roles: ('approver' | 'operator' | 'admin')[]) => (
   roles,
   slackUserId: null,
   apiKeySha256: null,
+  email: null,
+  oidcSubject: null,
 })
 const agent = (id: string, ...owners: string[]) => ({ id, owners, apiKeySha256: null, oidc: null })
 

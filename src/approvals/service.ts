@@ -3,6 +3,7 @@
 // approvals, denials, revokes, expiries and claims on any replica leave one outcome and one trail.
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditInput, AuditLog } from '../audit/log.js'
+import type { Via } from '../audit/via.js'
 import type { Principal } from '../auth/principal.js'
 import { iso, type Clock } from '../clock.js'
 import { AirlockError, err } from '../errors.js'
@@ -19,7 +20,7 @@ import type { Grant, SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
 
 export type Decision = 'approve' | 'deny'
-export type Via = 'api' | 'slack'
+export type { Via } from '../audit/via.js'
 
 export interface ApprovalDeps {
   sessions: SessionService

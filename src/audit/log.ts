@@ -18,6 +18,7 @@ import type {
   WriteResult,
 } from '../store/types.js'
 import { sealEvent, ZERO_HASH } from './chain.js'
+import { tagVia } from './via.js'
 
 export interface AuditInput {
   type: string
@@ -257,21 +258,34 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ events, create: null, update: null, resolve: () => resolve(), reject })
+        queue.push({
+          events: tagVia(events),
+          create: null,
+          update: null,
+          resolve: () => resolve(),
+          reject,
+        })
         void flush()
       })
     },
     create(rec, retentionMs, ...events) {
       return new Promise<CreateResult>((resolve, reject) => {
         const done = resolve as (r: WriteResult) => void
-        queue.push({ events, create: { rec, retentionMs }, update: null, resolve: done, reject })
+        queue.push({
+          events: tagVia(events),
+          create: { rec, retentionMs },
+          update: null,
+          resolve: done,
+          reject,
+        })
         void flush()
       })
     },
     update(rec, expectedV, retentionMs, ...events) {
       return new Promise<'ok' | 'conflict' | 'missing'>((resolve, reject) => {
         const done = resolve as (r: WriteResult) => void
-        queue.push({ events, create: null, update: { rec, expectedV, retentionMs }, resolve: done, reject })
+        const update = { rec, expectedV, retentionMs }
+        queue.push({ events: tagVia(events), create: null, update, resolve: done, reject })
         void flush()
       })
     },

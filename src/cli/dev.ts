@@ -75,6 +75,7 @@ policies:
     approvals: 2
 audit: { stdout: false }
 rate_limits: { per_agent_per_minute: 120 }
+console: { api_key_login: true }
 `
 }
 
@@ -120,5 +121,6 @@ export async function dev(opts: { port: number; config?: string }): Promise<void
     `  curl -s -X POST "$AIRLOCK_URL/v1/sessions" -H "authorization: Bearer $DEMO_BOT_KEY" -H 'content-type: application/json' \\\n` +
       `    -d '{"environment":"staging","operation_class":"read","provider":"demo-api","task":{"id":"DEMO-1"}}'`,
   )
+  out(`  Console:  ${address}/console (sign in with a person's key above, e.g. $BOB_KEY)`)
   out(`  API docs: ${address}/docs`)
 }

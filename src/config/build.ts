@@ -4,6 +4,7 @@
 import { providerRegistry } from '../../providers/registry.js'
 import { buildContext, duplicates, type ParseOptions, type Report } from './context.js'
 import { buildApprovals } from './sections/approvals.js'
+import { buildConsole } from './sections/console.js'
 import { buildAudit } from './sections/audit.js'
 import { buildEnvironments, buildOperationClasses, destructiveClasses } from './sections/environments.js'
 import { buildPolicies } from './sections/policies.js'
@@ -59,5 +60,6 @@ export function build(raw: Record<string, unknown>, opts: ParseOptions, report: 
     slack: buildSlack(ctx),
     audit: buildAudit(ctx),
     rateLimits: buildRateLimits(ctx),
+    console: buildConsole(ctx),
   }
 }

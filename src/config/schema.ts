@@ -14,6 +14,7 @@ import {
   text,
   type Problem,
 } from '../validation/schema.js'
+import { ConsoleSchema, HUMAN_CONSOLE_FIELDS } from './sections/console.js'
 
 export const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
 /** A name, `*`, or a glob with `*` (policy matchers). */
@@ -140,6 +141,7 @@ export const HumanSchema = strict({
   roles: opt(list(Role)),
   slack_user_id: opt(text(64)),
   api_key_sha256: opt(Sha256),
+  ...HUMAN_CONSOLE_FIELDS,
 })
 
 export const ResourceServerSchema = strict({
@@ -198,6 +200,7 @@ export const RawConfigSchema = strict({
   slack: opt(SlackSchema),
   audit: opt(AuditSchema),
   rate_limits: opt(RateLimitsSchema),
+  console: opt(ConsoleSchema),
 })
 
 /** Every schema violation in the config file, one per path, like `policies[2].approvals`. */

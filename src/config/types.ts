@@ -85,6 +85,10 @@ export interface HumanConfig {
   roles: Role[]
   slackUserId: string | null
   apiKeySha256: string | null
+  /** Matched (without case) to the `email` of a console OIDC sign-in. */
+  email: string | null
+  /** Matched to the `sub` of a console OIDC sign-in. */
+  oidcSubject: string | null
 }
 
 export interface ResourceServerConfig {
@@ -139,6 +143,20 @@ export interface SlackConfig {
   apiUrl: string
 }
 
+/** The web console (src/console); null when the config has no `console` section. */
+export interface ConsoleConfig {
+  oidc: {
+    issuer: string
+    clientId: string
+    /** A secret reference (env:, file:, vault:), resolved at each sign-in. */
+    clientSecretRef: string
+    scopes: string[]
+  } | null
+  apiKeyLogin: boolean
+  idleTimeoutMs: number
+  absoluteTimeoutMs: number
+}
+
 export interface AuditConfig {
   stdout: boolean
   retentionMs: number
@@ -179,4 +197,5 @@ export interface AirlockConfig {
   slack: SlackConfig | null
   audit: AuditConfig
   rateLimits: { perAgentPerMinute: number }
+  console: ConsoleConfig | null
 }

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
-import { scrub } from '../secrets/scrub.js'
+import { providerHealth } from '../provider-health.js'
 import { errors } from '../schemas/common.js'
 
 const READY_TIMEOUT_MS = 1500
@@ -77,26 +77,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async () => {
-      const list = [...app.broker.runtime().providers.values()]
-      // Provider errors may quote what they were given: scrubbed before anyone sees them.
-      const health = await Promise.all(
-        list.map((p) =>
-          p.health().then(
-            (h) => ({ ok: h.ok, error: h.error === null ? null : scrub(h.error) }),
-            (e: unknown) => ({ ok: false, error: scrub((e as Error).message) }),
-          ),
-        ),
-      )
-      return {
-        providers: list.map((p, i) => ({
-          name: p.name,
-          type: p.type,
-          audience: p.audience,
-          ...(health[i] as { ok: boolean; error: string | null }),
-        })),
-      }
-    },
+    async () => ({ providers: await providerHealth(app.broker.runtime()) }),
   )
 
   // server.metrics: with a listen address the API port has no /metrics at all (src/metrics-listener.ts).

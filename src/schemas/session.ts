@@ -38,7 +38,7 @@ export const Session = Type.Object(
     approvals: Type.Array(
       Type.Object({
         by: Type.String(),
-        via: Type.Union([Type.Literal('slack'), Type.Literal('api')]),
+        via: Type.Union([Type.Literal('slack'), Type.Literal('api'), Type.Literal('console')]),
         at: Type.String({ format: 'date-time' }),
         comment: Nullable(Type.String()),
       }),

@@ -10,7 +10,7 @@ export const isFinal = (s: Status): boolean => FINAL.has(s)
 
 export interface Approval {
   by: string
-  via: 'slack' | 'api'
+  via: 'slack' | 'api' | 'console'
   at: number
   comment: string | null
 }
@@ -70,7 +70,7 @@ export interface PublicSession {
   created_at: string
   expires_at: string
   approvals_required: number
-  approvals: { by: string; via: 'slack' | 'api'; at: string; comment: string | null }[]
+  approvals: { by: string; via: 'slack' | 'api' | 'console'; at: string; comment: string | null }[]
   denied_by: string | null
   revoked_by: string | null
   revoked_at: string | null

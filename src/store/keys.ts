@@ -41,6 +41,10 @@ export function redisKeys(prefix: string) {
     slackSeen: (signature: string) => `${t}ss:${signature}`,
     /** STRING, PXAT past the session's end: its approved gateway action was used (once only). */
     actionUsed: (id: string) => `${t}au:${id}`,
+    /** STRING JSON, PX the idle timeout: a signed-in console session, under the SHA-256 of its cookie. */
+    consoleSession: (digest: string) => `${t}cs:${digest}`,
+    /** STRING JSON, PX 10 minutes: a console OIDC sign-in in progress, under its state; used once. */
+    consoleLogin: (state: string) => `${t}cl:${state}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */
     changes: `${t}changes`,
     /** ZSET: one provider's named sorted set (ProviderState; e.g. the aws provider's deny list). */

@@ -4,6 +4,7 @@ import type { Lock } from '../locks/model.js'
 import { lockCovers } from '../locks/model.js'
 import { decodeCursor, encodeCursor, parseHead } from './codec.js'
 import { createWaiters } from './waiters.js'
+import { memoryConsoleRecords } from './console-records.js'
 import { isFinal, scopeOf, type LockScope, type SessionRecord } from '../sessions/model.js'
 import type { AppendResult, CasResult, ChainHead, CreateResult, StoredAuditEvent, Store } from './types.js'
 
@@ -231,6 +232,8 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
       leases.set(name, { owner, until: now + ttlMs })
       return true
     },
+
+    ...memoryConsoleRecords(clock),
 
     publishChange(sessionId) {
       waiters.wake(sessionId)

@@ -13,6 +13,7 @@ import { lockCombo, recordExpiry, redisKeys, scopeCombos } from './keys.js'
 import { decodeCursor, decodeRecord, encodeCursor, encodeRecord, parseHead } from './codec.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
+import { redisConsoleRecords } from './console-records.js'
 import {
   connectRedis,
   guard,
@@ -392,6 +393,8 @@ export async function createRedisStore(
 
     acquireLease: (name, owner, ttlMs) =>
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),
+
+    ...redisConsoleRecords(redis, k),
 
     publishChange(sessionId) {
       redis.publish(k.changes, sessionId).catch(() => {})

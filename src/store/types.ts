@@ -127,17 +127,42 @@ export interface LeaseStore {
   acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>
 }
 
-/** Cross-replica change notifications (for `GET /v1/sessions/{id}?wait=`). */
+/** What watchChange takes to hear of a change to any session (the console's lists). */
+export const ANY_SESSION = '*'
+
+/** Cross-replica change notifications (for `GET /v1/sessions/{id}?wait=` and the console). */
 export interface ChangeFeed {
   publishChange(sessionId: string): void
   /**
    * Starts listening (the outer promise resolves once no change can be missed any more); the inner
-   * promise resolves on the next change of `sessionId`, after `ms`, or when `signal` aborts.
+   * promise resolves on the next change of `sessionId` (of any session for ANY_SESSION), after
+   * `ms`, or when `signal` aborts.
    */
   watchChange(sessionId: string, ms: number, signal?: AbortSignal): Promise<{ changed: Promise<void> }>
 }
 
-export interface Store extends SessionStore, LockStore, AuditStore, LeaseStore, ChangeFeed {
+export type ConsoleRecordKind = 'session' | 'login'
+
+/** The web console's own records (src/console): signed-in sessions, sign-ins in progress. */
+export interface ConsoleStore {
+  /**
+   * Writes a record that lives `ttlMs`. With `onlyIfExists`, only over one still there (a sign-out
+   * or an expiry meanwhile wins): false when it was not.
+   */
+  putConsoleRecord(
+    kind: ConsoleRecordKind,
+    id: string,
+    json: string,
+    ttlMs: number,
+    onlyIfExists?: boolean,
+  ): Promise<boolean>
+  getConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<string | null>
+  /** Reads and deletes in one step (a sign-in state is used once). */
+  takeConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<string | null>
+  deleteConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<void>
+}
+
+export interface Store extends SessionStore, LockStore, AuditStore, LeaseStore, ChangeFeed, ConsoleStore {
   readonly kind: 'memory' | 'redis'
   /** Resolves when the store answers from its primary; rejects otherwise. */
   ping(): Promise<void>

@@ -1,10 +1,13 @@
 // In-process waiters for session changes, shared by both stores: the memory store wakes them
-// directly, the Redis store from its pub/sub subscription.
+// directly, the Redis store from its pub/sub subscription. Waiters on ANY_SESSION hear every change.
+import { ANY_SESSION } from './types.js'
+
 export function createWaiters() {
   const waiters = new Map<string, Set<() => void>>()
   return {
     wake(id: string) {
       for (const w of waiters.get(id) ?? []) w()
+      for (const w of waiters.get(ANY_SESSION) ?? []) w()
     },
     wakeAll() {
       for (const set of waiters.values()) for (const w of set) w()

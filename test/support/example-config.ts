@@ -21,6 +21,7 @@ export function exampleLoadOptions(name: string) {
         REDIS_URL: 'redis://localhost:6379/0',
         SLACK_BOT_TOKEN: 'x',
         SLACK_SIGNING_SECRET: 'y',
+        CONSOLE_OIDC_SECRET: 'z',
         AIRLOCK_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
       },
     },

@@ -33,12 +33,18 @@ export interface YamlOptions {
   signingKeyPath?: string
   /** tokens.max_ttl (default 1h). */
   maxTtl?: string
+  /** server.public_url (default http://airlock.test). */
+  publicUrl?: string
+  /** More keys of a configured human's mapping (YAML flow entries, e.g. `email: carol@example.com`). */
+  humanFields?: Partial<Record<'alice' | 'bob' | 'carol' | 'ops', string>>
 }
 
 export function testConfigYaml(prefix: string, keys: Record<string, string>, o: YamlOptions = {}): string {
   const h = (n: string) => sha256Hex(keys[n] as string)
+  const more = (n: keyof NonNullable<YamlOptions['humanFields']>) =>
+    o.humanFields?.[n] ? `, ${o.humanFields[n]}` : ''
   return `
-server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "http://airlock.test", body_limit_bytes: 16384${o.metrics === null ? '' : `, metrics: ${o.metrics ?? 'public'}`} }
+server: { ${o.port === undefined ? '' : `port: ${o.port}, `}public_url: "${o.publicUrl ?? 'http://airlock.test'}", body_limit_bytes: 16384${o.metrics === null ? '' : `, metrics: ${o.metrics ?? 'public'}`} }
 store: { ${o.redis ?? 'redis_url: env:REDIS_URL'}, key_prefix: "${prefix}", retention: 1h${o.store ? `, ${o.store}` : ''} }
 tokens: { default_ttl: 15m, max_ttl: ${o.maxTtl ?? '1h'}${o.signingKeyPath ? `, signing_key: "file:${o.signingKeyPath}"` : ''} }
 environments: [{ name: staging }, { name: prod }]
@@ -48,10 +54,10 @@ agents:
   - { id: other-bot, owner: bob, api_key_sha256: ${h('other-bot')} }
 ${o.extraAgents ?? ''}
 humans:
-  - { id: alice, roles: [approver], slack_user_id: U0ALICE, api_key_sha256: ${h('alice')} }
-  - { id: bob, roles: [approver, operator], slack_user_id: U0BOB, api_key_sha256: ${h('bob')} }
-  - { id: carol, roles: [approver], slack_user_id: U0CAROL, api_key_sha256: ${h('carol')} }
-  - { id: ops, roles: [operator, admin], api_key_sha256: ${h('ops')} }
+  - { id: alice, roles: [approver], slack_user_id: U0ALICE, api_key_sha256: ${h('alice')}${more('alice')} }
+  - { id: bob, roles: [approver, operator], slack_user_id: U0BOB, api_key_sha256: ${h('bob')}${more('bob')} }
+  - { id: carol, roles: [approver], slack_user_id: U0CAROL, api_key_sha256: ${h('carol')}${more('carol')} }
+  - { id: ops, roles: [operator, admin], api_key_sha256: ${h('ops')}${more('ops')} }
 ${o.extraHumans ?? ''}
 resource_servers:
   - { id: internal-api, audiences: ["https://api.internal.example"], api_key_sha256: ${h('internal-api')} }

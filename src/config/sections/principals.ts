@@ -3,6 +3,7 @@
 import type { Static } from '@sinclair/typebox'
 import { isRecord } from '../../validation/schema.js'
 import { isIssuerUrl, type BuildContext, type Report } from '../context.js'
+import { checkHumanIdentities } from './console.js'
 import { AgentSchema, DEFAULTS, HumanSchema, ResourceServerSchema } from '../schema.js'
 import type { AgentConfig, HumanConfig, ResourceServerConfig, Role } from '../types.js'
 
@@ -19,13 +20,21 @@ const OIDC_ALGORITHMS = [
   'EdDSA',
 ]
 
-export const buildHumans = (ctx: BuildContext): HumanConfig[] =>
-  ctx.items(HumanSchema, 'humans').map(([h]) => ({
-    id: h.id,
-    roles: [...new Set<Role>(h.roles ?? [])],
-    slackUserId: h.slack_user_id ?? null,
-    apiKeySha256: h.api_key_sha256 ?? null,
+export function buildHumans(ctx: BuildContext): HumanConfig[] {
+  const humans = ctx.items(HumanSchema, 'humans').map(([h, i]) => ({
+    i,
+    h: {
+      id: h.id,
+      roles: [...new Set<Role>(h.roles ?? [])],
+      slackUserId: h.slack_user_id ?? null,
+      apiKeySha256: h.api_key_sha256 ?? null,
+      email: h.email ?? null,
+      oidcSubject: h.oidc_subject ?? null,
+    },
   }))
+  checkHumanIdentities(humans, ctx.report)
+  return humans.map(({ h }) => h)
+}
 
 /** Humans with the approver role, as the file writes them (a human with another bad field still counts). */
 export const approverIds = (ctx: BuildContext): Set<string> =>

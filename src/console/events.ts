@@ -1,0 +1,110 @@
+// Server-sent events for pages that update by themselves. Fed by the store's change feed (the one
+// behind GET /v1/sessions/{id}?wait=: Redis pub/sub, so a change on any replica is heard): one
+// session's changes for its page, any session's for the lists. The stream says `change` (the page
+// fetches itself again) and `signed-out` when the console session ends (idle or absolute timeout,
+// sign-out elsewhere); an open stream does not count as activity.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Type } from '@sinclair/typebox'
+import { SessionId } from '../schemas/session.js'
+import { ANY_SESSION } from '../store/types.js'
+import { principalOf, type ConsoleApp, type ConsoleContext } from './context.js'
+
+const HEARTBEAT_MS = 20_000
+const WATCH_MS = 3_600_000
+/**
+ * Lists also refresh this often: a session granted at once (no approval) is written without a
+ * change notification, which keeps the grant path free of a publish per grant.
+ */
+const LIST_REFRESH_MS = 30_000
+/** Changes within this window reach the page as one refresh (a bulk revocation is many changes). */
+const COALESCE_MS = 150
+export const EVENTS_PATH = '/console/events'
+
+export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
+  const { broker } = ctx
+  const streams = new Set<AbortController>()
+  // Open streams would hold the server open on close: they end first.
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.abort()
+  })
+
+  app.get(
+    '/events',
+    {
+      config: { console: { roles: ['approver', 'operator'] } },
+      schema: {
+        hide: true,
+        querystring: Type.Object(
+          { session: Type.Optional(SessionId.properties.id) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.String({ description: 'text/event-stream: change, signed-out' }) },
+      },
+    },
+    async (req, reply) => {
+      const session = req.query.session
+      // Not found (404) unless the viewer may read it, as GET /v1/sessions/{id}.
+      if (session) await broker.sessions.get(principalOf(req), session)
+      const cookie = req.consoleCookie as string
+      const stop = new AbortController()
+      const key = session ?? ANY_SESSION
+      const ms = session ? WATCH_MS : LIST_REFRESH_MS
+      // Listening before the stream opens: a store that cannot subscribe is a 503, not a dead stream.
+      let watch = await broker.store.watchChange(key, ms, stop.signal)
+
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        'x-content-type-options': 'nosniff',
+        'x-request-id': req.id,
+      })
+      const send = (event: string) => {
+        if (!res.writableEnded) res.write(`event: ${event}\ndata: ${Date.now()}\n\n`)
+      }
+      res.write('retry: 3000\n\n')
+      streams.add(stop)
+      const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS)
+      let expiry: NodeJS.Timeout | undefined
+      const end = () => {
+        stop.abort()
+        streams.delete(stop)
+        clearInterval(heartbeat)
+        clearTimeout(expiry)
+        if (!res.writableEnded) res.end()
+      }
+      res.once('close', end)
+      stop.signal.addEventListener('abort', end, { once: true })
+
+      // The console session's end: checked at its deadline (another tab may have moved it).
+      const checkSignIn = async () => {
+        const s = await ctx.sessions.read(cookie, false).catch(() => undefined)
+        if (s === undefined) return void (expiry = setTimeout(() => void checkSignIn(), 5000))
+        if (s === null) {
+          send('signed-out')
+          return end()
+        }
+        const wait = Math.min(Math.max(ctx.sessions.deadline(s) - broker.clock.now(), 0) + 50, WATCH_MS)
+        expiry = setTimeout(() => void checkSignIn(), wait)
+      }
+      await checkSignIn()
+
+      try {
+        while (!stop.signal.aborted) {
+          await watch.changed
+          if (stop.signal.aborted) break
+          // Listen again before telling the page, so no change falls between two watches.
+          watch = await broker.store.watchChange(key, ms, stop.signal)
+          await sleep(COALESCE_MS, undefined, { signal: stop.signal }).catch(() => {})
+          send('change')
+        }
+      } catch (e) {
+        req.log.warn({ reqId: req.id, err: (e as Error).message }, 'console event stream ended')
+      } finally {
+        end()
+      }
+    },
+  )
+}

@@ -1,0 +1,100 @@
+// Signed-in console sessions, kept in the store (Redis, or memory for the dev broker) so every
+// replica knows them and a sign-out ends them everywhere. The cookie holds 32 random bytes; the
+// store holds only their SHA-256, so a copy of Redis signs nobody in. A session ends after
+// console.idle_timeout without a request, or console.absolute_timeout after sign-in.
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { sha256Hex } from '../auth/apikeys.js'
+import type { Clock } from '../clock.js'
+import type { ConsoleConfig } from '../config/types.js'
+import type { ConsoleStore } from '../store/types.js'
+
+export interface ConsoleSession {
+  human: string
+  method: 'oidc' | 'api_key'
+  created_at: number
+  last_seen: number
+  /** The token every state-changing form carries. */
+  csrf: string
+}
+
+export const newSecret = (): string => randomBytes(32).toString('base64url')
+
+/** Equal strings, compared in constant time. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; config: () => ConsoleConfig }) {
+  const { store, clock } = deps
+  /** When the session ends unless a request comes first. */
+  const deadline = (s: ConsoleSession): number => {
+    const c = deps.config()
+    return Math.min(s.last_seen + c.idleTimeoutMs, s.created_at + c.absoluteTimeoutMs)
+  }
+  const parse = (json: string | null): ConsoleSession | null => {
+    if (!json) return null
+    try {
+      return JSON.parse(json) as ConsoleSession
+    } catch {
+      return null
+    }
+  }
+
+  return {
+    deadline,
+
+    async create(
+      human: string,
+      method: ConsoleSession['method'],
+    ): Promise<{ cookie: string; session: ConsoleSession }> {
+      const now = clock.now()
+      const cookie = newSecret()
+      const session: ConsoleSession = { human, method, created_at: now, last_seen: now, csrf: newSecret() }
+      await store.putConsoleRecord(
+        'session',
+        sha256Hex(cookie),
+        JSON.stringify(session),
+        deadline(session) - now,
+      )
+      return { cookie, session }
+    },
+
+    /**
+     * The live session behind a cookie. `touch` counts this request as activity (a page the person
+     * asked for; not a live refresh), which moves the idle deadline.
+     */
+    async read(cookie: string, touch: boolean): Promise<ConsoleSession | null> {
+      const id = sha256Hex(cookie)
+      const s = parse(await store.getConsoleRecord('session', id))
+      const now = clock.now()
+      if (!s) return null
+      if (deadline(s) <= now) {
+        await store.deleteConsoleRecord('session', id)
+        return null
+      }
+      // Written at most every tenth of the idle timeout (and never after a sign-out: onlyIfExists).
+      if (touch && now - s.last_seen >= Math.min(60_000, deps.config().idleTimeoutMs / 10)) {
+        const next = { ...s, last_seen: now }
+        const kept = await store.putConsoleRecord(
+          'session',
+          id,
+          JSON.stringify(next),
+          deadline(next) - now,
+          true,
+        )
+        return kept ? next : null
+      }
+      return s
+    },
+
+    async end(cookie: string): Promise<ConsoleSession | null> {
+      const id = sha256Hex(cookie)
+      const s = parse(await store.takeConsoleRecord('session', id))
+      return s
+    },
+  }
+}
+
+export type ConsoleSessions = ReturnType<typeof consoleSessions>
