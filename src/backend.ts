@@ -4,28 +4,14 @@
 // vault's default storage all take the Backend and pick their implementation from its `kind`.
 import type { Clock } from './clock.js'
 import type { AirlockConfig, RedisConnection } from './config/types.js'
-import { checkRedis, type RedisClient } from './redis/client.js'
+import { checkRedis } from './redis/client.js'
 import type { Durability } from './store/durable.js'
 import { createMemoryStore } from './store/memory.js'
 import { createRedisStore } from './store/redis.js'
+import type { Backend } from './store/backend.js'
 import type { Store } from './store/types.js'
 
-export type Backend = MemoryBackend | RedisBackend
-
-export interface MemoryBackend {
-  readonly kind: 'memory'
-  readonly clock: { now(): number }
-}
-
-export interface RedisBackend {
-  readonly kind: 'redis'
-  /** The store's connection, shared by the parts that need no connection of their own. */
-  readonly redis: RedisClient
-  /** Where Redis is, for the parts that do (subscriptions, the vault). */
-  readonly conn: RedisConnection
-  /** store.key_prefix. */
-  readonly prefix: string
-}
+export type { Backend, MemoryBackend, RedisBackend } from './store/backend.js'
 
 /** The Redis the config names, or null: memory, which only `airlock dev` and tests may use. */
 export function chooseRedis(config: AirlockConfig, allowMemory: boolean): RedisConnection | null {

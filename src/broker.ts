@@ -191,7 +191,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
   })
   sessionsRef = sessions
   const locks = createLockService({ store, sessions, audit, clock, runtime })
-  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log, onChange })
+  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log })
   const broker = {
     runtime,
     store,
@@ -270,7 +270,16 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
     )
   }
 
-  const expiry = createExpiry({ store, audit, revoker, runtime, clock, metrics, log, onChange })
+  const expiry = createExpiry({
+    store,
+    records: sessions.records,
+    revoker,
+    runtime,
+    clock,
+    metrics,
+    log,
+    onChange,
+  })
   const sweeper = createSweeper({
     store,
     expiry,

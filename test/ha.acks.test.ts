@@ -88,3 +88,65 @@ describe('replica_acks: 1', () => {
     expect(again.body.session.status).toBe('revoked')
   })
 })
+
+describe('replica_acks: 1, a decision retried after a 503', () => {
+  type Body = Record<string, any>
+  const pending = async (task: string) => {
+    const c = client(t.app, t.keys)
+    const r = await c.post(
+      '/v1/sessions',
+      'build-bot',
+      sessionBody({ operation_class: 'destructive', task: { id: task } }),
+    )
+    expect(r.status).toBe(202)
+    return r.body.session as Body
+  }
+  const decide = (sid: string, who: string, decision: 'approve' | 'deny') =>
+    client(t.app, t.keys).post(`/v1/sessions/${sid}/approvals`, who, { decision })
+  const events = (sid: string, type: string) =>
+    t.audit.map((l) => JSON.parse(l) as Body).filter((e) => e.session_id === sid && e.type === type)
+  const replicaAway = async () => {
+    await replica.stop()
+    await until('the primary to notice', async () => (await replicasOnline()) === 0)
+  }
+  const replicaBack = async () => {
+    await replica.start()
+    await until('the replica back in sync', async () => (await replicasOnline()) === 1)
+  }
+
+  // build-bot's destructive requests need two of bob and carol (alice owns it).
+  it('the same human repeating the same decision gets 200 once the replicas hold it; one audit event', async () => {
+    const s = await pending('RETRY-APPROVE')
+    const d = await pending('RETRY-DENY')
+    await replicaAway()
+    const first = await decide(s.id, 'bob', 'approve')
+    expect(first.status).toBe(503)
+    expect(first.body.message).toMatch(/replicas/)
+    const denied = await decide(d.id, 'carol', 'deny')
+    expect(denied.status).toBe(503)
+    // Still away: the retry cannot be confirmed yet.
+    expect((await decide(s.id, 'bob', 'approve')).status).toBe(503)
+    await replicaBack()
+
+    const again = await decide(s.id, 'bob', 'approve')
+    expect(again.status).toBe(200)
+    expect(again.body.session).toMatchObject({ status: 'pending_approval', approvals: [{ by: 'bob' }] })
+    expect(events(s.id, 'session.approval')).toHaveLength(1)
+    const deniedAgain = await decide(d.id, 'carol', 'deny')
+    expect(deniedAgain.status).toBe(200)
+    expect(deniedAgain.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
+    expect(events(d.id, 'session.denied')).toHaveLength(1)
+
+    // Another human, or another decision, keeps the usual rules.
+    const carol = await decide(s.id, 'carol', 'approve')
+    expect(carol.status).toBe(200)
+    expect(carol.body.session.status).toBe('approved')
+    expect((await decide(s.id, 'bob', 'approve')).status).toBe(200)
+    expect((await decide(s.id, 'bob', 'deny')).status).toBe(409)
+    expect((await decide(d.id, 'alice', 'deny')).status).toBe(409)
+    expect((await decide(d.id, 'bob', 'deny')).status).toBe(409)
+    expect((await decide(d.id, 'carol', 'approve')).status).toBe(409)
+    expect(events(s.id, 'session.approval')).toHaveLength(1)
+    expect(events(s.id, 'session.approved')).toHaveLength(1)
+  })
+})

@@ -1,22 +1,19 @@
-// The two-person rule: approving, denying and claiming. Every decision is one compare-and-set on the
-// session record (sessions.transition), with the eligibility and state checks inside it, so racing
-// approvals, denials, revokes, expiries and claims on any replica leave one outcome and one trail.
+// The two-person rule: who may approve, deny and claim. The state changes themselves are the
+// session's verbs (src/sessions/decisions.ts): each decision is one compare-and-set on the record
+// with the eligibility checks inside it, so racing approvals, denials, revokes, expiries and claims
+// on any replica leave one outcome and one trail.
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuditInput, AuditLog } from '../audit/log.js'
+import type { AuditLog } from '../audit/log.js'
 import type { Via } from '../audit/via.js'
 import type { Principal } from '../auth/principal.js'
-import { iso, type Clock } from '../clock.js'
+import type { Clock } from '../clock.js'
+import type { Grant } from '../domain/grant.js'
+import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } from '../domain/session.js'
+import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
-import {
-  effectiveStatus,
-  isFinal,
-  toPublic,
-  type PublicSession,
-  type SessionRecord,
-} from '../sessions/model.js'
-import type { Grant, SessionService } from '../sessions/service.js'
+import type { SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
 
 export type Decision = 'approve' | 'deny'
@@ -29,8 +26,6 @@ export interface ApprovalDeps {
   audit: AuditLog
   clock: Clock
   log: FastifyBaseLogger
-  /** Told of every decision and claim (the Slack notifier); must not throw. */
-  onChange?: (rec: SessionRecord) => Promise<void>
 }
 
 /** The policy decision in force now for a recorded request. */
@@ -70,25 +65,19 @@ export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): st
   return why === null ? null : `${why}; only eligible approvers and the agent's owners may deny`
 }
 
+/**
+ * Whether `human`'s decision is already recorded on `rec`: an approval among its approvals, or
+ * the denial that ended it. With store.replica_acks, a decision whose write answered 503 (the
+ * replicas did not acknowledge it in time, though the primary holds it) is retried by the same
+ * human; the retry finds it recorded and succeeds without a second write.
+ */
+export const alreadyDecided = (rec: SessionRecord, human: string, decision: Decision): boolean =>
+  decision === 'approve'
+    ? rec.approvals.some((a) => a.by === human)
+    : rec.status === 'denied' && rec.denied_by === human
+
 export function createApprovalService(deps: ApprovalDeps) {
   const { sessions, store, audit, clock, log } = deps
-  const notify = async (rec: SessionRecord) => deps.onChange?.(rec)
-
-  /** The state part of "may this request still be decided?": API.md answers 409 when not pending. */
-  function assertPending(cur: SessionRecord, now: number) {
-    const status = effectiveStatus(cur, now)
-    if (status !== 'pending_approval') throw err.conflict(`the request is ${status}, not pending approval`)
-  }
-
-  /** Records an audit event for a state change that already happened; if it cannot, ends the session. */
-  async function auditOrEnd(rec: SessionRecord, event: AuditInput) {
-    try {
-      await audit.record(event)
-    } catch (e) {
-      await sessions.finish(rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
-      throw e instanceof AirlockError ? e : err.unavailable('the audit log cannot be written', e)
-    }
-  }
 
   async function refusedClaim(agent: string, rec: SessionRecord, reason: string) {
     log.warn({ session: rec.id, agent, reason }, 'grant claim refused (possible token theft)')
@@ -113,47 +102,19 @@ export function createApprovalService(deps: ApprovalDeps) {
     ): Promise<PublicSession> {
       if (p.kind !== 'human') throw err.forbidden('only people approve or deny requests')
       const rt = deps.runtime()
-      const claimWindow = rt.config.approvals.claimWindowMs
-      const t = await sessions.transition(id, (cur, now) => {
-        const why = decision === 'approve' ? whyNotApprover(rt, cur, p.id) : whyNotDenier(rt, cur, p.id)
-        if (why !== null) throw err.forbidden(why)
-        assertPending(cur, now)
-        if (decision === 'deny') return { ...cur, status: 'denied', denied_by: p.id }
-        if (cur.approvals.some((a) => a.by === p.id))
-          throw err.conflict(`${p.id} already approved this request`)
-        const approvals = [...cur.approvals, { by: p.id, via, at: now, comment }]
-        if (approvals.length < cur.approvals_required) return { ...cur, approvals }
-        // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.
-        return { ...cur, approvals, status: 'approved', expires_at: now + claimWindow }
-      })
-      const rec = t.rec
-      const summary = {
-        agent: rec.agent,
-        environment: rec.environment,
-        operation_class: rec.operation_class,
-        provider: rec.provider,
-        task_id: rec.task.id,
-        via,
-        comment,
-      }
-      if (decision === 'deny') {
-        await auditOrEnd(rec, { type: 'session.denied', actor: p.id, session_id: id, details: summary })
-      } else {
-        const complete = rec.status === 'approved'
-        await auditOrEnd(rec, {
-          type: complete ? 'session.approved' : 'session.approval',
-          actor: p.id,
-          session_id: id,
-          details: {
-            ...summary,
-            approvals: rec.approvals.length,
-            approvals_required: rec.approvals_required,
-            approvers: rec.approvals.map((a) => a.by),
-            ...(complete && { claim_by: iso(rec.expires_at) }),
-          },
-        })
-      }
-      await notify(rec)
+      // Without replica acknowledgements a decision either landed or answered an error, so a
+      // repeat is a second decision (409); with them, it may be the retry of a 503.
+      const retriable = rt.config.store.replicaAcks > 0
+      const { rec } = await sessions.decide(
+        id,
+        decision,
+        { by: p.id, via, comment, claimWindowMs: rt.config.approvals.claimWindowMs },
+        (cur) => {
+          const why = decision === 'approve' ? whyNotApprover(rt, cur, p.id) : whyNotDenier(rt, cur, p.id)
+          if (why !== null) throw err.forbidden(why)
+          return retriable && alreadyDecided(cur, p.id, decision) ? 'repeat' : undefined
+        },
+      )
       return toPublic(rec, clock.now())
     },
 
@@ -195,10 +156,9 @@ export function createApprovalService(deps: ApprovalDeps) {
       const base = { ...rec, ttl_seconds: Math.min(rec.ttl_seconds, decision.maxTtlSeconds) }
 
       try {
-        // issue() moves approved -> active only if the record is still exactly `rec` (and no lock
+        // The claim moves approved -> active only if the record is still exactly `rec` (and no lock
         // covers it), so a second claim, a revoke or an expiry racing this one wins or loses whole.
-        const { rec: active, grant } = await sessions.issue(base, null)
-        await notify(active)
+        const { rec: active, grant } = await sessions.claim(base)
         return { session: toPublic(active, clock.now()), grant }
       } catch (e) {
         if (!(e instanceof AirlockError) || e.code !== 'conflict') throw e

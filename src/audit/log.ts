@@ -1,20 +1,20 @@
 // The audit writer. Events go to Redis (one append script per batch, checked against the chain's
 // head) and then to stdout. Batching is a group commit: while one append is in flight the next
 // batch gathers, so a busy broker does one round trip for many events without reordering them.
-// A new session rides in the same batch as the events that record it (`create`), so the grant's
-// record and its audit trail land together in one round trip, or not at all.
+// A write of the caller may ride in the same append as its events (`recordWith`): the session
+// store (src/sessions/records.ts) creates a session that way, so a grant's record and its audit
+// trail land together in one round trip, or not at all. What the write is, the log does not know.
 import { err } from '../errors.js'
 import { ReplicaAckError } from '../store/durable.js'
 import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
-import type { SessionRecord } from '../sessions/model.js'
 import type {
   AppendResult,
   AuditStore,
   ChainHead,
-  CreateResult,
   SessionCreate,
   SessionUpdate,
+  SessionWrite,
   WriteResult,
 } from '../store/types.js'
 import { sealEvent, ZERO_HASH } from './chain.js'
@@ -32,21 +32,11 @@ export interface AuditLog {
   /** Resolves once the events are durable in the store; rejects (503) when they cannot be written. */
   record(...events: AuditInput[]): Promise<void>
   /**
-   * Creates the session and records its events in one atomic step. 'locked' or 'exists' means
-   * neither was written; rejects (503) when the store cannot be written.
+   * Records the events and makes the store write in one atomic append (many share one round trip).
+   * Anything but 'ok' says why the store refused the write: then neither was written. Rejects (503)
+   * when the store cannot be written.
    */
-  create(rec: SessionRecord, retentionMs: number, ...events: AuditInput[]): Promise<CreateResult>
-  /**
-   * Replaces the session's record with `rec` if it is still at version `expectedV`, and records the
-   * events, in one atomic step (many of them share one round trip). 'conflict' (the session changed
-   * meanwhile) or 'missing' means neither was written.
-   */
-  update(
-    rec: SessionRecord,
-    expectedV: number,
-    retentionMs: number,
-    ...events: AuditInput[]
-  ): Promise<'ok' | 'conflict' | 'missing'>
+  recordWith(write: SessionWrite, ...events: AuditInput[]): Promise<WriteResult>
   head(): ChainHead | null
   checkpoint(): void
   close(): void
@@ -258,34 +248,19 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     record(...events) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({
-          events: tagVia(events),
-          create: null,
-          update: null,
-          resolve: () => resolve(),
-          reject,
-        })
+        queue.push({ events: tagVia(events), create: null, update: null, resolve: () => resolve(), reject })
         void flush()
       })
     },
-    create(rec, retentionMs, ...events) {
-      return new Promise<CreateResult>((resolve, reject) => {
-        const done = resolve as (r: WriteResult) => void
+    recordWith(write, ...events) {
+      return new Promise<WriteResult>((resolve, reject) => {
         queue.push({
           events: tagVia(events),
-          create: { rec, retentionMs },
-          update: null,
-          resolve: done,
+          create: write.create ?? null,
+          update: write.update ?? null,
+          resolve,
           reject,
         })
-        void flush()
-      })
-    },
-    update(rec, expectedV, retentionMs, ...events) {
-      return new Promise<'ok' | 'conflict' | 'missing'>((resolve, reject) => {
-        const done = resolve as (r: WriteResult) => void
-        const update = { rec, expectedV, retentionMs }
-        queue.push({ events: tagVia(events), create: null, update, resolve: done, reject })
         void flush()
       })
     },

@@ -1,6 +1,7 @@
 // The resolved, validated configuration. The YAML file (config/airlock.example.yaml) uses snake_case;
 // the loader turns it into this shape, with durations in milliseconds or seconds as named, and
 // secret references (env:, file:) already resolved to their values.
+import type { RedisConnection } from '../redis/connection.js'
 
 export type Role = 'approver' | 'operator' | 'admin'
 
@@ -12,33 +13,9 @@ export interface ServerConfig {
   metrics: MetricsConfig
 }
 
-export interface HostPort {
-  host: string
-  port: number
-}
+// Where Redis is and how to reach it: the Redis client's own types (src/redis).
+export type { HostPort, RedisConnection, RedisTls, RedisTopology } from '../redis/connection.js'
 
-/** TLS towards Redis (a rediss:// URL, or `store.tls` with sentinel or cluster): PEM contents. */
-export interface RedisTls {
-  ca: string | null
-  cert: string | null
-  key: string | null
-  servername: string | null
-}
-
-/** Where Redis is: one URL (standalone or a managed endpoint), Sentinel, or Cluster. */
-export type RedisTopology =
-  | { kind: 'standalone'; url: string }
-  | {
-      kind: 'sentinel'
-      name: string
-      sentinels: HostPort[]
-      /** Of the Redis servers; `sentinelPassword` is the sentinels' own. */
-      password: string | null
-      sentinelPassword: string | null
-    }
-  | { kind: 'cluster'; nodes: HostPort[]; password: string | null }
-
-export type RedisConnection = RedisTopology & { tls: RedisTls | null }
 /** Who may read /metrics: anyone, operators, or anyone reaching a separate listen address. */
 export type MetricsConfig =
   { mode: 'public' } | { mode: 'operator' } | { mode: 'listen'; host: string; port: number }

@@ -3,7 +3,7 @@
 import { isGateway } from '../../providers/gateway/provider.js'
 import type { Provider } from '../../providers/types.js'
 import { err } from '../errors.js'
-import type { SessionAction } from '../sessions/model.js'
+import type { SessionAction } from '../domain/session.js'
 import { actionDigest } from './canonical.js'
 import { checkRequest } from './check.js'
 import { containPath } from './path.js'

@@ -10,8 +10,8 @@ import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { LockStore } from '../store/types.js'
-import { lockCovers, lockToPublic, type Lock } from './model.js'
-import { scopeOf } from '../sessions/model.js'
+import { lockCovers, lockToPublic, type Lock } from '../domain/lock.js'
+import { scopeOf } from '../domain/session.js'
 
 export type LockRequest = Static<typeof LockRequestSchema>
 

@@ -5,8 +5,10 @@
 // reconnects. Every failure fails closed: `guard` turns it into a StoreUnavailableError (a 503).
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { RedisConnection } from '../config/types.js'
+import type { RedisConnection } from './connection.js'
 import { StoreUnavailableError } from '../errors.js'
+
+export type { HostPort, RedisConnection, RedisTls, RedisTopology } from './connection.js'
 
 export type RedisClient = Redis | Cluster
 

@@ -1,67 +1,9 @@
 import { Type } from '@sinclair/typebox'
-import { Count, Name, Nullable, TASK_ID } from './common.js'
+import { Action, Grant, PublicStatusSchema, Session } from '../domain/index.js'
+import { Count, Name, TASK_ID } from './common.js'
 
-export const Action = Type.Object(
-  {
-    method: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z]+$' }),
-    path: Type.String({
-      maxLength: 2048,
-      description: 'Relative to the gateway URL; "" and "/" are the same',
-    }),
-    body: Type.Optional(Type.Unknown({ description: 'The JSON body (or its text)' })),
-  },
-  {
-    additionalProperties: false,
-    description: 'The exact request the agent will send through the gateway; the grant allows it once',
-  },
-)
-
-const Status = Type.Union(
-  ['pending_approval', 'approved', 'active', 'denied', 'expired', 'revoked'].map((s) => Type.Literal(s)),
-)
-
-export const Session = Type.Object(
-  {
-    id: Type.String(),
-    status: Status,
-    agent: Type.String(),
-    on_behalf_of: Nullable(Type.String()),
-    task: Type.Object({ id: Type.String(), description: Nullable(Type.String()) }),
-    environment: Type.String(),
-    operation_class: Type.String(),
-    provider: Type.String(),
-    justification: Nullable(Type.String()),
-    ttl_seconds: Type.Integer(),
-    created_at: Type.String({ format: 'date-time' }),
-    expires_at: Type.String({ format: 'date-time' }),
-    approvals_required: Type.Integer(),
-    approvals: Type.Array(
-      Type.Object({
-        by: Type.String(),
-        via: Type.Union([Type.Literal('slack'), Type.Literal('api'), Type.Literal('console')]),
-        at: Type.String({ format: 'date-time' }),
-        comment: Nullable(Type.String()),
-      }),
-    ),
-    denied_by: Nullable(Type.String()),
-    revoked_by: Nullable(Type.String()),
-    revoked_at: Nullable(Type.String({ format: 'date-time' })),
-    action: Nullable(Action),
-  },
-  { $id: 'Session' },
-)
-
-export const Grant = Type.Object(
-  {
-    token: Type.String(),
-    token_type: Type.Literal('Bearer'),
-    expires_at: Type.String({ format: 'date-time' }),
-    credentials: Type.Record(Type.String(), Type.Unknown(), {
-      description: 'Provider-specific (docs/providers.md)',
-    }),
-  },
-  { $id: 'Grant' },
-)
+export { Action, Grant, Session }
+const Status = PublicStatusSchema
 
 /** The TTL a request may name: at most tokens.max_ttl, said in the words of the config. */
 const Ttl = (maxTtlSeconds: number) =>

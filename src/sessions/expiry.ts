@@ -4,12 +4,13 @@
 // changed meanwhile (a revoke) keeps that change; a claim whose replica died lapses and the session
 // is claimed again.
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuditLog } from '../audit/log.js'
 import type { Clock } from '../clock.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
 import type { Store } from '../store/types.js'
 import { isFinal, reasonForExpiry, summary, type SessionRecord } from './model.js'
+import { step } from './lifecycle.js'
+import type { SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
 
 /** How long a claim hides a session from other replicas (so how late a dead replica's claim returns). */
@@ -21,7 +22,8 @@ const SPREAD = 4
 
 export interface ExpiryDeps {
   store: Store
-  audit: AuditLog
+  /** The session store: each expiry is written with its audit event (the `expire` step). */
+  records: SessionRecords
   revoker: Revoker
   runtime: () => Runtime
   clock: Clock
@@ -38,7 +40,7 @@ export interface BatchResult {
 }
 
 export function createExpiry(deps: ExpiryDeps) {
-  const { store, audit, clock, log } = deps
+  const { store, records, clock, log } = deps
 
   /** Runs `f` over `items`, at most `limit` at a time. */
   const bounded = async <T>(items: T[], limit: number, f: (item: T) => Promise<void>) => {
@@ -58,14 +60,12 @@ export function createExpiry(deps: ExpiryDeps) {
     if (dropped > 0)
       log.warn({ dropped }, 'removed the index entries of sessions whose records outlived store.retention')
 
-    const retentionMs = deps.runtime().config.store.retentionMs
     // All updates are queued at once, so the audit writer's group commit sends them together.
     const settled = await Promise.allSettled(
       recs.map(async (before) => {
         if (isFinal(before.status) || before.expires_at > now) return null
         const rec: SessionRecord = { ...before, v: before.v + 1, status: 'expired' }
-        const r = await audit.update(rec, before.v, retentionMs, {
-          type: 'session.expired',
+        const r = await records.replaceWith('expire', rec, before, {
           actor: 'airlock',
           session_id: rec.id,
           details: { ...summary(rec), from: before.status, reason: reasonForExpiry(before.status) },
@@ -80,9 +80,8 @@ export function createExpiry(deps: ExpiryDeps) {
       else if (s.value) ended.push(s.value)
     }
     deps.metrics.expired.inc(ended.length)
-    for (const { rec } of ended) store.publishChange(rec.id)
     // Revocation failures go to the durable retry queue (the revoker never throws).
-    const live = ended.filter(({ before }) => before.status === 'active' || before.status === 'issuing')
+    const live = ended.filter(({ before }) => step('expire', before.status, 'expired').revokesCredentials)
     await bounded(live, REVOKE_CONCURRENCY, ({ rec }) => deps.revoker.revokeCredentials(rec))
     for (const { rec } of ended) await deps.onChange?.(rec)
     // Claims of sessions not written lapse after CLAIM_MS, and they are claimed again.

@@ -3,7 +3,8 @@
 import { err } from '../errors.js'
 import type { Provider } from '../../providers/types.js'
 import type { Runtime } from '../runtime.js'
-import type { SessionRequest } from './service.js'
+import type { Static } from '@sinclair/typebox'
+import type { SessionRequest as SessionRequestSchema } from '../schemas/session.js'
 import { unknownName } from '../suggest.js'
 
 /** In a 201/202 answer when the asked ttl_seconds was above the policy's maximum. */
@@ -15,7 +16,7 @@ export interface TtlClamped {
 }
 
 /** Returns the named provider, which exists and serves the environment. */
-export function checkNames(rt: Runtime, body: SessionRequest): Provider {
+export function checkNames(rt: Runtime, body: Static<typeof SessionRequestSchema>): Provider {
   if (!rt.environments.has(body.environment))
     throw err.invalid(unknownName('environment', body.environment, rt.environments))
   if (!rt.classes.has(body.operation_class))

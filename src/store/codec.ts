@@ -1,6 +1,6 @@
 // Small encodings: a chain head ("seq:hash"), the opaque listing cursor, and a session record as
 // Redis keeps it.
-import type { SessionRecord } from '../sessions/model.js'
+import type { SessionRecord } from '../domain/session.js'
 import type { ChainHead } from './types.js'
 
 /** Fields most records leave empty, left out of the stored JSON (Redis memory) and read back as this. */
@@ -17,10 +17,12 @@ const EMPTY_FIELDS = [
 ] as const
 const EMPTY = new Set<string>(EMPTY_FIELDS)
 
-/** The record's JSON without its empty fields; `v` stays first (the Lua scripts read it there). */
+/** The record's JSON without its empty fields. */
 export function encodeRecord(rec: SessionRecord): string {
-  const out: Record<string, unknown> = {}
+  // v, id and status lead, in this order: the scripts read the version and the status there.
+  const out: Record<string, unknown> = { v: rec.v, id: rec.id, status: rec.status }
   for (const [k, v] of Object.entries(rec)) {
+    if (k === 'v' || k === 'id' || k === 'status') continue
     if (EMPTY.has(k) && (v === null || (Array.isArray(v) && v.length === 0))) continue
     out[k] = v
   }

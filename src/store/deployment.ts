@@ -2,7 +2,7 @@
 // broker to start (SET NX), then read by every replica and every restart. The key prefix alone is
 // not unique: two deployments on one PostgreSQL server often both keep the default `airlock:`.
 import { randomBytes } from 'node:crypto'
-import type { Backend } from '../backend.js'
+import type { Backend } from './backend.js'
 import { redisKeys } from './keys.js'
 
 const newDeploymentId = (): string => `dep_${randomBytes(12).toString('hex')}`

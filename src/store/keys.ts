@@ -1,6 +1,6 @@
 // Every Redis key name and TTL rule, in one place. All keys share one hash tag ({al}) so the
 // multi-key scripts also run on Redis Cluster; Airlock's data set is small enough for one slot.
-import type { LockScope } from '../sessions/model.js'
+import type { LockScope } from '../domain/lock.js'
 
 export type Keys = ReturnType<typeof redisKeys>
 

@@ -1,7 +1,7 @@
 // ProviderState (providers/types.ts) for both stores: sorted sets and a cross-replica lock under
 // each provider's own keys. Redis is shared by every replica; memory serves `airlock dev` and tests.
 import { randomBytes } from 'node:crypto'
-import type { Backend } from '../backend.js'
+import type { Backend } from './backend.js'
 import { guard, type RedisClient } from '../redis/client.js'
 import type { ProviderState, ScoredMember } from '../../providers/types.js'
 import { redisKeys } from './keys.js'

@@ -15,6 +15,16 @@ local function locked(first, now)
 end
 `
 
+// A record's status, read where encodeRecord puts it ({"v":N,"id":"…","status":"…"), and whether it
+// is one of the statuses a change may leave: ',a,b,' (the lifecycle's from-states) or '' (any).
+const STATUS = `
+local function allowed(rec, from)
+  if from == '' then return true end
+  local s = string.match(rec, '^{"v":%d+,"id":"[^"]*","status":"([%a_]+)"')
+  return s ~= nil and string.find(from, ',' .. s .. ',', 1, true) ~= nil
+end
+`
+
 /** KEYS: session, deadlines, created, pending, locks[, lock index x15]. ARGV: json, id, deadline, pxat, created, now, pending. */
 export const CREATE_SESSION = `${LOCKED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
@@ -27,11 +37,15 @@ if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2]) end
 return 'ok'
 `
 
-/** KEYS: session, deadlines, pending[, locks[, lock index x15]]. ARGV: expectedV, json, id, deadline|'' (final), pxat, now, pending. */
-export const CAS_SESSION = `${LOCKED}
+/**
+ * KEYS: session, deadlines, pending[, locks[, lock index x15]]. ARGV: expectedV, json, id,
+ * deadline|'' (final), pxat, now, pending, from-states (',a,b,' or '').
+ */
+export const CAS_SESSION = `${LOCKED}${STATUS}
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'missing' end
 if string.match(cur, '^{"v":(%d+),') ~= ARGV[1] then return 'conflict' end
+if not allowed(cur, ARGV[8]) then return 'refused' end
 local l = locked(4, ARGV[6])
 if l == 'need_locks' then return l elseif l then return 'locked' end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[5])
@@ -82,13 +96,13 @@ return cur
  * (followed by its 15 lock index keys when ARGV[6] is '1'), then per updated session its key.
  * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, create
  * count, lock keys passed '1'|'0', now, update count, the events, then 6 per create: json, id,
- * deadline, pxat, created, pending '1'|'0'; then 6 per update: expected version, json, id,
- * deadline|'' (final), pxat, pending '1'|'0'.
+ * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, json, id,
+ * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or '').
  * Returns 'ok', 'conflict', 'need_locks' (locks exist: call again with the index keys), or a flat
- * list of refused writes {index, 'exists'|'locked'|'missing'|'conflict', ...} (updates numbered
- * after the creates); only 'ok' wrote anything.
+ * list of refused writes {index, 'exists'|'locked'|'missing'|'conflict'|'refused', ...} (updates
+ * numbered after the creates); only 'ok' wrote anything.
  */
-export const APPEND_AUDIT = `
+export const APPEND_AUDIT = `${STATUS}
 local head = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
   if head then return 'conflict' end
@@ -120,7 +134,8 @@ for i = 0, nupd - 1 do
   local cur = redis.call('GET', KEYS[ukey + i])
   local why = nil
   if not cur then why = 'missing'
-  elseif string.match(cur, '^{"v":(%d+),') ~= ARGV[uarg + i * 6] then why = 'conflict' end
+  elseif string.match(cur, '^{"v":(%d+),') ~= ARGV[uarg + i * 7] then why = 'conflict'
+  elseif not allowed(cur, ARGV[uarg + i * 7 + 6]) then why = 'refused' end
   if why then
     refused[#refused + 1] = nses + i
     refused[#refused + 1] = why
@@ -135,7 +150,7 @@ for i = 0, nses - 1 do
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 2], ARGV[a + 1]) end
 end
 for i = 0, nupd - 1 do
-  local a = uarg + i * 6
+  local a = uarg + i * 7
   redis.call('SET', KEYS[ukey + i], ARGV[a + 1], 'PXAT', ARGV[a + 4])
   if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[3], ARGV[a + 2]) else redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2]) end
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 3], ARGV[a + 2]) else redis.call('ZREM', KEYS[5], ARGV[a + 2]) end

@@ -1,10 +1,10 @@
 // The storage contract. Two implementations (memory.ts for `airlock dev`, redis.ts for production)
 // pass the same tests (test/store.contract.test.ts). Every method that changes state is atomic.
-import type { Lock } from '../locks/model.js'
-import type { LockScope, SessionRecord } from '../sessions/model.js'
+import type { Lock, LockScope, SessionRecord, Status } from '../domain/index.js'
 
 export type CreateResult = 'ok' | 'locked' | 'exists'
-export type CasResult = 'ok' | 'conflict' | 'locked' | 'missing'
+/** 'refused': the record is not in one of the statuses the change may leave (nothing was written). */
+export type CasResult = 'ok' | 'conflict' | 'locked' | 'missing' | 'refused'
 
 export interface ChainHead {
   seq: number
@@ -28,11 +28,14 @@ export interface SessionStore {
     scope: LockScope,
     now: number,
   ): Promise<{ rec: SessionRecord | null; locked: boolean }>
-  /** Replaces the record if its version is still `expectedV` (and, with checkLocks, no lock covers it). */
+  /**
+   * Replaces the record if its version is still `expectedV`, its status one of `from` (when given:
+   * the lifecycle's from-states of the change), and, with checkLocks, no lock covers it.
+   */
   casSession(
     next: SessionRecord,
     expectedV: number,
-    opts: { checkLocks: boolean; retentionMs: number; now: number },
+    opts: { checkLocks: boolean; retentionMs: number; now: number; from?: readonly Status[] },
   ): Promise<CasResult>
   /** Newest first. `cursor` is opaque (from a previous page, or cursorAfter). */
   listSessionIds(cursor: string | null, limit: number): Promise<{ ids: string[]; next: string | null }>
@@ -77,9 +80,15 @@ export interface SessionUpdate {
   /** The version `rec` replaces. */
   expectedV: number
   retentionMs: number
+  /** The statuses the record may be in (the lifecycle's from-states of the change); absent: any. */
+  from?: readonly Status[]
 }
 
-export type WriteResult = CreateResult | 'conflict' | 'missing'
+export type WriteResult = CreateResult | 'conflict' | 'missing' | 'refused'
+
+/** A session write made in the same atomic append as the audit events that record it. */
+export type SessionWrite =
+  { create: SessionCreate; update?: never } | { update: SessionUpdate; create?: never }
 
 /**
  * 'conflict': the chain's head moved. `refused`: these writes cannot be made (index < number of

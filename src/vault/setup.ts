@@ -1,6 +1,6 @@
 // Opening the vault for a broker and everything that hangs off it: the signing keys, `vault:`
 // references in the config, and rotation notices to providers.
-import type { Backend } from '../backend.js'
+import type { Backend } from '../store/backend.js'
 import type { Clock } from '../clock.js'
 import type { AirlockConfig } from '../config/types.js'
 import { createSecretSource } from '../secrets/source.js'

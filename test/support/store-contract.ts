@@ -2,6 +2,7 @@
 // and for redis.ts on each Redis topology (test/store.contract.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
+import { StoreUnavailableError } from '../../src/errors.js'
 import type { CreateResult, Store } from '../../src/store/types.js'
 import { arrives, settlesWithin } from './bounded.js'
 import { makeLock, makeRec, newId } from './records.js'
@@ -231,6 +232,50 @@ export function storeContract(kind: Kind) {
       expect(await store.dueSessionIds(now, 100)).toEqual([a.id, c.id, d.id, f.id])
       expect([...(await store.liveSessionIds())].sort()).toEqual([a.id, c.id, d.id, f.id].sort())
     })
+  })
+
+  describe('trimSessionIndex', () => {
+    it('drops the listing entries of sessions created before the cutoff whose records are gone, and only those', async () => {
+      const now = fx.now()
+      // Records outlive their last deadline by the retention they were written with: 1 ms here.
+      const gone = makeRec(now, { status: 'expired', created_at: now - 3 * DAY, expires_at: now - 2 * DAY })
+      const old = makeRec(now, { status: 'active', created_at: now - 3 * DAY, expires_at: now + HOUR })
+      const recentGone = makeRec(now, { status: 'expired', created_at: now - HOUR, expires_at: now - HOUR })
+      for (const r of [gone, old, recentGone]) expect(await store.createSession(r, 1, now)).toBe('ok')
+      const listed = async () => [...(await store.listSessionIds(null, 100)).ids].sort()
+      expect(await listed()).toEqual([gone.id, old.id, recentGone.id].sort())
+
+      expect(await store.trimSessionIndex(now - DAY)).toBe(1)
+      // The old session whose record is still there stays listed; so does a recent one (its
+      // entry goes once it is older than the cutoff).
+      expect(await listed()).toEqual([old.id, recentGone.id].sort())
+      expect(await store.getSession(old.id)).toEqual(old)
+      expect(await store.trimSessionIndex(now - DAY)).toBe(0)
+      expect(await store.trimSessionIndex(now)).toBe(1)
+      expect(await listed()).toEqual([old.id])
+    })
+
+    it('an empty index trims nothing', async () => {
+      expect(await store.trimSessionIndex(fx.now())).toBe(0)
+    })
+  })
+
+  describe('ping', () => {
+    it('resolves while the store answers from its primary', async () => {
+      await expect(store.ping()).resolves.toBeUndefined()
+      await expect((await fx.peer()).ping()).resolves.toBeUndefined()
+    })
+
+    // A store in memory always answers; a Redis one can lose its connection.
+    if (kind.storeKind === 'redis')
+      it('rejects (a 503) once the store cannot answer', async () => {
+        const peer = await fx.peer()
+        await peer.close()
+        const e = await peer.ping().catch((x: unknown) => x)
+        expect(e).toBeInstanceOf(StoreUnavailableError)
+        expect((e as Error).message).toMatch(/^Redis ping failed/)
+        await expect(store.ping()).resolves.toBeUndefined()
+      })
   })
 
   describe('listSessionIds', () => {

@@ -1,0 +1,146 @@
+// The verbs of the two-person rule on the session: a human approves or denies a pending request,
+// and the owning agent claims an approved grant. Who may decide is the approvals service's
+// question (src/approvals); here each decision is one compare-and-set with its audit event, so
+// racing approvals, denials, revokes, expiries and claims on any replica leave one outcome and one trail.
+import type { AuditInput, AuditLog } from '../audit/log.js'
+import { iso } from '../clock.js'
+import type { Grant } from '../domain/grant.js'
+import { effectiveStatus, type Approval, type SessionRecord } from '../domain/session.js'
+import { AirlockError, err } from '../errors.js'
+import { ReplicaAckError } from '../store/durable.js'
+import type { Store } from '../store/types.js'
+import type { Ending } from './ending.js'
+import type { Issuing } from './issuing.js'
+import { allows } from './lifecycle.js'
+import type { Change, SessionRecords } from './records.js'
+
+export interface DecisionInput {
+  by: string
+  via: Approval['via']
+  comment: string | null
+  /** How long an approved request may be claimed. */
+  claimWindowMs: number
+}
+
+/**
+ * Runs on the current record inside the compare-and-set: throws when `by` may not decide;
+ * 'repeat' when this decision is already recorded (nothing is written again).
+ */
+export type DecisionCheck = (cur: SessionRecord, now: number) => 'repeat' | undefined
+
+export function createDecisions(deps: {
+  store: Store
+  records: SessionRecords
+  ending: Ending
+  issuing: Issuing
+  audit: AuditLog
+  onChange?: (rec: SessionRecord) => Promise<void>
+}) {
+  const { store, records, ending, issuing, audit } = deps
+  const notify = async (rec: SessionRecord) => deps.onChange?.(rec)
+
+  /**
+   * Records the event of a state change that already happened; if it cannot, ends the session.
+   * Too few replica acknowledgements is no failure to write: the primary holds the event.
+   */
+  async function auditOrEnd(rec: SessionRecord, event: AuditInput) {
+    try {
+      await audit.record(event)
+    } catch (e) {
+      if (e instanceof ReplicaAckError) throw e
+      await ending.finish('revoke', rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
+      throw e instanceof AirlockError ? e : err.unavailable('the audit log cannot be written', e)
+    }
+  }
+
+  const eventOf = (c: Change, d: DecisionInput): AuditInput => {
+    const rec = c.rec
+    const details: Record<string, unknown> = {
+      agent: rec.agent,
+      environment: rec.environment,
+      operation_class: rec.operation_class,
+      provider: rec.provider,
+      task_id: rec.task.id,
+      via: d.via,
+      comment: d.comment,
+    }
+    if (rec.status !== 'denied') {
+      const complete = rec.status === 'approved'
+      Object.assign(details, {
+        approvals: rec.approvals.length,
+        approvals_required: rec.approvals_required,
+        approvers: rec.approvals.map((a) => a.by),
+        ...(complete && { claim_by: iso(rec.expires_at) }),
+      })
+    }
+    return { type: c.step?.event as string, actor: d.by, session_id: rec.id, details }
+  }
+
+  /**
+   * A human's approval or denial of a pending request. One deny ends it; each approval is counted
+   * once per human, and the last one required approves it (the claim window starts then).
+   */
+  async function decide(
+    id: string,
+    verb: 'approve' | 'deny',
+    d: DecisionInput,
+    check: DecisionCheck,
+  ): Promise<{ rec: SessionRecord; changed: boolean }> {
+    let repeat = false
+    /** What follows a decision: its audit event, and the notifier. */
+    const after = async (c: Change) => {
+      await auditOrEnd(c.rec, eventOf(c, d))
+      await notify(c.rec)
+    }
+    // A decision written on the primary but acknowledged by too few replicas is audited and told
+    // all the same (the caller gets the decision's 503), so a retry finds nothing left to do.
+    const landed = (c: Change) =>
+      after(c).catch((e: unknown) => {
+        if (!(e instanceof ReplicaAckError)) throw e
+      })
+    const c = await records.change(
+      id,
+      verb,
+      (cur, now) => {
+        repeat = check(cur, now) === 'repeat'
+        if (repeat) return null
+        const status = effectiveStatus(cur, now)
+        if (!allows(verb, cur.status) || status !== 'pending_approval')
+          throw err.conflict(`the request is ${status}, not pending approval`)
+        if (verb === 'deny') return { ...cur, status: 'denied', denied_by: d.by }
+        if (cur.approvals.some((a) => a.by === d.by))
+          throw err.conflict(`${d.by} already approved this request`)
+        const approvals = [...cur.approvals, { by: d.by, via: d.via, at: now, comment: d.comment }]
+        if (approvals.length < cur.approvals_required) return { ...cur, approvals }
+        // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.
+        return { ...cur, approvals, status: 'approved', expires_at: now + d.claimWindowMs }
+      },
+      { landed },
+    )
+    if (!c.changed) {
+      // Recorded already, perhaps by an earlier try whose replicas did not answer in time: answer
+      // only once the replicas hold it.
+      if (repeat) await store.confirmWrites()
+      return { rec: c.rec, changed: false }
+    }
+    // An event the replicas did not acknowledge answers 503; the retry finds the decision recorded.
+    await after(c)
+    return { rec: c.rec, changed: true }
+  }
+
+  /**
+   * The owning agent's claim of an approved grant (`base`: the record as read, its TTL as the
+   * policy now allows). Minted only if the record is still exactly as read and no lock covers it,
+   * so a second claim, a revoke or an expiry racing this one wins or loses whole.
+   */
+  async function claim(base: SessionRecord): Promise<{ rec: SessionRecord; grant: Grant }> {
+    if (base.status !== 'approved') throw err.conflict(`the session is ${base.status}`)
+    const r = await issuing.issue(base, null)
+    await notify(r.rec)
+    return r
+  }
+
+  return { decide, claim }
+}
+
+export type Decisions = ReturnType<typeof createDecisions>

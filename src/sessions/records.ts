@@ -1,0 +1,155 @@
+// The session store: the one place a session record is written. Every write is a step of the
+// lifecycle (lifecycle.ts), named by its verb, and is refused by the store's scripts when the
+// record is no longer in one of the verb's from-states. A session is created together with the
+// audit event that records it, in one atomic append (the audit writer's group commit shares the
+// round trip among concurrent grants); changes are compare-and-set on the record's version, retried
+// on conflict, so racing revokes, locks, decisions and sweeps on any replica converge on one outcome.
+import type { AuditInput, AuditLog } from '../audit/log.js'
+import type { Clock } from '../clock.js'
+import type { SessionRecord } from '../domain/session.js'
+import { err } from '../errors.js'
+import { ReplicaAckError } from '../store/durable.js'
+import type { CasResult, CreateResult, Store, WriteResult } from '../store/types.js'
+import { fromStates, step, transitionOf, type Transition, type Verb } from './lifecycle.js'
+
+const CAS_ATTEMPTS = 64
+
+const stepOf = (verbs: readonly Verb[], from: Transition['from'], to: Transition['to']): Transition => {
+  for (const v of verbs) {
+    const t = transitionOf(v, from, to)
+    if (t) return t
+  }
+  return step(verbs[0] as Verb, from, to)
+}
+
+/** An audit event of a step; its type is the table's. */
+export type StepEvent = Omit<AuditInput, 'type'>
+
+export interface Change {
+  rec: SessionRecord
+  before: SessionRecord
+  changed: boolean
+  locked: boolean
+  /** The lifecycle step taken (null when nothing changed). */
+  step: Transition | null
+}
+
+export interface SessionRecords {
+  /**
+   * Creates a session (verb `request`, `grant` or `start_issuing`). With an event, the record and
+   * its audit event are written in the same atomic append. 'locked' or 'exists': nothing was
+   * written. Rejects (503) when the store cannot be written.
+   */
+  create(verb: Verb, rec: SessionRecord, event?: StepEvent): Promise<CreateResult>
+  /**
+   * Applies `change` to the current record as the step `verb` (or the one of `verb`s whose row it
+   * is: revoking a session past its deadline records an expiry), atomically; null from `change`
+   * means "nothing to do". A change written on the primary but acknowledged by too few replicas
+   * (ReplicaAckError) still runs `landed` (what must follow it, like revoking the credentials)
+   * before the error goes to the caller.
+   */
+  change(
+    id: string,
+    verb: Verb | readonly Verb[],
+    change: (cur: SessionRecord, now: number) => SessionRecord | null,
+    opts?: { checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
+  ): Promise<Change>
+  /** One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying. */
+  replace(verb: Verb, next: SessionRecord, from: SessionRecord, checkLocks: boolean): Promise<CasResult>
+  /**
+   * Replaces `before` with `rec` (the step `verb`) and records the event, in one atomic append.
+   * Anything but 'ok' means neither was written.
+   */
+  replaceWith(verb: Verb, rec: SessionRecord, before: SessionRecord, event: StepEvent): Promise<WriteResult>
+  /** The audit event type of a step. */
+  eventOf(verb: Verb, from: SessionRecord['status'] | null, to: SessionRecord['status']): string
+}
+
+export function createSessionRecords(deps: {
+  store: Store
+  audit: AuditLog
+  clock: Clock
+  /** store.retention, read at each write so a reload applies. */
+  retentionMs: () => number
+}): SessionRecords {
+  const { store, audit, clock } = deps
+
+  const eventOf = (verb: Verb, from: SessionRecord['status'] | null, to: SessionRecord['status']) => {
+    const type = step(verb, from, to).event
+    if (type === null) throw new Error(`the lifecycle step '${verb}' to ${to} writes no event`)
+    return type
+  }
+
+  return {
+    eventOf,
+
+    async create(verb, rec, event) {
+      step(verb, null, rec.status)
+      const retentionMs = deps.retentionMs()
+      if (!event) return store.createSession(rec, retentionMs, clock.now())
+      const r = await audit.recordWith(
+        { create: { rec, retentionMs } },
+        { type: eventOf(verb, null, rec.status), ...event },
+      )
+      return r as CreateResult
+    },
+
+    async change(id, verb, change, opts = {}) {
+      const verbs: readonly Verb[] = typeof verb === 'string' ? [verb] : verb
+      const from = [...new Set(verbs.flatMap(fromStates))]
+      for (let i = 0; i < CAS_ATTEMPTS; i++) {
+        const cur = await store.getSession(id)
+        if (!cur) throw err.notFound()
+        const now = clock.now()
+        const next = change(cur, now)
+        if (!next) return { rec: cur, before: cur, changed: false, locked: false, step: null }
+        const taken = stepOf(verbs, cur.status, next.status)
+        const candidate = { ...next, v: cur.v + 1 }
+        const done = { rec: candidate, before: cur, changed: true, locked: false, step: taken }
+        let r: CasResult
+        try {
+          r = await store.casSession(candidate, cur.v, {
+            checkLocks: opts.checkLocks ?? false,
+            retentionMs: deps.retentionMs(),
+            now,
+            from,
+          })
+        } catch (e) {
+          if (e instanceof ReplicaAckError) {
+            store.publishChange(id)
+            await opts.landed?.(done)
+          }
+          throw e
+        }
+        if (r === 'ok') {
+          store.publishChange(id)
+          return done
+        }
+        if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
+        if (r === 'missing') throw err.notFound()
+        // 'conflict' (the version moved) or 'refused' (so did the status): read again.
+      }
+      throw err.unavailable('the session is changing too fast; try again')
+    },
+
+    async replace(verb, next, cur, checkLocks) {
+      step(verb, cur.status, next.status)
+      const r = await store.casSession(next, cur.v, {
+        checkLocks,
+        retentionMs: deps.retentionMs(),
+        now: clock.now(),
+        from: fromStates(verb),
+      })
+      if (r === 'ok') store.publishChange(next.id)
+      return r
+    },
+
+    async replaceWith(verb, rec, before, event) {
+      const type = eventOf(verb, before.status, rec.status)
+      const update = { rec, expectedV: before.v, retentionMs: deps.retentionMs(), from: fromStates(verb) }
+      const r = await audit.recordWith({ update }, { type, ...event })
+      if (r === 'ok') store.publishChange(rec.id)
+      return r
+    },
+  }
+}
