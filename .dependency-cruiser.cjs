@@ -59,8 +59,8 @@ const LAYERS = [
   ],
   // HTTP (the API and the web console), and the broker wired together.
   ['http', ['src/plugins', 'src/routes', 'src/console', 'src/app.ts', 'src/broker.ts']],
-  // Clients of the broker.
-  ['clients', ['src/mcp', 'src/cli']],
+  // Clients of the broker: the HTTP client they share, the MCP server, the airlock command.
+  ['clients', ['src/client', 'src/mcp', 'src/cli']],
 ]
 
 /**
@@ -80,11 +80,6 @@ const KNOWN = [
     'providers/gateway',
     'src/gateway',
     'providers/gateway/config.ts compiles its rules with gateway/classify-http.ts',
-  ],
-  [
-    'src/mcp',
-    'src/cli',
-    'mcp/{server,access,redact,run}.ts use the CLI client (cli/client.ts, cli/sessions.ts, cli/run.ts)',
   ],
 ]
 
