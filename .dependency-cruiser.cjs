@@ -22,6 +22,7 @@ const LAYERS = [
       'src/ids.ts',
       'src/version.ts',
       'src/suggest.ts',
+      'src/glob.ts',
       'src/metrics.ts',
       'src/metrics-listener.ts',
       'src/clock.ts',
@@ -73,9 +74,6 @@ const KNOWN = [
     'providers/registry.ts',
     'config/load.ts has the provider registry validate each provider section',
   ],
-  ['src/config', 'src/policy', 'config/load.ts checks the policies with policy/decide.ts'],
-  ['src/config', 'src/vault', 'config/load.ts decodes the vault master key with vault/crypto.ts'],
-  ['src/secrets', 'src/vault', 'secrets/deferred.ts reads deferred secrets from the vault'],
   [
     'providers/gateway',
     'src/gateway',
