@@ -59,7 +59,7 @@ export function calibrate(
     scaledTarget: Math.round((target / reference) * bare.rps),
     met: s.rps / bare.rps >= target / reference,
   }))
-  lines.push("  calibration: the bare reference routes, run here right after each Airlock run (same Redis)")
+  lines.push('  calibration: the bare reference routes, run here right after each Airlock run (same Redis)')
   for (const r of [sign, verify]) {
     const reference = r === sign ? REFERENCE_BARE.signRps : REFERENCE_BARE.verifyRps
     lines.push(
