@@ -5,9 +5,8 @@
 // listed before it in its own layer. Nothing may import upward, so no two folders can import each
 // other, directly or round a longer loop: the order itself forbids folder-level cycles.
 //
-// The imports that still go upward today are listed in KNOWN below: each is reported as a warning
-// (rule `known-cycle`) until it is untangled, and everything else upward is an error. A new folder
-// must be placed in LAYERS (rule `unplaced`).
+// An import upward is an error (rule `layer-<layer>`), and so is a folder or root file not yet placed
+// in LAYERS (rule `unplaced`).
 
 /** Bottom first. */
 const LAYERS = [
@@ -22,6 +21,8 @@ const LAYERS = [
       'src/ids.ts',
       'src/version.ts',
       'src/suggest.ts',
+      'src/glob.ts',
+      'src/scrub.ts',
       'src/metrics.ts',
       'src/metrics-listener.ts',
       'src/clock.ts',
@@ -30,13 +31,8 @@ const LAYERS = [
       'providers/types.ts',
     ],
   ],
-  // Where state lives: Redis or memory.
-  ['store', ['src/redis', 'src/store']],
-  // What the operator configured, and what it refers to.
-  ['configuration', ['src/config', 'src/policy', 'src/secrets', 'src/vault', 'src/log.ts', 'src/auth']],
-  // The backend the config names (memory or Redis), and the job queues on it.
-  ['backend', ['src/backend.ts', 'src/queue']],
-  // Providers; what a provider implements (providers/types.ts) is in the kernel.
+  // The providers and their registry. They build on the kernel alone: what a provider implements
+  // (providers/types.ts), the errors, the shared validation, ids and scrubbing.
   [
     'providers',
     [
@@ -47,11 +43,16 @@ const LAYERS = [
       'providers/postgres',
       'providers/gateway',
       'providers/registry.ts',
-      'src/gateway',
-      'src/runtime.ts',
-      'src/provider-health.ts',
     ],
   ],
+  // Where state lives: Redis or memory.
+  ['store', ['src/redis', 'src/store']],
+  // What the operator configured, and what it refers to.
+  ['configuration', ['src/config', 'src/policy', 'src/secrets', 'src/vault', 'src/log.ts', 'src/auth']],
+  // The backend the config names (memory or Redis), and the job queues on it.
+  ['backend', ['src/backend.ts', 'src/queue']],
+  // What runs the providers: the runtime, their health, the gateway's request handling.
+  ['runtime', ['src/gateway', 'src/runtime.ts', 'src/provider-health.ts']],
   // The services: the audit log, sessions and what acts on them.
   [
     'services',
@@ -59,33 +60,8 @@ const LAYERS = [
   ],
   // HTTP (the API and the web console), and the broker wired together.
   ['http', ['src/plugins', 'src/routes', 'src/console', 'src/app.ts', 'src/broker.ts']],
-  // Clients of the broker.
-  ['clients', ['src/mcp', 'src/cli']],
-]
-
-/**
- * Upward imports that exist today, [from unit, to unit, why]: reported as warnings. Remove an
- * entry once its imports are gone (the check then keeps them gone).
- */
-const KNOWN = [
-  [
-    'src/config',
-    'providers/registry.ts',
-    'config/load.ts has the provider registry validate each provider section',
-  ],
-  ['src/config', 'src/policy', 'config/load.ts checks the policies with policy/decide.ts'],
-  ['src/config', 'src/vault', 'config/load.ts decodes the vault master key with vault/crypto.ts'],
-  ['src/secrets', 'src/vault', 'secrets/deferred.ts reads deferred secrets from the vault'],
-  [
-    'providers/gateway',
-    'src/gateway',
-    'providers/gateway/config.ts compiles its rules with gateway/classify-http.ts',
-  ],
-  [
-    'src/mcp',
-    'src/cli',
-    'mcp/{server,access,redact,run}.ts use the CLI client (cli/client.ts, cli/sessions.ts, cli/run.ts)',
-  ],
+  // Clients of the broker: the HTTP client they share, the MCP server, the airlock command.
+  ['clients', ['src/client', 'src/mcp', 'src/cli']],
 ]
 
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -98,32 +74,16 @@ const rank = new Map(ordered.map((u, i) => [u.unit, i]))
 const forbidden = []
 
 for (const [i, { layer, unit }] of ordered.entries()) {
-  const known = KNOWN.filter(([from]) => from === unit).map(([, to]) => to)
   const above = ordered.slice(i + 1).map((u) => u.unit)
-  const errors = above.filter((u) => !known.includes(u))
-  if (errors.length > 0)
+  if (above.length > 0)
     forbidden.push({
       name: `layer-${layer}`,
       comment: `${unit} (layer ${layer}) may import only what LAYERS lists before it`,
       severity: 'error',
       from: { path: files(unit) },
-      to: { path: any(errors) },
-    })
-  const warned = above.filter((u) => known.includes(u))
-  if (warned.length > 0)
-    forbidden.push({
-      name: 'known-cycle',
-      comment: KNOWN.filter(([from, to]) => from === unit && warned.includes(to))
-        .map(([, to, why]) => `${unit} -> ${to}: ${why}`)
-        .join('; '),
-      severity: 'warn',
-      from: { path: files(unit) },
-      to: { path: any(warned) },
+      to: { path: any(above) },
     })
 }
-
-for (const [from, to] of KNOWN)
-  if (!rank.has(from) || !rank.has(to)) throw new Error(`KNOWN names a unit LAYERS lacks: ${from} -> ${to}`)
 
 forbidden.push(
   {
@@ -136,12 +96,12 @@ forbidden.push(
   {
     name: 'providers-use-the-interface',
     comment:
-      'providers depend on the domain, the errors, the shared validation and what a provider implements (providers/types.ts) only',
-    severity: 'warn',
+      'providers depend on the domain, the errors, the shared validation, ids, scrubbing and what a provider implements (providers/types.ts) only',
+    severity: 'error',
     from: { path: '^providers/(?!registry\\.ts$)' },
     to: {
       path: '^src/',
-      pathNot: '^src/(domain/|errors\\.ts$|validation/)',
+      pathNot: '^src/(domain/|errors\\.ts$|validation/|ids\\.ts$|scrub\\.ts$)',
     },
   },
   {

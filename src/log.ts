@@ -1,7 +1,7 @@
 // The logger. Secret-bearing fields are redacted wherever they appear; API keys and tokens only
 // ever travel in headers and bodies, which are not logged.
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { scrub } from './secrets/scrub.js'
+import { scrub } from './scrub.js'
 
 /** Field names whose values are secrets, redacted at the top level and two levels down. */
 const SECRET_FIELDS = [

@@ -1,6 +1,6 @@
 // Each provider's health and last error, as GET /v1/providers and the console show them.
 import type { Runtime } from './runtime.js'
-import { scrub } from './secrets/scrub.js'
+import { scrub } from './scrub.js'
 
 export interface ProviderHealth {
   name: string

@@ -7,7 +7,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts'
 import type { SecretSource } from '../types.js'
 import type { AwsEnvironmentConfig, AwsProviderConfig } from './config.js'
 import { stsName } from './policy.js'
-import { scrub } from '../../src/secrets/scrub.js'
+import { scrub } from '../../src/scrub.js'
 
 interface StaticCredentials {
   accessKeyId: string

@@ -3,7 +3,7 @@
 // for classes marked destructive, headers that are never forwarded. Paths are relative to the
 // provider entry.
 import type { Static } from '@sinclair/typebox'
-import { compileHttpRule, type HttpRule } from '../../src/gateway/classify-http.js'
+import { compileHttpRule, type HttpRule } from './http-rule.js'
 import { parseDuration } from '../../src/validation/duration.js'
 import type { ValidateContext, Validated } from '../types.js'
 import { validateSection, type CheckContext } from '../validate.js'

@@ -4,7 +4,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { AirlockError } from '../../src/errors.js'
-import { scrub } from '../../src/secrets/scrub.js'
+import { scrub } from '../../src/scrub.js'
 import type { SecretSource } from '../types.js'
 import type { GithubProviderConfig } from './config.js'
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
-import { scrub } from '../../src/secrets/scrub.js'
+import { scrub } from '../../src/scrub.js'
 import type { SecretSource } from '../types.js'
 import type { EnvironmentConfig } from './config.js'
 

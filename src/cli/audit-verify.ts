@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { verifyAuditLog, type VerifyProgress } from '../audit/read.js'
 import { loadConfigFile } from '../config/load.js'
 import { createRedisStore } from '../store/redis.js'
-import { CliError, EXIT } from './exit.js'
+import { CliError, EXIT } from '../client/exit.js'
 
 export async function readCheckpoints(path: string): Promise<Record<string, { seq: number; hash: string }>> {
   const heads: Record<string, { seq: number; hash: string }> = {}

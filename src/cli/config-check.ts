@@ -1,6 +1,6 @@
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
-import { EXIT } from './exit.js'
+import { EXIT } from '../client/exit.js'
 
 /** Prints every problem with its path; exit 0 when the config is valid. */
 export async function configCheck(path: string): Promise<number> {

@@ -14,7 +14,7 @@ import { registerAuditCommand, registerOperatorCommands } from './commands/opera
 import { registerVaultCommands } from './commands/vault.js'
 import { configCheck } from './config-check.js'
 import { dev } from './dev.js'
-import { CliError, EXIT } from './exit.js'
+import { CliError, EXIT } from '../client/exit.js'
 import { configPath, serve } from './serve.js'
 
 const program = addGlobalOptions(new Command().name('airlock'))

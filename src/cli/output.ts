@@ -30,12 +30,3 @@ export function printTable(headers: string[], rows: string[][]) {
   process.stdout.write(`${bold(line(headers))}\n`)
   for (const r of rows) process.stdout.write(`${line(r)}\n`)
 }
-
-/** "4m left", "1h 5m left", "expired". */
-export function timeLeft(untilIso: string, now = Date.now()): string {
-  const s = Math.floor((Date.parse(untilIso) - now) / 1000)
-  if (s <= 0) return 'expired'
-  if (s < 60) return `${s}s left`
-  const m = Math.floor(s / 60)
-  return m < 60 ? `${m}m left` : `${Math.floor(m / 60)}h ${m % 60}m left`
-}

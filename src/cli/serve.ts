@@ -5,7 +5,7 @@ import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { createLogger } from '../log.js'
 import { buildBroker, type RunningBroker } from '../broker.js'
-import { CliError, EXIT } from './exit.js'
+import { CliError, EXIT } from '../client/exit.js'
 
 export function configPath(flag: string | undefined): string {
   const path = flag ?? process.env['AIRLOCK_CONFIG']

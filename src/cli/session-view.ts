@@ -1,6 +1,6 @@
 // How sessions look to people: a row of `airlock sessions`, and `airlock sessions show`.
-import { printTable, statusColour, dim, timeLeft } from './output.js'
-import type { Session } from './sessions.js'
+import { printTable, statusColour, dim } from './output.js'
+import { timeLeft, type Session } from '../client/sessions.js'
 
 export const sessionRow = (s: Session) => [
   s.id,

@@ -1,7 +1,7 @@
 // One request against one session's environment and class: allowed (with the names the audit
 // records), or refused with a message naming what was refused and which class would allow it.
 import type { GatewayConfig } from '../../providers/gateway/config.js'
-import { ruleAllows } from './classify-http.js'
+import { ruleAllows } from '../../providers/gateway/http-rule.js'
 import {
   checkArguments,
   fieldAllowed,

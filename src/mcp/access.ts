@@ -1,8 +1,8 @@
 // The sessions an MCP server holds for its agent: their grants stay in this process's memory, and
 // what the tools report of them is the session's public state, never a token or a credential.
-import type { ClientConfig } from '../cli/client.js'
-import { call } from '../cli/client.js'
-import { endSession, type Grant, type Session } from '../cli/sessions.js'
+import type { ClientConfig } from '../client/client.js'
+import { call } from '../client/client.js'
+import { endSession, type Grant, type Session } from '../client/sessions.js'
 import { redactor, secretsOf, type Redactor } from './redact.js'
 
 interface Held {

@@ -1,6 +1,6 @@
 // What a tool result may carry of a command's output: every credential of the session replaced by
 // `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
-import type { Grant } from '../cli/sessions.js'
+import type { Grant } from '../client/sessions.js'
 
 export const REDACTED = '[redacted]'
 

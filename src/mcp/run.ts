@@ -2,8 +2,8 @@
 // captured, cut at OUTPUT_LIMIT and redacted, its whole process group killed at the timeout.
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import { startWithGrant } from '../cli/run.js'
-import type { Grant } from '../cli/sessions.js'
+import { startWithGrant } from '../client/run.js'
+import type { Grant } from '../client/sessions.js'
 import type { Redactor } from './redact.js'
 
 /** Characters of each stream a result keeps (the start of the output). */

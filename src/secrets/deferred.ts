@@ -7,7 +7,7 @@ import type { SecretSource } from '../../providers/types.js'
 import { EmptySecretError } from '../config/secrets.js'
 import type { AirlockConfig, DeferredSecret } from '../config/types.js'
 import type { Metrics } from '../metrics.js'
-import { SecretMissingError } from '../vault/vault.js'
+import { SecretMissingError } from './source.js'
 
 type SlackField = 'botToken' | 'signingSecret'
 const SLACK_FIELDS: Partial<Record<DeferredSecret['field'], SlackField>> = {

@@ -3,6 +3,13 @@
 import type { SecretSource } from '../../providers/types.js'
 import { nonEmpty, resolveRef } from '../config/secrets.js'
 
+export class SecretMissingError extends Error {
+  constructor(readonly path: string) {
+    super(`vault secret ${path} does not exist`)
+    this.name = 'SecretMissingError'
+  }
+}
+
 export interface VaultReader {
   get(path: string): Promise<string>
 }

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.js'
 import { createQueue, type Queue } from '../queue/index.js'
 import type { Runtime } from '../runtime.js'
 import { QUEUES } from '../store/keys.js'
-import { scrub } from '../secrets/scrub.js'
+import { scrub } from '../scrub.js'
 import type { SessionRecord } from './model.js'
 
 /** A revocation to retry: what the provider needs, and how it went so far. */

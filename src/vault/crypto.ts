@@ -121,15 +121,6 @@ export async function open(wrapper: KeyWrapper, path: string, rec: SealedRecord)
   }
 }
 
-/** AIRLOCK_MASTER_KEY / vault.master_key: base64 of exactly 32 bytes. */
-export function parseMasterKey(b64: string): Buffer {
-  const text = b64.trim()
-  const key = Buffer.from(text, 'base64')
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || key.length !== 32)
-    throw new Error('expected base64 of exactly 32 bytes')
-  return key
-}
-
 /**
  * The Sealer of providers/types.ts: small values that must be kept but are credentials themselves (a
  * provider's revocation handle), sealed under the master key. `context` is authenticated: a value

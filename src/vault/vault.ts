@@ -4,6 +4,7 @@
 import { iso, type Clock } from '../clock.js'
 import { createSealer, open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
 import type { Sealer } from '../../providers/types.js'
+import { SecretMissingError } from '../secrets/source.js'
 import { CorruptRecordError, type VaultStorage } from './storage.js'
 
 /** Airlock's own keys live here; the API can neither write nor delete them. */
@@ -11,13 +12,6 @@ export const RESERVED_PREFIX = 'airlock/'
 export const VAULT_PATH_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/
 export const MAX_PATH = 256
 const CANARY_PATH = 'airlock/canary'
-
-export class SecretMissingError extends Error {
-  constructor(readonly path: string) {
-    super(`vault secret ${path} does not exist`)
-    this.name = 'SecretMissingError'
-  }
-}
 
 export class WrongMasterKeyError extends Error {
   constructor() {

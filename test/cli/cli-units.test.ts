@@ -1,9 +1,8 @@
 import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import { call } from '../../src/cli/client.js'
-import { timeLeft } from '../../src/cli/output.js'
+import { call } from '../../src/client/client.js'
 import { credentialAnswer, parseCredentialInput } from '../../src/cli/commands/git-credential.js'
-import { credentialEnv, grantLines, waitingLine, type Session } from '../../src/cli/sessions.js'
+import { credentialEnv, grantLines, timeLeft, waitingLine, type Session } from '../../src/client/sessions.js'
 
 describe('cli helpers', () => {
   it('the live waiting line', () => {

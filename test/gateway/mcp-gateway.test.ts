@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Grant, Session } from '../../src/cli/sessions.js'
+import type { Grant, Session } from '../../src/client/sessions.js'
 import type { Usable } from '../../src/mcp/access.js'
 import { BODY_LIMIT, gatewayRequest } from '../../src/mcp/gateway.js'
 import { redactor, secretsOf } from '../../src/mcp/redact.js'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { scrub } from '../../src/secrets/scrub.js'
+import { scrub } from '../../src/scrub.js'
 
 describe('scrub', () => {
   it.each([

@@ -1,7 +1,7 @@
 // What the MCP tools may show of a command's output: each credential of the grant, in every form a
 // program is likely to print it, becomes [redacted]; the rest of the output stays as it was.
 import { describe, expect, it } from 'vitest'
-import type { Grant } from '../../src/cli/sessions.js'
+import type { Grant } from '../../src/client/sessions.js'
 import { redactor, secretsOf } from '../../src/mcp/redact.js'
 
 const TOKEN = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJidWlsZC1ib3QifQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU'

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { PolicyRule } from '../../src/config/types.js'
-import {
-  decide,
-  matches,
-  type Decision,
-  type DecisionInput,
-  type PolicyView,
-} from '../../src/policy/decide.js'
+import { matches } from '../../src/glob.js'
+import { decide, type Decision, type DecisionInput, type PolicyView } from '../../src/policy/decide.js'
 
 let index = 0
 const rule = (r: Partial<PolicyRule> & Pick<PolicyRule, 'description'>): PolicyRule => ({

@@ -6,12 +6,12 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { StoreUnavailableError } from '../../src/errors.js'
-import { createSecretSource } from '../../src/secrets/source.js'
+import { parseMasterKey } from '../../src/config/sections/vault.js'
+import { createSecretSource, SecretMissingError } from '../../src/secrets/source.js'
 import {
   createSealer,
   masterKeyWrapper,
   open,
-  parseMasterKey,
   seal,
   VaultOpenError,
   type SealedRecord,
@@ -22,7 +22,7 @@ import {
   redisVaultStorage,
   type VaultStorage,
 } from '../../src/vault/storage.js'
-import { openVault, SecretMissingError, WrongMasterKeyError } from '../../src/vault/vault.js'
+import { openVault, WrongMasterKeyError } from '../../src/vault/vault.js'
 import { systemClock } from '../../src/clock.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/log.js'

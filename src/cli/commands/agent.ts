@@ -5,10 +5,10 @@ import {
   credentialProcessOutput,
   type CredentialProcessOutput,
 } from '../../../providers/aws/credential-process.js'
-import { clientFor } from '../client.js'
-import { CliError, EXIT } from '../exit.js'
+import { clientFor } from '../../client/client.js'
+import { CliError, EXIT } from '../../client/exit.js'
 import { bold, dim, printJson, statusColour } from '../output.js'
-import { startWithGrant } from '../run.js'
+import { startWithGrant } from '../../client/run.js'
 import {
   clampLine,
   endSession,
@@ -20,8 +20,8 @@ import {
   grantLines,
   type Grant,
   type Session,
-} from '../sessions.js'
-import { call } from '../client.js'
+} from '../../client/sessions.js'
+import { call } from '../../client/client.js'
 import { globals, parseActionFile, parseTtl } from './globals.js'
 import { isolatedHome, type IsolatedHome } from '../isolated-home.js'
 

@@ -3,9 +3,9 @@
 // Inside `airlock exec` it answers with the session's token from the environment exec set;
 // with --env/--class/--provider/--task it requests a session of its own, as credential-process does.
 import type { Command } from 'commander'
-import { clientFor } from '../client.js'
-import { CliError, EXIT } from '../exit.js'
-import { endSession, obtain, type RequestArgs } from '../sessions.js'
+import { clientFor } from '../../client/client.js'
+import { CliError, EXIT } from '../../client/exit.js'
+import { endSession, obtain, type RequestArgs } from '../../client/sessions.js'
 import { globals, parseTtl } from './globals.js'
 
 /** git's input: `key=value` lines up to a blank line or the end. */

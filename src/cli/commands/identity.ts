@@ -1,7 +1,7 @@
 // Who am I and what may I ask for: `airlock whoami` and `airlock entitlements`.
 import type { Static } from '@sinclair/typebox'
 import type { Command } from 'commander'
-import { call, clientFor } from '../client.js'
+import { call, clientFor } from '../../client/client.js'
 import { printJson, printTable } from '../output.js'
 import type { Entitlements, WhoAmI } from '../../schemas/identity.js'
 import { globals } from './globals.js'

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { call } from '../client.js'
-import { CliError, EXIT } from '../exit.js'
-import { saveProfile } from '../profile.js'
-import { readSecretInput } from '../client.js'
+import { call } from '../../client/client.js'
+import { CliError, EXIT } from '../../client/exit.js'
+import { saveProfile } from '../../client/profile.js'
+import { readSecretInput } from '../../client/client.js'
 
 export function registerLogin(program: Command) {
   program

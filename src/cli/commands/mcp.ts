@@ -1,6 +1,6 @@
 // `airlock mcp`: the MCP server for agent hosts (Claude Code, Cursor, ...), as this agent's key.
 import type { Command } from 'commander'
-import { clientFor } from '../client.js'
+import { clientFor } from '../../client/client.js'
 import { globals } from './globals.js'
 
 export function registerMcpCommand(program: Command) {

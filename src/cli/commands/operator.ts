@@ -2,12 +2,12 @@
 import type { Static } from '@sinclair/typebox'
 import type { Command } from 'commander'
 import { createInterface } from 'node:readline/promises'
-import { call, clientFor } from '../client.js'
-import { CliError, EXIT } from '../exit.js'
+import { call, clientFor } from '../../client/client.js'
+import { CliError, EXIT } from '../../client/exit.js'
 import { dim, printJson, printTable, statusColour } from '../output.js'
 import { printSessionDetail, sessionRow } from '../session-view.js'
 import type { Lock as LockSchema } from '../../schemas/lock.js'
-import type { Session } from '../sessions.js'
+import type { Session } from '../../client/sessions.js'
 import { globals, parseTtl } from './globals.js'
 
 type Lock = Static<typeof LockSchema>

@@ -1,6 +1,6 @@
 // `airlock vault put|rm|ls` and `airlock keys rotate`: admin commands over the API.
 import type { Command } from 'commander'
-import { call, clientFor, readSecretInput } from '../client.js'
+import { call, clientFor, readSecretInput } from '../../client/client.js'
 import { globals } from './globals.js'
 
 interface Meta {

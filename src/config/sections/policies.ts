@@ -1,7 +1,7 @@
 // The `policies` section: who may have what, with how many approvals, checked against the names
 // the other sections define; the load-time half of the two-person rule.
 import type { Static } from '@sinclair/typebox'
-import { matches } from '../../policy/decide.js'
+import { matches } from '../../glob.js'
 import type { BuildContext } from '../context.js'
 import { PolicySchema } from '../schema.js'
 import type { PolicyRule } from '../types.js'

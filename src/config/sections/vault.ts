@@ -1,7 +1,6 @@
 // The `vault` section: its backend, and the master key from vault.master_key (env: or file:) or
 // AIRLOCK_MASTER_KEY. The key itself is never stored beside the data it opens.
 import { resolve } from 'node:path'
-import { parseMasterKey } from '../../vault/crypto.js'
 import { errorText, type BuildContext } from '../context.js'
 import { VaultSchema } from '../schema.js'
 import { resolveRef } from '../secrets.js'
@@ -35,4 +34,13 @@ export function buildVault(ctx: BuildContext, store: Pick<StoreConfig, 'redis'>)
     file: vault?.file === undefined ? null : resolve(opts.baseDir, vault.file),
     masterKey,
   }
+}
+
+/** AIRLOCK_MASTER_KEY / vault.master_key: base64 of exactly 32 bytes. */
+export function parseMasterKey(b64: string): Buffer {
+  const text = b64.trim()
+  const key = Buffer.from(text, 'base64')
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || key.length !== 32)
+    throw new Error('expected base64 of exactly 32 bytes')
+  return key
 }

@@ -1,5 +1,5 @@
 // HTTP rules of a gateway class: "METHOD /path/glob", `*` one path segment, `**` any number.
-// Matched against the method and the contained, decoded path segments (path.ts).
+// Matched against the method and the contained, decoded path segments (src/gateway/path.ts).
 
 export interface HttpRule {
   text: string

@@ -2,7 +2,6 @@
 // for approvals (with a live line for people), claim the grant, and end the session.
 import { call, type ClientConfig } from './client.js'
 import { CliError, EXIT } from './exit.js'
-import { timeLeft } from './output.js'
 import type { PublicSession as Session } from '../sessions/model.js'
 import type { Grant } from '../sessions/service.js'
 
@@ -241,4 +240,13 @@ export function credentialEnv(grant: Grant): Record<string, string> {
     }
   }
   return env
+}
+
+/** "4m left", "1h 5m left", "expired". */
+export function timeLeft(untilIso: string, now = Date.now()): string {
+  const s = Math.floor((Date.parse(untilIso) - now) / 1000)
+  if (s <= 0) return 'expired'
+  if (s < 60) return `${s}s left`
+  const m = Math.floor(s / 60)
+  return m < 60 ? `${m}m left` : `${Math.floor(m / 60)}h ${m % 60}m left`
 }
