@@ -7,23 +7,14 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { awsWorld, BROKER_AKID, CANARY_AWS_SECRET, ROLES, type AwsWorld } from '../support/aws-setup.js'
 import { runCli } from '../support/cli.js'
-import { cliBroker } from '../support/cli-env.js'
+import { agentArgs as readArgs, cliBroker } from '../support/cli-env.js'
 
 const fx = cliBroker('cp', { home: (dir) => dir })
 const { keys, dir } = fx
 let w: AwsWorld
 
 const MAIN = resolve('src/cli/main.ts')
-const agentArgs = (task: string, provider = 'aws-main') => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  provider,
-  '--task',
-  task,
-]
+const agentArgs = (task: string, provider = 'aws-main') => readArgs(task, provider)
 const env = (token: string) => fx.as('build-bot', { AIRLOCK_TOKEN: token })
 const asOps = async <T>(path: string): Promise<T> =>
   (await (

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { runCli } from '../support/cli.js'
-import { cliBroker } from '../support/cli-env.js'
+import { agentArgs, cliBroker } from '../support/cli-env.js'
 
 const fx = cliBroker('iso', { home: (dir) => join(dir, 'home') })
 const { keys, home } = fx
@@ -32,16 +32,7 @@ const env = {
   XDG_CONFIG_HOME: undefined,
   NO_COLOR: '1',
 }
-const args = (task: string) => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  'internal-api',
-  '--task',
-  task,
-]
+const args = (task: string) => agentArgs(task)
 // The child prints where its home is, then everything it can find of an airlock profile through it.
 const PROBE =
   'echo "home=$HOME"; cat "${XDG_CONFIG_HOME:-$HOME/.config}/airlock/config.yaml" 2>/dev/null; echo "session=${AIRLOCK_SESSION_TOKEN:+yes}"'

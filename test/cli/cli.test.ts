@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli, startCli } from '../support/cli.js'
-import { cliBroker } from '../support/cli-env.js'
+import { agentArgs, cliBroker } from '../support/cli-env.js'
 
 const fx = cliBroker('c')
 const { keys, home, as, session } = fx
@@ -17,16 +17,6 @@ const latestSessionOf = async (task: string) => {
   ).json()) as { sessions: { id: string; task: { id: string } }[] }
   return r.sessions.find((s) => s.task.id === task)?.id as string
 }
-const agentArgs = (task: string) => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  'internal-api',
-  '--task',
-  task,
-]
 
 beforeAll(() => fx.start(), 60_000)
 afterAll(() => fx.stop())

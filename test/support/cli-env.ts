@@ -82,3 +82,15 @@ export function cliBroker(tag: string, o: { home?: (dir: string) => string } = {
   }
   return fx
 }
+
+/** The options naming a staging read session of `task` on `provider`. */
+export const agentArgs = (task: string, provider = 'internal-api') => [
+  '--env',
+  'staging',
+  '--class',
+  'read',
+  '--provider',
+  provider,
+  '--task',
+  task,
+]
