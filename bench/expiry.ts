@@ -11,21 +11,18 @@
 // It asserts nothing; it reports.
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { sha256Hex } from '../src/auth/apikeys.js'
 import { redisKeys } from '../src/store/keys.js'
 import { createRedisStore } from '../src/store/redis.js'
 import { makeRec } from '../test/support/records.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+import { brokers, configYaml, procCpu, redisCpu, ROOT, startBroker, stopBroker } from './lib/replicas.js'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '20' },
@@ -44,69 +41,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let privateRedis: RedisServer | null = null
 let tmp = ''
-const brokers: ChildProcess[] = []
-
-function configYaml(port: number, redisUrl: string, prefix: string, keyFile: string, botKey: string) {
-  return `
-server: { host: 127.0.0.1, port: ${port}, public_url: "http://127.0.0.1:${port}" }
-store: { redis_url: ${JSON.stringify(redisUrl)}, key_prefix: ${JSON.stringify(prefix)} }
-tokens: { algorithm: EdDSA, signing_key: ${JSON.stringify(`file:${keyFile}`)} }
-environments: [{ name: staging }]
-operation_classes: [{ name: read }]
-agents:
-  - { id: bench-bot, api_key_sha256: ${sha256Hex(botKey)} }
-providers:
-  - { name: bench-api, type: jwt, audience: bench-api }
-policies:
-  - description: bench-bot reads staging freely
-    agents: [bench-bot]
-    environments: [staging]
-    operation_classes: [read]
-    providers: [bench-api]
-audit: { stdout: false }
-rate_limits: { per_agent_per_minute: 1000000 }
-`
-}
-
-async function startBroker(configFile: string, port: number, logFile: string): Promise<ChildProcess> {
-  const fd = openSync(logFile, 'a')
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'airlock.js'), 'serve', '--config', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', fd],
-  })
-  closeSync(fd)
-  brokers.push(child)
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`broker exited (${child.exitCode}); see ${logFile}`)
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return child
-    await sleep(100)
-  }
-  throw new Error('broker not ready after 30 s')
-}
-
-async function stopBroker(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  await new Promise<void>((done) => {
-    c.once('exit', () => done())
-    c.kill('SIGTERM')
-  })
-}
-
-/** CPU seconds of a process so far (Linux /proc), and of Redis (INFO cpu). */
-const procCpu = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
-const redisCpu = async (r: Redis): Promise<number> => {
-  const info = await r.info('cpu')
-  const field = (n: string) => Number(new RegExp(`^${n}:(.*)$`, 'm').exec(info)?.[1] ?? 0)
-  return field('used_cpu_user') + field('used_cpu_sys')
-}
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
