@@ -32,12 +32,13 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           const pxat = recordExpiry(rec.expires_at, keep)
           args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
-        for (const { rec, expectedV, retentionMs: keep, from } of updates) {
+        for (const { rec, expectedV, retentionMs: keep, from, statusOnly } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           args.push(
             expectedV,
-            encodeRecord(rec),
+            // '=status': the script rewrites the version and status of the stored JSON in place.
+            statusOnly && rec.v === expectedV + 1 ? `=${rec.status}` : encodeRecord(rec),
             rec.id,
             deadline,
             recordExpiry(rec.expires_at, keep),
