@@ -13,6 +13,7 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -222,6 +223,12 @@ async function main() {
     }),
   )
   await Promise.all(running.map(stopBroker))
+  // Warnings and errors the replicas logged (a failing sweeper job shows here), the first few.
+  const logged = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => /"level":(4|5|6)0/.test(l) && !l.includes('Redis persists nothing'))
+  if (logged.length > 0)
+    log(`${logged.length} warnings/errors logged, first:\n${logged.slice(0, 5).join('\n')}`)
   let cursor = '0'
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)

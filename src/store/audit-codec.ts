@@ -1,0 +1,136 @@
+// How the Redis store keeps an audit event. The audit writer's JSON has a fixed layout
+// ({"actor","at","chain","details","prev_hash","seq","session_id","type","hash"}, in that order),
+// so an event in it is kept compactly: hashes as 32 raw bytes, `at` as epoch ms, the top-level
+// keys implied, and the details (their exact text) deflated with a preset dictionary. Reading
+// rebuilds the very text the writer hashed, byte for byte; an event of any other layout is kept
+// as its JSON text. Both forms sit in the stream's `e` field: JSON text starts with `{`, the
+// compact form with its format byte.
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+
+/** The compact form's first byte. Format 1 is tied to DICTIONARY: never change either. */
+const FORMAT = 1
+const FLAG_SESSION = 1
+const FLAG_DEFLATED = 2
+
+// Text common in event details, most common last (deflate reaches the end of the window most
+// cheaply). Changing a byte of it makes every stored format-1 event unreadable.
+const DICTIONARY = Buffer.from(
+  '"previous_chain":"","previous_seq":,"stored_seq":"host":"","pid":"comment":"","by":"","count":' +
+    '"approvals":[],"eligible_approvers":[],"rule":"","denied_by":"","revoked_by":"","error":"' +
+    '"reason":"claim window passed","reason":"approval timed out","reason":"ttl passed",' +
+    '"from":"approved","from":"pending_approval","from":"active","via":"api","via":"mcp",' +
+    '{"agent":"","approvals_required":0,"decision":"allowed by \\"","environment":"staging",' +
+    '"expires_at":"2026-01-01T00:00:00.000Z","jti":"","justification":null,"on_behalf_of":null,' +
+    '"operation_class":"read","provider":"","status":"active","task_description":"","task_id":"",' +
+    '"ttl_seconds":',
+)
+const ZLIB = { dictionary: DICTIONARY }
+
+const HEX64 = /^[0-9a-f]{64}$/
+const s = JSON.stringify
+const head = (actor: string, at: string, chain: string) =>
+  `{"actor":${s(actor)},"at":${s(at)},"chain":${s(chain)},"details":`
+const tail = (prev: string, seq: number, session: string | null, type: string, hash: string) =>
+  `,"prev_hash":"${prev}","seq":${seq},"session_id":${s(session)},"type":${s(type)},"hash":"${hash}"}`
+
+/** The compact form of an event's JSON, or null when it does not have the writer's layout. */
+export function encodeEvent(line: string): Buffer | null {
+  if (!line.startsWith('{"actor":')) return null
+  let e: Record<string, unknown>
+  try {
+    e = JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return null
+  }
+  const { actor, at, chain, prev_hash: prev, seq, session_id: session, type, hash } = e
+  if (
+    typeof actor !== 'string' ||
+    typeof at !== 'string' ||
+    typeof chain !== 'string' ||
+    typeof type !== 'string' ||
+    (session !== null && typeof session !== 'string') ||
+    typeof seq !== 'number' ||
+    !Number.isSafeInteger(seq) ||
+    seq < 0 ||
+    typeof prev !== 'string' ||
+    typeof hash !== 'string' ||
+    !HEX64.test(prev) ||
+    !HEX64.test(hash)
+  )
+    return null
+  const ms = Date.parse(at)
+  if (!(ms >= 0 && ms < 2 ** 48) || new Date(ms).toISOString() !== at) return null
+  const h = head(actor, at, chain)
+  const t = tail(prev, seq, session, type, hash)
+  // What is between them is the details' exact text, whatever it holds.
+  if (line.length < h.length + t.length || !line.startsWith(h) || !line.endsWith(t)) return null
+  const details = Buffer.from(line.slice(h.length, line.length - t.length))
+  const packed = deflateRawSync(details, ZLIB)
+  const deflated = packed.length < details.length
+  const strings = [chain, actor, type, ...(session === null ? [] : [session])].map((x) => Buffer.from(x))
+  const body = deflated ? packed : details
+  const out = Buffer.allocUnsafe(2 + 64 + 6 + 9 + strings.reduce((n, b) => n + 5 + b.length, 0) + body.length)
+  let o = 0
+  out[o++] = FORMAT
+  out[o++] = (session === null ? 0 : FLAG_SESSION) | (deflated ? FLAG_DEFLATED : 0)
+  o += out.write(prev, o, 'hex')
+  o += out.write(hash, o, 'hex')
+  o = out.writeUIntBE(ms, o, 6)
+  o = varint(out, o, seq)
+  for (const b of strings) {
+    o = varint(out, o, b.length)
+    o += b.copy(out, o)
+  }
+  o += body.copy(out, o)
+  return out.subarray(0, o)
+}
+
+/** An event as it is kept in the stream: compact when it can be, else its JSON text. */
+export const storedEvent = (line: string): Buffer | string => encodeEvent(line) ?? line
+
+/** The event's JSON from what the stream keeps (either form). */
+export function decodeStored(raw: Buffer): string {
+  if (raw[0] !== FORMAT) return raw.toString('utf8')
+  const flags = raw[1] as number
+  let o = 2
+  const prev = raw.toString('hex', o, o + 32)
+  const hash = raw.toString('hex', o + 32, o + 64)
+  o += 64
+  const ms = raw.readUIntBE(o, 6)
+  o += 6
+  const [seq, o1] = readVarint(raw, o)
+  o = o1
+  const str = (): string => {
+    const [n, p] = readVarint(raw, o)
+    o = p + n
+    return raw.toString('utf8', p, o)
+  }
+  const chain = str()
+  const actor = str()
+  const type = str()
+  const session = flags & FLAG_SESSION ? str() : null
+  const body = raw.subarray(o)
+  const details = (flags & FLAG_DEFLATED ? inflateRawSync(body, ZLIB) : body).toString('utf8')
+  return head(actor, new Date(ms).toISOString(), chain) + details + tail(prev, seq, session, type, hash)
+}
+
+function varint(b: Buffer, o: number, n: number): number {
+  while (n >= 0x80) {
+    b[o++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  b[o++] = n
+  return o
+}
+
+function readVarint(b: Buffer, o: number): [number, number] {
+  let n = 0
+  let scale = 1
+  for (;;) {
+    const byte = b[o++]
+    if (byte === undefined) throw new RangeError('a stored audit event ends early')
+    n += (byte & 0x7f) * scale
+    if (byte < 0x80) return [n, o]
+    scale *= 0x80
+  }
+}
