@@ -1,30 +1,58 @@
 // How the Redis store keeps an audit event. The audit writer's JSON has a fixed layout
 // ({"actor","at","chain","details","prev_hash","seq","session_id","type","hash"}, in that order),
 // so an event in it is kept compactly: hashes as 32 raw bytes, `at` as epoch ms, the top-level
-// keys implied, and the details (their exact text) deflated with a preset dictionary. Reading
-// rebuilds the very text the writer hashed, byte for byte; an event of any other layout is kept
-// as its JSON text. Both forms sit in the stream's `e` field: JSON text starts with `{`, the
-// compact form with its format byte.
-import { deflateRawSync, inflateRawSync } from 'node:zlib'
+// keys implied, and in the details' exact text each common key or value replaced by one control
+// byte (JSON text never holds one raw). Reading rebuilds the very text the writer hashed, byte for
+// byte; an event of any other layout is kept as its JSON text. Both forms sit in the stream's `e`
+// field: JSON text starts with `{`, the compact form with its format byte.
 
-/** The compact form's first byte. Format 1 is tied to DICTIONARY: never change either. */
+/** The compact form's first byte. Format 1 is tied to TOKENS: never change or reorder them. */
 const FORMAT = 1
 const FLAG_SESSION = 1
-const FLAG_DEFLATED = 2
+const FLAG_TOKENS = 2
 
-// Text common in event details, most common last (deflate reaches the end of the window most
-// cheaply). Changing a byte of it makes every stored format-1 event unreadable.
-const DICTIONARY = Buffer.from(
-  '"previous_chain":"","previous_seq":,"stored_seq":"host":"","pid":"comment":"","by":"","count":' +
-    '"approvals":[],"eligible_approvers":[],"rule":"","denied_by":"","revoked_by":"","error":"' +
-    '"reason":"claim window passed","reason":"approval timed out","reason":"ttl passed",' +
-    '"from":"approved","from":"pending_approval","from":"active","via":"api","via":"mcp",' +
-    '{"agent":"","approvals_required":0,"decision":"allowed by \\"","environment":"staging",' +
-    '"expires_at":"2026-01-01T00:00:00.000Z","jti":"","justification":null,"on_behalf_of":null,' +
-    '"operation_class":"read","provider":"","status":"active","task_description":"","task_id":"",' +
-    '"ttl_seconds":',
-)
-const ZLIB = { dictionary: DICTIONARY }
+/** What bytes 0x01.. stand for in the details of format 1 (at most 31; each must match FIND). */
+const TOKENS = [
+  '"agent":',
+  '"approvals_required":',
+  '"decision":',
+  '"environment":',
+  '"expires_at":',
+  '"jti":',
+  '"justification":',
+  '"on_behalf_of":',
+  '"operation_class":',
+  '"provider":',
+  '"status":',
+  '"task_description":',
+  '"task_id":',
+  '"ttl_seconds":',
+  '"from":',
+  '"reason":',
+  '"via":',
+  '"eligible_approvers":',
+  '"approvals":',
+  '"comment":',
+  '"rule":',
+  '"by":',
+  'null',
+  '"active"',
+  '"expired"',
+  '"revoked"',
+  '"pending_approval"',
+  '"approved"',
+  '"ttl elapsed"',
+  '"staging"',
+  '"read"',
+] as const
+const TOKEN_OF = new Map<string, string>(TOKENS.map((t, i) => [t, String.fromCharCode(i + 1)]))
+/** Every token is a key, a short lower-case string or null: one pass finds the candidates. */
+const FIND = /"[a-z_ ]{1,30}":?|null/g
+const tokenize = (m: string): string => TOKEN_OF.get(m) ?? m
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f]/
+// eslint-disable-next-line no-control-regex
+const TOKEN = /[\x01-\x1f]/g
 
 const HEX64 = /^[0-9a-f]{64}$/
 const s = JSON.stringify
@@ -64,15 +92,15 @@ export function encodeEvent(line: string): Buffer | null {
   const t = tail(prev, seq, session, type, hash)
   // What is between them is the details' exact text, whatever it holds.
   if (line.length < h.length + t.length || !line.startsWith(h) || !line.endsWith(t)) return null
-  const details = Buffer.from(line.slice(h.length, line.length - t.length))
-  const packed = deflateRawSync(details, ZLIB)
-  const deflated = packed.length < details.length
+  const text = line.slice(h.length, line.length - t.length)
+  // Raw control bytes are impossible inside JSON strings, but whitespace between tokens is not.
+  const tokens = !CONTROL.test(text)
+  const body = Buffer.from(tokens ? text.replace(FIND, tokenize) : text)
   const strings = [chain, actor, type, ...(session === null ? [] : [session])].map((x) => Buffer.from(x))
-  const body = deflated ? packed : details
   const out = Buffer.allocUnsafe(2 + 64 + 6 + 9 + strings.reduce((n, b) => n + 5 + b.length, 0) + body.length)
   let o = 0
   out[o++] = FORMAT
-  out[o++] = (session === null ? 0 : FLAG_SESSION) | (deflated ? FLAG_DEFLATED : 0)
+  out[o++] = (session === null ? 0 : FLAG_SESSION) | (tokens ? FLAG_TOKENS : 0)
   o += out.write(prev, o, 'hex')
   o += out.write(hash, o, 'hex')
   o = out.writeUIntBE(ms, o, 6)
@@ -109,8 +137,9 @@ export function decodeStored(raw: Buffer): string {
   const actor = str()
   const type = str()
   const session = flags & FLAG_SESSION ? str() : null
-  const body = raw.subarray(o)
-  const details = (flags & FLAG_DEFLATED ? inflateRawSync(body, ZLIB) : body).toString('utf8')
+  const text = raw.toString('utf8', o)
+  const details =
+    flags & FLAG_TOKENS ? text.replace(TOKEN, (c) => TOKENS[c.charCodeAt(0) - 1] as string) : text
   return head(actor, new Date(ms).toISOString(), chain) + details + tail(prev, seq, session, type, hash)
 }
 
