@@ -5,12 +5,12 @@ import { ruleAllows } from './classify-http.js'
 import {
   checkArguments,
   fieldAllowed,
-  operationsOf,
-  parseDocument,
+  pickOperation,
   readGraphqlBody,
   type Outcome,
   type RootField,
 } from './classify-graphql.js'
+import { createDocumentCache, type DocumentCache, type ParsedDocument } from './documents.js'
 import type { Contained } from './path.js'
 
 export interface GatewayRequest {
@@ -46,7 +46,15 @@ export function checkHttp(cfg: GatewayConfig, t: Target, method: string, c: Cont
   )
 }
 
-export function checkGraphql(cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome {
+/** The documents of every GraphQL gateway in this process. */
+const sharedDocuments = createDocumentCache()
+
+export function checkGraphql(
+  cfg: GatewayConfig,
+  t: Target,
+  req: GatewayRequest,
+  documents: DocumentCache = sharedDocuments,
+): Outcome {
   if (req.contained.path !== '')
     return denied(
       `path /${req.contained.segments.join('/')}`,
@@ -67,9 +75,10 @@ export function checkGraphql(cfg: GatewayConfig, t: Target, req: GatewayRequest)
   const fields: RootField[] = []
   // Every element of a batch is checked before anything is sent: one refusal refuses the whole.
   for (const r of read.requests) {
-    const doc = parseDocument(r.query, r.operationName)
+    const parsed = documents.get(r.query)
+    const doc = typeof parsed === 'string' ? parsed : pickOperation(parsed.doc, r.operationName)
     if (typeof doc === 'string') return { ok: false, status: 400, message: doc, refused: 'request' }
-    const ops = operationsOf(doc)
+    const ops = (parsed as ParsedDocument).roots
     if (typeof ops === 'string') return { ok: false, status: 400, message: ops, refused: 'request' }
     for (const op of ops.operations) {
       if (req.method !== 'POST' && op.operation !== 'query')

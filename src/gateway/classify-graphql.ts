@@ -134,18 +134,30 @@ function requestOf(v: unknown): GraphqlRequest | string {
 
 /** Parses a document; a string says why it cannot be run. */
 export function parseDocument(query: string, operationName: string | null): DocumentNode | string {
+  const doc = parseText(query)
+  return typeof doc === 'string' ? doc : pickOperation(doc, operationName)
+}
+
+/** The document of a query text, holding only operations and fragments; a string says why not. */
+export function parseText(query: string): DocumentNode | string {
   let doc: DocumentNode
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS })
   } catch (e) {
     return `the GraphQL document does not parse: ${(e as Error).message.split('\n')[0]}`
   }
-  const ops = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION)
   if (
     doc.definitions.some((d) => d.kind !== Kind.OPERATION_DEFINITION && d.kind !== Kind.FRAGMENT_DEFINITION)
   )
     return 'the GraphQL document may hold only operations and fragments'
-  if (ops.length === 0) return 'the GraphQL document has no operation'
+  if (!doc.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION))
+    return 'the GraphQL document has no operation'
+  return doc
+}
+
+/** The document when operationName picks a single operation to run in it; a string says why not. */
+export function pickOperation(doc: DocumentNode, operationName: string | null): DocumentNode | string {
+  const ops = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION)
   if (ops.length > 1 && operationName === null)
     return 'the GraphQL document holds several operations: name one with operationName'
   if (operationName !== null && !ops.some((o) => o.name?.value === operationName))

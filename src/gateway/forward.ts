@@ -2,7 +2,7 @@
 // the upstream credential in place of the agent's token), request bodies read or streamed within
 // the limit, and the response headers that come back (hop-by-hop dropped, the credential redacted).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import { Transform } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import type { GatewayConfig, GatewayEnvironment } from '../../providers/gateway/config.js'
 import { redactText } from './redact.js'
 
@@ -70,18 +70,30 @@ export function responseHeaders(
 }
 
 /** Reads a whole request body; throws BodyTooLarge past `limit` bytes. */
-export async function readBody(raw: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of raw as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) {
-      raw.resume()
-      throw new BodyTooLarge()
+export function readBody(raw: IncomingMessage, limit: number): Promise<Buffer> {
+  // Events, not an async iterator: a promise per chunk is most of the cost of a small body.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (e: Error | null) => {
+      raw.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
+      if (e) reject(e)
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size))
     }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= limit) chunks.push(chunk)
+      else {
+        done(new BodyTooLarge())
+        raw.resume()
+      }
+    }
+    const onEnd = () => done(null)
+    const onError = (e: Error) => done(e)
+    // Closed before its end: the client went away mid-body.
+    const onClose = () => done(new Error('the request body was cut short'))
+    raw.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
+  })
 }
 
 /** Passes a streamed body through, failing with BodyTooLarge past `limit` bytes. */
@@ -99,3 +111,42 @@ export function limitStream(limit: number): Transform {
 /** Whether a request carries a body (RFC 9112 6.3). */
 export const hasBody = (h: IncomingHttpHeaders): boolean =>
   h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
+
+/**
+ * The beginning of a response body: what arrives until the event loop turns once with nothing
+ * more (or past `limit` bytes), and whether that was all of it. The body is left paused when not;
+ * a failure meanwhile shows as `body.errored` or `body.destroyed`.
+ */
+export function readStart(body: Readable, limit: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let turn: NodeJS.Immediate | null = null
+    const off = () => {
+      if (turn) clearImmediate(turn)
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
+    }
+    const settle = (ended: boolean) => {
+      off()
+      if (!ended) {
+        body.pause()
+        // Until the caller takes the rest, a failure is kept (body.errored), not thrown.
+        body.once('error', () => {})
+      }
+      resolve({ chunks, ended })
+    }
+    const onData = (c: Buffer) => {
+      chunks.push(c)
+      size += c.length
+      if (size > limit) settle(false)
+      else turn ??= setImmediate(() => settle(false))
+    }
+    const onEnd = () => settle(true)
+    const onError = (e: Error) => {
+      off()
+      reject(e)
+    }
+    const onClose = () => onError(new Error('the upstream answer was cut short'))
+    body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
+  })
+}

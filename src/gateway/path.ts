@@ -51,8 +51,21 @@ export function containPath(rawUrl: string, prefix: string): Contained | string 
  */
 export function upstreamUrl(base: string, c: Contained): URL | null {
   const u = new URL(base + c.path + c.query)
-  const b = new URL(base)
+  const b = baseUrl(base)
   if (u.origin !== b.origin) return null
   if (b.pathname !== '/' && u.pathname !== b.pathname && !u.pathname.startsWith(`${b.pathname}/`)) return null
   return u
+}
+
+/** The upstream base URLs, parsed once: a config holds a few. */
+const bases = new Map<string, { origin: string; pathname: string }>()
+function baseUrl(base: string): { origin: string; pathname: string } {
+  let b = bases.get(base)
+  if (!b) {
+    const u = new URL(base)
+    b = { origin: u.origin, pathname: u.pathname }
+    if (bases.size >= 100) bases.clear()
+    bases.set(base, b)
+  }
+  return b
 }

@@ -1,14 +1,19 @@
 // The upstream credential never comes back to the agent, even when the upstream echoes it: every
-// occurrence in response headers and body becomes `[redacted]`. The body is scanned as a stream,
-// holding back the last (length - 1) bytes of each chunk so an occurrence split across chunks is
-// still found.
+// occurrence in response headers and body becomes `[redacted]`. A small body is redacted whole; a
+// streamed one chunk by chunk, holding back only a chunk's end that could begin a secret (most
+// chunks end with none), so an occurrence split across chunks is still found.
 import { Transform, type TransformCallback } from 'node:stream'
 
 export const REDACTED = '[redacted]'
 const MARK = Buffer.from(REDACTED)
 
-/** Replaces every occurrence of each secret in a buffer. */
-function replaceAll(buf: Buffer, secrets: Buffer[]): Buffer {
+/** The secrets as bytes to search for: empty ones and repeats left out. */
+export function secretBytes(secrets: string[]): Buffer[] {
+  return [...new Set(secrets.filter((s) => s.length > 0))].map((s) => Buffer.from(s))
+}
+
+/** Replaces every occurrence of each secret in a buffer (the buffer itself when there is none). */
+export function redactBuffer(buf: Buffer, secrets: Buffer[]): Buffer {
   let out: Buffer = buf
   for (const s of secrets) {
     let at = out.indexOf(s)
@@ -26,29 +31,51 @@ function replaceAll(buf: Buffer, secrets: Buffer[]): Buffer {
   return out
 }
 
+/**
+ * The length of the longest end of `buf` that is the beginning (not the whole) of a secret: what
+ * must wait for the next chunk. Only positions holding a secret's first byte are compared.
+ */
+export function pendingLength(buf: Buffer, secrets: Buffer[]): number {
+  let best = 0
+  for (const s of secrets) {
+    const max = Math.min(s.length - 1, buf.length)
+    if (max <= best) continue
+    const first = s[0] as number
+    // The earliest candidate start gives the longest end: stop at the first that matches.
+    for (let i = buf.indexOf(first, buf.length - max); i >= 0; i = buf.indexOf(first, i + 1)) {
+      const len = buf.length - i
+      if (len <= best) break
+      if (buf.compare(s, 0, len, i) === 0) {
+        best = len
+        break
+      }
+    }
+  }
+  return best
+}
+
 export function redactText(text: string, secrets: string[]): string {
   let out = text
-  for (const s of secrets) if (s.length > 0) out = out.split(s).join(REDACTED)
+  for (const s of secrets) if (s.length > 0 && out.includes(s)) out = out.split(s).join(REDACTED)
   return out
 }
 
 /** A stream that passes bytes through with every secret replaced. */
 export function redactStream(secrets: string[]): Transform {
-  const bufs = secrets.filter((s) => s.length > 0).map((s) => Buffer.from(s))
-  const keep = Math.max(0, ...bufs.map((b) => b.length - 1))
-  let tail: Buffer = Buffer.alloc(0)
+  const bufs = secretBytes(secrets)
+  let carry: Buffer | null = null
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      const joined = replaceAll(tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk, bufs)
-      // Hold back what could be the start of a secret completed by the next chunk.
-      const cut = Math.max(0, joined.length - keep)
-      tail = joined.subarray(cut)
-      if (cut > 0) this.push(joined.subarray(0, cut))
-      cb()
+      const joined = redactBuffer(carry ? Buffer.concat([carry, chunk]) : chunk, bufs)
+      const held = pendingLength(joined, bufs)
+      const cut = joined.length - held
+      // A copy: the held bytes are few and must not keep the whole chunk alive.
+      carry = held > 0 ? Buffer.from(joined.subarray(cut)) : null
+      cb(null, cut > 0 ? joined.subarray(0, cut) : undefined)
     },
     flush(cb: TransformCallback) {
-      if (tail.length > 0) this.push(replaceAll(tail, bufs))
-      cb()
+      // What is held is a secret's beginning, never a whole one: it goes out as it is.
+      cb(null, carry ?? undefined)
     },
   })
 }

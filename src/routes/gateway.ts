@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { pipeline } from 'node:stream'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
@@ -16,12 +17,37 @@ import {
   hasBody,
   limitStream,
   readBody,
+  readStart,
   responseHeaders,
   upstreamHeaders,
 } from '../gateway/forward.js'
 import { containPath, upstreamUrl, type Contained } from '../gateway/path.js'
-import { redactStream } from '../gateway/redact.js'
+import { redactBuffer, redactStream, secretBytes } from '../gateway/redact.js'
 import { errors, Name } from '../schemas/common.js'
+
+/** Upstream answers complete within this size when they start are sent whole, not streamed. */
+const WHOLE_BODY_BYTES = 64 * 1024
+
+/** The forms of an environment's credential to redact: as sent, and as it reads in a JSON string. */
+interface SecretForms {
+  credential: string
+  text: string[]
+  bytes: Buffer[]
+}
+/** The last credential of each provider and environment, so a rotated one is not kept. */
+const secretForms = new Map<string, SecretForms>()
+function secretsOf(where: string, credential: string): SecretForms {
+  let s = secretForms.get(where)
+  if (s?.credential !== credential) {
+    const text = [credential, JSON.stringify(credential).slice(1, -1)]
+    s = { credential, text, bytes: secretBytes(text) }
+    secretForms.set(where, s)
+  }
+  return s
+}
+
+const joined = (chunks: Buffer[]): Buffer =>
+  chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
 
 const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Optional(Type.String()) })
 
@@ -157,7 +183,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         `the upstream credential of ${provider.name} in ${call.env} cannot be read; nothing was sent`,
       )
     }
-    const secrets = [credential, JSON.stringify(credential).slice(1, -1)]
+    const secrets = secretsOf(`${provider.name}\0${call.env}`, credential)
     const streamed = call.body === null && hasBody(req.headers)
     const headers = upstreamHeaders(req.headers, cfg, env, credential, call.body?.length ?? null)
     if (streamed && req.headers['content-length'])
@@ -201,11 +227,27 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         `${provider.name} answered with a ${encoding}-encoded body, which the gateway cannot check`,
       )
     }
-    await audited(res.statusCode, 'forwarded')
-    const out = redactStream(secrets)
-    res.body.on('error', (e) => out.destroy(e))
-    reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets))
-    return reply.send(res.body.pipe(out))
+    // The answer's beginning is read while the audit event is written; nothing reaches the agent
+    // before the event is. An answer that is already complete (most are) is redacted and sent whole.
+    const [start] = await Promise.all([
+      readStart(res.body, WHOLE_BODY_BYTES).catch(() => null),
+      audited(res.statusCode, 'forwarded'),
+    ])
+    if (start === null || (!start.ended && (res.body.errored || res.body.destroyed))) {
+      res.body.destroy()
+      throw err.upstream(`${provider.name} broke off its answer`)
+    }
+    reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.text))
+    // No body (HEAD, 204, 304 or empty): nothing to send, and no length that would misstate a HEAD.
+    if (start.ended)
+      return start.chunks.length === 0
+        ? reply.send()
+        : reply.send(redactBuffer(joined(start.chunks), secrets.bytes))
+    const out = redactStream(secrets.text)
+    for (const c of start.chunks) out.write(c)
+    // A failure upstream from here on breaks the agent's connection off too.
+    pipeline(res.body, out, () => {})
+    return reply.send(out)
   }
 
   const schema = {
@@ -214,8 +256,11 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     params: Params,
     response: errors(400, 401, 403, 404, 413, 502, 503),
   }
-  app.all('/gw/:provider', { schema }, handle)
-  app.all('/gw/:provider/*', { schema }, handle)
+  // The per-agent rate limit counts agents authenticated by API key; a gateway call carries a
+  // session token instead and was never counted, so the limit's hook is left off these routes.
+  const config = { rateLimit: false as const }
+  app.all('/gw/:provider', { schema, config }, handle)
+  app.all('/gw/:provider/*', { schema, config }, handle)
 }
 
 export default gateway
