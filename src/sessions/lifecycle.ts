@@ -1,7 +1,7 @@
 // The session lifecycle as data: every change of a session's status is one row of this table,
 // named by its verb. The session store (records.ts) applies a change only when the table has its
 // row, and passes the verb's from-states to the store, whose Lua scripts (src/store/scripts.ts)
-// refuse atomically a record that is no longer in one of them. test/lifecycle-table.test.ts checks
+// refuse atomically a record that is no longer in one of them. test/sessions/lifecycle-table.test.ts checks
 // that what the scripts accept is what the table says.
 import { LIVE, type Status } from '../domain/status.js'
 

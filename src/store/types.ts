@@ -1,5 +1,5 @@
 // The storage contract. Two implementations (memory.ts for `airlock dev`, redis.ts for production)
-// pass the same tests (test/store.contract.test.ts). Every method that changes state is atomic.
+// pass the same tests (test/store/store.contract.test.ts). Every method that changes state is atomic.
 import type { Lock, LockScope, SessionRecord, Status } from '../domain/index.js'
 
 export type CreateResult = 'ok' | 'locked' | 'exists'

@@ -1,5 +1,5 @@
 // Where sealed records live. Redis (shared by every replica, with change notifications) or an
-// encrypted file (single node / offline). Both pass test/vault.test.ts's shared suite.
+// encrypted file (single node / offline). Both pass test/vault/vault.test.ts's shared suite.
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'

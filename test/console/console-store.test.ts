@@ -1,0 +1,53 @@
+// The console's records and the change feed's "any session" watch, on both stores alike.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ANY_SESSION } from '../../src/store/types.js'
+import { localRedisKind, memoryKind, type Fixture, type Kind } from '../support/store-kinds.js'
+
+describe.each([memoryKind, localRedisKind])('$name store: console records', (kind: Kind) => {
+  let fx: Fixture
+  beforeEach(async () => {
+    fx = await kind.open()
+  })
+  afterEach(async () => {
+    await fx.close()
+  })
+
+  it('put, get, take once, delete; an update only over a record still there', async () => {
+    const s = fx.store
+    expect(await s.putConsoleRecord('session', 'a', '{"n":1}', 60_000)).toBe(true)
+    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":1}')
+    // Kinds are separate name spaces.
+    expect(await s.getConsoleRecord('login', 'a')).toBeNull()
+    expect(await s.putConsoleRecord('session', 'a', '{"n":2}', 60_000, true)).toBe(true)
+    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":2}')
+    await s.deleteConsoleRecord('session', 'a')
+    // A sign-out between a read and its touch wins: the touch does not bring it back.
+    expect(await s.putConsoleRecord('session', 'a', '{"n":3}', 60_000, true)).toBe(false)
+    expect(await s.getConsoleRecord('session', 'a')).toBeNull()
+
+    await s.putConsoleRecord('login', 'state', 'x', 60_000)
+    const both = await Promise.all([
+      s.takeConsoleRecord('login', 'state'),
+      s.takeConsoleRecord('login', 'state'),
+    ])
+    expect(both.sort()).toEqual([null, 'x'])
+  })
+
+  it('a record lapses after its time to live', async () => {
+    await fx.store.putConsoleRecord('session', 'short', 'x', 30)
+    await fx.expireLease('unused', 30)
+    await vi.waitFor(async () => expect(await fx.store.getConsoleRecord('session', 'short')).toBeNull(), {
+      timeout: 2000,
+      interval: 10,
+    })
+  })
+
+  it('a watch on ANY_SESSION hears a change to any session', async () => {
+    const peer = await fx.peer()
+    const { changed } = await fx.store.watchChange(ANY_SESSION, 5000)
+    const start = Date.now()
+    peer.publishChange('ses_anything')
+    await changed
+    expect(Date.now() - start).toBeLessThan(4000)
+  })
+})

@@ -1,0 +1,50 @@
+// The canonical form of an approved gateway action: the same call whatever the JSON key order or
+// the GraphQL whitespace, another call when anything that reaches the upstream differs.
+import { describe, expect, it } from 'vitest'
+import { actionDigest, requestDigest } from '../../src/gateway/canonical.js'
+
+describe('action canonical form', () => {
+  const body = {
+    query: 'mutation D($v: String!) { volumeDelete(volumeId: $v) }',
+    variables: { v: 'vol-prod-1' },
+    operationName: 'D',
+  }
+  const digest = actionDigest({ method: 'POST', path: '/', body }, true) as string
+  const req = (b: unknown, path = '', method = 'POST') =>
+    requestDigest(method, path, Buffer.from(JSON.stringify(b)), true)
+
+  it('ignores JSON key order, GraphQL whitespace and "" versus "/"', () => {
+    expect(actionDigest({ method: 'post', path: '', body }, true)).toBe(digest)
+    const reordered = {
+      operationName: 'D',
+      variables: { v: 'vol-prod-1' },
+      query: 'mutation D($v: String!) {\n  volumeDelete( volumeId: $v )\n}',
+    }
+    expect(req(reordered)).toBe(digest)
+    expect(req(reordered, '/')).toBe(digest)
+  })
+
+  it('tells a changed variable, an extra field, another operation name, path or method apart', () => {
+    expect(req({ ...body, variables: { v: 'vol-staging-1' } })).not.toBe(digest)
+    expect(
+      req({
+        ...body,
+        query: 'mutation D($v: String!) { volumeDelete(volumeId: $v) projectDelete(id: "p") }',
+      }),
+    ).not.toBe(digest)
+    expect(req({ ...body, operationName: null })).not.toBe(digest)
+    expect(req(body, '/x')).not.toBe(digest)
+    expect(req(body, '', 'PUT')).not.toBe(digest)
+  })
+
+  it('compares plain JSON bodies as JSON', () => {
+    const a = actionDigest(
+      { method: 'DELETE', path: '/api/v/1', body: { b: 1, a: [1, { d: 2, c: 3 }] } },
+      false,
+    )
+    expect(requestDigest('DELETE', '/api/v/1', Buffer.from('{"a":[1,{"c":3,"d":2}],"b":1}'), false)).toBe(a)
+    expect(requestDigest('DELETE', '/api/v/1', Buffer.from('{"a":[1,{"c":3,"d":2}],"b":2}'), false)).not.toBe(
+      a,
+    )
+  })
+})

@@ -1,0 +1,95 @@
+// gateway_request through the real gateway: `airlock mcp` and a broker process whose gateway
+// provider fronts a local HTTP upstream. The upstream sees the environment's credential, the agent
+// sees neither it nor the session token, and a call outside the class is a tool error.
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mcpBroker, startMcp, textOf, type McpAgent } from '../support/mcp.js'
+import { startUpstream, type Upstream } from '../support/upstream.js'
+
+const CANARY = `upstream-canary-${randomBytes(12).toString('hex')}`
+const seen: string[] = []
+let upstream: Upstream
+let b: Awaited<ReturnType<typeof mcpBroker>>
+let agent: McpAgent
+const structured = <T>(r: { structuredContent?: unknown }) => r.structuredContent as T
+
+beforeAll(async () => {
+  upstream = await startUpstream((s, res) => {
+    res.writeHead(s.url.endsWith('/missing') ? 404 : 200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ method: s.method, url: s.url, body: s.body }))
+  })
+  b = await mcpBroker({
+    publicUrlIsOwn: true,
+    env: { GW_HTTP_TOKEN: CANARY },
+    providers: `
+  - name: admin-api
+    type: gateway
+    upstream: "${upstream.url}/admin"
+    environments:
+      staging: { credential: env:GW_HTTP_TOKEN }
+    operation_classes:
+      read: { http: ["GET /**"] }
+      write: { http: ["GET /**", "POST /api/**"] }
+`,
+  })
+  agent = await startMcp(b.envFor(b.keys['build-bot']), seen)
+}, 60_000)
+
+afterAll(async () => {
+  await agent?.close()
+  await b?.close()
+  await upstream?.close()
+})
+
+describe('gateway_request through the gateway', () => {
+  it('forwards with the upstream credential; statuses are results; a refusal is a tool error', async () => {
+    const s = structured<{ session_id: string; status: string }>(
+      await agent.call('request_access', {
+        environment: 'staging',
+        operation_class: 'read',
+        provider: 'admin-api',
+        task_id: 'GW-E2E',
+      }),
+    )
+    expect(s.status).toBe('active')
+    const ok = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/api/items?n=2',
+    })
+    expect(ok.isError).toBeFalsy()
+    const r = structured<{ status: number; body: string }>(ok)
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body)).toMatchObject({ method: 'GET', url: '/admin/api/items?n=2' })
+    expect(upstream.seen.at(-1)?.headers['authorization']).toBe(`Bearer ${CANARY}`)
+
+    const missing = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/missing',
+    })
+    expect(structured<{ status: number }>(missing).status).toBe(404)
+
+    const before = upstream.seen.length
+    const refused = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'POST',
+      path: '/api/items',
+      body: { name: 'x' },
+    })
+    expect(refused.isError).toBe(true)
+    expect(textOf(refused)).toMatch(/\(operation_denied\)/)
+    expect(upstream.seen.length).toBe(before)
+
+    await agent.call('release_access', { session_id: s.session_id })
+    const after = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/api',
+    })
+    expect(after.isError).toBe(true)
+    expect(textOf(after)).toMatch(/is revoked/)
+    const all = seen.join('\n')
+    for (const secret of [CANARY, ...Object.values(b.keys)]) expect(all).not.toContain(secret)
+  })
+})

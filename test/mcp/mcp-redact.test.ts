@@ -1,0 +1,80 @@
+// What the MCP tools may show of a command's output: each credential of the grant, in every form a
+// program is likely to print it, becomes [redacted]; the rest of the output stays as it was.
+import { describe, expect, it } from 'vitest'
+import type { Grant } from '../../src/cli/sessions.js'
+import { redactor, secretsOf } from '../../src/mcp/redact.js'
+
+const TOKEN = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJidWlsZC1ib3QifQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU'
+const PASSWORD = 'p@ss/w+rd=Zq9 x!~'
+const pgGrant: Grant = {
+  token: TOKEN,
+  token_type: 'Bearer',
+  expires_at: '2026-01-01T00:00:00Z',
+  credentials: {
+    host: 'db.internal',
+    port: 5432,
+    database: 'app',
+    username: 'airlock_ses_1',
+    password: PASSWORD,
+    url: `postgres://airlock_ses_1:${encodeURIComponent(PASSWORD)}@db.internal:5432/app`,
+  },
+}
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+
+describe('redaction', () => {
+  const r = redactor(secretsOf(pgGrant))
+
+  it('replaces the secret as is, URL-encoded (both ways), and the URL holding it whole', () => {
+    const out = r.redact(
+      [
+        `PGPASSWORD=${PASSWORD}`,
+        `enc ${encodeURIComponent(PASSWORD)} form ${new URLSearchParams({ p: PASSWORD }).toString()}`,
+        `DATABASE_URL=${pgGrant.credentials['url'] as string}`,
+        `Authorization: Bearer ${TOKEN}`,
+      ].join('\n'),
+    )
+    expect(out).toBe(
+      [
+        'PGPASSWORD=[redacted]',
+        'enc [redacted] form p=[redacted]',
+        'DATABASE_URL=[redacted]',
+        'Authorization: Bearer [redacted]',
+      ].join('\n'),
+    )
+  })
+
+  it('replaces base64 at every offset, base64url, and base64 wrapped over lines', () => {
+    for (const prefix of ['', 'u', 'us', 'user:']) {
+      const encoded = b64(prefix + TOKEN)
+      expect(r.redact(`Basic ${encoded} end`)).toBe('Basic [redacted] end')
+      expect(r.redact(Buffer.from(prefix + PASSWORD).toString('base64url'))).toBe('[redacted]')
+    }
+    const wrapped = b64(TOKEN.repeat(2)).replace(/(.{76})/g, '$1\n')
+    expect(wrapped.split('\n').length).toBeGreaterThan(2)
+    expect(r.redact(`before\n${wrapped}\nafter`)).toBe('before\n[redacted]\nafter')
+    // As a program prints it after a label: the first line starts mid-line.
+    expect(r.redact(`token: ${wrapped}\nafter`)).toBe('token: [redacted]\nafter')
+  })
+
+  it('leaves what describes the grant, and unrelated lines, readable', () => {
+    const text = 'PGHOST=db.internal\nPGUSER=airlock_ses_1\nPGPORT=5432\n' + 'A'.repeat(80) + '\nshort\n'
+    expect(r.redact(text)).toBe(text)
+  })
+
+  it("a gateway grant's URL is not a secret; its token is", () => {
+    const gw = redactor(
+      secretsOf({ ...pgGrant, credentials: { url: 'https://airlock.example/gw/railway', token: TOKEN } }),
+    )
+    expect(gw.redact(`POST https://airlock.example/gw/railway/graphql with ${TOKEN}`)).toBe(
+      'POST https://airlock.example/gw/railway/graphql with [redacted]',
+    )
+  })
+
+  it('output cut inside a secret shows none of it; the result keeps the limit', () => {
+    const text = `${'x'.repeat(90)}${TOKEN}`
+    const cutAt = 90 + 20
+    expect(r.redactHead(text.slice(0, cutAt), 100, true)).toBe('x'.repeat(90))
+    expect(r.redactHead(`${'y'.repeat(200)}`, 100, true)).toBe('y'.repeat(100))
+    expect(r.redactHead(`a ${TOKEN} b`, 100, false)).toBe('a [redacted] b')
+  })
+})
