@@ -88,9 +88,10 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           const start = afterPos ? `(${afterPos}` : sinceMs === undefined ? '-' : String(sinceMs)
           rows = await redis.xrangeBuffer(k.audit, start, '+', 'COUNT', count)
         }
-        return rows.map(
-          ([pos, fields]): StoredAuditEvent => ({ pos: pos.toString(), json: readEvent(fields) }),
-        )
+        return rows.map(([pos, fields]): StoredAuditEvent => ({
+          pos: pos.toString(),
+          json: readEvent(fields),
+        }))
       }),
     trimAudit: (beforeMs, anchorOf, limit = Infinity) =>
       guard('audit trim', async () => {

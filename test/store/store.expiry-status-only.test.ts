@@ -2,12 +2,12 @@
 // the stored record in place instead of sending the record whole. What is stored must be exactly
 // what the whole record would have written, and a change made meanwhile still wins.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SessionRecord } from '../src/sessions/model.js'
-import { encodeRecord } from '../src/store/codec.js'
-import type { RedisStore } from '../src/store/redis.js'
-import type { SessionUpdate, Store } from '../src/store/types.js'
-import { makeRec } from './support/records.js'
-import { localRedisKind, memoryKind, type Fixture } from './support/store-kinds.js'
+import type { SessionRecord } from '../../src/sessions/model.js'
+import { encodeRecord } from '../../src/store/codec.js'
+import type { RedisStore } from '../../src/store/redis.js'
+import type { SessionUpdate, Store } from '../../src/store/types.js'
+import { makeRec } from '../support/records.js'
+import { localRedisKind, memoryKind, type Fixture } from '../support/store-kinds.js'
 
 const DAY = 86_400_000
 

@@ -2,10 +2,10 @@
 // byte (their hash chain still verifies), anything else is kept as its text, and events stored as
 // JSON text before the compact form existed still read.
 import { describe, expect, it } from 'vitest'
-import { sealEvent, ZERO_HASH } from '../src/audit/chain.js'
-import { decodeStored, encodeEvent, storedEvent } from '../src/store/audit-codec.js'
-import type { RedisStore } from '../src/store/redis.js'
-import { localRedisKind } from './support/store-kinds.js'
+import { sealEvent, ZERO_HASH } from '../../src/audit/chain.js'
+import { decodeStored, encodeEvent, storedEvent } from '../../src/store/audit-codec.js'
+import type { RedisStore } from '../../src/store/redis.js'
+import { localRedisKind } from '../support/store-kinds.js'
 
 const DAY = 86_400_000
 

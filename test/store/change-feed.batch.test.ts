@@ -2,8 +2,8 @@
 // any of those sessions on another replica still wakes; a watcher of another session does not.
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { createRedisStore, type RedisStore } from '../src/store/redis.js'
-import { arrives } from './support/bounded.js'
+import { createRedisStore, type RedisStore } from '../../src/store/redis.js'
+import { arrives } from '../support/bounded.js'
 
 const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`
 const open: RedisStore[] = []
