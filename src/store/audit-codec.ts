@@ -63,29 +63,10 @@ const tail = (prev: string, seq: number, session: string | null, type: string, h
 
 /** The compact form of an event's JSON, or null when it does not have the writer's layout. */
 export function encodeEvent(line: string): Buffer | null {
-  if (!line.startsWith('{"actor":')) return null
-  let e: Record<string, unknown>
-  try {
-    e = JSON.parse(line) as Record<string, unknown>
-  } catch {
-    return null
-  }
-  const { actor, at, chain, prev_hash: prev, seq, session_id: session, type, hash } = e
-  if (
-    typeof actor !== 'string' ||
-    typeof at !== 'string' ||
-    typeof chain !== 'string' ||
-    typeof type !== 'string' ||
-    (session !== null && typeof session !== 'string') ||
-    typeof seq !== 'number' ||
-    !Number.isSafeInteger(seq) ||
-    seq < 0 ||
-    typeof prev !== 'string' ||
-    typeof hash !== 'string' ||
-    !HEX64.test(prev) ||
-    !HEX64.test(hash)
-  )
-    return null
+  const f = fields(line)
+  if (!f) return null
+  const { actor, at, chain, prev, seq, session, type, hash } = f
+  if (!Number.isSafeInteger(seq) || !HEX64.test(prev) || !HEX64.test(hash)) return null
   const ms = Date.parse(at)
   if (!(ms >= 0 && ms < 2 ** 48) || new Date(ms).toISOString() !== at) return null
   const h = head(actor, at, chain)
@@ -111,6 +92,52 @@ export function encodeEvent(line: string): Buffer | null {
   }
   o += body.copy(out, o)
   return out.subarray(0, o)
+}
+
+/**
+ * The top-level fields of a line in the writer's layout, found by position (no JSON parse: this
+ * runs for every event appended); null when a field is not where that layout puts it. The
+ * caller rebuilds the layout's text from them and compares, so a wrong guess is never stored.
+ */
+function fields(line: string) {
+  // Strings holding a backslash (an escape) are left to the JSON text form.
+  const str = (from: number): string | null => {
+    const end = line.indexOf('"', from)
+    if (end < 0) return null
+    const v = line.slice(from, end)
+    return v.includes('\\') ? null : v
+  }
+  if (!line.startsWith('{"actor":"')) return null
+  const actor = str(10)
+  if (actor === null) return null
+  let o = 10 + actor.length
+  if (!line.startsWith('","at":"', o)) return null
+  const at = str(o + 8)
+  if (at === null) return null
+  o += 8 + at.length
+  if (!line.startsWith('","chain":"', o)) return null
+  const chain = str(o + 11)
+  if (chain === null) return null
+  // From the end: ,"prev_hash":"<64>","seq":N,"session_id":null|"…","type":"…","hash":"<64>"}
+  const hashAt = line.length - 66
+  if (!line.startsWith('","hash":"', hashAt - 10) || !line.endsWith('"}')) return null
+  const hash = line.slice(hashAt, hashAt + 64)
+  const typeAt = line.lastIndexOf(',"type":"', hashAt)
+  if (typeAt < 0) return null
+  const type = str(typeAt + 9)
+  const sessionAt = line.lastIndexOf(',"session_id":', typeAt)
+  if (sessionAt < 0) return null
+  let session: string | null = null
+  if (line[sessionAt + 14] === '"') {
+    session = str(sessionAt + 15)
+    if (session === null) return null
+  }
+  const seqAt = line.lastIndexOf(',"seq":', sessionAt)
+  const prevAt = seqAt - 79
+  if (type === null || seqAt < 0 || !line.startsWith(',"prev_hash":"', prevAt)) return null
+  const prev = line.slice(prevAt + 14, prevAt + 78)
+  const seq = Number(line.slice(seqAt + 7, sessionAt))
+  return { actor, at, chain, prev, seq, session, type, hash }
 }
 
 /** An event as it is kept in the stream: compact when it can be, else its JSON text. */

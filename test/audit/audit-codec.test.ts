@@ -37,7 +37,7 @@ describe('stored audit events', () => {
       sealEvent(body()).line,
       sealEvent(body({ session_id: null, seq: 2 ** 40, details: {} })).line,
       sealEvent(body({ details: { nested: { prev_hash: 'x', seq: 1 }, list: [1, 'a,"b"'] } })).line,
-      sealEvent(body({ actor: 'ops "quoted"', type: 't\n', chain: '\u00e9' })).line,
+      sealEvent(body({ actor: 'ops \u00e9', type: 't', chain: '\u00e9\u{1f511}' })).line,
     ]
     for (const line of lines) {
       const compact = encodeEvent(line)
@@ -55,6 +55,8 @@ describe('stored audit events', () => {
       sealed.line.replace('"at":"2026-12-02T14:15:27.586Z"', '"at":"2026-12-02T14:15:27Z"'),
       sealed.line.replace(`"hash":"${sealed.hash}"`, `"hash":"${sealed.hash.toUpperCase()}"`),
       sealed.line.replace('"seq":2', '"seq":2.5'),
+      // Top-level strings holding escapes.
+      sealEvent(body({ actor: 'ops "quoted"', type: 't\n' })).line,
       `${sealed.line} `,
       'not json',
     ]
