@@ -1,7 +1,7 @@
-// The brief's calibration routes, on a bare fastify server: POST /sign does only an EdDSA signature
+// Calibration routes, on a bare fastify server: POST /sign does only an EdDSA signature
 // (jose) and one Redis write; POST /verify only a verification (jose) and one Redis read. The
 // benchmark runs them beside Airlock on the same machine and Redis, so Airlock's figures can be
-// read against the brief's (about 15,000 and 12,000 req/s for these routes on its machine).
+// read against the reference figures (about 15,000 and 12,000 req/s for these routes on the reference machine).
 // Usage: node --import tsx bench/baseline-server.ts <port> <redis url> <key prefix>
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'

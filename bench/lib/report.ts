@@ -59,12 +59,12 @@ export function calibrate(
     scaledTarget: Math.round((target / reference) * bare.rps),
     met: s.rps / bare.rps >= target / reference,
   }))
-  lines.push("  calibration: the brief's bare routes, run here right after each Airlock run (same Redis)")
+  lines.push('  calibration: the bare reference routes, run here right after each Airlock run (same Redis)')
   for (const r of [sign, verify]) {
     const reference = r === sign ? REFERENCE_BARE.signRps : REFERENCE_BARE.verifyRps
     lines.push(
       `    ${r.name.padEnd(11)}  ${fmt(r.rps).padStart(7)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms ` +
-        `(the brief's machine: ~${fmt(reference)})`,
+        `(the reference machine: ~${fmt(reference)})`,
     )
   }
   for (const r of rows) {

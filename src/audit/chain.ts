@@ -1,4 +1,4 @@
-// The audit hash chain exactly as API.md defines it: per broker process, SHA-256 over canonical
+// The audit hash chain exactly as docs/operations-audit.md describes it: per broker process, SHA-256 over canonical
 // JSON (keys sorted, without `hash`), prev_hash of 64 zeros to start.
 import { hash } from 'node:crypto'
 

@@ -272,8 +272,9 @@ export function checkArguments(
       case Kind.FLOAT:
       case Kind.ENUM:
         return scope.scoped.has(name) && !allowedValue(name, v.value) ? refuse(name, v.value) : null
-      default:
-        // null and booleans: a scoped argument must name one of its values
+      case Kind.BOOLEAN:
+      case Kind.NULL:
+        // a scoped argument must name one of its values
         return scope.scoped.has(name) ? refuse(name, v.kind === Kind.NULL ? null : v.value) : null
     }
   }

@@ -1,4 +1,4 @@
-// ANY /gw/{provider}/{path...}: a gateway provider's forwarding route (API.md, "Gateway provider").
+// ANY /gw/{provider}/{path...}: a gateway provider's forwarding route (docs/gateway.md).
 // Each call: the session token checked as introspection checks it, the path contained, the call
 // classified against the session's class and environment (and its approved action, once), then
 // forwarded with the environment's credential; the answer streams back with the credential
