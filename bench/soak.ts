@@ -181,7 +181,7 @@ async function main() {
   return 0
 }
 
-main()
+void main()
   .catch((e: unknown) => {
     log((e as Error).stack ?? String(e))
     return 1
