@@ -11,21 +11,19 @@
 // It asserts nothing; it reports.
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { sha256Hex } from '../src/auth/apikeys.js'
 import { redisKeys } from '../src/store/keys.js'
 import { createRedisStore } from '../src/store/redis.js'
 import { makeRec } from '../test/support/records.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+import { brokers, configYaml, procCpu, redisCpu, ROOT, startBroker, stopBroker } from './lib/replicas.js'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '20' },
@@ -33,6 +31,10 @@ const { values: args } = parseArgs({
     backlog: { type: 'string', default: '100000' },
     replicas: { type: 'string', default: '2' },
     'no-build': { type: 'boolean', default: false },
+    /** Skip the pace phase (0 s): only the drain. */
+    'drain-only': { type: 'boolean', default: false },
+    /** Write a CPU profile of each replica during the drain into this folder. */
+    'cpu-prof': { type: 'string' },
   },
 })
 const DURATION = Number(args.duration)
@@ -44,68 +46,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let privateRedis: RedisServer | null = null
 let tmp = ''
-const brokers: ChildProcess[] = []
 
-function configYaml(port: number, redisUrl: string, prefix: string, keyFile: string, botKey: string) {
-  return `
-server: { host: 127.0.0.1, port: ${port}, public_url: "http://127.0.0.1:${port}" }
-store: { redis_url: ${JSON.stringify(redisUrl)}, key_prefix: ${JSON.stringify(prefix)} }
-tokens: { algorithm: EdDSA, signing_key: ${JSON.stringify(`file:${keyFile}`)} }
-environments: [{ name: staging }]
-operation_classes: [{ name: read }]
-agents:
-  - { id: bench-bot, api_key_sha256: ${sha256Hex(botKey)} }
-providers:
-  - { name: bench-api, type: jwt, audience: bench-api }
-policies:
-  - description: bench-bot reads staging freely
-    agents: [bench-bot]
-    environments: [staging]
-    operation_classes: [read]
-    providers: [bench-api]
-audit: { stdout: false }
-rate_limits: { per_agent_per_minute: 1000000 }
-`
-}
-
-async function startBroker(configFile: string, port: number, logFile: string): Promise<ChildProcess> {
-  const fd = openSync(logFile, 'a')
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'airlock.js'), 'serve', '--config', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', fd],
-  })
-  closeSync(fd)
-  brokers.push(child)
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`broker exited (${child.exitCode}); see ${logFile}`)
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return child
-    await sleep(100)
-  }
-  throw new Error('broker not ready after 30 s')
-}
-
-async function stopBroker(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  await new Promise<void>((done) => {
-    c.once('exit', () => done())
-    c.kill('SIGTERM')
-  })
-}
-
-/** CPU seconds of a process so far (Linux /proc), and of Redis (INFO cpu). */
-const procCpu = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
-const redisCpu = async (r: Redis): Promise<number> => {
-  const info = await r.info('cpu')
-  const field = (n: string) => Number(new RegExp(`^${n}:(.*)$`, 'm').exec(info)?.[1] ?? 0)
-  return field('used_cpu_user') + field('used_cpu_sys')
+/** INFO commandstats as µs per unit of work, the costliest first. */
+async function commandCost(r: Redis, units: number): Promise<Record<string, number>> {
+  const out: [string, number][] = []
+  for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm))
+    out.push([`${m[1]} (${Math.round((Number(m[2]) / units) * 100) / 100}/session)`, Number(m[3]) / units])
+  out.sort((a, b) => b[1] - a[1])
+  return Object.fromEntries(out.slice(0, 12).map(([k, v]) => [k, Math.round(v * 100) / 100]))
 }
 
 const pct = (xs: number[], p: number) => {
@@ -138,7 +86,8 @@ async function main() {
     await writeFile(config, configYaml(port, redisUrl, prefix, keyFile, botKey))
     replicas.push({ port, config })
   }
-  const startAll = () => Promise.all(replicas.map((r) => startBroker(r.config, r.port, logFile)))
+  const startAll = (nodeArgs: string[] = []) =>
+    Promise.all(replicas.map((r) => startBroker(r.config, r.port, logFile, nodeArgs)))
 
   /** Oldest overdue age (s) and overdue count, straight from the deadlines index. */
   const lag = async () => {
@@ -152,64 +101,67 @@ async function main() {
 
   // ---- pace
   let running = await startAll()
-  log(`pace: ${REPLICAS} replicas, ${CONNECTIONS} connections in all, 10 s TTL, ${DURATION} s`)
-  const ages: number[] = []
-  let maxDue = 0
-  let sampling = true
-  const sampler = (async () => {
-    while (sampling) {
-      const l = await lag()
-      ages.push(l.age)
-      maxDue = Math.max(maxDue, l.due)
-      await sleep(200)
+  if (!args['drain-only']) await pace()
+  async function pace() {
+    log(`pace: ${REPLICAS} replicas, ${CONNECTIONS} connections in all, 10 s TTL, ${DURATION} s`)
+    const ages: number[] = []
+    let maxDue = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const l = await lag()
+        ages.push(l.age)
+        maxDue = Math.max(maxDue, l.due)
+        await sleep(200)
+      }
+    })()
+    const body = JSON.stringify({
+      environment: 'staging',
+      operation_class: 'read',
+      provider: 'bench-api',
+      task: { id: 'BENCH-1' },
+      ttl_seconds: 10,
+    })
+    const runs = await Promise.all(
+      replicas.map((r) =>
+        autocannon({
+          url: `http://127.0.0.1:${r.port}/v1/sessions`,
+          method: 'POST',
+          connections: Math.max(1, Math.floor(CONNECTIONS / REPLICAS)),
+          duration: DURATION,
+          headers: { authorization: `Bearer ${botKey}`, 'content-type': 'application/json' },
+          body,
+        }),
+      ),
+    )
+    const issued = runs.reduce((n, r) => n + (r.statusCodeStats?.['201']?.count ?? 0), 0)
+    const errors = runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
+    // Sessions issued in the last 10 s fall due after the load stops: sample until they are gone.
+    const tail = Date.now()
+    while (Date.now() - tail < 30_000) {
+      await sleep(500)
+      if ((await lag()).due === 0 && Date.now() - tail > 11_000) break
     }
-  })()
-  const body = JSON.stringify({
-    environment: 'staging',
-    operation_class: 'read',
-    provider: 'bench-api',
-    task: { id: 'BENCH-1' },
-    ttl_seconds: 10,
-  })
-  const runs = await Promise.all(
-    replicas.map((r) =>
-      autocannon({
-        url: `http://127.0.0.1:${r.port}/v1/sessions`,
-        method: 'POST',
-        connections: Math.max(1, Math.floor(CONNECTIONS / REPLICAS)),
-        duration: DURATION,
-        headers: { authorization: `Bearer ${botKey}`, 'content-type': 'application/json' },
-        body,
+    sampling = false
+    await sampler
+    const expired = (await redis.zcard(k.created)) - (await redis.zcard(k.deadlines))
+    console.log(
+      JSON.stringify({
+        pace: {
+          durationSeconds: DURATION,
+          replicas: REPLICAS,
+          issued,
+          issuedPerSecond: Math.round(issued / DURATION),
+          errors,
+          expiredByEnd: expired,
+          oldestOverdueSeconds: { p50: pct(ages, 50), p99: pct(ages, 99), max: Math.max(0, ...ages) },
+          maxOverdue: maxDue,
+          samples: ages.length,
+          loadAverage: loadavg()[0],
+        },
       }),
-    ),
-  )
-  const issued = runs.reduce((n, r) => n + (r.statusCodeStats?.['201']?.count ?? 0), 0)
-  const errors = runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
-  // Sessions issued in the last 10 s fall due after the load stops: sample until they are gone.
-  const tail = Date.now()
-  while (Date.now() - tail < 30_000) {
-    await sleep(500)
-    if ((await lag()).due === 0 && Date.now() - tail > 11_000) break
+    )
   }
-  sampling = false
-  await sampler
-  const expired = (await redis.zcard(k.created)) - (await redis.zcard(k.deadlines))
-  console.log(
-    JSON.stringify({
-      pace: {
-        durationSeconds: DURATION,
-        replicas: REPLICAS,
-        issued,
-        issuedPerSecond: Math.round(issued / DURATION),
-        errors,
-        expiredByEnd: expired,
-        oldestOverdueSeconds: { p50: pct(ages, 50), p99: pct(ages, 99), max: Math.max(0, ...ages) },
-        maxOverdue: maxDue,
-        samples: ages.length,
-        loadAverage: loadavg()[0],
-      },
-    }),
-  )
 
   // ---- drain
   await Promise.all(running.map(stopBroker))
@@ -234,11 +186,13 @@ async function main() {
   await store.close()
   log(`drain: ${(await lag()).due} overdue; starting ${REPLICAS} replicas`)
   const started = performance.now()
-  running = await startAll()
+  const prof = args['cpu-prof']
+  running = await startAll(prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`] : [])
   const ready = performance.now()
   // The sweepers start before the HTTP port opens: count from what is left once both answer.
   const atReady = (await lag()).due
   const cpu0 = running.map((c) => procCpu(c.pid as number))
+  await redis.config('RESETSTAT')
   const redis0 = await redisCpu(redis)
   let last = await lag()
   while (last.due > 0 && performance.now() - ready < 120_000) {
@@ -262,11 +216,19 @@ async function main() {
         // Wall time depends on how busy the machine is; CPU time per session much less so.
         brokerCpuUsPerSession: Math.round((brokerCpu * 1e6) / drained),
         redisCpuUsPerSession: Math.round(redisCpuUs / drained),
+        // Where Redis spent it: µs per expired session by command (scripts' inner calls included).
+        redisUsPerSessionByCommand: await commandCost(redis, drained),
         loadAverage: loadavg()[0],
       },
     }),
   )
   await Promise.all(running.map(stopBroker))
+  // Warnings and errors the replicas logged (a failing sweeper job shows here), the first few.
+  const logged = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => /"level":(4|5|6)0/.test(l) && !l.includes('Redis persists nothing'))
+  if (logged.length > 0)
+    log(`${logged.length} warnings/errors logged, first:\n${logged.slice(0, 5).join('\n')}`)
   let cursor = '0'
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)

@@ -65,11 +65,12 @@ export function createExpiry(deps: ExpiryDeps) {
       recs.map(async (before) => {
         if (isFinal(before.status) || before.expires_at > now) return null
         const rec: SessionRecord = { ...before, v: before.v + 1, status: 'expired' }
-        const r = await records.replaceWith('expire', rec, before, {
+        const event = {
           actor: 'airlock',
           session_id: rec.id,
           details: { ...summary(rec), from: before.status, reason: reasonForExpiry(before.status) },
-        })
+        }
+        const r = await records.replaceWith('expire', rec, before, event, { statusOnly: true })
         return r === 'ok' ? { before, rec } : null
       }),
     )

@@ -58,9 +58,16 @@ export interface SessionRecords {
   replace(verb: Verb, next: SessionRecord, from: SessionRecord, checkLocks: boolean): Promise<CasResult>
   /**
    * Replaces `before` with `rec` (the step `verb`) and records the event, in one atomic append.
-   * Anything but 'ok' means neither was written.
+   * Anything but 'ok' means neither was written. `statusOnly`: `rec` is `before` with only its
+   * version and status changed (the store then rewrites just those).
    */
-  replaceWith(verb: Verb, rec: SessionRecord, before: SessionRecord, event: StepEvent): Promise<WriteResult>
+  replaceWith(
+    verb: Verb,
+    rec: SessionRecord,
+    before: SessionRecord,
+    event: StepEvent,
+    opts?: { statusOnly?: boolean },
+  ): Promise<WriteResult>
   /** The audit event type of a step. */
   eventOf(verb: Verb, from: SessionRecord['status'] | null, to: SessionRecord['status']): string
 }
@@ -144,9 +151,15 @@ export function createSessionRecords(deps: {
       return r
     },
 
-    async replaceWith(verb, rec, before, event) {
+    async replaceWith(verb, rec, before, event, opts) {
       const type = eventOf(verb, before.status, rec.status)
-      const update = { rec, expectedV: before.v, retentionMs: deps.retentionMs(), from: fromStates(verb) }
+      const update = {
+        rec,
+        expectedV: before.v,
+        retentionMs: deps.retentionMs(),
+        from: fromStates(verb),
+        ...(opts?.statusOnly && { statusOnly: true }),
+      }
       const r = await audit.recordWith({ update }, { type, ...event })
       if (r === 'ok') store.publishChange(rec.id)
       return r

@@ -36,16 +36,16 @@ export class ReplicaAckError extends StoreUnavailableError {
 
 interface Op {
   cmd: string
-  args: (string | number)[]
+  args: (string | number | Buffer)[]
   resolve: (v: unknown) => void
   reject: (e: Error) => void
 }
 
-type Commands = Record<string, (...a: (string | number)[]) => ChainableCommander>
+type Commands = Record<string, (...a: (string | number | Buffer)[]) => ChainableCommander>
 
 export interface DurableWriter {
   /** Runs one command (a defined script's name, or a Redis command) and returns its reply once acknowledged. */
-  run(cmd: string, ...args: (string | number)[]): Promise<unknown>
+  run(cmd: string, ...args: (string | number | Buffer)[]): Promise<unknown>
 }
 
 export function createDurableWriter(redis: RedisClient, d: Durability): DurableWriter {

@@ -27,6 +27,9 @@ import { redisLocks } from './redis/locks.js'
 import { redisSessions } from './redis/sessions.js'
 import { redisConsoleRecords } from './console-records.js'
 
+/** Session ids per change message at most. */
+const PUBLISH_IDS = 500
+
 export interface RedisStore extends Store {
   readonly redis: RedisClient
 }
@@ -82,7 +85,10 @@ export async function createRedisStore(
   const subscriber = (): Promise<void> => {
     subscribed ??= (async () => {
       sub = openSubscriber(conn)
-      sub.on('message', (_ch: string, id: string) => waiters.wake(id))
+      // One message names one session, or several separated by spaces (changes made together).
+      sub.on('message', (_ch: string, ids: string) => {
+        for (const id of ids.split(' ')) waiters.wake(id)
+      })
       // Changes published while the subscription was down are lost: every waiter reads again.
       onReconnect(sub, () => waiters.wakeAll())
       await sub.connect()
@@ -93,6 +99,14 @@ export async function createRedisStore(
       throw new StoreUnavailableError(`Redis subscribe failed: ${(e as Error).message}`, e)
     })
     return subscribed
+  }
+
+  let changed: string[] = []
+  const publishChanged = () => {
+    const ids = changed
+    changed = []
+    for (let i = 0; i < ids.length; i += PUBLISH_IDS)
+      redis.publish(k.changes, ids.slice(i, i + PUBLISH_IDS).join(' ')).catch(() => {})
   }
 
   return {
@@ -126,7 +140,9 @@ export async function createRedisStore(
       guard('lease', async () => (await leaseScript(1, k.lease(name), owner, ttlMs)) === 1),
 
     publishChange(sessionId) {
-      redis.publish(k.changes, sessionId).catch(() => {})
+      // Changes made in the same turn of the event loop (a batch of expiries) go in one message.
+      changed.push(sessionId)
+      if (changed.length === 1) setImmediate(publishChanged)
     },
     async watchChange(sessionId, ms, signal) {
       await subscriber()

@@ -96,7 +96,8 @@ return cur
  * (followed by its 15 lock index keys when ARGV[6] is '1'), then per updated session its key.
  * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, create
  * count, lock keys passed '1'|'0', now, update count, the events, then 6 per create: json, id,
- * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, json, id,
+ * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, json (or
+ * '=status': the stored JSON with version + 1 and this status), id,
  * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or '').
  * Returns 'ok', 'conflict', 'need_locks' (locks exist: call again with the index keys), or a flat
  * list of refused writes {index, 'exists'|'locked'|'missing'|'conflict'|'refused', ...} (updates
@@ -130,12 +131,18 @@ for i = 0, nses - 1 do
     end
   end
 end
+local curs = {}
 for i = 0, nupd - 1 do
   local cur = redis.call('GET', KEYS[ukey + i])
   local why = nil
   if not cur then why = 'missing'
   elseif string.match(cur, '^{"v":(%d+),') ~= ARGV[uarg + i * 7] then why = 'conflict'
-  elseif not allowed(cur, ARGV[uarg + i * 7 + 6]) then why = 'refused' end
+  elseif not allowed(cur, ARGV[uarg + i * 7 + 6]) then why = 'refused'
+  elseif string.byte(ARGV[uarg + i * 7 + 1], 1) == 61 then
+    -- The head to rewrite in place: {"v":N,"id":"…","status":"…"
+    local _, e = string.find(cur, '^{"v":%d+,"id":"[^"]*","status":"[%a_]+"')
+    if e then curs[i] = string.sub(cur, e + 1) else why = 'refused' end
+  end
   if why then
     refused[#refused + 1] = nses + i
     refused[#refused + 1] = why
@@ -151,7 +158,12 @@ for i = 0, nses - 1 do
 end
 for i = 0, nupd - 1 do
   local a = uarg + i * 7
-  redis.call('SET', KEYS[ukey + i], ARGV[a + 1], 'PXAT', ARGV[a + 4])
+  local json = ARGV[a + 1]
+  if curs[i] then
+    -- '=status': the stored JSON with its version and status replaced (the rest is unchanged).
+    json = '{"v":' .. (tonumber(ARGV[a]) + 1) .. ',"id":"' .. ARGV[a + 2] .. '","status":"' .. string.sub(json, 2) .. '"' .. curs[i]
+  end
+  redis.call('SET', KEYS[ukey + i], json, 'PXAT', ARGV[a + 4])
   if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[3], ARGV[a + 2]) else redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2]) end
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 3], ARGV[a + 2]) else redis.call('ZREM', KEYS[5], ARGV[a + 2]) end
 end

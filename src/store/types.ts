@@ -82,6 +82,12 @@ export interface SessionUpdate {
   retentionMs: number
   /** The statuses the record may be in (the lifecycle's from-states of the change); absent: any. */
   from?: readonly Status[]
+  /**
+   * `rec` is the stored record of version `expectedV` with only its version (+1) and status
+   * changed (an expiry): the store may rewrite those in the stored record rather than take `rec`
+   * whole.
+   */
+  statusOnly?: boolean
 }
 
 export type WriteResult = CreateResult | 'conflict' | 'missing' | 'refused'

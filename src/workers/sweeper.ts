@@ -40,9 +40,9 @@ const REAP_MS = 30_000
 
 /** What one pass may do of each job before it yields to the next. */
 export const BUDGET = {
-  expiryBatch: 200,
-  expiryLanes: 2,
-  expiryItems: 5000,
+  expiryBatch: 250,
+  expiryLanes: 4,
+  expiryItems: 20_000,
   expiryMs: 500,
   retries: 100,
   auditRows: 10_000,
@@ -75,8 +75,8 @@ export function createSweeper(deps: SweeperDeps) {
   }
 
   /**
-   * Expires due sessions batch by batch within the pass's budget; true when more are due. Two
-   * batches are in flight at a time, so one's round trips overlap the other's work.
+   * Expires due sessions batch by batch within the pass's budget; true when more are due. Several
+   * batches are in flight at a time, so one's round trips overlap the others' work.
    */
   async function expire(): Promise<boolean> {
     const started = performance.now()

@@ -52,11 +52,17 @@ describe('the signing thread', () => {
     await signer.sign(ed.privateKey, 'EdDSA', 'warm.up')
     const first = signer.thread()
     expect(first).not.toBeNull()
-    const doomed = Array.from({ length: 20 }, (_, i) => signer.sign(ed.privateKey, 'EdDSA', `a.${i}`))
+    // More work than the thread can finish before it is stopped: what it signed in time is correct,
+    // and everything it still held fails with the thread's exit (none hangs).
+    const doomed = Array.from({ length: 2000 }, (_, i) => signer.sign(ed.privateKey, 'EdDSA', `a.${i}`))
     void first?.terminate()
     const settled = await Promise.allSettled(doomed)
-    expect(settled.every((s) => s.status === 'rejected')).toBe(true)
-    expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/signing thread exited/)
+    const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    expect(failed.length).toBeGreaterThan(0)
+    for (const f of failed) expect(String(f.reason)).toMatch(/signing thread exited/)
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') expect(checks(ed.publicKey, 'EdDSA', `a.${i}`, s.value)).toBe(true)
+    })
 
     const sig = await signer.sign(ed.privateKey, 'EdDSA', 'after.loss')
     expect(checks(ed.publicKey, 'EdDSA', 'after.loss', sig)).toBe(true)

@@ -2,11 +2,15 @@
 // leaves. An append may create or change sessions in the same script (the session store's
 // creates, the sweeper's expiries), checked like createSession and casSession check them.
 import { isFinal } from '../../domain/status.js'
+import { decodeStored, storedEvent } from '../audit-codec.js'
 import { encodeRecord, parseHead } from '../codec.js'
 import { recordExpiry } from '../keys.js'
 import * as lua from '../scripts.js'
 import type { AuditStore, StoredAuditEvent, WriteResult } from '../types.js'
 import { fromList, guard, type RedisContext } from './context.js'
+
+/** The JSON of a stream entry's event (its one field, `e`, in either stored form). */
+const readEvent = (fields: Buffer[]): string => (fields[1] ? decodeStored(fields[1]) : '')
 
 export function redisAudit(ctx: RedisContext): AuditStore {
   const { redis, k } = ctx
@@ -26,18 +30,19 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           events.length,
           sessions.length,
         ]
-        const args: (string | number)[] = [...events]
+        const args: (string | number | Buffer)[] = events.map(storedEvent)
         for (const { rec, retentionMs: keep } of sessions) {
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           const pxat = recordExpiry(rec.expires_at, keep)
           args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
-        for (const { rec, expectedV, retentionMs: keep, from } of updates) {
+        for (const { rec, expectedV, retentionMs: keep, from, statusOnly } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           args.push(
             expectedV,
-            encodeRecord(rec),
+            // '=status': the script rewrites the version and status of the stored JSON in place.
+            statusOnly && rec.v === expectedV + 1 ? `=${rec.status}` : encodeRecord(rec),
             rec.id,
             deadline,
             recordExpiry(rec.expires_at, keep),
@@ -69,10 +74,10 @@ export function redisAudit(ctx: RedisContext): AuditStore {
       }),
     readAudit: ({ afterPos, sinceMs, count, reverse }) =>
       guard('audit read', async () => {
-        let rows: [string, string[]][]
+        let rows: [Buffer, Buffer[]][]
         if (reverse) {
           const end = afterPos ? `(${afterPos}` : '+'
-          rows = await redis.xrevrange(
+          rows = await redis.xrevrangeBuffer(
             k.audit,
             end,
             sinceMs === undefined ? '-' : String(sinceMs),
@@ -81,25 +86,28 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           )
         } else {
           const start = afterPos ? `(${afterPos}` : sinceMs === undefined ? '-' : String(sinceMs)
-          rows = await redis.xrange(k.audit, start, '+', 'COUNT', count)
+          rows = await redis.xrangeBuffer(k.audit, start, '+', 'COUNT', count)
         }
-        return rows.map(([pos, fields]): StoredAuditEvent => ({ pos, json: fields[1] ?? '' }))
+        return rows.map(([pos, fields]): StoredAuditEvent => ({
+          pos: pos.toString(),
+          json: readEvent(fields),
+        }))
       }),
     trimAudit: (beforeMs, anchorOf, limit = Infinity) =>
       guard('audit trim', async () => {
         let total = 0
         while (total < limit) {
           // `(ms-0`, not `(ms`: an incomplete ID means ms-<max seq>, which would trim events stamped at beforeMs.
-          const rows = await redis.xrange(k.audit, '-', `(${beforeMs}-0`, 'COUNT', 500)
+          const rows = await redis.xrangeBuffer(k.audit, '-', `(${beforeMs}-0`, 'COUNT', 500)
           if (rows.length === 0) return total
           const last = new Map<string, string>()
           for (const [, f] of rows) {
-            const a = anchorOf(f[1] ?? '')
+            const a = anchorOf(readEvent(f))
             last.set(a.chain, `${a.seq}:${a.hash}`)
           }
           // Anchor first, delete second: a crash in between leaves events that verify skips.
           await redis.hset(k.auditAnchors, Object.fromEntries(last))
-          total += await redis.xdel(k.audit, ...rows.map(([id]) => id))
+          total += await redis.xdel(k.audit, ...rows.map(([id]) => id.toString()))
         }
         return total
       }),

@@ -8,7 +8,7 @@ import { decodeRecord } from '../codec.js'
 import type { Keys } from '../keys.js'
 import { scopeCombos } from '../keys.js'
 
-export type Script = (...args: (string | number)[]) => Promise<unknown>
+export type Script = (...args: (string | number | Buffer)[]) => Promise<unknown>
 
 export { guard }
 
