@@ -4,46 +4,21 @@
 import { fromProcess } from '@aws-sdk/credential-providers'
 import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
-import { deletePrefix, newKeys, testConfigYaml } from '../helper.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { awsWorld, BROKER_AKID, CANARY_AWS_SECRET, ROLES, type AwsWorld } from '../support/aws-setup.js'
-import {
-  freePort,
-  startBrokerProcess,
-  tempDir,
-  writeSigningKey,
-  type BrokerProcess,
-} from '../support/broker-process.js'
 import { runCli } from '../support/cli.js'
+import { agentArgs as readArgs, cliBroker } from '../support/cli-env.js'
 
-const redisUrl = inject('redisUrl')
-const prefix = `airlock-test:${Date.now().toString(36)}cp:`
-const keys = newKeys()
-const dir = tempDir()
+const fx = cliBroker('cp', { home: (dir) => dir })
+const { keys, dir } = fx
 let w: AwsWorld
-let broker: BrokerProcess
 
 const MAIN = resolve('src/cli/main.ts')
-const agentArgs = (task: string, provider = 'aws-main') => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  provider,
-  '--task',
-  task,
-]
-const env = (token: string) => ({
-  AIRLOCK_URL: broker.url,
-  AIRLOCK_TOKEN: token,
-  HOME: dir,
-  XDG_CONFIG_HOME: join(dir, '.config'),
-  NO_COLOR: '1',
-})
+const agentArgs = (task: string, provider = 'aws-main') => readArgs(task, provider)
+const env = (token: string) => fx.as('build-bot', { AIRLOCK_TOKEN: token })
 const asOps = async <T>(path: string): Promise<T> =>
   (await (
-    await fetch(`${broker.url}${path}`, { headers: { authorization: `Bearer ${keys.ops}` } })
+    await fetch(`${fx.broker.url}${path}`, { headers: { authorization: `Bearer ${keys.ops}` } })
   ).json()) as T
 const sessionOfTask = async (task: string) => {
   const r = await asOps<{
@@ -85,22 +60,12 @@ function awsConfigFiles(task: string, provider = 'aws-main') {
 
 beforeAll(async () => {
   w = await awsWorld()
-  const signing = writeSigningKey(dir)
-  const port = await freePort()
-  const yaml = testConfigYaml(prefix, keys, {
-    providers: w.providerYaml(),
-    port,
-    signingKeyPath: signing.path,
-  })
-  const config = join(dir, 'airlock.yaml')
-  writeFileSync(config, yaml)
-  broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })
+  await fx.start({ providers: w.providerYaml() })
 }, 60_000)
 
 afterAll(async () => {
-  await broker?.stop()
+  await fx.stop()
   await w?.close()
-  await deletePrefix(redisUrl, prefix)
 })
 
 describe('airlock credential-process', () => {
@@ -187,8 +152,8 @@ describe('airlock credential-process', () => {
   }, 60_000)
 
   it("the broker's key and the agents' secrets never reached the broker's output", () => {
-    const output = [...broker.stdout, ...broker.stderr].join('\n')
-    expect(broker.stdout.length).toBeGreaterThan(5)
+    const output = [...fx.broker.stdout, ...fx.broker.stderr].join('\n')
+    expect(fx.broker.stdout.length).toBeGreaterThan(5)
     expect(output).not.toContain(CANARY_AWS_SECRET)
     expect(output).not.toContain('CANARY')
     for (const id of w.fake.identities.values()) {

@@ -3,31 +3,16 @@
 // with it the child gets a fresh empty home, which is removed when the child exits.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { deletePrefix, newKeys, testConfigYaml } from '../helper.js'
-import {
-  freePort,
-  startBrokerProcess,
-  tempDir,
-  writeSigningKey,
-  type BrokerProcess,
-} from '../support/broker-process.js'
 import { runCli } from '../support/cli.js'
+import { agentArgs, cliBroker } from '../support/cli-env.js'
 
-const redisUrl = inject('redisUrl')
-const prefix = `airlock-test:${Date.now().toString(36)}iso:`
-const keys = newKeys()
-const dir = tempDir()
-const home = join(dir, 'home')
-let broker: BrokerProcess
+const fx = cliBroker('iso', { home: (dir) => join(dir, 'home') })
+const { keys, home } = fx
 
 beforeAll(async () => {
-  const signing = writeSigningKey(dir)
-  const port = await freePort()
-  const config = join(dir, 'airlock.yaml')
-  writeFileSync(config, testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path }))
-  broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })
+  const broker = await fx.start()
   // What `airlock login` leaves behind: the agent's own key in the profile, mode 0600.
   mkdirSync(join(home, '.config', 'airlock'), { recursive: true })
   writeFileSync(
@@ -37,10 +22,7 @@ beforeAll(async () => {
   )
 }, 60_000)
 
-afterAll(async () => {
-  await broker?.stop()
-  await deletePrefix(redisUrl, prefix)
-})
+afterAll(() => fx.stop())
 
 // The profile is the only credential: no AIRLOCK_TOKEN or AIRLOCK_URL in the environment.
 const env = {
@@ -50,16 +32,7 @@ const env = {
   XDG_CONFIG_HOME: undefined,
   NO_COLOR: '1',
 }
-const args = (task: string) => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  'internal-api',
-  '--task',
-  task,
-]
+const args = (task: string) => agentArgs(task)
 // The child prints where its home is, then everything it can find of an airlock profile through it.
 const PROBE =
   'echo "home=$HOME"; cat "${XDG_CONFIG_HOME:-$HOME/.config}/airlock/config.yaml" 2>/dev/null; echo "session=${AIRLOCK_SESSION_TOKEN:+yes}"'

@@ -2,36 +2,13 @@
 // broker process: global options anywhere, --version, whoami, entitlements, claim, plain progress
 // lines while exec waits, clamped TTLs said out loud, and session views that do not lie.
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
-import { deletePrefix, newKeys, testConfigYaml } from '../helper.js'
-import {
-  freePort,
-  startBrokerProcess,
-  tempDir,
-  writeSigningKey,
-  type BrokerProcess,
-} from '../support/broker-process.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli, startCli } from '../support/cli.js'
+import { cliBroker } from '../support/cli-env.js'
 
-const redisUrl = inject('redisUrl')
-const prefix = `airlock-test:${Date.now().toString(36)}f:`
-const keys = newKeys()
-const dir = tempDir()
-const home = mkdtempSync(join(tmpdir(), 'airlock-home-'))
-let broker: BrokerProcess
-
-const as = (who: keyof typeof keys, extra: Record<string, string> = {}) => ({
-  AIRLOCK_URL: broker.url,
-  AIRLOCK_TOKEN: keys[who],
-  HOME: home,
-  XDG_CONFIG_HOME: join(home, '.config'),
-  NO_COLOR: '1',
-  ...extra,
-})
+const fx = cliBroker('f')
+const { as } = fx
 const read = ['--env', 'staging', '--class', 'read', '--provider', 'internal-api']
 
 function watchStderr(child: ChildProcess) {
@@ -45,18 +22,8 @@ function watchStderr(child: ChildProcess) {
     new Promise<void>((resolve) => (re.test(err) ? resolve() : waiting.push([re, resolve])))
 }
 
-beforeAll(async () => {
-  const signing = writeSigningKey(dir)
-  const port = await freePort()
-  const config = join(dir, 'airlock.yaml')
-  writeFileSync(config, testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path }))
-  broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })
-}, 60_000)
-
-afterAll(async () => {
-  await broker?.stop()
-  await deletePrefix(redisUrl, prefix)
-})
+beforeAll(() => fx.start(), 60_000)
+afterAll(() => fx.stop())
 
 describe('global options', () => {
   it('--json, --url and --profile are accepted before or after the subcommand', async () => {
@@ -66,7 +33,7 @@ describe('global options', () => {
     const made = await runCli(['request', ...read, '--task', 'G-1', '--json'], as('build-bot'))
     expect(JSON.parse(made.out).session.status).toBe('active')
     // --url after the subcommand, with no AIRLOCK_URL at all.
-    const url = await runCli(['whoami', '--url', broker.url, '--json'], as('ops', { AIRLOCK_URL: '' }))
+    const url = await runCli(['whoami', '--url', fx.broker.url, '--json'], as('ops', { AIRLOCK_URL: '' }))
     expect(url.code, url.err).toBe(0)
     expect(JSON.parse(url.out)).toMatchObject({ id: 'ops', kind: 'human' })
     const profile = await runCli(['locks', '--profile', 'nowhere'], as('ops', { AIRLOCK_URL: '' }))
@@ -87,7 +54,7 @@ describe('who am I and what may I ask for', () => {
     expect(r.code, r.err).toBe(0)
     expect(r.out).toMatch(/^principal\s+build-bot \(agent\)$/m)
     expect(r.out).toMatch(/^roles\s+agent$/m)
-    expect(r.out).toContain(`broker     ${broker.url} (airlock `)
+    expect(r.out).toContain(`broker     ${fx.broker.url} (airlock `)
     expect((await runCli(['whoami'], as('bob'))).out).toMatch(/^roles\s+approver, operator$/m)
   }, 60_000)
 

@@ -1,73 +1,25 @@
 // The `airlock` client commands against a real broker process and a real Redis.
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest'
-import { deletePrefix, newKeys, testConfigYaml } from '../helper.js'
-import {
-  freePort,
-  startBrokerProcess,
-  tempDir,
-  writeSigningKey,
-  type BrokerProcess,
-} from '../support/broker-process.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli, startCli } from '../support/cli.js'
+import { agentArgs, cliBroker } from '../support/cli-env.js'
 
-const redisUrl = inject('redisUrl')
-const prefix = `airlock-test:${Date.now().toString(36)}c:`
-const keys = newKeys()
-const dir = tempDir()
-const home = mkdtempSync(join(tmpdir(), 'airlock-home-'))
-let broker: BrokerProcess
+const fx = cliBroker('c')
+const { keys, home, as, session } = fx
 
-const as = (who: keyof typeof keys, extra: Record<string, string> = {}) => ({
-  AIRLOCK_URL: broker.url,
-  AIRLOCK_TOKEN: keys[who],
-  HOME: home,
-  XDG_CONFIG_HOME: join(home, '.config'),
-  NO_COLOR: '1',
-  ...extra,
-})
-const session = async (id: string) =>
-  (await (
-    await fetch(`${broker.url}/v1/sessions/${id}`, { headers: { authorization: `Bearer ${keys.ops}` } })
-  ).json()) as {
-    status: string
-    revoked_by: string | null
-  }
 const latestSessionOf = async (task: string) => {
   const r = (await (
-    await fetch(`${broker.url}/v1/sessions?agent=build-bot&limit=500`, {
+    await fetch(`${fx.broker.url}/v1/sessions?agent=build-bot&limit=500`, {
       headers: { authorization: `Bearer ${keys.ops}` },
     })
   ).json()) as { sessions: { id: string; task: { id: string } }[] }
   return r.sessions.find((s) => s.task.id === task)?.id as string
 }
-const agentArgs = (task: string) => [
-  '--env',
-  'staging',
-  '--class',
-  'read',
-  '--provider',
-  'internal-api',
-  '--task',
-  task,
-]
 
-beforeAll(async () => {
-  const signing = writeSigningKey(dir)
-  const port = await freePort()
-  const yaml = testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path })
-  const config = join(dir, 'airlock.yaml')
-  writeFileSync(config, yaml)
-  broker = await startBrokerProcess(config, { REDIS_URL: redisUrl })
-}, 60_000)
-
-afterAll(async () => {
-  await broker?.stop()
-  await deletePrefix(redisUrl, prefix)
-})
+beforeAll(() => fx.start(), 60_000)
+afterAll(() => fx.stop())
 
 describe('airlock exec', () => {
   it('the child sees the credentials; the session ends when it exits; nothing is written to disk', async () => {
@@ -90,7 +42,7 @@ describe('airlock exec', () => {
     expect(process.env['AIRLOCK_SESSION_TOKEN']).toBeUndefined()
     const id = await latestSessionOf('EXEC-1')
     expect(await session(id)).toMatchObject({ status: 'revoked', revoked_by: 'build-bot' })
-    const introspect = await fetch(`${broker.url}/v1/introspect`, {
+    const introspect = await fetch(`${fx.broker.url}/v1/introspect`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys.ops}`, 'content-type': 'application/json' },
       body: JSON.stringify({ token }),
@@ -144,7 +96,7 @@ async function pendingOf(task: string): Promise<string> {
   await vi.waitFor(
     async () => {
       const r = (await (
-        await fetch(`${broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
+        await fetch(`${fx.broker.url}/v1/sessions?agent=other-bot&status=pending_approval`, {
           headers: { authorization: `Bearer ${keys.ops}` },
         })
       ).json()) as { sessions: { id: string; task: { id: string } }[] }
@@ -281,12 +233,12 @@ describe('operator commands', () => {
 
   it('login saves a 0600 profile that later commands use', async () => {
     const env = { ...as('ops'), AIRLOCK_URL: '', AIRLOCK_TOKEN: '' }
-    const r = await runCli(['login', '--url', broker.url], env, `${keys.ops}\n`)
+    const r = await runCli(['login', '--url', fx.broker.url], env, `${keys.ops}\n`)
     expect(r.code, r.err).toBe(0)
     const path = join(home, '.config', 'airlock', 'config.yaml')
     expect(statSync(path).mode & 0o777).toBe(0o600)
     expect((await runCli(['locks'], env)).code).toBe(0)
-    const bad = await runCli(['login', '--url', broker.url, '--profile', 'bad'], env, 'ak_wrong\n')
+    const bad = await runCli(['login', '--url', fx.broker.url, '--profile', 'bad'], env, 'ak_wrong\n')
     expect(bad.code).toBe(77)
   }, 60_000)
 })

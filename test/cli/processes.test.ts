@@ -8,6 +8,7 @@ import {
   startBrokerProcess,
   tempDir,
   writeSigningKey,
+  callApi,
   freePort,
   type BrokerProcess,
 } from '../support/broker-process.js'
@@ -28,23 +29,8 @@ const configFor = async (port: number) => {
   return path
 }
 
-const call = async (
-  p: BrokerProcess,
-  method: string,
-  path: string,
-  who: keyof typeof keys,
-  body?: unknown,
-) => {
-  const r = await fetch(`${p.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${keys[who]}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  return { status: r.status, body: (await r.json()) as Record<string, any> }
-}
+const call = (p: BrokerProcess, method: string, path: string, who: keyof typeof keys, body?: unknown) =>
+  callApi(p.url, method, path, keys[who], body)
 
 beforeAll(async () => {
   const env = { REDIS_URL: redisUrl, AIRLOCK_LOG_LEVEL: 'info' }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { sha256Hex } from '../../src/auth/apikeys.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../helper.js'
 import {
+  callApi,
   freePort,
   startBrokerProcess,
   tempDir,
@@ -69,17 +70,8 @@ const fullConfig = () =>
 const reducedConfig = () => testConfigYaml(prefix, keys, { port, signingKeyPath: signing.path })
 
 type Body = Record<string, any>
-const call = async (method: string, path: string, who: keyof typeof keys, body?: unknown) => {
-  const r = await fetch(`${broker.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${keys[who]}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  return { status: r.status, body: (await r.json()) as Body }
-}
+const call = (method: string, path: string, who: keyof typeof keys, body?: unknown) =>
+  callApi(broker.url, method, path, keys[who], body)
 const request = async (agent: keyof typeof keys, over: Record<string, unknown>, status = 201) => {
   const r = await call('POST', '/v1/sessions', agent, sessionBody(over))
   expect(r.status, JSON.stringify(r.body)).toBe(status)

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { CSP } from '../../src/console/plugin.js'
 import { deletePrefix, newKeys, sessionBody, testConfigYaml } from '../helper.js'
 import {
+  callApi,
   freePort,
   startBrokerProcess,
   tempDir,
@@ -65,16 +66,8 @@ afterAll(async () => {
 })
 
 /** A JSON call to the broker's API as one of the test principals. */
-async function api(method: string, path: string, who: keyof typeof keys, body?: unknown) {
-  const r = await fetch(`${broker.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${keys[who]}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  return { status: r.status, body: (await r.json()) as Record<string, any> }
+function api(method: string, path: string, who: keyof typeof keys, body?: unknown) {
+  return callApi(broker.url, method, path, keys[who], body)
 }
 
 /** A destructive request by build-bot (owned by alice): two approvals among bob and carol. */

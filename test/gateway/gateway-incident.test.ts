@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { deletePrefix, newKeys, testConfigYaml } from '../helper.js'
 import {
+  callApi,
   freePort,
   startBrokerProcess,
   tempDir,
@@ -51,25 +52,10 @@ afterAll(async () => {
   await deletePrefix(redisUrl, prefix)
 })
 
-const api = async (
-  p: BrokerProcess,
-  method: string,
-  path: string,
-  who: keyof typeof keys,
-  body?: unknown,
-) => {
-  const r = await fetch(`${p.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${keys[who]}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  const text = await r.text()
-  seen.push(text, JSON.stringify([...r.headers]))
-  return { status: r.status, body: JSON.parse(text) as Record<string, any> }
-}
+const api = (p: BrokerProcess, method: string, path: string, who: keyof typeof keys, body?: unknown) =>
+  callApi(p.url, method, path, keys[who], body, (text, headers) =>
+    seen.push(text, JSON.stringify([...headers])),
+  )
 
 /** A call through the gateway as the agent would make it, with the grant's token. */
 const gw = async (p: BrokerProcess, token: string, body: unknown, path = '') => {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newKeys, sessionBody, testConfigYaml } from '../helper.js'
 import {
+  callApi,
   freePort,
   startBrokerProcess,
   tempDir,
@@ -21,23 +22,8 @@ const prefix = `airlock-test:${Date.now().toString(36)}s:`
 let set: SentinelSet
 const brokers: BrokerProcess[] = []
 
-const call = async (
-  p: BrokerProcess,
-  method: string,
-  path: string,
-  who: keyof typeof keys,
-  body?: unknown,
-) => {
-  const r = await fetch(`${p.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${keys[who]}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  return { status: r.status, body: (await r.json()) as Record<string, any> }
-}
+const call = (p: BrokerProcess, method: string, path: string, who: keyof typeof keys, body?: unknown) =>
+  callApi(p.url, method, path, keys[who], body)
 
 beforeAll(async () => {
   set = await startSentinelSet(2)

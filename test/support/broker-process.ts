@@ -108,3 +108,28 @@ export async function startBrokerProcess(
 }
 
 export { freePort }
+
+/**
+ * A JSON call to a broker's API with `token` as the bearer; `record`, if given, sees every
+ * response's text and headers (to search them for secrets).
+ */
+export async function callApi(
+  url: string,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  record?: (text: string, headers: Headers) => void,
+): Promise<{ status: number; body: Record<string, any> }> {
+  const r = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  })
+  const text = await r.text()
+  record?.(text, r.headers)
+  return { status: r.status, body: JSON.parse(text) as Record<string, any> }
+}

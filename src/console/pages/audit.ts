@@ -7,10 +7,10 @@ import type { VerifyResult } from '../../audit/verify.js'
 import { iso } from '../../clock.js'
 import type { AuditStore } from '../../store/types.js'
 import { sendPage, viewerOf, type ConsoleApp, type ConsoleContext } from '../context.js'
+import { Page, plural, rowsTable } from '../page-parts.js'
 import { html, query } from '../html.js'
 import { when } from '../layout.js'
 
-const Page = { 200: Type.String({ description: 'An HTML page' }) }
 const PAGE_SIZE = 50
 
 /** One page of events older than `before` (a stream position), and the position to go on from. */
@@ -120,26 +120,12 @@ export function registerAudit(app: ConsoleApp, ctx: ConsoleContext) {
             /></label>
             <button type="submit">Filter</button>
           </form>
-          <div class="table-wrap" role="region" aria-label="Audit events" tabindex="0">
-            <table class="rows">
-              <caption>
-                ${events.length} event${events.length === 1 ? '' : 's'}, newest first
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">At</th>
-                  <th scope="col">Event</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">Session</th>
-                  <th scope="col">Details</th>
-                  <th scope="col">Chain</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>
-          </div>
+          ${rowsTable({
+            label: 'Audit events',
+            caption: `${plural(events.length, 'event')}, newest first`,
+            columns: ['At', 'Event', 'Actor', 'Session', 'Details', 'Chain'],
+            rows,
+          })}
           <p class="pager">
             ${q.before ? html`<a href="/console/audit${query({ session_id: q.session_id, agent: q.agent })}">Newest</a>` : ''}${
               next

@@ -16,14 +16,10 @@ import {
   type ConsoleApp,
   type ConsoleContext,
 } from '../context.js'
+import { Csrf, Opt, Page, plural, rowsTable } from '../page-parts.js'
 import { html } from '../html.js'
 import { csrfField, when } from '../layout.js'
 import { Notice } from './pending.js'
-
-const Page = { 200: Type.String({ description: 'An HTML page' }) }
-const Csrf = Type.Optional(Type.String({ maxLength: 128 }))
-const Opt = (pattern: string, maxLength: number) =>
-  Type.Optional(Type.String({ maxLength, pattern: `^(${pattern})?$` }))
 
 const LockForm = Type.Object(
   {
@@ -100,26 +96,12 @@ export function registerLocks(app: ConsoleApp, ctx: ConsoleContext) {
         req,
         reply,
         { title: 'Locks', section: 'locks', notice: noticeText(req.query.done, req.query.n) },
-        html`<div class="table-wrap" role="region" aria-label="Locks in force" tabindex="0">
-            <table class="rows">
-              <caption>
-                ${locks.length} lock${locks.length === 1 ? '' : 's'} in force
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Lock</th>
-                  <th scope="col">Matches</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Until</th>
-                  <th scope="col">Action</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>
-          </div>
+        html`${rowsTable({
+            label: 'Locks in force',
+            caption: `${plural(locks.length, 'lock')} in force`,
+            columns: ['Lock', 'Matches', 'Reason', 'Created', 'Until', 'Action'],
+            rows,
+          })}
           <h2 id="new-lock">New lock</h2>
           <p class="muted">
             Nothing matching a lock is issued or claimed while it holds, and its live sessions are revoked

@@ -14,17 +14,16 @@ import {
   type ConsoleApp,
   type ConsoleContext,
 } from '../context.js'
+import { Csrf, Page } from '../page-parts.js'
 import { html, query } from '../html.js'
 import { csrfField } from '../layout.js'
 import { decisionForm, outlook, sessionFacts } from './view.js'
 
 const READERS = ['approver', 'operator'] as const
-const Page = { 200: Type.String({ description: 'An HTML page' }) }
 export const Notice = {
   done: Type.Optional(Type.String({ maxLength: 16, pattern: '^[a-z]+$' })),
   n: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
 }
-const Csrf = Type.Optional(Type.String({ maxLength: 128 }))
 
 export function registerPending(app: ConsoleApp, ctx: ConsoleContext) {
   const { broker } = ctx

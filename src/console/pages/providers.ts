@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox'
 import { providerHealth } from '../../provider-health.js'
 import { sendPage, type ConsoleApp, type ConsoleContext } from '../context.js'
+import { plural, rowsTable } from '../page-parts.js'
 import { html } from '../html.js'
 
 export function registerProviders(app: ConsoleApp, ctx: ConsoleContext) {
@@ -30,25 +31,12 @@ export function registerProviders(app: ConsoleApp, ctx: ConsoleContext) {
         req,
         reply,
         { title: 'Providers', section: 'providers' },
-        html`<div class="table-wrap" role="region" aria-label="Providers" tabindex="0">
-          <table class="rows">
-            <caption>
-              ${list.length} provider${list.length === 1 ? '' : 's'}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Provider</th>
-                <th scope="col">Type</th>
-                <th scope="col">Audience</th>
-                <th scope="col">Health</th>
-                <th scope="col">Last error</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>
-        </div>`,
+        rowsTable({
+          label: 'Providers',
+          caption: plural(list.length, 'provider'),
+          columns: ['Provider', 'Type', 'Audience', 'Health', 'Last error'],
+          rows,
+        }),
       )
     },
   )

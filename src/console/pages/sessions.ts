@@ -16,16 +16,12 @@ import {
   type ConsoleApp,
   type ConsoleContext,
 } from '../context.js'
+import { Csrf, Opt, Page, plural, rowsTable } from '../page-parts.js'
 import { html, query, type Html } from '../html.js'
 import { csrfField, when, type Viewer } from '../layout.js'
 import { Notice } from './pending.js'
 import { STATUSES, statusBadge } from './view.js'
 
-const Page = { 200: Type.String({ description: 'An HTML page' }) }
-const Csrf = Type.Optional(Type.String({ maxLength: 128 }))
-/** Form fields arrive as strings, '' when left empty (then they name nothing). */
-const Opt = (pattern: string, maxLength: number) =>
-  Type.Optional(Type.String({ maxLength, pattern: `^(${pattern})?$` }))
 const NAME = '[A-Za-z0-9._-]{1,64}'
 const TASK = '[A-Za-z0-9._:/-]{1,128}'
 const BulkFields = {
@@ -154,29 +150,22 @@ export function registerSessions(app: ConsoleApp, ctx: ConsoleContext) {
             <button type="submit">Filter</button>
           </form>
           <div id="sessions-table" data-live-region>
-            <div class="table-wrap" role="region" aria-label="Sessions" tabindex="0">
-              <table class="rows">
-                <caption>
-                  ${page.sessions.length} session${page.sessions.length === 1 ? '' : 's'}, newest first
-                </caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Session</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Agent</th>
-                    <th scope="col">Environment</th>
-                    <th scope="col">Class</th>
-                    <th scope="col">Provider</th>
-                    <th scope="col">Task</th>
-                    <th scope="col">Ends</th>
-                    ${operator ? html`<th scope="col">Action</th>` : ''}
-                  </tr>
-                </thead>
-                <tbody>
-                  ${rows}
-                </tbody>
-              </table>
-            </div>
+            ${rowsTable({
+              label: 'Sessions',
+              caption: `${plural(page.sessions.length, 'session')}, newest first`,
+              columns: [
+                'Session',
+                'Status',
+                'Agent',
+                'Environment',
+                'Class',
+                'Provider',
+                'Task',
+                'Ends',
+                operator && 'Action',
+              ],
+              rows,
+            })}
             ${next ? html`<p class="pager"><a href="${next}">Older sessions</a></p>` : ''}
           </div>
           ${bulk}`,

@@ -1,41 +1,21 @@
 // The github provider end to end: a real broker process, the real `airlock` CLI, and an agent
 // program under `airlock exec` using the real @octokit/rest client against the fake GitHub.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
-import { deletePrefix, newKeys, testConfigYaml } from '../../helper.js'
-import {
-  freePort,
-  startBrokerProcess,
-  tempDir,
-  writeSigningKey,
-  type BrokerProcess,
-} from '../../support/broker-process.js'
+import { readdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../support/cli.js'
+import { cliBroker } from '../../support/cli-env.js'
 import { secondaryRateLimit } from '../../support/fake-github.js'
 import { githubWorld, OWNER } from '../../support/github-setup.js'
 
-const redisUrl = inject('redisUrl')
-const prefix = `airlock-test:${Date.now().toString(36)}gh:`
-const keys = newKeys()
-const dir = tempDir()
-const home = mkdtempSync(join(tmpdir(), 'airlock-home-'))
+const fx = cliBroker('gh')
+const { keys, home, as } = fx
 const AGENT = resolve('test/support/octokit-agent.mjs')
 const CLI = resolve('src/cli/main.ts')
-let broker: BrokerProcess
 let w: Awaited<ReturnType<typeof githubWorld>>
 const outputs: string[] = []
 
-const as = (who: keyof typeof keys, extra: Record<string, string> = {}) => ({
-  AIRLOCK_URL: broker.url,
-  AIRLOCK_TOKEN: keys[who],
-  HOME: home,
-  XDG_CONFIG_HOME: join(home, '.config'),
-  NO_COLOR: '1',
-  ...extra,
-})
 const exec = async (
   cls: string,
   task: string,
@@ -71,18 +51,14 @@ const statuses = (results: Record<string, any>[]) =>
 
 beforeAll(async () => {
   w = await githubWorld()
-  const signing = writeSigningKey(dir)
-  const port = await freePort()
-  const yaml = testConfigYaml(prefix, keys, {
-    port,
-    signingKeyPath: signing.path,
-    providers: w.providerYaml({ extra: '    rate_limit_wait: 5s' }),
-    extra: 'vault: { backend: redis, master_key: "env:AIRLOCK_MASTER_KEY" }',
-  })
-  const config = join(dir, 'airlock.yaml')
-  writeFileSync(config, yaml)
   const masterKey = randomBytes(32).toString('base64')
-  broker = await startBrokerProcess(config, { REDIS_URL: redisUrl, AIRLOCK_MASTER_KEY: masterKey })
+  await fx.start(
+    {
+      providers: w.providerYaml({ extra: '    rate_limit_wait: 5s' }),
+      extra: 'vault: { backend: redis, master_key: "env:AIRLOCK_MASTER_KEY" }',
+    },
+    { AIRLOCK_MASTER_KEY: masterKey },
+  )
   // The App's key goes into the vault through the CLI, on stdin.
   const put = await runCli(['vault', 'put', 'github/app-key'], as('ops'), w.fake.privateKeyPem)
   outputs.push(put.out, put.err)
@@ -90,9 +66,8 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await broker?.stop()
+  await fx.stop()
   await w?.fake.close()
-  await deletePrefix(redisUrl, prefix)
 })
 
 // Each test starts the CLI, the agent and sometimes git as processes: slow on a busy machine.
@@ -173,11 +148,11 @@ describe('github under airlock exec', { timeout: 90_000 }, () => {
   it("the App's private key appears in no output: CLI, agent, broker log and audit", async () => {
     const body = w.fake.privateKeyPem.split('\n').slice(1, -2).join('')
     const chunks = [0, 400, 800, 1200].map((i) => body.slice(i, i + 40))
-    const everything = [...outputs, ...broker.stdout, ...broker.stderr].join('\n')
-    expect(broker.stdout.some((l) => l.includes('session.issued'))).toBe(true)
+    const everything = [...outputs, ...fx.broker.stdout, ...fx.broker.stderr].join('\n')
+    expect(fx.broker.stdout.some((l) => l.includes('session.issued'))).toBe(true)
     for (const secret of [...chunks, 'PRIVATE KEY']) expect(everything).not.toContain(secret)
     // Nor the tokens themselves in the broker's log and audit.
-    const brokerOut = [...broker.stdout, ...broker.stderr].join('\n')
+    const brokerOut = [...fx.broker.stdout, ...fx.broker.stderr].join('\n')
     for (const t of w.fake.tokens.keys()) expect(brokerOut).not.toContain(t)
   })
 })
