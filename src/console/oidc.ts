@@ -176,7 +176,10 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
     }): Promise<Identity> {
       const d = await discovery()
       const method = authMethod(d)
-      const secret = await deps.secret()
+      // A rotated-away file, an unset variable or a sealed vault: the person can only retry later.
+      const secret = await deps.secret().catch(() => {
+        throw new ProviderUnavailable('the client secret (console.oidc.client_secret) cannot be read')
+      })
       const form = new URLSearchParams({
         grant_type: 'authorization_code',
         code: p.code,

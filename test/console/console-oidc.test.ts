@@ -156,6 +156,19 @@ describe('the code exchange', () => {
       new SignInFailed('the provider refused the sign-in code (invalid_grant)'),
     )
   })
+
+  it('a client secret that cannot be read is the provider being unavailable, not a crash', async () => {
+    tokenAnswer = { status: 200, body: { id_token: await idToken() } }
+    const broken = oidcClient(
+      { issuer, clientId: CLIENT, clientSecretRef: 'vault:oidc/secret', scopes: ['openid'] },
+      { clock: systemClock, secret: async () => Promise.reject(new Error('vault sealed: s3cret-path')) },
+    )
+    const run = broken.exchange({ code: 'c-1', verifier: 'v-1', nonce: 'n-1', redirectUri: REDIRECT })
+    await expect(run).rejects.toThrow(
+      new ProviderUnavailable('the client secret (console.oidc.client_secret) cannot be read'),
+    )
+    expect(tokenRequests).toHaveLength(0)
+  })
 })
 
 describe('the ID token', () => {
