@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { Clock } from '../clock.js'
+import { isIssuerUrl } from '../config/context.js'
 import type { ConsoleConfig } from '../config/types.js'
 
 type OidcConfig = NonNullable<ConsoleConfig['oidc']>
@@ -37,14 +38,6 @@ export interface Identity {
 export const pkceChallenge = (verifier: string): string =>
   createHash('sha256').update(verifier).digest('base64url')
 
-const isUrl = (s: unknown): s is string => {
-  try {
-    return typeof s === 'string' && ['https:', 'http:'].includes(new URL(s).protocol)
-  } catch {
-    return false
-  }
-}
-
 export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => Promise<string> }) {
   let cached: { at: number; doc: Promise<Discovery> } | null = null
   const jwks = new Map<string, JWTVerifyGetKey>()
@@ -71,8 +64,12 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
     // OIDC Discovery 4.3: the document's issuer is exactly the one configured.
     if (d.issuer !== cfg.issuer && d.issuer !== `${cfg.issuer}/`)
       throw new ProviderUnavailable(`discovery names issuer ${String(d.issuer)}, not ${cfg.issuer}`)
-    for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const)
-      if (!isUrl(d[k])) throw new ProviderUnavailable(`discovery has no valid ${k}`)
+    // https (http only on this machine, as for the issuer): the client secret and ID token go there.
+    for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
+      const u = d[k]
+      if (typeof u !== 'string' || !isIssuerUrl(u))
+        throw new ProviderUnavailable(`discovery has no valid ${k}`)
+    }
     return d as Discovery
   }
 

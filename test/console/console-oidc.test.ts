@@ -117,6 +117,13 @@ describe('the authorization request', () => {
       client().authorizationUrl({ state: 's', nonce: 'n', verifier: 'v', redirectUri: REDIRECT }),
     ).rejects.toThrow(/PKCE with S256/)
   })
+
+  it('refuses endpoints over plain http away from this machine (the client secret would travel in clear)', async () => {
+    discovery['token_endpoint'] = 'http://idp.example.com/token'
+    await expect(
+      client().authorizationUrl({ state: 's', nonce: 'n', verifier: 'v', redirectUri: REDIRECT }),
+    ).rejects.toThrow(new ProviderUnavailable('discovery has no valid token_endpoint'))
+  })
 })
 
 describe('the code exchange', () => {
