@@ -35,8 +35,7 @@ export interface Identity {
   emailVerified: boolean | null
 }
 
-export const pkceChallenge = (verifier: string): string =>
-  createHash('sha256').update(verifier).digest('base64url')
+const pkceChallenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
 
 export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => Promise<string> }) {
   let cached: { at: number; doc: Promise<Discovery> } | null = null
