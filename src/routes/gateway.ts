@@ -76,8 +76,6 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       throw err.unauthenticated('the session token is missing, invalid, expired, revoked or locked')
     }
     const { claims, rec } = found
-    if (claims.provider !== name)
-      throw err.forbidden(`this session token is for ${claims.provider}, not ${name}`)
     const method = req.method
     const contained = containPath(req.raw.url ?? '', `/gw/${name}`)
     const path = typeof contained === 'string' ? 'invalid' : `/${contained.segments.join('/')}`
@@ -98,6 +96,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       })
       throw e
     }
+    if (claims.provider !== name)
+      return refuse(err.forbidden(`this session token is for ${claims.provider}, not ${name}`), 'provider')
     if (typeof contained === 'string') return refuse(err.invalid(contained), 'path')
 
     const cfg = provider.config

@@ -232,6 +232,11 @@ describe('gateway: plain HTTP', () => {
     const r = await call(jwt.grant.token, 'GET', '/x')
     expect(r.status).toBe(403)
     expect(r.json().error).toBe('forbidden')
+    // A refusal like any other: audited against the session that tried.
+    const refused = tb.audit
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .find((e) => e.type === 'gateway.refused' && e.session_id === jwt.session.id)
+    expect(refused?.details).toMatchObject({ provider: 'admin-api', refused: 'provider', status: 403 })
   })
 
   it('a locked agent gets 401 at once', async () => {
