@@ -243,7 +243,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       return start.chunks.length === 0
         ? reply.send()
         : reply.send(redactBuffer(joined(start.chunks), secrets.bytes))
-    const out = redactStream(secrets.text)
+    const out = redactStream(secrets.bytes)
     for (const c of start.chunks) out.write(c)
     // A failure upstream from here on breaks the agent's connection off too.
     pipeline(res.body, out, () => {})
