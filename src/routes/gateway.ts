@@ -188,13 +188,13 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     const headers = upstreamHeaders(req.headers, cfg, env, credential, call.body?.length ?? null)
     if (streamed && req.headers['content-length'])
       headers['content-length'] = String(req.headers['content-length'])
-    const audited = (status: number, outcome: string) => {
+    const audited = (status: number, outcome: string, refused?: string) => {
       metrics.gatewayRequests.inc({ provider: provider.name, outcome })
       return record({
-        type: 'gateway.forwarded',
+        type: refused === undefined ? 'gateway.forwarded' : 'gateway.refused',
         actor: call.actor,
         session_id: call.sessionId,
-        details: { ...call.details, status },
+        details: { ...call.details, ...(refused !== undefined && { refused }), status },
       })
     }
     const started = performance.now()
@@ -209,7 +209,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       })
     } catch (e) {
       if (e instanceof BodyTooLarge || (e as Error).cause instanceof BodyTooLarge) {
-        await audited(413, 'refused')
+        await audited(413, 'refused', 'body')
         throw new AirlockError('payload_too_large', `the body is over ${cfg.bodyLimitBytes} bytes`)
       }
       await audited(502, 'upstream_error')
