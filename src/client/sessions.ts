@@ -3,11 +3,11 @@
 import { call, type ClientConfig } from './client.js'
 import { CliError, EXIT } from './exit.js'
 import type { PublicSession as Session } from '../sessions/model.js'
-import type { Grant } from '../sessions/service.js'
+import type { Grant } from '../domain/grant.js'
 
 // The wire shapes the API answers with (src/schemas), read as the server types them.
 export type { PublicSession as Session } from '../sessions/model.js'
-export type { Grant } from '../sessions/service.js'
+export type { Grant } from '../domain/grant.js'
 
 export interface RequestArgs {
   env: string

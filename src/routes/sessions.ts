@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
-import { matchesFilter } from '../sessions/service.js'
+import { matchesFilter } from '../sessions/reading.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
 import {
