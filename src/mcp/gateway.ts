@@ -90,7 +90,8 @@ export async function gatewayRequest(
   } catch (e) {
     if (signal.aborted) throw e
     throw new Error(
-      `the gateway at ${url.origin} did not answer: ${String((e as Error).cause ?? (e as Error).message)}`,
+      // fetch may quote a header's value in its error: the session token never leaves unredacted.
+      `the gateway at ${url.origin} did not answer: ${use.redactor.redact(String((e as Error).cause ?? (e as Error).message))}`,
     )
   }
   const text = await res.text()
