@@ -89,13 +89,7 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const { limit, cursor, ...filter } = req.query
       const n = limit ?? 50
-      try {
-        return await svc.list(filter, n, cursor ?? null)
-      } catch (e) {
-        if (e instanceof RangeError)
-          throw err.invalid('querystring/cursor is not a cursor this server issued')
-        throw e
-      }
+      return await svc.list(filter, n, cursor ?? null)
     },
   )
 

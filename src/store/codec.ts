@@ -1,6 +1,7 @@
 // Small encodings: a chain head ("seq:hash"), the opaque listing cursor, and a session record as
 // Redis keeps it.
 import type { SessionRecord } from '../domain/session.js'
+import { err } from '../errors.js'
 import type { ChainHead } from './types.js'
 
 /** Fields most records leave empty, left out of the stored JSON (Redis memory) and read back as this. */
@@ -50,6 +51,8 @@ export function decodeCursor(cursor: string): [number, string] {
   const raw = Buffer.from(cursor, 'base64url').toString()
   const i = raw.indexOf(':')
   const ms = Number(raw.slice(0, i))
-  if (i < 1 || !Number.isFinite(ms)) throw new RangeError('bad cursor')
+  // A malformed cursor is the caller's mistake, never a store failure.
+  if (i < 1 || !Number.isFinite(ms))
+    throw err.invalid('querystring/cursor is not a cursor this server issued')
   return [ms, raw.slice(i + 1)]
 }

@@ -61,7 +61,6 @@ export function redisSessions(ctx: RedisContext): SessionStore {
       }),
     cursorAfter: (rec) => encodeCursor(rec.created_at, rec.id),
     listSessionIds: (cursor, limit) => {
-      // A malformed cursor is the caller's mistake (RangeError), not a store failure.
       let max = '+inf'
       let after: string | null = null
       if (cursor) {
