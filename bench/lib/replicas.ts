@@ -16,7 +16,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Every broker started, so a failing run stops them all. */
 export const brokers: ChildProcess[] = []
 
-export function configYaml(port: number, redisUrl: string, prefix: string, keyFile: string, botKey: string) {
+/** A bench config's server, store, tokens, staging/read and the bench-bot agent, up to `providers:`. */
+export function benchConfigHead(
+  port: number,
+  redisUrl: string,
+  prefix: string,
+  keyFile: string,
+  botKey: string,
+) {
   return `
 server: { host: 127.0.0.1, port: ${port}, public_url: "http://127.0.0.1:${port}" }
 store: { redis_url: ${JSON.stringify(redisUrl)}, key_prefix: ${JSON.stringify(prefix)} }
@@ -25,7 +32,11 @@ environments: [{ name: staging }]
 operation_classes: [{ name: read }]
 agents:
   - { id: bench-bot, api_key_sha256: ${sha256Hex(botKey)} }
-providers:
+`
+}
+
+export function configYaml(port: number, redisUrl: string, prefix: string, keyFile: string, botKey: string) {
+  return `${benchConfigHead(port, redisUrl, prefix, keyFile, botKey)}providers:
   - { name: bench-api, type: jwt, audience: bench-api }
 policies:
   - description: bench-bot reads staging freely
