@@ -162,7 +162,7 @@ const answer = Buffer.from(JSON.stringify({ items: [{ id: 'item-1', name: 'first
 const secrets = ['bench-upstream-token', 'bench-upstream-token']
 await time('redactBuffer() of a small answer', () => redactBuffer(answer, secretBytes(secrets)))
 await time('redactStream() of a small answer', async () => {
-  const s = redactStream(secrets)
+  const s = redactStream(secretBytes(secrets))
   const done = new Promise((ok) => s.on('data', () => {}).once('end', ok))
   s.end(answer)
   await done

@@ -63,11 +63,11 @@ const DESTROYING = ['Delete', 'delete', 'Remove', 'remove', 'TokenCreate']
 const DESTRUCTIVE_ONLY = 'only a class marked destructive: true may allow this (it needs two approvals)'
 
 /** Whether a mutation pattern may reach a destroying mutation (by its name) in a class without two approvals. */
-export const mutationMayDestroy = (pattern: string): boolean =>
+const mutationMayDestroy = (pattern: string): boolean =>
   pattern === '*' || DESTROYING.some((w) => pattern.includes(w))
 
 /** `https://host[:port][/base]`: http(s) only, no user info, query or fragment; the base path without a trailing slash. */
-export function parseUpstream(v: unknown): string | null {
+function parseUpstream(v: unknown): string | null {
   if (typeof v !== 'string' || v.length > 2048) return null
   let u: URL
   try {

@@ -14,7 +14,7 @@ export const actingVia = <T>(via: Via, actor: string, f: () => Promise<T>): Prom
   current.run({ via, actor }, f)
 
 /** The event with `details.via` added when it is the acting person's and names no channel yet. */
-export function withVia(e: AuditInput): AuditInput {
+function withVia(e: AuditInput): AuditInput {
   const ctx = current.getStore()
   if (!ctx || e.actor !== ctx.actor || (e.details && 'via' in e.details)) return e
   return { ...e, details: { ...e.details, via: ctx.via } }

@@ -2,12 +2,12 @@
 // for approvals (with a live line for people), claim the grant, and end the session.
 import { call, type ClientConfig } from './client.js'
 import { CliError, EXIT } from './exit.js'
-import type { PublicSession as Session } from '../sessions/model.js'
-import type { Grant } from '../sessions/service.js'
+import type { PublicSession as Session } from '../domain/index.js'
+import type { Grant } from '../domain/grant.js'
 
 // The wire shapes the API answers with (src/schemas), read as the server types them.
-export type { PublicSession as Session } from '../sessions/model.js'
-export type { Grant } from '../sessions/service.js'
+export type { PublicSession as Session } from '../domain/index.js'
+export type { Grant } from '../domain/grant.js'
 
 export interface RequestArgs {
   env: string

@@ -26,7 +26,7 @@ export interface PageOptions {
   refresh?: string
 }
 
-export const NAV: { section: Section; label: string; href: string; roles: RouteRole[] }[] = [
+const NAV: { section: Section; label: string; href: string; roles: RouteRole[] }[] = [
   { section: 'pending', label: 'Pending', href: '/console', roles: ['approver', 'operator'] },
   { section: 'sessions', label: 'Sessions', href: '/console/sessions', roles: ['approver', 'operator'] },
   { section: 'locks', label: 'Locks', href: '/console/locks', roles: ['operator'] },

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { Clock } from '../clock.js'
+import { isIssuerUrl } from '../config/context.js'
 import type { ConsoleConfig } from '../config/types.js'
 
 type OidcConfig = NonNullable<ConsoleConfig['oidc']>
@@ -34,16 +35,7 @@ export interface Identity {
   emailVerified: boolean | null
 }
 
-export const pkceChallenge = (verifier: string): string =>
-  createHash('sha256').update(verifier).digest('base64url')
-
-const isUrl = (s: unknown): s is string => {
-  try {
-    return typeof s === 'string' && ['https:', 'http:'].includes(new URL(s).protocol)
-  } catch {
-    return false
-  }
-}
+const pkceChallenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
 
 export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => Promise<string> }) {
   let cached: { at: number; doc: Promise<Discovery> } | null = null
@@ -71,8 +63,12 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
     // OIDC Discovery 4.3: the document's issuer is exactly the one configured.
     if (d.issuer !== cfg.issuer && d.issuer !== `${cfg.issuer}/`)
       throw new ProviderUnavailable(`discovery names issuer ${String(d.issuer)}, not ${cfg.issuer}`)
-    for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const)
-      if (!isUrl(d[k])) throw new ProviderUnavailable(`discovery has no valid ${k}`)
+    // https (http only on this machine, as for the issuer): the client secret and ID token go there.
+    for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
+      const u = d[k]
+      if (typeof u !== 'string' || !isIssuerUrl(u))
+        throw new ProviderUnavailable(`discovery has no valid ${k}`)
+    }
     return d as Discovery
   }
 
@@ -176,7 +172,10 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
     }): Promise<Identity> {
       const d = await discovery()
       const method = authMethod(d)
-      const secret = await deps.secret()
+      // A rotated-away file, an unset variable or a sealed vault: the person can only retry later.
+      const secret = await deps.secret().catch(() => {
+        throw new ProviderUnavailable('the client secret (console.oidc.client_secret) cannot be read')
+      })
       const form = new URLSearchParams({
         grant_type: 'authorization_code',
         code: p.code,

@@ -35,7 +35,7 @@ function needs(cfg: GatewayConfig, t: Target, allows: (cls: string) => boolean):
   return other ? `it needs ${other}` : 'no class allows it'
 }
 
-export function checkHttp(cfg: GatewayConfig, t: Target, method: string, c: Contained): Outcome {
+function checkHttp(cfg: GatewayConfig, t: Target, method: string, c: Contained): Outcome {
   const route = `${method} /${c.segments.join('/')}`
   const allows = (cls: string) =>
     (cfg.classes[cls]?.http ?? []).some((r) => ruleAllows(r, method, c.segments))

@@ -45,7 +45,7 @@ const LIST_OF: Record<OperationType, keyof FieldLists> = {
 }
 
 const patternCache = new Map<string, RegExp>()
-export function fieldMatches(pattern: string, name: string): boolean {
+function fieldMatches(pattern: string, name: string): boolean {
   if (pattern === '*') return true
   if (!pattern.includes('*')) return pattern === name
   let re = patternCache.get(pattern)
@@ -57,8 +57,7 @@ export function fieldMatches(pattern: string, name: string): boolean {
 }
 
 /** The list a root field is checked against: introspection fields count as queries wherever they appear. */
-export const listFor = (f: RootField): keyof FieldLists =>
-  f.name.startsWith('__') ? 'queries' : LIST_OF[f.type]
+const listFor = (f: RootField): keyof FieldLists => (f.name.startsWith('__') ? 'queries' : LIST_OF[f.type])
 
 export const fieldAllowed = (lists: FieldLists, f: RootField): boolean =>
   lists[listFor(f)].some((p) => fieldMatches(p, f.name))

@@ -21,7 +21,7 @@ export interface DocumentCacheLimits {
   documentChars: number
 }
 
-export const DEFAULT_DOCUMENT_LIMITS: DocumentCacheLimits = {
+const DEFAULT_DOCUMENT_LIMITS: DocumentCacheLimits = {
   entries: 1000,
   chars: 1024 * 1024,
   documentChars: 32 * 1024,

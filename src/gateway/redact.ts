@@ -60,9 +60,8 @@ export function redactText(text: string, secrets: string[]): string {
   return out
 }
 
-/** A stream that passes bytes through with every secret replaced. */
-export function redactStream(secrets: string[]): Transform {
-  const bufs = secretBytes(secrets)
+/** A stream that passes bytes through with every secret (as from secretBytes) replaced. */
+export function redactStream(bufs: Buffer[]): Transform {
   let carry: Buffer | null = null
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {

@@ -24,7 +24,7 @@ const approvalsLine = (s: Session) => {
 }
 
 /** What the status means for the agent, in one or two sentences. */
-export function statusMessage(s: Session): string {
+function statusMessage(s: Session): string {
   switch (s.status) {
     case 'active':
       return `Active until ${s.expires_at}: use run_with_access or gateway_request with session_id ${s.id}, and release_access when done.`

@@ -2,7 +2,7 @@
 // `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
 import type { Grant } from '../client/sessions.js'
 
-export const REDACTED = '[redacted]'
+const REDACTED = '[redacted]'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
 const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
@@ -30,7 +30,7 @@ const urlForms = (v: string) => [v, encodeURIComponent(v), new URLSearchParams({
 const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
 
 /** Every form of one secret to look for. */
-export const formsOf = (value: string): string[] => [...new Set([...urlForms(value), ...encodedForms(value)])]
+const formsOf = (value: string): string[] => [...new Set([...urlForms(value), ...encodedForms(value)])]
 
 /** The secret values of a grant: the session token and every credential that is not descriptive. */
 export function secretsOf(grant: Grant): string[] {

@@ -151,24 +151,6 @@ function reopenWhenEnded(client: Redis): Redis {
   return client
 }
 
-/** Where we connect, for messages: never a password (a URL's credentials are dropped). */
-export function describeRedis(conn: RedisConnection): string {
-  switch (conn.kind) {
-    case 'standalone': {
-      try {
-        const u = new URL(conn.url)
-        return `${u.protocol}//${u.host}`
-      } catch {
-        return 'Redis'
-      }
-    }
-    case 'sentinel':
-      return `Sentinel master '${conn.name}'`
-    case 'cluster':
-      return `Cluster ${conn.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`
-  }
-}
-
 /** A connection for a plain URL (tests and tools that have only a URL). */
 export const urlConnection = (url: string): RedisConnection => ({ kind: 'standalone', url, tls: null })
 

@@ -76,8 +76,6 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       throw err.unauthenticated('the session token is missing, invalid, expired, revoked or locked')
     }
     const { claims, rec } = found
-    if (claims.provider !== name)
-      throw err.forbidden(`this session token is for ${claims.provider}, not ${name}`)
     const method = req.method
     const contained = containPath(req.raw.url ?? '', `/gw/${name}`)
     const path = typeof contained === 'string' ? 'invalid' : `/${contained.segments.join('/')}`
@@ -98,6 +96,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       })
       throw e
     }
+    if (claims.provider !== name)
+      return refuse(err.forbidden(`this session token is for ${claims.provider}, not ${name}`), 'provider')
     if (typeof contained === 'string') return refuse(err.invalid(contained), 'path')
 
     const cfg = provider.config
@@ -188,13 +188,13 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     const headers = upstreamHeaders(req.headers, cfg, env, credential, call.body?.length ?? null)
     if (streamed && req.headers['content-length'])
       headers['content-length'] = String(req.headers['content-length'])
-    const audited = (status: number, outcome: string) => {
+    const audited = (status: number, outcome: string, refused?: string) => {
       metrics.gatewayRequests.inc({ provider: provider.name, outcome })
       return record({
-        type: 'gateway.forwarded',
+        type: refused === undefined ? 'gateway.forwarded' : 'gateway.refused',
         actor: call.actor,
         session_id: call.sessionId,
-        details: { ...call.details, status },
+        details: { ...call.details, ...(refused !== undefined && { refused }), status },
       })
     }
     const started = performance.now()
@@ -209,7 +209,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       })
     } catch (e) {
       if (e instanceof BodyTooLarge || (e as Error).cause instanceof BodyTooLarge) {
-        await audited(413, 'refused')
+        await audited(413, 'refused', 'body')
         throw new AirlockError('payload_too_large', `the body is over ${cfg.bodyLimitBytes} bytes`)
       }
       await audited(502, 'upstream_error')
@@ -243,7 +243,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       return start.chunks.length === 0
         ? reply.send()
         : reply.send(redactBuffer(joined(start.chunks), secrets.bytes))
-    const out = redactStream(secrets.text)
+    const out = redactStream(secrets.bytes)
     for (const c of start.chunks) out.write(c)
     // A failure upstream from here on breaks the agent's connection off too.
     pipeline(res.body, out, () => {})

@@ -1,24 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { err } from '../errors.js'
-import { matchesFilter } from '../sessions/service.js'
+import { matchesFilter } from '../sessions/reading.js'
 import { principalOf } from '../plugins/auth.js'
 import { errors } from '../schemas/common.js'
-import { BulkRevoke, ListQuery, SessionId, SessionRequest, WaitQuery } from '../schemas/session.js'
+import {
+  BulkRevoke,
+  ListQuery,
+  SessionId,
+  SessionRequest,
+  TtlClamped,
+  WaitQuery,
+} from '../schemas/session.js'
 
 const SessionRef = Type.Ref('Session')
 const GrantRef = Type.Ref('Grant')
-const TtlClamped = Type.Optional(
-  Type.Object(
-    {
-      requested_seconds: Type.Integer(),
-      ttl_seconds: Type.Integer(),
-      rule: Type.Union([Type.String(), Type.Null()], { description: 'The rule whose max_ttl applied' }),
-    },
-    { description: 'Present when ttl_seconds was above the policy maximum and was lowered to it' },
-  ),
-)
-
 const sessions: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions: svc } = app.broker
 
@@ -33,8 +29,8 @@ const sessions: FastifyPluginAsyncTypebox = async (app) => {
         // so a reload that raises it applies at once, with the same message.
         body: SessionRequest,
         response: {
-          201: Type.Object({ session: SessionRef, grant: GrantRef, ttl_clamped: TtlClamped }),
-          202: Type.Object({ session: SessionRef, ttl_clamped: TtlClamped }),
+          201: Type.Object({ session: SessionRef, grant: GrantRef, ttl_clamped: Type.Optional(TtlClamped) }),
+          202: Type.Object({ session: SessionRef, ttl_clamped: Type.Optional(TtlClamped) }),
           ...errors(400, 401, 403, 410, 413, 415, 429, 503),
         },
       },

@@ -1,9 +1,22 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { Action, Grant, PublicStatusSchema, Session } from '../domain/index.js'
 import { Count, Name, TASK_ID } from './common.js'
 
 export { Action, Grant, Session }
 const Status = PublicStatusSchema
+
+/** In a 201/202 answer when the asked ttl_seconds was above the policy's maximum. */
+export const TtlClamped = Type.Object(
+  {
+    requested_seconds: Type.Integer(),
+    ttl_seconds: Type.Integer(),
+    rule: Type.Union([Type.String(), Type.Null()], {
+      description: 'The policy rule whose max_ttl applied; null when it was tokens.max_ttl',
+    }),
+  },
+  { description: 'Present when ttl_seconds was above the policy maximum and was lowered to it' },
+)
+export type TtlClamped = Static<typeof TtlClamped>
 
 /** The TTL a request may name: at most tokens.max_ttl, said in the words of the config. */
 const Ttl = (maxTtlSeconds: number) =>

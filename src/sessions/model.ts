@@ -1,20 +1,5 @@
-// The session as the sessions layer speaks of it: the models (src/domain) and what audit events say.
+// What the sessions layer's audit events say of a session (the models are in src/domain).
 import type { SessionRecord, Status } from '../domain/index.js'
-
-export {
-  effectiveStatus,
-  FINAL,
-  isFinal,
-  scopeOf,
-  toPublic,
-  type Approval,
-  type LockScope,
-  type PublicSession,
-  type PublicStatus,
-  type SessionAction,
-  type SessionRecord,
-  type Status,
-} from '../domain/index.js'
 
 /** What every audit event about a session says of it. */
 export const summary = (r: SessionRecord) => ({

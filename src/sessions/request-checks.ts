@@ -7,14 +7,6 @@ import type { Static } from '@sinclair/typebox'
 import type { SessionRequest as SessionRequestSchema } from '../schemas/session.js'
 import { unknownName } from '../suggest.js'
 
-/** In a 201/202 answer when the asked ttl_seconds was above the policy's maximum. */
-export interface TtlClamped {
-  requested_seconds: number
-  ttl_seconds: number
-  /** The policy rule whose max_ttl applied; null when it was tokens.max_ttl. */
-  rule: string | null
-}
-
 /** Returns the named provider, which exists and serves the environment. */
 export function checkNames(rt: Runtime, body: Static<typeof SessionRequestSchema>): Provider {
   if (!rt.environments.has(body.environment))

@@ -12,12 +12,12 @@ import { newSessionId } from '../ids.js'
 import type { Metrics } from '../metrics.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
-import type { SessionRequest as SessionRequestSchema } from '../schemas/session.js'
+import type { SessionRequest as SessionRequestSchema, TtlClamped } from '../schemas/session.js'
 import type { CreateResult, Store } from '../store/types.js'
 import type { Ending } from './ending.js'
 import { requestSummary, type Issuing, type RequestDetails } from './issuing.js'
 import type { SessionRecords } from './records.js'
-import { checkNames, type TtlClamped } from './request-checks.js'
+import { checkNames } from './request-checks.js'
 
 // The HTTP schema is the one definition of this shape.
 export type SessionRequest = Static<typeof SessionRequestSchema>

@@ -9,7 +9,7 @@ import { createQueue, type Queue } from '../queue/index.js'
 import type { Runtime } from '../runtime.js'
 import { QUEUES } from '../store/keys.js'
 import { scrub } from '../scrub.js'
-import type { SessionRecord } from './model.js'
+import type { SessionRecord } from '../domain/index.js'
 
 /** A revocation to retry: what the provider needs, and how it went so far. */
 export interface RevocationJob {

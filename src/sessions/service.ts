@@ -25,12 +25,6 @@ import { createSessionRecords } from './records.js'
 import { createRequests } from './request.js'
 import type { Revoker } from './revoker.js'
 
-export type { Grant } from '../domain/grant.js'
-export type { DecisionCheck, DecisionInput } from './decisions.js'
-export { ISSUING_TIMEOUT_MS } from './issuing.js'
-export { matchesFilter, type IntrospectResult, type SessionFilter } from './reading.js'
-export type { SessionRequest } from './request.js'
-
 export interface SessionServiceDeps {
   store: Store
   runtime: () => Runtime

@@ -4,7 +4,7 @@
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
 import { formatDuration } from '../validation/duration.js'
-import { effectiveStatus, type SessionRecord } from '../sessions/model.js'
+import { effectiveStatus, type SessionRecord } from '../domain/index.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
 export const ACTION_DENY = 'airlock_deny'

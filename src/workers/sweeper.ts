@@ -13,7 +13,7 @@ import type { LockService } from '../locks/service.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
 import type { Expiry } from '../sessions/expiry.js'
-import { isFinal } from '../sessions/model.js'
+import { isFinal } from '../domain/index.js'
 import type { Revoker } from '../sessions/revoker.js'
 import type { Store } from '../store/types.js'
 

@@ -117,6 +117,13 @@ describe('the authorization request', () => {
       client().authorizationUrl({ state: 's', nonce: 'n', verifier: 'v', redirectUri: REDIRECT }),
     ).rejects.toThrow(/PKCE with S256/)
   })
+
+  it('refuses endpoints over plain http away from this machine (the client secret would travel in clear)', async () => {
+    discovery['token_endpoint'] = 'http://idp.example.com/token'
+    await expect(
+      client().authorizationUrl({ state: 's', nonce: 'n', verifier: 'v', redirectUri: REDIRECT }),
+    ).rejects.toThrow(new ProviderUnavailable('discovery has no valid token_endpoint'))
+  })
 })
 
 describe('the code exchange', () => {
@@ -155,6 +162,19 @@ describe('the code exchange', () => {
     await expect(exchange()).rejects.toThrow(
       new SignInFailed('the provider refused the sign-in code (invalid_grant)'),
     )
+  })
+
+  it('a client secret that cannot be read is the provider being unavailable, not a crash', async () => {
+    tokenAnswer = { status: 200, body: { id_token: await idToken() } }
+    const broken = oidcClient(
+      { issuer, clientId: CLIENT, clientSecretRef: 'vault:oidc/secret', scopes: ['openid'] },
+      { clock: systemClock, secret: async () => Promise.reject(new Error('vault sealed: s3cret-path')) },
+    )
+    const run = broken.exchange({ code: 'c-1', verifier: 'v-1', nonce: 'n-1', redirectUri: REDIRECT })
+    await expect(run).rejects.toThrow(
+      new ProviderUnavailable('the client secret (console.oidc.client_secret) cannot be read'),
+    )
+    expect(tokenRequests).toHaveLength(0)
   })
 })
 

@@ -349,6 +349,14 @@ describe('sign-in attempts', () => {
     clock.advance(60_000)
     expect(l.allow('10.0.0.1')).toBe(true)
   })
+
+  it('stay capped once a minute has seen more addresses than it tracks', () => {
+    const l = attemptLimiter(3, () => 0)
+    for (let i = 0; i < 100_000; i++) l.allow(`a${i}`)
+    // Addresses beyond the table share one budget rather than going uncounted.
+    expect(['x', 'y', 'z', 'w', 'v'].map((who) => l.allow(who))).toEqual([true, true, true, false, false])
+    expect(l.allow('a1')).toBe(true)
+  })
 })
 
 describe('the console section of the config', () => {

@@ -200,7 +200,7 @@ describe('gateway: plain HTTP', () => {
   })
 
   it('a streamed (chunked) body over the limit is 413, and the upstream never gets a whole request', async () => {
-    const { grant } = await session()
+    const { session: s, grant } = await session()
     const before = upstream.seen.length
     const r = await request(`${base}/api/streamed`, {
       method: 'POST',
@@ -211,6 +211,16 @@ describe('gateway: plain HTTP', () => {
     expect(r.statusCode).toBe(413)
     expect(JSON.parse(text)).toMatchObject({ error: 'payload_too_large' })
     expect(upstream.seen.length).toBe(before)
+    // Refused like a body declared too large: a gateway.refused event, not a forwarded one.
+    const events = tb.audit
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .filter((e) => e.session_id === s.id)
+    expect(events.map((e) => e.type)).toContain('gateway.refused')
+    expect(events.map((e) => e.type)).not.toContain('gateway.forwarded')
+    expect(events.find((e) => e.type === 'gateway.refused')?.details).toMatchObject({
+      refused: 'body',
+      status: 413,
+    })
   })
 
   it('an upstream that does not answer within the timeout is 502 upstream_error', async () => {
@@ -232,6 +242,11 @@ describe('gateway: plain HTTP', () => {
     const r = await call(jwt.grant.token, 'GET', '/x')
     expect(r.status).toBe(403)
     expect(r.json().error).toBe('forbidden')
+    // A refusal like any other: audited against the session that tried.
+    const refused = tb.audit
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .find((e) => e.type === 'gateway.refused' && e.session_id === jwt.session.id)
+    expect(refused?.details).toMatchObject({ provider: 'admin-api', refused: 'provider', status: 403 })
   })
 
   it('a locked agent gets 401 at once', async () => {

@@ -19,7 +19,7 @@ const SECRETS = [SECRET, JSON.stringify(SECRET).slice(1, -1)] // as sent, and in
 /** What a stream makes of `chunks`, and the chunks it emitted. */
 async function streamed(chunks: Buffer[], secrets = SECRETS): Promise<{ out: string; emitted: Buffer[] }> {
   const emitted: Buffer[] = []
-  const s = Readable.from(chunks, { objectMode: false }).pipe(redactStream(secrets))
+  const s = Readable.from(chunks, { objectMode: false }).pipe(redactStream(secretBytes(secrets)))
   // 'data' events, one per chunk pushed (an async iterator would merge what is buffered).
   s.on('data', (c: Buffer) => emitted.push(c))
   await finished(s)

@@ -1,7 +1,7 @@
 // The Block Kit renderer and the signature check on their own: every state's message, agent text at
 // and far beyond its limits, and each way a signature can be wrong.
 import { describe, expect, it } from 'vitest'
-import type { SessionRecord } from '../../src/sessions/model.js'
+import type { SessionRecord } from '../../src/domain/index.js'
 import { clip, renderRequest, type Block } from '../../src/slack/render.js'
 import { slackSignature, verifySlackSignature } from '../../src/slack/signature.js'
 import { blockProblem, texts } from '../support/fake-slack.js'

@@ -2,7 +2,7 @@
 // the stored record in place instead of sending the record whole. What is stored must be exactly
 // what the whole record would have written, and a change made meanwhile still wins.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SessionRecord } from '../../src/sessions/model.js'
+import type { SessionRecord } from '../../src/domain/index.js'
 import { encodeRecord } from '../../src/store/codec.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import type { SessionUpdate, Store } from '../../src/store/types.js'

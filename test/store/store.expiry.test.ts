@@ -2,7 +2,7 @@
 // replicas), dropping index entries of records that outlived the retention, and expiring a batch
 // with its audit events in one atomic append that a concurrent revoke wins over.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SessionRecord } from '../../src/sessions/model.js'
+import type { SessionRecord } from '../../src/domain/index.js'
 import type { SessionUpdate, Store } from '../../src/store/types.js'
 import { makeRec } from '../support/records.js'
 import { localRedisKind, memoryKind, type Fixture } from '../support/store-kinds.js'

@@ -1,7 +1,7 @@
 // Complete store records for tests that talk to a store directly.
 import { randomBytes } from 'node:crypto'
 import type { Lock } from '../../src/locks/model.js'
-import type { SessionRecord } from '../../src/sessions/model.js'
+import type { SessionRecord } from '../../src/domain/index.js'
 
 const HOUR = 3_600_000
 

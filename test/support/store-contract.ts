@@ -1,7 +1,7 @@
 // One contract suite for every store: each assertion must hold for memory.ts and redis.ts alike,
 // and for redis.ts on each Redis topology (test/store.contract.test.ts, test/ha.cluster.test.ts).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { scopeOf, type SessionRecord } from '../../src/sessions/model.js'
+import { scopeOf, type SessionRecord } from '../../src/domain/index.js'
 import { StoreUnavailableError } from '../../src/errors.js'
 import type { CreateResult, Store } from '../../src/store/types.js'
 import { arrives, settlesWithin } from './bounded.js'

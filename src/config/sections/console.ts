@@ -28,7 +28,7 @@ export const HUMAN_CONSOLE_FIELDS = {
   oidc_subject: opt(text(255)),
 }
 
-export const CONSOLE_DEFAULTS = { idleTimeout: '30m', absoluteTimeout: '12h', scopes: ['openid', 'email'] }
+const CONSOLE_DEFAULTS = { idleTimeout: '30m', absoluteTimeout: '12h', scopes: ['openid', 'email'] }
 const MAX_ABSOLUTE_MS = 7 * 86_400_000
 
 export function buildConsole(ctx: BuildContext): ConsoleConfig | null {

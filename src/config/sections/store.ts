@@ -17,7 +17,7 @@ const isRedisUrl = (s: string): boolean => {
   }
 }
 
-export const hostPort = (s: string): HostPort => {
+const hostPort = (s: string): HostPort => {
   const i = s.lastIndexOf(':')
   const host = s.slice(0, i)
   return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(s.slice(i + 1)) }

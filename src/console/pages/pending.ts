@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox'
 import { ApprovalBody } from '../../schemas/approval.js'
 import { SessionId } from '../../schemas/session.js'
-import type { PublicSession, SessionRecord } from '../../sessions/model.js'
+import type { PublicSession, SessionRecord } from '../../domain/index.js'
 import {
   noticeText,
   principalOf,

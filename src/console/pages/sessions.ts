@@ -5,8 +5,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { actingVia } from '../../audit/via.js'
 import { err } from '../../errors.js'
 import { ListQuery, SessionId } from '../../schemas/session.js'
-import { isFinal, toPublic } from '../../sessions/model.js'
-import { matchesFilter, type SessionFilter } from '../../sessions/service.js'
+import { isFinal, toPublic } from '../../domain/index.js'
+import { matchesFilter, type SessionFilter } from '../../sessions/reading.js'
 import {
   noticeText,
   principalOf,

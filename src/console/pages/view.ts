@@ -2,7 +2,7 @@
 // may still approve, and the decision form.
 import { whyNotApprover, whyNotDenier } from '../../approvals/service.js'
 import type { Runtime } from '../../runtime.js'
-import type { PublicSession, SessionRecord } from '../../sessions/model.js'
+import type { PublicSession, SessionRecord } from '../../domain/index.js'
 import { html, type Html } from '../html.js'
 import { csrfField, when, type Viewer } from '../layout.js'
 
