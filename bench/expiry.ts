@@ -11,18 +11,25 @@
 // It asserts nothing; it reports.
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { spawnSync } from 'node:child_process'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { redisKeys } from '../src/store/keys.js'
 import { createRedisStore } from '../src/store/redis.js'
 import { makeRec } from '../test/support/records.js'
-import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
-import { brokers, configYaml, procCpu, redisCpu, ROOT, startBroker, stopBroker } from './lib/replicas.js'
+import { redisServer, type RedisServer } from '../test/support/redis-server.js'
+import {
+  build,
+  procCpu,
+  redisCpu,
+  runBench,
+  startBroker,
+  stopBroker,
+  writeReplicaSet,
+} from './lib/replicas.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -62,10 +69,7 @@ const pct = (xs: number[], p: number) => {
 }
 
 async function main() {
-  if (!args['no-build']) {
-    log('building (npm run build)')
-    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] }).status !== 0) return 1
-  }
+  if (!build(args['no-build'], log)) return 1
   let redisUrl = process.env['REDIS_URL'] ?? ''
   if (!redisUrl) {
     privateRedis = await redisServer()
@@ -75,17 +79,7 @@ async function main() {
   const k = redisKeys(prefix)
   const redis = new Redis(redisUrl)
   tmp = await mkdtemp(join(tmpdir(), 'airlock-bench-expiry-'))
-  const keyFile = join(tmp, 'key.pem')
-  await writeFile(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
-  const botKey = `ak_bench-bot_${randomBytes(18).toString('base64url')}`
-  const logFile = join(tmp, 'brokers.log')
-  const replicas: { port: number; config: string }[] = []
-  for (let i = 0; i < REPLICAS; i++) {
-    const port = await freePort()
-    const config = join(tmp, `airlock-${i}.yaml`)
-    await writeFile(config, configYaml(port, redisUrl, prefix, keyFile, botKey))
-    replicas.push({ port, config })
-  }
+  const { botKey, logFile, replicas } = await writeReplicaSet(tmp, REPLICAS, redisUrl, prefix)
   const startAll = (nodeArgs: string[] = []) =>
     Promise.all(replicas.map((r) => startBroker(r.config, r.port, logFile, nodeArgs)))
 
@@ -239,14 +233,7 @@ async function main() {
   return 0
 }
 
-void main()
-  .catch((e: unknown) => {
-    log((e as Error).stack ?? String(e))
-    return 1
-  })
-  .then(async (code) => {
-    await Promise.all(brokers.map(stopBroker))
-    await privateRedis?.stop()
-    if (tmp) await rm(tmp, { recursive: true, force: true })
-    process.exit(code)
-  })
+runBench(main, log, async () => {
+  await privateRedis?.stop()
+  if (tmp) await rm(tmp, { recursive: true, force: true })
+})

@@ -20,6 +20,7 @@ import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
 import { deletePrefix, newKeys, testConfigYaml } from '../test/support/fixtures.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+import { gatewayProvidersYaml } from './lib/gateway-providers.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values: args } = parseArgs({
@@ -44,19 +45,7 @@ const upstream: ChildProcess = spawn(
 await new Promise<void>((ok) => upstream.stdout?.once('data', () => ok()))
 
 const keys = newKeys()
-const providers = `
-  - name: bench-http
-    type: gateway
-    upstream: "http://127.0.0.1:${upPort}"
-    environments: { staging: { credential: env:BENCH_UPSTREAM_TOKEN } }
-    operation_classes: { read: { http: ["GET /api/**"] } }
-  - name: bench-gql
-    type: gateway
-    upstream: "http://127.0.0.1:${upPort}/graphql"
-    graphql: true
-    environments: { staging: { credential: env:BENCH_UPSTREAM_TOKEN, arguments: { environmentId: [env-1] } } }
-    operation_classes: { read: { queries: ["me", "project"] } }
-`
+const providers = `\n${gatewayProvidersYaml(`http://127.0.0.1:${upPort}`)}`
 process.env['BENCH_UPSTREAM_TOKEN'] = 'bench-upstream-token'
 const config = parseConfig(
   testConfigYaml(prefix, keys, { providers }).replace('audit: { stdout: true }', 'audit: { stdout: false }'),

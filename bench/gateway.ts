@@ -22,9 +22,10 @@ import { Redis } from 'ioredis'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { sha256Hex } from '../src/auth/apikeys.js'
 import { deletePrefix } from '../test/support/fixtures.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+import { gatewayProvidersYaml } from './lib/gateway-providers.js'
+import { benchConfigHead } from './lib/replicas.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values: args } = parseArgs({
@@ -202,27 +203,8 @@ async function main() {
     const config = join(tmp, 'airlock.yaml')
     await writeFile(
       config,
-      `
-server: { host: 127.0.0.1, port: ${brokerPort}, public_url: "http://127.0.0.1:${brokerPort}" }
-store: { redis_url: ${JSON.stringify(redisUrl)}, key_prefix: ${JSON.stringify(prefix)} }
-tokens: { algorithm: EdDSA, signing_key: ${JSON.stringify(`file:${keyFile}`)} }
-environments: [{ name: staging }]
-operation_classes: [{ name: read }]
-agents:
-  - { id: bench-bot, api_key_sha256: ${sha256Hex(botKey)} }
-providers:
-  - name: bench-http
-    type: gateway
-    upstream: "${upstream}"
-    environments: { staging: { credential: env:BENCH_UPSTREAM_TOKEN } }
-    operation_classes: { read: { http: ["GET /api/**"] } }
-  - name: bench-gql
-    type: gateway
-    upstream: "${upstream}/graphql"
-    graphql: true
-    environments: { staging: { credential: env:BENCH_UPSTREAM_TOKEN, arguments: { environmentId: [env-1] } } }
-    operation_classes: { read: { queries: ["me", "project"] } }
-policies:
+      `${benchConfigHead(brokerPort, redisUrl, prefix, keyFile, botKey)}providers:
+${gatewayProvidersYaml(upstream)}policies:
   - { description: bench, agents: [bench-bot], environments: [staging], operation_classes: [read], providers: ["*"], max_ttl: 1h }
 audit: { stdout: false }
 rate_limits: { per_agent_per_minute: 1000000 }

@@ -7,24 +7,24 @@
 // kept for store.retention). With --heap each broker writes a heap snapshot after the first
 // minute and at the end (into the run's folder, kept and printed).
 import { Redis } from 'ioredis'
-import { spawnSync } from 'node:child_process'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { redisKeys } from '../src/store/keys.js'
-import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
+import { redisServer, type RedisServer } from '../test/support/redis-server.js'
 import {
   brokers,
-  configYaml,
+  build,
   procCpu,
   procRss,
   redisUsed,
-  ROOT,
+  runBench,
   startBroker,
   stopBroker,
+  writeReplicaSet,
 } from './lib/replicas.js'
 
 const { values: args } = parseArgs({
@@ -50,25 +50,17 @@ let tmp = ''
 let keep = false
 
 async function main() {
-  if (!args['no-build']) {
-    log('building (npm run build)')
-    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] }).status !== 0) return 1
-  }
+  if (!build(args['no-build'], log)) return 1
   privateRedis = await redisServer()
   const redisUrl = privateRedis.url
   const prefix = `airlock-soak:${randomBytes(6).toString('hex')}:`
   const redis = new Redis(redisUrl)
   tmp = await mkdtemp(join(tmpdir(), 'airlock-bench-soak-'))
-  const keyFile = join(tmp, 'key.pem')
-  await writeFile(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
-  const botKey = `ak_bench-bot_${randomBytes(18).toString('base64url')}`
-  const logFile = join(tmp, 'brokers.log')
+  const set = await writeReplicaSet(tmp, REPLICAS, redisUrl, prefix)
+  const { botKey, logFile } = set
   const nodeArgs = args.heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${tmp}`] : []
   const replicas: { port: number; pid: number }[] = []
-  for (let i = 0; i < REPLICAS; i++) {
-    const port = await freePort()
-    const config = join(tmp, `airlock-${i}.yaml`)
-    await writeFile(config, configYaml(port, redisUrl, prefix, keyFile, botKey))
+  for (const { port, config } of set.replicas) {
     const child = await startBroker(config, port, logFile, nodeArgs)
     replicas.push({ port, pid: child.pid as number })
   }
@@ -181,14 +173,7 @@ async function main() {
   return 0
 }
 
-void main()
-  .catch((e: unknown) => {
-    log((e as Error).stack ?? String(e))
-    return 1
-  })
-  .then(async (code) => {
-    await Promise.all(brokers.map(stopBroker))
-    await privateRedis?.stop()
-    if (tmp && !keep) await rm(tmp, { recursive: true, force: true })
-    process.exit(code)
-  })
+runBench(main, log, async () => {
+  await privateRedis?.stop()
+  if (tmp && !keep) await rm(tmp, { recursive: true, force: true })
+})

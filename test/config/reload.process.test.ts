@@ -18,9 +18,9 @@ import {
 } from '../support/broker-process.js'
 import type { PgCredentials } from '../support/pg-provider.js'
 import {
-  cleanup,
   connectAs,
   createAppDatabases,
+  dropAppDatabases,
   ended,
   postgresProviderYaml,
   roleExists,
@@ -105,8 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop()
   await deletePrefix(redisUrl, prefix)
-  const roles = tag ? [`airlock_${tag}_`] : []
-  await cleanup(url, Object.values(app.databases), [...roles, ...Object.values(app.owners)])
+  await dropAppDatabases(url, app, tag ? [`airlock_${tag}_`] : [])
 })
 
 describe('a reload that removes what live sessions depend on', () => {

@@ -2,27 +2,12 @@
 // the ways a destroying call could be smuggled past a text match (aliases, fragments, a second
 // operation, a batch, variables, directives, input objects).
 import { describe, expect, it } from 'vitest'
-import { parse as parseYaml } from 'yaml'
 import { validateGateway, type GatewayConfig } from '../../providers/gateway/config.js'
 import { checkRequest } from '../../src/gateway/check.js'
 import { containPath } from '../../src/gateway/path.js'
-import { railwayProviderYaml } from '../support/fake-railway.js'
+import { railwayGatewayConfig } from '../support/fake-railway.js'
 
-const raw = (
-  parseYaml(railwayProviderYaml('https://backboard.railway.com/graphql/v2', 'vault:railway/token')) as Record<
-    string,
-    unknown
-  >[]
-)[0]!
-const { name: _n, type: _t, ...section } = raw
-const validated = validateGateway(section, {
-  name: 'railway',
-  environments: ['staging', 'prod'],
-  operationClasses: ['read', 'write', 'destructive'],
-  destructiveClasses: ['destructive'],
-})
-if (!validated.ok) throw new Error(JSON.stringify(validated.problems))
-const cfg: GatewayConfig = validated.config
+const cfg: GatewayConfig = railwayGatewayConfig()
 
 type Expect = 'ok' | { status: 400 | 403; refused?: string; message?: RegExp }
 

@@ -1,29 +1,13 @@
 // The parsed-document cache of GraphQL gateways: a document is parsed once and found again by its
 // text; the cache stays within its entries and characters, the least recently used going first;
 // what depends on the request (operationName, variables, the session's class) is checked each call.
-import { parse as parseYaml } from 'yaml'
 import { describe, expect, it } from 'vitest'
-import { validateGateway } from '../../providers/gateway/config.js'
 import { checkGraphql } from '../../src/gateway/check.js'
 import { createDocumentCache } from '../../src/gateway/documents.js'
 import { containPath, type Contained } from '../../src/gateway/path.js'
-import { railwayProviderYaml } from '../support/fake-railway.js'
+import { railwayGatewayConfig } from '../support/fake-railway.js'
 
-const raw = (
-  parseYaml(railwayProviderYaml('https://backboard.railway.com/graphql/v2', 'vault:railway/token')) as Record<
-    string,
-    unknown
-  >[]
-)[0]!
-const { name: _n, type: _t, ...section } = raw
-const validated = validateGateway(section, {
-  name: 'railway',
-  environments: ['staging', 'prod'],
-  operationClasses: ['read', 'write', 'destructive'],
-  destructiveClasses: ['destructive'],
-})
-if (!validated.ok) throw new Error(JSON.stringify(validated.problems))
-const cfg = validated.config
+const cfg = railwayGatewayConfig()
 const root = containPath('', '') as Contained
 const q = (i: number) => `query Q${i} { me { id } }`
 

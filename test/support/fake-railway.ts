@@ -3,6 +3,8 @@
 // log of every root field it ran, so tests can prove a refused call never reached it.
 import { buildSchema, graphql, parse, Kind, type OperationDefinitionNode } from 'graphql'
 import { createServer, type Server } from 'node:http'
+import { parse as parseYaml } from 'yaml'
+import { validateGateway, type GatewayConfig } from '../../providers/gateway/config.js'
 
 const SCHEMA = buildSchema(`
   type User { id: String!, email: String! }
@@ -144,3 +146,21 @@ export const railwayProviderYaml = (url: string, credential: string) => `
       write:       { queries: ["*"], mutations: ["variableUpsert", "serviceInstanceRedeploy", "*Update"] }
       destructive: { queries: ["*"], mutations: ["*"] }
 `
+
+/** The Railway gateway section, validated as the broker would (staging and prod; read, write, destructive). */
+export function railwayGatewayConfig(): GatewayConfig {
+  const raw = (
+    parseYaml(
+      railwayProviderYaml('https://backboard.railway.com/graphql/v2', 'vault:railway/token'),
+    ) as Record<string, unknown>[]
+  )[0]!
+  const { name: _n, type: _t, ...section } = raw
+  const validated = validateGateway(section, {
+    name: 'railway',
+    environments: ['staging', 'prod'],
+    operationClasses: ['read', 'write', 'destructive'],
+    destructiveClasses: ['destructive'],
+  })
+  if (!validated.ok) throw new Error(JSON.stringify(validated.problems))
+  return validated.config
+}

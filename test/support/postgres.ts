@@ -204,3 +204,11 @@ export function postgresProviderYaml(o: {
     env('prod', o.prod),
   ].join('\n')
 }
+
+/** Drops `app`'s databases and owner roles, and every role starting with one of `rolePrefixes`. */
+export const dropAppDatabases = (url: string, app: AppDatabases, rolePrefixes: string[]): Promise<void> =>
+  cleanup(url, Object.values(app.databases), [...rolePrefixes, ...Object.values(app.owners)])
+
+/** Creates a login superuser (the broker's admin connection in a test). */
+export const createSuperuser = (url: string, name: string, password: string): Promise<unknown> =>
+  withPg(url, 'postgres', (c) => c.query(`CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${password}'`))

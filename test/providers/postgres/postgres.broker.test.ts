@@ -9,9 +9,10 @@ import { captureResponses, client, sessionBody, testBroker, type TestBroker } fr
 import { tempDir } from '../../support/broker-process.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
-  cleanup,
   connectAs,
+  createSuperuser,
   createAppDatabases,
+  dropAppDatabases,
   ended,
   postgresProviderYaml,
   roleExists,
@@ -49,7 +50,7 @@ const backends = (role: string) =>
   })
 
 beforeAll(async () => {
-  await withPg(url, 'postgres', (c) => c.query(`CREATE ROLE ${ADMIN} LOGIN SUPERUSER PASSWORD '${CANARY}'`))
+  await createSuperuser(url, ADMIN, CANARY)
   app = await createAppDatabases(url, `b${sfx}`)
   writeFileSync(stagingRef, adminUrl)
   // prod's admin secret points at a closed port: the broker must keep it to itself all the same.
@@ -74,7 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close()
-  await cleanup(url, Object.values(app.databases), [`airlock_${tag}_`, ...Object.values(app.owners), ADMIN])
+  await dropAppDatabases(url, app, [`airlock_${tag}_`, ADMIN])
 })
 
 describe('postgres through the broker', () => {

@@ -19,8 +19,8 @@ import {
 } from '../../support/broker-process.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
-  cleanup,
   createAppDatabases,
+  dropAppDatabases,
   postgresProviderYaml,
   roleExists,
   type AppDatabases,
@@ -93,7 +93,7 @@ afterAll(async () => {
   await b?.stop()
   await a?.close()
   redis?.disconnect()
-  await cleanup(url, Object.values(app.databases), [`airlock_${tag}_`, ...Object.values(app.owners)])
+  await dropAppDatabases(url, app, [`airlock_${tag}_`])
 })
 
 describe('one deployment, replicas on two hosts, no deployment_id', () => {

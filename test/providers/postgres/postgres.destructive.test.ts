@@ -11,9 +11,10 @@ import { captureResponses, client, sessionBody, testBroker, type TestBroker } fr
 import { tempDir } from '../../support/broker-process.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
-  cleanup,
   connectAs,
+  createSuperuser,
   createAppDatabases,
+  dropAppDatabases,
   ended,
   postgresProviderYaml,
   roleExists,
@@ -84,7 +85,7 @@ async function destructiveGrant(agent: string, environment: string, approvers: [
 }
 
 beforeAll(async () => {
-  await withPg(url, 'postgres', (c) => c.query(`CREATE ROLE ${ADMIN} LOGIN SUPERUSER PASSWORD '${CANARY}'`))
+  await createSuperuser(url, ADMIN, CANARY)
   app = await createAppDatabases(url, `d${sfx}`)
   writeFileSync(join(dir, 'admin.url'), adminUrl)
   t = await testBroker({
@@ -108,7 +109,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close()
-  await cleanup(url, Object.values(app.databases), [`airlock_${tag}_`, ...Object.values(app.owners), ADMIN])
+  await dropAppDatabases(url, app, [`airlock_${tag}_`, ADMIN])
 })
 
 describe('postgres destructive sessions through the API', () => {

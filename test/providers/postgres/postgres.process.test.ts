@@ -15,9 +15,9 @@ import {
 } from '../../support/broker-process.js'
 import { buildProvider, issueInput, MapSecrets, type PgCredentials } from '../../support/pg-provider.js'
 import {
-  cleanup,
   connectAs,
   createAppDatabases,
+  dropAppDatabases,
   ended,
   postgresProviderYaml,
   roleExists,
@@ -72,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop()
   await deletePrefix(redisUrl, prefix)
-  await cleanup(url, Object.values(app.databases), [`airlock_${tag}_`, ...Object.values(app.owners)])
+  await dropAppDatabases(url, app, [`airlock_${tag}_`])
 })
 
 describe('a broker killed with live postgres sessions', () => {
