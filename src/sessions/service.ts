@@ -6,6 +6,7 @@
 //   issuing.ts    minting credentials and the token (grant, claim, activate)
 //   decisions.ts  approve, deny and claim
 //   ending.ts     end, revoke (and expire when the deadline passed)
+//   matching.ts   the live sessions a bulk revoke ends (and its preview lists)
 //   reading.ts    get, wait, list, introspect, authorize
 //   expiry.ts     the sweeper's expiry in bulk
 import type { FastifyBaseLogger } from 'fastify'
@@ -20,6 +21,7 @@ import type { TokenService } from '../tokens/tokens.js'
 import { createDecisions } from './decisions.js'
 import { createEnding } from './ending.js'
 import { createIssuing } from './issuing.js'
+import { liveMatching } from './matching.js'
 import { createReading } from './reading.js'
 import { createSessionRecords } from './records.js'
 import { createRequests } from './request.js'
@@ -81,6 +83,8 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     /** Revokes every live session matching `match`; returns their ids. */
     revokeMatching: ending.revokeMatching,
+    /** The live sessions `match` hits, a chunk at a time: what revokeMatching would revoke now. */
+    liveMatching: (match: (r: SessionRecord) => boolean) => liveMatching(deps, match),
   }
 }
 

@@ -1,6 +1,7 @@
 // The web console's server side, through fastify's inject: API-key sign-in, cookies, roles,
 // forms calling the same services as the API (with `via: console` in their audit events), bulk
-// revocation's preview, locks, audit, providers, bad input, limits, and the config section.
+// revocation's preview (exactly what the revoke ends), locks, audit, providers, bad input, limits,
+// and the config section.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TestClock, client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { parseConfig } from '../../src/config/load.js'
@@ -309,6 +310,54 @@ describe('actions go through the API’s services, recorded via: console', () =>
       before = p.next
     }
     expect(seen.slice(0, all.length)).toEqual(all)
+  })
+})
+
+describe('bulk revocation: the preview lists what the revoke ends', () => {
+  it('counts the same sessions, leaving out one past its deadline the sweeper has not recorded yet', async () => {
+    const clock = new TestClock()
+    const b = await testBroker({ clock, yaml: { extra: 'console: { api_key_login: true }' } })
+    try {
+      const c = client(b.app, b.keys)
+      const task = `EDGE-${Date.now()}`
+      // Past its deadline but still `active` in the store (no sweeper runs here): expired already.
+      const overdue = (await c.issue('build-bot', { task: { id: task }, ttl_seconds: 60 })).session.id
+      clock.advance(120_000)
+      const active = (await c.issue('other-bot', { task: { id: task } })).session.id
+      const asked = await c.post(
+        '/v1/sessions',
+        'build-bot',
+        sessionBody({ environment: 'prod', task: { id: task } }),
+      )
+      expect(asked.status).toBe(202)
+      const pending = asked.body.session.id as string
+
+      const bob = await signIn('bob', b)
+      const page = (url: string) => b.app.inject({ method: 'GET', url, headers: { ...HTML, cookie: bob } })
+      const preview = await page(`/console/sessions/revoke?task_id=${task}`)
+      expect(preview.statusCode).toBe(200)
+      const listed = Number(/<strong>(\d+)<\/strong> live sessions? match/.exec(preview.body)?.[1])
+      for (const id of [active, pending]) expect(preview.body).toContain(id)
+      expect(preview.body).not.toContain(overdue)
+
+      const csrf = /name="csrf" value="([\w-]+)"/.exec(preview.body)?.[1] as string
+      const done = await b.app.inject({
+        method: 'POST',
+        url: '/console/sessions/revoke',
+        headers: { ...HTML, cookie: bob },
+        payload: { csrf, task_id: task },
+      })
+      expect(done.statusCode).toBe(303)
+      const revoked = Number(/[?&]n=(\d+)/.exec(String(done.headers['location']))?.[1])
+      expect(listed).toBe(2)
+      expect(revoked).toBe(listed)
+      for (const id of [active, pending])
+        expect((await c.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('revoked')
+      // Left to the sweeper, which records the expiry.
+      expect((await c.get(`/v1/sessions/${overdue}`, 'ops')).body.status).toBe('expired')
+    } finally {
+      await b.close()
+    }
   })
 })
 
