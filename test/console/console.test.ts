@@ -13,6 +13,7 @@ import { auditPage } from '../../src/console/pages/audit.js'
 import { escapeHtml } from '../../src/console/html.js'
 import { attemptLimiter } from '../../src/console/attempts.js'
 import { EXAMPLE, exampleLoadOptions } from '../support/example-config.js'
+import { arrives } from '../support/bounded.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -310,6 +311,42 @@ describe('actions go through the API’s services, recorded via: console', () =>
       before = p.next
     }
     expect(seen.slice(0, all.length)).toEqual(all)
+  })
+})
+
+describe('the sessions list’s event stream', () => {
+  it('says `change` as soon as a session is granted at once, without approval', async () => {
+    const b = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
+    const stop = new AbortController()
+    try {
+      const address = await b.app.listen({ port: 0, host: '127.0.0.1' })
+      const bob = await signIn('bob', b)
+      const res = await fetch(`${address}/console/events`, {
+        headers: { cookie: bob, accept: 'text/event-stream' },
+        signal: stop.signal,
+      })
+      expect(res.status).toBe(200)
+      const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader()
+      /** Reads the stream until `text` has come; resolves with everything read. */
+      const readUntil = async (text: string) => {
+        let seen = ''
+        while (!seen.includes(text)) {
+          const { value, done } = await reader.read()
+          if (done) throw new Error(`the stream ended before ${text}`)
+          seen += value
+        }
+        return seen
+      }
+      await readUntil('retry:') // the stream is open and listening
+      const change = readUntil('event: change')
+      const granted = await client(b.app, b.keys).post('/v1/sessions', 'build-bot', sessionBody())
+      expect(granted.status).toBe(201)
+      // Well before the 30 s a list waited for before: the grant itself announces the session.
+      await arrives(change, 'a change event for a session granted at once', 10_000)
+    } finally {
+      stop.abort()
+      await b.close()
+    }
   })
 })
 
