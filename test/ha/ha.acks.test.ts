@@ -3,7 +3,7 @@
 // reported issued, the metric counts it, and a repeated revocation answers 200 once a replica holds it.
 // A claim of an approved grant answers 503 too, but the grant stays claimable: once a replica is
 // back, the agent's retry gets it, once.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
 import { verifyAuditLog } from '../../src/audit/read.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
@@ -25,11 +25,15 @@ const replicasOnline = async () => {
     r.disconnect()
   }
 }
+/** Whether a test stopped the replica (and, should it fail, left it stopped). */
+let away = false
 const replicaAway = async () => {
+  away = true
   await replica.stop()
   await until('the primary to notice', async () => (await replicasOnline()) === 0)
 }
 const replicaBack = async () => {
+  away = false
   await replica.start()
   await until('the replica back in sync', async () => (await replicasOnline()) === 1)
 }
@@ -172,6 +176,10 @@ describe('replica_acks: 1, a claim retried after a 503', () => {
   })
   afterAll(() => {
     vi.restoreAllMocks()
+  })
+  // A failed test does not leave the next one without its replica.
+  afterEach(async () => {
+    if (away) await replicaBack()
   })
   const c = () => client(t.app, t.keys)
   /** A destructive request of build-bot approved by bob and carol (alice owns it). */
