@@ -23,12 +23,16 @@ import {
 } from '../gateway/forward.js'
 import { containPath, upstreamUrl, type Contained } from '../gateway/path.js'
 import { redactBuffer, redactStream, secretBytes } from '../gateway/redact.js'
+import { credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
 
 /** Upstream answers complete within this size when they start are sent whole, not streamed. */
 const WHOLE_BODY_BYTES = 64 * 1024
 
-/** The forms of an environment's credential to redact: as sent, and as it reads in a JSON string. */
+/**
+ * The forms of an environment's credential to redact: as sent, inside a JSON string, URL-encoded
+ * and base64 (src/gateway/secret-forms.ts).
+ */
 interface SecretForms {
   credential: string
   text: string[]
@@ -39,7 +43,7 @@ const secretForms = new Map<string, SecretForms>()
 function secretsOf(where: string, credential: string): SecretForms {
   let s = secretForms.get(where)
   if (s?.credential !== credential) {
-    const text = [credential, JSON.stringify(credential).slice(1, -1)]
+    const text = credentialForms(credential)
     s = { credential, text, bytes: secretBytes(text) }
     secretForms.set(where, s)
   }
