@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '3' },
     only: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     rate: { type: 'string' },
