@@ -35,7 +35,7 @@ let base: string
 beforeAll(async () => {
   upstream = await startUpstream((_s, res) => res.end('ok'))
   process.env['GW_REFUSED_TOKEN'] = CANARY
-  const missing = join(tempDir('airlock-gw-refused-'), 'no-such-token')
+  const missing = join(tempDir(), 'no-such-token')
   tb = await testBroker({
     yaml: {
       providers: `
