@@ -124,6 +124,12 @@ export interface Provider {
   readonly audience: string
   /** True when `issue` creates something outside Airlock that must be revoked (an IAM session, a DB role). */
   readonly external: boolean
+  /**
+   * True when a session's credentials can be issued only once, ever, even after they were revoked
+   * (AWS: a revoked session name stays denied). A claim whose minted credentials had to be revoked
+   * then ends the session rather than returning it to approved for another claim.
+   */
+  readonly issuesOnce?: boolean
   supportsEnvironment(environment: string): boolean
   /** The longest credentials this provider can issue; longer sessions are clamped to it. */
   readonly maxTtlSeconds?: number

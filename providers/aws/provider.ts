@@ -70,6 +70,8 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
     type: 'aws',
     audience: ctx.name,
     external: true,
+    // A revoked session name stays on the deny list: issuing it again would hand out dead keys.
+    issuesOnce: true,
     supportsEnvironment: (env) => Object.hasOwn(config.environments, env),
 
     async setup() {

@@ -44,7 +44,7 @@ export function createExpiry(deps: ExpiryDeps) {
   const { store, records, clock, log } = deps
 
   /** Runs `f` over `items`, at most `limit` at a time. */
-  const bounded = async <T>(items: T[], limit: number, f: (item: T) => Promise<void>) => {
+  const bounded = async <T>(items: T[], limit: number, f: (item: T) => Promise<unknown>) => {
     let next = 0
     const worker = async () => {
       while (next < items.length) await f(items[next++] as T)

@@ -12,6 +12,7 @@ import { scopeOf, type SessionRecord } from '../domain/session.js'
 import { AirlockError, err } from '../errors.js'
 import { newJti } from '../ids.js'
 import type { Metrics } from '../metrics.js'
+import type { Provider } from '../../providers/types.js'
 import type { Runtime } from '../runtime.js'
 import { scrub } from '../scrub.js'
 import { ReplicaAckError } from '../store/durable.js'
@@ -21,6 +22,7 @@ import type { Ending } from './ending.js'
 import { summary } from './model.js'
 import type { SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
+import { createUnclaim } from './unclaim.js'
 
 /** How long a provider may take to mint before the sweeper treats the attempt as dead. */
 export const ISSUING_TIMEOUT_MS = 60_000
@@ -73,6 +75,7 @@ export interface IssuingDeps {
 
 export function createIssuing(deps: IssuingDeps) {
   const { store, records, ending, tokens, audit, clock, metrics, revoker } = deps
+  const unclaim = createUnclaim(deps)
 
   /** Audits a refused request and throws the policy error. */
   const denyRequest = async (
@@ -102,11 +105,21 @@ export function createIssuing(deps: IssuingDeps) {
     return lock ? `a lock holds (${lock.id}: ${lock.reason})` : 'a lock holds'
   }
 
-  /** Claims the approved `base` (still at its version) into `to`; throws when it cannot. */
-  async function claimInto(base: SessionRecord, next: SessionRecord): Promise<SessionRecord> {
-    const t = await records.change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), {
-      checkLocks: true,
-    })
+  /**
+   * Claims the approved `base` (still at its version) into `next`; throws when it cannot. A claim
+   * written but not acknowledged by the replicas is undone (back to approved) before the 503.
+   */
+  async function claimInto(
+    base: SessionRecord,
+    next: SessionRecord,
+    provider: Provider,
+  ): Promise<SessionRecord> {
+    const t = await records
+      .change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), { checkLocks: true })
+      .catch((e: unknown) => {
+        if (!(e instanceof ReplicaAckError)) throw e
+        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, provider, e)
+      })
     if (t.locked) throw err.policy(await lockReason(base))
     if (!t.changed) throw err.conflict('the session changed while it was being claimed')
     return t.rec
@@ -136,7 +149,7 @@ export function createIssuing(deps: IssuingDeps) {
     if (!provider.external) {
       // Nothing exists outside Airlock, so the record can go straight to active in one write.
       rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
-      if (!createWithEvent) rec = await claimInto(base, rec)
+      if (!createWithEvent) rec = await claimInto(base, rec, provider)
     } else {
       issuedBy = 'activate'
       const issuing: SessionRecord = {
@@ -150,7 +163,7 @@ export function createIssuing(deps: IssuingDeps) {
         if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
         if (r !== 'ok') throw err.unavailable('session id collision; try again')
       } else {
-        issuing.v = (await claimInto(base, issuing)).v
+        issuing.v = (await claimInto(base, issuing, provider)).v
       }
       let handle: Record<string, string>
       try {
@@ -179,7 +192,11 @@ export function createIssuing(deps: IssuingDeps) {
         expires_at: exp * 1000,
         handle,
       }
-      const r = await records.replace('activate', active, issuing, true)
+      const r = await records.replace('activate', active, issuing, true).catch((e: unknown) => {
+        // A claim's activation that landed unacknowledged is undone; a new session's stays a 503.
+        if (!(e instanceof ReplicaAckError) || base.v === 0) throw e
+        return unclaim.undo(base, active, handle, provider, e)
+      })
       if (r !== 'ok') {
         // Locked: end the session with the fresh handle, so its one revocation covers them.
         // Otherwise someone else ended it, without knowing the handle: revoke them here.
@@ -231,6 +248,9 @@ export function createIssuing(deps: IssuingDeps) {
     // Nothing was written, and the id is someone else's: do not touch it.
     if (written.status === 'fulfilled' && written.value === 'exists')
       throw err.unavailable('session id collision; try again')
+    // A claim whose issued event landed unacknowledged is undone: its token is never handed out.
+    if (written.status === 'rejected' && written.reason instanceof ReplicaAckError && base.v !== 0)
+      return unclaim.undo(base, rec, provider.external ? rec.handle : null, provider, written.reason)
     if (written.status === 'rejected' || signed.status === 'rejected') {
       // The session may exist (written, or a lost reply after the write): it is ended.
       const unacked = written.status === 'rejected' && written.reason instanceof ReplicaAckError

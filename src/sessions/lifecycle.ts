@@ -12,6 +12,7 @@ export type Verb =
   | 'approve'
   | 'deny'
   | 'claim'
+  | 'unclaim'
   | 'activate'
   | 'end'
   | 'revoke'
@@ -28,7 +29,10 @@ export interface Transition {
   by: readonly Actor[]
   /** The audit event the step writes (null: the step that completes it writes one). */
   event: string | null
-  /** Whether the provider's credentials are revoked (they may exist only from issuing or active). */
+  /**
+   * Whether the provider's credentials are revoked (they may exist only from issuing or active):
+   * every step that ends a session, and `unclaim`, which revokes those of the undone attempt.
+   */
   revokesCredentials: boolean
 }
 
@@ -62,6 +66,10 @@ export const TRANSITIONS: readonly Transition[] = [
   // The owning agent claims an approved grant once.
   row('claim', 'approved', 'active', ['agent'], 'session.issued'),
   row('claim', 'approved', 'issuing', ['agent'], null),
+  // A claim whose write too few Redis replicas acknowledged: what that attempt minted is revoked (its
+  // token was never handed out) and the grant goes back to approved, to be claimed again.
+  row('unclaim', 'active', 'approved', ['system'], 'session.claim_undone', true),
+  row('unclaim', 'issuing', 'approved', ['system'], 'session.claim_undone', true),
   // The provider minted: the session is active.
   row('activate', 'issuing', 'active', ['system'], 'session.issued'),
   ...endings('end', 'revoked', ['agent'], 'session.revoked'),

@@ -38,8 +38,12 @@ export const backoff = (attempts: number): number =>
   Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempts, 20)) * (0.5 + Math.random() / 2)
 
 export interface Revoker {
-  /** Revokes the session's provider credentials now, or queues the attempt. Never throws. */
-  revokeCredentials(rec: SessionRecord): Promise<void>
+  /**
+   * Revokes the session's provider credentials now, or queues the attempt. Never throws. True when
+   * nothing is left to revoke (the provider confirmed, or has nothing outside Airlock); false when
+   * the revocation was queued for a retry.
+   */
+  revokeCredentials(rec: SessionRecord): Promise<boolean>
   /** Retries due jobs (called by the worker). */
   retryDue(limit?: number): Promise<number>
   /** Revocations waiting to be retried. */
@@ -100,7 +104,7 @@ export function createRevoker(deps: {
   return {
     async revokeCredentials(rec) {
       const provider = providerOf(rec.provider)
-      if (provider && !provider.external) return
+      if (provider && !provider.external) return true
       const job: RevocationJob = {
         id: `rev_${rec.id}`,
         provider: rec.provider,
@@ -114,6 +118,7 @@ export function createRevoker(deps: {
       }
       try {
         await attempt(job)
+        return true
       } catch (e) {
         await failed(job, e, false).catch((qe: unknown) =>
           log.error(
@@ -121,6 +126,7 @@ export function createRevoker(deps: {
             'revocation failed and could not be queued',
           ),
         )
+        return false
       }
     },
     async retryDue(limit = 50) {

@@ -1,9 +1,13 @@
 // store.replica_acks against a real primary and replica: with the replica up, grants, revocations
 // and locks answer as usual; with it stopped they answer 503 within replica_ack_timeout, nothing is
 // reported issued, the metric counts it, and a repeated revocation answers 200 once a replica holds it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// A claim of an approved grant answers 503 too, but the grant stays claimable: once a replica is
+// back, the agent's retry gets it, once.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
+import { verifyAuditLog } from '../../src/audit/read.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
+import { gatedProvider } from '../support/gated-provider.js'
 import { until } from '../support/redis-ha.js'
 import { redisServer, type RedisServer } from '../support/redis-server.js'
 
@@ -20,6 +24,18 @@ const replicasOnline = async () => {
   } finally {
     r.disconnect()
   }
+}
+/** Whether a test stopped the replica (and, should it fail, left it stopped). */
+let away = false
+const replicaAway = async () => {
+  away = true
+  await replica.stop()
+  await until('the primary to notice', async () => (await replicasOnline()) === 0)
+}
+const replicaBack = async () => {
+  away = false
+  await replica.start()
+  await until('the replica back in sync', async () => (await replicasOnline()) === 1)
 }
 const issuedTotal = async () =>
   /airlock_sessions_issued_total\{[^}]*\} (\d+)/.exec((await t.app.inject({ url: '/metrics' })).body)?.[1]
@@ -105,14 +121,6 @@ describe('replica_acks: 1, a decision retried after a 503', () => {
     client(t.app, t.keys).post(`/v1/sessions/${sid}/approvals`, who, { decision })
   const events = (sid: string, type: string) =>
     t.audit.map((l) => JSON.parse(l) as Body).filter((e) => e.session_id === sid && e.type === type)
-  const replicaAway = async () => {
-    await replica.stop()
-    await until('the primary to notice', async () => (await replicasOnline()) === 0)
-  }
-  const replicaBack = async () => {
-    await replica.start()
-    await until('the replica back in sync', async () => (await replicasOnline()) === 1)
-  }
 
   // build-bot's destructive requests need two of bob and carol (alice owns it).
   it('the same human repeating the same decision gets 200 once the replicas hold it; one audit event', async () => {
@@ -148,5 +156,136 @@ describe('replica_acks: 1, a decision retried after a 503', () => {
     expect((await decide(d.id, 'carol', 'approve')).status).toBe(409)
     expect(events(s.id, 'session.approval')).toHaveLength(1)
     expect(events(s.id, 'session.approved')).toHaveLength(1)
+  })
+})
+
+describe('replica_acks: 1, a claim retried after a 503', () => {
+  type Body = Record<string, any>
+  const ext = gatedProvider()
+  /** Every token the broker signs, answered or not. */
+  const signed: string[] = []
+  beforeAll(() => {
+    t.broker.runtime().providers.set('ext-api', ext.provider)
+    const tokens = t.app.broker.tokens
+    const sign = tokens.sign.bind(tokens)
+    vi.spyOn(tokens, 'sign').mockImplementation(async (claims) => {
+      const token = await sign(claims)
+      signed.push(token)
+      return token
+    })
+  })
+  afterAll(() => {
+    vi.restoreAllMocks()
+  })
+  // A failed test does not leave the next one without its replica.
+  afterEach(async () => {
+    if (away) await replicaBack()
+  })
+  const c = () => client(t.app, t.keys)
+  /** A destructive request of build-bot approved by bob and carol (alice owns it). */
+  const approved = async (over: Body) => {
+    const r = await c().post(
+      '/v1/sessions',
+      'build-bot',
+      sessionBody({ operation_class: 'destructive', ...over }),
+    )
+    expect(r.status).toBe(202)
+    const id = r.body.session.id as string
+    for (const who of ['bob', 'carol'])
+      expect((await c().post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
+    return id
+  }
+  const claim = (id: string) => c().post(`/v1/sessions/${id}/grant`, 'build-bot')
+  const status = async (id: string) => (await c().get(`/v1/sessions/${id}`, 'ops')).body.status as string
+  const inactive = async (tokens: string[]) => {
+    for (const token of tokens)
+      expect((await c().post('/v1/introspect', 'internal-api', { token })).body).toEqual({ active: false })
+  }
+  const types = (id: string) =>
+    t.audit
+      .map((l) => JSON.parse(l) as Body)
+      .filter((e) => e.session_id === id)
+      .map((e) => e.type as string)
+
+  it('with the replica stopped: 503 and nothing usable; once it is back, the retry gets the grant, once', async () => {
+    const id = await approved({ task: { id: 'CLAIM-RETRY' } })
+    const raced = await approved({ task: { id: 'CLAIM-RACE' } })
+    const before = signed.length
+    await replicaAway()
+
+    const first = await claim(id)
+    expect(first.status).toBe(503)
+    expect(first.body).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(/replicas acknowledged the claim .*can still be claimed: retry/),
+    })
+    expect(first.body.grant).toBeUndefined()
+    expect((await claim(raced)).status).toBe(503)
+    // Still away: the retry is a 503 again, and the grant stays claimable.
+    expect((await claim(id)).status).toBe(503)
+    // Nothing usable: any token signed meanwhile is inactive, and the session holds no token id.
+    await inactive(signed.slice(before))
+    expect((await t.app.broker.store.getSession(id))?.jti).toBeNull()
+    expect(await status(id)).toBe('approved')
+    expect(await status(raced)).toBe('approved')
+
+    await replicaBack()
+    const again = await claim(id)
+    expect(again.status).toBe(200)
+    expect(again.body.session.status).toBe('active')
+    const token = again.body.grant.token as string
+    expect((await c().post('/v1/introspect', 'internal-api', { token })).body).toMatchObject({
+      active: true,
+      sid: id,
+    })
+    expect((await claim(id)).status).toBe(409)
+    // Two retries racing: one grant.
+    const both = await Promise.all([claim(raced), claim(raced)])
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409])
+
+    // Only the two tokens handed out are active.
+    const granted = [token, ...both.map((r) => r.body.grant?.token as string | undefined)]
+    await inactive(signed.slice(before).filter((s) => !granted.includes(s)))
+    expect(types(id)).toEqual([
+      'session.requested',
+      'session.approval',
+      'session.approved',
+      'session.claim_undone',
+      'session.claim_undone',
+      'session.issued',
+      'session.claim_refused',
+    ])
+    expect(types(raced).filter((e) => e === 'session.issued')).toHaveLength(1)
+    expect(await verifyAuditLog(t.app.broker.store)).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('the replica lost while an external provider mints: those credentials are revoked, the retry mints new ones', async () => {
+    const id = await approved({ provider: 'ext-api', task: { id: 'CLAIM-EXT' } })
+    const h = ext.hold()
+    const pending = claim(id)
+    expect(await h.started).toBe(id)
+    await replicaAway()
+    h.release()
+    const first = await pending
+    expect(first.status).toBe(503)
+    expect(first.body.message).toMatch(/can still be claimed: retry/)
+    expect(ext.state.revoked).toEqual([
+      expect.objectContaining({ sessionId: id, handle: { role: `r_${id}` } }),
+    ])
+    expect(await status(id)).toBe('approved')
+
+    await replicaBack()
+    const again = await claim(id)
+    expect(again.status).toBe(200)
+    expect(again.body.grant.credentials).toEqual({ username: `u_${id}` })
+    expect((await claim(id)).status).toBe(409)
+    expect(ext.state.issued).toEqual([id, id])
+    expect(ext.state.revoked).toHaveLength(1)
+    const undone = t.audit
+      .map((l) => JSON.parse(l) as Body)
+      .find((e) => e.session_id === id && e.type === 'session.claim_undone')
+    expect(undone?.details).toMatchObject({ from: 'active', credentials_revoked: true })
+    expect(types(id).filter((e) => e === 'session.issued')).toHaveLength(1)
+    expect(await verifyAuditLog(t.app.broker.store)).toMatchObject({ ok: true, problems: [] })
   })
 })

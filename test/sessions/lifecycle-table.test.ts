@@ -25,6 +25,7 @@ describe('the transition table', () => {
         'request',
         'revoke',
         'start_issuing',
+        'unclaim',
       ].sort(),
     )
   })
@@ -51,7 +52,27 @@ describe('the transition table', () => {
         expect(t.revokesCredentials, `${verb} from ${from}`).toBe(from === 'issuing' || from === 'active')
       }
     }
-    expect(TRANSITIONS.filter((t) => t.revokesCredentials).every((t) => FINAL.has(t.to))).toBe(true)
+    // Besides the endings, only the undoing of an unacknowledged claim revokes credentials.
+    expect(
+      TRANSITIONS.filter((t) => t.revokesCredentials && !FINAL.has(t.to)).map((t) => [t.verb, t.from, t.to]),
+    ).toEqual([
+      ['unclaim', 'active', 'approved'],
+      ['unclaim', 'issuing', 'approved'],
+    ])
+  })
+
+  it('undoes a claim only from what a claim wrote, back to approved, by Airlock', () => {
+    expect([...fromStates('unclaim')].sort()).toEqual(['active', 'issuing'])
+    for (const from of ['active', 'issuing'] as const) {
+      expect(step('unclaim', from, 'approved')).toMatchObject({
+        by: ['system'],
+        event: 'session.claim_undone',
+        revokesCredentials: true,
+      })
+    }
+    // Never back from an ending, a denial or a pending request.
+    for (const from of STATUSES.filter((s) => s !== 'active' && s !== 'issuing'))
+      expect(allows('unclaim', from), from).toBe(false)
   })
 
   it('says who may take each step and which event it writes', () => {

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest'
 import type { AuditEvent } from '../../src/audit/chain.js'
 import { verifyAuditLog } from '../../src/audit/read.js'
+import type { SessionRecord } from '../../src/domain/session.js'
+import { fromStates } from '../../src/sessions/lifecycle.js'
 import { createSessionRecords } from '../../src/sessions/records.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/types.js'
@@ -72,5 +74,55 @@ describe.each(backends)('the session store on the $name store', ({ make }) => {
       records.change(pending.id, 'claim', (cur) => ({ ...cur, status: 'active' })),
     ).rejects.toThrow(/no step 'claim' from pending_approval to active/)
     expect(await store.getSession(pending.id)).toEqual(pending)
+  })
+
+  it('undoes a claim back to approved only from the version the claim wrote; a revoke landing first wins', async () => {
+    const store = await make()
+    const { log, clock } = newLog(store)
+    const records = createSessionRecords({ store, audit: log, clock, retentionMs: () => HOUR })
+    const now = clock.now()
+    const approved = makeRec(now, { status: 'approved', jti: null, handle: null })
+    expect(await store.createSession(approved, HOUR, now)).toBe('ok')
+    const event = { actor: 'airlock', session_id: approved.id }
+    /** A claim of the record at `base`'s version, as the issuing code makes it. */
+    const claim = (base: SessionRecord, jti: string) =>
+      records.change(base.id, 'claim', (cur) =>
+        cur.v === base.v ? { ...cur, status: 'active', jti, handle: {} } : null,
+      )
+
+    // Two claims racing from the same approved version: one wins.
+    const raced = await Promise.all([claim(approved, 'j1'), claim(approved, 'j2')])
+    expect(raced.filter((c) => c.changed)).toHaveLength(1)
+    const first = raced.find((c) => c.changed)?.rec as SessionRecord
+    const back = { ...approved, v: first.v + 1 }
+    expect(await records.replaceWith('unclaim', back, first, event)).toBe('ok')
+    expect(await store.getSession(approved.id)).toEqual(back)
+    // Undone once: the same undo again finds the version moved.
+    expect(await records.replaceWith('unclaim', { ...back, v: back.v + 1 }, first, event)).toBe('conflict')
+
+    // Claimed again, then revoked before the undo: the undo is refused, the session stays revoked.
+    const second = await claim(back, 'j3')
+    expect(second.changed).toBe(true)
+    const revoked = await records.change(approved.id, 'revoke', (cur) => ({
+      ...cur,
+      status: 'revoked',
+      revoked_by: 'ops',
+      revoked_at: now,
+    }))
+    expect(revoked.rec.status).toBe('revoked')
+    const undo = { ...approved, v: second.rec.v + 1 }
+    expect(await records.replaceWith('unclaim', undo, second.rec, event)).toBe('conflict')
+    // Even at the revoked record's own version, the store refuses to leave revoked for approved.
+    const over = { ...approved, v: revoked.rec.v + 1 }
+    const opts = { checkLocks: false, retentionMs: HOUR, now, from: fromStates('unclaim') }
+    expect(await store.casSession(over, revoked.rec.v, opts)).toBe('refused')
+    await expect(records.replaceWith('unclaim', over, revoked.rec, event)).rejects.toThrow(
+      /no step 'unclaim' from revoked to approved/,
+    )
+    expect(await store.getSession(approved.id)).toEqual(revoked.rec)
+
+    const stored = await events(store)
+    expect(stored.map((e) => e.type)).toEqual(['session.claim_undone'])
+    expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
   })
 })

@@ -1,0 +1,104 @@
+// Undoing a claim the Redis replicas did not acknowledge. With store.replica_acks, a claim's write
+// (approved -> active or issuing, the activation, or its audit event) may land on the primary while
+// too few replicas acknowledge it in time; the agent then gets a 503 and retries. So that the retry
+// finds the grant still claimable, the attempt is undone first: what it minted is revoked (its token
+// was never handed out, and the session forgets its jti) and the session goes back to approved (the
+// `unclaim` step), with its claim deadline as before. Only the attempt's own record is undone: a
+// revoke, a lock or an expiry that landed meanwhile wins, and a session never returns from them.
+import type { FastifyBaseLogger } from 'fastify'
+import type { SessionRecord } from '../domain/session.js'
+import { err } from '../errors.js'
+import type { Provider } from '../../providers/types.js'
+import { ReplicaAckError } from '../store/durable.js'
+import type { Store } from '../store/types.js'
+import type { Ending } from './ending.js'
+import { summary } from './model.js'
+import type { SessionRecords } from './records.js'
+import type { Revoker } from './revoker.js'
+
+const UNACKED = 'too few Redis replicas acknowledged the claim in time'
+
+export interface UnclaimDeps {
+  store: Store
+  records: SessionRecords
+  ending: Ending
+  revoker: Revoker
+  log: FastifyBaseLogger
+}
+
+export function createUnclaim(deps: UnclaimDeps) {
+  const { store, records, ending, revoker, log } = deps
+
+  /** Ends the session (and revokes `minted` with it) rather than undoing the claim; throws the 503. */
+  async function endInstead(
+    attempt: SessionRecord,
+    minted: Record<string, string>,
+    why: string,
+    cause: ReplicaAckError,
+  ): Promise<never> {
+    await ending.finish('revoke', attempt.id, 'airlock', `${UNACKED}; ${why}`, minted).catch(() => {})
+    throw err.unavailable(
+      `${UNACKED}; nothing was issued, and the session was ended (${why}): request again`,
+      cause,
+    )
+  }
+
+  /**
+   * Undoes the claim of `approved` (the record as claimed) whose write was not acknowledged:
+   * `attempt` is the record the attempt last wrote, `minted` the handle of credentials it minted
+   * outside Airlock (null: none). Always throws the caller's 503.
+   */
+  async function undo(
+    approved: SessionRecord,
+    attempt: SessionRecord,
+    minted: Record<string, string> | null,
+    provider: Provider,
+    cause: ReplicaAckError,
+  ): Promise<never> {
+    if (minted) {
+      // The provider keys credentials by session: a second issue must not meet the first one's
+      // revocation (still queued, or refusing the name for good).
+      if (provider.issuesOnce)
+        return endInstead(attempt, minted, `${provider.name} issues a session's credentials once`, cause)
+      if (!(await revoker.revokeCredentials({ ...attempt, handle: minted })))
+        return endInstead(attempt, minted, 'its credentials could not be revoked at once', cause)
+    }
+    const back: SessionRecord = { ...approved, status: 'approved', v: attempt.v + 1, jti: null, handle: null }
+    const event = {
+      actor: 'airlock',
+      session_id: attempt.id,
+      details: {
+        ...summary(back),
+        from: attempt.status,
+        jti: attempt.jti,
+        credentials_revoked: minted !== null,
+        reason: `${UNACKED}; the grant can be claimed again`,
+      },
+    }
+    let undone: boolean
+    try {
+      undone = (await records.replaceWith('unclaim', back, attempt, event)) === 'ok'
+    } catch (e) {
+      // Too few acknowledgements again (the replicas are still away): the primary holds it.
+      undone = e instanceof ReplicaAckError
+      if (undone) store.publishChange(attempt.id)
+      else
+        log.error(
+          { session: attempt.id, err: (e as Error).message },
+          'an unacknowledged claim could not be undone',
+        )
+    }
+    // Not undone: a revoke, a lock or an expiry won (and ended the session), or the store failed
+    // (the session then stays as the attempt left it, its token never handed out, until it expires).
+    throw err.unavailable(
+      undone
+        ? `${UNACKED}; nothing was issued and the grant can still be claimed: retry`
+        : `${UNACKED}; nothing was issued`,
+      cause,
+    )
+  }
+
+  return { undo }
+}
+
+export type Unclaim = ReturnType<typeof createUnclaim>
