@@ -2,7 +2,8 @@
 // kept for store.retention with its audit events and index entries. `npm run bench:memory --
 // [--sessions 100000]`. A broker runs in this process (requests through fastify's inject, the same
 // code path as HTTP without the sockets) against a private redis-server. It reports INFO memory's
-// used_memory growth per session and what each part costs (MEMORY USAGE).
+// used_memory growth per session and what each part costs (MEMORY USAGE). A million sessions take
+// about 20 minutes on two cores.
 import { Redis } from 'ioredis'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../src/config/load.js'
@@ -60,12 +61,17 @@ try {
   const sample = await redis.zrange(k.created, 0, 999)
   let recordBytes = 0
   for (const id of sample) recordBytes += await usage(k.session(id))
+  // Profiles (src/store/record-codec.ts): one key per distinct profile, shared by its sessions.
+  let profileBytes = 0
+  const profiles = await redis.keys(k.profile('*'))
+  for (const key of profiles) profileBytes += await usage(key)
   const events = await redis.xlen(k.audit)
   const report = {
     sessions: N,
     usedMemoryPerSession: { whileLive: (live - before) / N, afterExpiry: (ended - before) / N },
     afterExpiry: {
       record: recordBytes / sample.length,
+      profiles: { keys: profiles.length, bytesPerSession: profileBytes / N },
       createdIndex: (await usage(k.created)) / (await redis.zcard(k.created)),
       auditEvents: (await usage(k.audit)) / N,
       auditEventsPerSession: events / N,

@@ -5,6 +5,7 @@ import { sha256Hex } from '../auth/apikeys.js'
 import { loadConfigFile, parseConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
 import { buildBroker } from '../broker.js'
+import { limitHeapGrowth } from './heap.js'
 import { handleSignals } from './serve.js'
 
 const key = (who: string) => `ak_${who}_${randomBytes(18).toString('base64url')}`
@@ -80,6 +81,7 @@ console: { api_key_login: true }
 }
 
 export async function dev(opts: { port: number; config?: string }): Promise<void> {
+  limitHeapGrowth()
   const keys = Object.fromEntries(DEMO_PRINCIPALS.map((w) => [w, key(w)]))
   const databaseUrl = process.env['DATABASE_URL'] || undefined
   const config = opts.config

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js'
 import { createLogger } from '../log.js'
 import { buildBroker, type RunningBroker } from '../broker.js'
 import { CliError, EXIT } from '../client/exit.js'
+import { limitHeapGrowth } from './heap.js'
 
 export function configPath(flag: string | undefined): string {
   const path = flag ?? process.env['AIRLOCK_CONFIG']
@@ -47,6 +48,7 @@ export function handleSignals(
 }
 
 export async function serve(flag: string | undefined): Promise<void> {
+  limitHeapGrowth()
   const path = configPath(flag)
   const log = createLogger()
   const config = await loadConfigFile(path)

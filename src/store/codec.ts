@@ -1,7 +1,8 @@
 // Small encodings: a chain head ("seq:hash"), the opaque listing cursor, and a session record as
-// Redis keeps it.
+// Redis keeps it: compact (record-codec.ts) when it can be, else JSON (all earlier versions wrote).
 import type { SessionRecord } from '../domain/session.js'
 import { err } from '../errors.js'
+import { packRecord, type Packed } from './record-codec.js'
 import type { ChainHead } from './types.js'
 
 /** Fields most records leave empty, left out of the stored JSON (Redis memory) and read back as this. */
@@ -18,8 +19,15 @@ const EMPTY_FIELDS = [
 ] as const
 const EMPTY = new Set<string>(EMPTY_FIELDS)
 
+/** The record as Redis keeps it, and the profile that has to be kept with it (compact form). */
+export const storedRecord = (rec: SessionRecord): Packed =>
+  packRecord(rec) ?? { text: jsonRecord(rec), profile: null }
+
+/** The text Redis keeps for a record. */
+export const encodeRecord = (rec: SessionRecord): string => storedRecord(rec).text
+
 /** The record's JSON without its empty fields. */
-export function encodeRecord(rec: SessionRecord): string {
+function jsonRecord(rec: SessionRecord): string {
   // v, id and status lead, in this order: the scripts read the version and the status there.
   const out: Record<string, unknown> = { v: rec.v, id: rec.id, status: rec.status }
   for (const [k, v] of Object.entries(rec)) {
@@ -30,6 +38,7 @@ export function encodeRecord(rec: SessionRecord): string {
   return JSON.stringify(out)
 }
 
+/** A record kept as JSON. */
 export function decodeRecord(json: string): SessionRecord {
   const r = JSON.parse(json) as Record<string, unknown>
   for (const k of EMPTY_FIELDS) {

@@ -7,8 +7,10 @@ export type Keys = ReturnType<typeof redisKeys>
 export function redisKeys(prefix: string) {
   const t = `${prefix}{al}:`
   return {
-    /** One session record (JSON); TTL = its deadline + store.retention. */
+    /** One session record (src/store/record-codec.ts); TTL = its deadline + store.retention. */
     session: (id: string) => `${t}s:${id}`,
+    /** STRING: a session profile shared by records (record-codec.ts); TTL >= every such record's. */
+    profile: (digest: string) => `${t}sp:${digest}`,
     /** ZSET id -> current deadline (ms) of every unfinished session: the sweeper's work list. */
     deadlines: `${t}deadlines`,
     /** ZSET id -> created_at (ms) of every session within retention: listing. */

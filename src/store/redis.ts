@@ -25,6 +25,7 @@ import type { Store } from './types.js'
 import { redisAudit } from './redis/audit.js'
 import { lockKeysOf, type RedisContext, type Script } from './redis/context.js'
 import { redisLocks } from './redis/locks.js'
+import { redisProfiles } from './redis/profiles.js'
 import { redisSessions } from './redis/sessions.js'
 import { redisConsoleRecords } from './console-records.js'
 
@@ -76,7 +77,7 @@ export async function createRedisStore(
       })
   }
   const leaseScript = script('alAcquireLease', lua.ACQUIRE_LEASE)
-  const ctx: RedisContext = { redis, k, script, acked, ...lockKeysOf(k) }
+  const ctx: RedisContext = { redis, k, script, acked, ...lockKeysOf(k), profiles: redisProfiles(redis, k) }
 
   // Subscriptions need their own connection; opened on first use of ?wait=.
   let sub: RedisClient | null = null

@@ -1,5 +1,7 @@
 // Lua for every multi-key state change, so each runs atomically in Redis (and on one Cluster slot).
-// Versions: a record's JSON starts with {"v":N, so scripts compare versions without decoding it.
+// Versions and statuses: a record starts with them, in either form it is kept in
+// (src/store/record-codec.ts): compact `\x01N,status\x1f…` or JSON `{"v":N,"id":"…","status":"…"`,
+// so scripts compare them without decoding it.
 
 // KEYS[first] is the locks hash. With no lock at all (the usual case) the caller passes no index
 // keys and the answer is "unlocked"; when locks exist but the index keys were not passed, the
@@ -15,12 +17,18 @@ local function locked(first, now)
 end
 `
 
-// A record's status, read where encodeRecord puts it ({"v":N,"id":"…","status":"…"), and whether it
-// is one of the statuses a change may leave: ',a,b,' (the lifecycle's from-states) or '' (any).
+// A record's version and status, read where encodeRecord puts them, and whether its status is one
+// of those a change may leave: ',a,b,' (the lifecycle's from-states) or '' (any).
 const STATUS = `
+local function version(rec)
+  return string.match(rec, '^\\1(%d+),') or string.match(rec, '^{"v":(%d+),')
+end
+local function status(rec)
+  return string.match(rec, '^\\1%d+,([%a_]+)\\31') or string.match(rec, '^{"v":%d+,"id":"[^"]*","status":"([%a_]+)"')
+end
 local function allowed(rec, from)
   if from == '' then return true end
-  local s = string.match(rec, '^{"v":%d+,"id":"[^"]*","status":"([%a_]+)"')
+  local s = status(rec)
   return s ~= nil and string.find(from, ',' .. s .. ',', 1, true) ~= nil
 end
 `
@@ -44,7 +52,7 @@ return 'ok'
 export const CAS_SESSION = `${LOCKED}${STATUS}
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'missing' end
-if string.match(cur, '^{"v":(%d+),') ~= ARGV[1] then return 'conflict' end
+if version(cur) ~= ARGV[1] then return 'conflict' end
 if not allowed(cur, ARGV[8]) then return 'refused' end
 local l = locked(4, ARGV[6])
 if l == 'need_locks' then return l elseif l then return 'locked' end
@@ -67,9 +75,12 @@ return {rec, l and 1 or 0}
 `
 
 /** KEYS: session, action mark. ARGV: pxat. 1 when the session is active and its action was not used yet. */
-export const USE_ACTION = `
+export const USE_ACTION = `${STATUS}
 local rec = redis.call('GET', KEYS[1])
-if not rec or cjson.decode(rec).status ~= 'active' then return 0 end
+if not rec then return 0 end
+local s = status(rec)
+if s == nil and string.byte(rec, 1) == 123 then s = cjson.decode(rec).status end
+if s ~= 'active' then return 0 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', ARGV[1]) then return 1 end
 return 0
 `
@@ -96,8 +107,8 @@ return cur
  * (followed by its 15 lock index keys when ARGV[6] is '1'), then per updated session its key.
  * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, create
  * count, lock keys passed '1'|'0', now, update count, the events, then 6 per create: json, id,
- * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, json (or
- * '=status': the stored JSON with version + 1 and this status), id,
+ * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, record (or
+ * '=status': the stored record with version + 1 and this status), id,
  * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or ''); last, the change feed's
  * pub/sub channel: the ids of the sessions created are published there (space-separated, 500 a
  * message), in the same round trip. PUBLISH, not SPUBLISH: on Cluster a script may publish on any
@@ -139,12 +150,17 @@ for i = 0, nupd - 1 do
   local cur = redis.call('GET', KEYS[ukey + i])
   local why = nil
   if not cur then why = 'missing'
-  elseif string.match(cur, '^{"v":(%d+),') ~= ARGV[uarg + i * 7] then why = 'conflict'
+  elseif version(cur) ~= ARGV[uarg + i * 7] then why = 'conflict'
   elseif not allowed(cur, ARGV[uarg + i * 7 + 6]) then why = 'refused'
   elseif string.byte(ARGV[uarg + i * 7 + 1], 1) == 61 then
-    -- The head to rewrite in place: {"v":N,"id":"…","status":"…"
-    local _, e = string.find(cur, '^{"v":%d+,"id":"[^"]*","status":"[%a_]+"')
-    if e then curs[i] = string.sub(cur, e + 1) else why = 'refused' end
+    -- The head to rewrite in place: \\1N,status or {"v":N,"id":"…","status":"…"
+    local _, e = string.find(cur, '^\\1%d+,[%a_]+')
+    if e then
+      curs[i] = {true, string.sub(cur, e + 1)}
+    else
+      _, e = string.find(cur, '^{"v":%d+,"id":"[^"]*","status":"[%a_]+"')
+      if e then curs[i] = {false, string.sub(cur, e + 1)} else why = 'refused' end
+    end
   end
   if why then
     refused[#refused + 1] = nses + i
@@ -161,12 +177,18 @@ for i = 0, nses - 1 do
 end
 for i = 0, nupd - 1 do
   local a = uarg + i * 7
-  local json = ARGV[a + 1]
-  if curs[i] then
-    -- '=status': the stored JSON with its version and status replaced (the rest is unchanged).
-    json = '{"v":' .. (tonumber(ARGV[a]) + 1) .. ',"id":"' .. ARGV[a + 2] .. '","status":"' .. string.sub(json, 2) .. '"' .. curs[i]
+  local rec = ARGV[a + 1]
+  local c = curs[i]
+  if c then
+    -- '=status': the stored record with its version and status replaced (the rest is unchanged).
+    local v, s = tonumber(ARGV[a]) + 1, string.sub(rec, 2)
+    if c[1] then
+      rec = '\\1' .. v .. ',' .. s .. c[2]
+    else
+      rec = '{"v":' .. v .. ',"id":"' .. ARGV[a + 2] .. '","status":"' .. s .. '"' .. c[2]
+    end
   end
-  redis.call('SET', KEYS[ukey + i], json, 'PXAT', ARGV[a + 4])
+  redis.call('SET', KEYS[ukey + i], rec, 'PXAT', ARGV[a + 4])
   if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[3], ARGV[a + 2]) else redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2]) end
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 3], ARGV[a + 2]) else redis.call('ZREM', KEYS[5], ARGV[a + 2]) end
 end
@@ -183,8 +205,8 @@ return 'ok'
 /**
  * KEYS: deadlines, pending, created, then the session key of each id. ARGV: now, until, the ids.
  * Claims the ids still due (their deadline score moves to `until`, hiding them from other claims;
- * any write to the session replaces it) and returns {dropped, record...}; an id whose record is
- * gone is removed from every index and counted as dropped.
+ * any write to the session replaces it) and returns {dropped, id, record, id, record...}; an id
+ * whose record is gone is removed from every index and counted as dropped.
  */
 export const CLAIM_DUE = `
 local out = {0}
@@ -195,6 +217,7 @@ for i = 3, #ARGV do
     local rec = redis.call('GET', KEYS[i + 1])
     if rec then
       redis.call('ZADD', KEYS[1], ARGV[2], id)
+      out[#out + 1] = id
       out[#out + 1] = rec
     else
       redis.call('ZREM', KEYS[1], id)

@@ -4,7 +4,7 @@
 // sessions it creates are announced on the change feed by the script itself (no extra command).
 import { isFinal } from '../../domain/status.js'
 import { decodeStored, storedEvent } from '../audit-codec.js'
-import { encodeRecord, parseHead } from '../codec.js'
+import { parseHead, storedRecord } from '../codec.js'
 import { recordExpiry } from '../keys.js'
 import * as lua from '../scripts.js'
 import type { AuditStore, StoredAuditEvent, WriteResult } from '../types.js'
@@ -14,7 +14,7 @@ import { fromList, guard, type RedisContext } from './context.js'
 const readEvent = (fields: Buffer[]): string => (fields[1] ? decodeStored(fields[1]) : '')
 
 export function redisAudit(ctx: RedisContext): AuditStore {
-  const { redis, k } = ctx
+  const { redis, k, profiles } = ctx
   const { recLockKeys } = ctx
   const appendScript = ctx.acked('alAppendAudit', lua.APPEND_AUDIT)
 
@@ -32,25 +32,29 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           sessions.length,
         ]
         const args: (string | number | Buffer)[] = events.map(storedEvent)
+        const profiled: Parameters<typeof profiles.save>[0] = []
         for (const { rec, retentionMs: keep } of sessions) {
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           const pxat = recordExpiry(rec.expires_at, keep)
-          args.push(encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, pending)
+          const packed = storedRecord(rec)
+          profiled.push({ packed, pxat })
+          args.push(packed.text, rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
         for (const { rec, expectedV, retentionMs: keep, from, statusOnly } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
-          args.push(
-            expectedV,
-            // '=status': the script rewrites the version and status of the stored JSON in place.
-            statusOnly && rec.v === expectedV + 1 ? `=${rec.status}` : encodeRecord(rec),
-            rec.id,
-            deadline,
-            recordExpiry(rec.expires_at, keep),
-            pending,
-            fromList(from),
-          )
+          const pxat = recordExpiry(rec.expires_at, keep)
+          // '=status': the script rewrites the version and status of the stored record in place
+          // (its profile and expiry stay as they are).
+          let text = `=${rec.status}`
+          if (!statusOnly || rec.v !== expectedV + 1) {
+            const packed = storedRecord(rec)
+            profiled.push({ packed, pxat })
+            text = packed.text
+          }
+          args.push(expectedV, text, rec.id, deadline, pxat, pending, fromList(from))
         }
+        await profiles.save(profiled)
         const now = creates?.now ?? 0
         const shared = [k.auditHead(chain), k.audit, k.deadlines, k.created, k.pending, k.locks]
         const call = async (withLocks: boolean) => {

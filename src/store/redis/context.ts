@@ -5,7 +5,7 @@ import type { LockScope, SessionRecord } from '../../domain/index.js'
 import { scopeOf } from '../../domain/session.js'
 import { guard, type RedisClient } from '../../redis/client.js'
 import type { Script } from '../../redis/script.js'
-import { decodeRecord } from '../codec.js'
+import type { Profiles } from './profiles.js'
 import type { Keys } from '../keys.js'
 import { scopeCombos } from '../keys.js'
 
@@ -27,9 +27,9 @@ export interface RedisContext {
   /** The locks hash and the 15 lock index keys that could match a scope. */
   lockKeys(scope: LockScope): string[]
   recLockKeys(rec: SessionRecord): string[]
+  /** The profiles compact session records name. */
+  profiles: Profiles
 }
-
-export const parse = (json: string | null): SessionRecord | null => (json ? decodeRecord(json) : null)
 
 /** The from-states of a change as the scripts take them: ',a,b,', or '' for any status. */
 export const fromList = (from: readonly string[] | undefined): string => (from ? `,${from.join(',')},` : '')

@@ -1,14 +1,17 @@
-// Session records in Redis: one JSON string per session (TTL: its deadline + store.retention),
-// the deadline, created and pending indexes, and the gateway's used-action marks.
+// Session records in Redis: one string per session (TTL: its deadline + store.retention; compact
+// with a shared profile, or JSON: src/store/record-codec.ts), the deadline, created and pending
+// indexes, and the gateway's used-action marks.
+import type { SessionRecord } from '../../domain/session.js'
 import { isFinal } from '../../domain/status.js'
-import { decodeCursor, decodeRecord, encodeCursor, encodeRecord } from '../codec.js'
+import { decodeCursor, encodeCursor, storedRecord } from '../codec.js'
 import { recordExpiry } from '../keys.js'
 import * as lua from '../scripts.js'
 import type { CasResult, CreateResult, SessionStore } from '../types.js'
-import { fromList, guard, parse, type RedisContext } from './context.js'
+import { fromList, guard, type RedisContext } from './context.js'
 
 export function redisSessions(ctx: RedisContext): SessionStore {
-  const { redis, k } = ctx
+  const { redis, k, profiles } = ctx
+  const one = async (id: string, raw: string | null) => (await profiles.decode([id], [raw]))[0] ?? null
   const { lockKeys, recLockKeys } = ctx
   const createScript = ctx.acked('alCreateSession', lua.CREATE_SESSION)
   const casScript = ctx.acked('alCasSession', lua.CAS_SESSION)
@@ -21,7 +24,9 @@ export function redisSessions(ctx: RedisContext): SessionStore {
       guard('create', async () => {
         const pending = rec.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(rec.expires_at, retentionMs)
-        const args = [encodeRecord(rec), rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
+        const packed = storedRecord(rec)
+        await profiles.save([{ packed, pxat }])
+        const args = [packed.text, rec.id, rec.expires_at, pxat, rec.created_at, now, pending]
         const base = [k.session(rec.id), k.deadlines, k.created, k.pending]
         let keys = [...base, k.locks]
         let r = (await createScript(keys.length, ...keys, ...args)) as CreateResult | 'need_locks'
@@ -31,9 +36,11 @@ export function redisSessions(ctx: RedisContext): SessionStore {
         }
         return r === 'need_locks' ? 'locked' : r
       }),
-    getSession: (id) => guard('read', async () => parse(await redis.get(k.session(id)))),
+    getSession: (id) => guard('read', async () => one(id, await redis.get(k.session(id)))),
     getSessions: (ids) =>
-      guard('read', async () => (ids.length === 0 ? [] : (await redis.mget(ids.map(k.session))).map(parse))),
+      guard('read', async () =>
+        ids.length === 0 ? [] : profiles.decode(ids, await redis.mget(ids.map(k.session))),
+      ),
     introspect: (id, scope, now) =>
       guard('introspect', async () => {
         let keys = [k.session(id), k.locks]
@@ -42,14 +49,16 @@ export function redisSessions(ctx: RedisContext): SessionStore {
           keys = [k.session(id), ...lockKeys(scope)]
           ;[rec, locked] = (await introspectScript(keys.length, ...keys, now)) as [string | null, number]
         }
-        return { rec: parse(rec), locked: locked !== 0 }
+        return { rec: await one(id, rec), locked: locked !== 0 }
       }),
     casSession: (next, expectedV, { checkLocks, retentionMs, now, from }) =>
       guard('update', async () => {
         const deadline = isFinal(next.status) ? '' : next.expires_at
         const pending = next.status === 'pending_approval' ? '1' : '0'
         const pxat = recordExpiry(next.expires_at, retentionMs)
-        const args = [expectedV, encodeRecord(next), next.id, deadline, pxat, now, pending, fromList(from)]
+        const packed = storedRecord(next)
+        await profiles.save([{ packed, pxat }])
+        const args = [expectedV, packed.text, next.id, deadline, pxat, now, pending, fromList(from)]
         const base = [k.session(next.id), k.deadlines, k.pending]
         let keys = checkLocks ? [...base, k.locks] : base
         let r = (await casScript(keys.length, ...keys, ...args)) as CasResult | 'need_locks'
@@ -103,11 +112,17 @@ export function redisSessions(ctx: RedisContext): SessionStore {
       guard('sweep', async () => {
         if (ids.length === 0) return { recs: [], dropped: 0 }
         const keys = [k.deadlines, k.pending, k.created, ...ids.map(k.session)]
-        const [dropped, ...recs] = (await claimDueScript(keys.length, ...keys, now, until, ...ids)) as [
+        const [dropped, ...found] = (await claimDueScript(keys.length, ...keys, now, until, ...ids)) as [
           number,
           ...string[],
         ]
-        return { recs: recs.map(decodeRecord), dropped }
+        // Pairs: id, record.
+        const claimed = found.filter((_, i) => i % 2 === 0)
+        const recs = await profiles.decode(
+          claimed,
+          found.filter((_, i) => i % 2 === 1),
+        )
+        return { recs: recs as SessionRecord[], dropped }
       }),
     expiryLag: (now) =>
       guard('count', async () => {

@@ -1,0 +1,85 @@
+// The session profiles compact records name (src/store/record-codec.ts): written before the
+// records that name them, kept at least as long, and read through a cache (a profile's key is
+// its content's digest, so a cached profile is never out of date).
+import type { SessionRecord } from '../../domain/session.js'
+import { decodeRecord } from '../codec.js'
+import type { Keys } from '../keys.js'
+import {
+  isPacked,
+  profileOf,
+  unpackProfile,
+  unpackRecord,
+  type Packed,
+  type Profile,
+} from '../record-codec.js'
+import type { RedisClient } from '../../redis/client.js'
+
+/** A profile outlives its last record by up to this, so most writes of a record need not touch it. */
+const SLACK_MS = 3_600_000
+/** How long this process trusts that a profile it wrote is still there (it is never rewritten sooner). */
+const TRUST_MS = 60_000
+const CACHE = 10_000
+
+export interface Profiles {
+  /** Writes what these records' profiles need to outlive them (nothing when this process just did). */
+  save(writes: { packed: Packed; pxat: number }[]): Promise<void>
+  /** The records kept under these ids (null where there is none). */
+  decode(ids: readonly string[], raw: readonly (string | null)[]): Promise<(SessionRecord | null)[]>
+}
+
+export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
+  const cache = new Map<string, Profile>()
+  /** digest -> [kept until (ms), written at (ms)] of the profiles this process wrote. */
+  const written = new Map<string, [number, number]>()
+  const remember = <T>(m: Map<string, T>, key: string, value: T) => {
+    if (m.size >= CACHE) m.clear()
+    m.set(key, value)
+  }
+
+  return {
+    async save(writes) {
+      const now = Date.now()
+      const due = new Map<string, [string, number]>()
+      for (const { packed, pxat } of writes) {
+        const p = packed.profile
+        if (!p) continue
+        const known = written.get(p.id)
+        if (known && known[0] >= pxat && now - known[1] < TRUST_MS) continue
+        const until = pxat + SLACK_MS
+        if ((due.get(p.id)?.[1] ?? 0) < until) due.set(p.id, [p.text, until])
+      }
+      if (due.size === 0) return
+      const batch = redis.pipeline()
+      for (const [id, [text, until]] of due) {
+        // NX keeps what is there (the same text: the key is its digest); GT only extends its life.
+        batch.set(k.profile(id), text, 'PXAT', until, 'NX').pexpireat(k.profile(id), until, 'GT')
+      }
+      const replies = (await batch.exec()) ?? []
+      const failed = replies.find(([e]) => e)
+      if (failed) throw failed[0] as Error
+      for (const [id, [, until]] of due) remember(written, id, [until, now])
+    },
+
+    async decode(ids, raw) {
+      const missing = new Set<string>()
+      for (const text of raw) {
+        if (text && isPacked(text) && !cache.has(profileOf(text))) missing.add(profileOf(text))
+      }
+      if (missing.size > 0) {
+        const digests = [...missing]
+        const found = await redis.mget(digests.map(k.profile))
+        digests.forEach((d, i) => {
+          const text = found[i]
+          if (text) remember(cache, d, unpackProfile(text))
+        })
+      }
+      return raw.map((text, i) => {
+        if (!text) return null
+        if (!isPacked(text)) return decodeRecord(text)
+        const profile = cache.get(profileOf(text))
+        if (!profile) throw new Error(`the profile of session ${ids[i] as string} is missing`)
+        return unpackRecord(text, ids[i] as string, profile)
+      })
+    },
+  }
+}
