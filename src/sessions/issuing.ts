@@ -118,7 +118,7 @@ export function createIssuing(deps: IssuingDeps) {
       .change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), { checkLocks: true })
       .catch((e: unknown) => {
         if (!(e instanceof ReplicaAckError)) throw e
-        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, provider, e)
+        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, e)
       })
     if (t.locked) throw err.policy(await lockReason(base))
     if (!t.changed) throw err.conflict('the session changed while it was being claimed')
@@ -169,6 +169,7 @@ export function createIssuing(deps: IssuingDeps) {
       try {
         const issued = await provider.issue({
           sessionId: base.id,
+          attempt: jti,
           agent: base.agent,
           taskId: base.task.id,
           environment: base.environment,
@@ -195,7 +196,7 @@ export function createIssuing(deps: IssuingDeps) {
       const r = await records.replace('activate', active, issuing, true).catch((e: unknown) => {
         // A claim's activation that landed unacknowledged is undone; a new session's stays a 503.
         if (!(e instanceof ReplicaAckError) || base.v === 0) throw e
-        return unclaim.undo(base, active, handle, provider, e)
+        return unclaim.undo(base, active, handle, e)
       })
       if (r !== 'ok') {
         // Locked: end the session with the fresh handle, so its one revocation covers them.
@@ -250,7 +251,7 @@ export function createIssuing(deps: IssuingDeps) {
       throw err.unavailable('session id collision; try again')
     // A claim whose issued event landed unacknowledged is undone: its token is never handed out.
     if (written.status === 'rejected' && written.reason instanceof ReplicaAckError && base.v !== 0)
-      return unclaim.undo(base, rec, provider.external ? rec.handle : null, provider, written.reason)
+      return unclaim.undo(base, rec, provider.external ? rec.handle : null, written.reason)
     if (written.status === 'rejected' || signed.status === 'rejected') {
       // The session may exist (written, or a lost reply after the write): it is ended.
       const unacked = written.status === 'rejected' && written.reason instanceof ReplicaAckError

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { credentialProcessOutput } from '../../../providers/aws/credential-process.js'
+import { attemptSessionName, sessionOfName } from '../../../providers/aws/policy.js'
 import { awsProvider } from '../../../providers/aws/index.js'
 import { createLogger } from '../../../src/log.js'
 import { createSecretSource } from '../../../src/secrets/source.js'
@@ -44,6 +45,9 @@ afterAll(async () => {
 })
 
 const lastAssume = () => w.fake.callsOf('AssumeRole').at(-1)!
+/** The jti of a grant's token: the issue attempt its credentials are named after. */
+const jtiOf = (token: string): string =>
+  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string
 
 describe('aws: issuing', () => {
   it('assumes the environment role once, with the exact session parameters, signed with the broker key', async () => {
@@ -59,7 +63,9 @@ describe('aws: issuing', () => {
     expect(call.accessKeyId).toBe(BROKER_AKID)
     expect(call.caller).toBe(BROKER_ARN)
     expect(call.params['RoleArn']).toBe(ROLES.staging)
-    expect(call.params['RoleSessionName']).toBe(sid)
+    // Named after this issue attempt (the token's jti), so revoking another attempt spares it.
+    expect(call.params['RoleSessionName']).toBe(attemptSessionName(sid, jtiOf(r.body.grant.token)))
+    expect(call.params['RoleSessionName']).toMatch(new RegExp(`^${sid}\\.[0-9a-f]{8}$`))
     expect(call.params['SourceIdentity']).toBe('build-bot')
     expect(call.params['ExternalId']).toBeUndefined()
     // A second short of the session's remaining time, so the credentials die before the session.
@@ -112,6 +118,7 @@ describe('aws: issuing', () => {
     const aws = t.broker.runtime().providers.get('aws-main')!
     const issued = await aws.issue({
       sessionId: 'ses_prodPROD0000000000000001',
+      attempt: 'jtiPROD1',
       agent: 'build-bot',
       taskId: 'P-1',
       environment: 'prod',
@@ -126,12 +133,14 @@ describe('aws: issuing', () => {
     expect(issued.handle).toMatchObject({
       role_arn: ROLES.prod,
       role_id: w.fake.roles.get(ROLES.prod)!.roleId,
-      session_name: 'ses_prodPROD0000000000000001',
+      session_name: attemptSessionName('ses_prodPROD0000000000000001', 'jtiPROD1'),
     })
-    // The same session is never minted twice.
+    expect(call.params['RoleSessionName']).toBe(issued.handle['session_name'])
+    // The same attempt is never minted twice.
     await expect(
       aws.issue({
         sessionId: 'ses_prodPROD0000000000000001',
+        attempt: 'jtiPROD1',
         agent: 'build-bot',
         taskId: 'P-1',
         environment: 'prod',
@@ -172,7 +181,9 @@ describe('aws: issuing', () => {
     }
     const staged = await api.issue('build-bot', { provider: 'aws-main' })
     expect(lastAssume().params['RoleArn']).toBe(ROLES.staging)
-    expect(lastAssume().params['RoleSessionName']).toBe(staged.session.id)
+    expect(lastAssume().params['RoleSessionName']).toBe(
+      attemptSessionName(staged.session.id, jtiOf(staged.grant.token)),
+    )
   })
 
   it('throttling is retried with the same session name: exactly one successful AssumeRole', async () => {
@@ -182,7 +193,9 @@ describe('aws: issuing', () => {
     expect(r.status).toBe(201)
     const calls = w.fake.callsOf('AssumeRole').slice(before)
     expect(calls.map((c) => c.status)).toEqual([400, 503, 200])
-    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(new Set([r.body.session.id]))
+    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(
+      new Set([attemptSessionName(r.body.session.id, jtiOf(r.body.grant.token))]),
+    )
   })
 
   it('throttling that does not stop is a 503 after bounded retries, and the session does not stay live', async () => {
@@ -197,12 +210,15 @@ describe('aws: issuing', () => {
       .slice(before)
       .filter((c) => c.params['RoleArn'] === ROLES.staging)
     expect(calls.map((c) => c.status)).toEqual([400, 400, 400, 400])
-    const sid = calls[0]!.params['RoleSessionName']!
+    const name = calls[0]!.params['RoleSessionName']!
+    const sid = sessionOfName(name)
+    expect(tagsOf(calls[0]!)['airlock:session-id']).toBe(sid)
+    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(new Set([name]))
     expect((await api.get(`/v1/sessions/${sid}`, 'ops')).body.status).toBe('revoked')
-    // An answer may have been lost in transit, so the session name is denied all the same.
+    // An answer may have been lost in transit, so the attempt's session name is denied all the same.
     const denied = w.fake.policyOf(ROLES.staging, 'airlock-revoked-sessions')
     expect(denied.Statement[0].Condition.StringEquals['aws:userid']).toContain(
-      `${w.fake.roles.get(ROLES.staging)!.roleId}:${sid}`,
+      `${w.fake.roles.get(ROLES.staging)!.roleId}:${name}`,
     )
   })
 
