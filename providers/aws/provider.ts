@@ -186,6 +186,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
           // Handles written before attempts had names of their own name the session.
           const name = h['session_name'] || input.sessionId
           await denyList.deny(env, `${await roleId()}:${name}`, expiry)
+          failed(null)
         } else {
           // Issuing never finished: credentials may exist if STS answered (or its answer was lost).
           // The attempt's name, and the session's own (what an earlier version issued under).
@@ -198,9 +199,9 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
             const expiry = at + config.maxSessionSeconds * 1000
             if (expiry <= now()) continue // expired at AWS by themselves
             await denyList.deny(env, `${await roleId()}:${name}`, expiry)
+            failed(null)
           }
         }
-        failed(null)
       } catch (e) {
         const message = `revoking ${input.sessionId} failed: ${describe(e)}`
         failed(message, e instanceof BrokerKeyError)

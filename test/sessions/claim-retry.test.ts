@@ -11,6 +11,7 @@ import { ReplicaAckError } from '../../src/store/durable.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, newKeys, sessionBody, TestClock, testConfigYaml } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
+import { jtiOf } from '../support/jti.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -116,9 +117,6 @@ async function memoryBroker() {
     event,
   }
 }
-
-const jtiOf = (token: string) =>
-  (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Body).jti as string
 
 const AFTER_APPROVAL = ['session.requested', 'session.approval', 'session.approved']
 

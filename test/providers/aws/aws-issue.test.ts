@@ -19,6 +19,7 @@ import {
   type AwsWorld,
 } from '../../support/aws-setup.js'
 import { SERVICE_UNAVAILABLE, tagsOf, THROTTLING } from '../../support/fake-aws.js'
+import { jtiOf } from '../../support/jti.js'
 
 let w: AwsWorld
 let t: TestBroker
@@ -45,9 +46,6 @@ afterAll(async () => {
 })
 
 const lastAssume = () => w.fake.callsOf('AssumeRole').at(-1)!
-/** The jti of a grant's token: the issue attempt its credentials are named after. */
-const jtiOf = (token: string): string =>
-  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string
 
 describe('aws: issuing', () => {
   it('assumes the environment role once, with the exact session parameters, signed with the broker key', async () => {
@@ -254,6 +252,8 @@ describe('aws: issuing', () => {
     const s = await api.issue('build-bot', { provider: 'aws-staging-only' })
     expect(lastAssume().params['RoleArn']).toBe(ROLES.sameAccount)
     const puts = w.fake.callsOf('PutRolePolicy').length
+    const name = lastAssume().params['RoleSessionName']
+    expect(name).toBe(attemptSessionName(s.session.id, jtiOf(s.grant.token)))
     await api.del(`/v1/sessions/${s.session.id}`, 'ops')
     const put = w.fake.callsOf('PutRolePolicy')[puts]!
     expect(put.caller).toBe(BROKER_ARN)
@@ -262,7 +262,7 @@ describe('aws: issuing', () => {
       w.fake.policyOf(ROLES.sameAccount, 'airlock-revoked-sessions').Statement[0].Condition.StringEquals[
         'aws:userid'
       ],
-    ).toEqual([`${w.fake.roles.get(ROLES.sameAccount)!.roleId}:${s.session.id}`])
+    ).toEqual([`${w.fake.roles.get(ROLES.sameAccount)!.roleId}:${name}`])
   })
 
   it("re-reads the broker's key after the secret rotates", async () => {
