@@ -12,7 +12,6 @@ import { scopeOf, type SessionRecord } from '../domain/session.js'
 import { AirlockError, err } from '../errors.js'
 import { newJti } from '../ids.js'
 import type { Metrics } from '../metrics.js'
-import type { Provider } from '../../providers/types.js'
 import type { Runtime } from '../runtime.js'
 import { scrub } from '../scrub.js'
 import { ReplicaAckError } from '../store/durable.js'
@@ -109,11 +108,7 @@ export function createIssuing(deps: IssuingDeps) {
    * Claims the approved `base` (still at its version) into `next`; throws when it cannot. A claim
    * written but not acknowledged by the replicas is undone (back to approved) before the 503.
    */
-  async function claimInto(
-    base: SessionRecord,
-    next: SessionRecord,
-    provider: Provider,
-  ): Promise<SessionRecord> {
+  async function claimInto(base: SessionRecord, next: SessionRecord): Promise<SessionRecord> {
     const t = await records
       .change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), { checkLocks: true })
       .catch((e: unknown) => {
@@ -149,7 +144,7 @@ export function createIssuing(deps: IssuingDeps) {
     if (!provider.external) {
       // Nothing exists outside Airlock, so the record can go straight to active in one write.
       rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
-      if (!createWithEvent) rec = await claimInto(base, rec, provider)
+      if (!createWithEvent) rec = await claimInto(base, rec)
     } else {
       issuedBy = 'activate'
       const issuing: SessionRecord = {
@@ -163,7 +158,7 @@ export function createIssuing(deps: IssuingDeps) {
         if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
         if (r !== 'ok') throw err.unavailable('session id collision; try again')
       } else {
-        issuing.v = (await claimInto(base, issuing, provider)).v
+        issuing.v = (await claimInto(base, issuing)).v
       }
       let handle: Record<string, string>
       try {

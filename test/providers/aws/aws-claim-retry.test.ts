@@ -152,9 +152,10 @@ describe('aws: a claim undone and retried', () => {
     const noHandle = 'ses_legacyNOHANDLE000000001'
     const backend = t.broker.backend
     if (backend.kind !== 'redis') throw new Error('expected the Redis backend')
-    await redisProviderState(backend.redis, backend.prefix)('aws-main').zadd(`issued:${ROLES.staging}`, [
-      { member: noHandle, score: clock.now() },
-    ])
+    await redisProviderState(
+      backend.redis,
+      backend.prefix,
+    )('aws-main').zadd(`issued:${ROLES.staging}`, [{ member: noHandle, score: clock.now() }])
     await aws.revoke({
       sessionId: noHandle,
       attempt: 'jtiOfTheLegacyRecord2',

@@ -159,7 +159,12 @@ describe('postgres: a claim undone and retried', () => {
     // With the handle the earlier version recorded, and the record's jti as every revoke now passes.
     const a = 'ses_legacyHANDLE00000000001'
     const roleA = await legacy(a)
-    await provider.revoke({ ...base, sessionId: a, attempt: 'jtiOfTheLegacyRecord1', handle: { role: roleA } })
+    await provider.revoke({
+      ...base,
+      sessionId: a,
+      attempt: 'jtiOfTheLegacyRecord1',
+      handle: { role: roleA },
+    })
     expect(await roleExists(url, roleA)).toBe(false)
     // Issuing that never finished (no handle): the attempt's role and the session-named one are tried.
     const b = 'ses_legacyNOHANDLE000000001'
