@@ -15,6 +15,7 @@ import { parseConfig } from '../src/config/load.js'
 import { checkRequest } from '../src/gateway/check.js'
 import { containPath, type Contained } from '../src/gateway/path.js'
 import { redactBuffer, redactStream, secretBytes } from '../src/gateway/redact.js'
+import { credentialForms } from '../src/gateway/secret-forms.js'
 import { createLogger } from '../src/log.js'
 import { buildBroker } from '../src/broker.js'
 import { generateSigningKey } from '../src/tokens/keys.js'
@@ -159,7 +160,8 @@ await time('undici: upstream GET and body', async () => {
   await r.body.arrayBuffer()
 })
 const answer = Buffer.from(JSON.stringify({ items: [{ id: 'item-1', name: 'first' }] }))
-const secrets = ['bench-upstream-token', 'bench-upstream-token']
+// Every form the gateway looks for: as it is, JSON, URL-encoded and base64 (secret-forms.ts).
+const secrets = credentialForms('bench-upstream-token')
 await time('redactBuffer() of a small answer', () => redactBuffer(answer, secretBytes(secrets)))
 await time('redactStream() of a small answer', async () => {
   const s = redactStream(secretBytes(secrets))

@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '3' },
     only: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     rate: { type: 'string' },
@@ -280,10 +280,13 @@ rate_limits: { per_agent_per_minute: 1000000 }
           : []),
       ]
       if (WARMUP > 0) for (const t of targets) await cannon('warmup', t.url, sc.method, t.tok, WARMUP)
-      // Rounds interleave the targets, so a neighbour's load falls on all of them alike.
+      // Rounds interleave the targets, so a neighbour's load falls on all of them alike, and each
+      // round starts with the next target: the one measured right after another is not always the same.
       const runs = targets.map(() => [] as Result[])
       for (let round = 1; round <= ROUNDS; round++)
-        for (const [i, t] of targets.entries()) {
+        for (let j = 0; j < targets.length; j++) {
+          const i = (j + round - 1) % targets.length
+          const t = targets[i] as (typeof targets)[number]
           log(`${sc.what}: ${t.label}, round ${round}/${ROUNDS}, ${DURATION} s, ${CONNECTIONS} connections`)
           const r = await cannon(`${sc.what} ${t.label}`, t.url, sc.method, t.tok, DURATION, {
             server: t.process,

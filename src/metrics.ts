@@ -78,7 +78,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     gatewayRequests: new Counter({
       name: 'airlock_gateway_requests_total',
-      help: 'Gateway calls by provider and outcome (forwarded, refused, unauthenticated, upstream_error)',
+      help: 'Gateway calls by provider and outcome (forwarded, refused, unauthenticated, unavailable, upstream_error)',
       labelNames: ['provider', 'outcome'],
       registers: r,
     }),

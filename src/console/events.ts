@@ -10,12 +10,12 @@ import { ANY_SESSION } from '../store/types.js'
 import { principalOf, type ConsoleApp, type ConsoleContext } from './context.js'
 
 const HEARTBEAT_MS = 20_000
-const WATCH_MS = 3_600_000
 /**
- * Lists also refresh this often: a session granted at once (no approval) is written without a
- * change notification, which keeps the grant path free of a publish per grant.
+ * A watch is renewed this often (the page refreshes then too). Lists need no shorter refresh:
+ * every write of a session announces it, grants at once included (the append that creates a
+ * session publishes it in the same script), and a subscription that was down wakes every watch.
  */
-const LIST_REFRESH_MS = 30_000
+const WATCH_MS = 3_600_000
 /** Changes within this window reach the page as one refresh (a bulk revocation is many changes). */
 const COALESCE_MS = 150
 export const EVENTS_PATH = '/console/events'
@@ -48,9 +48,8 @@ export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
       const cookie = req.consoleCookie as string
       const stop = new AbortController()
       const key = session ?? ANY_SESSION
-      const ms = session ? WATCH_MS : LIST_REFRESH_MS
       // Listening before the stream opens: a store that cannot subscribe is a 503, not a dead stream.
-      let watch = await broker.store.watchChange(key, ms, stop.signal)
+      let watch = await broker.store.watchChange(key, WATCH_MS, stop.signal)
 
       reply.hijack()
       const res = reply.raw
@@ -96,7 +95,7 @@ export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
           await watch.changed
           if (stop.signal.aborted) break
           // Listen again before telling the page, so no change falls between two watches.
-          watch = await broker.store.watchChange(key, ms, stop.signal)
+          watch = await broker.store.watchChange(key, WATCH_MS, stop.signal)
           await sleep(COALESCE_MS, undefined, { signal: stop.signal }).catch(() => {})
           send('change')
         }

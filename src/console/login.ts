@@ -204,15 +204,20 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       const q = req.query
       const again = 'start again from the sign-in page'
       const state = q.state && /^[A-Za-z0-9_-]{1,128}$/.test(q.state) ? q.state : null
-      const raw = state ? await broker.store.takeConsoleRecord('login', state) : null
-      if (!raw)
-        throw err.invalid(
+      const unknown = () =>
+        err.invalid(
           `this sign-in link is not valid (used already, expired, or not from this broker): ${again}`,
         )
+      // Read, not used up yet: only the browser that started the sign-in (its binding cookie) uses
+      // the state, so a link replayed elsewhere cannot spoil the real browser's sign-in.
+      const raw = state ? await broker.store.getConsoleRecord('login', state) : null
+      if (!state || !raw) throw unknown()
       const login = JSON.parse(raw) as LoginState
       const binding = readCookie(req.headers.cookie, ctx.cookies().login)
       if (!binding || !sameSecret(sha256Hex(binding), login.binding))
         throw err.invalid(`this sign-in was started in another browser (or its cookie expired): ${again}`)
+      // Used once: of two callbacks racing with the right cookie, one gets it.
+      if ((await broker.store.takeConsoleRecord('login', state)) !== raw) throw unknown()
       if (q.error !== undefined) {
         const code = /^[\w.-]{1,64}$/.test(q.error) ? q.error : 'an error'
         throw err.unauthenticated(

@@ -38,11 +38,13 @@ export function upstreamHeaders(
   bodyLength: number | null,
 ): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const name of [...PASSED, ...cfg.forwardHeaders]) {
+  const pass = (name: string) => {
     const v = incoming[name]
     if (typeof v === 'string') out[name] = v
     else if (Array.isArray(v)) out[name] = v.join(', ')
   }
+  for (const name of PASSED) pass(name)
+  for (const name of cfg.forwardHeaders) pass(name)
   // The body is scanned for the credential on its way back, so it must arrive uncompressed.
   out['accept-encoding'] = 'identity'
   out[env.header] = env.header === 'authorization' ? `Bearer ${credential}` : credential
@@ -55,14 +57,24 @@ export function responseHeaders(
   headers: Record<string, string | string[] | undefined>,
   secrets: string[],
 ): Record<string, string | string[]> {
-  const connection = String(headers['connection'] ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((s) => s.trim())
+  const named = headers['connection']
+  const connection =
+    named === undefined
+      ? null
+      : String(named)
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim())
   const out: Record<string, string | string[]> = {}
-  for (const [name, v] of Object.entries(headers)) {
+  for (const name in headers) {
+    const v = headers[name]
     // Redaction can change the length, so the body goes out chunked.
-    if (v === undefined || HOP_BY_HOP.has(name) || connection.includes(name) || name === 'content-length')
+    if (
+      v === undefined ||
+      HOP_BY_HOP.has(name) ||
+      connection?.includes(name) === true ||
+      name === 'content-length'
+    )
       continue
     out[name] = Array.isArray(v) ? v.map((x) => redactText(x, secrets)) : redactText(v, secrets)
   }

@@ -1,32 +1,13 @@
 // What a tool result may carry of a command's output: every credential of the session replaced by
 // `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
 import type { Grant } from '../client/sessions.js'
+import { base64Forms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
 
 const REDACTED = '[redacted]'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
 const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
 
-/** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
-const MIN_FORM = 8
-
-/**
- * The runs of base64 characters that encode `value` whatever its byte offset in a longer input:
- * for each offset modulo 3, the characters that depend on the value's bytes alone. So
- * `base64("user:" + password)` is caught as well as `base64(password)`.
- */
-function base64Forms(value: string): string[] {
-  const bytes = Buffer.from(value, 'utf8')
-  const out: string[] = []
-  for (let k = 0; k < 3; k++) {
-    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64')
-    const inner = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
-    out.push(inner, inner.replaceAll('+', '-').replaceAll('/', '_'))
-  }
-  return out
-}
-
-const urlForms = (v: string) => [v, encodeURIComponent(v), new URLSearchParams({ v }).toString().slice(2)]
 const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
 
 /** Every form of one secret to look for. */

@@ -1,5 +1,6 @@
 // Bearer authentication and role checks. A route declares who may call it in `config.roles`;
 // routes without it (health, JWKS, docs, Slack) authenticate themselves or need nothing.
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { err } from '../errors.js'
 import { hasRole, type Principal, type RouteRole } from '../auth/principal.js'
@@ -22,7 +23,7 @@ export function principalOf(req: { principal: Principal | null }): Principal {
 export default fp(
   async (app) => {
     app.decorateRequest('principal', null)
-    app.addHook('onRequest', async (req) => {
+    const check = async (req: FastifyRequest) => {
       const roles = req.routeOptions.config.roles
       if (!roles) return
       const principal = await app.broker.runtime().authenticate(req.headers.authorization)
@@ -33,6 +34,12 @@ export default fp(
         )
       }
       req.principal = principal
+    }
+    // Only on the routes that declare roles: the others (the gateway's above all) skip the hook.
+    app.addHook('onRoute', (route) => {
+      if (!route.config?.roles) return
+      const own = route.onRequest ?? []
+      route.onRequest = [...(Array.isArray(own) ? own : [own]), check]
     })
   },
   { name: 'auth', dependencies: ['broker'] },

@@ -1,6 +1,7 @@
 // A route with a body schema takes JSON (and form bodies where a route says so, as RFC 7662 and
 // Slack need): anything else is a 415 that says what to send, instead of a schema error about a
 // body that was never read as the caller meant it.
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { err } from '../errors.js'
 import { JSON_ONLY } from './errors.js'
@@ -16,8 +17,7 @@ const FORM = 'application/x-www-form-urlencoded'
 
 export default fp(
   async (app) => {
-    app.addHook('preValidation', async (req) => {
-      if (!req.routeOptions.schema?.body) return
+    const check = async (req: FastifyRequest) => {
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
       if (type === 'application/json') return
       if (type === FORM && req.routeOptions.config.forms) return
@@ -28,6 +28,12 @@ export default fp(
           ? `send the body as JSON (Content-Type: application/json) or as a form (${FORM})${sent}`
           : `${JSON_ONLY}${sent}`,
       )
+    }
+    // Only on the routes with a body schema: the others (the gateway's above all) skip the hook.
+    app.addHook('onRoute', (route) => {
+      if (!route.schema?.body) return
+      const own = route.preValidation ?? []
+      route.preValidation = [...(Array.isArray(own) ? own : [own]), check]
     })
   },
   { name: 'media-type' },

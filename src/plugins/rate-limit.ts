@@ -8,6 +8,7 @@ import fp from 'fastify-plugin'
 import type { Backend } from '../backend.js'
 import { AirlockError, StoreUnavailableError } from '../errors.js'
 import type { RedisClient } from '../redis/client.js'
+import { defineScript } from '../redis/script.js'
 import { redisKeys } from '../store/keys.js'
 import { RATE_LIMIT } from '../store/scripts.js'
 
@@ -17,10 +18,7 @@ type Incr = (key: string, cb: (e: Error | null, r?: { current: number; ttl: numb
 export const leaseSize = (max: number): number => Math.max(1, Math.floor(max / 20))
 
 function redisStoreClass(redis: RedisClient, nameSpace: string, windowMs: number, limit: () => number) {
-  redis.defineCommand('alRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT })
-  const call = (
-    redis as unknown as { alRateLimit: (k: string, w: number, n: number) => Promise<[number, number]> }
-  ).alRateLimit.bind(redis)
+  const call = defineScript<[number, number]>(redis, 'alRateLimit', RATE_LIMIT, 1)
   /** The limit the leases were taken under: a reload that changes it drops them (below). */
   let leasedUnder = 0
   /** `exhausted`: the last refill got less than a block, so the window's shared budget is spent. */

@@ -1,7 +1,9 @@
 // The Redis queue, shared by every replica: a sorted set (job id -> due time) and a hash (job id ->
-// job JSON) under the queue's keys (src/store/keys.ts). Lua makes each step atomic; both keys share
-// the hash tag, so the scripts run on Redis Cluster too. A failure is a StoreUnavailableError.
+// job JSON) under the queue's keys (src/store/keys.ts). Lua makes each step atomic (defined like
+// every script, src/redis/script.ts); both keys share the hash tag, so the scripts run on Redis
+// Cluster too. A failure is a StoreUnavailableError.
 import { guard, type RedisClient } from '../redis/client.js'
+import { defineScript } from '../redis/script.js'
 import { redisKeys, type QueueName } from '../store/keys.js'
 import type { Queue } from './types.js'
 
@@ -53,9 +55,6 @@ redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 return 1
 `
 
-type Script = (...args: (string | number)[]) => Promise<unknown>
-const SCRIPTS = { alQueuePut: PUT, alQueueClaim: CLAIM, alQueueFinish: FINISH, alQueueRetry: RETRY }
-
 export function redisQueue<T>(
   redis: RedisClient,
   prefix: string,
@@ -63,16 +62,21 @@ export function redisQueue<T>(
   idOf: (job: T) => string,
 ): Queue<T> {
   const { due, jobs } = redisKeys(prefix).queue(name)
-  const run = {} as Record<keyof typeof SCRIPTS, Script>
-  for (const [cmd, lua] of Object.entries(SCRIPTS) as [keyof typeof SCRIPTS, string][]) {
-    redis.defineCommand(cmd, { numberOfKeys: 2, lua })
-    run[cmd] = ((redis as unknown as Record<string, Script>)[cmd] as Script).bind(redis, due, jobs)
+  const script = <R = unknown>(cmd: string, lua: string) => {
+    const run = defineScript<R>(redis, cmd, lua, 2)
+    return (...args: (string | number)[]) => run(due, jobs, ...args)
+  }
+  const run = {
+    put: script('alQueuePut', PUT),
+    claim: script<string[]>('alQueueClaim', CLAIM),
+    finish: script('alQueueFinish', FINISH),
+    retry: script('alQueueRetry', RETRY),
   }
   const what = `${name} queue`
   return {
     put: (job, dueAt, opts = {}) =>
       guard(what, async () => {
-        await run.alQueuePut(idOf(job), JSON.stringify(job), dueAt, opts.keepLater ? '1' : '0')
+        await run.put(idOf(job), JSON.stringify(job), dueAt, opts.keepLater ? '1' : '0')
       }),
     get: (id) =>
       guard(what, async () => {
@@ -81,17 +85,17 @@ export function redisQueue<T>(
       }),
     claim: (now, leaseMs, limit) =>
       guard(what, async () => {
-        const raw = (await run.alQueueClaim(now, leaseMs, limit)) as string[]
+        const raw = await run.claim(now, leaseMs, limit)
         return raw.map((j) => JSON.parse(j) as T)
       }),
     finish: (claimed, now) =>
       guard(what, async () => {
-        await run.alQueueFinish(idOf(claimed), JSON.stringify(claimed), now)
+        await run.finish(idOf(claimed), JSON.stringify(claimed), now)
       }),
     retry: (claimed, next, dueAt, now) =>
       guard(what, async () => {
         const args = [JSON.stringify(claimed), JSON.stringify(next), dueAt, now]
-        await run.alQueueRetry(idOf(claimed), ...args)
+        await run.retry(idOf(claimed), ...args)
       }),
     size: () => guard(what, () => redis.zcard(due)),
   }

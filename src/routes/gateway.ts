@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { pipeline } from 'node:stream'
+import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
@@ -21,14 +22,18 @@ import {
   responseHeaders,
   upstreamHeaders,
 } from '../gateway/forward.js'
-import { containPath, upstreamUrl, type Contained } from '../gateway/path.js'
+import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, secretBytes } from '../gateway/redact.js'
+import { credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
 
 /** Upstream answers complete within this size when they start are sent whole, not streamed. */
 const WHOLE_BODY_BYTES = 64 * 1024
 
-/** The forms of an environment's credential to redact: as sent, and as it reads in a JSON string. */
+/**
+ * The forms of an environment's credential to redact: as sent, inside a JSON string, URL-encoded
+ * and base64 (src/gateway/secret-forms.ts).
+ */
 interface SecretForms {
   credential: string
   text: string[]
@@ -39,7 +44,7 @@ const secretForms = new Map<string, SecretForms>()
 function secretsOf(where: string, credential: string): SecretForms {
   let s = secretForms.get(where)
   if (s?.credential !== credential) {
-    const text = [credential, JSON.stringify(credential).slice(1, -1)]
+    const text = credentialForms(credential)
     s = { credential, text, bytes: secretBytes(text) }
     secretForms.set(where, s)
   }
@@ -86,8 +91,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       method,
       path,
     }
-    const refuse = async (e: AirlockError, refused: string): Promise<never> => {
-      metrics.gatewayRequests.inc({ provider: name, outcome: 'refused' })
+    const refuse = async (e: AirlockError, refused: string, outcome = 'refused'): Promise<never> => {
+      metrics.gatewayRequests.inc({ provider: name, outcome })
       await record({
         type: 'gateway.refused',
         actor: claims.sub,
@@ -131,6 +136,23 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       )
     const names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
 
+    // What forwarding needs is at hand before an approved action is used up: the upstream URL,
+    // checked once more by the URL parser, and the environment's credential.
+    const env = cfg.environments[claims.env]
+    const url = env && upstreamUrl(env.upstream, contained)
+    if (!env || !url) return refuse(err.invalid('the path leaves the upstream'), 'path')
+    let credential: string
+    try {
+      credential = await provider.credential(claims.env)
+    } catch {
+      return refuse(
+        err.unavailable(
+          `the upstream credential of ${name} in ${claims.env} cannot be read; nothing was sent`,
+        ),
+        'credential',
+        'unavailable',
+      )
+    }
     if (bound !== null) {
       const action = rec.action ?? { method: '', path: '' }
       if (requestDigest(method, contained.path + contained.query, body, cfg.graphql) !== bound)
@@ -149,9 +171,10 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         )
     }
     return forward(provider, req, reply, {
-      contained,
+      url,
+      env,
+      credential,
       body,
-      env: claims.env,
       details: { ...details, ...names },
       actor: claims.sub,
       sessionId: rec.id,
@@ -163,27 +186,18 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     req: FastifyRequest,
     reply: FastifyReply,
     call: {
-      contained: Contained
+      url: URL
+      env: GatewayEnvironment
+      credential: string
       body: Buffer | null
-      env: string
       details: Record<string, unknown>
       actor: string
       sessionId: string
     },
   ) {
     const cfg = provider.config
-    const env = cfg.environments[call.env]
-    const url = env && upstreamUrl(env.upstream, call.contained)
-    if (!env || !url) throw err.invalid('the path leaves the upstream')
-    let credential: string
-    try {
-      credential = await provider.credential(call.env)
-    } catch {
-      throw err.unavailable(
-        `the upstream credential of ${provider.name} in ${call.env} cannot be read; nothing was sent`,
-      )
-    }
-    const secrets = secretsOf(`${provider.name}\0${call.env}`, credential)
+    const { url, env, credential } = call
+    const secrets = secretsOf(`${provider.name}\0${env.credential}`, credential)
     const streamed = call.body === null && hasBody(req.headers)
     const headers = upstreamHeaders(req.headers, cfg, env, credential, call.body?.length ?? null)
     if (streamed && req.headers['content-length'])

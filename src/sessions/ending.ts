@@ -3,6 +3,7 @@
 // The provider's credentials are revoked when the lifecycle says so, and the ending is audited.
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditLog } from '../audit/log.js'
+import type { Clock } from '../clock.js'
 import type { SessionRecord } from '../domain/session.js'
 import { isFinal } from '../domain/status.js'
 import { AirlockError } from '../errors.js'
@@ -10,11 +11,13 @@ import type { Metrics } from '../metrics.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { Store } from '../store/types.js'
 import { summary } from './model.js'
+import { liveMatching } from './matching.js'
 import type { Change, SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
 
 export interface EndingDeps {
   store: Store
+  clock: Clock
   records: SessionRecords
   audit: AuditLog
   metrics: Metrics
@@ -76,7 +79,10 @@ export function createEnding(deps: EndingDeps) {
     return r
   }
 
-  /** Revokes every live session matching `match`; returns their ids. */
+  /**
+   * Revokes every live session matching `match` (the sessions liveMatching finds, as the console's
+   * preview lists them); returns their ids.
+   */
   async function revokeMatching(
     by: string,
     reason: string | ((r: SessionRecord) => string),
@@ -84,15 +90,12 @@ export function createEnding(deps: EndingDeps) {
     /** Only these sessions (a provider's list); default: every live one. */
     only?: string[],
   ): Promise<string[]> {
-    const ids = only ?? (await store.liveSessionIds())
     const revoked: string[] = []
     // Too few replica acknowledgements does not stop the sweep: every match is revoked on the
     // primary first, then the caller hears of it.
     let unacked: ReplicaAckError | null = null
-    for (let i = 0; i < ids.length; i += 500) {
-      const recs = await store.getSessions(ids.slice(i, i + 500))
+    for await (const recs of liveMatching(deps, match, only)) {
       for (const r of recs) {
-        if (!r || isFinal(r.status) || !match(r)) continue
         const why = typeof reason === 'string' ? reason : reason(r)
         const t = await finish('revoke', r.id, by, why).catch((e: unknown) => {
           if (e instanceof AirlockError && e.code === 'not_found') return null

@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionRequest as SessionRequestSchema, TtlClamped } from '../schemas/session.js'
-import type { CreateResult, Store } from '../store/types.js'
+import type { CreateResult } from '../store/types.js'
 import type { Ending } from './ending.js'
 import { requestSummary, type Issuing, type RequestDetails } from './issuing.js'
 import type { SessionRecords } from './records.js'
@@ -23,7 +23,6 @@ import { checkNames } from './request-checks.js'
 export type SessionRequest = Static<typeof SessionRequestSchema>
 
 export interface RequestDeps {
-  store: Store
   records: SessionRecords
   issuing: Issuing
   ending: Ending
@@ -35,7 +34,7 @@ export interface RequestDeps {
 }
 
 export function createRequests(deps: RequestDeps) {
-  const { store, records, issuing, ending, clock, metrics } = deps
+  const { records, issuing, ending, clock, metrics } = deps
 
   return async function request(
     p: Principal & { kind: 'agent' },
@@ -134,7 +133,6 @@ export function createRequests(deps: RequestDeps) {
       if (r === 'locked') return issuing.denyRequest(p.id, body, await issuing.lockReason(base), 'lock')
       if (r !== 'ok') throw err.unavailable('session id collision; try again')
       metrics.requested.inc()
-      store.publishChange(base.id)
       await deps.onChange?.(base)
       return { status: 202, session: toPublic(base, now), ...(ttlClamped && { ttlClamped }) }
     }

@@ -7,6 +7,7 @@
 //   unclaim.ts    undoing a claim too few Redis replicas acknowledged (back to approved)
 //   decisions.ts  approve, deny and claim
 //   ending.ts     end, revoke (and expire when the deadline passed)
+//   matching.ts   the live sessions a bulk revoke ends (and its preview lists)
 //   reading.ts    get, wait, list, introspect, authorize
 //   expiry.ts     the sweeper's expiry in bulk
 import type { FastifyBaseLogger } from 'fastify'
@@ -21,6 +22,7 @@ import type { TokenService } from '../tokens/tokens.js'
 import { createDecisions } from './decisions.js'
 import { createEnding } from './ending.js'
 import { createIssuing } from './issuing.js'
+import { liveMatching } from './matching.js'
 import { createReading } from './reading.js'
 import { createSessionRecords } from './records.js'
 import { createRequests } from './request.js'
@@ -82,6 +84,8 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     /** Revokes every live session matching `match`; returns their ids. */
     revokeMatching: ending.revokeMatching,
+    /** The live sessions `match` hits, a chunk at a time: what revokeMatching would revoke now. */
+    liveMatching: (match: (r: SessionRecord) => boolean) => liveMatching(deps, match),
   }
 }
 

@@ -24,7 +24,7 @@ export function createMemoryStore(clock: { now(): number } = { now: Date.now }):
 
     ...memorySessions(state),
     ...memoryLocks(state),
-    ...memoryAudit(state),
+    ...memoryAudit(state, (id) => waiters.wake(id)),
     ...memoryConsoleRecords(clock),
 
     async acquireLease(name, owner, ttlMs) {

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Backend } from './backend.js'
 import { guard, type RedisClient } from '../redis/client.js'
+import { defineScript } from '../redis/script.js'
 import type { ProviderState, ScoredMember } from '../../providers/types.js'
 import { redisKeys } from './keys.js'
 
@@ -44,11 +45,7 @@ export const providerStateFor = (backend: Backend): ProviderStateFactory =>
 
 export function redisProviderState(redis: RedisClient, prefix: string): ProviderStateFactory {
   const k = redisKeys(prefix)
-  redis.defineCommand('alReleaseProviderLock', { lua: RELEASE_LOCK, numberOfKeys: 1 })
-  const release = (key: string, owner: string) =>
-    (redis as unknown as Record<string, (k: string, o: string) => Promise<number>>)[
-      'alReleaseProviderLock'
-    ]!.call(redis, key, owner)
+  const release = defineScript<number>(redis, 'alReleaseProviderLock', RELEASE_LOCK, 1)
   const pairs = (flat: string[]): ScoredMember[] => {
     const out: ScoredMember[] = []
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: flat[i]!, score: Number(flat[i + 1]) })

@@ -16,6 +16,7 @@ import {
   type RedisClient,
   type RedisConnection,
 } from '../redis/client.js'
+import { defineScript } from '../redis/script.js'
 import { redisKeys } from './keys.js'
 import * as lua from './scripts.js'
 import { createWaiters } from './waiters.js'
@@ -55,11 +56,10 @@ export async function createRedisStore(
     }
   }
   const writer = writes && durability ? createDurableWriter(writes, durability) : null
+  // Defined on the acknowledged writes' connection too: the durable writer runs them by name.
   const script = (name: string, src: string): Script => {
-    redis.defineCommand(name, { lua: src })
-    writes?.defineCommand(name, { lua: src })
-    const fn = (redis as unknown as Record<string, Script>)[name] as Script
-    return fn.bind(redis)
+    if (writes) defineScript(writes, name, src)
+    return defineScript(redis, name, src)
   }
   /** See RedisContext.acked. */
   const acked = (

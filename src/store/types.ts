@@ -108,7 +108,8 @@ export interface AuditStore {
   /**
    * Appends if the chain's head is still `expected` (null: the chain is new), and creates the
    * sessions in `creates` (checked as createSession checks them) and applies its `updates` (each
-   * if the record is still at its expected version) in the same atomic step: all or nothing.
+   * if the record is still at its expected version) in the same atomic step: all or nothing. The
+   * sessions created are announced on the change feed (publishChange) by the append itself.
    */
   appendAudit(
     chain: string,

@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../errors.js'
 import { redisKeys } from '../store/keys.js'
 import type { RedisConnection } from '../config/types.js'
 import { connectRedis, onReconnect, openRedis, openSubscriber, urlConnection } from '../redis/client.js'
+import { defineScript } from '../redis/script.js'
 import type { SealedRecord } from './crypto.js'
 
 export interface VaultStorage {
@@ -75,10 +76,7 @@ export async function redisVaultStorage(
   const conn = typeof target === 'string' ? urlConnection(target) : target
   const redis = openRedis(conn)
   await connectRedis(redis, 'Redis for the vault')
-  redis.defineCommand('alVaultPut', { numberOfKeys: 1, lua: PUT })
-  const put = (
-    redis as unknown as { alVaultPut: (k: string, p: string, v: number, j: string) => Promise<number> }
-  ).alVaultPut.bind(redis)
+  const put = defineScript<number>(redis, 'alVaultPut', PUT, 1)
   const listeners: ((path: string) => void)[] = []
   // Change notifications need their own connection; they reconnect by themselves.
   const sub = openSubscriber(conn)

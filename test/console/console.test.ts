@@ -1,6 +1,7 @@
 // The web console's server side, through fastify's inject: API-key sign-in, cookies, roles,
 // forms calling the same services as the API (with `via: console` in their audit events), bulk
-// revocation's preview, locks, audit, providers, bad input, limits, and the config section.
+// revocation's preview (exactly what the revoke ends), locks, audit, providers, bad input, limits,
+// and the config section.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TestClock, client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { parseConfig } from '../../src/config/load.js'
@@ -12,6 +13,7 @@ import { auditPage } from '../../src/console/pages/audit.js'
 import { escapeHtml } from '../../src/console/html.js'
 import { attemptLimiter } from '../../src/console/attempts.js'
 import { EXAMPLE, exampleLoadOptions } from '../support/example-config.js'
+import { arrives } from '../support/bounded.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -309,6 +311,90 @@ describe('actions go through the API’s services, recorded via: console', () =>
       before = p.next
     }
     expect(seen.slice(0, all.length)).toEqual(all)
+  })
+})
+
+describe('the sessions list’s event stream', () => {
+  it('says `change` as soon as a session is granted at once, without approval', async () => {
+    const b = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
+    const stop = new AbortController()
+    try {
+      const address = await b.app.listen({ port: 0, host: '127.0.0.1' })
+      const bob = await signIn('bob', b)
+      const res = await fetch(`${address}/console/events`, {
+        headers: { cookie: bob, accept: 'text/event-stream' },
+        signal: stop.signal,
+      })
+      expect(res.status).toBe(200)
+      const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader()
+      /** Reads the stream until `text` has come; resolves with everything read. */
+      const readUntil = async (text: string) => {
+        let seen = ''
+        while (!seen.includes(text)) {
+          const { value, done } = await reader.read()
+          if (done) throw new Error(`the stream ended before ${text}`)
+          seen += value
+        }
+        return seen
+      }
+      await readUntil('retry:') // the stream is open and listening
+      const change = readUntil('event: change')
+      const granted = await client(b.app, b.keys).post('/v1/sessions', 'build-bot', sessionBody())
+      expect(granted.status).toBe(201)
+      // Well before the 30 s a list waited for before: the grant itself announces the session.
+      await arrives(change, 'a change event for a session granted at once', 10_000)
+    } finally {
+      stop.abort()
+      await b.close()
+    }
+  })
+})
+
+describe('bulk revocation: the preview lists what the revoke ends', () => {
+  it('counts the same sessions, leaving out one past its deadline the sweeper has not recorded yet', async () => {
+    const clock = new TestClock()
+    const b = await testBroker({ clock, yaml: { extra: 'console: { api_key_login: true }' } })
+    try {
+      const c = client(b.app, b.keys)
+      const task = `EDGE-${Date.now()}`
+      // Past its deadline but still `active` in the store (no sweeper runs here): expired already.
+      const overdue = (await c.issue('build-bot', { task: { id: task }, ttl_seconds: 60 })).session.id
+      clock.advance(120_000)
+      const active = (await c.issue('other-bot', { task: { id: task } })).session.id
+      const asked = await c.post(
+        '/v1/sessions',
+        'build-bot',
+        sessionBody({ environment: 'prod', task: { id: task } }),
+      )
+      expect(asked.status).toBe(202)
+      const pending = asked.body.session.id as string
+
+      const bob = await signIn('bob', b)
+      const page = (url: string) => b.app.inject({ method: 'GET', url, headers: { ...HTML, cookie: bob } })
+      const preview = await page(`/console/sessions/revoke?task_id=${task}`)
+      expect(preview.statusCode).toBe(200)
+      const listed = Number(/<strong>(\d+)<\/strong> live sessions? match/.exec(preview.body)?.[1])
+      for (const id of [active, pending]) expect(preview.body).toContain(id)
+      expect(preview.body).not.toContain(overdue)
+
+      const csrf = /name="csrf" value="([\w-]+)"/.exec(preview.body)?.[1] as string
+      const done = await b.app.inject({
+        method: 'POST',
+        url: '/console/sessions/revoke',
+        headers: { ...HTML, cookie: bob },
+        payload: { csrf, task_id: task },
+      })
+      expect(done.statusCode).toBe(303)
+      const revoked = Number(/[?&]n=(\d+)/.exec(String(done.headers['location']))?.[1])
+      expect(listed).toBe(2)
+      expect(revoked).toBe(listed)
+      for (const id of [active, pending])
+        expect((await c.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('revoked')
+      // Left to the sweeper, which records the expiry.
+      expect((await c.get(`/v1/sessions/${overdue}`, 'ops')).body.status).toBe('expired')
+    } finally {
+      await b.close()
+    }
   })
 })
 

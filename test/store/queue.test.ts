@@ -1,12 +1,15 @@
-// The job queue suite (test/support/queue-suite.ts) in memory and on one Redis, and the Redis
-// keys it keeps: jobs queued before an upgrade are still found after it.
+// The job queue suite (test/support/queue-suite.ts) in memory and on one Redis, the Redis keys it
+// keeps (jobs queued before an upgrade are still found after it), and its scripts loading again
+// like the store's when Redis forgot them.
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { connectRedis, openRedis, urlConnection } from '../../src/redis/client.js'
 import { revocationQueue, type RevocationJob } from '../../src/sessions/revoker.js'
 import { createSlackOutbox } from '../../src/slack/outbox.js'
+import { createRedisStore } from '../../src/store/redis.js'
 import { deletePrefix } from '../helper.js'
+import { redisServer } from '../support/redis-server.js'
 import { queueSuite } from '../support/queue-suite.js'
 import { localRedisQueueKind, memoryQueueKind } from '../support/queue-kinds.js'
 
@@ -61,5 +64,45 @@ describe('queue keys in Redis', () => {
       attempts: 1,
     })
     expect(Number(await raw.zscore(`${prefix}{al}:sq`, 'ses_old'))).toBe(31_000)
+  })
+})
+
+describe('scripts Redis forgot (a restart, a failover, SCRIPT FLUSH)', () => {
+  it('the queue and the store on one connection load theirs again', async () => {
+    // A private server: flushing the script cache of the shared one would touch others' clients.
+    const server = await redisServer()
+    const store = await createRedisStore(server.url, 'airlock-test:')
+    const raw = new Redis(server.url)
+    try {
+      const backend = {
+        kind: 'redis',
+        redis: store.redis,
+        conn: urlConnection(server.url),
+        prefix: 'airlock-test:',
+      } as const
+      const queue = revocationQueue(backend)
+      const job = (id: string): RevocationJob => ({
+        id,
+        provider: 'ext-api',
+        sessionId: id.slice(4),
+        environment: 'staging',
+        operationClass: 'read',
+        handle: null,
+        expiresAt: 1000,
+        attempts: 0,
+        lastError: null,
+      })
+      await queue.put(job('rev_ses_1'), 500)
+      expect(await store.acquireLease('sweeper', 'a', 10_000)).toBe(true)
+      // Both scripts were sent once on this connection: next time only their SHA-1 goes (NOSCRIPT now).
+      await raw.script('FLUSH')
+      await queue.put(job('rev_ses_2'), 600)
+      expect((await queue.claim(1000, 60_000, 10)).map((j) => j.id)).toEqual(['rev_ses_1', 'rev_ses_2'])
+      expect(await store.acquireLease('sweeper', 'b', 10_000)).toBe(false)
+    } finally {
+      raw.disconnect()
+      await store.close()
+      await server.stop()
+    }
   })
 })

@@ -1,7 +1,8 @@
 // A real OpenID Provider (oidc-provider) on localhost for console sign-in tests: discovery, the
 // authorization endpoint with its development login form (any login, any password: the login
 // becomes the subject), the token endpoint with client_secret_basic and PKCE, and ID tokens
-// carrying `email` = `<login>@example.com`. Consent is granted without a prompt.
+// carrying `email` = `<login>@example.com`. Consent is granted without a prompt. `signIn` walks
+// the provider's pages over plain HTTP (no browser) up to the redirect back to the relying party.
 import { createServer, type Server } from 'node:http'
 import Provider from 'oidc-provider'
 import { freePort } from './redis-server.js'
@@ -11,6 +12,11 @@ export interface OidcIssuer {
   url: string
   clientId: string
   clientSecret: string
+  /**
+   * Follows `authorizeUrl` at the provider as a browser would, signing in as `login`, and returns
+   * the URL the provider sends the browser back to (the redirect URI with code and state).
+   */
+  signIn(authorizeUrl: string, login: string): Promise<URL>
   /** Ends the issuer's open connections and stops it. */
   close(): Promise<void>
 }
@@ -68,9 +74,44 @@ export async function startOidcIssuer(o: { redirectUri: string; authMethod?: str
     url,
     clientId,
     clientSecret,
+    signIn: (authorizeUrl, login) => walkSignIn(url, o.redirectUri, authorizeUrl, login),
     async close() {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+/** The provider's own pages, followed by hand: its cookies kept, the dev login form posted. */
+async function walkSignIn(issuer: string, redirectUri: string, authorizeUrl: string, login: string) {
+  const jar = new Map<string, string>()
+  let next = new URL(authorizeUrl)
+  let form: URLSearchParams | null = null
+  for (let hop = 0; hop < 10; hop++) {
+    const res = await fetch(next, {
+      method: form ? 'POST' : 'GET',
+      redirect: 'manual',
+      headers: {
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(form && { 'content-type': 'application/x-www-form-urlencoded' }),
+      },
+      ...(form && { body: form.toString() }),
+    })
+    await res.arrayBuffer()
+    for (const c of res.headers.getSetCookie()) {
+      const [pair = ''] = c.split(';')
+      const i = pair.indexOf('=')
+      jar.set(pair.slice(0, i), pair.slice(i + 1))
+    }
+    const location = res.headers.get('location')
+    if (!location)
+      throw new Error(`the provider answered ${res.status} at ${next.pathname} without a redirect`)
+    next = new URL(location, issuer)
+    if (next.href.startsWith(`${redirectUri}?`)) return next
+    // The login prompt: its page's form posts to the same path.
+    form = next.pathname.startsWith('/interaction/')
+      ? new URLSearchParams({ prompt: 'login', login, password: 'any' })
+      : null
+  }
+  throw new Error('the provider did not send the browser back within 10 redirects')
 }

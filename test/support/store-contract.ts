@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { scopeOf, type SessionRecord } from '../../src/domain/index.js'
 import { StoreUnavailableError } from '../../src/errors.js'
-import type { CreateResult, Store } from '../../src/store/types.js'
+import { ANY_SESSION, type CreateResult, type Store } from '../../src/store/types.js'
 import { arrives, settlesWithin } from './bounded.js'
 import { makeLock, makeRec, newId } from './records.js'
 import type { Fixture, Kind } from './store-kinds.js'
@@ -483,6 +483,32 @@ export function storeContract(kind: Kind) {
         expect(await store.countLive()).toEqual({ live: 2, pending: 1 })
         expect((await store.listSessionIds(null, 10)).ids).toEqual([pending.id, active.id])
         expect(await store.dueSessionIds(now + HOUR, 10)).toEqual([active.id])
+      })
+
+      it('announces the sessions it creates on the change feed, to every instance', async () => {
+        const now = fx.now()
+        const peer = await fx.peer()
+        // More than one message holds (500 ids): the first and the last are both announced.
+        const recs = Array.from({ length: 501 }, (_, i) => makeRec(now + i, { status: 'active' }))
+        const first = recs[0] as SessionRecord
+        const last = recs[500] as SessionRecord
+        const onPeer = await peer.watchChange(first.id, 60_000)
+        const here = await store.watchChange(last.id, 60_000)
+        const lists = await peer.watchChange(ANY_SESSION, 60_000)
+        expect(await appendWith(null, 1, recs, now)).toBe('ok')
+        await arrives(onPeer.changed, 'a watcher on another instance told of a session the append created')
+        await arrives(here.changed, 'a watcher told of the 501st session the append created')
+        await arrives(lists.changed, 'a watcher of any session told of the append')
+      })
+
+      it('announces nothing when it writes nothing', async () => {
+        const now = fx.now()
+        const peer = await fx.peer()
+        expect(await appendWith(null, 1, [], now)).toBe('ok')
+        const r = makeRec(now)
+        const w = await peer.watchChange(r.id, 60_000)
+        expect(await appendWith(null, 2, [r], now)).toBe('conflict')
+        expect(await settlesWithin(w.changed, 200), 'a refused append announced its session').toBe(false)
       })
 
       it('writes nothing when one session exists already, and says which', async () => {

@@ -5,7 +5,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { actingVia } from '../../audit/via.js'
 import { err } from '../../errors.js'
 import { ListQuery, SessionId } from '../../schemas/session.js'
-import { isFinal, toPublic } from '../../domain/index.js'
+import { toPublic, type SessionRecord } from '../../domain/index.js'
 import { matchesFilter, type SessionFilter } from '../../sessions/reading.js'
 import {
   noticeText,
@@ -69,6 +69,9 @@ export function registerSessions(app: ConsoleApp, ctx: ConsoleContext) {
       classes: c.operationClasses.map((o) => o.name),
     }
   }
+
+  /** The sessions a bulk filter names, for the preview and the revoke alike. */
+  const bulkMatch = (f: SessionFilter) => (r: SessionRecord) => matchesFilter(r, f, broker.clock.now())
 
   const revokeButton = (v: Viewer, id: string, agent: string): Html =>
     html`<form
@@ -177,12 +180,10 @@ export function registerSessions(app: ConsoleApp, ctx: ConsoleContext) {
       const v = viewerOf(req)
       const f = bulkFilter(req.query)
       const now = broker.clock.now()
-      const ids = await broker.store.liveSessionIds()
+      // The scan the confirmed revoke makes: the preview lists exactly what it would end now.
       const hits = []
-      for (let i = 0; i < ids.length; i += 500) {
-        for (const r of await broker.store.getSessions(ids.slice(i, i + 500)))
-          if (r && !isFinal(r.status) && matchesFilter(r, f, now)) hits.push(toPublic(r, now))
-      }
+      for await (const recs of broker.sessions.liveMatching(bulkMatch(f)))
+        for (const r of recs) hits.push(toPublic(r, now))
       const described = Object.entries(f)
         .map(([k, val]) => `${k} ${String(val)}`)
         .join(', ')
@@ -239,9 +240,7 @@ export function registerSessions(app: ConsoleApp, ctx: ConsoleContext) {
       const p = principalOf(req)
       // The same call and reason as POST /v1/sessions/revoke.
       const ids = await actingVia('console', p.id, () =>
-        broker.sessions.revokeMatching(p.id, 'bulk revoke by an operator', (r) =>
-          matchesFilter(r, f, Date.now()),
-        ),
+        broker.sessions.revokeMatching(p.id, 'bulk revoke by an operator', bulkMatch(f)),
       )
       return seeOther(reply, `/console/sessions?done=bulk&n=${ids.length}`)
     },

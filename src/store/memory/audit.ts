@@ -1,9 +1,10 @@
-// The audit log in memory; an append creates or changes sessions as redis/audit.ts does.
+// The audit log in memory; an append creates or changes sessions as redis/audit.ts does, and
+// announces the sessions it creates (`announce`: the change feed).
 import { parseHead } from '../codec.js'
 import type { AppendResult, AuditStore, ChainHead, StoredAuditEvent, WriteResult } from '../types.js'
 import type { MemoryState } from './state.js'
 
-export function memoryAudit(state: MemoryState): AuditStore {
+export function memoryAudit(state: MemoryState, announce: (sessionId: string) => void): AuditStore {
   const { clock, read, createCheck, write, replace } = state
   const audit: { pos: string; json: string; ms: number }[] = []
   const heads = new Map<string, string>()
@@ -41,6 +42,7 @@ export function memoryAudit(state: MemoryState): AuditStore {
       const ms = clock.now()
       for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
       heads.set(chain, `${next.seq}:${next.hash}`)
+      for (const { rec } of sessions) announce(rec.id)
       return 'ok'
     },
     async readAudit({ afterPos, sinceMs, count, reverse }): Promise<StoredAuditEvent[]> {

@@ -1,6 +1,7 @@
 // The audit log in Redis: a stream of events, one head key per chain, and the anchors trimming
 // leaves. An append may create or change sessions in the same script (the session store's
-// creates, the sweeper's expiries), checked like createSession and casSession check them.
+// creates, the sweeper's expiries), checked like createSession and casSession check them; the
+// sessions it creates are announced on the change feed by the script itself (no extra command).
 import { isFinal } from '../../domain/status.js'
 import { decodeStored, storedEvent } from '../audit-codec.js'
 import { encodeRecord, parseHead } from '../codec.js'
@@ -60,7 +61,7 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           }
           for (const { rec } of updates) keys.push(k.session(rec.id))
           const flags = [withLocks ? '1' : '0', now, updates.length]
-          return (await appendScript(keys.length, ...keys, ...head, ...flags, ...args)) as
+          return (await appendScript(keys.length, ...keys, ...head, ...flags, ...args, k.changes)) as
             'ok' | 'conflict' | 'need_locks' | (number | string)[]
         }
         let r = await call(false)

@@ -4,11 +4,12 @@
 import type { LockScope, SessionRecord } from '../../domain/index.js'
 import { scopeOf } from '../../domain/session.js'
 import { guard, type RedisClient } from '../../redis/client.js'
+import type { Script } from '../../redis/script.js'
 import { decodeRecord } from '../codec.js'
 import type { Keys } from '../keys.js'
 import { scopeCombos } from '../keys.js'
 
-export type Script = (...args: (string | number | Buffer)[]) => Promise<unknown>
+export type { Script } from '../../redis/script.js'
 
 export { guard }
 

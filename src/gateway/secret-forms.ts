@@ -1,0 +1,50 @@
+// The forms a secret takes when a program passes it on: as it is, inside a JSON string,
+// URL-encoded (percent-encoding, or a form's `+` for a space; hex digits in either case), and
+// base64 (standard and URL-safe alphabets). The gateway redacts each of them from the upstream's
+// answers; the MCP server from a command's output.
+
+/** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
+export const MIN_FORM = 8
+
+/**
+ * The runs of base64 characters that encode `value` whatever its byte offset in a longer input:
+ * for each offset modulo 3, the characters that depend on the value's bytes alone. So
+ * `base64("user:" + token)` and `base64("Bearer " + token)` are caught as well as `base64(token)`.
+ * The one or two characters at either end of such a run that mix the value's bits with its
+ * neighbours' are not part of the form.
+ */
+export function base64Forms(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8')
+  const out: string[] = []
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64')
+    const inner = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
+    out.push(inner, inner.replaceAll('+', '-').replaceAll('/', '_'))
+  }
+  return out
+}
+
+/** Percent-encoded forms with lower-case hex digits (`%2b`), which some encoders write. */
+const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
+
+/** As it is, percent-encoded (a path or query component) and form-encoded (`+` for a space). */
+export function urlForms(value: string): string[] {
+  const component = encodeURIComponent(value)
+  const form = new URLSearchParams({ v: value }).toString().slice(2)
+  return [value, component, form, lowerHex(component), lowerHex(form)]
+}
+
+/** How the value reads inside a JSON string. */
+export const jsonForm = (value: string): string => JSON.stringify(value).slice(1, -1)
+
+/**
+ * Every form of an upstream credential to look for in an answer, without repeats, longest first
+ * (a form that holds another is replaced whole). The credential itself is always there, however
+ * short; an encoded form only from MIN_FORM characters.
+ */
+export function credentialForms(credential: string): string[] {
+  if (credential === '') return []
+  const encoded = [jsonForm(credential), ...urlForms(credential), ...base64Forms(credential)]
+  const forms = new Set([credential, ...encoded.filter((f) => f.length >= MIN_FORM)])
+  return [...forms].sort((a, b) => b.length - a.length)
+}
