@@ -29,6 +29,7 @@ const LAYERS = [
       'src/schemas',
       'src/tokens',
       'providers/types.ts',
+      'providers/attempts.ts',
     ],
   ],
   // The providers and their registry. They build on the kernel alone: what a provider implements

@@ -87,6 +87,12 @@ export interface ProviderState {
 
 export interface IssueInput {
   sessionId: string
+  /**
+   * This issue attempt (the jti of the token it will carry). A session may be issued more than once
+   * (a claim undone and claimed again): credentials outside Airlock are named after the attempt, so
+   * revoking one attempt never touches another's. A retry of the same attempt names the same thing.
+   */
+  attempt: string
   agent: string
   taskId: string
   environment: string
@@ -105,6 +111,12 @@ export interface Issued {
 
 export interface RevokeInput {
   sessionId: string
+  /**
+   * The attempt whose credentials to revoke (see IssueInput.attempt), needed when `handle` is null.
+   * Null or absent for credentials issued before attempts had names of their own (named after the
+   * session).
+   */
+  attempt?: string | null
   environment: string
   operationClass: string
   /** null when issuing never finished (a crash between the provider call and activation). */
@@ -124,18 +136,12 @@ export interface Provider {
   readonly audience: string
   /** True when `issue` creates something outside Airlock that must be revoked (an IAM session, a DB role). */
   readonly external: boolean
-  /**
-   * True when a session's credentials can be issued only once, ever, even after they were revoked
-   * (AWS: a revoked session name stays denied). A claim whose minted credentials had to be revoked
-   * then ends the session rather than returning it to approved for another claim.
-   */
-  readonly issuesOnce?: boolean
   supportsEnvironment(environment: string): boolean
   /** The longest credentials this provider can issue; longer sessions are clamped to it. */
   readonly maxTtlSeconds?: number
   /** Idempotent preparation at start (group roles, cached ids). */
   setup(): Promise<void>
-  /** Idempotent on `sessionId`: a retry never mints twice. */
+  /** Idempotent on `attempt`: a retry never mints twice; another attempt mints apart from it. */
   issue(input: IssueInput): Promise<Issued>
   /** Idempotent; throws when the backend could not confirm it (the broker then queues a retry). */
   revoke(input: RevokeInput): Promise<void>

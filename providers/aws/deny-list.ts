@@ -16,7 +16,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ProviderState } from '../types.js'
 import { awsCode, describe, withRetries, type AwsClients, type RetryOptions } from './clients.js'
 import type { AwsEnvironmentConfig, AwsProviderConfig } from './config.js'
-import { deniedBy, denyPolicy, policyChars, type PolicyDocument } from './policy.js'
+import { deniedBy, denyPolicy, policyChars, sessionOfName, type PolicyDocument } from './policy.js'
 
 /** Deny entries outlive the credentials they name by this much (clock skew between us and AWS). */
 export const SKEW_MS = 5 * 60_000
@@ -38,7 +38,7 @@ export interface DenyListDeps {
 const sets = (roleArn: string) => ({
   /** member ROLE_ID:SESSION -> when the entry may go (credential expiry + skew). */
   denied: `denied:${roleArn}`,
-  /** member session id -> when its credentials were issued (AWS time once known). */
+  /** member STS session name -> when its credentials were issued (AWS time once known). */
   issued: `issued:${roleArn}`,
   /** member cutoff (ISO) -> when every credential issued before it has expired. */
   cutoff: `cutoff:${roleArn}`,
@@ -157,7 +157,9 @@ export function createDenyList(deps: DenyListDeps) {
       s.cutoff,
       old.map((e) => e.member).filter((m) => m !== cut),
     )
-    const victims = (await state.zrange(s.issued, now - maxSessionMs - SKEW_MS)).map((e) => e.member)
+    // Issued under attempt names (or session ids, before attempts had names): the broker wants sessions.
+    const issued = await state.zrange(s.issued, now - maxSessionMs - SKEW_MS)
+    const victims = [...new Set(issued.map((e) => sessionOfName(e.member)))]
     await state.zadd(
       s.massPending,
       victims.map((member) => ({ member, score: until })),
@@ -226,24 +228,23 @@ export function createDenyList(deps: DenyListDeps) {
     roleId,
     cutoff,
 
-    /** Records that issuing starts; false when this session was issued before (never mint twice). */
-    async startIssue(env: AwsEnvironmentConfig, sessionId: string): Promise<boolean> {
-      const added = await state.zadd(sets(env.roleArn).issued, [{ member: sessionId, score: deps.now() }], {
+    /** Records that issuing starts; false when this STS session name was issued before (never mint twice). */
+    async startIssue(env: AwsEnvironmentConfig, name: string): Promise<boolean> {
+      const added = await state.zadd(sets(env.roleArn).issued, [{ member: name, score: deps.now() }], {
         onlyNew: true,
       })
       return added === 1
     },
     /** STS answered: the AWS issue time replaces the provisional one. */
-    async issued(env: AwsEnvironmentConfig, sessionId: string, issuedAtMs: number) {
-      await state.zadd(sets(env.roleArn).issued, [{ member: sessionId, score: issuedAtMs }])
+    async issued(env: AwsEnvironmentConfig, name: string, issuedAtMs: number) {
+      await state.zadd(sets(env.roleArn).issued, [{ member: name, score: issuedAtMs }])
     },
     /** STS refused for good: nothing was minted. */
-    async notIssued(env: AwsEnvironmentConfig, sessionId: string) {
-      await state.zrem(sets(env.roleArn).issued, [sessionId])
+    async notIssued(env: AwsEnvironmentConfig, name: string) {
+      await state.zrem(sets(env.roleArn).issued, [name])
     },
-    /** When a session's credentials were (or may have been) issued; null if never. */
-    issuedAt: (env: AwsEnvironmentConfig, sessionId: string) =>
-      state.zscore(sets(env.roleArn).issued, sessionId),
+    /** When an STS session name's credentials were (or may have been) issued; null if never. */
+    issuedAt: (env: AwsEnvironmentConfig, name: string) => state.zscore(sets(env.roleArn).issued, name),
 
     /** Denies one session's credentials until `untilMs` and confirms the policy at AWS. Idempotent. */
     async deny(env: AwsEnvironmentConfig, userId: string, untilMs: number): Promise<void> {

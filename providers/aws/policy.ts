@@ -4,6 +4,7 @@
 // - Deny policy: an inline policy on the environment's role that denies everything to revoked
 //   sessions (`aws:userid` = ROLE_ID:SESSION_NAME) and, after an overflow, to every session issued
 //   before a cutoff (`aws:TokenIssueTime`).
+import { attemptTag } from '../attempts.js'
 
 export interface Statement {
   Sid: string
@@ -93,6 +94,16 @@ export const tagValue = (s: string): string =>
 
 /** A SourceIdentity / RoleSessionName STS accepts: `[\w+=,.@-]`, 2 to 64 characters. */
 export const stsName = (s: string): string => s.replace(IDENTITY_DISALLOWED, '_').slice(0, 64).padEnd(2, '_')
+
+/**
+ * The RoleSessionName of one issue attempt: `<session id>.<attempt tag>` (at most 53 characters,
+ * all of them `[\w.]`). Credentials issued before attempts had their own names used the session id.
+ */
+export const attemptSessionName = (sessionId: string, attempt: string): string =>
+  `${sessionId}.${attemptTag(attempt)}`
+
+/** The session a RoleSessionName of ours belongs to (either form). */
+export const sessionOfName = (name: string): string => name.split('.')[0] as string
 
 export const TAG_KEYS = {
   environment: 'airlock:environment',

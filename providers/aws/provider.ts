@@ -1,6 +1,7 @@
-// The aws provider: one STS AssumeRole per session on the environment's role, narrowed by a
+// The aws provider: one STS AssumeRole per issue attempt on the environment's role, narrowed by a
 // session policy to the operation class's actions; revocation through the role's deny policy
-// (deny-list.ts). The broker's own AWS key never leaves the broker.
+// (deny-list.ts). Each attempt has its own STS session name, so denying one leaves another alone.
+// The broker's own AWS key never leaves the broker.
 import { err } from '../../src/errors.js'
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { rotationCovers, type Provider, type ProviderContext, type RevokeInput } from '../types.js'
@@ -14,7 +15,7 @@ import {
 } from './clients.js'
 import { STS_MIN_SECONDS, type AwsEnvironmentConfig, type AwsProviderConfig } from './config.js'
 import { createDenyList } from './deny-list.js'
-import { TAG_KEYS, sessionPolicy, stsName, tagValue } from './policy.js'
+import { TAG_KEYS, attemptSessionName, sessionPolicy, stsName, tagValue } from './policy.js'
 
 const HEALTH_CACHE_MS = 30_000
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -70,8 +71,6 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
     type: 'aws',
     audience: ctx.name,
     external: true,
-    // A revoked session name stays on the deny list: issuing it again would hand out dead keys.
-    issuesOnce: true,
     supportsEnvironment: (env) => Object.hasOwn(config.environments, env),
 
     async setup() {
@@ -89,8 +88,11 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
         failed(describe(e), e instanceof BrokerKeyError)
         throw err.unavailable(describe(e), e)
       })
-      if (!(await denyList.startIssue(env, input.sessionId))) {
-        throw err.conflict(`credentials were already issued for session ${input.sessionId}; never twice`)
+      const name = attemptSessionName(input.sessionId, input.attempt)
+      if (!(await denyList.startIssue(env, name))) {
+        throw err.conflict(
+          `credentials were already issued for this attempt of session ${input.sessionId}; never twice`,
+        )
       }
       const policy = JSON.stringify(sessionPolicy(input.operationClass, cls.actions, env))
       const tags = [
@@ -104,14 +106,14 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
       let duration = STS_MIN_SECONDS
       let out
       try {
-        // Every attempt uses the same RoleSessionName: a retry after a lost answer names the same session.
+        // Every retry uses the same RoleSessionName: a retry after a lost answer names the same session.
         out = await withRetries(
           () => {
             duration = durationFor(input.expiresAt, now(), config.maxSessionSeconds)
             return sts.send(
               new AssumeRoleCommand({
                 RoleArn: env.roleArn,
-                RoleSessionName: input.sessionId,
+                RoleSessionName: name,
                 SourceIdentity: stsName(input.agent),
                 DurationSeconds: duration,
                 Policy: policy,
@@ -129,7 +131,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
         )
       } catch (e) {
         // A definite refusal minted nothing; after transient failures an answer may have been lost.
-        if (!isTransient(e)) await denyList.notIssued(env, input.sessionId).catch(() => {})
+        if (!isTransient(e)) await denyList.notIssued(env, name).catch(() => {})
         clients.noteFailure(e)
         failed(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`)
         throw err.unavailable(`STS AssumeRole on ${env.roleArn} failed: ${describe(e)}`, e)
@@ -140,7 +142,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
       }
       const stsExpiry = c.Expiration.getTime()
       const issuedAt = stsExpiry - duration * 1000
-      await denyList.issued(env, input.sessionId, issuedAt)
+      await denyList.issued(env, name, issuedAt)
       // A deny-list overflow may have cut off this role's sessions while STS was answering.
       const cut = await denyList.cutoff(env)
       if (cut !== null && issuedAt < cut) {
@@ -162,7 +164,7 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
         handle: {
           role_arn: env.roleArn,
           role_id: out.AssumedRoleUser?.AssumedRoleId?.split(':')[0] ?? '',
-          session_name: input.sessionId,
+          session_name: name,
           access_key_id: c.AccessKeyId,
           issued_at: iso(issuedAt),
           expiration: iso(stsExpiry),
@@ -175,24 +177,31 @@ export function createAwsProvider(config: AwsProviderConfig, ctx: ProviderContex
         const h = input.handle
         if (h?.['expiration'] && Date.parse(h['expiration']) <= now()) return // expired at AWS by themselves
         const env = environmentOf(input)
-        let issuedAt: number
-        let expiry: number
+        const roleId = async () => h?.['role_id'] || (await denyList.roleId(env))
         if (h?.['expiration'] && h['issued_at']) {
-          issuedAt = Date.parse(h['issued_at'])
-          expiry = Date.parse(h['expiration'])
+          const expiry = Date.parse(h['expiration'])
+          if (expiry <= now()) return
+          const cut = await denyList.cutoff(env)
+          if (cut !== null && Date.parse(h['issued_at']) < cut) return // already denied by the cutoff
+          // Handles written before attempts had names of their own name the session.
+          const name = h['session_name'] || input.sessionId
+          await denyList.deny(env, `${await roleId()}:${name}`, expiry)
+          failed(null)
         } else {
           // Issuing never finished: credentials may exist if STS answered (or its answer was lost).
-          const at = await denyList.issuedAt(env, input.sessionId)
-          if (at === null) return // STS was never asked, or refused: nothing to deny
-          issuedAt = Number.POSITIVE_INFINITY // unknown AWS issue time: no cutoff can be trusted to cover it
-          expiry = at + config.maxSessionSeconds * 1000
+          // The attempt's name, and the session's own (what an earlier version issued under).
+          const names = [input.sessionId]
+          if (input.attempt) names.unshift(attemptSessionName(input.sessionId, input.attempt))
+          for (const name of names) {
+            const at = await denyList.issuedAt(env, name)
+            if (at === null) continue // STS was never asked, or refused: nothing to deny
+            // Unknown AWS issue time: no cutoff can be trusted to cover it.
+            const expiry = at + config.maxSessionSeconds * 1000
+            if (expiry <= now()) continue // expired at AWS by themselves
+            await denyList.deny(env, `${await roleId()}:${name}`, expiry)
+            failed(null)
+          }
         }
-        if (expiry <= now()) return // expired at AWS by themselves
-        const cut = await denyList.cutoff(env)
-        if (cut !== null && issuedAt < cut) return // already denied by the cutoff
-        const roleId = h?.['role_id'] || (await denyList.roleId(env))
-        await denyList.deny(env, `${roleId}:${input.sessionId}`, expiry)
-        failed(null)
       } catch (e) {
         const message = `revoking ${input.sessionId} failed: ${describe(e)}`
         failed(message, e instanceof BrokerKeyError)

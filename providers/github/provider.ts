@@ -1,9 +1,10 @@
-// The github provider: one installation token per session, limited to the environment's
-// repositories and the operation class's permissions, revoked at GitHub when the session ends.
-// The token is kept only sealed (ProviderContext.sealer), as the session's revocation handle and,
-// until it is revoked or expires, in this provider's state so that a retry or a crash mid-issue
-// still finds it.
+// The github provider: one installation token per issue attempt of a session, limited to the
+// environment's repositories and the operation class's permissions, revoked at GitHub when the
+// session ends. The token is kept only sealed (ProviderContext.sealer), as the session's revocation
+// handle and, until it is revoked or expires, in this provider's state (marked with its attempt)
+// so that a retry or a crash mid-issue still finds it, and revoking one attempt spares another's.
 import { err } from '../../src/errors.js'
+import { attemptTag } from '../attempts.js'
 import { rotationCovers, type Provider, type ProviderContext, type Sealer } from '../types.js'
 import { AppKeyError, createGithubApi, GithubError, type InstallationToken } from './api.js'
 import type { GithubEnvironmentConfig, GithubProviderConfig } from './config.js'
@@ -12,9 +13,17 @@ import type { GithubEnvironmentConfig, GithubProviderConfig } from './config.js'
 export const TOKEN_MAX_SECONDS = 3600
 const HEALTH_CACHE_MS = 30_000
 const LIVE_BATCH = 500
-/** Sorted sets in the provider state: session ids by token expiry, and each session's sealed tokens. */
+/**
+ * Sorted sets in the provider state: session ids by token expiry, and each session's sealed tokens
+ * as `<attempt tag> <sealed>` (tokens recorded before attempts had tags: `<sealed>` alone).
+ */
 const SESSIONS = 'sessions'
 const issuedSet = (sessionId: string) => `issued:${sessionId}`
+const memberOf = (attempt: string, sealed: string) => `${attemptTag(attempt)} ${sealed}`
+const parseMember = (m: string): { tag: string | null; sealed: string } => {
+  const i = m.indexOf(' ')
+  return i < 0 ? { tag: null, sealed: m } : { tag: m.slice(0, i), sealed: m.slice(i + 1) }
+}
 const iso = (ms: number) => new Date(ms).toISOString()
 
 /** Where a GitHub API serves git: api.github.com -> github.com, https://ghe/api/v3 -> https://ghe. */
@@ -88,22 +97,42 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
     return env
   }
 
-  /** Revokes every token recorded for a session (and `extra`, the handle's); done when GitHub no longer knows them. */
-  async function revokeSession(sessionId: string, extra: string | null): Promise<number> {
+  /**
+   * Revokes the tokens recorded for one attempt of a session (with `attempt` null: for every
+   * attempt), those recorded before attempts had tags, and `extra` (the handle's); done when GitHub
+   * no longer knows them.
+   */
+  async function revokeSession(
+    sessionId: string,
+    attempt: string | null,
+    extra: string | null,
+  ): Promise<number> {
     const recorded = await ctx.state.zrange(issuedSet(sessionId))
-    const tokens = new Map(recorded.map((r) => [r.member, r.score]))
-    if (extra !== null && !tokens.has(extra)) tokens.set(extra, Infinity)
+    const tag = attempt === null ? null : attemptTag(attempt)
+    const tokens = new Map<string, { expiry: number; members: string[] }>()
+    let others = 0
+    for (const r of recorded) {
+      const m = parseMember(r.member)
+      if (tag !== null && m.tag !== null && m.tag !== tag) {
+        others++ // another attempt's: left alone
+        continue
+      }
+      const t = tokens.get(m.sealed) ?? { expiry: r.score, members: [] }
+      t.members.push(r.member)
+      tokens.set(m.sealed, t)
+    }
+    if (extra !== null && !tokens.has(extra)) tokens.set(extra, { expiry: Infinity, members: [] })
     if (tokens.size === 0) return 0 // the usual first issue: one round trip
     let revoked = 0
-    for (const [sealed, expiry] of tokens) {
+    for (const [sealed, { expiry, members }] of tokens) {
       // Expired at GitHub by itself: nothing to call.
       if (expiry > now()) {
         const token = await sealer().open(context(sessionId), sealed)
         if ((await api.revokeToken(token)) === 'revoked') revoked++
       }
-      await ctx.state.zrem(issuedSet(sessionId), [sealed])
+      if (members.length > 0) await ctx.state.zrem(issuedSet(sessionId), members)
     }
-    await ctx.state.zrem(SESSIONS, [sessionId])
+    if (others === 0) await ctx.state.zrem(SESSIONS, [sessionId])
     return revoked
   }
 
@@ -125,8 +154,8 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
       if (!cls)
         throw err.unavailable(`operation class '${input.operationClass}' has no permissions for ${ctx.name}`)
       const s = sealer()
-      // Idempotent on the session: a token an earlier attempt minted is revoked before another is.
-      await revokeSession(input.sessionId, null).catch((e: unknown) => {
+      // Idempotent on the attempt: a token an earlier try of it minted is revoked before another is.
+      await revokeSession(input.sessionId, input.attempt, null).catch((e: unknown) => {
         throw err.unavailable(
           `an earlier token of this session cannot be revoked: ${describe(e, env.installationId)}`,
         )
@@ -150,7 +179,9 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
       try {
         // Recorded before it is handed out: a retry or the reaper finds it even if we crash now.
         sealed = await s.seal(context(input.sessionId), t.token)
-        await ctx.state.zadd(issuedSet(input.sessionId), [{ member: sealed, score: githubExpiry }])
+        await ctx.state.zadd(issuedSet(input.sessionId), [
+          { member: memberOf(input.attempt, sealed), score: githubExpiry },
+        ])
         await ctx.state.zadd(SESSIONS, [{ member: input.sessionId, score: githubExpiry }])
         const more = beyondRequest(t, repositories, env.repositories, cls.permissions)
         if (more !== null) throw err.unavailable(`GitHub granted more than was asked: ${more}`)
@@ -185,7 +216,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
       try {
         // The handle's expiry, when known, spares a call for a token GitHub already let go.
         const expired = h?.['expires_at'] !== undefined && Date.parse(h['expires_at']) <= now()
-        await revokeSession(input.sessionId, expired ? null : sealed)
+        await revokeSession(input.sessionId, input.attempt ?? null, expired ? null : sealed)
       } catch (e) {
         const installation = h?.['installation_id'] ? Number(h['installation_id']) : null
         const message = `revoking the token of ${input.sessionId} failed: ${describe(e, installation)}`
@@ -210,7 +241,7 @@ export function createGithubProvider(config: GithubProviderConfig, ctx: Provider
         for (const id of batch) {
           if (live.has(id)) continue
           try {
-            removed += await revokeSession(id, null)
+            removed += await revokeSession(id, null, null)
           } catch (e) {
             ctx.log.warn({ session: id, err: describe(e, null) }, 'revoking a leftover GitHub token failed')
           }

@@ -1,5 +1,5 @@
-// The postgres provider: one login role per session, in one environment's database, with one
-// operation class's group. See docs/providers.md ("postgres") for the role model.
+// The postgres provider: one login role per issue attempt of a session, in one environment's
+// database, with one operation class's group. See docs/providers.md ("postgres") for the role model.
 import { err } from '../../src/errors.js'
 import {
   rotationCovers,
@@ -99,7 +99,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
         )
       await prepare(e)
       const { database } = e.grants.config
-      const role = names.session(input.sessionId)
+      const role = names.session(input.sessionId, input.attempt)
       const password = newPassword()
       const [verifier, target] = await Promise.all([scramVerifier(password), e.conn.target()])
       const until = new Date(input.expiresAt)
@@ -133,20 +133,28 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
     async revoke(input) {
       const e = envOf(input.environment)
       const given = input.handle?.['role']
-      // The handle names the role when another replica (another tag) issued it.
-      const role =
+      // The handle names the role (also when another replica, with another tag, issued it). Without
+      // one, the attempt's role, and the session-named role an earlier version may have issued.
+      const roles =
         given !== undefined && names.isSessionRoleFor(given, input.sessionId)
-          ? given
-          : names.session(input.sessionId)
+          ? [given]
+          : [
+              ...(input.attempt ? [names.session(input.sessionId, input.attempt)] : []),
+              names.session(input.sessionId),
+            ]
       const reassignTo = config.onRevoke === 'reassign' ? ownerOf(e.grants) : null
-      const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
-      if (r.existed)
-        ctx.log.info(
-          { session: input.sessionId, role, connections_cut: r.terminated, owned: r.owned },
-          'session role dropped',
-        )
+      let owned = 0
+      for (const role of roles) {
+        const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
+        owned += r.owned
+        if (r.existed)
+          ctx.log.info(
+            { session: input.sessionId, role, connections_cut: r.terminated, owned: r.owned },
+            'session role dropped',
+          )
+      }
       // What the session created now belongs to the owner: give the groups their grants on it.
-      if (r.owned > 0 && reassignTo !== null)
+      if (owned > 0 && reassignTo !== null)
         await apply(e).catch((err: unknown) =>
           ctx.log.warn({ err: (err as Error).message }, 'regranting after a reassign failed'),
         )
@@ -165,10 +173,11 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
               r.groups.some((g) => g.startsWith(prefix)) ||
               !r.groups.some((g) => prefixes.some((p) => g.startsWith(p))),
           )
-          const bySession = new Map<string, string>()
+          // A session may hold several roles (an undone attempt's, waiting for its revocation).
+          const bySession = new Map<string, string[]>()
           for (const r of mine) {
             const id = names.sessionOf(r.role)
-            if (id) bySession.set(id, r.role)
+            if (id) bySession.set(id, [...(bySession.get(id) ?? []), r.role])
           }
           const ids = [...bySession.keys()]
           for (let i = 0; i < ids.length; i += LIVE_BATCH) {
@@ -176,10 +185,11 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
             const live = await isLive(batch)
             for (const id of batch) {
               if (live.has(id)) continue
-              const role = bySession.get(id) as string
               const reassignTo = config.onRevoke === 'reassign' ? ownerOf(e.grants) : null
-              const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
-              if (r.existed) removed++
+              for (const role of bySession.get(id) ?? []) {
+                const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
+                if (r.existed) removed++
+              }
             }
           }
         } catch (err) {

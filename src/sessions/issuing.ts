@@ -12,7 +12,6 @@ import { scopeOf, type SessionRecord } from '../domain/session.js'
 import { AirlockError, err } from '../errors.js'
 import { newJti } from '../ids.js'
 import type { Metrics } from '../metrics.js'
-import type { Provider } from '../../providers/types.js'
 import type { Runtime } from '../runtime.js'
 import { scrub } from '../scrub.js'
 import { ReplicaAckError } from '../store/durable.js'
@@ -109,16 +108,12 @@ export function createIssuing(deps: IssuingDeps) {
    * Claims the approved `base` (still at its version) into `next`; throws when it cannot. A claim
    * written but not acknowledged by the replicas is undone (back to approved) before the 503.
    */
-  async function claimInto(
-    base: SessionRecord,
-    next: SessionRecord,
-    provider: Provider,
-  ): Promise<SessionRecord> {
+  async function claimInto(base: SessionRecord, next: SessionRecord): Promise<SessionRecord> {
     const t = await records
       .change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), { checkLocks: true })
       .catch((e: unknown) => {
         if (!(e instanceof ReplicaAckError)) throw e
-        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, provider, e)
+        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, e)
       })
     if (t.locked) throw err.policy(await lockReason(base))
     if (!t.changed) throw err.conflict('the session changed while it was being claimed')
@@ -149,7 +144,7 @@ export function createIssuing(deps: IssuingDeps) {
     if (!provider.external) {
       // Nothing exists outside Airlock, so the record can go straight to active in one write.
       rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
-      if (!createWithEvent) rec = await claimInto(base, rec, provider)
+      if (!createWithEvent) rec = await claimInto(base, rec)
     } else {
       issuedBy = 'activate'
       const issuing: SessionRecord = {
@@ -163,12 +158,13 @@ export function createIssuing(deps: IssuingDeps) {
         if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
         if (r !== 'ok') throw err.unavailable('session id collision; try again')
       } else {
-        issuing.v = (await claimInto(base, issuing, provider)).v
+        issuing.v = (await claimInto(base, issuing)).v
       }
       let handle: Record<string, string>
       try {
         const issued = await provider.issue({
           sessionId: base.id,
+          attempt: jti,
           agent: base.agent,
           taskId: base.task.id,
           environment: base.environment,
@@ -195,7 +191,7 @@ export function createIssuing(deps: IssuingDeps) {
       const r = await records.replace('activate', active, issuing, true).catch((e: unknown) => {
         // A claim's activation that landed unacknowledged is undone; a new session's stays a 503.
         if (!(e instanceof ReplicaAckError) || base.v === 0) throw e
-        return unclaim.undo(base, active, handle, provider, e)
+        return unclaim.undo(base, active, handle, e)
       })
       if (r !== 'ok') {
         // Locked: end the session with the fresh handle, so its one revocation covers them.
@@ -250,7 +246,7 @@ export function createIssuing(deps: IssuingDeps) {
       throw err.unavailable('session id collision; try again')
     // A claim whose issued event landed unacknowledged is undone: its token is never handed out.
     if (written.status === 'rejected' && written.reason instanceof ReplicaAckError && base.v !== 0)
-      return unclaim.undo(base, rec, provider.external ? rec.handle : null, provider, written.reason)
+      return unclaim.undo(base, rec, provider.external ? rec.handle : null, written.reason)
     if (written.status === 'rejected' || signed.status === 'rejected') {
       // The session may exist (written, or a lost reply after the write): it is ended.
       const unacked = written.status === 'rejected' && written.reason instanceof ReplicaAckError

@@ -13,10 +13,15 @@ import type { SessionRecord } from '../domain/index.js'
 
 /** A revocation to retry: what the provider needs, and how it went so far. */
 export interface RevocationJob {
-  /** `rev_<session id>`: queueing the same session again replaces its job. */
+  /**
+   * `rev_<session id>.<attempt>`: queueing the same attempt again replaces its job, while another
+   * attempt's revocation waits beside it (`rev_<session id>` before attempts had names).
+   */
   id: string
   provider: string
   sessionId: string
+  /** The issue attempt (the record's jti); absent on jobs queued before attempts had names. */
+  attempt?: string | null
   environment: string
   operationClass: string
   handle: Record<string, string> | null
@@ -75,6 +80,7 @@ export function createRevoker(deps: {
     })
     const call = provider.revoke({
       sessionId: job.sessionId,
+      attempt: job.attempt ?? null,
       environment: job.environment,
       operationClass: job.operationClass,
       handle: job.handle,
@@ -106,9 +112,10 @@ export function createRevoker(deps: {
       const provider = providerOf(rec.provider)
       if (provider && !provider.external) return true
       const job: RevocationJob = {
-        id: `rev_${rec.id}`,
+        id: rec.jti ? `rev_${rec.id}.${rec.jti}` : `rev_${rec.id}`,
         provider: rec.provider,
         sessionId: rec.id,
+        attempt: rec.jti,
         environment: rec.environment,
         operationClass: rec.operation_class,
         handle: rec.handle,

@@ -5,13 +5,13 @@
 // was never handed out, and the session forgets its jti) and the session goes back to approved (the
 // `unclaim` step), with its claim deadline as before. Only the attempt's own record is undone: a
 // revoke, a lock or an expiry that landed meanwhile wins, and a session never returns from them.
+// Providers name what they mint after the issue attempt, so the undone attempt's revocation (even
+// one queued for a retry) never reaches the credentials a later claim mints.
 import type { FastifyBaseLogger } from 'fastify'
 import type { SessionRecord } from '../domain/session.js'
 import { err } from '../errors.js'
-import type { Provider } from '../../providers/types.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { Store } from '../store/types.js'
-import type { Ending } from './ending.js'
 import { summary } from './model.js'
 import type { SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
@@ -21,27 +21,12 @@ const UNACKED = 'too few Redis replicas acknowledged the claim in time'
 export interface UnclaimDeps {
   store: Store
   records: SessionRecords
-  ending: Ending
   revoker: Revoker
   log: FastifyBaseLogger
 }
 
 export function createUnclaim(deps: UnclaimDeps) {
-  const { store, records, ending, revoker, log } = deps
-
-  /** Ends the session (and revokes `minted` with it) rather than undoing the claim; throws the 503. */
-  async function endInstead(
-    attempt: SessionRecord,
-    minted: Record<string, string>,
-    why: string,
-    cause: ReplicaAckError,
-  ): Promise<never> {
-    await ending.finish('revoke', attempt.id, 'airlock', `${UNACKED}; ${why}`, minted).catch(() => {})
-    throw err.unavailable(
-      `${UNACKED}; nothing was issued, and the session was ended (${why}): request again`,
-      cause,
-    )
-  }
+  const { store, records, revoker, log } = deps
 
   /**
    * Undoes the claim of `approved` (the record as claimed) whose write was not acknowledged:
@@ -52,17 +37,11 @@ export function createUnclaim(deps: UnclaimDeps) {
     approved: SessionRecord,
     attempt: SessionRecord,
     minted: Record<string, string> | null,
-    provider: Provider,
     cause: ReplicaAckError,
   ): Promise<never> {
-    if (minted) {
-      // The provider keys credentials by session: a second issue must not meet the first one's
-      // revocation (still queued, or refusing the name for good).
-      if (provider.issuesOnce)
-        return endInstead(attempt, minted, `${provider.name} issues a session's credentials once`, cause)
-      if (!(await revoker.revokeCredentials({ ...attempt, handle: minted })))
-        return endInstead(attempt, minted, 'its credentials could not be revoked at once', cause)
-    }
+    // Revoked now, or queued and retried until the provider confirms: either way it names this
+    // attempt's credentials only (the record carries the attempt's jti).
+    const revoked = minted ? await revoker.revokeCredentials({ ...attempt, handle: minted }) : false
     const back: SessionRecord = { ...approved, status: 'approved', v: attempt.v + 1, jti: null, handle: null }
     const event = {
       actor: 'airlock',
@@ -71,7 +50,8 @@ export function createUnclaim(deps: UnclaimDeps) {
         ...summary(back),
         from: attempt.status,
         jti: attempt.jti,
-        credentials_revoked: minted !== null,
+        credentials_revoked: revoked,
+        ...(minted !== null && !revoked && { credentials_revocation_queued: true }),
         reason: `${UNACKED}; the grant can be claimed again`,
       },
     }

@@ -74,7 +74,7 @@ export function redisKeys(prefix: string) {
  * crashed worker's jobs come back after it).
  */
 export const QUEUES = {
-  /** Provider revocations that failed, retried with backoff (job id `rev_<session id>`). */
+  /** Provider revocations that failed, retried with backoff (job id `rev_<session id>.<attempt>`). */
   revocations: { due: 'rq', jobs: 'rj', leaseMs: 60_000 },
   /** Slack messages to bring up to date (job id: the session id). */
   slack: { due: 'sq', jobs: 'sj', leaseMs: 30_000 },

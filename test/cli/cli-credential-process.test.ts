@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { awsWorld, BROKER_AKID, CANARY_AWS_SECRET, ROLES, type AwsWorld } from '../support/aws-setup.js'
 import { runCli } from '../support/cli.js'
+import { tagsOf } from '../support/fake-aws.js'
 import { agentArgs as readArgs, cliBroker } from '../support/cli-env.js'
 
 const fx = cliBroker('cp', { home: (dir) => dir })
@@ -82,13 +83,17 @@ describe('airlock credential-process', () => {
     const calls = w.fake
       .callsOf('AssumeRole')
       .slice(assumed)
-      .filter((c) => c.params['RoleSessionName'] === session.id)
+      .filter((c) => tagsOf(c)['airlock:session-id'] === session.id)
     expect(calls).toHaveLength(1)
     expect(calls[0]).toMatchObject({ accessKeyId: BROKER_AKID, status: 200 })
     expect(calls[0]!.params['RoleArn']).toBe(ROLES.staging)
     const issued = w.fake.identities.get(creds.accessKeyId)!
     expect(issued).toBeDefined()
-    expect(issued.arn).toBe(`arn:aws:sts::111111111111:assumed-role/airlock-staging/${session.id}`)
+    // The STS session is named after the session's issue attempt.
+    expect(calls[0]!.params['RoleSessionName']).toMatch(new RegExp(`^${session.id}\\.[0-9a-f]{8}$`))
+    expect(issued.arn).toBe(
+      `arn:aws:sts::111111111111:assumed-role/airlock-staging/${calls[0]!.params['RoleSessionName']}`,
+    )
     expect(creds.accessKeyId).toMatch(/^ASIA/)
     expect(creds.secretAccessKey).toBe(issued.secretAccessKey)
     expect(creds.sessionToken).toBe(issued.sessionToken)

@@ -7,11 +7,11 @@ import { verifyAuditLog } from '../../src/audit/read.js'
 import { buildBroker, type RunningBroker } from '../../src/broker.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/log.js'
-import type { Provider } from '../../providers/types.js'
 import { ReplicaAckError } from '../../src/store/durable.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, newKeys, sessionBody, TestClock, testConfigYaml } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
+import { jtiOf } from '../support/jti.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -178,8 +178,6 @@ describe('a claim whose write the replicas did not acknowledge', () => {
       'session.issued',
     ])
     // The event names the undone token; the session now holds only the new one.
-    const jtiOf = (token: string) =>
-      (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Body).jti
     expect(b.event(s.id, 'session.claim_undone')?.details.jti).toBe(jtiOf(lost))
     expect(jtiOf(again.body.grant.token)).not.toBe(jtiOf(lost))
     expect(await verifyAuditLog(b.broker.store)).toMatchObject({ ok: true, problems: [] })
@@ -225,33 +223,57 @@ describe('a claim whose write the replicas did not acknowledge', () => {
     expect(b.ext.state.issued).toEqual([s.id])
   })
 
-  it('credentials that cannot be revoked at once end the session instead (a queued revocation would meet the next ones)', async () => {
+  it('credentials that cannot be revoked at once: their revocation is queued for that attempt only, and the retry still gets the grant', async () => {
     const b = await memoryBroker()
     const s = await b.approved({ provider: 'ext-api' })
     b.ext.state.failRevokes = 1
     b.unackedCas(1)
     const first = await b.claim(s.id)
     expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/session was ended .*could not be revoked at once.*request again/)
-    expect((await b.status(s.id)).status).toBe('revoked')
-    expect(b.ext.state.revoked).toEqual([expect.objectContaining({ handle: { role: `r_${s.id}` } })])
-    expect((await b.claim(s.id)).status).toBe(410)
-    expect(b.types(s.id)).not.toContain('session.claim_undone')
+    expect(first.body.message).toMatch(/can still be claimed: retry/)
+    expect((await b.status(s.id)).status).toBe('approved')
+    const undone = b.event(s.id, 'session.claim_undone')?.details
+    expect(undone).toMatchObject({
+      from: 'active',
+      credentials_revoked: false,
+      credentials_revocation_queued: true,
+    })
+    expect(b.ext.state.revoked).toEqual([])
+    expect(await b.broker.revocations.size()).toBe(1)
+
+    const again = await b.claim(s.id)
+    expect(again.status).toBe(200)
+    const [attempt1, attempt2] = b.ext.state.attempts
+    expect(attempt1).toBe(undone.jti)
+    expect(attempt2).toBe(jtiOf(again.body.grant.token))
+    expect(attempt2).not.toBe(attempt1)
+
+    // The queue retries the first attempt's revocation after the second attempt was issued: it
+    // names the first attempt only, and the session and its grant stay live.
+    b.clock.advance(5_000) // past the first retry's backoff (at most 2 s)
+    await b.broker.sweepOnce()
+    expect(await b.broker.revocations.size()).toBe(0)
+    expect(b.ext.state.revoked).toEqual([
+      expect.objectContaining({ sessionId: s.id, attempt: attempt1, handle: { role: `r_${s.id}` } }),
+    ])
+    expect((await b.status(s.id)).status).toBe('active')
+    const seen = await b.api.post('/v1/introspect', 'ops', { token: again.body.grant.token })
+    expect(seen.body).toMatchObject({ active: true, sid: s.id })
   })
 
-  it('a provider that issues a session once (aws) ends the session instead', async () => {
+  it('every issue attempt reaches the provider with its own identity, and its revocation names it', async () => {
     const b = await memoryBroker()
-    const once = gatedProvider('once-api')
-    const provider: Provider = { ...once.provider, issuesOnce: true }
-    b.broker.runtime().providers.set('once-api', provider)
-    const s = await b.approved({ provider: 'once-api' })
+    const s = await b.approved({ provider: 'ext-api' })
     b.unackedCas(1)
-    const first = await b.claim(s.id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/once-api issues a session's credentials once\): request again/)
-    expect((await b.status(s.id)).status).toBe('revoked')
-    expect(once.state.revoked).toEqual([expect.objectContaining({ handle: { role: `r_${s.id}` } })])
-    expect((await b.claim(s.id)).status).toBe(410)
+    expect((await b.claim(s.id)).status).toBe(503)
+    const undone = b.event(s.id, 'session.claim_undone')?.details
+    expect(b.ext.state.revoked).toEqual([expect.objectContaining({ attempt: undone.jti })])
+    const again = await b.claim(s.id)
+    expect(again.status).toBe(200)
+    expect(b.ext.state.attempts).toEqual([undone.jti, jtiOf(again.body.grant.token)])
+    // Ending the session revokes the second attempt's credentials, by its own identity.
+    expect((await b.api.del(`/v1/sessions/${s.id}`, 'ops')).status).toBe(200)
+    expect(b.ext.state.revoked.map((r) => r.attempt)).toEqual([undone.jti, jtiOf(again.body.grant.token)])
   })
 
   it('a revoke landing before the claim is undone wins: the session never returns to approved', async () => {

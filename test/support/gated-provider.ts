@@ -15,6 +15,8 @@ export const deferred = <T = void>(): Deferred<T> => {
 export function gatedProvider(name = 'ext-api') {
   const state = {
     issued: [] as string[],
+    /** The issue attempt of each issue() call, in order. */
+    attempts: [] as string[],
     revoked: [] as RevokeInput[],
     gate: null as null | { started: Deferred<string>; release: Deferred },
     failIssue: null as string | null,
@@ -29,6 +31,7 @@ export function gatedProvider(name = 'ext-api') {
     setup: async () => {},
     async issue(input) {
       state.issued.push(input.sessionId)
+      state.attempts.push(input.attempt)
       if (state.gate) {
         state.gate.started.resolve(input.sessionId)
         await state.gate.release.promise

@@ -7,7 +7,7 @@ import type { IssueInput, Provider, SecretSource } from '../../providers/types.j
 import { memoryProviderState } from '../../src/store/provider-state.js'
 import { ConfigError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
-import { newSessionId } from '../../src/ids.js'
+import { newJti, newSessionId } from '../../src/ids.js'
 import { Writable } from 'node:stream'
 
 export class MapSecrets implements SecretSource {
@@ -51,6 +51,7 @@ export const suffix = (): string => randomBytes(4).toString('hex')
 
 export const issueInput = (over: Partial<IssueInput> = {}): IssueInput => ({
   sessionId: newSessionId(),
+  attempt: newJti(),
   agent: 'build-bot',
   taskId: 'JIRA-1',
   environment: 'staging',

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { credentialProcessOutput } from '../../../providers/aws/credential-process.js'
+import { attemptSessionName, sessionOfName } from '../../../providers/aws/policy.js'
 import { awsProvider } from '../../../providers/aws/index.js'
 import { createLogger } from '../../../src/log.js'
 import { createSecretSource } from '../../../src/secrets/source.js'
@@ -18,6 +19,7 @@ import {
   type AwsWorld,
 } from '../../support/aws-setup.js'
 import { SERVICE_UNAVAILABLE, tagsOf, THROTTLING } from '../../support/fake-aws.js'
+import { jtiOf } from '../../support/jti.js'
 
 let w: AwsWorld
 let t: TestBroker
@@ -59,7 +61,9 @@ describe('aws: issuing', () => {
     expect(call.accessKeyId).toBe(BROKER_AKID)
     expect(call.caller).toBe(BROKER_ARN)
     expect(call.params['RoleArn']).toBe(ROLES.staging)
-    expect(call.params['RoleSessionName']).toBe(sid)
+    // Named after this issue attempt (the token's jti), so revoking another attempt spares it.
+    expect(call.params['RoleSessionName']).toBe(attemptSessionName(sid, jtiOf(r.body.grant.token)))
+    expect(call.params['RoleSessionName']).toMatch(new RegExp(`^${sid}\\.[0-9a-f]{8}$`))
     expect(call.params['SourceIdentity']).toBe('build-bot')
     expect(call.params['ExternalId']).toBeUndefined()
     // A second short of the session's remaining time, so the credentials die before the session.
@@ -112,6 +116,7 @@ describe('aws: issuing', () => {
     const aws = t.broker.runtime().providers.get('aws-main')!
     const issued = await aws.issue({
       sessionId: 'ses_prodPROD0000000000000001',
+      attempt: 'jtiPROD1',
       agent: 'build-bot',
       taskId: 'P-1',
       environment: 'prod',
@@ -126,12 +131,14 @@ describe('aws: issuing', () => {
     expect(issued.handle).toMatchObject({
       role_arn: ROLES.prod,
       role_id: w.fake.roles.get(ROLES.prod)!.roleId,
-      session_name: 'ses_prodPROD0000000000000001',
+      session_name: attemptSessionName('ses_prodPROD0000000000000001', 'jtiPROD1'),
     })
-    // The same session is never minted twice.
+    expect(call.params['RoleSessionName']).toBe(issued.handle['session_name'])
+    // The same attempt is never minted twice.
     await expect(
       aws.issue({
         sessionId: 'ses_prodPROD0000000000000001',
+        attempt: 'jtiPROD1',
         agent: 'build-bot',
         taskId: 'P-1',
         environment: 'prod',
@@ -172,7 +179,9 @@ describe('aws: issuing', () => {
     }
     const staged = await api.issue('build-bot', { provider: 'aws-main' })
     expect(lastAssume().params['RoleArn']).toBe(ROLES.staging)
-    expect(lastAssume().params['RoleSessionName']).toBe(staged.session.id)
+    expect(lastAssume().params['RoleSessionName']).toBe(
+      attemptSessionName(staged.session.id, jtiOf(staged.grant.token)),
+    )
   })
 
   it('throttling is retried with the same session name: exactly one successful AssumeRole', async () => {
@@ -182,7 +191,9 @@ describe('aws: issuing', () => {
     expect(r.status).toBe(201)
     const calls = w.fake.callsOf('AssumeRole').slice(before)
     expect(calls.map((c) => c.status)).toEqual([400, 503, 200])
-    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(new Set([r.body.session.id]))
+    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(
+      new Set([attemptSessionName(r.body.session.id, jtiOf(r.body.grant.token))]),
+    )
   })
 
   it('throttling that does not stop is a 503 after bounded retries, and the session does not stay live', async () => {
@@ -197,12 +208,15 @@ describe('aws: issuing', () => {
       .slice(before)
       .filter((c) => c.params['RoleArn'] === ROLES.staging)
     expect(calls.map((c) => c.status)).toEqual([400, 400, 400, 400])
-    const sid = calls[0]!.params['RoleSessionName']!
+    const name = calls[0]!.params['RoleSessionName']!
+    const sid = sessionOfName(name)
+    expect(tagsOf(calls[0]!)['airlock:session-id']).toBe(sid)
+    expect(new Set(calls.map((c) => c.params['RoleSessionName']))).toEqual(new Set([name]))
     expect((await api.get(`/v1/sessions/${sid}`, 'ops')).body.status).toBe('revoked')
-    // An answer may have been lost in transit, so the session name is denied all the same.
+    // An answer may have been lost in transit, so the attempt's session name is denied all the same.
     const denied = w.fake.policyOf(ROLES.staging, 'airlock-revoked-sessions')
     expect(denied.Statement[0].Condition.StringEquals['aws:userid']).toContain(
-      `${w.fake.roles.get(ROLES.staging)!.roleId}:${sid}`,
+      `${w.fake.roles.get(ROLES.staging)!.roleId}:${name}`,
     )
   })
 
@@ -238,6 +252,8 @@ describe('aws: issuing', () => {
     const s = await api.issue('build-bot', { provider: 'aws-staging-only' })
     expect(lastAssume().params['RoleArn']).toBe(ROLES.sameAccount)
     const puts = w.fake.callsOf('PutRolePolicy').length
+    const name = lastAssume().params['RoleSessionName']
+    expect(name).toBe(attemptSessionName(s.session.id, jtiOf(s.grant.token)))
     await api.del(`/v1/sessions/${s.session.id}`, 'ops')
     const put = w.fake.callsOf('PutRolePolicy')[puts]!
     expect(put.caller).toBe(BROKER_ARN)
@@ -246,7 +262,7 @@ describe('aws: issuing', () => {
       w.fake.policyOf(ROLES.sameAccount, 'airlock-revoked-sessions').Statement[0].Condition.StringEquals[
         'aws:userid'
       ],
-    ).toEqual([`${w.fake.roles.get(ROLES.sameAccount)!.roleId}:${s.session.id}`])
+    ).toEqual([`${w.fake.roles.get(ROLES.sameAccount)!.roleId}:${name}`])
   })
 
   it("re-reads the broker's key after the secret rotates", async () => {

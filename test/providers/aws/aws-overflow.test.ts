@@ -2,9 +2,10 @@
 // cutoff is denied instead (aws:TokenIssueTime), the live ones are marked revoked in Airlock, and
 // the fallback is audited and logged loudly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { denyPolicy, policyChars } from '../../../providers/aws/policy.js'
+import { attemptSessionName, denyPolicy, policyChars } from '../../../providers/aws/policy.js'
 import { client, sessionBody, TestClock, testBroker, type TestBroker } from '../../helper.js'
 import { awsWorld, ROLES, type AwsWorld } from '../../support/aws-setup.js'
+import { jtiOf } from '../../support/jti.js'
 import { simulate } from '../../support/simulate.js'
 
 const POLICY = 'airlock-revoked-sessions'
@@ -77,14 +78,15 @@ describe('aws: deny list overflow (configured budget)', () => {
   it('sessions issued after the cutoff work, and are denied one by one again', async () => {
     const { w, api, clock } = s
     clock.advance(2000) // past the cutoff
-    const fresh = (await api.issue('build-bot', { provider: 'aws-main' })).session.id
+    const issued = await api.issue('build-bot', { provider: 'aws-main' })
+    const fresh = issued.session.id
     await api.del(`/v1/sessions/${fresh}`, 'ops')
     const sts = statements(w)
     expect(sts.map((x: any) => x.Sid).sort()).toEqual(['AirlockRevokedBefore', 'AirlockRevokedSessions'])
     const roleId = w.fake.roles.get(ROLES.staging)!.roleId
     expect(
       sts.find((x: any) => x.Sid === 'AirlockRevokedSessions').Condition.StringEquals['aws:userid'],
-    ).toEqual([`${roleId}:${fresh}`])
+    ).toEqual([`${roleId}:${attemptSessionName(fresh, jtiOf(issued.grant.token))}`])
   })
   it('a session whose AssumeRole is in flight when the cutoff lands is refused and revoked', async () => {
     const { w, t, api } = s

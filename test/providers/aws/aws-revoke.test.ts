@@ -1,6 +1,7 @@
 // Revoking STS credentials through the role's deny policy: exactly the revoked session, written as
 // the admin role and read back, pruned after expiry, safe across replicas, retried until it lands.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { attemptSessionName, sessionOfName } from '../../../providers/aws/policy.js'
 import { client, sessionBody, TestClock, testBroker, type TestBroker } from '../../helper.js'
 import { awsWorld, ROLES, type AwsWorld } from '../../support/aws-setup.js'
 import { SERVICE_UNAVAILABLE } from '../../support/fake-aws.js'
@@ -41,6 +42,10 @@ const issue = async (a = api, over: Record<string, unknown> = {}) =>
   (await a.issue('build-bot', { provider: 'aws-main', ...over })).session.id as string
 const aws = () => t.broker.runtime().providers.get('aws-main')!
 const backlog = () => t.broker.revocations.size()
+/** The STS session name of a session's (one) issue attempt: named after the attempt's jti. */
+const nameOf = async (sid: string) => attemptSessionName(sid, (await t.broker.store.getSession(sid))!.jti!)
+/** The deny-list entry (aws:userid) of a session's credentials. */
+const entry = async (sid: string) => `${roleId()}:${await nameOf(sid)}`
 
 describe('aws: revocation by deny policy', () => {
   it('revoke denies exactly that session, as the admin role, and reads the policy back', async () => {
@@ -48,7 +53,7 @@ describe('aws: revocation by deny policy', () => {
     const s2 = await issue()
     const calls = w.fake.calls.length
     expect((await api.del(`/v1/sessions/${s1}`, 'build-bot')).body.session.status).toBe('revoked')
-    expect(denied()).toEqual([`${roleId()}:${s1}`])
+    expect(denied()).toEqual([await entry(s1)])
     const iamCalls = w.fake.calls.slice(calls).filter((c) => c.service === 'iam')
     expect(iamCalls.map((c) => c.action)).toEqual(['PutRolePolicy', 'GetRolePolicy'])
     for (const c of iamCalls)
@@ -67,13 +72,13 @@ describe('aws: revocation by deny policy', () => {
         principal: `arn:aws:sts::111111111111:assumed-role/airlock-staging/${sid}`,
         context: { 'aws:userid': `${roleId()}:${sid}` },
       })
-    expect(await asSession(s1)).toBe('ExplicitlyDenied')
-    expect(await asSession(s2)).toBe('Allowed')
+    expect(await asSession(await nameOf(s1))).toBe('ExplicitlyDenied')
+    expect(await asSession(await nameOf(s2))).toBe('Allowed')
   })
 
   it('is idempotent: revoking again changes nothing', async () => {
     const before = denied()
-    const sid = before[0]!.split(':')[1]!
+    const sid = sessionOfName(before[0]!.split(':')[1]!)
     expect((await api.del(`/v1/sessions/${sid}`, 'ops')).body.session.status).toBe('revoked')
     const rec = await t.broker.store.getSession(sid)
     const input = {
@@ -103,7 +108,7 @@ describe('aws: revocation by deny policy', () => {
     expect(await Promise.race([bWrote, bounded])).toBe('replica 2 waited')
     held.release()
     expect([(await ra).status, (await rb).status]).toEqual([200, 200])
-    expect(denied()).toEqual(expect.arrayContaining([`${roleId()}:${a}`, `${roleId()}:${b}`]))
+    expect(denied()).toEqual(expect.arrayContaining([await entry(a), await entry(b)]))
     expect(await backlog()).toBe(0)
   })
 
@@ -122,7 +127,7 @@ describe('aws: revocation by deny policy', () => {
     } finally {
       w.fake.slow('PutRolePolicy', 0)
     }
-    expect(denied()).toContain(`${roleId()}:${c}`)
+    expect(denied()).toContain(await entry(c))
   })
 
   it('a failed write is queued and retried until IAM confirms it', async () => {
@@ -136,12 +141,12 @@ describe('aws: revocation by deny policy', () => {
       SERVICE_UNAVAILABLE,
     )
     expect((await api.del(`/v1/sessions/${d}`, 'ops')).body.session.status).toBe('revoked')
-    expect(denied()).not.toContain(`${roleId()}:${d}`)
+    expect(denied()).not.toContain(await entry(d))
     expect(await backlog()).toBe(1)
     clock.advance(5 * 60_000) // past the first backoff; the credentials (30 min) are still valid
     await t.broker.sweepOnce()
     expect(await backlog()).toBe(0)
-    expect(denied()).toContain(`${roleId()}:${d}`)
+    expect(denied()).toContain(await entry(d))
   })
 
   it('expiry: a session shorter than its 900 s credentials is denied when it ends; a long one needs no entry', async () => {
@@ -150,20 +155,20 @@ describe('aws: revocation by deny policy', () => {
     clock.advance(61_000)
     await t.broker.sweepOnce()
     expect((await api.get(`/v1/sessions/${short}`, 'ops')).body.status).toBe('expired')
-    expect(denied()).toContain(`${roleId()}:${short}`)
+    expect(denied()).toContain(await entry(short))
     clock.advance(1200_000)
     await t.broker.sweepOnce()
     expect((await api.get(`/v1/sessions/${long}`, 'ops')).body.status).toBe('expired')
-    expect(denied()).not.toContain(`${roleId()}:${long}`)
+    expect(denied()).not.toContain(await entry(long))
   })
 
   it('prunes entries once the credentials they name have expired, and drops the policy when empty', async () => {
     const f = await issue()
     await api.del(`/v1/sessions/${f}`, 'ops')
-    expect(denied()).toContain(`${roleId()}:${f}`)
+    expect(denied()).toContain(await entry(f))
     clock.advance(15 * 60_000) // the credentials expired, but the skew margin still holds the entry
     await aws().reap(async () => new Set())
-    expect(denied()).toContain(`${roleId()}:${f}`)
+    expect(denied()).toContain(await entry(f))
     const deletes = w.fake.callsOf('DeleteRolePolicy').length
     clock.advance(2 * 3600_000) // past every credential's expiry plus the skew margin
     const pruned = await aws().reap(async () => new Set())
@@ -181,10 +186,10 @@ describe('aws: revocation by deny policy', () => {
     await api.del(`/v1/sessions/${e}`, 'ops')
     w.fake.roles.get(ROLES.staging)!.inline.delete(POLICY) // someone deleted it by hand
     await aws().reap(async () => new Set())
-    expect(denied()).toEqual([`${roleId()}:${e}`])
+    expect(denied()).toEqual([await entry(e)])
   })
 
-  it('without a handle (issuing never finished) it denies by session name, or does nothing if STS was never asked', async () => {
+  it("without a handle (issuing never finished) it denies by its attempt's session name, or does nothing if STS was never asked", async () => {
     await aws().revoke({
       sessionId: 'ses_neverASKED00000000000001',
       environment: 'staging',
@@ -202,12 +207,13 @@ describe('aws: revocation by deny policy', () => {
     const sid = r.body.session.id as string
     await aws().revoke({
       sessionId: sid,
+      attempt: (await t.broker.store.getSession(sid))!.jti,
       environment: 'staging',
       operationClass: 'read',
       handle: null,
       expiresAt: clock.now() + 60_000,
     })
-    expect(denied()).toContain(`${roleId()}:${sid}`)
+    expect(denied()).toContain(await entry(sid))
     expect(w.fake.callsOf('GetRole')).toHaveLength(1)
   })
 })

@@ -15,6 +15,8 @@ import {
   type AwsWorld,
 } from '../../support/aws-setup.js'
 import { arrives } from '../../support/bounded.js'
+import { jtiOf } from '../../support/jti.js'
+import { attemptSessionName } from '../../../providers/aws/policy.js'
 
 const ROTATED_AKID = 'AKIAAIRLOCKBROKER002'
 const ROTATED_SECRET = 'Zq9xVbN2/K7MDENG/CANARYrotated4c1e8a0f7b3d'
@@ -92,7 +94,8 @@ describe('aws with its key in the vault', () => {
     // Revocation writes the deny policy as the admin role, assumed with the vault's key.
     expect((await api.del(`/v1/sessions/${s1.session.id}`, 'ops')).body.session.status).toBe('revoked')
     const roleId = w.fake.roles.get(ROLES.staging)!.roleId
-    expect(denied()).toEqual([`${roleId}:${s1.session.id}`])
+    const entry = (s: typeof s1) => `${roleId}:${attemptSessionName(s.session.id, jtiOf(s.grant.token))}`
+    expect(denied()).toEqual([entry(s1)])
     const adminAssume = w.fake.callsOf('AssumeRole').find((c) => c.params['RoleArn'] === ROLES.stagingAdmin)
     expect(adminAssume?.accessKeyId).toBe(BROKER_AKID)
 
@@ -104,7 +107,7 @@ describe('aws with its key in the vault', () => {
     expect(lastAssume()).toMatchObject({ accessKeyId: ROTATED_AKID, caller: BROKER_ARN, status: 200 })
     // Revoking after the rotation: the admin role is assumed again, with the new key.
     expect((await api.del(`/v1/sessions/${s2.session.id}`, 'build-bot')).body.session.status).toBe('revoked')
-    expect(denied().sort()).toEqual([`${roleId}:${s1.session.id}`, `${roleId}:${s2.session.id}`].sort())
+    expect(denied().sort()).toEqual([entry(s1), entry(s2)].sort())
     const after = w.fake.calls.slice(callsBefore)
     expect(after.filter((c) => c.status !== 200)).toEqual([])
     expect(after.map((c) => c.accessKeyId)).not.toContain(BROKER_AKID)

@@ -26,8 +26,9 @@ const tokenCalls = () => w.fake.calls.filter((c) => c.path.endsWith('/access_tok
 const deleteCalls = () => w.fake.calls.filter((c) => c.path === '/installation/token')
 const live = (token: string) => w.fake.tokens.get(token)?.revokedAt === null
 const github = (): Provider => t.broker.runtime().providers.get('github')!
-const input = (sessionId: string) => ({
+const input = (sessionId: string, attempt = 'jti1') => ({
   sessionId,
+  attempt,
   agent: 'build-bot',
   taskId: 'T-1',
   environment: 'staging',

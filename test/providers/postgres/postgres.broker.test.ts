@@ -85,7 +85,8 @@ describe('postgres through the broker', () => {
       host: '127.0.0.1',
       port: new URL(url).port === '' ? 5432 : Number(new URL(url).port),
       database: app.databases.staging,
-      username: expect.stringMatching(new RegExp(`^airlock_[0-9a-f]{8}_${id}$`)),
+      // Named after the session and its issue attempt.
+      username: expect.stringMatching(new RegExp(`^airlock_[0-9a-f]{8}_${id}_[0-9a-f]{8}$`)),
       password: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       url: `postgresql://${cred.username}:${cred.password}@127.0.0.1:${cred.port}/${app.databases.staging}`,
     })

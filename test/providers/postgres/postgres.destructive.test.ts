@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
+import { attemptTag } from '../../../providers/attempts.js'
+import { jtiOf } from '../../support/jti.js'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { captureResponses, client, sessionBody, testBroker, type TestBroker } from '../../helper.js'
 import { tempDir } from '../../support/broker-process.js'
@@ -80,7 +82,8 @@ async function destructiveGrant(agent: string, environment: string, approvers: [
   expect(got.body.session).toMatchObject({ id: s.id, status: 'active', operation_class: 'destructive' })
   const cred = got.body.grant.credentials as PgCredentials
   expect(cred.database).toBe(app.databases[environment as 'staging' | 'prod'])
-  expect(cred.username).toMatch(new RegExp(`^airlock_${tag}_${s.id}$`))
+  // Named after the session and this issue attempt (the token's jti).
+  expect(cred.username).toBe(`airlock_${tag}_${s.id}_${attemptTag(jtiOf(got.body.grant.token))}`)
   return { id: s.id as string, cred }
 }
 
