@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import type { SessionRecord } from '../../src/domain/index.js'
+import { StoreUnavailableError } from '../../src/errors.js'
 import { encodeRecord } from '../../src/store/codec.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { createRedisStore, type RedisStore } from '../../src/store/redis.js'
@@ -122,6 +123,28 @@ describe('redis store: record forms', () => {
       store.redis.pttl(profiles[0] as string),
     ])
     expect(profileTtl).toBeGreaterThanOrEqual(recTtl)
+  })
+
+  it('a profile lost with a failover fails reads closed, and is written again after reconnecting', async () => {
+    const now = Date.now()
+    const a = makeRec(now)
+    expect(await store.createSession(a, DAY, now)).toBe('ok')
+    // What a failover can do: the promoted replica never received the profile.
+    const [profile] = await store.redis.keys(`${prefix}{al}:sp:*`)
+    await store.redis.del(profile as string)
+    const peer = await createRedisStore(inject('redisUrl'), prefix)
+    try {
+      await expect(peer.getSession(a.id)).rejects.toBeInstanceOf(StoreUnavailableError)
+      // The writer reconnects (as it does to a new primary) and no longer trusts what it wrote.
+      const ready = new Promise((resolve) => store.redis.once('ready', resolve))
+      store.redis.disconnect(true)
+      await ready
+      const b = makeRec(now, { task: { id: 'T-2', description: null } })
+      expect(await store.createSession(b, DAY, now)).toBe('ok')
+      expect(await peer.getSession(a.id)).toEqual(a)
+    } finally {
+      await peer.close()
+    }
   })
 
   it('keeps a record this form cannot hold exactly as JSON', async () => {

@@ -13,6 +13,7 @@ import {
   type Profile,
 } from '../record-codec.js'
 import type { RedisClient } from '../../redis/client.js'
+import { StoreUnavailableError } from '../../errors.js'
 
 /** A profile outlives its last record by up to this, so most writes of a record need not touch it. */
 const SLACK_MS = 3_600_000
@@ -35,6 +36,9 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
     if (m.size >= CACHE) m.clear()
     m.set(key, value)
   }
+  // A failover can lose what the old primary had not passed on: after any reconnection, every
+  // profile is written again before the next record that names it.
+  redis.on('ready', () => written.clear())
 
   return {
     async save(writes) {
@@ -77,7 +81,12 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
         if (!text) return null
         if (!isPacked(text)) return decodeRecord(text)
         const profile = cache.get(profileOf(text))
-        if (!profile) throw new Error(`the profile of session ${ids[i] as string} is missing`)
+        if (!profile) {
+          // Lost with a failover: the next record of this profile writes it again, which heals
+          // this one too (the key is the content's digest). Until then the read fails closed.
+          for (const d of missing) written.delete(d)
+          throw new StoreUnavailableError(`the profile of session ${ids[i] as string} is missing; retry`)
+        }
         return unpackRecord(text, ids[i] as string, profile)
       })
     },
