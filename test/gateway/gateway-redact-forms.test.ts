@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REDACTED, redactBuffer, redactStream, redactText, secretBytes } from '../../src/gateway/redact.js'
 import { credentialForms } from '../../src/gateway/secret-forms.js'
 import { client, testBroker, type TestBroker } from '../helper.js'
+import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
 
 // Characters that each encoding changes: a space, + / = ? & ~, a quote, ! and * (which only a
@@ -144,23 +145,18 @@ beforeAll(async () => {
     }
     next()
   })
-  process.env['GW_FORMS_TOKEN'] = CANARY
   tb = await testBroker({
     yaml: {
-      providers: `
-  - name: forms-api
-    type: gateway
-    upstream: "${upstream.url}"
-    timeout: 5s
-    environments:
-      staging: { credential: env:GW_FORMS_TOKEN }
-    operation_classes:
-      read: { http: ["GET /**"] }
-`,
+      providers: gatewayProvider({
+        name: 'forms-api',
+        upstream: upstream.url,
+        credential: envCredential('GW_FORMS_TOKEN', CANARY),
+        settings: ['timeout: 5s'],
+        classes: ['read: { http: ["GET /**"] }'],
+      }),
     },
   })
-  await tb.app.listen({ port: 0, host: '127.0.0.1' })
-  base = `http://127.0.0.1:${(tb.app.server.address() as { port: number }).port}/gw/forms-api`
+  base = `http://127.0.0.1:${await listen(tb)}/gw/forms-api`
 }, 30_000)
 
 afterAll(async () => {

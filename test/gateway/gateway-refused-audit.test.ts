@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type * as PathModule from '../../src/gateway/path.js'
 import { client, testBroker, type TestBroker } from '../helper.js'
 import { tempDir } from '../support/broker-process.js'
+import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
 
 /** The path a broken containment would let through: it leaves the upstream's base path. */
@@ -34,30 +35,22 @@ let base: string
 
 beforeAll(async () => {
   upstream = await startUpstream((_s, res) => res.end('ok'))
-  process.env['GW_REFUSED_TOKEN'] = CANARY
   const missing = join(tempDir(), 'no-such-token')
+  const provider = (name: string, credential: string) =>
+    gatewayProvider({
+      name,
+      upstream: `${upstream.url}/admin`,
+      credential,
+      classes: ['write: { http: ["GET /**", "POST /**"] }'],
+    })
   tb = await testBroker({
     yaml: {
-      providers: `
-  - name: ok-api
-    type: gateway
-    upstream: "${upstream.url}/admin"
-    environments:
-      staging: { credential: env:GW_REFUSED_TOKEN }
-    operation_classes:
-      write: { http: ["GET /**", "POST /**"] }
-  - name: lost-api
-    type: gateway
-    upstream: "${upstream.url}/admin"
-    environments:
-      staging: { credential: "file:${missing}" }
-    operation_classes:
-      write: { http: ["GET /**", "POST /**"] }
-`,
+      providers:
+        provider('ok-api', envCredential('GW_REFUSED_TOKEN', CANARY)) +
+        provider('lost-api', `"file:${missing}"`),
     },
   })
-  await tb.app.listen({ port: 0, host: '127.0.0.1' })
-  base = `http://127.0.0.1:${(tb.app.server.address() as { port: number }).port}/gw`
+  base = `http://127.0.0.1:${await listen(tb)}/gw`
 }, 30_000)
 
 afterAll(async () => {
@@ -88,19 +81,33 @@ const eventsOf = (sessionId: string) =>
     )
     .filter((e) => e.session_id === sessionId && e.type.startsWith('gateway.'))
 
+/** The call was answered `status` `error`, nothing reached the upstream, and one event says why. */
+function expectRefused(
+  r: Awaited<ReturnType<typeof post>>,
+  sessionId: string,
+  seenBefore: number,
+  want: { status: number; error: string; details: Record<string, unknown> },
+) {
+  expect(r.status).toBe(want.status)
+  expect(r.json()).toMatchObject({ error: want.error })
+  expect(upstream.seen.length).toBe(seenBefore)
+  const events = eventsOf(sessionId)
+  expect(events).toHaveLength(1)
+  expect(events[0]).toMatchObject({
+    type: 'gateway.refused',
+    details: { ...want.details, status: want.status },
+  })
+}
+
 describe('gateway: refusals after classification are audited', () => {
   it('a credential that cannot be read: 503, nothing sent, one gateway.refused event', async () => {
     const { session: s, grant } = await session('lost-api')
     const before = upstream.seen.length
     const r = await post(grant.token, `${base}/lost-api/items?x=1`)
-    expect(r.status).toBe(503)
-    expect(r.json()).toMatchObject({ error: 'unavailable' })
-    expect(upstream.seen.length).toBe(before)
-    const events = eventsOf(s.id)
-    expect(events).toHaveLength(1)
-    expect(events[0]).toMatchObject({
-      type: 'gateway.refused',
-      details: { method: 'POST', path: '/items', refused: 'credential', status: 503 },
+    expectRefused(r, s.id, before, {
+      status: 503,
+      error: 'unavailable',
+      details: { method: 'POST', path: '/items', refused: 'credential' },
     })
   })
 
@@ -108,14 +115,10 @@ describe('gateway: refusals after classification are audited', () => {
     const { session: s, grant } = await session('ok-api')
     const before = upstream.seen.length
     const r = await post(grant.token, `${base}/ok-api${LET_THROUGH}`)
-    expect(r.status).toBe(400)
-    expect(r.json()).toMatchObject({ error: 'invalid_request' })
-    expect(upstream.seen.length).toBe(before)
-    const events = eventsOf(s.id)
-    expect(events).toHaveLength(1)
-    expect(events[0]).toMatchObject({
-      type: 'gateway.refused',
-      details: { method: 'POST', path: LET_THROUGH, refused: 'path', status: 400 },
+    expectRefused(r, s.id, before, {
+      status: 400,
+      error: 'invalid_request',
+      details: { method: 'POST', path: LET_THROUGH, refused: 'path' },
     })
     // The same session's ordinary call still goes through.
     expect((await post(grant.token, `${base}/ok-api/items`)).status).toBe(200)
