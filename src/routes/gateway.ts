@@ -91,13 +91,15 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       method,
       path,
     }
+    /** What classification found: a refusal after it names the operations and fields too. */
+    let names: { operations: string[]; fields: string[] } | null = null
     const refuse = async (e: AirlockError, refused: string, outcome = 'refused'): Promise<never> => {
       metrics.gatewayRequests.inc({ provider: name, outcome })
       await record({
         type: 'gateway.refused',
         actor: claims.sub,
         session_id: rec.id,
-        details: { ...details, refused, status: e.statusCode },
+        details: { ...details, ...names, refused, status: e.statusCode },
       })
       throw e
     }
@@ -134,7 +136,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         outcome.status === 400 ? err.invalid(outcome.message) : err.denied(outcome.message),
         outcome.refused,
       )
-    const names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
+    names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
 
     // What forwarding needs is at hand before an approved action is used up: the upstream URL,
     // checked once more by the URL parser, and the environment's credential.

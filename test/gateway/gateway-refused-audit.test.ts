@@ -1,7 +1,8 @@
 // Calls the gateway refuses after classifying them are audited like every other refusal: a 503
 // when the upstream credential cannot be read (its file is missing) and a 400 when the URL
 // parser's last check refuses a path. Each is one `gateway.refused` event with the session,
-// method, path, what was refused and the status, and nothing of the body, variables or credential.
+// method, path, what was refused, the status and the operations and fields classification found,
+// and nothing of the body, variables or credential.
 // The path check can only refuse what the first containment let through, which no request can
 // do: here a wrapper around containPath lets one marked path through, as a bug there would.
 import { randomBytes } from 'node:crypto'
@@ -35,6 +36,12 @@ let base: string
 
 beforeAll(async () => {
   upstream = await startUpstream((_s, res) => res.end('ok'))
+  tb = await testBroker({ yaml: { providers: providers() } })
+  base = `http://127.0.0.1:${await listen(tb)}/gw`
+}, 30_000)
+
+/** Two HTTP providers, one of them with a credential that cannot be read, and a GraphQL one. */
+function providers(): string {
   const missing = join(tempDir(), 'no-such-token')
   const provider = (name: string, credential: string) =>
     gatewayProvider({
@@ -43,15 +50,18 @@ beforeAll(async () => {
       credential,
       classes: ['write: { http: ["GET /**", "POST /**"] }'],
     })
-  tb = await testBroker({
-    yaml: {
-      providers:
-        provider('ok-api', envCredential('GW_REFUSED_TOKEN', CANARY)) +
-        provider('lost-api', `"file:${missing}"`),
-    },
-  })
-  base = `http://127.0.0.1:${await listen(tb)}/gw`
-}, 30_000)
+  return (
+    provider('ok-api', envCredential('GW_REFUSED_TOKEN', CANARY)) +
+    provider('lost-api', `"file:${missing}"`) +
+    gatewayProvider({
+      name: 'lost-graphql',
+      upstream: `${upstream.url}/graphql`,
+      credential: `"file:${missing}"`,
+      settings: ['graphql: true'],
+      classes: ['write: { queries: ["*"] }'],
+    })
+  )
+}
 
 afterAll(async () => {
   await tb?.close()
@@ -64,11 +74,11 @@ const session = async (provider: string) =>
     grant: { token: string }
   }
 
-const post = async (token: string, url: string) => {
+const post = async (token: string, url: string, body: unknown = { secret: BODY_MARK }) => {
   const r = await request(url, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ secret: BODY_MARK }),
+    body: JSON.stringify(body),
   })
   const text = await r.body.text()
   return { status: r.statusCode, text, json: () => JSON.parse(text) as Record<string, unknown> }
@@ -108,6 +118,20 @@ describe('gateway: refusals after classification are audited', () => {
       status: 503,
       error: 'unavailable',
       details: { method: 'POST', path: '/items', refused: 'credential' },
+    })
+  })
+
+  it('a GraphQL call whose credential cannot be read: the event names its operation and fields', async () => {
+    const { session: s, grant } = await session('lost-graphql')
+    const before = upstream.seen.length
+    const r = await post(grant.token, `${base}/lost-graphql`, {
+      query: 'query Items($mark: String) { items(mark: $mark) { id } }',
+      variables: { mark: BODY_MARK },
+    })
+    expectRefused(r, s.id, before, {
+      status: 503,
+      error: 'unavailable',
+      details: { method: 'POST', path: '/', refused: 'credential', operations: ['Items'], fields: ['items'] },
     })
   })
 
