@@ -140,9 +140,12 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
 
     // What forwarding needs is at hand before an approved action is used up: the upstream URL,
     // checked once more by the URL parser, and the environment's credential.
+    // An environment a reload took from this provider (and not from the config) leaves its
+    // sessions alive: refused as a GraphQL gateway refuses them, not as a bad path.
     const env = cfg.environments[claims.env]
-    const url = env && upstreamUrl(env.upstream, contained)
-    if (!env || !url) return refuse(err.invalid('the path leaves the upstream'), 'path')
+    if (!env) return refuse(err.denied(`${name} has no rules for ${claims.op} in ${claims.env}`), 'request')
+    const url = upstreamUrl(env.upstream, contained)
+    if (!url) return refuse(err.invalid('the path leaves the upstream'), 'path')
     let credential: string
     try {
       credential = await provider.credential(claims.env)

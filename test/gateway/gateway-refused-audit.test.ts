@@ -1,8 +1,9 @@
 // Calls the gateway refuses after classifying them are audited like every other refusal: a 503
-// when the upstream credential cannot be read (its file is missing) and a 400 when the URL
-// parser's last check refuses a path. Each is one `gateway.refused` event with the session,
-// method, path, what was refused, the status and the operations and fields classification found,
-// and nothing of the body, variables or credential.
+// when the upstream credential cannot be read (its file is missing), a 400 when the URL parser's
+// last check refuses a path, and a 403 when a reload took the session's environment from the
+// provider. Each is one `gateway.refused` event with the session, method, path, what was refused,
+// the status and the operations and fields classification found, and nothing of the body,
+// variables or credential.
 // The path check can only refuse what the first containment let through, which no request can
 // do: here a wrapper around containPath lets one marked path through, as a bug there would.
 import { randomBytes } from 'node:crypto'
@@ -10,7 +11,8 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type * as PathModule from '../../src/gateway/path.js'
-import { client, testBroker, type TestBroker } from '../helper.js'
+import { parseConfig } from '../../src/config/load.js'
+import { client, testBroker, testConfigYaml, type TestBroker } from '../helper.js'
 import { tempDir } from '../support/broker-process.js'
 import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
@@ -36,22 +38,23 @@ let base: string
 
 beforeAll(async () => {
   upstream = await startUpstream((_s, res) => res.end('ok'))
-  tb = await testBroker({ yaml: { providers: providers() } })
+  tb = await testBroker({ yaml: { providers: providers('staging') } })
   base = `http://127.0.0.1:${await listen(tb)}/gw`
 }, 30_000)
 
-/** Two HTTP providers, one of them with a credential that cannot be read, and a GraphQL one. */
-function providers(): string {
+/** The providers, `ok-api`'s one environment named `okEnv`: a reload can take `staging` from it. */
+function providers(okEnv: string): string {
   const missing = join(tempDir(), 'no-such-token')
-  const provider = (name: string, credential: string) =>
+  const provider = (name: string, credential: string, environment = 'staging') =>
     gatewayProvider({
       name,
       upstream: `${upstream.url}/admin`,
       credential,
+      environment,
       classes: ['write: { http: ["GET /**", "POST /**"] }'],
     })
   return (
-    provider('ok-api', envCredential('GW_REFUSED_TOKEN', CANARY)) +
+    provider('ok-api', envCredential('GW_REFUSED_TOKEN', CANARY), okEnv) +
     provider('lost-api', `"file:${missing}"`) +
     gatewayProvider({
       name: 'lost-graphql',
@@ -146,6 +149,20 @@ describe('gateway: refusals after classification are audited', () => {
     })
     // The same session's ordinary call still goes through.
     expect((await post(grant.token, `${base}/ok-api/items`)).status).toBe(200)
+  })
+
+  it('an environment a reload took from the provider: 403 operation_denied, one gateway.refused event', async () => {
+    const { session: s, grant } = await session('ok-api')
+    const yaml = testConfigYaml(tb.prefix, tb.keys, { providers: providers('prod') })
+    await tb.broker.reload(parseConfig(yaml, { baseDir: process.cwd(), env: { REDIS_URL: tb.redisUrl } }))
+    const before = upstream.seen.length
+    const r = await post(grant.token, `${base}/ok-api/items`)
+    expectRefused(r, s.id, before, {
+      status: 403,
+      error: 'operation_denied',
+      details: { method: 'POST', path: '/items', refused: 'request' },
+    })
+    expect(r.json()['message']).toBe('ok-api has no rules for write in staging')
   })
 
   it('no event carries the body, the query string or the credential', () => {

@@ -2,9 +2,9 @@
 import type { TestBroker } from '../helper.js'
 
 /**
- * One gateway provider as an item of the config's `providers`: its upstream, a `staging`
- * environment whose credential is `credential` (a secret reference), its classes (lines under
- * `operation_classes:`) and any other settings (lines under the provider).
+ * One gateway provider as an item of the config's `providers`: its upstream, an environment
+ * (`staging` unless named) whose credential is `credential` (a secret reference), its classes
+ * (lines under `operation_classes:`) and any other settings (lines under the provider).
  */
 export function gatewayProvider(p: {
   name: string
@@ -12,6 +12,7 @@ export function gatewayProvider(p: {
   credential: string
   classes: string[]
   settings?: string[]
+  environment?: string
 }): string {
   return [
     '',
@@ -20,7 +21,7 @@ export function gatewayProvider(p: {
     `    upstream: "${p.upstream}"`,
     ...(p.settings ?? []).map((l) => `    ${l}`),
     '    environments:',
-    `      staging: { credential: ${p.credential} }`,
+    `      ${p.environment ?? 'staging'}: { credential: ${p.credential} }`,
     '    operation_classes:',
     ...p.classes.map((l) => `      ${l}`),
     '',
