@@ -47,6 +47,8 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
       for (const { packed, pxat } of writes) {
         const p = packed.profile
         if (!p) continue
+        // This process reads what it writes without asking Redis for the profile again.
+        if (!cache.has(p.id)) remember(cache, p.id, unpackProfile(p.text))
         const known = written.get(p.id)
         if (known && known[0] >= pxat && now - known[1] < TRUST_MS) continue
         const until = pxat + SLACK_MS
