@@ -27,6 +27,10 @@ export function base64Forms(value: string): string[] {
 /** Percent-encoded forms with lower-case hex digits (`%2b`), which some encoders write. */
 const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
 
+/** A lone surrogate as U+FFFD, as UTF-8 writes it (encodeURIComponent throws on one instead). */
+const wellFormed = (s: string) =>
+  s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+
 /** RFC 3986 strictly: `!'()*` percent-encoded too, as Python's `quote` and Go's escapes write them. */
 const strict = (s: string) => s.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 
@@ -36,7 +40,7 @@ const strict = (s: string) => s.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).t
  * Python's `quote_plus` do), each with upper- and lower-case hex digits.
  */
 export function urlForms(value: string): string[] {
-  const component = encodeURIComponent(value)
+  const component = encodeURIComponent(wellFormed(value))
   const form = new URLSearchParams({ v: value }).toString().slice(2)
   const encoded = [component, strict(component), form, strict(component).replaceAll('%20', '+')]
   return [value, ...encoded, ...encoded.map(lowerHex)]

@@ -117,6 +117,12 @@ describe('encoded forms of the credential', () => {
     expect(forms).toContain(b64('tok_0123456789').replace(/=+$/, '').slice(0, -1))
     for (const f of forms) expect(f.length).toBeGreaterThanOrEqual(8)
   })
+
+  it('a credential with a lone surrogate has its forms (as UTF-8 writes it), not an error', () => {
+    const forms = credentialForms('tok_\ud800_0123456789')
+    expect(forms).toContain('tok_\ud800_0123456789')
+    expect(forms).toContain('tok_%EF%BF%BD_0123456789')
+  })
 })
 
 let upstream: Upstream
