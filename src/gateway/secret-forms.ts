@@ -1,7 +1,7 @@
 // The forms a secret takes when a program passes it on: as it is, inside a JSON string,
-// URL-encoded (percent-encoding, or a form's `+` for a space; hex digits in either case), and
-// base64 (standard and URL-safe alphabets). The gateway redacts each of them from the upstream's
-// answers; the MCP server from a command's output.
+// URL-encoded (percent-encoding, or a form's `+` for a space; hex digits all upper or all lower
+// case, as encoders write them), and base64 (standard and URL-safe alphabets). The gateway redacts
+// each of them from the upstream's answers; the MCP server from a command's output.
 
 /** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
 export const MIN_FORM = 8
@@ -27,15 +27,34 @@ export function base64Forms(value: string): string[] {
 /** Percent-encoded forms with lower-case hex digits (`%2b`), which some encoders write. */
 const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
 
-/** As it is, percent-encoded (a path or query component) and form-encoded (`+` for a space). */
+/** A lone surrogate as U+FFFD, as UTF-8 writes it (encodeURIComponent throws on one instead). */
+const wellFormed = (s: string) =>
+  s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+
+/** RFC 3986 strictly: `!'()*` percent-encoded too, as Python's `quote` and Go's escapes write them. */
+const strict = (s: string) => s.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+/**
+ * As it is, percent-encoded (a path or query component; by JavaScript's `encodeURIComponent` and
+ * strictly) and form-encoded (`+` for a space; as browsers write it, and as Go's `QueryEscape` and
+ * Python's `quote_plus` do), each with upper- and lower-case hex digits.
+ */
 export function urlForms(value: string): string[] {
-  const component = encodeURIComponent(value)
+  const component = encodeURIComponent(wellFormed(value))
   const form = new URLSearchParams({ v: value }).toString().slice(2)
-  return [value, component, form, lowerHex(component), lowerHex(form)]
+  const encoded = [component, strict(component), form, strict(component).replaceAll('%20', '+')]
+  return [value, ...encoded, ...encoded.map(lowerHex)]
 }
 
-/** How the value reads inside a JSON string. */
-export const jsonForm = (value: string): string => JSON.stringify(value).slice(1, -1)
+/**
+ * How the value reads inside a JSON string: as JavaScript writes it, with `\/` for a slash (PHP's
+ * default), and with `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026` (Go's default).
+ */
+export function jsonForms(value: string): string[] {
+  const json = JSON.stringify(value).slice(1, -1)
+  const go = json.replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)
+  return [json, json.replaceAll('/', '\\/'), go]
+}
 
 /**
  * Every form of an upstream credential to look for in an answer, without repeats, longest first
@@ -44,7 +63,7 @@ export const jsonForm = (value: string): string => JSON.stringify(value).slice(1
  */
 export function credentialForms(credential: string): string[] {
   if (credential === '') return []
-  const encoded = [jsonForm(credential), ...urlForms(credential), ...base64Forms(credential)]
+  const encoded = [...jsonForms(credential), ...urlForms(credential), ...base64Forms(credential)]
   const forms = new Set([credential, ...encoded.filter((f) => f.length >= MIN_FORM)])
   return [...forms].sort((a, b) => b.length - a.length)
 }

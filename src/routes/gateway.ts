@@ -91,13 +91,15 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       method,
       path,
     }
+    /** What classification found: a refusal after it names the operations and fields too. */
+    let names: { operations: string[]; fields: string[] } | null = null
     const refuse = async (e: AirlockError, refused: string, outcome = 'refused'): Promise<never> => {
       metrics.gatewayRequests.inc({ provider: name, outcome })
       await record({
         type: 'gateway.refused',
         actor: claims.sub,
         session_id: rec.id,
-        details: { ...details, refused, status: e.statusCode },
+        details: { ...details, ...names, refused, status: e.statusCode },
       })
       throw e
     }
@@ -134,13 +136,16 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         outcome.status === 400 ? err.invalid(outcome.message) : err.denied(outcome.message),
         outcome.refused,
       )
-    const names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
+    names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
 
     // What forwarding needs is at hand before an approved action is used up: the upstream URL,
     // checked once more by the URL parser, and the environment's credential.
+    // An environment a reload took from this provider (and not from the config) leaves its
+    // sessions alive: refused as a GraphQL gateway refuses them, not as a bad path.
     const env = cfg.environments[claims.env]
-    const url = env && upstreamUrl(env.upstream, contained)
-    if (!env || !url) return refuse(err.invalid('the path leaves the upstream'), 'path')
+    if (!env) return refuse(err.denied(`${name} has no rules for ${claims.op} in ${claims.env}`), 'request')
+    const url = upstreamUrl(env.upstream, contained)
+    if (!url) return refuse(err.invalid('the path leaves the upstream'), 'path')
     let credential: string
     try {
       credential = await provider.credential(claims.env)

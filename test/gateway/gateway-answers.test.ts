@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
+import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
 
 const CANARY = `answers-canary-${randomBytes(12).toString('hex')}`
@@ -34,23 +35,18 @@ beforeAll(async () => {
       setImmediate(() => res.socket?.destroy())
     } else res.end('?')
   })
-  process.env['GW_ANSWERS_TOKEN'] = CANARY
   tb = await testBroker({
     yaml: {
-      providers: `
-  - name: answers-api
-    type: gateway
-    upstream: "${upstream.url}"
-    timeout: 5s
-    environments:
-      staging: { credential: env:GW_ANSWERS_TOKEN }
-    operation_classes:
-      read: { http: ["GET /**", "HEAD /**"] }
-`,
+      providers: gatewayProvider({
+        name: 'answers-api',
+        upstream: upstream.url,
+        credential: envCredential('GW_ANSWERS_TOKEN', CANARY),
+        settings: ['timeout: 5s'],
+        classes: ['read: { http: ["GET /**", "HEAD /**"] }'],
+      }),
     },
   })
-  await tb.app.listen({ port: 0, host: '127.0.0.1' })
-  base = `http://127.0.0.1:${(tb.app.server.address() as { port: number }).port}/gw/answers-api`
+  base = `http://127.0.0.1:${await listen(tb)}/gw/answers-api`
 }, 30_000)
 
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureResponses, client, testBroker, type TestBroker } from '../helper.js'
 import { runCli } from '../support/cli.js'
 import { tempDir } from '../support/broker-process.js'
+import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { rawRequest, startUpstream, type Upstream } from '../support/upstream.js'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -41,29 +42,23 @@ beforeAll(async () => {
     res.end(JSON.stringify({ method: s.method, url: s.url, body: s.body }))
   })
   other = await startUpstream((_s, res) => res.end('other host'))
-  // Providers resolve env: references in the broker's own environment.
-  process.env['GW_HTTP_TOKEN'] = CANARY
   tb = await testBroker({
     yaml: {
-      providers: `
-  - name: admin-api
-    type: gateway
-    upstream: "${upstream.url}/admin"
-    timeout: 1s
-    body_limit_bytes: 2048
-    forward_headers: [x-trace]
-    environments:
-      staging: { credential: env:GW_HTTP_TOKEN }
-    operation_classes:
-      read: { http: ["GET /**", "HEAD /**"] }
-      write: { http: ["GET /**", "POST /api/**", "PUT /api/*/items"] }
-      destructive: { http: ["DELETE /api/**"] }
-`,
+      providers: gatewayProvider({
+        name: 'admin-api',
+        upstream: `${upstream.url}/admin`,
+        credential: envCredential('GW_HTTP_TOKEN', CANARY),
+        settings: ['timeout: 1s', 'body_limit_bytes: 2048', 'forward_headers: [x-trace]'],
+        classes: [
+          'read: { http: ["GET /**", "HEAD /**"] }',
+          'write: { http: ["GET /**", "POST /api/**", "PUT /api/*/items"] }',
+          'destructive: { http: ["DELETE /api/**"] }',
+        ],
+      }),
     },
   })
   captureResponses(tb.app, responses)
-  await tb.app.listen({ port: 0, host: '127.0.0.1' })
-  port = (tb.app.server.address() as { port: number }).port
+  port = await listen(tb)
   base = `http://127.0.0.1:${port}/gw/admin-api`
 }, 30_000)
 

@@ -1,5 +1,6 @@
 // The encoded forms of the upstream credential are redacted like the credential itself: inside a
-// JSON string, percent-encoded (either case of hex digit) and form-encoded, base64 and base64url at
+// JSON string (as JavaScript, PHP and Go write it), percent-encoded (by encodeURIComponent and
+// strictly, upper- or lower-case hex digits) and form-encoded (as browsers and as Go write it), base64 and base64url at
 // each of the three byte alignments (the token alone, `Bearer <token>`, `user:<token>` of Basic
 // auth). Table tests on a canary token, whole and streamed (cut at every place), then through a
 // real broker whose upstream echoes every form in its headers and in a body that arrives in pieces.
@@ -9,16 +10,22 @@ import { finished } from 'node:stream/promises'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REDACTED, redactBuffer, redactStream, redactText, secretBytes } from '../../src/gateway/redact.js'
-import { credentialForms, jsonForm } from '../../src/gateway/secret-forms.js'
+import { credentialForms } from '../../src/gateway/secret-forms.js'
 import { client, testBroker, type TestBroker } from '../helper.js'
+import { envCredential, gatewayProvider, listen } from '../support/gateway.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
 
-// Characters that each encoding changes: a space, + / = ? & ~, a quote, and runs whose base64
-// holds + and / (so base64url differs from base64).
-const CANARY = `gw canary+${randomBytes(9).toString('hex')}/=?&~"???>>>`
+// Characters that each encoding changes: a space, + / = ? & ~, a quote, ! and * (which only a
+// strict percent-encoding changes), and runs whose base64 holds + and / (so base64url differs).
+const CANARY = `gw canary+${randomBytes(9).toString('hex')}/=?&~"!*???>>>`
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const b64url = (s: string) => Buffer.from(s).toString('base64url')
 const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
+const json = JSON.stringify(CANARY).slice(1, -1)
+/** RFC 3986 strictly (Python's quote): ! and * encoded too. */
+const strict = encodeURIComponent(CANARY).replaceAll('!', '%21').replaceAll('*', '%2A')
+/** Go's QueryEscape and Python's quote_plus: strictly, with + for a space and ~ kept. */
+const goQuery = strict.replaceAll('%20', '+')
 
 /**
  * How an upstream may echo the credential: each form as it would appear in an answer, and how
@@ -27,11 +34,17 @@ const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase(
  */
 const ECHOES: [string, string, number][] = [
   ['as it is', CANARY, 0],
-  ['inside a JSON string', jsonForm(CANARY), 0],
+  ['inside a JSON string', json, 0],
+  ['inside a JSON string, PHP (\\/)', json.replaceAll('/', '\\/'), 0],
+  ['inside a JSON string, Go (\\u0026)', json.replaceAll('&', '\\u0026').replaceAll('>', '\\u003e'), 0],
   ['percent-encoded', encodeURIComponent(CANARY), 0],
   ['percent-encoded, lower-case hex', lowerHex(encodeURIComponent(CANARY)), 0],
+  ['percent-encoded strictly', strict, 0],
+  ['percent-encoded strictly, lower-case hex', lowerHex(strict), 0],
   ['form-encoded (+ for a space)', new URLSearchParams({ t: CANARY }).toString(), 2],
   ['form-encoded, lower-case hex', lowerHex(new URLSearchParams({ t: CANARY }).toString()), 2],
+  ['form-encoded by Go', `t=${goQuery}`, 2],
+  ['form-encoded by Go, lower-case hex', `t=${lowerHex(goQuery)}`, 2],
   ['base64', b64(CANARY), 0],
   ['base64url', b64url(CANARY), 0],
   ['base64 one byte in', b64(`x${CANARY}`), 2],
@@ -104,6 +117,12 @@ describe('encoded forms of the credential', () => {
     expect(forms).toContain(b64('tok_0123456789').replace(/=+$/, '').slice(0, -1))
     for (const f of forms) expect(f.length).toBeGreaterThanOrEqual(8)
   })
+
+  it('a credential with a lone surrogate has its forms (as UTF-8 writes it), not an error', () => {
+    const forms = credentialForms('tok_\ud800_0123456789')
+    expect(forms).toContain('tok_\ud800_0123456789')
+    expect(forms).toContain('tok_%EF%BF%BD_0123456789')
+  })
 })
 
 let upstream: Upstream
@@ -132,23 +151,18 @@ beforeAll(async () => {
     }
     next()
   })
-  process.env['GW_FORMS_TOKEN'] = CANARY
   tb = await testBroker({
     yaml: {
-      providers: `
-  - name: forms-api
-    type: gateway
-    upstream: "${upstream.url}"
-    timeout: 5s
-    environments:
-      staging: { credential: env:GW_FORMS_TOKEN }
-    operation_classes:
-      read: { http: ["GET /**"] }
-`,
+      providers: gatewayProvider({
+        name: 'forms-api',
+        upstream: upstream.url,
+        credential: envCredential('GW_FORMS_TOKEN', CANARY),
+        settings: ['timeout: 5s'],
+        classes: ['read: { http: ["GET /**"] }'],
+      }),
     },
   })
-  await tb.app.listen({ port: 0, host: '127.0.0.1' })
-  base = `http://127.0.0.1:${(tb.app.server.address() as { port: number }).port}/gw/forms-api`
+  base = `http://127.0.0.1:${await listen(tb)}/gw/forms-api`
 }, 30_000)
 
 afterAll(async () => {
