@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { roleNames } from '../../../providers/postgres/names.js'
-import { client, sessionBody, TestClock, testBroker, type TestBroker } from '../../helper.js'
+import { client, TestClock, testBroker, type TestBroker } from '../../helper.js'
 import { tempDir } from '../../support/broker-process.js'
 import { jtiOf } from '../../support/jti.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
@@ -23,7 +23,7 @@ import {
   withUrl,
   type AppDatabases,
 } from '../../support/postgres.js'
-import { unackedCas } from '../../support/unacked.js'
+import { claimUndone } from '../../support/unacked.js'
 
 const url = inject('pgScramUrl')
 const sfx = randomBytes(4).toString('hex')
@@ -60,21 +60,8 @@ afterAll(async () => {
   await dropAppDatabases(url, app, [`airlock_${names.tag}_`, ADMIN])
 })
 
-const event = (id: string, type: string) =>
-  t.audit.map((l) => JSON.parse(l)).find((e) => e.session_id === id && e.type === type)
 /** An approved destructive staging request of build-bot on app-db (bob and carol approve). */
-async function approved(): Promise<string> {
-  const r = await api.post(
-    '/v1/sessions',
-    'build-bot',
-    sessionBody({ provider: 'app-db', operation_class: 'destructive' }),
-  )
-  expect(r.status, JSON.stringify(r.body)).toBe(202)
-  const id = r.body.session.id as string
-  for (const who of ['bob', 'carol'])
-    expect((await api.post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
-  return id
-}
+const approved = () => api.approved({ provider: 'app-db' })
 const claim = (id: string) => api.post(`/v1/sessions/${id}/grant`, 'build-bot')
 /** Logs in with the credentials and reads who it is. */
 const login = async (cred: PgCredentials) => {
@@ -89,11 +76,7 @@ const login = async (cred: PgCredentials) => {
 describe('postgres: a claim undone and retried', () => {
   it("drops the undone attempt's role; the retry's own role logs in", async () => {
     const id = await approved()
-    unackedCas(t.broker.store, 1) // the claim lands; its activation is not acknowledged
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ from: 'active', credentials_revoked: true })
     const role1 = names.session(id, undone.details.jti)
     expect(await roleExists(url, role1)).toBe(false)
@@ -116,11 +99,7 @@ describe('postgres: a claim undone and retried', () => {
     const provider = t.broker.runtime().providers.get('app-db')!
     // The first revocation of the undone attempt fails (the server unreachable for a moment).
     vi.spyOn(provider, 'revoke').mockRejectedValueOnce(new Error('server unreachable'))
-    unackedCas(t.broker.store, 1)
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ credentials_revoked: false, credentials_revocation_queued: true })
     const role1 = names.session(id, undone.details.jti)
     expect(await roleExists(url, role1)).toBe(true) // its revocation waits in the queue
