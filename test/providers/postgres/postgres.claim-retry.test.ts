@@ -4,7 +4,6 @@
 // when the undone attempt's revocation failed, was queued, and ran only after the retry was issued.
 // Roles named after the session alone (earlier versions) are still dropped.
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { roleNames } from '../../../providers/postgres/names.js'
@@ -13,14 +12,12 @@ import { tempDir } from '../../support/broker-process.js'
 import { jtiOf } from '../../support/jti.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
+  adminAndApp,
   connectAs,
-  createAppDatabases,
-  createSuperuser,
   dropAppDatabases,
   postgresProviderYaml,
   roleExists,
   withPg,
-  withUrl,
   type AppDatabases,
 } from '../../support/postgres.js'
 import { claimUndone } from '../../support/unacked.js'
@@ -31,24 +28,22 @@ const ADMIN = `airlock_admin_${sfx}`
 const PASSWORD = randomBytes(12).toString('hex')
 const DEPLOYMENT = `claim-retry-test-${sfx}`
 const names = roleNames(DEPLOYMENT, 'app-db')
-const dir = tempDir()
+const adminRef = join(tempDir(), 'admin.url')
 const clock = new TestClock()
 let app: AppDatabases
 let t: TestBroker
 let api: ReturnType<typeof client>
 
 beforeAll(async () => {
-  await createSuperuser(url, ADMIN, PASSWORD)
-  app = await createAppDatabases(url, `r${sfx}`)
-  writeFileSync(join(dir, 'admin.url'), withUrl(url, { user: ADMIN, password: PASSWORD }))
+  app = await adminAndApp(url, { admin: ADMIN, password: PASSWORD, tag: `r${sfx}`, ref: adminRef })
   t = await testBroker({
     clock,
     yaml: {
       providers: postgresProviderYaml({
         deploymentId: DEPLOYMENT,
         app,
-        staging: `file:${join(dir, 'admin.url')}`,
-        prod: `file:${join(dir, 'admin.url')}`,
+        staging: `file:${adminRef}`,
+        prod: `file:${adminRef}`,
       }),
     },
   })
