@@ -85,6 +85,12 @@ export type QueueName = keyof typeof QUEUES
 /** A finished session stays readable for the retention period after its last deadline. */
 export const recordExpiry = (deadline: number, retentionMs: number): number => deadline + retentionMs
 
+/**
+ * A session profile outlives the last record naming it (expiring at `recordPxat`) by an hour, so
+ * most writes of a record need not extend it.
+ */
+export const profileExpiry = (recordPxat: number): number => recordPxat + 3_600_000
+
 const DIMENSIONS = ['agent', 'environment', 'provider', 'task_id'] as const
 export type LockMatch = Partial<Record<(typeof DIMENSIONS)[number], string>>
 

@@ -29,9 +29,6 @@ import { redisProfiles } from './redis/profiles.js'
 import { redisSessions } from './redis/sessions.js'
 import { redisConsoleRecords } from './console-records.js'
 
-/** Session ids per change message at most. */
-const PUBLISH_IDS = 500
-
 export interface RedisStore extends Store {
   readonly redis: RedisClient
 }
@@ -106,8 +103,8 @@ export async function createRedisStore(
   const publishChanged = () => {
     const ids = changed
     changed = []
-    for (let i = 0; i < ids.length; i += PUBLISH_IDS)
-      redis.publish(k.changes, ids.slice(i, i + PUBLISH_IDS).join(' ')).catch(() => {})
+    for (let i = 0; i < ids.length; i += lua.PUBLISH_IDS)
+      redis.publish(k.changes, ids.slice(i, i + lua.PUBLISH_IDS).join(' ')).catch(() => {})
   }
 
   return {

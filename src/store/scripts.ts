@@ -101,6 +101,9 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return cur
 `
 
+/** Session ids per change message at most (the store's publishChange and APPEND_AUDIT). */
+export const PUBLISH_IDS = 500
+
 /**
  * Appends audit events and creates or changes the sessions they record, all or nothing.
  * KEYS: head, stream, deadlines, created, pending, locks, then per created session its key
@@ -110,9 +113,9 @@ return cur
  * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, record (or
  * '=status': the stored record with version + 1 and this status), id,
  * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or ''); last, the change feed's
- * pub/sub channel: the ids of the sessions created are published there (space-separated, 500 a
- * message), in the same round trip. PUBLISH, not SPUBLISH: on Cluster a script may publish on any
- * channel and every node relays it to its subscribers.
+ * pub/sub channel: the ids of the sessions created are published there (space-separated,
+ * PUBLISH_IDS a message), in the same round trip. PUBLISH, not SPUBLISH: on Cluster a script may
+ * publish on any channel and every node relays it to its subscribers.
  * Returns 'ok', 'conflict', 'need_locks' (locks exist: call again with the index keys), or a flat
  * list of refused writes {index, 'exists'|'locked'|'missing'|'conflict'|'refused', ...} (updates
  * numbered after the creates); only 'ok' wrote anything.
@@ -194,9 +197,9 @@ for i = 0, nupd - 1 do
 end
 for i = 9, 8 + nev do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-for first = 0, nses - 1, 500 do
+for first = 0, nses - 1, ${PUBLISH_IDS} do
   local ids = {}
-  for i = first, math.min(first + 499, nses - 1) do ids[#ids + 1] = ARGV[10 + nev + i * 6] end
+  for i = first, math.min(first + ${PUBLISH_IDS - 1}, nses - 1) do ids[#ids + 1] = ARGV[10 + nev + i * 6] end
   redis.call('PUBLISH', ARGV[#ARGV], table.concat(ids, ' '))
 end
 return 'ok'

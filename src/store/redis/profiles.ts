@@ -3,7 +3,7 @@
 // its content's digest, so a cached profile is never out of date).
 import type { SessionRecord } from '../../domain/session.js'
 import { decodeRecord } from '../codec.js'
-import type { Keys } from '../keys.js'
+import { profileExpiry, type Keys } from '../keys.js'
 import {
   isPacked,
   profileOf,
@@ -15,8 +15,6 @@ import {
 import type { RedisClient } from '../../redis/client.js'
 import { StoreUnavailableError } from '../../errors.js'
 
-/** A profile outlives its last record by up to this, so most writes of a record need not touch it. */
-const SLACK_MS = 3_600_000
 /** How long this process trusts that a profile it wrote is still there (it is never rewritten sooner). */
 const TRUST_MS = 60_000
 const CACHE = 10_000
@@ -47,9 +45,11 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
       for (const { packed, pxat } of writes) {
         const p = packed.profile
         if (!p) continue
+        // This process reads what it writes without asking Redis for the profile again.
+        if (!cache.has(p.id)) remember(cache, p.id, unpackProfile(p.text))
         const known = written.get(p.id)
         if (known && known[0] >= pxat && now - known[1] < TRUST_MS) continue
-        const until = pxat + SLACK_MS
+        const until = profileExpiry(pxat)
         if ((due.get(p.id)?.[1] ?? 0) < until) due.set(p.id, [p.text, until])
       }
       if (due.size === 0) return
