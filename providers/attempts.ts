@@ -4,6 +4,9 @@
 // from the attempt's id, so every retry of one attempt arrives at the same name.
 import { createHash } from 'node:crypto'
 
+/** 8 hex characters of the SHA-256 of `parts` (joined by NUL): short names outside Airlock. */
+export const h8 = (...parts: string[]): string =>
+  createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8)
+
 /** 8 hex characters naming one attempt among a session's attempts. */
-export const attemptTag = (attempt: string): string =>
-  createHash('sha256').update(`airlock-attempt\0${attempt}`).digest('hex').slice(0, 8)
+export const attemptTag = (attempt: string): string => h8('airlock-attempt', attempt)

@@ -1,7 +1,7 @@
 // Builds a real broker (real Redis, real config loader) for a test and cleans up only its own keys.
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
-import { inject } from 'vitest'
+import { expect, inject } from 'vitest'
 import {
   deletePrefix,
   newKeys,
@@ -155,6 +155,18 @@ export function client(app: Injectable, keys: Record<string, string>) {
       const r = await call('POST', '/v1/sessions', agent, sessionBody(over))
       if (r.status !== 201) throw new Error(`issue failed: ${r.status} ${JSON.stringify(r.body)}`)
       return r.body as { session: Record<string, any>; grant: { token: string; expires_at: string } }
+    },
+    /** Requests a destructive session as build-bot, has bob and carol approve it; returns its id. */
+    async approved(over: Record<string, unknown> = {}) {
+      const body = sessionBody({ operation_class: 'destructive', ...over })
+      const r = await call('POST', '/v1/sessions', 'build-bot', body)
+      expect(r.status, JSON.stringify(r.body)).toBe(202)
+      const id = r.body.session.id as string
+      for (const who of ['bob', 'carol']) {
+        const d = await call('POST', `/v1/sessions/${id}/approvals`, who, { decision: 'approve' })
+        expect(d.status).toBe(200)
+      }
+      return id
     },
   }
 }

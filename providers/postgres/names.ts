@@ -4,12 +4,8 @@
 // A session's login role is named after its issue attempt (`<session id>_<attempt tag>`), so that
 // dropping one attempt's role never reaches another's; roles issued before attempts had names of
 // their own are named after the session alone, and are still recognised.
-import { createHash } from 'node:crypto'
 import { SESSION_ID_RE } from '../../src/ids.js'
-import { attemptTag } from '../attempts.js'
-
-const h8 = (...parts: string[]): string =>
-  createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8)
+import { attemptTag, h8 } from '../attempts.js'
 
 /** PostgreSQL's NAMEDATALEN - 1. */
 const MAX_NAME_BYTES = 63

@@ -54,7 +54,11 @@ export interface SessionRecords {
     change: (cur: SessionRecord, now: number) => SessionRecord | null,
     opts?: { checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
   ): Promise<Change>
-  /** One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying. */
+  /**
+   * One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying.
+   * Like every write here, one that landed with too few replica acknowledgements is announced on
+   * the change feed before its ReplicaAckError reaches the caller.
+   */
   replace(verb: Verb, next: SessionRecord, from: SessionRecord, checkLocks: boolean): Promise<CasResult>
   /**
    * Replaces `before` with `rec` (the step `verb`) and records the event, in one atomic append.
@@ -86,6 +90,17 @@ export function createSessionRecords(deps: {
     if (type === null) throw new Error(`the lifecycle step '${verb}' to ${to} writes no event`)
     return type
   }
+
+  /**
+   * Rethrows a write's error; one that landed on the primary with too few replica
+   * acknowledgements (ReplicaAckError) is a change all the same, so it is announced first.
+   */
+  const landedUnacked =
+    (id: string) =>
+    (e: unknown): never => {
+      if (e instanceof ReplicaAckError) store.publishChange(id)
+      throw e
+    }
 
   return {
     eventOf,
@@ -141,12 +156,14 @@ export function createSessionRecords(deps: {
 
     async replace(verb, next, cur, checkLocks) {
       step(verb, cur.status, next.status)
-      const r = await store.casSession(next, cur.v, {
-        checkLocks,
-        retentionMs: deps.retentionMs(),
-        now: clock.now(),
-        from: fromStates(verb),
-      })
+      const r = await store
+        .casSession(next, cur.v, {
+          checkLocks,
+          retentionMs: deps.retentionMs(),
+          now: clock.now(),
+          from: fromStates(verb),
+        })
+        .catch(landedUnacked(next.id))
       if (r === 'ok') store.publishChange(next.id)
       return r
     },
@@ -160,7 +177,7 @@ export function createSessionRecords(deps: {
         from: fromStates(verb),
         ...(opts?.statusOnly && { statusOnly: true }),
       }
-      const r = await audit.recordWith({ update }, { type, ...event })
+      const r = await audit.recordWith({ update }, { type, ...event }).catch(landedUnacked(rec.id))
       if (r === 'ok') store.publishChange(rec.id)
       return r
     },

@@ -11,7 +11,6 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { SessionRecord } from '../domain/session.js'
 import { err } from '../errors.js'
 import { ReplicaAckError } from '../store/durable.js'
-import type { Store } from '../store/types.js'
 import { summary } from './model.js'
 import type { SessionRecords } from './records.js'
 import type { Revoker } from './revoker.js'
@@ -19,14 +18,13 @@ import type { Revoker } from './revoker.js'
 const UNACKED = 'too few Redis replicas acknowledged the claim in time'
 
 export interface UnclaimDeps {
-  store: Store
   records: SessionRecords
   revoker: Revoker
   log: FastifyBaseLogger
 }
 
 export function createUnclaim(deps: UnclaimDeps) {
-  const { store, records, revoker, log } = deps
+  const { records, revoker, log } = deps
 
   /**
    * Undoes the claim of `approved` (the record as claimed) whose write was not acknowledged:
@@ -61,8 +59,7 @@ export function createUnclaim(deps: UnclaimDeps) {
     } catch (e) {
       // Too few acknowledgements again (the replicas are still away): the primary holds it.
       undone = e instanceof ReplicaAckError
-      if (undone) store.publishChange(attempt.id)
-      else
+      if (!undone)
         log.error(
           { session: attempt.id, err: (e as Error).message },
           'an unacknowledged claim could not be undone',

@@ -183,18 +183,7 @@ describe('replica_acks: 1, a claim retried after a 503', () => {
   })
   const c = () => client(t.app, t.keys)
   /** A destructive request of build-bot approved by bob and carol (alice owns it). */
-  const approved = async (over: Body) => {
-    const r = await c().post(
-      '/v1/sessions',
-      'build-bot',
-      sessionBody({ operation_class: 'destructive', ...over }),
-    )
-    expect(r.status).toBe(202)
-    const id = r.body.session.id as string
-    for (const who of ['bob', 'carol'])
-      expect((await c().post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
-    return id
-  }
+  const approved = (over: Body) => c().approved(over)
   const claim = (id: string) => c().post(`/v1/sessions/${id}/grant`, 'build-bot')
   const status = async (id: string) => (await c().get(`/v1/sessions/${id}`, 'ops')).body.status as string
   const inactive = async (tokens: string[]) => {

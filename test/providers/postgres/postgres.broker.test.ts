@@ -9,9 +9,8 @@ import { captureResponses, client, sessionBody, testBroker, type TestBroker } fr
 import { tempDir } from '../../support/broker-process.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
+  adminAndApp,
   connectAs,
-  createSuperuser,
-  createAppDatabases,
   dropAppDatabases,
   ended,
   postgresProviderYaml,
@@ -50,9 +49,7 @@ const backends = (role: string) =>
   })
 
 beforeAll(async () => {
-  await createSuperuser(url, ADMIN, CANARY)
-  app = await createAppDatabases(url, `b${sfx}`)
-  writeFileSync(stagingRef, adminUrl)
+  app = await adminAndApp(url, { admin: ADMIN, password: CANARY, tag: `b${sfx}`, ref: stagingRef })
   // prod's admin secret points at a closed port: the broker must keep it to itself all the same.
   brokenUrl = `postgres://${ADMIN}:${CANARY}@127.0.0.1:${await freePort()}/postgres`
   writeFileSync(join(dir, 'prod-admin.url'), brokenUrl)

@@ -4,26 +4,23 @@
 // when the undone attempt's revocation failed, was queued, and ran only after the retry was issued.
 // Roles named after the session alone (earlier versions) are still dropped.
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject, vi } from 'vitest'
 import { roleNames } from '../../../providers/postgres/names.js'
-import { client, sessionBody, TestClock, testBroker, type TestBroker } from '../../helper.js'
+import { client, TestClock, testBroker, type TestBroker } from '../../helper.js'
 import { tempDir } from '../../support/broker-process.js'
 import { jtiOf } from '../../support/jti.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
+  adminAndApp,
   connectAs,
-  createAppDatabases,
-  createSuperuser,
   dropAppDatabases,
   postgresProviderYaml,
   roleExists,
   withPg,
-  withUrl,
   type AppDatabases,
 } from '../../support/postgres.js'
-import { unackedCas } from '../../support/unacked.js'
+import { claimUndone } from '../../support/unacked.js'
 
 const url = inject('pgScramUrl')
 const sfx = randomBytes(4).toString('hex')
@@ -31,24 +28,22 @@ const ADMIN = `airlock_admin_${sfx}`
 const PASSWORD = randomBytes(12).toString('hex')
 const DEPLOYMENT = `claim-retry-test-${sfx}`
 const names = roleNames(DEPLOYMENT, 'app-db')
-const dir = tempDir()
+const adminRef = join(tempDir(), 'admin.url')
 const clock = new TestClock()
 let app: AppDatabases
 let t: TestBroker
 let api: ReturnType<typeof client>
 
 beforeAll(async () => {
-  await createSuperuser(url, ADMIN, PASSWORD)
-  app = await createAppDatabases(url, `r${sfx}`)
-  writeFileSync(join(dir, 'admin.url'), withUrl(url, { user: ADMIN, password: PASSWORD }))
+  app = await adminAndApp(url, { admin: ADMIN, password: PASSWORD, tag: `r${sfx}`, ref: adminRef })
   t = await testBroker({
     clock,
     yaml: {
       providers: postgresProviderYaml({
         deploymentId: DEPLOYMENT,
         app,
-        staging: `file:${join(dir, 'admin.url')}`,
-        prod: `file:${join(dir, 'admin.url')}`,
+        staging: `file:${adminRef}`,
+        prod: `file:${adminRef}`,
       }),
     },
   })
@@ -60,21 +55,8 @@ afterAll(async () => {
   await dropAppDatabases(url, app, [`airlock_${names.tag}_`, ADMIN])
 })
 
-const event = (id: string, type: string) =>
-  t.audit.map((l) => JSON.parse(l)).find((e) => e.session_id === id && e.type === type)
 /** An approved destructive staging request of build-bot on app-db (bob and carol approve). */
-async function approved(): Promise<string> {
-  const r = await api.post(
-    '/v1/sessions',
-    'build-bot',
-    sessionBody({ provider: 'app-db', operation_class: 'destructive' }),
-  )
-  expect(r.status, JSON.stringify(r.body)).toBe(202)
-  const id = r.body.session.id as string
-  for (const who of ['bob', 'carol'])
-    expect((await api.post(`/v1/sessions/${id}/approvals`, who, { decision: 'approve' })).status).toBe(200)
-  return id
-}
+const approved = () => api.approved({ provider: 'app-db' })
 const claim = (id: string) => api.post(`/v1/sessions/${id}/grant`, 'build-bot')
 /** Logs in with the credentials and reads who it is. */
 const login = async (cred: PgCredentials) => {
@@ -89,11 +71,7 @@ const login = async (cred: PgCredentials) => {
 describe('postgres: a claim undone and retried', () => {
   it("drops the undone attempt's role; the retry's own role logs in", async () => {
     const id = await approved()
-    unackedCas(t.broker.store, 1) // the claim lands; its activation is not acknowledged
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ from: 'active', credentials_revoked: true })
     const role1 = names.session(id, undone.details.jti)
     expect(await roleExists(url, role1)).toBe(false)
@@ -116,11 +94,7 @@ describe('postgres: a claim undone and retried', () => {
     const provider = t.broker.runtime().providers.get('app-db')!
     // The first revocation of the undone attempt fails (the server unreachable for a moment).
     vi.spyOn(provider, 'revoke').mockRejectedValueOnce(new Error('server unreachable'))
-    unackedCas(t.broker.store, 1)
-    const first = await claim(id)
-    expect(first.status).toBe(503)
-    expect(first.body.message).toMatch(/can still be claimed: retry/)
-    const undone = event(id, 'session.claim_undone')
+    const undone = await claimUndone(t, id)
     expect(undone.details).toMatchObject({ credentials_revoked: false, credentials_revocation_queued: true })
     const role1 = names.session(id, undone.details.jti)
     expect(await roleExists(url, role1)).toBe(true) // its revocation waits in the queue

@@ -3,7 +3,6 @@
 // cuts its connection. Read and write grants cannot DROP. Real broker, real Redis, and PostgreSQL
 // with scram-sha-256 (so a role's password is really checked at login).
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { attemptTag } from '../../../providers/attempts.js'
@@ -13,9 +12,8 @@ import { captureResponses, client, sessionBody, testBroker, type TestBroker } fr
 import { tempDir } from '../../support/broker-process.js'
 import type { PgCredentials } from '../../support/pg-provider.js'
 import {
+  adminAndApp,
   connectAs,
-  createSuperuser,
-  createAppDatabases,
   dropAppDatabases,
   ended,
   postgresProviderYaml,
@@ -30,7 +28,7 @@ const url = inject('pgScramUrl')
 const sfx = randomBytes(4).toString('hex')
 const CANARY = `CANARY-pgd-${randomBytes(8).toString('hex')}`
 const ADMIN = `airlock_admin_d${sfx}`
-const dir = tempDir()
+const adminRef = join(tempDir(), 'admin.url')
 const adminUrl = withUrl(url, { user: ADMIN, password: CANARY })
 let app: AppDatabases
 let t: TestBroker
@@ -88,17 +86,15 @@ async function destructiveGrant(agent: string, environment: string, approvers: [
 }
 
 beforeAll(async () => {
-  await createSuperuser(url, ADMIN, CANARY)
-  app = await createAppDatabases(url, `d${sfx}`)
-  writeFileSync(join(dir, 'admin.url'), adminUrl)
+  app = await adminAndApp(url, { admin: ADMIN, password: CANARY, tag: `d${sfx}`, ref: adminRef })
   t = await testBroker({
     yaml: {
       // Both environments on one server (separate databases): the strictest case for confinement.
       providers: postgresProviderYaml({
         deploymentId: `destructive-test-${sfx}`,
         app,
-        staging: `file:${join(dir, 'admin.url')}`,
-        prod: `file:${join(dir, 'admin.url')}`,
+        staging: `file:${adminRef}`,
+        prod: `file:${adminRef}`,
       }),
     },
   })
