@@ -5,7 +5,8 @@
 // reports the CPU time the serving process (proxy or broker) spent per request, which a busy shared
 // machine disturbs far less than throughput, and the Redis commands each gateway call cost.
 // Run: `npm run bench:gateway -- [--duration 5] [--connections 32] [--only http|graphql]
-// [--rounds 3] [--rate N] [--cpu-prof DIR] [--compare CHECKOUT]`. --rounds repeats each
+// [--rounds 3] [--rate N] [--cpu-prof DIR] [--compare CHECKOUT] [--no-build]`. The broker runs from
+// dist/ (`npm run build` first, unless --no-build). --rounds repeats each
 // measurement, the targets taking turns, and reports medians. --rate sends N requests a second
 // instead of as many as the server takes: CPU per request at a load the machine can carry. --cpu-prof writes the broker's V8 CPU profile into DIR
 // when the run ends (`tsx bench/cpu-profile.ts FILE` lists where the time went). --compare also runs
@@ -26,6 +27,7 @@ import { deletePrefix } from '../test/support/fixtures.js'
 import { freePort, redisServer, type RedisServer } from '../test/support/redis-server.js'
 import { gatewayProvidersYaml } from './lib/gateway-providers.js'
 import { benchConfigHead } from './lib/replicas.js'
+import { build } from './lib/resources.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values: args } = parseArgs({
@@ -38,6 +40,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     'cpu-prof': { type: 'string' },
     compare: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
   },
 })
 const DURATION = Number(args.duration)
@@ -53,13 +56,18 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`)
 const QUERY = JSON.stringify({ query: 'query Me { me { id email } }' })
 
 const children: ChildProcess[] = []
+/**
+ * Starts a bench helper from its source, or the broker (`serve ...`) as users run it: compiled,
+ * from the checkout's dist/ (what tsx adds to every function would be measured too otherwise).
+ */
 function start(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   nodeArgs: string[] = [],
   cwd = ROOT,
 ): Promise<ChildProcess> {
-  const c = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const script = args[0] === 'serve' ? ['bin/airlock.js'] : ['--import', 'tsx']
+  const c = spawn(process.execPath, [...nodeArgs, ...script, ...args], {
     cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -184,6 +192,9 @@ function medianResult(rs: Result[]): Result {
 }
 
 async function main() {
+  // The broker runs compiled, as users run it: built first unless --no-build (both checkouts).
+  if (!args['no-build'] && !(build(ROOT) && (COMPARE === null || build(COMPARE))))
+    throw new Error('the build failed')
   let own: RedisServer | null = null
   const redisUrl = process.env['REDIS_URL'] ?? ((own = await redisServer()), own.url)
   const prefix = `airlock-bench:${randomBytes(6).toString('hex')}:`
@@ -213,7 +224,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
     const env: NodeJS.ProcessEnv = { ...process.env, BENCH_UPSTREAM_TOKEN: 'bench-upstream-token' }
     delete env['AIRLOCK_CONFIG']
     const profiling = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []
-    const brokerProcess = await start(['src/cli/main.ts', 'serve', '--config', config], env, profiling)
+    const brokerProcess = await start(['serve', '--config', config], env, profiling)
     const broker = `http://127.0.0.1:${brokerPort}`
     // The other checkout's broker: the same config, key and Redis prefix (and issuer, so the same
     // tokens work), listening on its own port.
@@ -225,7 +236,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
         otherConfig,
         (await readFile(config, 'utf8')).replace(`port: ${brokerPort},`, `port: ${port},`),
       )
-      const p = await start(['src/cli/main.ts', 'serve', '--config', otherConfig], env, [], COMPARE)
+      const p = await start(['serve', '--config', otherConfig], env, [], COMPARE)
       other = { label: `gateway (${basename(COMPARE)})`, url: `http://127.0.0.1:${port}`, process: p }
     }
     const token = async (provider: string) => {

@@ -55,19 +55,25 @@ const sha256Hex = (s: string) => hash('sha256', s, 'hex')
  * The writer's fast path: the canonical JSON of an event it builds (exactly AuditEvent's fields,
  * none undefined) with the top-level keys written in sorted order instead of sorted at run time,
  * and the stored line made from the same string. Verification still uses hashEvent on whatever
- * was stored, so an added or changed field breaks the chain.
+ * was stored, so an added or changed field breaks the chain. `details` is the details' text in the
+ * line when it has the writer's layout (null otherwise), for a store that keeps events by field.
  */
-export function sealEvent(e: Omit<AuditEvent, 'hash'>): { hash: string; line: string } {
+export function sealEvent(e: Omit<AuditEvent, 'hash'>): {
+  hash: string
+  line: string
+  details: string | null
+} {
   if (!hasWriterShape(e)) {
     const hash = hashEvent(e)
-    return { hash, line: JSON.stringify({ ...e, hash }) }
+    return { hash, line: JSON.stringify({ ...e, hash }), details: null }
   }
   const s = JSON.stringify
+  const details = canonicalJson(e.details)
   const canon =
-    `{"actor":${s(e.actor)},"at":${s(e.at)},"chain":${s(e.chain)},"details":${canonicalJson(e.details)},` +
+    `{"actor":${s(e.actor)},"at":${s(e.at)},"chain":${s(e.chain)},"details":${details},` +
     `"prev_hash":${s(e.prev_hash)},"seq":${s(e.seq)},"session_id":${s(e.session_id)},"type":${s(e.type)}}`
   const hash = sha256Hex(canon)
-  return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}` }
+  return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}`, details }
 }
 
 const hasWriterShape = (e: Omit<AuditEvent, 'hash'>): boolean =>

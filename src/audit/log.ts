@@ -10,6 +10,7 @@ import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
 import type {
   AppendResult,
+  AuditLine,
   AuditStore,
   ChainHead,
   SessionCreate,
@@ -169,7 +170,9 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     let seq = head?.seq ?? 0
     let prev = head?.hash ?? ZERO_HASH
     const lines: string[] = []
-    const at = iso(clock.now())
+    const events: AuditLine[] = []
+    const atMs = clock.now()
+    const at = iso(atMs)
     const first: Pending[] = continuation
       ? [{ events: [continuation], create: null, update: null, resolve() {}, reject() {} }]
       : []
@@ -188,6 +191,25 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         const sealed = sealEvent(body)
         prev = sealed.hash
         lines.push(sealed.line)
+        // The store is handed the fields too, so it need not read the line back to keep it.
+        events.push(
+          sealed.details === null
+            ? sealed.line
+            : {
+                line: sealed.line,
+                parts: {
+                  actor: body.actor,
+                  atMs,
+                  chain,
+                  details: sealed.details,
+                  prev: body.prev_hash,
+                  seq: body.seq,
+                  session: body.session_id,
+                  type: body.type,
+                  hash: sealed.hash,
+                },
+              },
+        )
       }
     }
     const next = { seq, hash: prev }
@@ -204,7 +226,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (deps.out) deps.out(lines.join('\n'))
     }
     const r = await store
-      .appendAudit(chain, head, next, lines, deps.retentionMs(), creates)
+      .appendAudit(chain, head, next, events, deps.retentionMs(), creates)
       .catch((e: unknown) => {
         // The events are in the primary's chain (replicas may lack them): the chain goes on from them.
         if (e instanceof ReplicaAckError) landed()

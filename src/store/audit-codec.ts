@@ -5,6 +5,7 @@
 // byte (JSON text never holds one raw). Reading rebuilds the very text the writer hashed, byte for
 // byte; an event of any other layout is kept as its JSON text. Both forms sit in the stream's `e`
 // field: JSON text starts with `{`, the compact form with its format byte.
+import type { AuditLine, EventParts } from './types.js'
 
 /** The compact form's first byte. Format 1 is tied to TOKENS: never change or reorder them. */
 const FORMAT = 1
@@ -66,31 +67,49 @@ export function encodeEvent(line: string): Buffer | null {
   const f = fields(line)
   if (!f) return null
   const { actor, at, chain, prev, seq, session, type, hash } = f
-  if (!Number.isSafeInteger(seq) || !HEX64.test(prev) || !HEX64.test(hash)) return null
-  const ms = Date.parse(at)
-  if (!(ms >= 0 && ms < 2 ** 48) || new Date(ms).toISOString() !== at) return null
+  const atMs = Date.parse(at)
+  if (!(atMs >= 0 && atMs < 2 ** 48) || new Date(atMs).toISOString() !== at) return null
   const h = head(actor, at, chain)
   const t = tail(prev, seq, session, type, hash)
   // What is between them is the details' exact text, whatever it holds.
   if (line.length < h.length + t.length || !line.startsWith(h) || !line.endsWith(t)) return null
-  const text = line.slice(h.length, line.length - t.length)
+  const details = line.slice(h.length, line.length - t.length)
+  return encodeParts({ actor, atMs, chain, details, prev, seq, session, type, hash })
+}
+
+// eslint-disable-next-line no-control-regex
+const MAY_ESCAPE = /["\\\x00-\x1f\ud800-\udfff]/
+/** A string JSON writes as it is between quotes (no escape), as the compact form keeps it. */
+const plain = (v: string): boolean => !MAY_ESCAPE.test(v) || JSON.stringify(v).length === v.length + 2
+
+/**
+ * The compact form from an event's fields, as the audit writer has them (the same bytes
+ * encodeEvent makes of its line, without reading the line back); null when it has none.
+ */
+export function encodeParts(p: EventParts): Buffer | null {
+  const { actor, atMs, chain, details, prev, seq, session, type, hash } = p
+  if (!Number.isSafeInteger(seq) || seq < 0 || !HEX64.test(prev) || !HEX64.test(hash)) return null
+  if (!(atMs >= 0 && atMs < 2 ** 48)) return null
+  if (!plain(actor) || !plain(chain) || !plain(type) || (session !== null && !plain(session))) return null
   // Raw control bytes are impossible inside JSON strings, but whitespace between tokens is not.
-  const tokens = !CONTROL.test(text)
-  const body = Buffer.from(tokens ? text.replace(FIND, tokenize) : text)
-  const strings = [chain, actor, type, ...(session === null ? [] : [session])].map((x) => Buffer.from(x))
-  const out = Buffer.allocUnsafe(2 + 64 + 6 + 9 + strings.reduce((n, b) => n + 5 + b.length, 0) + body.length)
+  const tokens = !CONTROL.test(details)
+  const body = tokens ? details.replace(FIND, tokenize) : details
+  const strings = session === null ? [chain, actor, type] : [chain, actor, type, session]
+  let size = 2 + 64 + 6 + 9 + Buffer.byteLength(body)
+  for (const x of strings) size += 5 + Buffer.byteLength(x)
+  const out = Buffer.allocUnsafe(size)
   let o = 0
   out[o++] = FORMAT
   out[o++] = (session === null ? 0 : FLAG_SESSION) | (tokens ? FLAG_TOKENS : 0)
   o += out.write(prev, o, 'hex')
   o += out.write(hash, o, 'hex')
-  o = out.writeUIntBE(ms, o, 6)
+  o = out.writeUIntBE(atMs, o, 6)
   o = varint(out, o, seq)
-  for (const b of strings) {
-    o = varint(out, o, b.length)
-    o += b.copy(out, o)
+  for (const x of strings) {
+    o = varint(out, o, Buffer.byteLength(x))
+    o += out.write(x, o)
   }
-  o += body.copy(out, o)
+  o += out.write(body, o)
   return out.subarray(0, o)
 }
 
@@ -141,7 +160,8 @@ function fields(line: string) {
 }
 
 /** An event as it is kept in the stream: compact when it can be, else its JSON text. */
-export const storedEvent = (line: string): Buffer | string => encodeEvent(line) ?? line
+export const storedEvent = (e: AuditLine): Buffer | string =>
+  typeof e === 'string' ? (encodeEvent(e) ?? e) : (encodeParts(e.parts) ?? e.line)
 
 /** The event's JSON from what the stream keeps (either form). */
 export function decodeStored(raw: Buffer): string {

@@ -103,6 +103,26 @@ export type SessionWrite =
 export type AppendResult =
   'ok' | 'conflict' | { refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] }
 
+/** The fields of an event in the writer's layout, `details` being the exact text of its details. */
+export interface EventParts {
+  actor: string
+  /** `at` as epoch ms (the line holds its ISO form). */
+  atMs: number
+  chain: string
+  details: string
+  prev: string
+  seq: number
+  session: string | null
+  type: string
+  hash: string
+}
+
+/**
+ * An audit event as a store receives it: its JSON line, or the audit writer's sealed event (the
+ * line with the fields it was made from, so that a store need not read the line back).
+ */
+export type AuditLine = string | { line: string; parts: EventParts }
+
 export interface AuditStore {
   auditHead(chain: string): Promise<ChainHead | null>
   /**
@@ -115,7 +135,7 @@ export interface AuditStore {
     chain: string,
     expected: ChainHead | null,
     next: ChainHead,
-    events: string[],
+    events: AuditLine[],
     retentionMs: number,
     creates?: { sessions: SessionCreate[]; updates?: SessionUpdate[]; now: number },
   ): Promise<AppendResult>

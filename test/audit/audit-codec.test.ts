@@ -3,7 +3,7 @@
 // JSON text before the compact form existed still read.
 import { describe, expect, it } from 'vitest'
 import { sealEvent, ZERO_HASH } from '../../src/audit/chain.js'
-import { decodeStored, encodeEvent, storedEvent } from '../../src/store/audit-codec.js'
+import { decodeStored, encodeEvent, encodeParts, storedEvent } from '../../src/store/audit-codec.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import { localRedisKind } from '../support/store-kinds.js'
 
@@ -26,6 +26,20 @@ const body = (over: Record<string, unknown> = {}) => ({
   prev_hash: ZERO_HASH,
   ...over,
 })
+const partsOf = (b: ReturnType<typeof body>) => {
+  const sealed = sealEvent(b)
+  return {
+    actor: b.actor,
+    atMs: Date.parse(b.at),
+    chain: b.chain,
+    details: sealed.details as string,
+    prev: b.prev_hash,
+    seq: b.seq,
+    session: b.session_id,
+    type: b.type,
+    hash: sealed.hash,
+  }
+}
 const roundTrip = (line: string) => {
   const stored = storedEvent(line)
   return decodeStored(typeof stored === 'string' ? Buffer.from(stored) : stored)
@@ -65,6 +79,34 @@ describe('stored audit events', () => {
       expect(storedEvent(line)).toBe(line)
       expect(roundTrip(line)).toBe(line)
     }
+  })
+
+  it("keeps the writer's fields exactly as it keeps their line", () => {
+    const bodies = [
+      body(),
+      body({ session_id: null, seq: 2 ** 40, details: {} }),
+      body({ details: { nested: { prev_hash: 'x', seq: 1 }, list: [1, 'a,"b"'], line: 'a\nb' } }),
+      body({ actor: 'ops \u00e9', type: 't', chain: '\u00e9\u{1f511}' }),
+      // Escapes in the top-level strings, a lone surrogate, hex that is not the writer's: text form.
+      body({ actor: 'ops "quoted"', type: 't\n' }),
+      body({ session_id: 'ses_\ud800' }),
+      body({ prev_hash: 'A'.repeat(64) }),
+    ]
+    for (const b of bodies) {
+      const line = sealEvent(b).line
+      expect(storedEvent({ line, parts: partsOf(b) }), line).toEqual(storedEvent(line))
+    }
+    expect(bodies.map((b) => typeof storedEvent(sealEvent(b).line))).toEqual([
+      'object',
+      'object',
+      'object',
+      'object',
+      'string',
+      'string',
+      'string',
+    ])
+    expect(encodeParts({ ...partsOf(body()), atMs: Number.NaN })).toBeNull()
+    expect(encodeParts({ ...partsOf(body()), seq: -1 })).toBeNull()
   })
 
   it('reads events stored as JSON text', () => {

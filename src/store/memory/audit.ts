@@ -40,7 +40,8 @@ export function memoryAudit(state: MemoryState, announce: (sessionId: string) =>
       for (const { rec, retentionMs } of sessions) write(rec, retentionMs)
       for (const { rec, retentionMs } of updates) replace(rec, retentionMs)
       const ms = clock.now()
-      for (const json of events) audit.push({ pos: `${ms}-${auditSeq++}`, json, ms })
+      for (const e of events)
+        audit.push({ pos: `${ms}-${auditSeq++}`, json: typeof e === 'string' ? e : e.line, ms })
       heads.set(chain, `${next.seq}:${next.hash}`)
       for (const { rec } of sessions) announce(rec.id)
       return 'ok'
