@@ -114,8 +114,8 @@ export function encodeParts(p: EventParts): Buffer | null {
 }
 
 /**
- * The top-level fields of a line in the writer's layout, found by position (no JSON parse: this
- * runs for every event appended); null when a field is not where that layout puts it. The
+ * The top-level fields of a line in the writer's layout, found by position (no JSON parse; the
+ * writer itself hands its fields over); null when a field is not where that layout puts it. The
  * caller rebuilds the layout's text from them and compares, so a wrong guess is never stored.
  */
 function fields(line: string) {
