@@ -1,6 +1,7 @@
 // The audit hash chain exactly as docs/operations-audit.md describes it: per broker process, SHA-256 over canonical
 // JSON (keys sorted, without `hash`), prev_hash of 64 zeros to start.
 import { hash } from 'node:crypto'
+import type { EventParts } from '../store/types.js'
 
 export const ZERO_HASH = '0'.repeat(64)
 
@@ -55,17 +56,17 @@ const sha256Hex = (s: string) => hash('sha256', s, 'hex')
  * The writer's fast path: the canonical JSON of an event it builds (exactly AuditEvent's fields,
  * none undefined) with the top-level keys written in sorted order instead of sorted at run time,
  * and the stored line made from the same string. Verification still uses hashEvent on whatever
- * was stored, so an added or changed field breaks the chain. `details` is the details' text in the
- * line when it has the writer's layout (null otherwise), for a store that keeps events by field.
+ * was stored, so an added or changed field breaks the chain. `parts` are the fields the line was
+ * made of (null when it has another layout), for a store that keeps events by field.
  */
 export function sealEvent(e: Omit<AuditEvent, 'hash'>): {
   hash: string
   line: string
-  details: string | null
+  parts: EventParts | null
 } {
   if (!hasWriterShape(e)) {
     const hash = hashEvent(e)
-    return { hash, line: JSON.stringify({ ...e, hash }), details: null }
+    return { hash, line: JSON.stringify({ ...e, hash }), parts: null }
   }
   const s = JSON.stringify
   const details = canonicalJson(e.details)
@@ -73,7 +74,7 @@ export function sealEvent(e: Omit<AuditEvent, 'hash'>): {
     `{"actor":${s(e.actor)},"at":${s(e.at)},"chain":${s(e.chain)},"details":${details},` +
     `"prev_hash":${s(e.prev_hash)},"seq":${s(e.seq)},"session_id":${s(e.session_id)},"type":${s(e.type)}}`
   const hash = sha256Hex(canon)
-  return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}`, details }
+  return { hash, line: `${canon.slice(0, -1)},"hash":"${hash}"}`, parts: { ...e, details, hash } }
 }
 
 const hasWriterShape = (e: Omit<AuditEvent, 'hash'>): boolean =>

@@ -5,6 +5,7 @@
 // store (src/sessions/records.ts) creates a session that way, so a grant's record and its audit
 // trail land together in one round trip, or not at all. What the write is, the log does not know.
 import { err } from '../errors.js'
+import { lineOf } from '../store/audit-codec.js'
 import { ReplicaAckError } from '../store/durable.js'
 import { newChainId } from '../ids.js'
 import { iso, type Clock } from '../clock.js'
@@ -169,10 +170,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     }
     let seq = head?.seq ?? 0
     let prev = head?.hash ?? ZERO_HASH
-    const lines: string[] = []
     const events: AuditLine[] = []
-    const atMs = clock.now()
-    const at = iso(atMs)
+    const at = iso(clock.now())
     const first: Pending[] = continuation
       ? [{ events: [continuation], create: null, update: null, resolve() {}, reject() {} }]
       : []
@@ -190,26 +189,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         }
         const sealed = sealEvent(body)
         prev = sealed.hash
-        lines.push(sealed.line)
         // The store is handed the fields too, so it need not read the line back to keep it.
-        events.push(
-          sealed.details === null
-            ? sealed.line
-            : {
-                line: sealed.line,
-                parts: {
-                  actor: body.actor,
-                  atMs,
-                  chain,
-                  details: sealed.details,
-                  prev: body.prev_hash,
-                  seq: body.seq,
-                  session: body.session_id,
-                  type: body.type,
-                  hash: sealed.hash,
-                },
-              },
-        )
+        events.push(sealed.parts ? { line: sealed.line, parts: sealed.parts } : sealed.line)
       }
     }
     const next = { seq, hash: prev }
@@ -223,7 +204,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const landed = () => {
       head = next
       continuation = null
-      if (deps.out) deps.out(lines.join('\n'))
+      if (deps.out) deps.out(events.map(lineOf).join('\n'))
     }
     const r = await store
       .appendAudit(chain, head, next, events, deps.retentionMs(), creates)

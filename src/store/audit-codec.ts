@@ -5,6 +5,7 @@
 // byte (JSON text never holds one raw). Reading rebuilds the very text the writer hashed, byte for
 // byte; an event of any other layout is kept as its JSON text. Both forms sit in the stream's `e`
 // field: JSON text starts with `{`, the compact form with its format byte.
+import { iso } from '../domain/time.js'
 import type { AuditLine, EventParts } from './types.js'
 
 /** The compact form's first byte. Format 1 is tied to TOKENS: never change or reorder them. */
@@ -66,15 +67,11 @@ const tail = (prev: string, seq: number, session: string | null, type: string, h
 export function encodeEvent(line: string): Buffer | null {
   const f = fields(line)
   if (!f) return null
-  const { actor, at, chain, prev, seq, session, type, hash } = f
-  const atMs = Date.parse(at)
-  if (!(atMs >= 0 && atMs < 2 ** 48) || new Date(atMs).toISOString() !== at) return null
-  const h = head(actor, at, chain)
-  const t = tail(prev, seq, session, type, hash)
+  const h = head(f.actor, f.at, f.chain)
+  const t = tail(f.prev_hash, f.seq, f.session_id, f.type, f.hash)
   // What is between them is the details' exact text, whatever it holds.
   if (line.length < h.length + t.length || !line.startsWith(h) || !line.endsWith(t)) return null
-  const details = line.slice(h.length, line.length - t.length)
-  return encodeParts({ actor, atMs, chain, details, prev, seq, session, type, hash })
+  return encodeParts({ ...f, details: line.slice(h.length, line.length - t.length) })
 }
 
 // eslint-disable-next-line no-control-regex
@@ -82,14 +79,26 @@ const MAY_ESCAPE = /["\\\x00-\x1f\ud800-\udfff]/
 /** A string JSON writes as it is between quotes (no escape), as the compact form keeps it. */
 const plain = (v: string): boolean => !MAY_ESCAPE.test(v) || JSON.stringify(v).length === v.length + 2
 
+/** The last `at` found to be the ISO form of its ms: a batch's events share one. */
+let checkedAt = { at: '', ms: 0 }
+/** `at` as epoch ms when it is exactly the ISO form of them (what the compact form restores), else null. */
+function msOf(at: string): number | null {
+  if (at === checkedAt.at) return checkedAt.ms
+  const ms = Date.parse(at)
+  if (!(ms >= 0 && ms < 2 ** 48) || iso(ms) !== at) return null
+  checkedAt = { at, ms }
+  return ms
+}
+
 /**
  * The compact form from an event's fields, as the audit writer has them (the same bytes
  * encodeEvent makes of its line, without reading the line back); null when it has none.
  */
 export function encodeParts(p: EventParts): Buffer | null {
-  const { actor, atMs, chain, details, prev, seq, session, type, hash } = p
+  const { actor, chain, details, prev_hash: prev, seq, session_id: session, type, hash } = p
   if (!Number.isSafeInteger(seq) || seq < 0 || !HEX64.test(prev) || !HEX64.test(hash)) return null
-  if (!(atMs >= 0 && atMs < 2 ** 48)) return null
+  const ms = msOf(p.at)
+  if (ms === null) return null
   if (!plain(actor) || !plain(chain) || !plain(type) || (session !== null && !plain(session))) return null
   // Raw control bytes are impossible inside JSON strings, but whitespace between tokens is not.
   const tokens = !CONTROL.test(details)
@@ -103,7 +112,7 @@ export function encodeParts(p: EventParts): Buffer | null {
   out[o++] = (session === null ? 0 : FLAG_SESSION) | (tokens ? FLAG_TOKENS : 0)
   o += out.write(prev, o, 'hex')
   o += out.write(hash, o, 'hex')
-  o = out.writeUIntBE(atMs, o, 6)
+  o = out.writeUIntBE(ms, o, 6)
   o = varint(out, o, seq)
   for (const x of strings) {
     o = varint(out, o, Buffer.byteLength(x))
@@ -118,7 +127,7 @@ export function encodeParts(p: EventParts): Buffer | null {
  * writer itself hands its fields over); null when a field is not where that layout puts it. The
  * caller rebuilds the layout's text from them and compares, so a wrong guess is never stored.
  */
-function fields(line: string) {
+function fields(line: string): Omit<EventParts, 'details'> | null {
   // Strings holding a backslash (an escape) are left to the JSON text form.
   const str = (from: number): string | null => {
     const end = line.indexOf('"', from)
@@ -156,8 +165,11 @@ function fields(line: string) {
   if (type === null || seqAt < 0 || !line.startsWith(',"prev_hash":"', prevAt)) return null
   const prev = line.slice(prevAt + 14, prevAt + 78)
   const seq = Number(line.slice(seqAt + 7, sessionAt))
-  return { actor, at, chain, prev, seq, session, type, hash }
+  return { actor, at, chain, prev_hash: prev, seq, session_id: session, type, hash }
 }
+
+/** An event's JSON line, however the store was handed it. */
+export const lineOf = (e: AuditLine): string => (typeof e === 'string' ? e : e.line)
 
 /** An event as it is kept in the stream: compact when it can be, else its JSON text. */
 export const storedEvent = (e: AuditLine): Buffer | string =>
@@ -187,7 +199,7 @@ export function decodeStored(raw: Buffer): string {
   const text = raw.toString('utf8', o)
   const details =
     flags & FLAG_TOKENS ? text.replace(TOKEN, (c) => TOKENS[c.charCodeAt(0) - 1] as string) : text
-  return head(actor, new Date(ms).toISOString(), chain) + details + tail(prev, seq, session, type, hash)
+  return head(actor, iso(ms), chain) + details + tail(prev, seq, session, type, hash)
 }
 
 function varint(b: Buffer, o: number, n: number): number {

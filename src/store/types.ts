@@ -103,16 +103,15 @@ export type SessionWrite =
 export type AppendResult =
   'ok' | 'conflict' | { refused: { index: number; result: Exclude<WriteResult, 'ok'> }[] }
 
-/** The fields of an event in the writer's layout, `details` being the exact text of its details. */
+/** An event's fields as its line holds them, `details` being the exact text of its details. */
 export interface EventParts {
   actor: string
-  /** `at` as epoch ms (the line holds its ISO form). */
-  atMs: number
+  at: string
   chain: string
   details: string
-  prev: string
+  prev_hash: string
   seq: number
-  session: string | null
+  session_id: string | null
   type: string
   hash: string
 }

@@ -1,5 +1,6 @@
 // The audit log in memory; an append creates or changes sessions as redis/audit.ts does, and
 // announces the sessions it creates (`announce`: the change feed).
+import { lineOf } from '../audit-codec.js'
 import { parseHead } from '../codec.js'
 import type { AppendResult, AuditStore, ChainHead, StoredAuditEvent, WriteResult } from '../types.js'
 import type { MemoryState } from './state.js'
@@ -40,8 +41,7 @@ export function memoryAudit(state: MemoryState, announce: (sessionId: string) =>
       for (const { rec, retentionMs } of sessions) write(rec, retentionMs)
       for (const { rec, retentionMs } of updates) replace(rec, retentionMs)
       const ms = clock.now()
-      for (const e of events)
-        audit.push({ pos: `${ms}-${auditSeq++}`, json: typeof e === 'string' ? e : e.line, ms })
+      for (const e of events) audit.push({ pos: `${ms}-${auditSeq++}`, json: lineOf(e), ms })
       heads.set(chain, `${next.seq}:${next.hash}`)
       for (const { rec } of sessions) announce(rec.id)
       return 'ok'
