@@ -5,13 +5,14 @@
 // reports the CPU time the serving process (proxy or broker) spent per request, which a busy shared
 // machine disturbs far less than throughput, and the Redis commands each gateway call cost.
 // Run: `npm run bench:gateway -- [--duration 5] [--connections 32] [--only http|graphql]
-// [--rounds 3] [--rate N] [--cpu-prof DIR] [--compare CHECKOUT] [--no-build]`. The broker runs from
-// dist/ (`npm run build` first, unless --no-build). --rounds repeats each
+// [--rounds 3] [--rate N] [--cpu-prof DIR] [--compare CHECKOUT] [--no-build]`. The broker runs
+// compiled, from dist/ (`npm run build` first, unless --no-build). --rounds repeats each
 // measurement, the targets taking turns, and reports medians. --rate sends N requests a second
-// instead of as many as the server takes: CPU per request at a load the machine can carry. --cpu-prof writes the broker's V8 CPU profile into DIR
-// when the run ends (`tsx bench/cpu-profile.ts FILE` lists where the time went). --compare also runs
-// the broker of another checkout (with node_modules) in the same rounds, to compare a change with
-// the code before it on a busy machine. REDIS_URL picks a Redis, otherwise a private redis-server is
+// instead of as many as the server takes: CPU per request at a load the machine can carry.
+// --cpu-prof writes the broker's V8 CPU profile into DIR when the run ends (`tsx
+// bench/cpu-profile.ts FILE` lists where the time went). --compare also runs the broker of another
+// checkout (with node_modules) in the same rounds, to compare a change with the code before it on
+// a busy machine. REDIS_URL picks a Redis, otherwise a private redis-server is
 // started (Redis commands per request are exact only then); only a fresh `airlock-bench:<random>:`
 // prefix is touched.
 import autocannon from 'autocannon'
@@ -57,8 +58,8 @@ const QUERY = JSON.stringify({ query: 'query Me { me { id email } }' })
 
 const children: ChildProcess[] = []
 /**
- * Starts a bench helper from its source, or the broker (`serve ...`) as users run it: compiled,
- * from the checkout's dist/ (what tsx adds to every function would be measured too otherwise).
+ * Starts a script: a bench helper from its TypeScript source, the broker as users run it
+ * (`bin/airlock.js`, compiled: what tsx adds to every function would be measured too otherwise).
  */
 function start(
   args: string[],
@@ -66,8 +67,8 @@ function start(
   nodeArgs: string[] = [],
   cwd = ROOT,
 ): Promise<ChildProcess> {
-  const script = args[0] === 'serve' ? ['bin/airlock.js'] : ['--import', 'tsx']
-  const c = spawn(process.execPath, [...nodeArgs, ...script, ...args], {
+  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const c = spawn(process.execPath, [...nodeArgs, ...loader, ...args], {
     cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -224,7 +225,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
     const env: NodeJS.ProcessEnv = { ...process.env, BENCH_UPSTREAM_TOKEN: 'bench-upstream-token' }
     delete env['AIRLOCK_CONFIG']
     const profiling = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []
-    const brokerProcess = await start(['serve', '--config', config], env, profiling)
+    const brokerProcess = await start(['bin/airlock.js', 'serve', '--config', config], env, profiling)
     const broker = `http://127.0.0.1:${brokerPort}`
     // The other checkout's broker: the same config, key and Redis prefix (and issuer, so the same
     // tokens work), listening on its own port.
@@ -236,7 +237,7 @@ rate_limits: { per_agent_per_minute: 1000000 }
         otherConfig,
         (await readFile(config, 'utf8')).replace(`port: ${brokerPort},`, `port: ${port},`),
       )
-      const p = await start(['serve', '--config', otherConfig], env, [], COMPARE)
+      const p = await start(['bin/airlock.js', 'serve', '--config', otherConfig], env, [], COMPARE)
       other = { label: `gateway (${basename(COMPARE)})`, url: `http://127.0.0.1:${port}`, process: p }
     }
     const token = async (provider: string) => {
