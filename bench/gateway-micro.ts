@@ -14,7 +14,7 @@ import { isGateway } from '../providers/gateway/provider.js'
 import { parseConfig } from '../src/config/load.js'
 import { checkRequest } from '../src/gateway/check.js'
 import { containPath, type Contained } from '../src/gateway/path.js'
-import { redactBuffer, redactStream, secretBytes } from '../src/gateway/redact.js'
+import { redactBuffer, redactStream, searchForms } from '../src/gateway/redact.js'
 import { credentialForms } from '../src/gateway/secret-forms.js'
 import { createLogger } from '../src/log.js'
 import { buildBroker } from '../src/broker.js'
@@ -162,9 +162,9 @@ await time('undici: upstream GET and body', async () => {
 const answer = Buffer.from(JSON.stringify({ items: [{ id: 'item-1', name: 'first' }] }))
 // Every form the gateway looks for: as it is, JSON, URL-encoded and base64 (secret-forms.ts).
 const secrets = credentialForms('bench-upstream-token')
-await time('redactBuffer() of a small answer', () => redactBuffer(answer, secretBytes(secrets)))
+await time('redactBuffer() of a small answer', () => redactBuffer(answer, searchForms(secrets)))
 await time('redactStream() of a small answer', async () => {
-  const s = redactStream(secretBytes(secrets))
+  const s = redactStream(searchForms(secrets))
   const done = new Promise((ok) => s.on('data', () => {}).once('end', ok))
   s.end(answer)
   await done

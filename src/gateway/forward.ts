@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
 import type { GatewayConfig, GatewayEnvironment } from '../../providers/gateway/config.js'
-import { redactText } from './redact.js'
+import { redactText, type SearchForm } from './redact.js'
 
 /** Passed on from every request; the config's forward_headers add to them. */
 const PASSED = ['content-type', 'accept', 'user-agent']
@@ -55,7 +55,7 @@ export function upstreamHeaders(
 /** The upstream's response headers for the agent: hop-by-hop and framing dropped, secrets redacted. */
 export function responseHeaders(
   headers: Record<string, string | string[] | undefined>,
-  secrets: string[],
+  secrets: SearchForm[],
 ): Record<string, string | string[]> {
   const named = headers['connection']
   const connection =

@@ -1,7 +1,19 @@
 // The forms a secret takes when a program passes it on: as it is, inside a JSON string,
-// URL-encoded (percent-encoding, or a form's `+` for a space; hex digits all upper or all lower
-// case, as encoders write them), and base64 (standard and URL-safe alphabets). The gateway redacts
-// each of them from the upstream's answers; the MCP server from a command's output.
+// URL-encoded (percent-encoding, or a form's `+` for a space), and base64 (standard and URL-safe
+// alphabets). The gateway redacts each of them from the upstream's answers, and the MCP server from
+// a command's output, both matching an escape's hex digits in either case (`%2f`, `%2F`).
+
+/** An escape whose hex digits an encoder may write in either case: `%2f`/`%2F`, `\u003c`/`\u003C`. */
+const ESCAPE = /%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}/
+
+/** Whether a form holds an escape, and so is to be matched with hex digits in either case. */
+export const hasEscape = (form: string): boolean => ESCAPE.test(form)
+
+/**
+ * The letters a-f upper-cased, all of them (the same length, so a match's place in a folded copy
+ * is its place in the original): what is compared when a form holds an escape.
+ */
+export const foldHex = (s: string): string => s.replace(/[a-f]+/g, (m) => m.toUpperCase())
 
 /** Encoded forms shorter than this are too likely to occur by chance to be replaced. */
 export const MIN_FORM = 8
@@ -24,9 +36,6 @@ export function base64Forms(value: string): string[] {
   return out
 }
 
-/** Percent-encoded forms with lower-case hex digits (`%2b`), which some encoders write. */
-const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
-
 /** A lone surrogate as U+FFFD, as UTF-8 writes it (encodeURIComponent throws on one instead). */
 const wellFormed = (s: string) =>
   s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
@@ -37,13 +46,13 @@ const strict = (s: string) => s.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).t
 /**
  * As it is, percent-encoded (a path or query component; by JavaScript's `encodeURIComponent` and
  * strictly) and form-encoded (`+` for a space; as browsers write it, and as Go's `QueryEscape` and
- * Python's `quote_plus` do), each with upper- and lower-case hex digits.
+ * Python's `quote_plus` do). Written with upper-case hex digits; redaction matches either case.
  */
 export function urlForms(value: string): string[] {
   const component = encodeURIComponent(wellFormed(value))
   const form = new URLSearchParams({ v: value }).toString().slice(2)
   const encoded = [component, strict(component), form, strict(component).replaceAll('%20', '+')]
-  return [value, ...encoded, ...encoded.map(lowerHex)]
+  return [value, ...encoded]
 }
 
 /**

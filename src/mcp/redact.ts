@@ -1,7 +1,8 @@
 // What a tool result may carry of a command's output: every credential of the session replaced by
-// `[redacted]`, in the forms a program is likely to print it (as is, URL-encoded, base64).
+// `[redacted]`, in the forms a program is likely to print it (as is, inside a JSON string,
+// URL-encoded, base64), an escape's hex digits matched in either case.
 import type { Grant } from '../client/sessions.js'
-import { base64Forms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
+import { base64Forms, foldHex, hasEscape, jsonForms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
 
 const REDACTED = '[redacted]'
 
@@ -9,9 +10,11 @@ const REDACTED = '[redacted]'
 const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
 
 const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
+/** As it is, URL-encoded, and inside a JSON string (from MIN_FORM characters, like base64). */
+const plainForms = (v: string) => [...urlForms(v), ...jsonForms(v).filter((f) => f.length >= MIN_FORM)]
 
 /** Every form of one secret to look for. */
-const formsOf = (value: string): string[] => [...new Set([...urlForms(value), ...encodedForms(value)])]
+const formsOf = (value: string): string[] => [...new Set([...plainForms(value), ...encodedForms(value)])]
 
 /** The secret values of a grant: the session token and every credential that is not descriptive. */
 export function secretsOf(grant: Grant): string[] {
@@ -41,6 +44,14 @@ export interface Redactor {
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+/** A form as a pattern: one holding an escape takes its letters a-f in either case. */
+const pattern = (form: string) =>
+  hasEscape(form)
+    ? escape(form).replace(/[a-fA-F]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
+    : escape(form)
+/** Whether `text` ends with `head`, hex digits' case free where `form` holds an escape. */
+const endsWithForm = (text: string, head: string, form: string) =>
+  hasEscape(form) ? foldHex(text.slice(-head.length)) === foldHex(head) : text.endsWith(head)
 
 /** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
 // Starts where a run of base64 characters starts (a line start, or after a label on the first line),
@@ -76,11 +87,11 @@ function withBase64Runs(text: string, re: RegExp): string {
   return out + text.slice(from)
 }
 const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
-const alternation = (xs: string[]) => xs.map(escape).join('|')
+const alternation = (xs: string[]) => xs.map(pattern).join('|')
 
 export function redactor(secrets: readonly string[]): Redactor {
   // Longest first, so a URL holding a password is replaced whole before the password inside it.
-  const plain = unique(secrets.flatMap(urlForms))
+  const plain = unique(secrets.flatMap(plainForms))
   const encoded = unique(secrets.flatMap(encodedForms))
   const forms = unique([...plain, ...encoded])
   if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
@@ -107,7 +118,7 @@ export function redactor(secrets: readonly string[]): Redactor {
         // The kept text ends where the output was cut: drop a trailing start of any form.
         for (const f of forms) {
           for (let n = Math.min(f.length - 1, out.length); n >= 4; n--) {
-            if (out.endsWith(f.slice(0, n))) {
+            if (endsWithForm(out, f.slice(0, n), f)) {
               out = out.slice(0, -n)
               break
             }

@@ -23,7 +23,7 @@ import {
   upstreamHeaders,
 } from '../gateway/forward.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
-import { redactBuffer, redactStream, secretBytes } from '../gateway/redact.js'
+import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
 import { credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
 
@@ -36,16 +36,14 @@ const WHOLE_BODY_BYTES = 64 * 1024
  */
 interface SecretForms {
   credential: string
-  text: string[]
-  bytes: Buffer[]
+  forms: SearchForm[]
 }
 /** The last credential of each provider and environment, so a rotated one is not kept. */
 const secretForms = new Map<string, SecretForms>()
 function secretsOf(where: string, credential: string): SecretForms {
   let s = secretForms.get(where)
   if (s?.credential !== credential) {
-    const text = credentialForms(credential)
-    s = { credential, text, bytes: secretBytes(text) }
+    s = { credential, forms: searchForms(credentialForms(credential)) }
     secretForms.set(where, s)
   }
   return s
@@ -256,13 +254,13 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       res.body.destroy()
       throw err.upstream(`${provider.name} broke off its answer`)
     }
-    reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.text))
+    reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.forms))
     // No body (HEAD, 204, 304 or empty): nothing to send, and no length that would misstate a HEAD.
     if (start.ended)
       return start.chunks.length === 0
         ? reply.send()
-        : reply.send(redactBuffer(joined(start.chunks), secrets.bytes))
-    const out = redactStream(secrets.bytes)
+        : reply.send(redactBuffer(joined(start.chunks), secrets.forms))
+    const out = redactStream(secrets.forms)
     for (const c of start.chunks) out.write(c)
     // A failure upstream from here on breaks the agent's connection off too.
     pipeline(res.body, out, () => {})

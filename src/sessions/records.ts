@@ -108,7 +108,12 @@ export function createSessionRecords(deps: {
     async create(verb, rec, event) {
       step(verb, null, rec.status)
       const retentionMs = deps.retentionMs()
-      if (!event) return store.createSession(rec, retentionMs, clock.now())
+      if (!event) {
+        // Without an event there is no append to announce it: announced here, like a change.
+        const r = await store.createSession(rec, retentionMs, clock.now()).catch(landedUnacked(rec.id))
+        if (r === 'ok') store.publishChange(rec.id)
+        return r
+      }
       const r = await audit.recordWith(
         { create: { rec, retentionMs } },
         { type: eventOf(verb, null, rec.status), ...event },

@@ -10,16 +10,17 @@ import {
   redactBuffer,
   redactStream,
   redactText,
-  secretBytes,
+  searchForms,
 } from '../../src/gateway/redact.js'
 
 const SECRET = 'tok_abcabd"x'
 const SECRETS = [SECRET, JSON.stringify(SECRET).slice(1, -1)] // as sent, and inside a JSON string
+const FORMS = searchForms(SECRETS)
 
 /** What a stream makes of `chunks`, and the chunks it emitted. */
 async function streamed(chunks: Buffer[], secrets = SECRETS): Promise<{ out: string; emitted: Buffer[] }> {
   const emitted: Buffer[] = []
-  const s = Readable.from(chunks, { objectMode: false }).pipe(redactStream(secretBytes(secrets)))
+  const s = Readable.from(chunks, { objectMode: false }).pipe(redactStream(searchForms(secrets)))
   // 'data' events, one per chunk pushed (an async iterator would merge what is buffered).
   s.on('data', (c: Buffer) => emitted.push(c))
   await finished(s)
@@ -39,14 +40,14 @@ function cuts(text: string): Buffer[][] {
 
 describe('gateway redaction', () => {
   const body = `{"echo":"${JSON.stringify(SECRET).slice(1, -1)}","again":"${SECRET}${SECRET}","near":"tok_abcab tok_abcabc"}`
-  const whole = redactBuffer(Buffer.from(body), secretBytes(SECRETS)).toString()
+  const whole = redactBuffer(Buffer.from(body), FORMS).toString()
 
   it('a whole body: every occurrence of each form, adjacent ones too; near misses stay', () => {
     expect(whole).toBe(
       `{"echo":"${REDACTED}","again":"${REDACTED}${REDACTED}","near":"tok_abcab tok_abcabc"}`,
     )
     const clean = Buffer.from('{"ok":true}')
-    expect(redactBuffer(clean, secretBytes(SECRETS))).toBe(clean) // nothing to replace: no copy
+    expect(redactBuffer(clean, FORMS)).toBe(clean) // nothing to replace: no copy
   })
 
   it('a streamed body cut anywhere, in two or three chunks, comes out exactly as the whole one', async () => {
@@ -59,7 +60,7 @@ describe('gateway redaction', () => {
   })
 
   it('holds back only the end of a chunk that could begin a secret, never more than its length - 1', () => {
-    const bufs = secretBytes(SECRETS)
+    const bufs = FORMS
     expect(pendingLength(Buffer.from('{"a":1}'), bufs)).toBe(0)
     expect(pendingLength(Buffer.from('x tok_'), bufs)).toBe(4)
     // The longest end that is a secret's beginning: "tok_abcab" (not just "ab")
@@ -81,8 +82,42 @@ describe('gateway redaction', () => {
   })
 
   it('empty and repeated secrets are left out; headers are redacted as text', () => {
-    expect(secretBytes(['', 'x', 'x']).map(String)).toEqual(['x'])
-    expect(redactText(`Bearer ${SECRET}`, SECRETS)).toBe(`Bearer ${REDACTED}`)
-    expect(redactText('nothing here', SECRETS)).toBe('nothing here')
+    expect(searchForms(['', 'x', 'x']).map((f) => f.text)).toEqual(['x'])
+    expect(redactText(`Bearer ${SECRET}`, FORMS)).toBe(`Bearer ${REDACTED}`)
+    expect(redactText('nothing here', FORMS)).toBe('nothing here')
+  })
+
+  describe('escapes with hex digits in either case', () => {
+    const ESCAPED = searchForms(['tok%2Fab%3D%3Dx', 'tok\\u003cab'])
+
+    it('a form with an escape is kept once, whatever the case it was given in', () => {
+      expect(searchForms(['a%2Fb', 'a%2fb', 'a%2fB']).map((f) => f.text)).toEqual(['A%2FB'])
+      expect(searchForms(['tok_abc']).map((f) => f.anyCase)).toEqual([false])
+    })
+
+    it('matches each escape in either case, mixed within one occurrence, in text, whole and streamed', async () => {
+      for (const echo of ['tok%2fab%3D%3dx', 'tok%2Fab%3d%3Dx', 'tok\\u003Cab']) {
+        const body = `{"a":"${echo}"}`
+        expect(redactText(body, ESCAPED)).toBe(`{"a":"${REDACTED}"}`)
+        expect(redactBuffer(Buffer.from(body), ESCAPED).toString()).toBe(`{"a":"${REDACTED}"}`)
+        for (const chunks of cuts(body)) {
+          const out: Buffer[] = []
+          const s = Readable.from(chunks, { objectMode: false }).pipe(redactStream(ESCAPED))
+          s.on('data', (c: Buffer) => out.push(c))
+          await finished(s)
+          expect(Buffer.concat(out).toString()).toBe(`{"a":"${REDACTED}"}`)
+        }
+      }
+    })
+
+    it('a form without an escape is matched in its own case only', () => {
+      expect(redactText('TOK_ABCABD"X', FORMS)).toBe('TOK_ABCABD"X')
+      expect(redactText('tok%2Fab%3D%3Dy', ESCAPED)).toBe('tok%2Fab%3D%3Dy')
+    })
+
+    it('holds back the end of a chunk that begins an escaped form in the other case', () => {
+      expect(pendingLength(Buffer.from('x tok%2f'), ESCAPED)).toBe(6)
+      expect(pendingLength(Buffer.from('x tok%2g'), ESCAPED)).toBe(0)
+    })
   })
 })

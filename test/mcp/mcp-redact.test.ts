@@ -43,6 +43,24 @@ describe('redaction', () => {
     )
   })
 
+  it('replaces the secret inside a JSON string (PHP and Go too) and URL-encoded in any hex case', () => {
+    const php = JSON.stringify({ password: PASSWORD }).replaceAll('/', '\\/')
+    const pct = encodeURIComponent(PASSWORD) // p%40ss%2Fw%2Brd%3DZq9%20x!~
+    const lower = pct.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())
+    const mixed = pct.replace('%2F', '%2f').replace('%3D', '%3d')
+    expect(r.redact([php, lower, mixed].join('\n'))).toBe(
+      ['{"password":"[redacted]"}', '[redacted]', '[redacted]'].join('\n'),
+    )
+    // What JSON changes: a quote and a backslash escaped; Go writes \u003c for <, others \u003C.
+    const secret = 'tok"quoted\\0123<&>'
+    const s = redactor([secret])
+    const json = JSON.stringify(secret).slice(1, -1)
+    const go = (hex: (h: string) => string) =>
+      json.replace(/[<>&]/g, (c) => `\\u00${hex(c.charCodeAt(0).toString(16))}`)
+    const out = s.redact(`a=${json} b=${go((h) => h)} c=${go((h) => h.toUpperCase())}`)
+    expect(out).toBe('a=[redacted] b=[redacted] c=[redacted]')
+  })
+
   it('replaces base64 at every offset, base64url, and base64 wrapped over lines', () => {
     for (const prefix of ['', 'u', 'us', 'user:']) {
       const encoded = b64(prefix + TOKEN)
@@ -76,5 +94,8 @@ describe('redaction', () => {
     expect(r.redactHead(text.slice(0, cutAt), 100, true)).toBe('x'.repeat(90))
     expect(r.redactHead(`${'y'.repeat(200)}`, 100, true)).toBe('y'.repeat(100))
     expect(r.redactHead(`a ${TOKEN} b`, 100, false)).toBe('a [redacted] b')
+    // Cut inside an encoded form written with lower-case hex digits.
+    const lower = encodeURIComponent(PASSWORD).toLowerCase().replace('zq9', 'Zq9')
+    expect(r.redactHead(`x ${lower.slice(0, 12)}`, 100, true)).toBe('x ')
   })
 })

@@ -158,4 +158,26 @@ describe.each(backends)('the session store on the $name store', ({ make }) => {
     expect(announced.mock.calls).toEqual([[issuing.id]])
     expect(await store.getSession(issuing.id)).toEqual(back)
   })
+  it('announces a session created without an event (an issue starting), acknowledged or not', async () => {
+    const store = await make()
+    const { log, clock } = newLog(store)
+    const records = createSessionRecords({ store, audit: log, clock, retentionMs: () => HOUR })
+    const announced = vi.spyOn(store, 'publishChange')
+    const issuing = makeRec(clock.now(), { status: 'issuing', handle: null })
+    expect(await records.create('start_issuing', issuing)).toBe('ok')
+    expect(announced.mock.calls).toEqual([[issuing.id]])
+    // Refused: nothing was written, nothing is announced.
+    expect(await records.create('start_issuing', issuing)).toBe('exists')
+    expect(announced.mock.calls).toEqual([[issuing.id]])
+
+    announced.mockClear()
+    const create = store.createSession.bind(store)
+    vi.spyOn(store, 'createSession').mockImplementationOnce(async (...args) => {
+      expect(await create(...args)).toBe('ok')
+      throw new ReplicaAckError(0, 1, 300)
+    })
+    const second = makeRec(clock.now(), { status: 'issuing', handle: null })
+    await expect(records.create('start_issuing', second)).rejects.toBeInstanceOf(ReplicaAckError)
+    expect(announced.mock.calls).toEqual([[second.id]])
+  })
 })
