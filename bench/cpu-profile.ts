@@ -1,7 +1,8 @@
 // Where a V8 CPU profile (node --cpu-prof, or `npm run bench:gateway -- --cpu-prof DIR`) spent its
 // time: the functions with the most self time, then self and total time by package or source file.
-// Usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip SECONDS] [--callers NAME]
-// --skip leaves out the first seconds (start-up); --callers lists the stacks that lead to a function.
+// Usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip SECONDS] [--until SECONDS]
+// [--callers NAME]. --skip leaves out the first seconds (start-up), --until what follows a moment
+// (one scenario of several); --callers lists the stacks that lead to a function.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
@@ -21,12 +22,15 @@ const { values, positionals } = parseArgs({
   options: {
     top: { type: 'string', default: '30' },
     skip: { type: 'string', default: '0' },
+    until: { type: 'string' },
     callers: { type: 'string' },
   },
 })
 const file = positionals[0]
 if (!file) {
-  console.error('usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip S] [--callers NAME]')
+  console.error(
+    'usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip S] [--until S] [--callers NAME]',
+  )
   process.exit(64)
 }
 // Piped into head: a closed pipe ends the listing, quietly.
@@ -56,10 +60,11 @@ const selfTime = new Map<number, number>()
 let total = 0
 let clock = 0
 const skipUs = Number(values.skip) * 1e6
+const untilUs = values.until === undefined ? Infinity : Number(values.until) * 1e6
 prof.samples.forEach((id, i) => {
   const dt = prof.timeDeltas[i] ?? 0
   clock += dt
-  if (clock < skipUs) return
+  if (clock < skipUs || clock > untilUs) return
   selfTime.set(id, (selfTime.get(id) ?? 0) + dt)
   total += dt
 })
