@@ -57,6 +57,12 @@ const NEVER_FORWARDED = new Set([
   'accept-encoding',
   'x-forwarded-for',
   'x-forwarded-host',
+  // Frameworks that honour these run another method or path than the one the rules checked.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
 ])
 // Words in mutation names that destroy (or mint blanket tokens); such a pattern needs two approvals.
 const DESTROYING = ['Delete', 'delete', 'Remove', 'remove', 'TokenCreate']
@@ -115,7 +121,10 @@ export function checkGateway(o: Static<typeof GatewaySchema>, ctx: CheckContext)
   ;(o.forward_headers ?? []).forEach((h, i) => {
     const name = h.toLowerCase()
     if (NEVER_FORWARDED.has(name))
-      report(`forward_headers[${i}]`, `${name} is never forwarded (it carries identity or framing)`)
+      report(
+        `forward_headers[${i}]`,
+        `${name} is never forwarded (it carries identity, routing or framing, or changes the method)`,
+      )
     else forwardHeaders.push(name)
   })
 

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { parse, print } from 'graphql'
 import { containPath } from './path.js'
+import { ExactNumber, parseStrictJson } from './strict-json.js'
 
 export interface Action {
   method: string
@@ -11,8 +12,9 @@ export interface Action {
   body?: unknown
 }
 
-/** JSON with object keys sorted at every depth. */
+/** JSON with object keys sorted at every depth; a number read as text stays that text. */
 export function canonicalJson(v: unknown): string {
+  if (v instanceof ExactNumber) return v.text
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
   if (typeof v === 'object' && v !== null) {
     const keys = Object.keys(v).sort()
@@ -35,16 +37,18 @@ function graphqlElement(v: unknown): unknown {
   return { ...o, query, variables, operationName: o['operationName'] ?? null }
 }
 
-/** The body as a JSON value when it is JSON (GraphQL documents printed), else its text; null when empty. */
+/**
+ * The body as a JSON value when it is JSON (GraphQL documents printed), else its text; null when
+ * empty. Read strictly (strict-json.ts): a body with a repeated key counts as text, so it matches
+ * only the very same text, and numbers keep the digits they were sent with.
+ */
 function bodyValue(body: unknown, graphql: boolean): unknown {
   if (body === undefined || body === null || body === '') return null
   let v: unknown = body
   if (typeof body === 'string') {
-    try {
-      v = JSON.parse(body) as unknown
-    } catch {
-      return { text: body }
-    }
+    const read = parseStrictJson(body, { exact: true })
+    if (typeof read === 'string') return { text: body }
+    v = read.value
   }
   if (!graphql) return v
   return Array.isArray(v) ? v.map(graphqlElement) : graphqlElement(v)

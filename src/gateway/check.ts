@@ -102,7 +102,7 @@ export function checkGraphql(
         `${what} is not allowed for ${t.operationClass} on ${t.provider} (${needs(cfg, t, allows)})`,
       )
     }
-    fields.push(...ops.fields)
+    for (const f of ops.fields) fields.push(f)
     const arg = checkArguments(doc, r.variables, { scoped: cfg.scopedArguments, allowed: env.arguments })
     if (arg)
       return denied(

@@ -11,6 +11,7 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql'
+import { parseStrictJson } from './strict-json.js'
 
 export interface GraphqlRequest {
   query: string
@@ -38,6 +39,8 @@ export type Outcome =
 
 const MAX_TOKENS = 20_000
 const MAX_BATCH = 100
+/** What a GraphQL GET may carry in its URL (GraphQL over HTTP). */
+const GET_PARAMS = new Set(['query', 'variables', 'operationName'])
 const LIST_OF: Record<OperationType, keyof FieldLists> = {
   query: 'queries',
   mutation: 'mutations',
@@ -72,15 +75,28 @@ export function readGraphqlBody(
   body: Buffer | null,
   params: URLSearchParams,
 ): { requests: GraphqlRequest[]; batch: boolean } | string {
+  // A request is read from one place only, the body or the URL: servers differ on which wins when
+  // both hold one (some let the URL override the body), so what is checked must be all there is.
   if (method === 'GET' || method === 'HEAD') {
+    if (body !== null && body.length > 0)
+      return `a GraphQL ${method} carries its request in the URL only: send it without a body`
+    for (const name of new Set(params.keys())) {
+      if (!GET_PARAMS.has(name))
+        return `a GraphQL ${method} takes only query, variables and operationName in its URL, not ${short(name)}`
+      if (params.getAll(name).length > 1) return `the URL gives ${name} more than once`
+    }
     const r = requestOf({
       query: params.get('query'),
-      variables: params.has('variables') ? parseJson(params.get('variables') as string) : undefined,
+      variables: params.has('variables')
+        ? parseJson(params.get('variables') as string, 'variables')
+        : undefined,
       operationName: params.get('operationName'),
     })
     return typeof r === 'string' ? r : { requests: [r], batch: false }
   }
   if (method !== 'POST') return `GraphQL is sent with POST or GET, not ${method}`
+  if (params.size > 0)
+    return 'a GraphQL POST carries its request in the body only: send it without a query string'
   const text = body ? body.toString('utf8') : ''
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? ''
   if (type === 'application/graphql') {
@@ -88,8 +104,8 @@ export function readGraphqlBody(
   }
   if (type !== 'application/json' && !type.endsWith('+json'))
     return 'send GraphQL as application/json ({"query", "variables", "operationName"})'
-  const json = parseJson(text)
-  if (json === INVALID) return 'the body is not valid JSON'
+  const json = parseJson(text, 'the body')
+  if (json instanceof Invalid) return json.message
   if (Array.isArray(json)) {
     if (json.length === 0 || json.length > MAX_BATCH) return `a batch holds 1 to ${MAX_BATCH} requests`
     const out: GraphqlRequest[] = []
@@ -104,13 +120,13 @@ export function readGraphqlBody(
   return typeof r === 'string' ? r : { requests: [r], batch: false }
 }
 
-const INVALID = Symbol('invalid')
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return INVALID
-  }
+/** Why a JSON text was refused (strict-json.ts: no repeated keys, no inexact integers). */
+class Invalid {
+  constructor(readonly message: string) {}
+}
+function parseJson(text: string, what: string): unknown {
+  const r = parseStrictJson(text, { what })
+  return typeof r === 'string' ? new Invalid(r) : r.value
 }
 
 function requestOf(v: unknown): GraphqlRequest | string {
@@ -119,7 +135,7 @@ function requestOf(v: unknown): GraphqlRequest | string {
   if (typeof o['query'] !== 'string' || o['query'].length === 0)
     return 'the GraphQL request has no query (persisted queries are not supported)'
   const vars = o['variables']
-  if (vars === INVALID) return 'variables is not valid JSON'
+  if (vars instanceof Invalid) return vars.message
   if (vars !== undefined && vars !== null && (typeof vars !== 'object' || Array.isArray(vars)))
     return 'variables must be a JSON object'
   const name = o['operationName']
@@ -164,31 +180,59 @@ export function pickOperation(doc: DocumentNode, operationName: string | null): 
   return doc
 }
 
-/** Root fields of an operation, fragments expanded; a string names a fragment that is missing or cyclic. */
-function rootFields(
-  set: SelectionSetNode,
-  type: OperationType,
-  fragments: Map<string, FragmentDefinitionNode>,
-  out: RootField[],
-  seen: Set<string>,
-): string | null {
-  for (const sel of set.selections) {
-    if (sel.kind === Kind.FIELD) out.push({ type, name: sel.name.value })
-    else if (sel.kind === Kind.INLINE_FRAGMENT) {
-      const e = rootFields(sel.selectionSet, type, fragments, out, seen)
-      if (e) return e
-    } else {
-      const name = sel.name.value
-      const frag = fragments.get(name)
-      if (!frag) return `the GraphQL document uses an undefined fragment ${name}`
-      if (seen.has(name)) return `the GraphQL fragment ${name} spreads itself`
-      seen.add(name)
-      const e = rootFields(frag.selectionSet, type, fragments, out, seen)
-      seen.delete(name)
-      if (e) return e
-    }
+/** Root fields one document may add up to, counted over every fragment spread it expands. */
+const MAX_ROOT_WORK = 50_000
+
+/**
+ * Root fields of operations, fragments expanded, each field once (in the order first met). A
+ * fragment's fields are found once per operation type and reused at each spread, so a document
+ * whose fragments spread each other twice over costs its size, not 2^depth.
+ */
+function rootFieldsOf(fragments: Map<string, FragmentDefinitionNode>) {
+  const memo = new Map<string, Map<string, RootField>>()
+  let work = 0
+  const add = (out: Map<string, RootField>, key: string, f: RootField): string | null => {
+    if (++work > MAX_ROOT_WORK) return 'the GraphQL document spreads its fragments too many times'
+    if (!out.has(key)) out.set(key, f)
+    return null
   }
-  return null
+  const expand = (
+    set: SelectionSetNode,
+    type: OperationType,
+    out: Map<string, RootField>,
+    stack: Set<string>,
+  ): string | null => {
+    for (const sel of set.selections) {
+      if (sel.kind === Kind.FIELD) {
+        const e = add(out, sel.name.value, { type, name: sel.name.value })
+        if (e) return e
+      } else if (sel.kind === Kind.INLINE_FRAGMENT) {
+        const e = expand(sel.selectionSet, type, out, stack)
+        if (e) return e
+      } else {
+        const name = sel.name.value
+        const frag = fragments.get(name)
+        if (!frag) return `the GraphQL document uses an undefined fragment ${name}`
+        if (stack.has(name)) return `the GraphQL fragment ${name} spreads itself`
+        const key = `${type} ${name}`
+        let fields = memo.get(key)
+        if (!fields) {
+          fields = new Map()
+          stack.add(name)
+          const e = expand(frag.selectionSet, type, fields, stack)
+          stack.delete(name)
+          if (e) return e
+          memo.set(key, fields)
+        }
+        for (const [k, f] of fields) {
+          const e = add(out, k, f)
+          if (e) return e
+        }
+      }
+    }
+    return null
+  }
+  return expand
 }
 
 export interface Scope {
@@ -305,10 +349,13 @@ export function operationsOf(
   const fragments = new Map<string, FragmentDefinitionNode>()
   for (const d of doc.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d)
   const operations = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION)
+  const expand = rootFieldsOf(fragments)
   const fields: RootField[] = []
   for (const op of operations) {
-    const e = rootFields(op.selectionSet, op.operation as OperationType, fragments, fields, new Set())
+    const found = new Map<string, RootField>()
+    const e = expand(op.selectionSet, op.operation as OperationType, found, new Set())
     if (e) return e
+    for (const f of found.values()) fields.push(f)
   }
   return { operations, fields }
 }

@@ -1,5 +1,5 @@
 // Path containment: what follows `/gw/{provider}` is appended to the upstream's base path and can
-// never leave it. Dot segments (plain or encoded), empty segments (`//host`), backslashes, encoded
+// never leave it. Dot segments (plain or encoded, with `;` parameters or not), empty segments (`//host`), backslashes, encoded
 // slashes and double encoding are refused rather than normalised: a client that sends them is
 // either broken or probing, and upstreams disagree on how to read them.
 
@@ -39,7 +39,9 @@ export function containPath(rawUrl: string, prefix: string): Contained | string 
     } catch {
       return 'the path has a malformed %-encoding'
     }
-    if (d === '.' || d === '..') return 'the path may not contain . or .. segments'
+    // `..;x` too: servlet containers drop a segment's `;` parameters, then read a dot segment.
+    const bare = d.split(';', 1)[0]
+    if (bare === '.' || bare === '..') return 'the path may not contain . or .. segments'
     segments.push(d)
   }
   return { path: path === '/' ? '' : path, query, segments }

@@ -47,4 +47,27 @@ describe('action canonical form', () => {
       a,
     )
   })
+  it('tells numbers apart by their digits, even past 2^53, and binds a body with a repeated key to its very text', () => {
+    const approved = actionDigest({ method: 'POST', path: '/api/v', body: '{"id":9007199254740993}' }, false)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{"id":9007199254740993}'), false)).toBe(approved)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{"id":9007199254740992}'), false)).not.toBe(approved)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{"id":9007199254740993.0}'), false)).not.toBe(
+      approved,
+    )
+    // An approval given as a JSON value holds what its parser kept: the rounded number.
+    const parsed = actionDigest({ method: 'POST', path: '/api/v', body: { id: 9007199254740992 } }, false)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{"id":9007199254740992}'), false)).toBe(parsed)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{"id":9007199254740993}'), false)).not.toBe(parsed)
+    expect(requestDigest('POST', '/api/v', Buffer.from('{ "id" : 9007199254740992 }'), false)).toBe(parsed)
+
+    // Parsers disagree on which of two equal keys wins: such a body matches only itself.
+    const once = actionDigest({ method: 'POST', path: '/', body }, true)
+    const twice = `{"query":"mutation { projectDelete(id: \\"p\\") }",${JSON.stringify(body).slice(1)}`
+    expect(requestDigest('POST', '', Buffer.from(twice), true)).not.toBe(once)
+    const asText = actionDigest({ method: 'POST', path: '/', body: twice }, true)
+    expect(requestDigest('POST', '', Buffer.from(twice), true)).toBe(asText)
+    expect(requestDigest('POST', '', Buffer.from(twice.replace('{"query"', '{ "query"')), true)).not.toBe(
+      asText,
+    )
+  })
 })

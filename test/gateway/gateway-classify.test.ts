@@ -308,6 +308,77 @@ const TABLE: [string, unknown, Expect, { cls?: string; env?: string; method?: st
   ['an empty batch', [], invalid(/batch/)],
   ['not JSON', 'mutation { volumeDelete }', invalid(/not valid JSON/)],
   ['variables that are not an object', { query: '{ me { id } }', variables: [1] }, invalid(/variables/)],
+
+  // read from one place only, and strictly: what is checked is all the upstream could read
+  [
+    'a GET with query, variables and operationName',
+    undefined,
+    'ok',
+    {
+      method: 'GET',
+      query: `?query=${encodeURIComponent('query V($e: String!) { volumes(environmentId: $e) { id } }')}&variables=${encodeURIComponent('{"e":"env-staging-1"}')}&operationName=V`,
+    },
+  ],
+  [
+    'a POST with a mutation in its query string too',
+    q('{ me { id } }'),
+    invalid(/without a query string/),
+    { query: `?query=${encodeURIComponent('mutation { volumeDelete(volumeId: "vol-prod-1") }')}` },
+  ],
+  [
+    'a POST with variables in its query string too',
+    q('query($e: String!) { volumes(environmentId: $e) { id } }', { e: 'env-staging-1' }),
+    invalid(/without a query string/),
+    { query: `?variables=${encodeURIComponent('{"e":"env-prod-1"}')}` },
+  ],
+  [
+    'a GET with variables in a body',
+    { variables: { e: 'env-prod-1' } },
+    invalid(/GET carries its request in the URL only/),
+    {
+      method: 'GET',
+      query: `?query=${encodeURIComponent('query($e: String) { volumes(environmentId: $e) { id } }')}`,
+    },
+  ],
+  [
+    'a GET naming its query twice',
+    undefined,
+    invalid(/gives query more than once/),
+    {
+      method: 'GET',
+      query: `?query=${encodeURIComponent('{ me { id } }')}&query=${encodeURIComponent('{ volumes(environmentId: "env-prod-1") { id } }')}`,
+    },
+  ],
+  [
+    'a GET with another parameter',
+    undefined,
+    invalid(/takes only query, variables and operationName in its URL, not extensions/),
+    { method: 'GET', query: `?query=${encodeURIComponent('{ me { id } }')}&extensions=%7B%7D` },
+  ],
+  [
+    'a body giving query twice',
+    `{"query":"mutation { volumeDelete(volumeId: \\"vol-prod-1\\") }","query":"{ me { id } }"}`,
+    invalid(/gives the key "query" twice/),
+  ],
+  [
+    'variables giving a scoped value twice',
+    `{"query":"query($e: String!) { volumes(environmentId: $e) { id } }","variables":{"e":"env-prod-1","e":"env-staging-1"}}`,
+    invalid(/gives the key "e" twice/),
+  ],
+  [
+    'an integer past 2^53 in the variables',
+    `{"query":"query($n: Int) { me { id } }","variables":{"n":9007199254740993}}`,
+    invalid(/9007199254740993, too large to check exactly/),
+  ],
+  [
+    'variables in a GET URL giving a key twice',
+    undefined,
+    invalid(/variables gives the key "e" twice/),
+    {
+      method: 'GET',
+      query: `?query=${encodeURIComponent('query($e: String!) { volumes(environmentId: $e) { id } }')}&variables=${encodeURIComponent('{"e":"env-prod-1","e":"env-staging-1"}')}`,
+    },
+  ],
 ]
 
 describe('GraphQL classification', () => {
@@ -355,6 +426,41 @@ describe('GraphQL classification', () => {
       refused: '__type',
     })
     expect(run('mutation { __typename }')).toMatchObject({ ok: true })
+  })
+
+  it('fragments that spread each other twice over cost their size: each root field counts once', () => {
+    const doubling = (op: 'query' | 'mutation', k: number, last: string) => {
+      const type = op === 'query' ? 'Query' : 'Mutation'
+      const chain = Array.from(
+        { length: k },
+        (_, i) => `fragment F${i} on ${type} { ...F${i + 1} ...F${i + 1} }`,
+      )
+      return `${op} { ...F0 } ${chain.join(' ')} fragment F${k} on ${type} { ${last} }`
+    }
+    // 2^16 spreads of F16: its fields are found once and reused.
+    const r = check(q(doubling('query', 16, 'me { id } volumes(environmentId: "env-staging-1") { id }')))
+    expect(r).toMatchObject({ ok: true })
+    if (r.ok) expect(r.fields.map((f) => f.name)).toEqual(['me', 'volumes'])
+    // 2^60 spreads: answered, and a refused field deep inside is still found.
+    const upsert = 'variableUpsert(input: {environmentId: "env-staging-1"})'
+    expect(check(q(doubling('mutation', 60, upsert)))).toMatchObject({ ok: true })
+    expect(
+      check(q(doubling('mutation', 60, `${upsert} volumeDelete(volumeId: "vol-staging-1")`))),
+    ).toMatchObject({
+      ok: false,
+      status: 403,
+      refused: 'volumeDelete',
+    })
+  })
+
+  it('a document whose fragments add up to too many root fields is refused', () => {
+    const fields = Array.from({ length: 300 }, (_, i) => `f${i} { id }`).join(' ')
+    const spreads = Array.from({ length: 200 }, () => '...F').join(' ')
+    expect(check(q(`query { ${spreads} } fragment F on Query { ${fields} }`))).toMatchObject({
+      ok: false,
+      status: 400,
+      message: 'the GraphQL document spreads its fragments too many times',
+    })
   })
 
   it('a GraphQL gateway forwards to its upstream URL only, not to a path below it', () => {

@@ -188,6 +188,12 @@ describe('gateway provider config', () => {
       'never forwarded',
     ],
     [
+      'forwarding a method override',
+      (d: any) => (admin(d).forward_headers = ['x-request-id', 'X-HTTP-Method-Override']),
+      `${H}.forward_headers[1]`,
+      'changes the method',
+    ],
+    [
       'an unknown class',
       (d: any) => (admin(d).operation_classes.admin = { http: ['GET /**'] }),
       `${H}.operation_classes.admin`,

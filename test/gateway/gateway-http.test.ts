@@ -166,6 +166,9 @@ describe('gateway: plain HTTP', () => {
     ['GET /gw/admin-api/api/%2f%2fevil HTTP/1.1'],
     ['GET /gw/admin-api/api/%252e%252e/x HTTP/1.1'],
     ['GET /gw/admin-api/./x HTTP/1.1'],
+    // A servlet container drops `;...` from a segment, then reads the dot segment left.
+    ['GET /gw/admin-api/api/..;/..;/x HTTP/1.1'],
+    ['GET /gw/admin-api/api/%2e%2e;jsessionid=1/x HTTP/1.1'],
   ])('refuses %s and nothing reaches either host', async (line) => {
     const { grant } = await session('read')
     const before = upstream.seen.length

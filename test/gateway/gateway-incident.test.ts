@@ -162,6 +162,28 @@ describe('the incident, replayed through the gateway', () => {
     expect(railway.calls.length).toBe(before)
   })
 
+  it.each([
+    [
+      'a query string beside a harmless body',
+      { query: '{ me { id } }' },
+      `?query=${encodeURIComponent('mutation { volumeDelete(volumeId: "vol-prod-1") }')}`,
+    ],
+    [
+      'a body that gives query twice',
+      `{"query":"mutation { volumeDelete(volumeId: \\"vol-prod-1\\") }","query":"{ me { id } }"}`,
+      '',
+    ],
+  ])(
+    'the same sent in %s (servers differ on which they run) is 400 and Railway never sees it',
+    async (_how, body, path) => {
+      const before = railway.calls.length
+      const r = await gw(b, staging.token, body, path)
+      expect(r.status).toBe(400)
+      expect(r.body.error).toBe('invalid_request')
+      expect(railway.calls.length).toBe(before)
+    },
+  )
+
   it('a prod destructive request without an action is 400', async () => {
     const r = await request(a, 'other-bot', 'prod', 'destructive')
     expect(r.status).toBe(400)
