@@ -5,7 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditLog } from '../audit/log.js'
 import type { Via } from '../audit/via.js'
-import type { Principal } from '../auth/principal.js'
+import { hasRole, type Principal, type RouteRole } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } from '../domain/session.js'
@@ -43,6 +43,9 @@ const ownersOf = (rt: Runtime, rec: SessionRecord) =>
   new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
 
 /** Why `human` may not approve `rec` under the current config, or null when they may. */
+/** The roles that may approve or deny at all (which requests: whyNotApprover, whyNotDenier). */
+export const DECIDING_ROLES: readonly RouteRole[] = ['approver', 'operator', 'admin']
+
 export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
   const h = rt.humans.get(human)
   if (!h || !h.roles.includes('approver')) return `${human} does not have the approver role`
@@ -101,6 +104,11 @@ export function createApprovalService(deps: ApprovalDeps) {
       via: Via,
     ): Promise<PublicSession> {
       if (p.kind !== 'human') throw err.forbidden('only people approve or deny requests')
+      // The API and the console check this on their routes; Slack arrives here directly.
+      if (!hasRole(p, DECIDING_ROLES))
+        throw err.forbidden(
+          `${p.id} has none of the roles that decide requests (${DECIDING_ROLES.join(', ')})`,
+        )
       const rt = deps.runtime()
       // Without replica acknowledgements a decision either landed or answered an error, so a
       // repeat is a second decision (409); with them, it may be the retry of a 503.

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { principalOf } from '../plugins/auth.js'
+import { DECIDING_ROLES } from '../approvals/service.js'
 import { ApprovalBody } from '../schemas/approval.js'
 import { errors } from '../schemas/common.js'
 import { SessionId } from '../schemas/session.js'
@@ -14,7 +15,7 @@ const approvals: FastifyPluginAsyncTypebox = async (app) => {
     {
       // Approvers approve or deny; an agent's owners (who may hold other roles) may deny. The
       // service decides per person and request.
-      config: { roles: ['approver', 'operator', 'admin'] },
+      config: { roles: DECIDING_ROLES },
       schema: {
         summary: 'Approve or deny a pending request (eligible approvers; owners may deny)',
         tags: ['approvals'],

@@ -188,6 +188,18 @@ export function createIssuing(deps: IssuingDeps) {
         expires_at: exp * 1000,
         handle,
       }
+      // Past its issuing deadline the session reads as expired (and revocations by agent or
+      // provider pass it by): it must not come back to life. It ends expired, its fresh
+      // credentials revoked. The record's version pins the deadline checked here.
+      if (issuing.expires_at <= clock.now()) {
+        const ended = await ending
+          .finish('revoke', base.id, 'airlock', 'the provider took too long to issue', handle)
+          .catch(() => null)
+        if (!ended?.changed) await revoker.revokeCredentials(active)
+        throw err.unavailable(
+          `provider ${base.provider} took longer than ${ISSUING_TIMEOUT_MS / 1000}s to issue credentials; the session expired and they were revoked: request a new one`,
+        )
+      }
       const r = await records.replace('activate', active, issuing, true).catch((e: unknown) => {
         // A claim's activation that landed unacknowledged is undone; a new session's stays a 503.
         if (!(e instanceof ReplicaAckError) || base.v === 0) throw e

@@ -89,6 +89,31 @@ describe('issuing with an external provider', () => {
     await t.app.broker.store.deleteLock(lock.id)
   })
 
+  it('a provider answering after the issuing deadline: the session stays expired, the credentials are revoked', async () => {
+    const h = ext.hold()
+    const pending = api.post('/v1/sessions', 'build-bot', body({ task: { id: 'SLOW-1' } }))
+    const id = await h.started
+    clock.advance(61_000) // past the issuing deadline, before the sweeper's next pass
+    expect((await api.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('expired')
+    // Revoking the agent's live sessions passes it by: it reads as expired.
+    const bulk = await api.post('/v1/sessions/revoke', 'ops', { agent: 'build-bot' })
+    expect(bulk.body.session_ids).not.toContain(id)
+    h.release()
+    const r = await pending
+    expect(r.status).toBe(503)
+    expect(r.body.message).toMatch(/took longer than 60s to issue credentials; the session expired/)
+    expect(r.body.grant).toBeUndefined()
+    expect((await api.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('expired')
+    expect(ext.state.revoked.filter((x) => x.sessionId === id).map((x) => x.handle)).toEqual([
+      { role: `r_${id}` },
+    ])
+    const types = events(t)
+      .filter((e) => e.session_id === id)
+      .map((e) => e.type)
+    expect(types).toContain('session.expired')
+    expect(types).not.toContain('session.issued')
+  })
+
   it('a provider failure is a 503 with a scrubbed message, and the session does not stay live', async () => {
     ext.state.failIssue = 'connect failed: postgres://admin:hunter2@db/x password=hunter2'
     const r = await api.post('/v1/sessions', 'build-bot', body({ task: { id: 'FAIL-1' } }))

@@ -16,12 +16,17 @@ import {
 const TOKEN = `xoxb-canary-${randomBytes(12).toString('hex')}`
 const SECRET = `canary-signing-${randomBytes(12).toString('hex')}`
 const DAVE = 'ak_dave_not-listed-by-the-destructive-rule'
+const FRANK = 'ak_frank_owner_without_a_role_000'
+const FRANK_BOT = 'ak_frank_bot_agent_key_0000000000'
 const yaml = (apiUrl: string) => ({
   slack: { apiUrl },
   extraHumans: [
     `  - { id: dave, roles: [approver], slack_user_id: U0DAVE, api_key_sha256: ${sha256Hex(DAVE)} }`,
     '  - { id: erin, roles: [operator], slack_user_id: U0ERIN }',
+    // Owns an agent, and holds no role: may deny nothing, in Slack as over the API.
+    `  - { id: frank, roles: [], slack_user_id: U0FRANK, api_key_sha256: ${sha256Hex(FRANK)} }`,
   ].join('\n'),
+  extraAgents: `  - { id: frank-bot, owner: frank, api_key_sha256: ${sha256Hex(FRANK_BOT)} }`,
 })
 
 let slack: FakeSlack
@@ -34,7 +39,7 @@ beforeAll(async () => {
     env: { SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET },
     slackRetry: { baseMs: 50, maxMs: 400 },
   })
-  api = client(t.app, { ...t.keys, dave: DAVE })
+  api = client(t.app, { ...t.keys, dave: DAVE, frank: FRANK, 'frank-bot': FRANK_BOT })
 })
 afterAll(async () => {
   await t.close()
@@ -295,6 +300,21 @@ describe('Slack: requests that are not what they claim', () => {
     const reply = await ephemeral('U0MALLORY', /not linked to anyone in Airlock/)
     expect(reply.args['channel']).toBe('C0APPROVALS')
     expect(await snapshot(s.id)).toEqual(before)
+  })
+
+  it("an agent's owner with no role that decides may not deny in Slack, as over the API", async () => {
+    const mine = await pending({}, 'frank-bot')
+    const before = await snapshot(mine.id)
+    const refused = await api.post(`/v1/sessions/${mine.id}/approvals`, 'frank', { decision: 'deny' })
+    expect(refused.status).toBe(403)
+    const r = await click({ user: 'U0FRANK', sid: mine.id, deny: true })
+    expect(r.statusCode).toBe(200)
+    await ephemeral(
+      'U0FRANK',
+      /frank has none of the roles that decide requests \(approver, operator, admin\)/,
+    )
+    expect(await snapshot(mine.id)).toEqual(before)
+    expect((await api.get(`/v1/sessions/${mine.id}`, 'ops')).body.status).toBe('pending_approval')
   })
 
   it('a click on a session that does not exist gets an ephemeral reply', async () => {

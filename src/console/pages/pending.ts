@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { ApprovalBody } from '../../schemas/approval.js'
 import { SessionId } from '../../schemas/session.js'
 import type { PublicSession, SessionRecord } from '../../domain/index.js'
+import { DECIDING_ROLES } from '../../approvals/service.js'
 import {
   noticeText,
   principalOf,
@@ -123,7 +124,7 @@ export function registerPending(app: ConsoleApp, ctx: ConsoleContext) {
   app.post(
     '/sessions/:id/decision',
     {
-      config: { console: { roles: ['approver', 'operator', 'admin'] }, forms: true },
+      config: { console: { roles: DECIDING_ROLES }, forms: true },
       bodyLimit: 8192,
       schema: {
         hide: true,
