@@ -5,9 +5,11 @@
 // sign-out elsewhere); an open stream does not count as activity.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
+import type { Role } from '../config/types.js'
 import { SessionId } from '../schemas/session.js'
 import { ANY_SESSION } from '../store/types.js'
 import { principalOf, type ConsoleApp, type ConsoleContext } from './context.js'
+import { sessionHuman } from './sessions.js'
 
 const HEARTBEAT_MS = 20_000
 /**
@@ -18,7 +20,11 @@ const HEARTBEAT_MS = 20_000
 const WATCH_MS = 3_600_000
 /** Changes within this window reach the page as one refresh (a bulk revocation is many changes). */
 const COALESCE_MS = 150
+/** How long an open stream goes without checking that its console session still holds. */
+const CHECK_MS = 60_000
 export const EVENTS_PATH = '/console/events'
+/** Who may listen (the pages that update by themselves are theirs). */
+const STREAM_ROLES: Role[] = ['approver', 'operator']
 
 export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
   const { broker } = ctx
@@ -31,7 +37,7 @@ export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
   app.get(
     '/events',
     {
-      config: { console: { roles: ['approver', 'operator'] } },
+      config: { console: { roles: STREAM_ROLES } },
       schema: {
         hide: true,
         querystring: Type.Object(
@@ -77,16 +83,26 @@ export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
       res.once('close', end)
       stop.signal.addEventListener('abort', end, { once: true })
 
-      // The console session's end: checked at its deadline (another tab may have moved it).
-      const checkSignIn = async () => {
+      // The console session's end: checked at its deadline (another tab may have moved it), at
+      // least every minute, and before each change is told (a sign-out elsewhere, a person removed
+      // or no longer holding a role for this stream).
+      const signedIn = async (): Promise<boolean | undefined> => {
         const s = await ctx.sessions.read(cookie, false).catch(() => undefined)
-        if (s === undefined) return void (expiry = setTimeout(() => void checkSignIn(), 5000))
-        if (s === null) {
-          send('signed-out')
-          return end()
+        if (stop.signal.aborted) return false
+        if (s === undefined) return undefined
+        const human = s && sessionHuman(s, broker.runtime().humans, ctx.config())
+        if (s && human && human.roles.some((r) => STREAM_ROLES.includes(r))) {
+          clearTimeout(expiry)
+          const wait = Math.min(Math.max(ctx.sessions.deadline(s) - broker.clock.now(), 0) + 50, CHECK_MS)
+          expiry = setTimeout(() => void checkSignIn(), wait)
+          return true
         }
-        const wait = Math.min(Math.max(ctx.sessions.deadline(s) - broker.clock.now(), 0) + 50, WATCH_MS)
-        expiry = setTimeout(() => void checkSignIn(), wait)
+        send('signed-out')
+        end()
+        return false
+      }
+      const checkSignIn = async () => {
+        if ((await signedIn()) === undefined) expiry = setTimeout(() => void checkSignIn(), 5000)
       }
       await checkSignIn()
 
@@ -97,7 +113,7 @@ export function registerEvents(app: ConsoleApp, ctx: ConsoleContext) {
           // Listen again before telling the page, so no change falls between two watches.
           watch = await broker.store.watchChange(key, WATCH_MS, stop.signal)
           await sleep(COALESCE_MS, undefined, { signal: stop.signal }).catch(() => {})
-          send('change')
+          if ((await signedIn()) !== false) send('change')
         }
       } catch (e) {
         req.log.warn({ reqId: req.id, err: (e as Error).message }, 'console event stream ended')

@@ -33,9 +33,13 @@ interface LoginState {
 export function matchHuman(humans: readonly HumanConfig[], id: Identity): HumanConfig | null {
   const bySub = humans.find((h) => h.oidcSubject !== null && h.oidcSubject === id.sub)
   if (bySub) return bySub
-  if (id.email === null || id.emailVerified === false) return null
+  // An email is proof only where the provider says it verified it (some never say: pin those
+  // people by oidc_subject), and never for someone pinned to a subject already.
+  if (id.email === null || id.emailVerified !== true) return null
   const email = id.email.toLowerCase()
-  return humans.find((h) => h.email !== null && h.email.toLowerCase() === email) ?? null
+  return (
+    humans.find((h) => h.oidcSubject === null && h.email !== null && h.email.toLowerCase() === email) ?? null
+  )
 }
 
 export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
@@ -83,7 +87,8 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
     // A session this browser had before ends: one browser, one sign-in.
     const before = readCookie(req.headers.cookie, ctx.cookies().session)
     if (before) await ctx.sessions.end(before)
-    const { cookie } = await ctx.sessions.create(human.id, method)
+    const key = method === 'api_key' ? (human.apiKeySha256 ?? undefined) : undefined
+    const { cookie } = await ctx.sessions.create(human.id, method, key)
     await broker.audit.record({
       type: 'console.signed_in',
       actor: human.id,

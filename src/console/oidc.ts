@@ -43,12 +43,14 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
 
   const fetchJson = async (url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> => {
     let res: Response
+    let text: string
     try {
       res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(TIMEOUT_MS) })
+      // The body too: a provider may send its headers, then stall or break off.
+      text = await res.text()
     } catch (e) {
       throw new ProviderUnavailable(`cannot reach ${new URL(url).origin} (${(e as Error).message})`)
     }
-    const text = await res.text()
     try {
       return { status: res.status, body: JSON.parse(text) as unknown }
     } catch {
@@ -58,8 +60,10 @@ export function oidcClient(cfg: OidcConfig, deps: { clock: Clock; secret: () => 
 
   const load = async (): Promise<Discovery> => {
     const { status, body } = await fetchJson(`${cfg.issuer}/.well-known/openid-configuration`)
-    const d = body as Partial<Discovery>
     if (status !== 200) throw new ProviderUnavailable(`discovery answered ${status}`)
+    if (typeof body !== 'object' || body === null)
+      throw new ProviderUnavailable('discovery is not a JSON object')
+    const d = body as Partial<Discovery>
     // OIDC Discovery 4.3: the document's issuer is exactly the one configured.
     if (d.issuer !== cfg.issuer && d.issuer !== `${cfg.issuer}/`)
       throw new ProviderUnavailable(`discovery names issuer ${String(d.issuer)}, not ${cfg.issuer}`)

@@ -17,7 +17,7 @@ import { registerLocks } from './pages/locks.js'
 import { registerPending } from './pages/pending.js'
 import { registerProviders } from './pages/providers.js'
 import { registerSessions } from './pages/sessions.js'
-import { consoleSessions, sameSecret } from './sessions.js'
+import { consoleSessions, sameSecret, sessionHuman } from './sessions.js'
 
 export const CSP = [
   "default-src 'none'",
@@ -70,8 +70,10 @@ const consolePlugin: FastifyPluginAsyncTypebox = async (app) => {
     // A page's own refresh (the live script) is not activity: an open tab does not keep a session.
     const touch = req.headers['x-airlock-live'] === undefined && req.routeOptions.url !== EVENTS_PATH
     const s = cookie ? await ctx.sessions.read(cookie, touch) : null
-    const human = s ? broker.runtime().humans.get(s.human) : undefined
+    const human = s ? sessionHuman(s, broker.runtime().humans, ctx.config()) : null
     if (!s || !human) {
+      // A session no one may hold any more ends here, on every replica.
+      if (cookie && s) await ctx.sessions.end(cookie)
       if (req.method === 'GET' && wantsHtml(req.headers.accept)) return reply.redirect('/console/login', 303)
       throw err.unauthenticated('your console session has ended (or never began): sign in again')
     }

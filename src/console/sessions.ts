@@ -5,16 +5,36 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { sha256Hex } from '../auth/apikeys.js'
 import type { Clock } from '../clock.js'
-import type { ConsoleConfig } from '../config/types.js'
+import type { ConsoleConfig, HumanConfig } from '../config/types.js'
 import type { ConsoleStore } from '../store/types.js'
 
 export interface ConsoleSession {
   human: string
   method: 'oidc' | 'api_key'
+  /**
+   * Signed in with an API key: the SHA-256 of that key, so the session ends when the key is
+   * replaced in the config (it is as strong as the key, and no longer).
+   */
+  key?: string
   created_at: number
   last_seen: number
   /** The token every state-changing form carries. */
   csrf: string
+}
+
+/**
+ * The person a session still signs in: gone when they were removed from the config, or when the
+ * session came from an API key that is no longer theirs (or key sign-in was turned off).
+ */
+export function sessionHuman(
+  s: ConsoleSession,
+  humans: ReadonlyMap<string, HumanConfig>,
+  config: ConsoleConfig,
+): HumanConfig | null {
+  const human = humans.get(s.human)
+  if (!human) return null
+  if (s.method === 'api_key' && (s.key !== human.apiKeySha256 || !config.apiKeyLogin)) return null
+  return human
 }
 
 export const newSecret = (): string => randomBytes(32).toString('base64url')
@@ -48,10 +68,18 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
     async create(
       human: string,
       method: ConsoleSession['method'],
+      key?: string,
     ): Promise<{ cookie: string; session: ConsoleSession }> {
       const now = clock.now()
       const cookie = newSecret()
-      const session: ConsoleSession = { human, method, created_at: now, last_seen: now, csrf: newSecret() }
+      const session: ConsoleSession = {
+        human,
+        method,
+        ...(key !== undefined && { key }),
+        created_at: now,
+        last_seen: now,
+        csrf: newSecret(),
+      }
       await store.putConsoleRecord(
         'session',
         sha256Hex(cookie),

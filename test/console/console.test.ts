@@ -14,6 +14,7 @@ import { escapeHtml } from '../../src/console/html.js'
 import { attemptLimiter } from '../../src/console/attempts.js'
 import { EXAMPLE, exampleLoadOptions } from '../support/example-config.js'
 import { arrives } from '../support/bounded.js'
+import { consoleCsrf, consoleSignIn, HTML } from '../support/console.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -26,32 +27,15 @@ afterAll(async () => {
   await t.close()
 })
 
-const HTML = { accept: 'text/html' }
-
 /** Signs in with an API key the way the sign-in page does; returns the Cookie header to send. */
-async function signIn(who: 'alice' | 'bob' | 'carol' | 'ops', broker: TestBroker = t): Promise<string> {
-  const page = await broker.app.inject({ method: 'GET', url: '/console/login', headers: HTML })
-  expect(page.statusCode).toBe(200)
-  const pre = /airlock_csrf=([\w-]+)/.exec(String(page.headers['set-cookie']))?.[1] as string
-  const r = await broker.app.inject({
-    method: 'POST',
-    url: '/console/login/key',
-    headers: { ...HTML, cookie: `airlock_csrf=${pre}` },
-    payload: { csrf: pre, api_key: broker.keys[who] },
-  })
-  expect(r.statusCode, r.body).toBe(303)
-  const session = /airlock_console=([\w-]+)/.exec(String(r.headers['set-cookie']))?.[1] as string
-  return `airlock_console=${session}`
-}
+const signIn = (who: 'alice' | 'bob' | 'carol' | 'ops', broker: TestBroker = t): Promise<string> =>
+  consoleSignIn(broker, broker.keys[who])
 
 const get = (cookie: string, url: string, headers: Record<string, string> = HTML) =>
   t.app.inject({ method: 'GET', url, headers: { ...headers, cookie } })
 
 /** The CSRF token of a signed-in page. */
-async function csrfOf(cookie: string): Promise<string> {
-  const r = await get(cookie, '/console/sessions')
-  return /name="csrf" value="([\w-]+)"/.exec(r.body)?.[1] as string
-}
+const csrfOf = (cookie: string): Promise<string> => consoleCsrf(t, cookie)
 
 const postForm = (cookie: string, url: string, form: Record<string, string>, headers = HTML) =>
   t.app.inject({ method: 'POST', url, headers: { ...headers, cookie }, payload: form })
@@ -480,6 +464,14 @@ describe('the console section of the config', () => {
       'alice',
     )
     expect(matchHuman(c.humans, { sub: 'x', email: 'alice@example.com', emailVerified: false })).toBeNull()
+    // No email_verified claim at all (Entra ID sends none): not proof either.
+    expect(matchHuman(c.humans, { sub: 'x', email: 'alice@example.com', emailVerified: null })).toBeNull()
+    // A person pinned to a subject is matched by that subject only, whatever the email says.
+    const pinned = c.humans.map((h) => (h.id === 'alice' ? { ...h, oidcSubject: '00u-alice' } : h))
+    expect(
+      matchHuman(pinned, { sub: 'someone-else', email: 'alice@example.com', emailVerified: true }),
+    ).toBeNull()
+    expect(matchHuman(pinned, { sub: '00u-alice', email: null, emailVerified: null })?.id).toBe('alice')
   })
 
   it.each([

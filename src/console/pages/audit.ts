@@ -1,5 +1,6 @@
 // The audit log, newest first, filtered by session or agent and paged by stream position, and the
 // chain check (GET /v1/audit/verify's, run on request: it reads the whole retained log).
+import { err } from '../../errors.js'
 import { Type } from '@sinclair/typebox'
 import type { AuditEvent } from '../../audit/chain.js'
 import { parseAuditJson, verifyAuditLog } from '../../audit/read.js'
@@ -12,6 +13,7 @@ import { html, query } from '../html.js'
 import { when } from '../layout.js'
 
 const PAGE_SIZE = 50
+const MAX_U64 = 2n ** 64n - 1n
 
 /** One page of events older than `before` (a stream position), and the position to go on from. */
 export async function auditPage(
@@ -19,6 +21,10 @@ export async function auditPage(
   q: { session_id?: string; agent?: string; before?: string; limit: number },
 ): Promise<{ events: AuditEvent[]; next: string | null }> {
   const out: AuditEvent[] = []
+  // A stream position is two 64-bit numbers: one past them is no position at all (and Redis
+  // would refuse it as if it were down).
+  if (q.before !== undefined && q.before.split('-').some((n) => BigInt(n) > MAX_U64))
+    throw err.invalid('before is not a position in the audit log: follow the page’s Older link')
   let after = q.before
   for (let scanned = 0; scanned < 50_000;) {
     const rows = await store.readAudit({ afterPos: after, count: 500, reverse: true })

@@ -21,6 +21,9 @@ import { html } from '../html.js'
 import { csrfField, when } from '../layout.js'
 import { Notice } from './pending.js'
 
+/** A lock's expiry, at most ten years out (empty: it never expires). */
+const MAX_LOCK_TTL_MS = 3650 * 86_400_000
+
 const LockForm = Type.Object(
   {
     csrf: Csrf,
@@ -162,6 +165,8 @@ export function registerLocks(app: ConsoleApp, ctx: ConsoleContext) {
       } catch (e) {
         throw err.invalid(`expires after: ${(e as Error).message}`)
       }
+      if (ttl > MAX_LOCK_TTL_MS)
+        throw err.invalid('expires after: at most 3650d; leave it empty for a lock that never expires')
       const body = {
         ...(b.agent && { agent: b.agent }),
         ...(b.environment && { environment: b.environment }),
