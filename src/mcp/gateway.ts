@@ -64,7 +64,14 @@ export async function gatewayRequest(
   signal: AbortSignal,
 ): Promise<{ status: number; content_type: string | null; body: string; body_truncated: boolean }> {
   const base = use.grant.credentials['url']
-  if (typeof base !== 'string') {
+  // A gateway grant is exactly {url, token}, its URL an http(s) one ending in /gw/<provider>; a
+  // database grant has a url too (its connection string), which is no place to send requests.
+  const keys = Object.keys(use.grant.credentials).sort().join(',')
+  if (
+    typeof base !== 'string' ||
+    keys !== 'token,url' ||
+    !/^https?:\/\/[^/]+(\/.*)?\/gw\/[^/]+$/.test(base)
+  ) {
     throw new Error(
       `provider ${use.session.provider} is not a gateway provider (its grant has no gateway URL): use run_with_access`,
     )

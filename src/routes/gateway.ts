@@ -61,12 +61,26 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
-  const record = (event: AuditInput) =>
-    audit
-      .record(event)
-      .catch((e: unknown) =>
-        log.error({ session: event.session_id, err: (e as Error).message }, 'gateway audit write failed'),
-      )
+  /**
+   * Whether the last gateway event failed to be written. While it did, nothing is forwarded: a
+   * refusal's event is still tried, and the first one written lets calls through again.
+   */
+  let auditFailing = false
+  /** Writes a gateway event; false (logged) when the audit log cannot be written. */
+  const record = (event: AuditInput): Promise<boolean> =>
+    audit.record(event).then(
+      () => {
+        auditFailing = false
+        return true
+      },
+      (e: unknown) => {
+        auditFailing = true
+        log.error({ session: event.session_id, err: (e as Error).message }, 'gateway audit write failed')
+        return false
+      },
+    )
+  const auditDown = (what: string) =>
+    err.unavailable(`the audit log cannot be written, so ${what}; try again when it is back`)
 
   async function handle(req: FastifyRequest<{ Params: { provider: string } }>, reply: FastifyReply) {
     const name = req.params.provider
@@ -135,6 +149,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         outcome.refused,
       )
     names = { operations: outcome.operations, fields: outcome.fields.map((f) => f.name) }
+    // Fail closed: no call goes out (and no approved action is used up) that could not be audited.
+    if (auditFailing) return refuse(auditDown('nothing was sent'), 'audit', 'unavailable')
 
     // What forwarding needs is at hand before an approved action is used up: the upstream URL,
     // checked once more by the URL parser, and the environment's credential.
@@ -246,10 +262,14 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     // The answer's beginning is read while the audit event is written; nothing reaches the agent
     // before the event is. An answer that is already complete (most are) is redacted and sent whole.
-    const [start] = await Promise.all([
+    const [start, written] = await Promise.all([
       readStart(res.body, WHOLE_BODY_BYTES).catch(() => null),
       audited(res.statusCode, 'forwarded'),
     ])
+    if (!written) {
+      res.body.destroy()
+      throw auditDown(`the answer of ${provider.name} is withheld (the call did reach it)`)
+    }
     if (start === null || (!start.ended && (res.body.errored || res.body.destroyed))) {
       res.body.destroy()
       throw err.upstream(`${provider.name} broke off its answer`)

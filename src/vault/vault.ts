@@ -59,7 +59,10 @@ export async function openVault(deps: {
   clock: Clock
 }): Promise<Vault> {
   const { storage, wrapper, clock } = deps
-  const cache = new Map<string, { version: number; value: string }>()
+  // Keyed by the sealed record itself (its wrapped data key is fresh at every seal), not only its
+  // version: versions start again at 1 after a delete, so a read that was opening the old record
+  // while it was deleted and written again must not pass its value off as the new one's.
+  const cache = new Map<string, { version: number; dk: string; value: string }>()
   const listeners: ((path: string) => void)[] = []
   storage.onChange((path) => {
     if (path === '*') cache.clear()
@@ -93,9 +96,9 @@ export async function openVault(deps: {
       const rec = await storage.get(path)
       if (!rec) throw new SecretMissingError(path)
       const hit = cache.get(path)
-      if (hit && hit.version === rec.version) return hit.value
+      if (hit && hit.version === rec.version && hit.dk === rec.dk) return hit.value
       const value = await open(wrapper, path, rec)
-      cache.set(path, { version: rec.version, value })
+      cache.set(path, { version: rec.version, dk: rec.dk, value })
       return value
     },
     async put(path, value, actor, expectedVersion) {

@@ -98,4 +98,19 @@ describe('gateway_request', () => {
       'provider railway is not a gateway provider (its grant has no gateway URL): use run_with_access',
     )
   })
+
+  it('a database grant, whose url is a connection string, is not one either, and nothing is sent', async () => {
+    const password = 'pw_abcdefghijklmnop'
+    const pg = use({
+      host: 'db',
+      port: 5432,
+      username: 'r',
+      password,
+      url: `postgresql://r:${password}@db:5432/app`,
+    })
+    const e = (await send(pg, 'GET', '/x').catch((x: unknown) => x)) as Error
+    expect(e.message).toBe(
+      'provider railway is not a gateway provider (its grant has no gateway URL): use run_with_access',
+    )
+  })
 })

@@ -14,6 +14,7 @@ import {
   open,
   seal,
   VaultOpenError,
+  type KeyWrapper,
   type SealedRecord,
 } from '../../src/vault/crypto.js'
 import {
@@ -165,6 +166,31 @@ describe.each(backends)('%s vault storage', (_name, make) => {
     expect(await two.get('slack/bot')).toBe('xoxb-1')
     await one.put('slack/bot', 'xoxb-2', 'ops')
     expect(await two.get('slack/bot')).toBe('xoxb-2')
+  })
+
+  it('a read opening a secret while it is deleted and written again leaves no stale value behind', async () => {
+    // A wrapper whose unwrap can be held, as a round trip to a key service would be.
+    let gate: Promise<void> | null = null
+    const held: KeyWrapper = {
+      id: wrapper.id,
+      wrap: (k, c) => wrapper.wrap(k, c),
+      unwrap: async (w, c) => {
+        if (gate) await gate
+        return wrapper.unwrap(w, c)
+      },
+    }
+    const v = await openVault({ storage: s.a, wrapper: held, clock: systemClock })
+    await v.put('aws/rotated', 'OLD-key', 'ops')
+    let release = () => {}
+    gate = new Promise<void>((r) => (release = r))
+    const inFlight = v.get('aws/rotated')
+    // Deleted and written again: the new record is version 1 as well.
+    expect(await v.delete('aws/rotated', 'ops')).toBe(true)
+    expect(await v.put('aws/rotated', 'NEW-key', 'ops')).toMatchObject({ version: 1 })
+    gate = null
+    release()
+    expect(await inFlight).toBe('OLD-key') // it began before the change
+    expect(await v.get('aws/rotated')).toBe('NEW-key')
   })
 
   it('the wrong master key is refused at open, not an empty vault', async () => {
