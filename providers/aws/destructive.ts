@@ -68,6 +68,46 @@ export const DESTRUCTIVE_ACTIONS: readonly DestructiveEntry[] = [
   { pattern: 'iam:CreateAccessKey', reason: 'mints a long-lived access key that outlives the session' },
   { pattern: 'iam:PassRole', reason: 'hands a (possibly stronger) role to a service the session controls' },
   { pattern: '*:AddPermission', reason: 'grants another principal, or everyone, access to a resource' },
+  {
+    pattern: '*:Add*Permission',
+    reason: 'grants another account access (lambda:AddLayerVersionPermission)',
+  },
+  { pattern: '*:PartiQLDelete', reason: 'deletes items through PartiQL' },
+  {
+    pattern: '*:Batch*Delete*',
+    reason: 'deletes many resources at once (ecr:BatchDeleteImage, glue:BatchDeleteTable)',
+  },
+  { pattern: '*:Release*', reason: 'releases addresses or hosts, which may not come back' },
+  { pattern: 'iam:CreateLoginProfile', reason: 'gives a user a console password that outlives the session' },
+  { pattern: 'iam:UpdateLoginProfile', reason: "sets a user's console password, which outlives the session" },
+  {
+    pattern: 'iam:CreateServiceSpecificCredential',
+    reason: 'mints a long-lived credential that outlives the session',
+  },
+  { pattern: 'iam:Upload*', reason: 'adds an SSH key or certificate that outlives the session' },
+  { pattern: 'iam:AddUserToGroup', reason: "gives a user a group's (possibly stronger) policies" },
+  {
+    pattern: 'sts:AssumeRole*',
+    reason: "takes another role, whose credentials this session's revocation does not reach",
+  },
+  { pattern: 'ssm:SendCommand', reason: 'runs commands on instances with their role' },
+  {
+    pattern: 'lambda:UpdateFunctionCode',
+    reason: "runs code of the session's choosing with the function's role",
+  },
+  {
+    pattern: 'codebuild:StartBuild',
+    reason: "runs a build (its commands can be overridden) with the project's role",
+  },
+  // Sharing: a resource handed to another account, or to everyone, outlives the session.
+  { pattern: '*:Put*Acl', reason: 'shares a bucket or object with other accounts or everyone' },
+  { pattern: '*:Put*PublicAccessBlock', reason: 'can turn off the block on public access' },
+  { pattern: '*:Set*Policy', reason: 'replaces a resource policy (ecr:SetRepositoryPolicy)' },
+  { pattern: 'kms:CreateGrant', reason: 'lets another principal use the key' },
+  {
+    pattern: '*:Modify*SnapshotAttribute',
+    reason: 'shares a snapshot with other accounts or everyone',
+  },
 ]
 
 const lower = (s: string) => s.toLowerCase()

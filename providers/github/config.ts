@@ -4,7 +4,7 @@
 import type { Static } from '@sinclair/typebox'
 import { parseDuration } from '../../src/validation/duration.js'
 import type { CheckContext } from '../validate.js'
-import { isAdminLevel } from './permissions.js'
+import { destructiveOnly } from './permissions.js'
 import type { GithubSchema } from './schema.js'
 
 export interface GithubEnvironmentConfig {
@@ -28,8 +28,7 @@ export interface GithubProviderConfig {
 export const DEFAULT_API_URL = 'https://api.github.com'
 /** GitHub accepts at most 500 repositories in one token request. */
 const MAX_REPOSITORIES = 500
-const ADMIN_ONLY =
-  'administers the repository or organisation: only a class marked destructive: true (two approvals) may hold it'
+const ADMIN_ONLY = 'only a class marked destructive: true (two approvals) may hold it'
 
 export function checkGithubConfig(o: Static<typeof GithubSchema>, ctx: CheckContext): GithubProviderConfig {
   const { report } = ctx
@@ -66,9 +65,11 @@ export function checkGithubConfig(o: Static<typeof GithubSchema>, ctx: CheckCont
   for (const [name, c] of Object.entries(o.operation_classes)) {
     const permissions = c.permissions as Record<string, string>
     if (!ctx.destructive(name))
-      for (const [perm, level] of Object.entries(permissions))
-        if (isAdminLevel(perm, level))
-          report(`operation_classes.${name}.permissions.${perm}`, `${perm}: ${level} ${ADMIN_ONLY}`)
+      for (const [perm, level] of Object.entries(permissions)) {
+        const why = destructiveOnly(perm, level)
+        if (why)
+          report(`operation_classes.${name}.permissions.${perm}`, `${perm}: ${level} ${why}: ${ADMIN_ONLY}`)
+      }
     classes[name] = { permissions }
   }
 

@@ -73,6 +73,23 @@ export const PERMISSIONS: Readonly<Record<string, readonly Level[]>> = {
 /** Permissions that administer a repository or organisation at any level. */
 const ADMINISTERING = new Set(['administration', 'organization_administration'])
 
-/** Whether a permission may only be held by a class marked destructive (two approvals). */
-export const isAdminLevel = (name: string, level: string): boolean =>
-  ADMINISTERING.has(name) || level === 'admin'
+/**
+ * Write permissions whose effects outlive the token or reach past the environment's repositories:
+ * organisation-wide ones (an installation shared by two environments shares its organisation),
+ * webhooks that keep sending after revocation, secrets, and workflows or Actions settings that run
+ * code with the repository's secrets.
+ */
+const LASTING_WRITES = /^(organization_.*|members|.*_hooks|(.*_)?secrets|workflows|actions|environments)$/
+
+/**
+ * Why a permission may only be held by a class marked destructive (two approvals), or null when
+ * any class may hold it.
+ */
+export function destructiveOnly(name: string, level: string): string | null {
+  if (ADMINISTERING.has(name) || level === 'admin') return 'administers the repository or organisation'
+  if (level === 'write' && LASTING_WRITES.test(name))
+    return name.startsWith('organization_') || name === 'members'
+      ? "acts on the whole organisation, past the environment's repositories"
+      : 'leaves what outlives the token (webhooks, secrets, workflows that run with them)'
+  return null
+}

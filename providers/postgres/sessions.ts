@@ -55,7 +55,8 @@ export interface Dropped {
 
 /**
  * Blocks new logins, cuts open connections (waiting up to 1 s for each to end), hands what the
- * role owns to `reassignTo` (or drops it when null) and drops the role. Idempotent.
+ * role owns to `reassignTo` (its functions made SECURITY INVOKER and not executable by PUBLIC
+ * first) or drops it when null, and drops the role. Idempotent.
  */
 export async function dropSessionRole(
   c: pg.PoolClient,
@@ -77,7 +78,16 @@ export async function dropSessionRole(
     )
     await c.query('BEGIN')
     try {
-      if (reassignTo !== null) await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
+      if (reassignTo !== null) {
+        // Code the session wrote must not run with the owner's rights once the owner has it: every
+        // function or procedure it owns runs as its caller, and only for those granted it.
+        await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
+          FOR r IN SELECT oid FROM pg_proc WHERE proowner = ${Number(oid)} AND prokind IN ('f', 'p') LOOP
+            EXECUTE format('ALTER ROUTINE %s SECURITY INVOKER', r);
+            EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', r);
+          END LOOP; END $airlock$`)
+        await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
+      }
       // After REASSIGN this only revokes privileges granted to the role itself.
       await c.query(`DROP OWNED BY ${role}`)
       await c.query(`DROP ROLE ${role}`)

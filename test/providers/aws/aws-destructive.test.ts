@@ -59,6 +59,25 @@ const DESTROYING: [string, string][] = [
   ['lambda:AddPermission', '*:AddPermission'],
   ['sqs:Purge*', '*:Purge*'],
   ['*', '*:Delete*'],
+  // Destroying without the word, lasting access, ways past revocation, and sharing.
+  ['dynamodb:PartiQLDelete', '*:PartiQLDelete'],
+  ['ecr:BatchDeleteImage', '*:Batch*Delete*'],
+  ['ec2:ReleaseAddress', '*:Release*'],
+  ['iam:CreateLoginProfile', 'iam:CreateLoginProfile'],
+  ['iam:UpdateLoginProfile', 'iam:UpdateLoginProfile'],
+  ['iam:CreateServiceSpecificCredential', 'iam:CreateServiceSpecificCredential'],
+  ['iam:UploadSSHPublicKey', 'iam:Upload*'],
+  ['iam:AddUserToGroup', 'iam:AddUserToGroup'],
+  ['sts:AssumeRole', 'sts:AssumeRole*'],
+  ['ssm:SendCommand', 'ssm:SendCommand'],
+  ['lambda:UpdateFunctionCode', 'lambda:UpdateFunctionCode'],
+  ['codebuild:StartBuild', 'codebuild:StartBuild'],
+  ['s3:PutBucketAcl', '*:Put*Acl'],
+  ['s3:PutBucketPublicAccessBlock', '*:Put*PublicAccessBlock'],
+  ['ecr:SetRepositoryPolicy', '*:Set*Policy'],
+  ['kms:CreateGrant', 'kms:CreateGrant'],
+  ['ec2:ModifySnapshotAttribute', '*:Modify*SnapshotAttribute'],
+  ['lambda:AddLayerVersionPermission', '*:Add*Permission'],
 ]
 
 const SAFE = [

@@ -115,6 +115,24 @@ describe('github provider config', () => {
       'only a class marked destructive: true',
     ],
     [
+      'an organisation-wide write in a class not marked destructive',
+      (g: any) => (g.operation_classes.write.permissions.organization_secrets = 'write'),
+      'operation_classes.write.permissions.organization_secrets',
+      "organization_secrets: write acts on the whole organisation, past the environment's repositories",
+    ],
+    [
+      'webhooks at write in a class not marked destructive',
+      (g: any) => (g.operation_classes.write.permissions.repository_hooks = 'write'),
+      'operation_classes.write.permissions.repository_hooks',
+      'repository_hooks: write leaves what outlives the token',
+    ],
+    [
+      'workflows in a class not marked destructive',
+      (g: any) => (g.operation_classes.write.permissions.workflows = 'write'),
+      'operation_classes.write.permissions.workflows',
+      'only a class marked destructive: true',
+    ],
+    [
       'an admin level in a class not marked destructive',
       (g: any) => (g.operation_classes.write.permissions.organization_projects = 'admin'),
       'operation_classes.write.permissions.organization_projects',

@@ -160,6 +160,38 @@ describe('postgres destructive sessions through the API', () => {
     expect(events(id)[2]).toMatchObject({ actor: 'carol', details: { approvers: ['bob', 'carol'] } })
   })
 
+  it("code a destructive session leaves behind runs as its caller: a later read session cannot borrow the owner's rights", async () => {
+    await ownedTable('staging', 'guarded')
+    const { id, cred } = await destructiveGrant('build-bot', 'staging', ['bob', 'carol'])
+    const c = await connectAs(cred)
+    // A function that would run any SQL with its owner's rights, once the owner has it.
+    expect(
+      await sqlState(
+        c,
+        `CREATE FUNCTION run_as_owner(q text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $$ BEGIN EXECUTE q; END $$`,
+      ),
+    ).toBe('ok')
+    await c.end()
+    expect((await api.del(`/v1/sessions/${id}`, 'build-bot')).status).toBe(200)
+    const kept = await withPg(url, app.databases.staging, async (x) => {
+      const r = await x.query(
+        `SELECT pg_get_userbyid(proowner) AS owner, prosecdef, has_function_privilege('public', oid, 'EXECUTE') AS public
+           FROM pg_proc WHERE proname = 'run_as_owner'`,
+      )
+      return r.rows[0] as { owner: string; prosecdef: boolean; public: boolean }
+    })
+    expect(kept).toEqual({ owner: app.owners.staging, prosecdef: false, public: false })
+
+    const read = await api.post('/v1/sessions', 'build-bot', body())
+    expect(read.status).toBe(201)
+    const rc = await connectAs(read.body.grant.credentials as PgCredentials)
+    expect(await sqlState(rc, `SELECT run_as_owner('DROP TABLE guarded')`)).toBe('42501')
+    await rc.end()
+    expect(await tableExists('staging', 'guarded')).toBe(true)
+    await api.del(`/v1/sessions/${read.body.session.id}`, 'build-bot')
+  })
+
   it('prod: another agent, two other approvers; the role drops a prod table and cannot enter staging', async () => {
     await ownedTable('prod', 'old_audit')
     // build-bot may never destroy prod (a deny rule); other-bot (owned by bob) may, with alice and carol.
