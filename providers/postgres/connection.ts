@@ -99,6 +99,8 @@ export interface EnvConnection {
   target(): Promise<AdminTarget>
   /** Runs `fn` on one admin connection to the environment's database. */
   withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>
+  /** Runs `fn` on a one-off admin connection to another database of the same server. */
+  withClientIn<T>(database: string, fn: (c: pg.ClientBase) => Promise<T>): Promise<T>
   /** An error safe to show: prefixed with the environment, without any secret. */
   safeError(e: unknown): Error
   /** Forget the resolved secret and close the pool; the next use resolves again. */
@@ -202,8 +204,38 @@ export function envConnection(
         client.release(failed)
       }
     },
+    async withClientIn(database, fn) {
+      let target: AdminTarget
+      try {
+        target = (await current()).target
+      } catch (e) {
+        throw safeError(e)
+      }
+      const c = new pg.Client({ ...clientOptions(target), database })
+      try {
+        await c.connect()
+        return await fn(c)
+      } catch (e) {
+        throw safeError(e)
+      } finally {
+        await c.end().catch(() => {})
+      }
+    },
     safeError,
     reset,
     close: reset,
   }
 }
+
+/** What a one-off admin connection shares with the pool's. */
+const clientOptions = (target: AdminTarget) => ({
+  host: target.host,
+  port: target.port,
+  user: target.user,
+  password: () => target.password,
+  ssl: target.ssl,
+  application_name: 'airlock',
+  connectionTimeoutMillis: 5_000,
+  statement_timeout: 15_000,
+  lock_timeout: 5_000,
+})

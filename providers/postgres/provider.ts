@@ -145,7 +145,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       const reassignTo = config.onRevoke === 'reassign' ? ownerOf(e.grants) : null
       let owned = 0
       for (const role of roles) {
-        const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
+        const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo, e.conn.withClientIn))
         owned += r.owned
         if (r.existed)
           ctx.log.info(
@@ -187,7 +187,9 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
               if (live.has(id)) continue
               const reassignTo = config.onRevoke === 'reassign' ? ownerOf(e.grants) : null
               for (const role of bySession.get(id) ?? []) {
-                const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo))
+                const r = await e.conn.withClient((c) =>
+                  dropSessionRole(c, role, reassignTo, e.conn.withClientIn),
+                )
                 if (r.existed) removed++
               }
             }

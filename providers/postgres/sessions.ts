@@ -62,6 +62,8 @@ export async function dropSessionRole(
   c: pg.PoolClient,
   roleName: string,
   reassignTo: string | null,
+  /** Runs `fn` in another database of the server: where the role left objects outside its own. */
+  elsewhere?: (database: string, fn: (c: pg.ClientBase) => Promise<unknown>) => Promise<unknown>,
 ): Promise<Dropped> {
   const role = ident(roleName)
   const found = await c.query('SELECT oid FROM pg_roles WHERE rolname = $1', [roleName])
@@ -76,6 +78,18 @@ export async function dropSessionRole(
           AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [oid],
     )
+    // Objects in another database (a large object made where PUBLIC may connect) would keep the
+    // role from being dropped, forever: they were never the session's to keep, so they go.
+    if (elsewhere) {
+      const others = await c.query(
+        `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+          WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1
+            AND d.datname <> current_database()`,
+        [oid],
+      )
+      for (const row of others.rows as { datname: string }[])
+        await elsewhere(row.datname, (x) => x.query(`DROP OWNED BY ${role}`))
+    }
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {

@@ -288,6 +288,24 @@ describe('revoking', () => {
     await p.revoke({ ...input, handle: null })
   })
 
+  it('what a session left in another database does not keep its role from being dropped', async () => {
+    const { input, cred, handle } = await issue({ operationClass: 'read' })
+    // `postgres` keeps PUBLIC's CONNECT: a read role may make a large object there.
+    const c = await connectAs({ ...cred, database: 'postgres' })
+    const made = (await c.query(`SELECT lo_from_bytea(0, 'x'::bytea) AS o`)).rows[0].o as number
+    await c.end()
+    await p.revoke({ ...input, handle })
+    expect(await roleExists(url, cred.username)).toBe(false)
+    const left = await withPg(
+      url,
+      'postgres',
+      async (x) =>
+        (await x.query('SELECT count(*)::int AS n FROM pg_largeobject_metadata WHERE oid = $1', [made]))
+          .rows[0].n,
+    )
+    expect(left).toBe(0)
+  })
+
   it('on_revoke: drop removes what the session created', async () => {
     const q = provider(section({ on_revoke: 'drop' }))
     await q.setup()
