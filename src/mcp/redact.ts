@@ -2,9 +2,8 @@
 // `[redacted]`, in the forms a program is likely to print it (as is, inside a JSON string,
 // URL-encoded, base64), an escape's hex digits matched in either case.
 import type { Grant } from '../client/sessions.js'
+import { REDACTED, redactText, searchForms } from '../gateway/redact.js'
 import { base64Forms, foldHex, hasEscape, jsonForms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
-
-const REDACTED = '[redacted]'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
 const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
@@ -44,11 +43,6 @@ export interface Redactor {
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-/** A form as a pattern: one holding an escape takes its letters a-f in either case. */
-const pattern = (form: string) =>
-  hasEscape(form)
-    ? escape(form).replace(/[a-fA-F]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
-    : escape(form)
 /** Whether `text` ends with `head`, hex digits' case free where `form` holds an escape. */
 const endsWithForm = (text: string, head: string, form: string) =>
   hasEscape(form) ? foldHex(text.slice(-head.length)) === foldHex(head) : text.endsWith(head)
@@ -87,7 +81,7 @@ function withBase64Runs(text: string, re: RegExp): string {
   return out + text.slice(from)
 }
 const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
-const alternation = (xs: string[]) => xs.map(pattern).join('|')
+const alternation = (xs: string[]) => xs.map(escape).join('|')
 
 export function redactor(secrets: readonly string[]): Redactor {
   // Longest first, so a URL holding a password is replaced whole before the password inside it.
@@ -95,7 +89,8 @@ export function redactor(secrets: readonly string[]): Redactor {
   const encoded = unique(secrets.flatMap(encodedForms))
   const forms = unique([...plain, ...encoded])
   if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
-  const plainRe = new RegExp(alternation(plain), 'g')
+  // Found as the gateway finds them: an escape's hex digits in either case (redact.ts).
+  const plainSearch = searchForms(plain)
   const encodedRe = encoded.length > 0 ? new RegExp(alternation(encoded), 'g') : null
   const holds = (s: string) => forms.some((f) => s.includes(f))
   const redact = (text: string) => {
@@ -108,7 +103,7 @@ export function redactor(secrets: readonly string[]): Redactor {
       }
       return block
     })
-    return (encodedRe ? withBase64Runs(unwrapped, encodedRe) : unwrapped).replace(plainRe, REDACTED)
+    return redactText(encodedRe ? withBase64Runs(unwrapped, encodedRe) : unwrapped, plainSearch)
   }
   return {
     redact,
