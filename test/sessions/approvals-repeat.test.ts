@@ -2,15 +2,15 @@
 // answered 503 (the primary holds it, too few replicas acknowledged it) is retried by the same
 // human and answers 200 with the session as it stands, without a second audit event; another
 // human or another decision keeps the usual rules. Without replica_acks a repeat stays a 409.
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { alreadyDecided } from '../../src/approvals/service.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/log.js'
 import { buildBroker, type RunningBroker } from '../../src/broker.js'
-import { ReplicaAckError } from '../../src/store/durable.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, newKeys, sessionBody, testConfigYaml } from '../helper.js'
 import { makeRec } from '../support/records.js'
+import { unackedCas } from '../support/unacked.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -38,14 +38,7 @@ async function memoryBroker(acks: number) {
   brokers.push(broker)
   const api = client(broker.app, keys)
   /** The next compare-and-set lands, then answers as if too few replicas acknowledged it. */
-  const unackedOnce = () => {
-    const store = broker.store
-    const real = store.casSession.bind(store)
-    vi.spyOn(store, 'casSession').mockImplementationOnce(async (...args) => {
-      expect(await real(...args)).toBe('ok')
-      throw new ReplicaAckError(0, 1, 300)
-    })
-  }
+  const unackedOnce = () => unackedCas(broker.store)
   const pending = async () => {
     // build-bot's destructive requests need two of bob and carol (alice owns it).
     const r = await api.post('/v1/sessions', 'build-bot', sessionBody({ operation_class: 'destructive' }))

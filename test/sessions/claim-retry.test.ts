@@ -7,12 +7,11 @@ import { verifyAuditLog } from '../../src/audit/read.js'
 import { buildBroker, type RunningBroker } from '../../src/broker.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/log.js'
-import { ReplicaAckError } from '../../src/store/durable.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, newKeys, TestClock, testConfigYaml } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
 import { jtiOf } from '../support/jti.js'
-import { unackedCas as unackedCasOn } from '../support/unacked.js'
+import { landsUnacked, unackedCas as unackedCasOn } from '../support/unacked.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -48,13 +47,7 @@ async function memoryBroker() {
   /** The compare-and-set after `skip` more lands unacknowledged (see support/unacked.ts). */
   const unackedCas = (skip = 0, meanwhile?: () => Promise<unknown>) => unackedCasOn(store, skip, meanwhile)
   /** The next audit append (with the session change it carries) lands, unacknowledged. */
-  const unackedAppend = () => {
-    const real = store.appendAudit.bind(store)
-    vi.spyOn(store, 'appendAudit').mockImplementationOnce(async (...args) => {
-      expect(await real(...args)).toBe('ok')
-      throw new ReplicaAckError(0, 1, 300)
-    })
-  }
+  const unackedAppend = () => landsUnacked(store, 'appendAudit')
   /** Every token the broker signs. */
   const signed: string[] = []
   const tokens = broker.app.broker.tokens

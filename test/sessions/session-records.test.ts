@@ -12,6 +12,7 @@ import { createMemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/types.js'
 import { events, expectChain, HOUR, newLog, newRedisStore, useCleanups } from '../support/audit.js'
 import { makeLock, makeRec } from '../support/records.js'
+import { landsUnacked } from '../support/unacked.js'
 
 useCleanups()
 afterEach(() => vi.restoreAllMocks())
@@ -136,28 +137,21 @@ describe.each(backends)('the session store on the $name store', ({ make }) => {
     const issuing = makeRec(now, { status: 'issuing', handle: null })
     expect(await store.createSession(issuing, HOUR, now)).toBe('ok')
     const announced = vi.spyOn(store, 'publishChange')
-    const cas = store.casSession.bind(store)
-    vi.spyOn(store, 'casSession').mockImplementationOnce(async (...args) => {
-      expect(await cas(...args)).toBe('ok')
-      throw new ReplicaAckError(0, 1, 300)
-    })
+    landsUnacked(store, 'casSession')
     const active = { ...issuing, v: issuing.v + 1, status: 'active' as const, handle: {} }
     await expect(records.replace('activate', active, issuing, false)).rejects.toBeInstanceOf(ReplicaAckError)
     expect(announced.mock.calls).toEqual([[issuing.id]])
 
     // The same for a replace written with its event.
     announced.mockClear()
-    const recordWith = log.recordWith.bind(log)
-    vi.spyOn(log, 'recordWith').mockImplementationOnce(async (...args) => {
-      expect(await recordWith(...args)).toBe('ok')
-      throw new ReplicaAckError(0, 1, 300)
-    })
+    landsUnacked(log, 'recordWith')
     const back = { ...active, v: active.v + 1, status: 'approved' as const, jti: null, handle: null }
     const event = { actor: 'airlock', session_id: issuing.id }
     await expect(records.replaceWith('unclaim', back, active, event)).rejects.toBeInstanceOf(ReplicaAckError)
     expect(announced.mock.calls).toEqual([[issuing.id]])
     expect(await store.getSession(issuing.id)).toEqual(back)
   })
+
   it('announces a session created without an event (an issue starting), acknowledged or not', async () => {
     const store = await make()
     const { log, clock } = newLog(store)
@@ -171,11 +165,7 @@ describe.each(backends)('the session store on the $name store', ({ make }) => {
     expect(announced.mock.calls).toEqual([[issuing.id]])
 
     announced.mockClear()
-    const create = store.createSession.bind(store)
-    vi.spyOn(store, 'createSession').mockImplementationOnce(async (...args) => {
-      expect(await create(...args)).toBe('ok')
-      throw new ReplicaAckError(0, 1, 300)
-    })
+    landsUnacked(store, 'createSession')
     const second = makeRec(clock.now(), { status: 'issuing', handle: null })
     await expect(records.create('start_issuing', second)).rejects.toBeInstanceOf(ReplicaAckError)
     expect(announced.mock.calls).toEqual([[second.id]])

@@ -6,20 +6,32 @@ import { ReplicaAckError } from '../../src/store/durable.js'
 import type { Store } from '../../src/store/types.js'
 import { client, type TestBroker } from '../helper.js'
 
+type Write = (...args: any[]) => Promise<unknown>
+
 /**
- * The store's next compare-and-set after `skip` more lands, then answers as if unacknowledged;
- * `meanwhile` runs between the two (another writer getting in before the broker reacts).
+ * The next call of `obj[method]` after `skip` more lands (answers 'ok'), then throws as if too few
+ * replicas acknowledged it; `meanwhile` runs between the two (another writer getting in before
+ * the broker reacts).
  */
-export function unackedCas(store: Store, skip = 0, meanwhile?: () => Promise<unknown>): void {
-  const real = store.casSession.bind(store)
-  const spy = vi.spyOn(store, 'casSession')
+export function landsUnacked<K extends string>(
+  obj: Record<K, Write>,
+  method: K,
+  skip = 0,
+  meanwhile?: () => Promise<unknown>,
+): void {
+  const real = obj[method].bind(obj)
+  const spy = vi.spyOn(obj as { write: Write }, method as 'write')
   for (let i = 0; i < skip; i++) spy.mockImplementationOnce(real)
-  spy.mockImplementationOnce(async (...args) => {
+  spy.mockImplementationOnce(async (...args: unknown[]) => {
     expect(await real(...args)).toBe('ok')
     await meanwhile?.()
     throw new ReplicaAckError(0, 1, 300)
   })
 }
+
+/** The store's next compare-and-set after `skip` more lands, then answers as if unacknowledged. */
+export const unackedCas = (store: Store, skip = 0, meanwhile?: () => Promise<unknown>): void =>
+  landsUnacked(store, 'casSession', skip, meanwhile)
 
 /**
  * Claims the approved session `id` as build-bot while its activation lands unacknowledged: the
