@@ -10,13 +10,13 @@ import { newKeys, testConfigYaml } from '../support/fixtures.js'
 
 const KEY_LOGIN = { extra: 'console: { api_key_login: true }' }
 
-describe('a console session opened with an API key', () => {
-  let t: TestBroker
-  beforeAll(async () => {
-    t = await testBroker({ yaml: KEY_LOGIN })
-  })
-  afterAll(async () => t.close())
+let t: TestBroker
+beforeAll(async () => {
+  t = await testBroker({ yaml: KEY_LOGIN })
+})
+afterAll(async () => t.close())
 
+describe('a console session opened with an API key', () => {
   it('ends when the key is replaced in the config, on the next request', async () => {
     const cookie = await consoleSignIn(t, t.keys.bob)
     const alice = await consoleSignIn(t, t.keys.alice)
@@ -97,12 +97,6 @@ describe('the event stream', () => {
 })
 
 describe('bad input on console pages', () => {
-  let t: TestBroker
-  beforeAll(async () => {
-    t = await testBroker({ yaml: KEY_LOGIN })
-  })
-  afterAll(async () => t.close())
-
   it('a lock expiring past ten years is a 400 naming the limit', async () => {
     const cookie = await consoleSignIn(t, t.keys.ops)
     const r = await t.app.inject({
@@ -135,7 +129,7 @@ describe('bad input on console pages', () => {
 describe('a sign-in provider that misbehaves', () => {
   let server: Server
   let mode: 'null' | 'broken' = 'null'
-  let t: TestBroker
+  let sso: TestBroker
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url !== '/.well-known/openid-configuration') return res.writeHead(404).end('{}')
@@ -147,7 +141,7 @@ describe('a sign-in provider that misbehaves', () => {
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    t = await testBroker({
+    sso = await testBroker({
       yaml: {
         extra: `console: { oidc: { issuer: "${issuer}", client_id: c, client_secret: env:CONSOLE_OIDC_SECRET } }`,
       },
@@ -155,20 +149,20 @@ describe('a sign-in provider that misbehaves', () => {
     })
   })
   afterAll(async () => {
-    await t.close()
+    await sso.close()
     server.closeAllConnections()
     await new Promise((r) => server.close(r))
   })
 
   it.each(['null', 'broken'] as const)('discovery answering %s: 503 saying so', async (m) => {
     mode = m
-    const r = await t.app.inject({ method: 'GET', url: '/console/login/oidc' })
+    const r = await sso.app.inject({ method: 'GET', url: '/console/login/oidc' })
     expect(r.statusCode).toBe(503)
     expect(r.json().message).toMatch(
       m === 'null'
         ? /sign-in provider cannot be used: discovery is not a JSON object/
         : /sign-in provider cannot be used: cannot reach/,
     )
-    expect(t.logs.lines.join('\n')).not.toMatch(/Cannot read properties/)
+    expect(sso.logs.lines.join('\n')).not.toMatch(/Cannot read properties/)
   })
 })
