@@ -55,6 +55,10 @@ describe('the signing thread', () => {
     // More work than the thread can finish before it is stopped: what it signed in time is correct,
     // and everything it still held fails with the thread's exit (none hangs).
     const doomed = Array.from({ length: 2000 }, (_, i) => signer.sign(ed.privateKey, 'EdDSA', `a.${i}`))
+    // The batch goes to the thread at the end of this turn: stopped before then, the thread would
+    // exit holding nothing, and a fresh one would sign it all.
+    await new Promise((sent) => setImmediate(sent))
+    expect(signer.thread()).toBe(first)
     void first?.terminate()
     const settled = await Promise.allSettled(doomed)
     const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
