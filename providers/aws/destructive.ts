@@ -77,6 +77,10 @@ export const DESTRUCTIVE_ACTIONS: readonly DestructiveEntry[] = [
     pattern: '*:Batch*Delete*',
     reason: 'deletes many resources at once (ecr:BatchDeleteImage, glue:BatchDeleteTable)',
   },
+  {
+    pattern: 'dynamodb:BatchWriteItem',
+    reason: 'its DeleteRequests delete items, checked against this action alone, not DeleteItem',
+  },
   { pattern: '*:Release*', reason: 'releases addresses or hosts, which may not come back' },
   { pattern: 'iam:CreateLoginProfile', reason: 'gives a user a console password that outlives the session' },
   { pattern: 'iam:UpdateLoginProfile', reason: "sets a user's console password, which outlives the session" },

@@ -62,6 +62,7 @@ const DESTROYING: [string, string][] = [
   // Destroying without the word, lasting access, ways past revocation, and sharing.
   ['dynamodb:PartiQLDelete', '*:PartiQLDelete'],
   ['ecr:BatchDeleteImage', '*:Batch*Delete*'],
+  ['dynamodb:BatchWriteItem', 'dynamodb:BatchWriteItem'],
   ['ec2:ReleaseAddress', '*:Release*'],
   ['iam:CreateLoginProfile', 'iam:CreateLoginProfile'],
   ['iam:UpdateLoginProfile', 'iam:UpdateLoginProfile'],
