@@ -103,6 +103,25 @@ export function statusLine(rec: SessionRecord, now: number): string {
   }
 }
 
+/** The fields of a GraphQL request; a body with any other field is shown as the JSON it is. */
+const GRAPHQL_FIELDS = new Set(['query', 'variables', 'operationName'])
+
+/**
+ * The body as a GraphQL request, when that is all it is. Anything else (a REST body that happens
+ * to have a `query`, an `extensions` field) is shown whole: the grant allows the body as sent, so
+ * approvers must see every field of it.
+ */
+function graphqlRequest(
+  b: unknown,
+): { query: string; variables: unknown; operationName: string | null } | null {
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return null
+  const o = b as Record<string, unknown>
+  const { query, variables, operationName } = o
+  if (typeof query !== 'string' || Object.keys(o).some((k) => !GRAPHQL_FIELDS.has(k))) return null
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null
+  return { query, variables: variables ?? {}, operationName: operationName ?? null }
+}
+
 /**
  * The one gateway call an approval covers, as approvers must read it: method and path, then a
  * GraphQL body's operation and variables (or any other body), as plain text cut to fit.
@@ -111,15 +130,12 @@ export function actionText(action: NonNullable<SessionRecord['action']>): string
   const head = `Action (approved once, exactly as shown): ${action.method} ${action.path || '/'}`
   const b = action.body
   if (b === undefined || b === null) return clip(head, LIMITS.section - 10)
-  const gql =
-    typeof b === 'object' && !Array.isArray(b) && typeof (b as { query?: unknown }).query === 'string'
+  const gql = graphqlRequest(b)
   const text = gql
     ? [
-        (b as { query: string }).query,
-        `Variables: ${JSON.stringify((b as { variables?: unknown }).variables ?? {}, null, 2)}`,
-        ...((b as { operationName?: unknown }).operationName
-          ? [`Operation: ${String((b as { operationName: unknown }).operationName)}`]
-          : []),
+        gql.query,
+        `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
+        ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
       ].join('\n')
     : typeof b === 'string'
       ? b

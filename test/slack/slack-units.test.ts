@@ -191,6 +191,24 @@ describe('renderRequest', () => {
     expect(blockProblem(long.blocks)).toBeNull()
     expect(render().blocks.some((b) => JSON.stringify(b).includes('Action ('))).toBe(false)
   })
+
+  it.each([
+    [
+      'a REST body that has a query field',
+      { query: 'name=scratch-*', target: 'prod-db' },
+      '"target": "prod-db"',
+    ],
+    [
+      'a GraphQL body with fields besides query, variables and operationName',
+      { query: '{ me { id } }', extensions: { persistedQuery: { sha256Hash: 'abc' } } },
+      '"sha256Hash": "abc"',
+    ],
+    ['an operationName that is no string', { query: 'x', operationName: { toString: 1 } }, '"toString": 1'],
+  ])('an action body is shown whole when it is not only a GraphQL request: %s', (_n, body, want) => {
+    const m = render({ action: { method: 'POST', path: '/api', body } })
+    expect(blockProblem(m.blocks)).toBeNull()
+    expect(all(m.blocks)).toContain(want)
+  })
 })
 
 describe('clip', () => {
