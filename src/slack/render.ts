@@ -122,25 +122,35 @@ function graphqlRequest(
   return { query, variables: variables ?? {}, operationName: operationName ?? null }
 }
 
+/** Ends an action cut to fit: padding must not pass the part shown off as the whole call. */
+const CUT_NOTE =
+  '[Cut to fit: the call goes on past this point. Read the whole action (GET /v1/sessions/<id>, or the console) before approving.]'
+
 /**
  * The one gateway call an approval covers, as approvers must read it: method and path, then a
  * GraphQL body's operation and variables (or any other body), as plain text cut to fit.
  */
 export function actionText(action: NonNullable<SessionRecord['action']>): string {
-  const head = `Action (approved once, exactly as shown): ${action.method} ${action.path || '/'}`
+  const call = `${action.method} ${action.path || '/'}`
   const b = action.body
-  if (b === undefined || b === null) return clip(head, LIMITS.section - 10)
   const gql = graphqlRequest(b)
-  const text = gql
-    ? [
-        gql.query,
-        `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
-        ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
-      ].join('\n')
-    : typeof b === 'string'
-      ? b
-      : JSON.stringify(b, null, 2)
-  return clip(`${head}\n${text}`, LIMITS.section - 10)
+  const body =
+    b === undefined || b === null
+      ? []
+      : gql
+        ? [
+            gql.query,
+            `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
+            ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
+          ]
+        : [typeof b === 'string' ? b : JSON.stringify(b, null, 2)]
+  const max = LIMITS.section - 10
+  const text = (title: string) => [`Action (${title}): ${call}`, ...body].join('\n')
+  // An unbounded clip only cleans the text.
+  const whole = clip(text('approved once, exactly as shown'), Infinity)
+  if (whole.length <= max) return whole
+  const cut = clip(text('approved once; too long to show whole'), max - CUT_NOTE.length - 1)
+  return `${cut}\n${CUT_NOTE}`
 }
 
 export function renderRequest(rec: SessionRecord, ctx: RenderContext): SlackMessage {
