@@ -31,6 +31,11 @@ const slack: FastifyPluginAsyncTypebox = async (app) => {
     {
       bodyLimit: SLACK_BODY_LIMIT,
       config: { forms: true },
+      // Before the body is read: the generic 415s would ask for JSON, which Slack never sends.
+      onRequest: async (req) => {
+        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
+        if (type !== FORM) throw err.mediaType(`Slack interactions are forms: send Content-Type: ${FORM}`)
+      },
       schema: {
         summary: 'Slack interactivity: Approve / Deny buttons (authenticated by the Slack signature)',
         tags: ['approvals'],

@@ -103,28 +103,54 @@ export function statusLine(rec: SessionRecord, now: number): string {
   }
 }
 
+/** The fields of a GraphQL request; a body with any other field is shown as the JSON it is. */
+const GRAPHQL_FIELDS = new Set(['query', 'variables', 'operationName'])
+
+/**
+ * The body as a GraphQL request, when that is all it is. Anything else (a REST body that happens
+ * to have a `query`, an `extensions` field) is shown whole: the grant allows the body as sent, so
+ * approvers must see every field of it.
+ */
+function graphqlRequest(
+  b: unknown,
+): { query: string; variables: unknown; operationName: string | null } | null {
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return null
+  const o = b as Record<string, unknown>
+  const { query, variables, operationName } = o
+  if (typeof query !== 'string' || Object.keys(o).some((k) => !GRAPHQL_FIELDS.has(k))) return null
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null
+  return { query, variables: variables ?? {}, operationName: operationName ?? null }
+}
+
+/** Ends an action cut to fit: padding must not pass the part shown off as the whole call. */
+const CUT_NOTE =
+  '[Cut to fit: the call goes on past this point. Read the whole action (GET /v1/sessions/<id>, or the console) before approving.]'
+
 /**
  * The one gateway call an approval covers, as approvers must read it: method and path, then a
  * GraphQL body's operation and variables (or any other body), as plain text cut to fit.
  */
 export function actionText(action: NonNullable<SessionRecord['action']>): string {
-  const head = `Action (approved once, exactly as shown): ${action.method} ${action.path || '/'}`
+  const call = `${action.method} ${action.path || '/'}`
   const b = action.body
-  if (b === undefined || b === null) return clip(head, LIMITS.section - 10)
-  const gql =
-    typeof b === 'object' && !Array.isArray(b) && typeof (b as { query?: unknown }).query === 'string'
-  const text = gql
-    ? [
-        (b as { query: string }).query,
-        `Variables: ${JSON.stringify((b as { variables?: unknown }).variables ?? {}, null, 2)}`,
-        ...((b as { operationName?: unknown }).operationName
-          ? [`Operation: ${String((b as { operationName: unknown }).operationName)}`]
-          : []),
-      ].join('\n')
-    : typeof b === 'string'
-      ? b
-      : JSON.stringify(b, null, 2)
-  return clip(`${head}\n${text}`, LIMITS.section - 10)
+  const gql = graphqlRequest(b)
+  const body =
+    b === undefined || b === null
+      ? []
+      : gql
+        ? [
+            gql.query,
+            `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
+            ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
+          ]
+        : [typeof b === 'string' ? b : JSON.stringify(b, null, 2)]
+  const max = LIMITS.section - 10
+  const text = (title: string) => [`Action (${title}): ${call}`, ...body].join('\n')
+  // An unbounded clip only cleans the text.
+  const whole = clip(text('approved once, exactly as shown'), Infinity)
+  if (whole.length <= max) return whole
+  const cut = clip(text('approved once; too long to show whole'), max - CUT_NOTE.length - 1)
+  return `${cut}\n${CUT_NOTE}`
 }
 
 export function renderRequest(rec: SessionRecord, ctx: RenderContext): SlackMessage {

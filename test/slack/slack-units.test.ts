@@ -191,6 +191,39 @@ describe('renderRequest', () => {
     expect(blockProblem(long.blocks)).toBeNull()
     expect(render().blocks.some((b) => JSON.stringify(b).includes('Action ('))).toBe(false)
   })
+
+  it.each([
+    [
+      'a REST body that has a query field',
+      { query: 'name=scratch-*', target: 'prod-db' },
+      '"target": "prod-db"',
+    ],
+    [
+      'a GraphQL body with fields besides query, variables and operationName',
+      { query: '{ me { id } }', extensions: { persistedQuery: { sha256Hash: 'abc' } } },
+      '"sha256Hash": "abc"',
+    ],
+    ['an operationName that is no string', { query: 'x', operationName: { toString: 1 } }, '"toString": 1'],
+  ])('an action body is shown whole when it is not only a GraphQL request: %s', (_n, body, want) => {
+    const m = render({ action: { method: 'POST', path: '/api', body } })
+    expect(blockProblem(m.blocks)).toBeNull()
+    expect(all(m.blocks)).toContain(want)
+  })
+
+  it('an action cut to fit says so, so padding cannot pass a call off as all of it', () => {
+    // A long comment in the query pushes the variables (which say what is deleted) past the cut.
+    const body = {
+      query: `mutation Drop($id: ID!) { volumeDelete(id: $id) }\n# ${'x'.repeat(4000)}`,
+      variables: { id: 'vol-prod-db' },
+    }
+    const text = all(render({ action: { method: 'POST', path: '/', body } }).blocks)
+    expect(text).not.toContain('vol-prod-db')
+    expect(text).toMatch(/Cut to fit: the call goes on past this point/)
+    expect(text).not.toContain('exactly as shown')
+    const short = all(render({ action: { method: 'POST', path: '/', body: { ...body, query: 'x' } } }).blocks)
+    expect(short).toContain('vol-prod-db')
+    expect(short).not.toMatch(/Cut to fit/)
+  })
 })
 
 describe('clip', () => {

@@ -330,6 +330,20 @@ describe('Slack: requests that are not what they claim', () => {
       payload: '{}',
     })
     expect(r.statusCode).toBe(415)
+    // The answer names what Slack sends, not JSON (which this route refuses too).
+    expect(r.json()).toMatchObject({
+      error: 'unsupported_media_type',
+      message: expect.stringMatching(/x-www-form-urlencoded/),
+    })
+    expect(r.json().message).not.toMatch(/as JSON/)
+    const text = await t.app.inject({
+      method: 'POST',
+      url: '/slack/interactions',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'payload=%7B%7D',
+    })
+    expect(text.statusCode).toBe(415)
+    expect(text.json().message).toBe(r.json().message)
     const { grant } = await api.issue('build-bot')
     const form = await t.app.inject({
       method: 'POST',
