@@ -84,18 +84,27 @@ export function createReloader(deps: {
         await back?.close().catch(() => {})
       }
       await deps.swap(built)
-      await audit.record({
-        type: 'config.reloaded',
-        actor: 'airlock',
-        details: {
-          providers: next.providers.length,
-          removed: {
-            agents: [...removed.agents],
-            providers: [...removed.providers],
-            environments: [...removed.environments],
+      // The new config is in force from here on: an event that cannot be written must neither
+      // skip the revocations below nor report that the old config stayed.
+      await audit
+        .record({
+          type: 'config.reloaded',
+          actor: 'airlock',
+          details: {
+            providers: next.providers.length,
+            removed: {
+              agents: [...removed.agents],
+              providers: [...removed.providers],
+              environments: [...removed.environments],
+            },
           },
-        },
-      })
+        })
+        .catch((e: unknown) =>
+          log.error(
+            { err: (e as Error).message },
+            'the config.reloaded event could not be written; the new config is in force',
+          ),
+        )
       const pending = merge(unfinished, removed)
       if (pending.agents.size + pending.providers.size + pending.environments.size > 0) {
         const ids = await revokeDependents(pending)
