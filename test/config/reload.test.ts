@@ -1,6 +1,10 @@
 // A config reload in process (broker.reload, what SIGHUP calls): once the new config is in force,
 // what it removed is revoked whatever else fails, and reloads apply in the order they were asked.
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { sha256Hex } from '../../src/auth/apikeys.js'
@@ -50,4 +54,68 @@ describe('a reload whose config.reloaded event cannot be written', () => {
       interval: 200,
     })
   }, 20_000)
+})
+
+/** A TCP server that takes connections and never answers, until release() closes them. */
+async function silentServer() {
+  const sockets: Socket[] = []
+  let arrived!: () => void
+  const first = new Promise<void>((r) => (arrived = r))
+  const server = createServer((s) => {
+    sockets.push(s)
+    arrived()
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    port: (server.address() as AddressInfo).port,
+    arrived: first,
+    release() {
+      for (const s of sockets) s.destroy()
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+describe('two reloads at once', () => {
+  let t: TestBroker
+  let silent: Awaited<ReturnType<typeof silentServer>>
+  let dir: string
+  beforeAll(async () => {
+    t = await testBroker({ keys, yaml: { extraAgents: TEMP_BOT } })
+    silent = await silentServer()
+    dir = mkdtempSync(join(tmpdir(), 'airlock-reload-'))
+  })
+  afterAll(async () => {
+    silent.release()
+    await silent.close()
+    await t.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('apply in the order they were asked: a slow earlier one never undoes a later removal', async () => {
+    const api = client(t.app, keys)
+    const urlFile = join(dir, 'slow.url')
+    writeFileSync(urlFile, `postgres://airlock:x@127.0.0.1:${silent.port}/postgres`)
+    // The first reload adds a provider whose setup waits on a database that does not answer.
+    const slow = testConfigYaml(t.prefix, keys, {
+      extraAgents: TEMP_BOT,
+      providers: [
+        '  - name: slow-db',
+        '    type: postgres',
+        '    deployment_id: reload-test',
+        '    environments:',
+        `      staging: { connection: "file:${urlFile}", database: app_staging }`,
+      ].join('\n'),
+    })
+    const parse = (yaml: string) => parseConfig(yaml, { baseDir: '.', env: { REDIS_URL: t.redisUrl } })
+    const first = t.broker.reload(parse(slow))
+    await silent.arrived
+    // The second, asked while the first is still building, removes temp-bot.
+    const second = t.broker.reload(parse(testConfigYaml(t.prefix, keys)))
+    await new Promise((r) => setTimeout(r, 200))
+    silent.release()
+    await Promise.all([first, second])
+    expect(t.broker.runtime().agents.has('temp-bot')).toBe(false)
+    expect((await api.get('/v1/whoami', 'temp-bot')).status).toBe(401)
+  })
 })
