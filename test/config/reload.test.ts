@@ -1,7 +1,9 @@
 // A config reload in process (broker.reload, what SIGHUP calls): once the new config is in force,
-// what it removed is revoked whatever else fails, and reloads apply in the order they were asked.
+// what it removed is revoked whatever else fails, reloads apply in the order they were asked, and
+// a request whose body arrives after a reload is judged under the new config.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +11,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { sha256Hex } from '../../src/auth/apikeys.js'
 import { parseConfig } from '../../src/config/load.js'
-import { client, newKeys, testBroker, testConfigYaml, type TestBroker } from '../helper.js'
+import { client, newKeys, sessionBody, testBroker, testConfigYaml, type TestBroker } from '../helper.js'
 import { redisServer, type RedisServer } from '../support/redis-server.js'
 
 const keys = { ...newKeys(), 'temp-bot': `ak_temp_${randomBytes(18).toString('base64url')}` }
@@ -117,5 +119,68 @@ describe('two reloads at once', () => {
     await Promise.all([first, second])
     expect(t.broker.runtime().agents.has('temp-bot')).toBe(false)
     expect((await api.get('/v1/whoami', 'temp-bot')).status).toBe(401)
+  })
+})
+
+/** Sends a request's headers now and its body only when `finish` is called; resolves the answer. */
+function halfSent(port: number, method: string, path: string, authorization: string, body: unknown) {
+  const payload = JSON.stringify(body)
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    method,
+    path,
+    headers: {
+      authorization,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(payload),
+    },
+  })
+  const answer = new Promise<{ status: number; body: Record<string, any> }>((resolve, reject) => {
+    req.once('error', reject)
+    req.once('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
+    })
+  })
+  req.flushHeaders()
+  return { finish: () => (req.end(payload), answer) }
+}
+
+describe('a reload while a request body is still arriving', () => {
+  let t: TestBroker
+  let port: number
+  beforeAll(async () => {
+    t = await testBroker({ keys, yaml: { extraAgents: TEMP_BOT } })
+    await t.app.listen({ host: '127.0.0.1', port: 0 })
+    port = (t.app.server.address() as AddressInfo).port
+  })
+  afterAll(async () => {
+    t.app.server.closeAllConnections()
+    await t.close()
+  })
+
+  it('judges the caller under the config in force when the body is in: removed agents and roles count', async () => {
+    const bearer = (who: keyof typeof keys) => `Bearer ${keys[who]}`
+    // Authenticated on their headers under the old config...
+    const session = halfSent(port, 'POST', '/v1/sessions', bearer('temp-bot'), sessionBody())
+    const lock = halfSent(port, 'POST', '/v1/locks', bearer('ops'), { agent: 'build-bot', reason: 'late' })
+    await new Promise((r) => setTimeout(r, 300))
+    // ...then temp-bot is removed and ops loses the operator role.
+    const yaml = testConfigYaml(t.prefix, keys).replace(
+      '{ id: ops, roles: [operator, admin]',
+      '{ id: ops, roles: [admin]',
+    )
+    await t.broker.reload(parseConfig(yaml, { baseDir: '.', env: { REDIS_URL: t.redisUrl } }))
+
+    const s = await session.finish()
+    expect(s.status, JSON.stringify(s.body)).toBe(401)
+    expect(s.body.error).toBe('unauthenticated')
+    const l = await lock.finish()
+    expect(l.status, JSON.stringify(l.body)).toBe(403)
+    expect(l.body.error).toBe('forbidden')
+    expect((await client(t.app, keys).get('/v1/locks', 'bob')).body.locks).toEqual([])
   })
 })
