@@ -29,6 +29,11 @@ export function createReloader(deps: {
   /** Removals whose revocation could not finish (the store was down): retried until it does. */
   let unfinished: Removed | null = null
   let timer: NodeJS.Timeout | null = null
+  /**
+   * Reloads run one at a time, in the order asked: each builds against the config in force, and a
+   * slow one (a provider's setup) can never swap in after, and so undo, a later one.
+   */
+  let queue: Promise<unknown> = Promise.resolve()
 
   const merge = (a: Removed | null, b: Removed): Removed =>
     a
@@ -64,27 +69,27 @@ export function createReloader(deps: {
     }
   }
 
-  return {
-    retired: (name: string) => retired.get(name),
-
-    async reload(next: AirlockConfig): Promise<void> {
-      const old = deps.current()
-      const refused = restartOnlyChanges(old.config, next)
-      if (refused.length > 0) throw new ConfigError(refused)
-      const built = await deps.build(next)
-      const removed = removedByReload(old.config, next)
-      for (const name of removed.providers) {
-        const p = old.providers.get(name)
-        if (p) retired.set(name, p)
-      }
-      // A provider added back under a retired name: the new instance takes over.
-      for (const name of built.providers.keys()) {
-        const back = retired.get(name)
-        retired.delete(name)
-        await back?.close().catch(() => {})
-      }
-      await deps.swap(built)
-      await audit.record({
+  async function apply(next: AirlockConfig): Promise<void> {
+    const old = deps.current()
+    const refused = restartOnlyChanges(old.config, next)
+    if (refused.length > 0) throw new ConfigError(refused)
+    const built = await deps.build(next)
+    const removed = removedByReload(old.config, next)
+    for (const name of removed.providers) {
+      const p = old.providers.get(name)
+      if (p) retired.set(name, p)
+    }
+    // A provider added back under a retired name: the new instance takes over.
+    for (const name of built.providers.keys()) {
+      const back = retired.get(name)
+      retired.delete(name)
+      await back?.close().catch(() => {})
+    }
+    await deps.swap(built)
+    // The new config is in force from here on: an event that cannot be written must neither
+    // skip the revocations below nor report that the old config stayed.
+    await audit
+      .record({
         type: 'config.reloaded',
         actor: 'airlock',
         details: {
@@ -96,13 +101,28 @@ export function createReloader(deps: {
           },
         },
       })
-      const pending = merge(unfinished, removed)
-      if (pending.agents.size + pending.providers.size + pending.environments.size > 0) {
-        const ids = await revokeDependents(pending)
-        if (ids.length > 0)
-          log.warn({ sessions: ids.length }, 'revoked the sessions that depended on what the reload removed')
-      }
-      for (const [name, p] of old.providers) if (retired.get(name) !== p) await p.close().catch(() => {})
+      .catch((e: unknown) =>
+        log.error(
+          { err: (e as Error).message },
+          'the config.reloaded event could not be written; the new config is in force',
+        ),
+      )
+    const pending = merge(unfinished, removed)
+    if (pending.agents.size + pending.providers.size + pending.environments.size > 0) {
+      const ids = await revokeDependents(pending)
+      if (ids.length > 0)
+        log.warn({ sessions: ids.length }, 'revoked the sessions that depended on what the reload removed')
+    }
+    for (const [name, p] of old.providers) if (retired.get(name) !== p) await p.close().catch(() => {})
+  }
+
+  return {
+    retired: (name: string) => retired.get(name),
+
+    reload(next: AirlockConfig): Promise<void> {
+      const run = queue.then(() => apply(next))
+      queue = run.catch(() => {})
+      return run
     },
 
     async close(): Promise<void> {
