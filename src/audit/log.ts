@@ -165,7 +165,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         }
         chain = (deps.newChain ?? newChainId)()
         head = null
-      } else head = stored
+      } else {
+        head = stored
+        // Every append to a continued chain starts with its first event: a head means it is there.
+        if (stored !== null) continuation = null
+      }
       synced = true
     }
     let seq = head?.seq ?? 0
