@@ -59,6 +59,8 @@ export class ChainVerifier {
   private events = 0
   private ahead = 0
   private problemCount = 0
+  /** Problems of no chain (stream entries that hold no event). */
+  private readonly loose: string[] = []
 
   constructor(
     private readonly anchors: Record<string, ChainHead> = {},
@@ -79,6 +81,11 @@ export class ChainVerifier {
   setHead(set: number, chain: string, head: ChainHead): void {
     const heads = this.headSets[set]
     if (heads) heads[chain] = head
+  }
+
+  /** A stream entry (at `pos`) that holds no audit event. */
+  unreadable(pos: string): void {
+    if (++this.problemCount <= MAX_PROBLEMS) this.loose.push(`stream entry ${pos}: not an audit event`)
   }
 
   add(e: AuditEvent): void {
@@ -109,7 +116,7 @@ export class ChainVerifier {
 
   finish(): VerifyResult {
     for (const [chain, state] of this.chains) this.flush(chain, state)
-    const problems: string[] = []
+    const problems: string[] = [...this.loose]
     const chains: VerifyResult['chains'] = []
     for (const [chain, s] of this.chains) {
       problems.push(...s.problems)

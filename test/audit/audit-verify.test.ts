@@ -187,6 +187,21 @@ describe('tamper detection on a Redis-backed log', () => {
     expect(await verifyAuditLog(store, checkpoint)).toMatchObject({ ok: true, problems: [] })
   })
 
+  it('a stream entry that is not an audit event is a problem, not a failed verification', async () => {
+    const { store, keys, chain } = await tenEvents()
+    const garbage = await store.redis.xadd(keys.audit, '*', 'e', 'not json')
+    const shapeless = await store.redis.xadd(keys.audit, '*', 'e', 'null')
+    // A compact entry cut short (its format byte, then too few bytes).
+    const truncated = await store.redis.xadd(keys.audit, '*', 'e', Buffer.from([1, 0, 1, 2]))
+    const v = await verifyAuditLog(store)
+    expect(v).toMatchObject({ ok: false, events: 10, chains: [{ chain, first: 1, last: 10 }] })
+    expect(v.problems).toEqual([
+      `stream entry ${garbage}: not an audit event`,
+      `stream entry ${shapeless}: not an audit event`,
+      `stream entry ${truncated}: not an audit event`,
+    ])
+  })
+
   it('trimming everything leaves a log that still verifies', async () => {
     const { store, chain, rows } = await tenEvents()
     const lastMs = Number(rows[9]?.pos.split('-')[0])
