@@ -68,6 +68,8 @@ export interface AuditLogDeps {
 }
 
 const MAX_BATCH = 512
+/** Unanswered appends remembered for their stdout lines (each retry builds a new one). */
+const MAX_UNSURE = 8
 
 /**
  * Records the event of a change already made (a vault write, a key rotation, a lock): if the audit
@@ -90,6 +92,12 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let lastCheckpoint = ''
   /** The first event of a chain that continues one whose head the store lost (written with the next batch). */
   let continuation: AuditInput | null = null
+  /**
+   * Appends that failed without an answer since the last one that landed: any may have been
+   * written after all (a lost reply, a timed-out command still queued), and its lines are owed to
+   * stdout if the store's head turns out to be its.
+   */
+  let unsure: { next: ChainHead; landed: () => void }[] = []
 
   const flush = async () => {
     if (flushing) return
@@ -147,6 +155,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     if (!synced) {
       // After a failure the reply may have been lost after the write: believe the store.
       const stored = await store.auditHead(chain)
+      unsure.find((u) => u.next.seq === stored?.seq && u.next.hash === stored.hash)?.landed()
       if (head !== null && (stored === null || stored.seq < head.seq)) {
         // The store lost our last events (a failover to a replica that lacked them, or lost data):
         // never reuse seq numbers. A new chain starts with an event that links it to the old one
@@ -165,7 +174,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         }
         chain = (deps.newChain ?? newChainId)()
         head = null
-      } else head = stored
+      } else {
+        head = stored
+        // Every append to a continued chain starts with its first event: a head means it is there.
+        if (stored !== null) continuation = null
+      }
       synced = true
     }
     let seq = head?.seq ?? 0
@@ -204,6 +217,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     const landed = () => {
       head = next
       continuation = null
+      unsure = []
       if (deps.out) deps.out(events.map(lineOf).join('\n'))
     }
     const r = await store
@@ -211,6 +225,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       .catch((e: unknown) => {
         // The events are in the primary's chain (replicas may lack them): the chain goes on from them.
         if (e instanceof ReplicaAckError) landed()
+        else unsure = [...unsure.slice(-(MAX_UNSURE - 1)), { next, landed }]
         throw e
       })
     if (r !== 'ok') return r

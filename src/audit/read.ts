@@ -7,6 +7,25 @@ import { ChainVerifier, type VerifyResult } from './verify.js'
 
 export const parseAuditJson = (json: string): AuditEvent => JSON.parse(json) as AuditEvent
 
+/** The event a stored row holds, or null when it holds none (garbage or a damaged entry). */
+function eventOf(json: string): AuditEvent | null {
+  let e: Partial<AuditEvent> | null
+  try {
+    e = JSON.parse(json) as Partial<AuditEvent> | null
+  } catch {
+    return null
+  }
+  const ok =
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.chain === 'string' &&
+    Number.isSafeInteger(e.seq) &&
+    typeof e.hash === 'string' &&
+    typeof e.details === 'object' &&
+    e.details !== null
+  return ok ? (e as AuditEvent) : null
+}
+
 export interface AuditQuery {
   session_id?: string
   agent?: string
@@ -70,7 +89,13 @@ export async function verifyAuditLog(
   for (;;) {
     const rows = await store.readAudit({ afterPos: after, count: VERIFY_PAGE })
     if (rows.length === 0) break
-    const page = rows.map((r) => parseAuditJson(r.json))
+    const page: AuditEvent[] = []
+    for (const r of rows) {
+      const e = eventOf(r.json)
+      // What no chain can hold is reported where it is, and the rest is still verified.
+      if (e) page.push(e)
+      else v.unreadable(r.pos)
+    }
     for (const e of page) if (!known.has(e.chain)) await learn(e.chain)
     for (const e of page) v.add(e)
     after = rows.at(-1)?.pos

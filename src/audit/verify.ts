@@ -42,6 +42,8 @@ interface ChainState {
   problems: string[]
   /** The hash of the event at each head's seq, for the heads of this chain. */
   atHead: Map<number, string>
+  /** The last event seen at or before the chain's retention anchor (a trim's leftovers). */
+  trimmed: { seq: number; hash: string } | null
 }
 
 /**
@@ -57,6 +59,8 @@ export class ChainVerifier {
   private events = 0
   private ahead = 0
   private problemCount = 0
+  /** Problems of no chain (stream entries that hold no event). */
+  private readonly loose: string[] = []
 
   constructor(
     private readonly anchors: Record<string, ChainHead> = {},
@@ -79,6 +83,11 @@ export class ChainVerifier {
     if (heads) heads[chain] = head
   }
 
+  /** A stream entry (at `pos`) that holds no audit event. */
+  unreadable(pos: string): void {
+    if (++this.problemCount <= MAX_PROBLEMS) this.loose.push(`stream entry ${pos}: not an audit event`)
+  }
+
   add(e: AuditEvent): void {
     this.events++
     if (e.type === 'audit.chain_continued' && e.seq === 1 && e.actor === 'airlock') this.noteContinuation(e)
@@ -87,11 +96,11 @@ export class ChainVerifier {
       const h = heads[e.chain]
       if (h?.seq === e.seq && !state.atHead.has(e.seq)) state.atHead.set(e.seq, e.hash)
     }
-    const anchor = this.anchors[e.chain]
-    if (anchor && e.seq <= anchor.seq) return
     const { hash, ...rest } = e
     const item: Linkable = { seq: e.seq, prevHash: e.prev_hash, hash, edited: hashEvent(rest) !== hash }
-    if (e.seq === state.prevSeq + 1) {
+    const anchor = this.anchors[e.chain]
+    if (anchor && e.seq <= anchor.seq) this.linkTrimmed(e.chain, state, anchor, item)
+    else if (e.seq === state.prevSeq + 1) {
       this.link(e.chain, state, item)
       this.drain(e.chain, state)
     } else if (e.seq > state.prevSeq + 1 && !state.ahead.has(e.seq)) {
@@ -107,11 +116,16 @@ export class ChainVerifier {
 
   finish(): VerifyResult {
     for (const [chain, state] of this.chains) this.flush(chain, state)
-    const problems: string[] = []
+    const problems: string[] = [...this.loose]
     const chains: VerifyResult['chains'] = []
     for (const [chain, s] of this.chains) {
       problems.push(...s.problems)
       chains.push({ chain, first: s.first ?? 0, last: s.prevSeq })
+    }
+    for (const [chain, s] of this.chains) {
+      const anchor = this.anchors[chain]
+      if (anchor && s.trimmed && s.trimmed.seq < anchor.seq)
+        problems.push(`${chain}: events ${s.trimmed.seq + 1}..${anchor.seq} are missing (deleted)`)
     }
     const notes: string[] = []
     const lastOf = (chain: string) => this.chains.get(chain)?.prevSeq ?? this.anchors[chain]?.seq ?? 0
@@ -170,6 +184,7 @@ export class ChainVerifier {
         ahead: new Map(),
         problems: [],
         atHead: new Map(),
+        trimmed: null,
       }
       this.chains.set(chain, s)
     }
@@ -185,6 +200,25 @@ export class ChainVerifier {
       this.problem(s, `${chain} #${e.seq}: prev_hash does not link to #${s.prevSeq}`)
     s.prevSeq = e.seq
     s.prevHash = e.hash
+  }
+
+  /**
+   * An event at or before its chain's retention anchor: one a trim was to delete (it stopped
+   * between writing the anchor and deleting). Trimming takes the oldest first, so what is left
+   * still links up and ends at the anchor: an anchor written over the chain cannot hide an edit.
+   */
+  private linkTrimmed(chain: string, s: ChainState, anchor: ChainHead, e: Linkable): void {
+    if (e.edited) this.problem(s, `${chain} #${e.seq}: content does not match its hash (edited)`)
+    const prev = s.trimmed
+    if (prev && e.seq > prev.seq + 1)
+      this.problem(s, `${chain}: events ${prev.seq + 1}..${e.seq - 1} are missing (deleted)`)
+    else if (prev && e.seq <= prev.seq)
+      this.problem(s, `${chain} #${e.seq}: appears again after #${prev.seq} (duplicated or reordered)`)
+    else if (prev && e.prevHash !== prev.hash)
+      this.problem(s, `${chain} #${e.seq}: prev_hash does not link to #${prev.seq}`)
+    if (e.seq === anchor.seq && e.hash !== anchor.hash)
+      this.problem(s, `${chain} #${e.seq}: does not match its retention anchor`)
+    s.trimmed = { seq: e.seq, hash: e.hash }
   }
 
   /** Links whatever now follows on from the chain's last linked event. */

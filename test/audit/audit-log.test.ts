@@ -145,6 +145,51 @@ describe('createAuditLog failures', () => {
     expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
   })
 
+  it('prints the events of an append whose reply was lost once the store shows they landed', async () => {
+    const store = createMemoryStore()
+    const { log, lines } = newLog(store)
+    await recordN(log, 2)
+    const real = store.appendAudit.bind(store)
+    vi.spyOn(store, 'appendAudit').mockImplementationOnce(async (...args) => {
+      expect(await real(...args)).toBe('ok')
+      throw new StoreUnavailableError('Redis audit append failed: Command timed out')
+    })
+    await expect(log.record({ type: 'landed', actor: 'tester' })).rejects.toMatchObject({
+      code: 'unavailable',
+    })
+    await recordN(log, 1, 10)
+    // stdout is the copy that outlives Redis: it holds every stored event, once, in order.
+    expect(eventLines(lines)).toEqual(await events(store))
+  })
+
+  it('writes one chain_continued event when the first append of the new chain landed unanswered', async () => {
+    const { store, prefix } = await newRedisStore()
+    const { log, lines } = newLog(store)
+    const first = log.chain
+    await recordN(log, 2)
+    await store.redis.del(redisKeys(prefix).auditHead(first))
+    const real = store.appendAudit.bind(store)
+    vi.spyOn(store, 'appendAudit')
+      .mockImplementationOnce(real) // the old chain's append: 'conflict', then the loss is seen
+      .mockImplementationOnce(async (...args) => {
+        expect(await real(...args)).toBe('ok')
+        throw new StoreUnavailableError('Redis audit append failed: Command timed out')
+      })
+    await expect(log.record({ type: 'landed', actor: 'tester' })).rejects.toMatchObject({
+      code: 'unavailable',
+    })
+    await recordN(log, 1, 10)
+    const stored = (await events(store)).filter((e) => e.chain === log.chain)
+    expect(stored.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'audit.chain_continued'],
+      [2, 'landed'],
+      [3, 'test.event'],
+    ])
+    expectChain(stored)
+    expect(eventLines(lines)).toEqual(await events(store))
+    expect(await verifyAuditLog(store)).toMatchObject({ ok: true, problems: [] })
+  })
+
   it('resyncs and retries once when another writer moved the head', async () => {
     const store = createMemoryStore()
     const a = newLog(store)

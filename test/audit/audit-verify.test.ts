@@ -147,6 +147,61 @@ describe('tamper detection on a Redis-backed log', () => {
     expect((await verifyAuditLog(store)).problems).toEqual([`${chain}: events 11..11 are missing (deleted)`])
   })
 
+  it('events left at or before an anchor still verify: a forged anchor cannot cover an edit', async () => {
+    const { store, log, chain, rows, keys } = await tenEvents()
+    const real = rows.map((r) => r.event)
+    const checkpoint: Record<string, ChainHead> = { [chain]: log.head() as ChainHead }
+    // An anchor at the head (as a trim that stopped before its delete leaves) and event 4 edited.
+    await store.redis.hset(keys.auditAnchors, chain, `10:${real[9]?.hash}`)
+    const edited = { ...(real[3] as AuditEvent), actor: 'someone-else' }
+    await replaceStream(
+      store,
+      keys.audit,
+      rows,
+      real.map((e, i) => (i === 3 ? edited : e)),
+    )
+    expect((await verifyAuditLog(store, checkpoint)).problems).toEqual([
+      `${chain} #4: content does not match its hash (edited)`,
+    ])
+
+    // Re-chained from the edit on: the anchor's hash gives it away.
+    const forged = [...real.slice(0, 3)]
+    for (const e of real.slice(3)) {
+      const { hash: _h, ...rest } = e
+      forged.push(
+        rehash({ ...rest, prev_hash: forged.at(-1)?.hash as string, ...(e.seq === 4 ? { actor: 'x' } : {}) }),
+      )
+    }
+    await replaceStream(store, keys.audit, await readAll(store), forged)
+    await store.redis.set(keys.auditHead(chain), `10:${forged[9]?.hash}`)
+    expect((await verifyAuditLog(store)).problems).toEqual([
+      `${chain} #10: does not match its retention anchor`,
+    ])
+    // Or the re-chained tail left out: what the anchor says was kept is missing.
+    await replaceStream(store, keys.audit, await readAll(store), forged.slice(0, 4))
+    expect((await verifyAuditLog(store)).problems).toEqual([`${chain}: events 5..10 are missing (deleted)`])
+
+    // Genuine leftovers (a trim that stopped between its anchor and its delete) verify.
+    await replaceStream(store, keys.audit, await readAll(store), real.slice(5))
+    await store.redis.set(keys.auditHead(chain), `10:${real[9]?.hash}`)
+    expect(await verifyAuditLog(store, checkpoint)).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('a stream entry that is not an audit event is a problem, not a failed verification', async () => {
+    const { store, keys, chain } = await tenEvents()
+    const garbage = await store.redis.xadd(keys.audit, '*', 'e', 'not json')
+    const shapeless = await store.redis.xadd(keys.audit, '*', 'e', 'null')
+    // A compact entry cut short (its format byte, then too few bytes).
+    const truncated = await store.redis.xadd(keys.audit, '*', 'e', Buffer.from([1, 0, 1, 2]))
+    const v = await verifyAuditLog(store)
+    expect(v).toMatchObject({ ok: false, events: 10, chains: [{ chain, first: 1, last: 10 }] })
+    expect(v.problems).toEqual([
+      `stream entry ${garbage}: not an audit event`,
+      `stream entry ${shapeless}: not an audit event`,
+      `stream entry ${truncated}: not an audit event`,
+    ])
+  })
+
   it('trimming everything leaves a log that still verifies', async () => {
     const { store, chain, rows } = await tenEvents()
     const lastMs = Number(rows[9]?.pos.split('-')[0])

@@ -11,7 +11,14 @@ import type { AuditStore, StoredAuditEvent, WriteResult } from '../types.js'
 import { fromList, guard, type RedisContext } from './context.js'
 
 /** The JSON of a stream entry's event (its one field, `e`, in either stored form). */
-const readEvent = (fields: Buffer[]): string => (fields[1] ? decodeStored(fields[1]) : '')
+function readEvent(fields: Buffer[]): string {
+  try {
+    return fields[1] ? decodeStored(fields[1]) : ''
+  } catch {
+    // A compact entry cut short holds no event: readers report it (it is not Redis failing).
+    return ''
+  }
+}
 
 export function redisAudit(ctx: RedisContext): AuditStore {
   const { redis, k, profiles } = ctx
