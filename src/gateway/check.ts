@@ -11,6 +11,7 @@ import {
   type RootField,
 } from './classify-graphql.js'
 import { createDocumentCache, type DocumentCache, type ParsedDocument } from './documents.js'
+import { methodOverride } from './method-override.js'
 import type { Contained } from './path.js'
 
 export interface GatewayRequest {
@@ -35,11 +36,17 @@ function needs(cfg: GatewayConfig, t: Target, allows: (cls: string) => boolean):
   return other ? `it needs ${other}` : 'no class allows it'
 }
 
-function checkHttp(cfg: GatewayConfig, t: Target, method: string, c: Contained): Outcome {
+function checkHttp(cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome {
+  const { method, contained: c } = req
   const route = `${method} /${c.segments.join('/')}`
   const allows = (cls: string) =>
     (cfg.classes[cls]?.http ?? []).some((r) => ruleAllows(r, method, c.segments))
-  if (allows(t.operationClass)) return { ok: true, operations: [], fields: [] }
+  if (allows(t.operationClass)) {
+    const override = methodOverride(method, c.query, req.contentType, req.body)
+    return override === null
+      ? { ok: true, operations: [], fields: [] }
+      : { ok: false, status: 400, message: override, refused: '_method' }
+  }
   return denied(
     route,
     `${route} is not allowed for ${t.operationClass} on ${t.provider} (${needs(cfg, t, allows)})`,
@@ -114,4 +121,4 @@ export function checkGraphql(
 }
 
 export const checkRequest = (cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome =>
-  cfg.graphql ? checkGraphql(cfg, t, req) : checkHttp(cfg, t, req.method, req.contained)
+  cfg.graphql ? checkGraphql(cfg, t, req) : checkHttp(cfg, t, req)

@@ -22,6 +22,7 @@ import {
   responseHeaders,
   upstreamHeaders,
 } from '../gateway/forward.js'
+import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
 import { credentialForms } from '../gateway/secret-forms.js'
@@ -128,7 +129,10 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         'body',
       )
     let body: Buffer | null = null
-    if ((cfg.graphql || bound !== null) && hasBody(req.headers)) {
+    const contentType = String(req.headers['content-type'] ?? '')
+    // Read whole when checked (GraphQL, a POST form or JSON that may override its method) or bound.
+    const check = cfg.graphql || bound !== null || mayOverride(method, contentType)
+    if (check && hasBody(req.headers)) {
       try {
         body = await readBody(req.raw, cfg.bodyLimitBytes)
       } catch (e) {
@@ -139,7 +143,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     const target = { provider: name, environment: claims.env, operationClass: claims.op }
     const outcome = checkRequest(cfg, target, {
       method,
-      contentType: String(req.headers['content-type'] ?? ''),
+      contentType,
       body,
       contained,
     })

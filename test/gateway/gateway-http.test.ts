@@ -131,7 +131,7 @@ describe('gateway: plain HTTP', () => {
     expect((await call(grant.token, 'GET', '/')).json().url).toBe('/admin')
   })
 
-  it('streams a POST body through and refuses what the class does not allow, without reaching the upstream', async () => {
+  it('passes a POST body on and refuses what the class does not allow, without reaching the upstream', async () => {
     const { grant } = await session()
     const ok = await call(grant.token, 'POST', '/api/things', '{"a":1}', {
       'content-type': 'application/json',
@@ -148,6 +148,38 @@ describe('gateway: plain HTTP', () => {
     expect((await call(grant.token, 'PUT', '/api/a/b/items')).status).toBe(403)
     expect((await call(grant.token, 'POST', '/other')).json().message).toMatch(/no class allows it/)
     expect(upstream.seen.length).toBe(before)
+  })
+
+  it('a POST that asks for another method with _method is 400 and reaches no upstream; one without goes whole', async () => {
+    const { grant, session: s } = await session()
+    const before = upstream.seen.length
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    const refused = [
+      await call(grant.token, 'POST', '/api/things/1', 'name=x&_method=DELETE', form),
+      await call(grant.token, 'POST', '/api/things/1?_method=DELETE', 'name=x', form),
+      await call(grant.token, 'POST', '/api/things/1', '{"_method":"DELETE"}', {
+        'content-type': 'application/json',
+      }),
+    ]
+    for (const r of refused) {
+      expect(r.status).toBe(400)
+      expect(r.json()).toMatchObject({
+        error: 'invalid_request',
+        message: expect.stringMatching(
+          /^a _method parameter in the (body|query string) can change the method/,
+        ),
+      })
+    }
+    expect(upstream.seen.length).toBe(before)
+    const ok = await call(grant.token, 'POST', '/api/things', 'name=x&method=y', form)
+    expect(ok.status).toBe(200)
+    expect(ok.json()).toMatchObject({ method: 'POST', body: 'name=x&method=y' })
+    const refusals = tb.audit
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .filter((e) => e.session_id === s.id && e.type === 'gateway.refused')
+    expect(refusals.map((e) => [e.details.refused, e.details.status])).toEqual(
+      Array(3).fill(['_method', 400]),
+    )
   })
 
   it('the credential is redacted from headers and from a body that splits it across chunks; hop-by-hop headers are dropped', async () => {

@@ -1,0 +1,72 @@
+// Method overrides (src/gateway/method-override.ts): the `_method` parameters that Rails, Laravel,
+// Symfony and express's method-override read as the real method, in the spellings they accept.
+import { describe, expect, it } from 'vitest'
+import { mayOverride, methodOverride } from '../../src/gateway/method-override.js'
+
+const FORM = 'application/x-www-form-urlencoded'
+const BOUNDARY = 'b0undary'
+const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`
+const multipart = (...parts: [string, string][]) =>
+  Buffer.from(
+    parts
+      .map(
+        ([disposition, value]) =>
+          `--${BOUNDARY}\r\nContent-Disposition: form-data; ${disposition}\r\n\r\n${value}\r\n`,
+      )
+      .join('') + `--${BOUNDARY}--\r\n`,
+    'latin1',
+  )
+const body = (s: string) => Buffer.from(s)
+
+describe('method overrides', () => {
+  it.each([
+    ['query string', 'POST', '?_method=DELETE', '', null],
+    ['query string, encoded', 'GET', '?%5Fmethod=delete', '', null],
+    ['query string, as an array', 'POST', '?_method[]=DELETE', '', null],
+    ['form body', 'POST', '', FORM, body('name=x&_method=DELETE')],
+    ['form body, encoded', 'POST', '', FORM, body('name=x&%5f%6Dethod=DELETE')],
+    ['form body, PHP reads a dot as _', 'POST', '', FORM, body('.method=DELETE')],
+    ['form body, PHP drops a leading space', 'POST', '', `${FORM}; charset=utf-8`, body('+_method=DELETE')],
+    ['form body, PHP array key', 'POST', '', FORM, body('_method[0]=DELETE')],
+    ['form body, upper case', 'POST', '', FORM, body('_METHOD=DELETE')],
+    ['multipart field', 'POST', '', MULTIPART, multipart(['name="_method"', 'DELETE'])],
+    ['multipart, unquoted name', 'POST', '', MULTIPART, multipart(['name=_method', 'DELETE'])],
+    ['multipart, RFC 2231 name', 'POST', '', MULTIPART, multipart(["name*=utf-8''%5Fmethod", 'DELETE'])],
+    ['JSON key', 'POST', '', 'application/json', body('{"a":1,"_method":"DELETE"}')],
+    ['JSON key, escaped', 'POST', '', 'application/vnd.api+json', body('{"\\u005fmethod":"DELETE"}')],
+  ])('is refused in a %s', (_what, method, query, type, b) => {
+    expect(methodOverride(method, query, type, b)).toMatch(/^a _method parameter in the (query string|body)/)
+  })
+
+  it.each([
+    ['a form without one', 'POST', '', FORM, body('name=x&method=DELETE&my_method=1')],
+    ['a field named like it', 'POST', '', FORM, body('_method_name=x')],
+    [
+      'a multipart file whose content names it',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="file"; filename="a.rb"', 'params[:_method]']),
+    ],
+    [
+      'a JSON value or nested key',
+      'POST',
+      '',
+      'application/json',
+      body('{"a":"_method","b":{"_method":"DELETE"}}'),
+    ],
+    ['a body that is not JSON', 'POST', '', 'application/json', body('_method=DELETE')],
+    ['a PUT form (frameworks override POST only)', 'PUT', '', FORM, body('_method=DELETE')],
+    ['a query parameter that only contains it', 'GET', '?x=_method&my_method=1', '', null],
+  ])('passes %s', (_what, method, query, type, b) => {
+    expect(methodOverride(method, query, type, b)).toBeNull()
+  })
+
+  it('reads whole only the bodies that can carry one', () => {
+    expect(mayOverride('POST', FORM)).toBe(true)
+    expect(mayOverride('POST', MULTIPART)).toBe(true)
+    expect(mayOverride('POST', 'Application/JSON; charset=utf-8')).toBe(true)
+    expect(mayOverride('POST', 'application/octet-stream')).toBe(false)
+    expect(mayOverride('PUT', 'application/json')).toBe(false)
+  })
+})
