@@ -5,10 +5,11 @@ import type { AuditStore, ChainHead } from '../store/types.js'
 import type { AuditEvent } from './chain.js'
 import { ChainVerifier, type VerifyResult } from './verify.js'
 
-export const parseAuditJson = (json: string): AuditEvent => JSON.parse(json) as AuditEvent
-
-/** The event a stored row holds, or null when it holds none (garbage or a damaged entry). */
-function eventOf(json: string): AuditEvent | null {
+/**
+ * The event a stored row holds, or null when it holds none (garbage or a damaged entry): readers
+ * skip it, verification reports it, trimming deletes it with its neighbours.
+ */
+export function readAuditEvent(json: string): AuditEvent | null {
   let e: Partial<AuditEvent> | null
   try {
     e = JSON.parse(json) as Partial<AuditEvent> | null
@@ -42,7 +43,8 @@ export async function queryAudit(store: AuditStore, q: AuditQuery): Promise<Audi
     if (rows.length === 0) break
     scanned += rows.length
     for (const row of rows) {
-      const e = parseAuditJson(row.json)
+      const e = readAuditEvent(row.json)
+      if (!e) continue
       const agent = e.details['agent']
       if (q.session_id !== undefined && e.session_id !== q.session_id) continue
       if (q.agent !== undefined && e.actor !== q.agent && agent !== q.agent) continue
@@ -91,7 +93,7 @@ export async function verifyAuditLog(
     if (rows.length === 0) break
     const page: AuditEvent[] = []
     for (const r of rows) {
-      const e = eventOf(r.json)
+      const e = readAuditEvent(r.json)
       // What no chain can hold is reported where it is, and the rest is still verified.
       if (e) page.push(e)
       else v.unreadable(r.pos)

@@ -151,7 +151,8 @@ export interface AuditStore {
    */
   trimAudit(
     beforeMs: number,
-    anchorOf: (json: string) => { chain: string; seq: number; hash: string },
+    /** null for an entry that holds no event: it is deleted and anchors nothing. */
+    anchorOf: (json: string) => { chain: string; seq: number; hash: string } | null,
     limit?: number,
   ): Promise<number>
   auditAnchors(): Promise<Record<string, ChainHead>>

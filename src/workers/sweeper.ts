@@ -7,7 +7,7 @@
 // work atomically, so every replica shares them; the rest runs on the one replica holding the lease.
 import { setImmediate as yieldToEvents } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import { parseAuditJson } from '../audit/read.js'
+import { readAuditEvent } from '../audit/read.js'
 import type { Clock } from '../clock.js'
 import type { LockService } from '../locks/service.js'
 import type { Metrics } from '../metrics.js'
@@ -139,7 +139,7 @@ export function createSweeper(deps: SweeperDeps) {
     const audit = await job(
       'audit trim',
       async () =>
-        (await store.trimAudit(now - cfg.audit.retentionMs, parseAuditJson, BUDGET.auditRows)) >=
+        (await store.trimAudit(now - cfg.audit.retentionMs, readAuditEvent, BUDGET.auditRows)) >=
         BUDGET.auditRows,
       false,
     )

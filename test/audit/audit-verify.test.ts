@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { verifyChains, ZERO_HASH, type AuditEvent } from '../../src/audit/chain.js'
-import { parseAuditJson, verifyAuditLog } from '../../src/audit/read.js'
+import { queryAudit, readAuditEvent, verifyAuditLog } from '../../src/audit/read.js'
 import { auditVerify } from '../../src/cli/audit-verify.js'
 import { redisKeys } from '../../src/store/keys.js'
 import type { RedisStore } from '../../src/store/redis.js'
@@ -128,7 +128,7 @@ describe('tamper detection on a Redis-backed log', () => {
       if (Number(sec) * 1000 + Math.floor(Number(micro) / 1000) > lastMs) break
     }
     await recordN(log, 5, 10)
-    expect(await store.trimAudit(lastMs + 1, parseAuditJson)).toBe(10)
+    expect(await store.trimAudit(lastMs + 1, readAuditEvent)).toBe(10)
     expect(await store.auditAnchors()).toEqual({ [chain]: { seq: 10, hash: rows[9]?.event.hash } })
 
     const v = await verifyAuditLog(store)
@@ -202,10 +202,22 @@ describe('tamper detection on a Redis-backed log', () => {
     ])
   })
 
+  it('entries that hold no event are skipped by readers and deleted by trimming, not fatal to them', async () => {
+    const { store, keys, chain, rows } = await tenEvents()
+    await store.redis.xadd(keys.audit, '*', 'e', 'not json')
+    await store.redis.xadd(keys.audit, '*', 'e', Buffer.from([1, 0, 1, 2]))
+    const newest = await queryAudit(store, { limit: 100 })
+    expect(newest.map((e) => e.seq)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1])
+    const stored = await store.readAudit({ count: 100 })
+    const lastMs = Number(stored.at(-1)?.pos.split('-')[0])
+    expect(await store.trimAudit(lastMs + 1, readAuditEvent)).toBe(12)
+    expect(await store.auditAnchors()).toEqual({ [chain]: { seq: 10, hash: rows[9]?.event.hash } })
+  })
+
   it('trimming everything leaves a log that still verifies', async () => {
     const { store, chain, rows } = await tenEvents()
     const lastMs = Number(rows[9]?.pos.split('-')[0])
-    expect(await store.trimAudit(lastMs + 1, parseAuditJson)).toBe(10)
+    expect(await store.trimAudit(lastMs + 1, readAuditEvent)).toBe(10)
     expect(
       await verifyAuditLog(store, { [chain]: { seq: 10, hash: rows[9]?.event.hash as string } }),
     ).toMatchObject({

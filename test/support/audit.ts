@@ -4,7 +4,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterEach, expect, inject } from 'vitest'
 import { hashEvent, ZERO_HASH, type AuditEvent } from '../../src/audit/chain.js'
 import { createAuditLog, type AuditLog, type AuditLogDeps } from '../../src/audit/log.js'
-import { parseAuditJson } from '../../src/audit/read.js'
 import { createRedisStore, type RedisStore } from '../../src/store/redis.js'
 import type { AuditStore } from '../../src/store/types.js'
 import { deletePrefix, TestClock } from '../helper.js'
@@ -45,7 +44,7 @@ export async function readAll(store: AuditStore): Promise<{ pos: string; event: 
   for (;;) {
     const rows = await store.readAudit({ afterPos: after, count: 1000 })
     if (rows.length === 0) return out
-    for (const r of rows) out.push({ pos: r.pos, event: parseAuditJson(r.json) })
+    for (const r of rows) out.push({ pos: r.pos, event: JSON.parse(r.json) as AuditEvent })
     after = rows.at(-1)?.pos
   }
 }

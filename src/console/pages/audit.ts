@@ -3,7 +3,7 @@
 import { err } from '../../errors.js'
 import { Type } from '@sinclair/typebox'
 import type { AuditEvent } from '../../audit/chain.js'
-import { parseAuditJson, verifyAuditLog } from '../../audit/read.js'
+import { readAuditEvent, verifyAuditLog } from '../../audit/read.js'
 import type { VerifyResult } from '../../audit/verify.js'
 import { iso } from '../../clock.js'
 import type { AuditStore } from '../../store/types.js'
@@ -32,7 +32,8 @@ export async function auditPage(
     scanned += rows.length
     for (const row of rows) {
       after = row.pos
-      const e = parseAuditJson(row.json)
+      const e = readAuditEvent(row.json)
+      if (!e) continue
       if (q.session_id !== undefined && e.session_id !== q.session_id) continue
       if (q.agent !== undefined && e.actor !== q.agent && e.details['agent'] !== q.agent) continue
       out.push(e)

@@ -60,8 +60,8 @@ export function memoryAudit(state: MemoryState, announce: (sessionId: string) =>
       while (n < limit && audit.length > 0 && (audit[0] as { ms: number }).ms < beforeMs) {
         const e = audit[0] as { json: string }
         const a = anchorOf(e.json)
-        const prev = anchors.get(a.chain)
-        if (!prev || prev.seq < a.seq) anchors.set(a.chain, { seq: a.seq, hash: a.hash })
+        const prev = a && anchors.get(a.chain)
+        if (a && (!prev || prev.seq < a.seq)) anchors.set(a.chain, { seq: a.seq, hash: a.hash })
         audit.shift()
         n++
       }

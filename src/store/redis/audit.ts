@@ -115,10 +115,10 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           const last = new Map<string, string>()
           for (const [, f] of rows) {
             const a = anchorOf(readEvent(f))
-            last.set(a.chain, `${a.seq}:${a.hash}`)
+            if (a) last.set(a.chain, `${a.seq}:${a.hash}`)
           }
           // Anchor first, delete second: a crash in between leaves events that verify skips.
-          await redis.hset(k.auditAnchors, Object.fromEntries(last))
+          if (last.size > 0) await redis.hset(k.auditAnchors, Object.fromEntries(last))
           total += await redis.xdel(k.audit, ...rows.map(([id]) => id.toString()))
         }
         return total
