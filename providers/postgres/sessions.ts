@@ -93,6 +93,8 @@ export async function dropSessionRole(
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
+        // REASSIGN would hand the owner the session's grants too (as the owner's own): undo them.
+        await revokeGrantsOnOwned(c, oid)
         // Code the session wrote must not run with the owner's rights once the owner has it: every
         // function or procedure it owns runs as its caller, and only for those granted it.
         await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
@@ -117,6 +119,52 @@ export async function dropSessionRole(
     // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
     if ((e as { code?: string }).code === UNDEFINED_OBJECT) return { existed: false, terminated: 0, owned: 0 }
     throw e
+  }
+}
+
+/**
+ * The ACL of everything a role owns in the current database (and of databases it owns), each with
+ * the object as REVOKE names it. Column privileges count as their table's.
+ */
+const OWNED_ACLS = `
+  SELECT 'TABLE ' || c.oid::regclass AS obj, c.relacl AS acl FROM pg_class c
+   WHERE c.relowner = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  UNION ALL SELECT 'SEQUENCE ' || c.oid::regclass, c.relacl FROM pg_class c
+   WHERE c.relowner = $1 AND c.relkind = 'S'
+  UNION ALL SELECT 'TABLE ' || c.oid::regclass, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relowner = $1 AND a.attacl IS NOT NULL
+  UNION ALL SELECT 'SCHEMA ' || quote_ident(nspname), nspacl FROM pg_namespace WHERE nspowner = $1
+  UNION ALL SELECT 'ROUTINE ' || oid::regprocedure, proacl FROM pg_proc WHERE proowner = $1
+  UNION ALL SELECT 'TYPE ' || oid::regtype, typacl FROM pg_type WHERE typowner = $1
+  UNION ALL SELECT 'LARGE OBJECT ' || oid, lomacl FROM pg_largeobject_metadata WHERE lomowner = $1
+  UNION ALL SELECT 'LANGUAGE ' || quote_ident(lanname), lanacl FROM pg_language WHERE lanowner = $1
+  UNION ALL SELECT 'FOREIGN DATA WRAPPER ' || quote_ident(fdwname), fdwacl FROM pg_foreign_data_wrapper
+   WHERE fdwowner = $1
+  UNION ALL SELECT 'FOREIGN SERVER ' || quote_ident(srvname), srvacl FROM pg_foreign_server WHERE srvowner = $1
+  UNION ALL SELECT 'DATABASE ' || quote_ident(datname), datacl FROM pg_database WHERE datdba = $1`
+
+/**
+ * Revokes every privilege anyone but the role itself holds on what the role owns: whatever it
+ * granted (to PUBLIC, to a role, with grant option and passed on). Its default privileges need
+ * nothing: DROP OWNED removes them, and what they granted is on its objects. Throws when a grant
+ * is left, so the revocation is retried rather than reported done.
+ */
+export async function revokeGrantsOnOwned(c: pg.ClientBase, oid: number): Promise<void> {
+  const pending = () =>
+    c.query(
+      `SELECT DISTINCT format('REVOKE ALL ON %s FROM %s CASCADE', o.obj,
+              CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END) AS sql
+         FROM (${OWNED_ACLS}) o, aclexplode(o.acl) e LEFT JOIN pg_roles g ON g.oid = e.grantee
+        WHERE e.grantee <> $1`,
+      [oid],
+    )
+  // Run as (or for) the owner, a REVOKE takes back the owner's grants; CASCADE, what those
+  // grantees passed on. A second round finds grants made by a grantee the first round missed.
+  for (let round = 0; round < 3; round++) {
+    const left = (await pending()).rows as { sql: string }[]
+    if (left.length === 0) return
+    if (round === 2) throw err.unavailable(`${left.length} privilege(s) granted by the session role remain`)
+    for (const { sql } of left) await c.query(sql)
   }
 }
 

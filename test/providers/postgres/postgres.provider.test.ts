@@ -264,6 +264,8 @@ describe('issuing', () => {
     await expect(q.issue(issueInput({ operationClass: 'destructive' }))).rejects.toThrow(
       "operation class 'destructive' is not granted by provider app-db",
     )
+    // q emptied the shared destructive group: give it back its grants for the tests after.
+    await p.setup()
   })
 })
 
@@ -304,6 +306,88 @@ describe('revoking', () => {
           .rows[0].n,
     )
     expect(left).toBe(0)
+  })
+
+  it('what a session granted on its objects, to PUBLIC or to another role, is revoked with it', async () => {
+    const outsider = `grantee_${sfx}`
+    const accomplice = `accomplice_${sfx}`
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'grantee-pw'`)
+      await c.query(`CREATE ROLE ${accomplice} NOLOGIN`)
+      // An application role of the database: it may connect, and nothing more.
+      await c.query(`GRANT CONNECT ON DATABASE ${DB.staging} TO ${outsider}`)
+    })
+    try {
+      const { input, cred, handle } = await issue({ operationClass: 'destructive' })
+      const c = await connectAs(cred)
+      // Tables it creates later are granted to PUBLIC by its own default privileges.
+      await c.query('ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO PUBLIC')
+      await c.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO ${outsider}`)
+      await c.query(`CREATE TABLE leak_t (id serial, secret text)`)
+      await c.query(`INSERT INTO leak_t (secret) VALUES ('s')`)
+      await c.query(`CREATE TABLE leak_c (id int, secret text)`)
+      await c.query(`GRANT SELECT (secret), UPDATE (secret) ON leak_c TO ${outsider}`)
+      await c.query(`CREATE VIEW leak_v AS SELECT * FROM leak_c`)
+      await c.query(`GRANT SELECT ON leak_v TO ${accomplice} WITH GRANT OPTION`)
+      await c.query(`CREATE FUNCTION leak_f() RETURNS int LANGUAGE sql AS 'SELECT 1'`)
+      await c.query(`GRANT EXECUTE ON FUNCTION leak_f() TO PUBLIC, ${outsider}`)
+      await c.query(`CREATE TYPE leak_e AS ENUM ('x')`)
+      await c.query(`GRANT USAGE ON TYPE leak_e TO ${outsider}`)
+      const lo = (await c.query(`SELECT lo_from_bytea(0, 'lo-secret'::bytea) AS o`)).rows[0].o as number
+      await c.query(`GRANT SELECT, UPDATE ON LARGE OBJECT ${lo} TO PUBLIC`)
+      await c.end()
+      // The accomplice passes its grant option on to PUBLIC.
+      await withPg(url, DB.staging, async (x) => {
+        await x.query(`SET ROLE ${accomplice}`)
+        await x.query(`GRANT SELECT ON leak_v TO PUBLIC`)
+      })
+
+      const u = withUrl(url, { user: outsider, password: 'grantee-pw' })
+      const attempts = [
+        'SELECT * FROM leak_t',
+        `INSERT INTO leak_t (secret) VALUES ('x')`,
+        `SELECT nextval('leak_t_id_seq')`,
+        'SELECT secret FROM leak_c',
+        `UPDATE leak_c SET secret = 'x'`,
+        'SELECT * FROM leak_v',
+        'SELECT leak_f()',
+        `SELECT lo_get(${lo})`,
+      ]
+      const before = await withPg(u, DB.staging, async (o) => {
+        const r: string[] = []
+        for (const sql of attempts) r.push(await sqlState(o, sql))
+        return r
+      })
+      expect(before).toEqual(attempts.map(() => 'ok'))
+
+      await p.revoke({ ...input, handle })
+      expect(await roleExists(url, cred.username)).toBe(false)
+      const after = await withPg(u, DB.staging, async (o) => {
+        const r: string[] = []
+        for (const sql of attempts) r.push(await sqlState(o, sql))
+        return r
+      })
+      expect(after).toEqual(attempts.map(() => PERMISSION))
+      // No ACL entry of what the session made names PUBLIC, the outsider or the accomplice.
+      const left = await withPg(url, DB.staging, async (x) => {
+        const r = await x.query(
+          `WITH acls AS (
+             SELECT c.relacl AS acl FROM pg_class c WHERE c.relname LIKE 'leak\\_%'
+             UNION ALL SELECT a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+               WHERE c.relname LIKE 'leak\\_%'
+             UNION ALL SELECT proacl FROM pg_proc WHERE proname = 'leak_f'
+             UNION ALL SELECT typacl FROM pg_type WHERE typname = 'leak_e'
+             UNION ALL SELECT lomacl FROM pg_largeobject_metadata WHERE oid = $1)
+           SELECT count(*)::int AS n FROM acls, aclexplode(acl) e
+            WHERE e.grantee = 0 OR e.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2))`,
+          [lo, [outsider, accomplice]],
+        )
+        return r.rows[0].n as number
+      })
+      expect(left).toBe(0)
+    } finally {
+      await cleanup(url, [], [outsider, accomplice], [DB.staging])
+    }
   })
 
   it('on_revoke: drop removes what the session created', async () => {
