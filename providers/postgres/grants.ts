@@ -118,7 +118,7 @@ export async function applyGrants(c: pg.PoolClient, g: EnvGrants): Promise<void>
 /**
  * Refuses grants that would let a group escape its environment: into a database that PUBLIC may
  * not enter (another environment's), into a database owner's privileges (DROP DATABASE), or into
- * a superuser, CREATEROLE or REPLICATION role.
+ * a superuser, CREATEROLE or REPLICATION role, or one that runs programs or reaches server files.
  */
 export async function checkConfinement(
   c: pg.PoolClient,
@@ -132,6 +132,8 @@ export async function checkConfinement(
 export const groupsOf = (g: EnvGrants): string[] =>
   Object.keys(g.classes).map((cls) => g.names.group(g.environment, g.config.database, cls))
 
+const SERVER_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']
+
 async function checkGroup(c: pg.PoolClient, group: string, environment: string): Promise<void> {
   const strong = await c.query(
     `SELECT r.rolname FROM pg_roles r
@@ -142,6 +144,18 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
   if (strong.rowCount)
     throw err.unavailable(
       `the ${environment} groups would be members of role '${strong.rows[0].rolname}', which is a superuser or may create roles or replicate`,
+    )
+  // As good as a superuser: COPY ... PROGRAM runs a shell, and the server's files hold every
+  // database (and its configuration).
+  const server = await c.query(
+    `SELECT r.rolname FROM pg_roles r
+      WHERE r.rolname = ANY($2::text[]) AND pg_has_role($1::name, r.oid, 'MEMBER')
+      ORDER BY 1 LIMIT 1`,
+    [group, SERVER_ROLES],
+  )
+  if (server.rowCount)
+    throw err.unavailable(
+      `the ${environment} groups would be members of role '${server.rows[0].rolname}', which may run programs or reach files on the server`,
     )
   const dbOwner = await c.query(
     `SELECT d.datname FROM pg_database d WHERE pg_has_role($1::name, d.datdba, 'MEMBER') LIMIT 1`,
