@@ -28,13 +28,19 @@ export async function createSessionRole(c: pg.PoolClient, r: NewSessionRole): Pr
   for (let attempt = 0; ; attempt++) {
     await c.query('BEGIN')
     try {
-      const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [r.role])
-      if (exists.rowCount === 0) {
-        await c.query(`CREATE ROLE ${role} WITH ${settings} IN ROLE ${ident(r.group)}`)
-      } else {
-        await c.query(`ALTER ROLE ${role} WITH ${settings}`)
-        await c.query(`GRANT ${ident(r.group)} TO ${role}`)
-      }
+      const found = await c.query(
+        `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
+                current_setting('server_version_num')::int AS version`,
+        [r.role],
+      )
+      const { exists, version } = found.rows[0] as { exists: boolean; version: number }
+      if (!exists) await c.query(`CREATE ROLE ${role} WITH ${settings}`)
+      else await c.query(`ALTER ROLE ${role} WITH ${settings}`)
+      // The group's privileges, not its identity (16+): as the group, the session could make
+      // objects (a SECURITY DEFINER function) that outlive it with the group's rights.
+      await c.query(
+        `GRANT ${ident(r.group)} TO ${role}${version >= 160_000 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
+      )
       await c.query(`COMMENT ON ROLE ${role} IS ${literal(r.comment)}`)
       await c.query('COMMIT')
       return

@@ -390,6 +390,45 @@ describe('revoking', () => {
     }
   })
 
+  it("a session cannot act as its group, so nothing it makes outlives it as the group's (16+)", async ({
+    skip,
+  }) => {
+    // Before 16 every membership allows SET ROLE (docs/providers.md).
+    if (version < 160_000) skip()
+    await withPg(url, DB.staging, async (x) => {
+      await x.query('CREATE TABLE guarded (id int)')
+      await x.query(`ALTER TABLE guarded OWNER TO ${OWNER.staging}`)
+    })
+    const { input, cred, handle } = await issue({ operationClass: 'destructive' })
+    const group = await withPg(url, 'postgres', async (x) => {
+      const r = await x.query(
+        `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+            WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+        [cred.username],
+      )
+      return r.rows[0].rolname as string
+    })
+    const c = await connectAs(cred)
+    // A function that would run any SQL with the destructive group's rights, for anyone.
+    const backdoor = `CREATE FUNCTION backdoor(q text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+        AS $$ BEGIN EXECUTE q; END $$`
+    expect(await sqlState(c, `SET ROLE "${group}"`)).toBe(PERMISSION)
+    expect(await sqlState(c, backdoor)).toBe('ok')
+    expect(await sqlState(c, `ALTER FUNCTION backdoor(text) OWNER TO "${group}"`)).toBe(PERMISSION)
+    await c.end()
+    await p.revoke({ ...input, handle })
+
+    const reader = await connectAs((await issue({ operationClass: 'read' })).cred)
+    expect(await sqlState(reader, `SELECT backdoor('DROP TABLE guarded')`)).toBe(PERMISSION)
+    await reader.end()
+    const kept = await withPg(
+      url,
+      DB.staging,
+      async (x) => (await x.query(`SELECT to_regclass('guarded') AS t`)).rows[0].t,
+    )
+    expect(kept).toBe('guarded')
+  })
+
   it('on_revoke: drop removes what the session created', async () => {
     const q = provider(section({ on_revoke: 'drop' }))
     await q.setup()
