@@ -96,11 +96,14 @@ export async function dropSessionRole(
       for (const row of others.rows as { datname: string }[])
         await elsewhere(row.datname, (x) => x.query(`DROP OWNED BY ${role}`))
     }
+    // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
+    if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
-        // REASSIGN would hand the owner the session's grants too (as the owner's own): undo them.
-        await revokeGrantsOnOwned(c, oid)
+        // A login that raced NOLOGIN may have granted again since.
+        const left = await grantsOnOwned(c, oid)
+        if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
         // Code the session wrote must not run with the owner's rights once the owner has it: every
         // function or procedure it owns runs as its caller, and only for those granted it.
         await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
@@ -129,48 +132,58 @@ export async function dropSessionRole(
 }
 
 /**
- * The ACL of everything a role owns in the current database (and of databases it owns), each with
- * the object as REVOKE names it. Column privileges count as their table's.
+ * The ACL of everything role `o` owns in the current database (and of databases it owns), each
+ * with the object as REVOKE names it. Column privileges count as their table's.
  */
-const OWNED_ACLS = `
+const ownedAcls = (o: number): string => `
   SELECT 'TABLE ' || c.oid::regclass AS obj, c.relacl AS acl FROM pg_class c
-   WHERE c.relowner = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   WHERE c.relowner = ${o} AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   UNION ALL SELECT 'SEQUENCE ' || c.oid::regclass, c.relacl FROM pg_class c
-   WHERE c.relowner = $1 AND c.relkind = 'S'
+   WHERE c.relowner = ${o} AND c.relkind = 'S'
   UNION ALL SELECT 'TABLE ' || c.oid::regclass, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-   WHERE c.relowner = $1 AND a.attacl IS NOT NULL
-  UNION ALL SELECT 'SCHEMA ' || quote_ident(nspname), nspacl FROM pg_namespace WHERE nspowner = $1
-  UNION ALL SELECT 'ROUTINE ' || oid::regprocedure, proacl FROM pg_proc WHERE proowner = $1
-  UNION ALL SELECT 'TYPE ' || oid::regtype, typacl FROM pg_type WHERE typowner = $1
-  UNION ALL SELECT 'LARGE OBJECT ' || oid, lomacl FROM pg_largeobject_metadata WHERE lomowner = $1
-  UNION ALL SELECT 'LANGUAGE ' || quote_ident(lanname), lanacl FROM pg_language WHERE lanowner = $1
+   WHERE c.relowner = ${o} AND a.attacl IS NOT NULL
+  UNION ALL SELECT 'SCHEMA ' || quote_ident(nspname), nspacl FROM pg_namespace WHERE nspowner = ${o}
+  UNION ALL SELECT 'ROUTINE ' || oid::regprocedure, proacl FROM pg_proc WHERE proowner = ${o}
+  UNION ALL SELECT 'TYPE ' || oid::regtype, typacl FROM pg_type WHERE typowner = ${o}
+  UNION ALL SELECT 'LARGE OBJECT ' || oid, lomacl FROM pg_largeobject_metadata WHERE lomowner = ${o}
+  UNION ALL SELECT 'LANGUAGE ' || quote_ident(lanname), lanacl FROM pg_language WHERE lanowner = ${o}
   UNION ALL SELECT 'FOREIGN DATA WRAPPER ' || quote_ident(fdwname), fdwacl FROM pg_foreign_data_wrapper
-   WHERE fdwowner = $1
-  UNION ALL SELECT 'FOREIGN SERVER ' || quote_ident(srvname), srvacl FROM pg_foreign_server WHERE srvowner = $1
-  UNION ALL SELECT 'DATABASE ' || quote_ident(datname), datacl FROM pg_database WHERE datdba = $1`
+   WHERE fdwowner = ${o}
+  UNION ALL SELECT 'FOREIGN SERVER ' || quote_ident(srvname), srvacl FROM pg_foreign_server WHERE srvowner = ${o}
+  UNION ALL SELECT 'DATABASE ' || quote_ident(datname), datacl FROM pg_database WHERE datdba = ${o}`
+
+/** A REVOKE for each role (or PUBLIC) other than `o` holding a privilege on what `o` owns. */
+const revokesOnOwned = (o: number): string => `
+  SELECT DISTINCT format('REVOKE ALL ON %s FROM %s CASCADE', a.obj,
+         CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END) AS sql
+    FROM (${ownedAcls(o)}) a, aclexplode(a.acl) e LEFT JOIN pg_roles g ON g.oid = e.grantee
+   WHERE e.grantee <> ${o}`
+
+const REVOKE_BATCH = 500
+
+/** How many grants on what the role owns are held by anyone but the role itself. */
+export async function grantsOnOwned(c: pg.ClientBase, oid: number): Promise<number> {
+  const r = await c.query(`SELECT count(*)::int AS n FROM (${revokesOnOwned(Number(oid))}) r`)
+  return r.rows[0].n as number
+}
 
 /**
  * Revokes every privilege anyone but the role itself holds on what the role owns: whatever it
  * granted (to PUBLIC, to a role, with grant option and passed on). Its default privileges need
- * nothing: DROP OWNED removes them, and what they granted is on its objects. Throws when a grant
- * is left, so the revocation is retried rather than reported done.
+ * nothing: DROP OWNED removes them, and what they granted is on its objects. Throws when a round
+ * takes nothing back, so the revocation is retried rather than reported done.
  */
 export async function revokeGrantsOnOwned(c: pg.ClientBase, oid: number): Promise<void> {
-  const pending = () =>
-    c.query(
-      `SELECT DISTINCT format('REVOKE ALL ON %s FROM %s CASCADE', o.obj,
-              CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END) AS sql
-         FROM (${OWNED_ACLS}) o, aclexplode(o.acl) e LEFT JOIN pg_roles g ON g.oid = e.grantee
-        WHERE e.grantee <> $1`,
-      [oid],
-    )
+  const o = Number(oid)
   // Run as (or for) the owner, a REVOKE takes back the owner's grants; CASCADE, what those
-  // grantees passed on. A second round finds grants made by a grantee the first round missed.
-  for (let round = 0; round < 3; round++) {
-    const left = (await pending()).rows as { sql: string }[]
-    if (left.length === 0) return
-    if (round === 2) throw err.unavailable(`${left.length} privilege(s) granted by the session role remain`)
-    for (const { sql } of left) await c.query(sql)
+  // grantees passed on. Each REVOKE locks its object, and a session may own many (large objects
+  // cost nothing to make): batches, each its own transaction, keep within the lock table.
+  for (let left = await grantsOnOwned(c, o); left > 0;) {
+    await c.query(`DO $airlock$ DECLARE s text; BEGIN
+      FOR s IN ${revokesOnOwned(o)} LIMIT ${REVOKE_BATCH} LOOP EXECUTE s; END LOOP; END $airlock$`)
+    const now = await grantsOnOwned(c, o)
+    if (now >= left) throw err.unavailable(`${now} privilege(s) granted by the session role remain`)
+    left = now
   }
 }
 

@@ -429,6 +429,26 @@ describe('revoking', () => {
     expect(kept).toBe('guarded')
   })
 
+  it('a session that granted on more objects than one transaction may lock is still revoked', async () => {
+    const { input, cred, handle } = await issue({ operationClass: 'read' })
+    const c = await connectAs(cred)
+    // Large objects cost a read session nothing; each REVOKE locks one (the default lock table
+    // holds 64 per allowed connection).
+    for (let i = 0; i < 20; i++)
+      await c.query(`DO $$ BEGIN FOR i IN 1..1000 LOOP
+        EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO PUBLIC', lo_create(0)); END LOOP; END $$`)
+    await c.end()
+    await p.revoke({ ...input, handle })
+    expect(await roleExists(url, cred.username)).toBe(false)
+    const open = await withPg(url, DB.staging, async (x) => {
+      const r = await x.query(
+        `SELECT count(*)::int AS n FROM pg_largeobject_metadata, aclexplode(lomacl) e WHERE e.grantee = 0`,
+      )
+      return r.rows[0].n as number
+    })
+    expect(open).toBe(0)
+  }, 60_000)
+
   it('on_revoke: drop removes what the session created', async () => {
     const q = provider(section({ on_revoke: 'drop' }))
     await q.setup()
