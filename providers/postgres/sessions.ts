@@ -94,10 +94,14 @@ export async function dropSessionRole(
         [oid],
       )
       for (const row of others.rows as { datname: string }[])
-        await elsewhere(row.datname, (x) => x.query(`DROP OWNED BY ${role}`))
+        await elsewhere(row.datname, async (x) => {
+          await unlinkLargeObjects(x, oid)
+          await x.query(`DROP OWNED BY ${role}`)
+        })
     }
     // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
     if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
+    else await unlinkLargeObjects(c, oid)
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
@@ -160,6 +164,21 @@ const revokesOnOwned = (o: number): string => `
    WHERE e.grantee <> ${o}`
 
 const REVOKE_BATCH = 500
+
+/**
+ * Unlinks the role's large objects in batches. DROP OWNED locks each object it drops in one
+ * transaction, and any role may make large objects, more than the lock table holds: the
+ * revocation would fail every time.
+ */
+async function unlinkLargeObjects(c: pg.ClientBase, oid: number): Promise<void> {
+  for (;;) {
+    const r = await c.query(
+      `SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE lomowner = $1 LIMIT ${REVOKE_BATCH}`,
+      [oid],
+    )
+    if ((r.rowCount ?? 0) < REVOKE_BATCH) return
+  }
+}
 
 /** How many grants on what the role owns are held by anyone but the role itself. */
 export async function grantsOnOwned(c: pg.ClientBase, oid: number): Promise<number> {

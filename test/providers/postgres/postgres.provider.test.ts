@@ -449,6 +449,35 @@ describe('revoking', () => {
     expect(open).toBe(0)
   }, 60_000)
 
+  it('a session that made more large objects than one transaction may lock is still dropped', async () => {
+    const { input, cred, handle } = await issue({ operationClass: 'read' })
+    const c = await connectAs({ ...cred, database: 'postgres' })
+    for (let i = 0; i < 20; i++)
+      await c.query(`DO $$ BEGIN FOR i IN 1..1000 LOOP PERFORM lo_create(0); END LOOP; END $$`)
+    await c.end()
+    const left = () =>
+      withPg(url, 'postgres', async (x) => {
+        const r = await x.query(
+          `SELECT count(*)::int AS n FROM pg_largeobject_metadata WHERE lomowner::regrole::text = $1`,
+          [cred.username],
+        )
+        return r.rows[0].n as number
+      })
+    try {
+      await p.revoke({ ...input, handle })
+      expect(await roleExists(url, cred.username)).toBe(false)
+    } finally {
+      // Whatever happened, nothing stays behind in the shared database.
+      while ((await left()) > 0)
+        await withPg(url, 'postgres', (x) =>
+          x.query(
+            `SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE lomowner::regrole::text = $1 LIMIT 1000`,
+            [cred.username],
+          ),
+        )
+    }
+  }, 60_000)
+
   it('on_revoke: drop removes what the session created', async () => {
     const q = provider(section({ on_revoke: 'drop' }))
     await q.setup()
