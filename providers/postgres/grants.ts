@@ -128,6 +128,31 @@ export async function checkConfinement(
   for (const group of groups) await checkGroup(c, group, environment)
 }
 
+/**
+ * How many privileges in the current database (and on databases) the groups granted: what
+ * sessions passed on with a grant option that `grant_statements` gave their group, recorded as
+ * the group's. Airlock's own grants never come from a group.
+ */
+export async function grantsByGroups(c: pg.PoolClient, groups: string[]): Promise<number> {
+  const r = await c.query(
+    `SELECT count(*)::int AS n FROM (
+       SELECT relacl AS acl FROM pg_class WHERE relacl IS NOT NULL
+       UNION ALL SELECT attacl FROM pg_attribute WHERE attacl IS NOT NULL
+       UNION ALL SELECT nspacl FROM pg_namespace
+       UNION ALL SELECT proacl FROM pg_proc WHERE proacl IS NOT NULL
+       UNION ALL SELECT typacl FROM pg_type WHERE typacl IS NOT NULL
+       UNION ALL SELECT lomacl FROM pg_largeobject_metadata
+       UNION ALL SELECT lanacl FROM pg_language
+       UNION ALL SELECT fdwacl FROM pg_foreign_data_wrapper
+       UNION ALL SELECT srvacl FROM pg_foreign_server
+       UNION ALL SELECT datacl FROM pg_database
+       UNION ALL SELECT defaclacl FROM pg_default_acl) a, aclexplode(a.acl) e
+      WHERE e.grantor IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1::text[]))`,
+    [groups],
+  )
+  return r.rows[0].n as number
+}
+
 /** Groups of an environment that exist (a class set to `none` still has one, without grants). */
 export const groupsOf = (g: EnvGrants): string[] =>
   Object.keys(g.classes).map((cls) => g.names.group(g.environment, g.config.database, cls))

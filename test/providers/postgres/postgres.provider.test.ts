@@ -478,6 +478,47 @@ describe('revoking', () => {
     }
   }, 60_000)
 
+  it("what a session passed on with its group's grant option is revoked with it", async () => {
+    const outsider = `optgrantee_${sfx}`
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'grantee-pw'`)
+      await c.query(`GRANT CONNECT ON DATABASE ${DB.staging} TO ${outsider}`)
+    })
+    const q = provider(
+      section({
+        operation_classes: {
+          read: {
+            grant_statements: [
+              'GRANT CONNECT ON DATABASE {{database}} TO {{group}}',
+              'GRANT USAGE ON SCHEMA {{schemas}} TO {{group}}',
+              'GRANT SELECT ON items TO {{group}} WITH GRANT OPTION',
+            ],
+          },
+        },
+      }),
+    )
+    try {
+      await q.setup()
+      const { input, cred, handle } = await issue({ operationClass: 'read' }, q)
+      const c = await connectAs(cred)
+      // Recorded as granted by the group, not by the session role.
+      await c.query(`GRANT SELECT ON items TO PUBLIC, ${outsider}`)
+      await c.end()
+      const u = withUrl(url, { user: outsider, password: 'grantee-pw' })
+      const read = () => withPg(u, DB.staging, (o) => sqlState(o, 'SELECT * FROM items'))
+      expect(await read()).toBe('ok')
+      await q.revoke({ ...input, handle })
+      expect(await read()).toBe(PERMISSION)
+      // The class keeps its own grants.
+      const reader = await connectAs((await issue({ operationClass: 'read' }, q)).cred)
+      expect(await sqlState(reader, 'SELECT * FROM items')).toBe('ok')
+      await reader.end()
+    } finally {
+      await p.setup()
+      await cleanup(url, [], [outsider], [DB.staging])
+    }
+  })
+
   it('on_revoke: drop removes what the session created', async () => {
     const q = provider(section({ on_revoke: 'drop' }))
     await q.setup()
