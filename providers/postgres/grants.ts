@@ -118,7 +118,7 @@ export async function applyGrants(c: pg.PoolClient, g: EnvGrants): Promise<void>
 /**
  * Refuses grants that would let a group escape its environment: into a database that PUBLIC may
  * not enter (another environment's), into a database owner's privileges (DROP DATABASE), or into
- * a superuser, CREATEROLE or REPLICATION role.
+ * a superuser, CREATEROLE or REPLICATION role, or one that runs programs or reaches server files.
  */
 export async function checkConfinement(
   c: pg.PoolClient,
@@ -128,9 +128,36 @@ export async function checkConfinement(
   for (const group of groups) await checkGroup(c, group, environment)
 }
 
+/**
+ * How many privileges in the current database (and on databases) the groups granted: what
+ * sessions passed on with a grant option that `grant_statements` gave their group, recorded as
+ * the group's. Airlock's own grants never come from a group.
+ */
+export async function grantsByGroups(c: pg.PoolClient, groups: string[]): Promise<number> {
+  const r = await c.query(
+    `SELECT count(*)::int AS n FROM (
+       SELECT relacl AS acl FROM pg_class WHERE relacl IS NOT NULL
+       UNION ALL SELECT attacl FROM pg_attribute WHERE attacl IS NOT NULL
+       UNION ALL SELECT nspacl FROM pg_namespace
+       UNION ALL SELECT proacl FROM pg_proc WHERE proacl IS NOT NULL
+       UNION ALL SELECT typacl FROM pg_type WHERE typacl IS NOT NULL
+       UNION ALL SELECT lomacl FROM pg_largeobject_metadata
+       UNION ALL SELECT lanacl FROM pg_language
+       UNION ALL SELECT fdwacl FROM pg_foreign_data_wrapper
+       UNION ALL SELECT srvacl FROM pg_foreign_server
+       UNION ALL SELECT datacl FROM pg_database
+       UNION ALL SELECT defaclacl FROM pg_default_acl) a, aclexplode(a.acl) e
+      WHERE e.grantor IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1::text[]))`,
+    [groups],
+  )
+  return r.rows[0].n as number
+}
+
 /** Groups of an environment that exist (a class set to `none` still has one, without grants). */
 export const groupsOf = (g: EnvGrants): string[] =>
   Object.keys(g.classes).map((cls) => g.names.group(g.environment, g.config.database, cls))
+
+const SERVER_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']
 
 async function checkGroup(c: pg.PoolClient, group: string, environment: string): Promise<void> {
   const strong = await c.query(
@@ -142,6 +169,18 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
   if (strong.rowCount)
     throw err.unavailable(
       `the ${environment} groups would be members of role '${strong.rows[0].rolname}', which is a superuser or may create roles or replicate`,
+    )
+  // As good as a superuser: COPY ... PROGRAM runs a shell, and the server's files hold every
+  // database (and its configuration).
+  const server = await c.query(
+    `SELECT r.rolname FROM pg_roles r
+      WHERE r.rolname = ANY($2::text[]) AND pg_has_role($1::name, r.oid, 'MEMBER')
+      ORDER BY 1 LIMIT 1`,
+    [group, SERVER_ROLES],
+  )
+  if (server.rowCount)
+    throw err.unavailable(
+      `the ${environment} groups would be members of role '${server.rows[0].rolname}', which may run programs or reach files on the server`,
     )
   const dbOwner = await c.query(
     `SELECT d.datname FROM pg_database d WHERE pg_has_role($1::name, d.datdba, 'MEMBER') LIMIT 1`,

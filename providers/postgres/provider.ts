@@ -10,7 +10,7 @@ import {
 } from '../types.js'
 import type { PostgresConfig } from './config.js'
 import { envConnection, type EnvConnection } from './connection.js'
-import { applyGrants, checkConfinement, groupsOf, ownerOf, type EnvGrants } from './grants.js'
+import { applyGrants, checkConfinement, grantsByGroups, groupsOf, ownerOf, type EnvGrants } from './grants.js'
 import { roleNames } from './names.js'
 import { createSessionRole, dropSessionRole, listSessionRoles } from './sessions.js'
 import { newPassword, scramVerifier } from './sql.js'
@@ -62,6 +62,24 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       )
       .finally(() => (e.applying = null)))
   const prepare = (e: Env): Promise<void> => (e.ready ? Promise.resolve() : apply(e))
+  // Only grant_statements can give a group a grant option to pass on.
+  const withGrantStatements = Object.values(config.classes).some((c) => c.grantStatements !== null)
+  /**
+   * Takes back what sessions passed on with their group's grant option: rebuilding the groups
+   * revokes what was granted to them, and CASCADE what they granted. Throws if that fails, so the
+   * revocation is retried.
+   */
+  const takeBackGroupGrants = async (e: Env): Promise<boolean> => {
+    if (!withGrantStatements) return false
+    const left = () => e.conn.withClient((c) => grantsByGroups(c, groupsOf(e.grants)))
+    if ((await left()) === 0) return false
+    await apply(e)
+    // A rebuild already under way when this one was asked for may have run before the grant.
+    const n = await left()
+    if (n > 0)
+      throw err.unavailable(`environment ${e.grants.environment}: ${n} privilege(s) granted by groups remain`)
+    return true
+  }
 
   return {
     name: ctx.name,
@@ -153,6 +171,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
             'session role dropped',
           )
       }
+      if (await takeBackGroupGrants(e)) return
       // What the session created now belongs to the owner: give the groups their grants on it.
       if (owned > 0 && reassignTo !== null)
         await apply(e).catch((err: unknown) =>
@@ -194,6 +213,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
               }
             }
           }
+          if (removed > 0) await takeBackGroupGrants(e)
         } catch (err) {
           ctx.log.warn({ err: e.conn.safeError(err).message }, 'reaping session roles failed')
         }

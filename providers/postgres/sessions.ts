@@ -28,13 +28,19 @@ export async function createSessionRole(c: pg.PoolClient, r: NewSessionRole): Pr
   for (let attempt = 0; ; attempt++) {
     await c.query('BEGIN')
     try {
-      const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [r.role])
-      if (exists.rowCount === 0) {
-        await c.query(`CREATE ROLE ${role} WITH ${settings} IN ROLE ${ident(r.group)}`)
-      } else {
-        await c.query(`ALTER ROLE ${role} WITH ${settings}`)
-        await c.query(`GRANT ${ident(r.group)} TO ${role}`)
-      }
+      const found = await c.query(
+        `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
+                current_setting('server_version_num')::int AS version`,
+        [r.role],
+      )
+      const { exists, version } = found.rows[0] as { exists: boolean; version: number }
+      if (!exists) await c.query(`CREATE ROLE ${role} WITH ${settings}`)
+      else await c.query(`ALTER ROLE ${role} WITH ${settings}`)
+      // The group's privileges, not its identity (16+): as the group, the session could make
+      // objects (a SECURITY DEFINER function) that outlive it with the group's rights.
+      await c.query(
+        `GRANT ${ident(r.group)} TO ${role}${version >= 160_000 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
+      )
       await c.query(`COMMENT ON ROLE ${role} IS ${literal(r.comment)}`)
       await c.query('COMMIT')
       return
@@ -88,11 +94,20 @@ export async function dropSessionRole(
         [oid],
       )
       for (const row of others.rows as { datname: string }[])
-        await elsewhere(row.datname, (x) => x.query(`DROP OWNED BY ${role}`))
+        await elsewhere(row.datname, async (x) => {
+          await unlinkLargeObjects(x, oid)
+          await x.query(`DROP OWNED BY ${role}`)
+        })
     }
+    // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
+    if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
+    else await unlinkLargeObjects(c, oid)
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
+        // A login that raced NOLOGIN may have granted again since.
+        const left = await grantsOnOwned(c, oid)
+        if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
         // Code the session wrote must not run with the owner's rights once the owner has it: every
         // function or procedure it owns runs as its caller, and only for those granted it.
         await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
@@ -117,6 +132,77 @@ export async function dropSessionRole(
     // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
     if ((e as { code?: string }).code === UNDEFINED_OBJECT) return { existed: false, terminated: 0, owned: 0 }
     throw e
+  }
+}
+
+/**
+ * The ACL of everything role `o` owns in the current database (and of databases it owns), each
+ * with the object as REVOKE names it. Column privileges count as their table's.
+ */
+const ownedAcls = (o: number): string => `
+  SELECT 'TABLE ' || c.oid::regclass AS obj, c.relacl AS acl FROM pg_class c
+   WHERE c.relowner = ${o} AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  UNION ALL SELECT 'SEQUENCE ' || c.oid::regclass, c.relacl FROM pg_class c
+   WHERE c.relowner = ${o} AND c.relkind = 'S'
+  UNION ALL SELECT 'TABLE ' || c.oid::regclass, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relowner = ${o} AND a.attacl IS NOT NULL
+  UNION ALL SELECT 'SCHEMA ' || quote_ident(nspname), nspacl FROM pg_namespace WHERE nspowner = ${o}
+  UNION ALL SELECT 'ROUTINE ' || oid::regprocedure, proacl FROM pg_proc WHERE proowner = ${o}
+  UNION ALL SELECT 'TYPE ' || oid::regtype, typacl FROM pg_type WHERE typowner = ${o}
+  UNION ALL SELECT 'LARGE OBJECT ' || oid, lomacl FROM pg_largeobject_metadata WHERE lomowner = ${o}
+  UNION ALL SELECT 'LANGUAGE ' || quote_ident(lanname), lanacl FROM pg_language WHERE lanowner = ${o}
+  UNION ALL SELECT 'FOREIGN DATA WRAPPER ' || quote_ident(fdwname), fdwacl FROM pg_foreign_data_wrapper
+   WHERE fdwowner = ${o}
+  UNION ALL SELECT 'FOREIGN SERVER ' || quote_ident(srvname), srvacl FROM pg_foreign_server WHERE srvowner = ${o}
+  UNION ALL SELECT 'DATABASE ' || quote_ident(datname), datacl FROM pg_database WHERE datdba = ${o}`
+
+/** A REVOKE for each role (or PUBLIC) other than `o` holding a privilege on what `o` owns. */
+const revokesOnOwned = (o: number): string => `
+  SELECT DISTINCT format('REVOKE ALL ON %s FROM %s CASCADE', a.obj,
+         CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END) AS sql
+    FROM (${ownedAcls(o)}) a, aclexplode(a.acl) e LEFT JOIN pg_roles g ON g.oid = e.grantee
+   WHERE e.grantee <> ${o}`
+
+const REVOKE_BATCH = 500
+
+/**
+ * Unlinks the role's large objects in batches. DROP OWNED locks each object it drops in one
+ * transaction, and any role may make large objects, more than the lock table holds: the
+ * revocation would fail every time.
+ */
+async function unlinkLargeObjects(c: pg.ClientBase, oid: number): Promise<void> {
+  for (;;) {
+    const r = await c.query(
+      `SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE lomowner = $1 LIMIT ${REVOKE_BATCH}`,
+      [oid],
+    )
+    if ((r.rowCount ?? 0) < REVOKE_BATCH) return
+  }
+}
+
+/** How many grants on what the role owns are held by anyone but the role itself. */
+export async function grantsOnOwned(c: pg.ClientBase, oid: number): Promise<number> {
+  const r = await c.query(`SELECT count(*)::int AS n FROM (${revokesOnOwned(Number(oid))}) r`)
+  return r.rows[0].n as number
+}
+
+/**
+ * Revokes every privilege anyone but the role itself holds on what the role owns: whatever it
+ * granted (to PUBLIC, to a role, with grant option and passed on). Its default privileges need
+ * nothing: DROP OWNED removes them, and what they granted is on its objects. Throws when a round
+ * takes nothing back, so the revocation is retried rather than reported done.
+ */
+export async function revokeGrantsOnOwned(c: pg.ClientBase, oid: number): Promise<void> {
+  const o = Number(oid)
+  // Run as (or for) the owner, a REVOKE takes back the owner's grants; CASCADE, what those
+  // grantees passed on. Each REVOKE locks its object, and a session may own many (large objects
+  // cost nothing to make): batches, each its own transaction, keep within the lock table.
+  for (let left = await grantsOnOwned(c, o); left > 0;) {
+    await c.query(`DO $airlock$ DECLARE s text; BEGIN
+      FOR s IN ${revokesOnOwned(o)} LIMIT ${REVOKE_BATCH} LOOP EXECUTE s; END LOOP; END $airlock$`)
+    const now = await grantsOnOwned(c, o)
+    if (now >= left) throw err.unavailable(`${now} privilege(s) granted by the session role remain`)
+    left = now
   }
 }
 

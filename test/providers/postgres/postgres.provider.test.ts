@@ -264,6 +264,8 @@ describe('issuing', () => {
     await expect(q.issue(issueInput({ operationClass: 'destructive' }))).rejects.toThrow(
       "operation class 'destructive' is not granted by provider app-db",
     )
+    // q emptied the shared destructive group: give it back its grants for the tests after.
+    await p.setup()
   })
 })
 
@@ -304,6 +306,217 @@ describe('revoking', () => {
           .rows[0].n,
     )
     expect(left).toBe(0)
+  })
+
+  it('what a session granted on its objects, to PUBLIC or to another role, is revoked with it', async () => {
+    const outsider = `grantee_${sfx}`
+    const accomplice = `accomplice_${sfx}`
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'grantee-pw'`)
+      await c.query(`CREATE ROLE ${accomplice} NOLOGIN`)
+      // An application role of the database: it may connect, and nothing more.
+      await c.query(`GRANT CONNECT ON DATABASE ${DB.staging} TO ${outsider}`)
+    })
+    try {
+      const { input, cred, handle } = await issue({ operationClass: 'destructive' })
+      const c = await connectAs(cred)
+      // Tables it creates later are granted to PUBLIC by its own default privileges.
+      await c.query('ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO PUBLIC')
+      await c.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO ${outsider}`)
+      await c.query(`CREATE TABLE leak_t (id serial, secret text)`)
+      await c.query(`INSERT INTO leak_t (secret) VALUES ('s')`)
+      await c.query(`CREATE TABLE leak_c (id int, secret text)`)
+      await c.query(`GRANT SELECT (secret), UPDATE (secret) ON leak_c TO ${outsider}`)
+      await c.query(`CREATE VIEW leak_v AS SELECT * FROM leak_c`)
+      await c.query(`GRANT SELECT ON leak_v TO ${accomplice} WITH GRANT OPTION`)
+      await c.query(`CREATE FUNCTION leak_f() RETURNS int LANGUAGE sql AS 'SELECT 1'`)
+      await c.query(`GRANT EXECUTE ON FUNCTION leak_f() TO PUBLIC, ${outsider}`)
+      await c.query(`CREATE TYPE leak_e AS ENUM ('x')`)
+      await c.query(`GRANT USAGE ON TYPE leak_e TO ${outsider}`)
+      const lo = (await c.query(`SELECT lo_from_bytea(0, 'lo-secret'::bytea) AS o`)).rows[0].o as number
+      await c.query(`GRANT SELECT, UPDATE ON LARGE OBJECT ${lo} TO PUBLIC`)
+      await c.end()
+      // The accomplice passes its grant option on to PUBLIC.
+      await withPg(url, DB.staging, async (x) => {
+        await x.query(`SET ROLE ${accomplice}`)
+        await x.query(`GRANT SELECT ON leak_v TO PUBLIC`)
+      })
+
+      const u = withUrl(url, { user: outsider, password: 'grantee-pw' })
+      const attempts = [
+        'SELECT * FROM leak_t',
+        `INSERT INTO leak_t (secret) VALUES ('x')`,
+        `SELECT nextval('leak_t_id_seq')`,
+        'SELECT secret FROM leak_c',
+        `UPDATE leak_c SET secret = 'x'`,
+        'SELECT * FROM leak_v',
+        'SELECT leak_f()',
+        `SELECT lo_get(${lo})`,
+      ]
+      const before = await withPg(u, DB.staging, async (o) => {
+        const r: string[] = []
+        for (const sql of attempts) r.push(await sqlState(o, sql))
+        return r
+      })
+      expect(before).toEqual(attempts.map(() => 'ok'))
+
+      await p.revoke({ ...input, handle })
+      expect(await roleExists(url, cred.username)).toBe(false)
+      const after = await withPg(u, DB.staging, async (o) => {
+        const r: string[] = []
+        for (const sql of attempts) r.push(await sqlState(o, sql))
+        return r
+      })
+      expect(after).toEqual(attempts.map(() => PERMISSION))
+      // No ACL entry of what the session made names PUBLIC, the outsider or the accomplice.
+      const left = await withPg(url, DB.staging, async (x) => {
+        const r = await x.query(
+          `WITH acls AS (
+             SELECT c.relacl AS acl FROM pg_class c WHERE c.relname LIKE 'leak\\_%'
+             UNION ALL SELECT a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+               WHERE c.relname LIKE 'leak\\_%'
+             UNION ALL SELECT proacl FROM pg_proc WHERE proname = 'leak_f'
+             UNION ALL SELECT typacl FROM pg_type WHERE typname = 'leak_e'
+             UNION ALL SELECT lomacl FROM pg_largeobject_metadata WHERE oid = $1)
+           SELECT count(*)::int AS n FROM acls, aclexplode(acl) e
+            WHERE e.grantee = 0 OR e.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2))`,
+          [lo, [outsider, accomplice]],
+        )
+        return r.rows[0].n as number
+      })
+      expect(left).toBe(0)
+    } finally {
+      await cleanup(url, [], [outsider, accomplice], [DB.staging])
+    }
+  })
+
+  it("a session cannot act as its group, so nothing it makes outlives it as the group's (16+)", async ({
+    skip,
+  }) => {
+    // Before 16 every membership allows SET ROLE (docs/providers.md).
+    if (version < 160_000) skip()
+    await withPg(url, DB.staging, async (x) => {
+      await x.query('CREATE TABLE guarded (id int)')
+      await x.query(`ALTER TABLE guarded OWNER TO ${OWNER.staging}`)
+    })
+    const { input, cred, handle } = await issue({ operationClass: 'destructive' })
+    const group = await withPg(url, 'postgres', async (x) => {
+      const r = await x.query(
+        `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+            WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+        [cred.username],
+      )
+      return r.rows[0].rolname as string
+    })
+    const c = await connectAs(cred)
+    // A function that would run any SQL with the destructive group's rights, for anyone.
+    const backdoor = `CREATE FUNCTION backdoor(q text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+        AS $$ BEGIN EXECUTE q; END $$`
+    expect(await sqlState(c, `SET ROLE "${group}"`)).toBe(PERMISSION)
+    expect(await sqlState(c, backdoor)).toBe('ok')
+    expect(await sqlState(c, `ALTER FUNCTION backdoor(text) OWNER TO "${group}"`)).toBe(PERMISSION)
+    await c.end()
+    await p.revoke({ ...input, handle })
+
+    const reader = await connectAs((await issue({ operationClass: 'read' })).cred)
+    expect(await sqlState(reader, `SELECT backdoor('DROP TABLE guarded')`)).toBe(PERMISSION)
+    await reader.end()
+    const kept = await withPg(
+      url,
+      DB.staging,
+      async (x) => (await x.query(`SELECT to_regclass('guarded') AS t`)).rows[0].t,
+    )
+    expect(kept).toBe('guarded')
+  })
+
+  it('a session that granted on more objects than one transaction may lock is still revoked', async () => {
+    const { input, cred, handle } = await issue({ operationClass: 'read' })
+    const c = await connectAs(cred)
+    // Large objects cost a read session nothing; each REVOKE locks one (the default lock table
+    // holds 64 per allowed connection).
+    for (let i = 0; i < 20; i++)
+      await c.query(`DO $$ BEGIN FOR i IN 1..1000 LOOP
+        EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO PUBLIC', lo_create(0)); END LOOP; END $$`)
+    await c.end()
+    await p.revoke({ ...input, handle })
+    expect(await roleExists(url, cred.username)).toBe(false)
+    const open = await withPg(url, DB.staging, async (x) => {
+      const r = await x.query(
+        `SELECT count(*)::int AS n FROM pg_largeobject_metadata, aclexplode(lomacl) e WHERE e.grantee = 0`,
+      )
+      return r.rows[0].n as number
+    })
+    expect(open).toBe(0)
+  }, 60_000)
+
+  it('a session that made more large objects than one transaction may lock is still dropped', async () => {
+    const { input, cred, handle } = await issue({ operationClass: 'read' })
+    const c = await connectAs({ ...cred, database: 'postgres' })
+    for (let i = 0; i < 20; i++)
+      await c.query(`DO $$ BEGIN FOR i IN 1..1000 LOOP PERFORM lo_create(0); END LOOP; END $$`)
+    await c.end()
+    const left = () =>
+      withPg(url, 'postgres', async (x) => {
+        const r = await x.query(
+          `SELECT count(*)::int AS n FROM pg_largeobject_metadata WHERE lomowner::regrole::text = $1`,
+          [cred.username],
+        )
+        return r.rows[0].n as number
+      })
+    try {
+      await p.revoke({ ...input, handle })
+      expect(await roleExists(url, cred.username)).toBe(false)
+    } finally {
+      // Whatever happened, nothing stays behind in the shared database.
+      while ((await left()) > 0)
+        await withPg(url, 'postgres', (x) =>
+          x.query(
+            `SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE lomowner::regrole::text = $1 LIMIT 1000`,
+            [cred.username],
+          ),
+        )
+    }
+  }, 60_000)
+
+  it("what a session passed on with its group's grant option is revoked with it", async () => {
+    const outsider = `optgrantee_${sfx}`
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'grantee-pw'`)
+      await c.query(`GRANT CONNECT ON DATABASE ${DB.staging} TO ${outsider}`)
+    })
+    const q = provider(
+      section({
+        operation_classes: {
+          read: {
+            grant_statements: [
+              'GRANT CONNECT ON DATABASE {{database}} TO {{group}}',
+              'GRANT USAGE ON SCHEMA {{schemas}} TO {{group}}',
+              'GRANT SELECT ON items TO {{group}} WITH GRANT OPTION',
+            ],
+          },
+        },
+      }),
+    )
+    try {
+      await q.setup()
+      const { input, cred, handle } = await issue({ operationClass: 'read' }, q)
+      const c = await connectAs(cred)
+      // Recorded as granted by the group, not by the session role.
+      await c.query(`GRANT SELECT ON items TO PUBLIC, ${outsider}`)
+      await c.end()
+      const u = withUrl(url, { user: outsider, password: 'grantee-pw' })
+      const read = () => withPg(u, DB.staging, (o) => sqlState(o, 'SELECT * FROM items'))
+      expect(await read()).toBe('ok')
+      await q.revoke({ ...input, handle })
+      expect(await read()).toBe(PERMISSION)
+      // The class keeps its own grants.
+      const reader = await connectAs((await issue({ operationClass: 'read' }, q)).cred)
+      expect(await sqlState(reader, 'SELECT * FROM items')).toBe('ok')
+      await reader.end()
+    } finally {
+      await p.setup()
+      await cleanup(url, [], [outsider], [DB.staging])
+    }
   })
 
   it('on_revoke: drop removes what the session created', async () => {
@@ -492,6 +705,30 @@ describe('configuration against the server', () => {
       await cleanup(url, [db], [dbOwner])
     }
   })
+
+  it.each(['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'])(
+    'refuses an owner role that is a member of %s: no session runs programs or reads files on the server',
+    async (predefined) => {
+      const owner = `server_owner_${sfx}`
+      await withPg(url, 'postgres', async (c) => {
+        await c.query(`CREATE ROLE ${owner} NOLOGIN`)
+        await c.query(`GRANT ${predefined} TO ${owner}`)
+      })
+      try {
+        const q = provider(
+          section({
+            environments: { staging: { connection: 'vault:pg/staging-admin', database: DB.staging, owner } },
+          }),
+        )
+        const why = `members of role '${predefined}', which may run programs or reach files on the server`
+        await expect(q.setup()).rejects.toThrow(why)
+        await expect(q.issue(issueInput({ operationClass: 'destructive' }))).rejects.toThrow(why)
+      } finally {
+        await p.setup()
+        await cleanup(url, [], [owner], [DB.staging])
+      }
+    },
+  )
 
   it('refuses an owner shared by two environments when it may enter both databases', async () => {
     const shared = `shared_owner_${sfx}`
