@@ -57,9 +57,15 @@ export function createExpiry(deps: ExpiryDeps) {
     const ids = await store.dueSessionIds(now, limit * SPREAD)
     if (ids.length === 0) return { due: 0, expired: 0 }
     const start = ids.length > limit ? Math.floor(Math.random() * (ids.length - limit + 1)) : 0
-    const { recs, dropped } = await store.claimDue(ids.slice(start, start + limit), now, now + CLAIM_MS)
+    const { recs, dropped, unreadable } = await store.claimDue(
+      ids.slice(start, start + limit),
+      now,
+      now + CLAIM_MS,
+    )
     if (dropped > 0)
       log.warn({ dropped }, 'removed the index entries of sessions whose records outlived store.retention')
+    if (unreadable)
+      log.error({ sessions: unreadable }, 'due sessions whose records cannot be read; expiring them later')
 
     // All updates are queued at once, so the audit writer's group commit sends them together.
     const settled = await Promise.allSettled(
