@@ -8,6 +8,7 @@ import { BUDGET } from '../../src/workers/sweeper.js'
 import { client, TestClock, testBroker, type TestBroker } from '../helper.js'
 import { deferred, gatedProvider } from '../support/gated-provider.js'
 import { makeLock, makeRec } from '../support/records.js'
+import { landsUnacked } from '../support/unacked.js'
 
 const DAY = 86_400_000
 const expiredIds = (t: TestBroker) =>
@@ -19,6 +20,7 @@ const expiredIds = (t: TestBroker) =>
 let t: TestBroker
 let peer: TestBroker | undefined
 afterEach(async () => {
+  vi.restoreAllMocks()
   await peer?.close()
   peer = undefined
   await t?.close()
@@ -135,5 +137,21 @@ describe('sweeper passes', () => {
     expect(ext.state.revoked.map((r) => r.sessionId).sort()).toEqual(good.map((r) => r.id).sort())
     // The unreadable one stays due, and is tried again.
     expect(await peer.broker.store.dueSessionIds(clock.now(), 10)).toEqual([bad.id])
+  })
+
+  it('an expiry the replicas did not acknowledge in time still revokes the credentials', async () => {
+    const clock = new TestClock()
+    t = await testBroker({ clock })
+    const ext = gatedProvider()
+    t.broker.runtime().providers.set('ext-api', ext.provider)
+    const api = client(t.app, t.keys)
+    const id = (await api.issue('build-bot', { provider: 'ext-api', ttl_seconds: 60 })).session.id as string
+    clock.advance(61_000)
+
+    // The batch's append lands on the primary; too few replicas acknowledge it.
+    landsUnacked(t.broker.store, 'appendAudit')
+    await t.broker.sweepOnce()
+    expect((await t.broker.store.getSession(id))?.status).toBe('expired')
+    expect(ext.state.revoked.map((r) => r.sessionId)).toEqual([id])
   })
 })
