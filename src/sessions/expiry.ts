@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Metrics } from '../metrics.js'
 import type { Runtime } from '../runtime.js'
+import { ReplicaAckError } from '../store/durable.js'
 import type { Store } from '../store/types.js'
 import { isFinal, type SessionRecord } from '../domain/index.js'
 import { reasonForExpiry, summary } from './model.js'
@@ -57,10 +58,17 @@ export function createExpiry(deps: ExpiryDeps) {
     const ids = await store.dueSessionIds(now, limit * SPREAD)
     if (ids.length === 0) return { due: 0, expired: 0 }
     const start = ids.length > limit ? Math.floor(Math.random() * (ids.length - limit + 1)) : 0
-    const { recs, dropped } = await store.claimDue(ids.slice(start, start + limit), now, now + CLAIM_MS)
+    const { recs, dropped, unreadable } = await store.claimDue(
+      ids.slice(start, start + limit),
+      now,
+      now + CLAIM_MS,
+    )
     if (dropped > 0)
       log.warn({ dropped }, 'removed the index entries of sessions whose records outlived store.retention')
+    if (unreadable)
+      log.error({ sessions: unreadable }, 'due sessions whose records cannot be read; expiring them later')
 
+    let unacked: ReplicaAckError | null = null
     // All updates are queued at once, so the audit writer's group commit sends them together.
     const settled = await Promise.allSettled(
       recs.map(async (before) => {
@@ -71,12 +79,20 @@ export function createExpiry(deps: ExpiryDeps) {
           session_id: rec.id,
           details: { ...summary(rec), from: before.status, reason: reasonForExpiry(before.status) },
         }
-        const r = await records.replaceWith('expire', rec, before, event, { statusOnly: true })
+        const r = await records
+          .replaceWith('expire', rec, before, event, { statusOnly: true })
+          .catch((e: unknown) => {
+            // Too few replicas acknowledged it, but the primary holds it: the session is expired
+            // (and never claimed again), so its credentials are revoked now; the batch reports the error after.
+            if (!(e instanceof ReplicaAckError)) throw e
+            unacked = e
+            return 'ok'
+          })
         return r === 'ok' ? { before, rec } : null
       }),
     )
     const ended: { before: SessionRecord; rec: SessionRecord }[] = []
-    let failure: unknown = null
+    let failure: unknown = unacked
     for (const s of settled) {
       if (s.status === 'rejected') failure ??= s.reason
       else if (s.value) ended.push(s.value)

@@ -13,7 +13,8 @@ const CHUNK = 500
 /**
  * The live sessions `match` accepts, a chunk at a time (each checked at the clock's time when it
  * is read, so a long revoke does not end sessions that expired meanwhile). `only`: just these ids
- * (a provider's list); default: every live one.
+ * (a provider's list); default: every live one. A record that cannot be read is passed over, and
+ * its error thrown once every other chunk was yielded.
  */
 export async function* liveMatching(
   deps: { store: Store; clock: Clock },
@@ -21,12 +22,20 @@ export async function* liveMatching(
   only?: string[],
 ): AsyncGenerator<SessionRecord[]> {
   const ids = only ?? (await deps.store.liveSessionIds())
+  let failure: unknown = null
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const recs = await deps.store.getSessions(ids.slice(i, i + CHUNK))
+    const chunk = ids.slice(i, i + CHUNK)
+    const recs = await deps.store.getSessions(chunk).catch((e: unknown) => {
+      // One record that cannot be read (its profile lost with a failover) must not keep the rest
+      // of its chunk from being revoked: they are read one by one, and the error comes last.
+      failure ??= e
+      return Promise.all(chunk.map((id) => deps.store.getSession(id).catch(() => null)))
+    })
     const now = deps.clock.now()
     const hits = recs.filter(
       (r): r is SessionRecord => r !== null && !isFinal(effectiveStatus(r, now)) && match(r),
     )
     if (hits.length > 0) yield hits
   }
+  if (failure) throw failure
 }

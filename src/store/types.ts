@@ -47,8 +47,14 @@ export interface SessionStore {
    * Claims up to `limit` of these ids that are still due (for expiry), hiding each from other
    * claims until `until`; a later write to the session (or `until` passing) ends the claim. An id
    * whose record is gone (outlived store.retention) is removed from every index instead.
+   * `unreadable`: claimed ids whose records could not be decoded (left out of `recs`; their claim
+   * lapses and they are tried again).
    */
-  claimDue(ids: string[], now: number, until: number): Promise<{ recs: SessionRecord[]; dropped: number }>
+  claimDue(
+    ids: string[],
+    now: number,
+    until: number,
+  ): Promise<{ recs: SessionRecord[]; dropped: number; unreadable?: string[] }>
   /** How many sessions are overdue, and the deadline of the oldest (null: none). */
   expiryLag(now: number): Promise<{ due: number; oldestDeadline: number | null }>
   liveSessionIds(): Promise<string[]>

@@ -3,7 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
+import { Redis } from 'ioredis'
+import { redisKeys } from '../../src/store/keys.js'
+import { profileOf } from '../../src/store/record-codec.js'
 import { arrives } from '../support/bounded.js'
+import { makeRec } from '../support/records.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
@@ -334,6 +338,43 @@ describe('bulk revoke', () => {
     const r = await api.post('/v1/sessions/revoke', 'ops', body)
     expect(r.status).toBe(status)
     expect(r.body.error).toBe(code)
+  })
+
+  it('a record that cannot be read does not keep the other matches from being revoked', async () => {
+    const first = await testBroker()
+    let peer: TestBroker | undefined
+    try {
+      const live = [
+        await client(first.app, first.keys).issue('build-bot', { task: { id: 'BULK-3' } }),
+        await client(first.app, first.keys).issue('build-bot', { task: { id: 'BULK-3' } }),
+      ].map((g) => g.session.id as string)
+      // Alone in its profile, and that profile lost (a failover): its record cannot be decoded.
+      const now = Date.now()
+      const bad = makeRec(now, {
+        status: 'active',
+        agent: 'deploy-bot',
+        task: { id: 'BULK-3', description: null },
+      })
+      expect(await first.broker.store.createSession(bad, 86_400_000, now)).toBe('ok')
+      const redis = new Redis(first.redisUrl)
+      try {
+        const raw = (await redis.get(redisKeys(first.prefix).session(bad.id))) as string
+        expect(await redis.del(redisKeys(first.prefix).profile(profileOf(raw)))).toBe(1)
+      } finally {
+        redis.disconnect()
+      }
+
+      // Another replica, which never saw the profile: the rest are revoked, then it answers 503.
+      peer = await testBroker({ prefix: first.prefix, keys: first.keys })
+      const other = client(peer.app, peer.keys)
+      const r = await other.post('/v1/sessions/revoke', 'ops', { task_id: 'BULK-3' })
+      expect(r.status).toBe(503)
+      for (const id of live)
+        expect((await other.get(`/v1/sessions/${id}`, 'ops')).body.status).toBe('revoked')
+    } finally {
+      await peer?.close()
+      await first.close()
+    }
   })
 
   it('needs the operator role', async () => {

@@ -118,11 +118,26 @@ export function redisSessions(ctx: RedisContext): SessionStore {
         ]
         // Pairs: id, record.
         const claimed = found.filter((_, i) => i % 2 === 0)
-        const recs = await profiles.decode(
-          claimed,
-          found.filter((_, i) => i % 2 === 1),
+        const raws = found.filter((_, i) => i % 2 === 1)
+        // One record that cannot be read (its profile lost with a failover) must not hold up the
+        // rest of the batch: each is then read alone, and one that still fails stays claimed, so
+        // it is tried again when its claim lapses.
+        const recs = await profiles.decode(claimed, raws).catch(() =>
+          Promise.all(
+            claimed.map((id, i) =>
+              profiles.decode([id], [raws[i] ?? null]).then(
+                ([r]) => r ?? null,
+                () => null,
+              ),
+            ),
+          ),
         )
-        return { recs: recs as SessionRecord[], dropped }
+        const unreadable = claimed.filter((_, i) => !recs[i])
+        return {
+          recs: recs.filter((r): r is SessionRecord => r !== null),
+          dropped,
+          ...(unreadable.length > 0 && { unreadable }),
+        }
       }),
     expiryLag: (now) =>
       guard('count', async () => {
