@@ -157,7 +157,17 @@ export async function grantsByGroups(c: pg.PoolClient, groups: string[]): Promis
 export const groupsOf = (g: EnvGrants): string[] =>
   Object.keys(g.classes).map((cls) => g.names.group(g.environment, g.config.database, cls))
 
-const SERVER_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']
+/** Predefined roles no group may reach, and why: each escapes an environment and its class. */
+const PREDEFINED_REFUSED: Record<string, string> = {
+  // COPY ... PROGRAM runs a shell; the server's files hold every database (and its configuration).
+  pg_execute_server_program: 'may run programs on the server',
+  pg_read_server_files: 'may read files on the server',
+  pg_write_server_files: 'may write files on the server',
+  // Every table of every database, whatever the class grants.
+  pg_read_all_data: 'may read every table of every database',
+  pg_write_all_data: 'may write every table of every database',
+  pg_signal_backend: "may cancel or end other roles' connections",
+}
 
 async function checkGroup(c: pg.PoolClient, group: string, environment: string): Promise<void> {
   const strong = await c.query(
@@ -170,18 +180,18 @@ async function checkGroup(c: pg.PoolClient, group: string, environment: string):
     throw err.unavailable(
       `the ${environment} groups would be members of role '${strong.rows[0].rolname}', which is a superuser or may create roles or replicate`,
     )
-  // As good as a superuser: COPY ... PROGRAM runs a shell, and the server's files hold every
-  // database (and its configuration).
   const server = await c.query(
     `SELECT r.rolname FROM pg_roles r
       WHERE r.rolname = ANY($2::text[]) AND pg_has_role($1::name, r.oid, 'MEMBER')
       ORDER BY 1 LIMIT 1`,
-    [group, SERVER_ROLES],
+    [group, Object.keys(PREDEFINED_REFUSED)],
   )
-  if (server.rowCount)
+  if (server.rowCount) {
+    const role = server.rows[0].rolname as string
     throw err.unavailable(
-      `the ${environment} groups would be members of role '${server.rows[0].rolname}', which may run programs or reach files on the server`,
+      `the ${environment} groups would be members of role '${role}', which ${PREDEFINED_REFUSED[role]}`,
     )
+  }
   const dbOwner = await c.query(
     `SELECT d.datname FROM pg_database d WHERE pg_has_role($1::name, d.datdba, 'MEMBER') LIMIT 1`,
     [group],

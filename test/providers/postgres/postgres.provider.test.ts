@@ -704,29 +704,33 @@ describe('configuration against the server', () => {
     }
   })
 
-  it.each(['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'])(
-    'refuses an owner role that is a member of %s: no session runs programs or reads files on the server',
-    async (predefined) => {
-      const owner = `server_owner_${sfx}`
-      await withPg(url, 'postgres', async (c) => {
-        await c.query(`CREATE ROLE ${owner} NOLOGIN`)
-        await c.query(`GRANT ${predefined} TO ${owner}`)
-      })
-      try {
-        const q = provider(
-          section({
-            environments: { staging: { connection: 'vault:pg/staging-admin', database: DB.staging, owner } },
-          }),
-        )
-        const why = `members of role '${predefined}', which may run programs or reach files on the server`
-        await expect(q.setup()).rejects.toThrow(why)
-        await expect(q.issue(issueInput({ operationClass: 'destructive' }))).rejects.toThrow(why)
-      } finally {
-        await p.setup()
-        await cleanup(url, [], [owner], [DB.staging])
-      }
-    },
-  )
+  it.each([
+    ['pg_execute_server_program', 'may run programs on the server'],
+    ['pg_read_server_files', 'may read files on the server'],
+    ['pg_write_server_files', 'may write files on the server'],
+    ['pg_read_all_data', 'may read every table of every database'],
+    ['pg_write_all_data', 'may write every table of every database'],
+    ['pg_signal_backend', "may cancel or end other roles' connections"],
+  ])('refuses an owner role that is a member of %s: no session %s', async (predefined, what) => {
+    const owner = `server_owner_${sfx}`
+    await withPg(url, 'postgres', async (c) => {
+      await c.query(`CREATE ROLE ${owner} NOLOGIN`)
+      await c.query(`GRANT ${predefined} TO ${owner}`)
+    })
+    try {
+      const q = provider(
+        section({
+          environments: { staging: { connection: 'vault:pg/staging-admin', database: DB.staging, owner } },
+        }),
+      )
+      const why = `members of role '${predefined}', which ${what}`
+      await expect(q.setup()).rejects.toThrow(why)
+      await expect(q.issue(issueInput({ operationClass: 'destructive' }))).rejects.toThrow(why)
+    } finally {
+      await p.setup()
+      await cleanup(url, [], [owner], [DB.staging])
+    }
+  })
 
   it('refuses an owner shared by two environments when it may enter both databases', async () => {
     const shared = `shared_owner_${sfx}`
