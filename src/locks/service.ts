@@ -15,6 +15,9 @@ import { scopeOf } from '../domain/session.js'
 
 export type LockRequest = Static<typeof LockRequestSchema>
 
+/** The last moment RFC 3339 can write (its years have four digits). */
+const LAST_RFC3339_MS = Date.parse('9999-12-31T23:59:59.999Z')
+
 export function createLockService(deps: {
   store: LockStore
   sessions: SessionService
@@ -41,6 +44,11 @@ export function createLockService(deps: {
         expiresAt = Date.parse(body.expires_at)
         if (!Number.isFinite(expiresAt)) throw err.invalid('expires_at: expected an RFC 3339 time')
         if (expiresAt <= now) throw err.invalid('expires_at: must be in the future')
+        // Past year 9999 (UTC) a time has no RFC 3339 form to answer with.
+        if (expiresAt > LAST_RFC3339_MS)
+          throw err.invalid(
+            'expires_at: at most 9999-12-31T23:59:59Z; leave it out for a lock that never expires',
+          )
       }
       const lock: Lock = {
         id: newLockId(),

@@ -577,6 +577,12 @@ describe('locks', () => {
       /future/,
     ],
     [{ agent: 'build-bot', reason: 'x', expires_at: 'tomorrow' }, 400, 'invalid_request', /expires_at/],
+    [
+      { agent: 'build-bot', reason: 'x', expires_at: '9999-12-31T23:59:59-23:59' },
+      400,
+      'invalid_request',
+      /at most 9999-12-31T23:59:59Z/,
+    ],
   ])('%j -> %i', async (body, status, code, message) => {
     const r = await api.post('/v1/locks', 'ops', body)
     expect(r.status).toBe(status)
