@@ -258,6 +258,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase()
     if (encoding !== 'identity') {
+      // Discarded unread: its abort error must not go unhandled, which would end the process.
+      res.body.on('error', () => {})
       res.body.destroy()
       await audited(502, 'upstream_error')
       throw err.upstream(

@@ -4,6 +4,7 @@
 // upstream breaks off is an error, never a truncated success.
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
@@ -33,6 +34,9 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' })
       res.write('{"partial":')
       setImmediate(() => res.socket?.destroy())
+    } else if (s.url.endsWith('/gzip')) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' })
+      res.end(gzipSync(`compressed ${CANARY}`))
     } else res.end('?')
   })
   tb = await testBroker({
@@ -119,6 +123,19 @@ describe('gateway answers', () => {
       .catch((e: Error) => ({ status: 0, text: e.message }))
     if (outcome.status === 502) expect(JSON.parse(outcome.text)).toMatchObject({ error: 'upstream_error' })
     else expect(outcome).toMatchObject({ status: 0, text: /other side closed|terminated/ })
+  })
+
+  it('a compressed answer is refused with 502, and the broker goes on answering', async () => {
+    const { grant } = await session()
+    const headers = { authorization: `Bearer ${grant.token}` }
+    const r = await request(`${base}/gzip`, { headers })
+    expect(r.statusCode).toBe(502)
+    expect(await r.body.json()).toMatchObject({ error: 'upstream_error' })
+    // The discarded answer must not take the process down with it.
+    await new Promise((ok) => setTimeout(ok, 50))
+    const next = await request(`${base}/whole`, { headers })
+    expect(next.statusCode).toBe(200)
+    await next.body.dump()
   })
 
   it('many calls on one token, then a revocation: the very next call is refused', async () => {
