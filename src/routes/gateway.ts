@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { pipeline } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
@@ -48,6 +48,12 @@ function secretsOf(where: string, credential: string): SecretForms {
     secretForms.set(where, s)
   }
   return s
+}
+
+/** Drops an upstream answer unread: its abort error must not go unhandled, which ends the process. */
+const discard = (body: Readable): void => {
+  body.on('error', () => {})
+  body.destroy()
 }
 
 const joined = (chunks: Buffer[]): Buffer =>
@@ -258,9 +264,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase()
     if (encoding !== 'identity') {
-      // Discarded unread: its abort error must not go unhandled, which would end the process.
-      res.body.on('error', () => {})
-      res.body.destroy()
+      discard(res.body)
       await audited(502, 'upstream_error')
       throw err.upstream(
         `${provider.name} answered with a ${encoding}-encoded body, which the gateway cannot check`,
@@ -273,11 +277,11 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       audited(res.statusCode, 'forwarded'),
     ])
     if (!written) {
-      res.body.destroy()
+      discard(res.body)
       throw auditDown(`the answer of ${provider.name} is withheld (the call did reach it)`)
     }
     if (start === null || (!start.ended && (res.body.errored || res.body.destroyed))) {
-      res.body.destroy()
+      discard(res.body)
       throw err.upstream(`${provider.name} broke off its answer`)
     }
     reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.forms))
