@@ -37,6 +37,16 @@ function validationMessage(fe: FastifyError): string {
     return `the ${where} is missing the required field '${at ? `${at}.${field}` : field}'`
   }
   if (first.keyword === 'maximum' && first.parentSchema?.['x-too-big']) return first.parentSchema['x-too-big']
+  if (first.keyword === 'const' || first.keyword === 'enum') {
+    // A union of literals fails once per literal: name them all, not "must be equal to constant".
+    const allowed = (fe.validation ?? [])
+      .filter((e) => e.instancePath === first.instancePath)
+      .flatMap((e) => {
+        const p = e.params as { allowedValue?: unknown; allowedValues?: unknown[] }
+        return e.keyword === 'const' ? [p.allowedValue] : e.keyword === 'enum' ? (p.allowedValues ?? []) : []
+      })
+    return `${where}${first.instancePath} must be one of: ${allowed.map(String).join(', ')}`
+  }
   return `${where}${first.instancePath} ${first.message ?? 'is invalid'}`
 }
 

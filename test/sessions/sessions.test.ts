@@ -311,7 +311,11 @@ describe('listing', () => {
     expect(seen.sort()).toEqual([...mine].sort())
     expect((await api.get('/v1/sessions?limit=0', 'bob')).body.error).toBe('invalid_request')
     expect((await api.get('/v1/sessions?cursor=%%%', 'bob')).body.error).toBe('invalid_request')
-    expect((await api.get('/v1/sessions?status=bogus', 'bob')).body.error).toBe('invalid_request')
+    expect((await api.get('/v1/sessions?status=bogus', 'bob')).body).toMatchObject({
+      error: 'invalid_request',
+      message:
+        'querystring/status must be one of: pending_approval, approved, active, denied, expired, revoked',
+    })
     expect((await api.get('/v1/sessions', 'build-bot')).body.error).toBe('forbidden')
   })
 })
