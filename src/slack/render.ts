@@ -47,10 +47,10 @@ export interface RenderContext {
   destructive: boolean
 }
 
-// C0 and C1 controls except tab and newline, and the Unicode direction overrides and isolates that
-// can make text read differently from what it is.
+// C0 and C1 controls except tab and newline, and the Unicode direction marks, overrides and
+// isolates that can make text read differently from what it is.
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
 
 /** Cleans text and cuts it to `max` UTF-16 units (never splitting a surrogate pair), marking the cut. */
 export function clip(raw: string, max: number): string {

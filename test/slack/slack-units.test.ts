@@ -164,6 +164,10 @@ describe('renderRequest', () => {
     expect(just).toContain('<!channel> <https://evil.example|click>')
   })
 
+  it('direction marks of every script are taken out', () => {
+    expect(clip('vol-\u061Cprod\u200E-\u200Fdb\u2067', 100)).toBe('vol-prod-db')
+  })
+
   it('text that is only unsafe characters still yields a valid (non-empty) text object', () => {
     const m = render({ justification: '\u0000\u0007\u202E', task: { id: 'T', description: '' } })
     expect(blockProblem(m.blocks)).toBeNull()
