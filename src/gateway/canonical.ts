@@ -37,8 +37,13 @@ function graphqlElement(v: unknown): unknown {
   return { ...o, query, variables, operationName: o['operationName'] ?? null }
 }
 
+/** A body that is not JSON, kept as its text. */
+class TextBody {
+  constructor(readonly text: string) {}
+}
+
 /**
- * The body as a JSON value when it is JSON (GraphQL documents printed), else its text; null when
+ * The body as a JSON value when it is JSON (GraphQL documents printed), else a TextBody; null when
  * empty. Read strictly (strict-json.ts): a body with a repeated key counts as text, so it matches
  * only the very same text, and numbers keep the digits they were sent with.
  */
@@ -47,16 +52,26 @@ function bodyValue(body: unknown, graphql: boolean): unknown {
   let v: unknown = body
   if (typeof body === 'string') {
     const read = parseStrictJson(body, { exact: true })
-    if (typeof read === 'string') return { text: body }
+    if (typeof read === 'string') return new TextBody(body)
     v = read.value
   }
   if (!graphql) return v
   return Array.isArray(v) ? v.map(graphqlElement) : graphqlElement(v)
 }
 
+/**
+ * A text body is digested as [method, path, null, text]: as [method, path, {text}] it would match
+ * the JSON body {"text": ...}, another request to the upstream. JSON bodies keep their digest.
+ */
+function canonicalCall(method: string, path: string, body: unknown, graphql: boolean): unknown[] {
+  const call = [method.toUpperCase(), path === '' ? '/' : path]
+  const v = bodyValue(body, graphql)
+  return v instanceof TextBody ? [...call, null, v.text] : [...call, v]
+}
+
 const digest = (method: string, path: string, body: unknown, graphql: boolean): string =>
   createHash('sha256')
-    .update(canonicalJson([method.toUpperCase(), path === '' ? '/' : path, bodyValue(body, graphql)]))
+    .update(canonicalJson(canonicalCall(method, path, body, graphql)))
     .digest('hex')
 
 /** The action's canonical digest, or why the action is not a request the gateway could carry. */

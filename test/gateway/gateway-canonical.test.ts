@@ -70,4 +70,13 @@ describe('action canonical form', () => {
       asText,
     )
   })
+
+  it('tells a text body from a JSON object that holds the same text', () => {
+    const asJson = actionDigest({ method: 'POST', path: '/api/run', body: { text: 'drop all' } }, false)
+    expect(requestDigest('POST', '/api/run', Buffer.from('{"text":"drop all"}'), false)).toBe(asJson)
+    expect(requestDigest('POST', '/api/run', Buffer.from('drop all'), false)).not.toBe(asJson)
+    const asText = actionDigest({ method: 'POST', path: '/api/run', body: 'drop all' }, false)
+    expect(requestDigest('POST', '/api/run', Buffer.from('drop all'), false)).toBe(asText)
+    expect(requestDigest('POST', '/api/run', Buffer.from('{"text":"drop all"}'), false)).not.toBe(asText)
+  })
 })
