@@ -81,10 +81,26 @@ export function actionDigest(a: Action, graphql: boolean): string | { invalid: s
   return digest(a.method, c.path + c.query, a.body, graphql)
 }
 
+/** UTF-8 that throws rather than read malformed bytes as U+FFFD, and keeps a byte order mark. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /** The digest of a request as it arrived (path relative to the gateway URL, query string kept). */
-export const requestDigest = (
+export function requestDigest(
   method: string,
   relativePath: string,
   body: Buffer | null,
   graphql: boolean,
-): string => digest(method, relativePath, body && body.length > 0 ? body.toString('utf8') : null, graphql)
+): string {
+  if (body === null || body.length === 0) return digest(method, relativePath, null, graphql)
+  let text: string
+  try {
+    text = utf8.decode(body)
+  } catch {
+    // Malformed UTF-8: read as U+FFFD it would match an action holding U+FFFD, while the upstream
+    // may read those bytes as something else (Latin-1, say). No action holds raw bytes.
+    return createHash('sha256')
+      .update(canonicalJson([method, relativePath, null, null, body.toString('base64')]))
+      .digest('hex')
+  }
+  return digest(method, relativePath, text, graphql)
+}
