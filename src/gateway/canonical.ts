@@ -37,8 +37,13 @@ function graphqlElement(v: unknown): unknown {
   return { ...o, query, variables, operationName: o['operationName'] ?? null }
 }
 
+/** A body that is not JSON, kept as its text. */
+class TextBody {
+  constructor(readonly text: string) {}
+}
+
 /**
- * The body as a JSON value when it is JSON (GraphQL documents printed), else its text; null when
+ * The body as a JSON value when it is JSON (GraphQL documents printed), else a TextBody; null when
  * empty. Read strictly (strict-json.ts): a body with a repeated key counts as text, so it matches
  * only the very same text, and numbers keep the digits they were sent with.
  */
@@ -47,16 +52,26 @@ function bodyValue(body: unknown, graphql: boolean): unknown {
   let v: unknown = body
   if (typeof body === 'string') {
     const read = parseStrictJson(body, { exact: true })
-    if (typeof read === 'string') return { text: body }
+    if (typeof read === 'string') return new TextBody(body)
     v = read.value
   }
   if (!graphql) return v
   return Array.isArray(v) ? v.map(graphqlElement) : graphqlElement(v)
 }
 
+/**
+ * A text body is digested as [method, path, null, text]: as [method, path, {text}] it would match
+ * the JSON body {"text": ...}, another request to the upstream. JSON bodies keep their digest.
+ */
+function canonicalCall(method: string, path: string, body: unknown, graphql: boolean): unknown[] {
+  const call = [method.toUpperCase(), path === '' ? '/' : path]
+  const v = bodyValue(body, graphql)
+  return v instanceof TextBody ? [...call, null, v.text] : [...call, v]
+}
+
 const digest = (method: string, path: string, body: unknown, graphql: boolean): string =>
   createHash('sha256')
-    .update(canonicalJson([method.toUpperCase(), path === '' ? '/' : path, bodyValue(body, graphql)]))
+    .update(canonicalJson(canonicalCall(method, path, body, graphql)))
     .digest('hex')
 
 /** The action's canonical digest, or why the action is not a request the gateway could carry. */
@@ -66,10 +81,26 @@ export function actionDigest(a: Action, graphql: boolean): string | { invalid: s
   return digest(a.method, c.path + c.query, a.body, graphql)
 }
 
+/** UTF-8 that throws rather than read malformed bytes as U+FFFD, and keeps a byte order mark. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /** The digest of a request as it arrived (path relative to the gateway URL, query string kept). */
-export const requestDigest = (
+export function requestDigest(
   method: string,
   relativePath: string,
   body: Buffer | null,
   graphql: boolean,
-): string => digest(method, relativePath, body && body.length > 0 ? body.toString('utf8') : null, graphql)
+): string {
+  if (body === null || body.length === 0) return digest(method, relativePath, null, graphql)
+  let text: string
+  try {
+    text = utf8.decode(body)
+  } catch {
+    // Malformed UTF-8: read as U+FFFD it would match an action holding U+FFFD, while the upstream
+    // may read those bytes as something else (Latin-1, say). No action holds raw bytes.
+    return createHash('sha256')
+      .update(canonicalJson([method, relativePath, null, null, body.toString('base64')]))
+      .digest('hex')
+  }
+  return digest(method, relativePath, text, graphql)
+}

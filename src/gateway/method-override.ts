@@ -5,17 +5,27 @@
 // could delete: such a parameter is refused. (Its header forms are never forwarded: forward.ts.)
 
 const FORM = 'application/x-www-form-urlencoded'
-const MULTIPART = 'multipart/form-data'
+const MULTIPART_ANY = 'multipart/'
 
-const mediaType = (contentType: string): string => (contentType.split(';')[0] ?? '').trim().toLowerCase()
-
-const isJson = (type: string): boolean => type === 'application/json' || type.endsWith('+json')
+/**
+ * How the frameworks may read a body, judged as the laxest of them does: Rack ends the media type
+ * at `,` as well as `;` (PHP at a space too) and reads a POST with none as a form, and any
+ * `multipart/*` for its parts; Laravel reads JSON when `/json` or `+json` is anywhere in the header.
+ */
+function readings(contentType: string): { form: boolean; multipart: boolean; json: boolean } {
+  const type = (contentType.trim().split(/[;,\s]/)[0] ?? '').toLowerCase()
+  return {
+    form: type === FORM || type === '',
+    multipart: type.startsWith(MULTIPART_ANY),
+    json: /[/+]json/i.test(contentType),
+  }
+}
 
 /** Whether a request's body must be read whole to look for an override: a POST form or JSON body. */
 export function mayOverride(method: string, contentType: string): boolean {
   if (method !== 'POST') return false
-  const type = mediaType(contentType)
-  return type === FORM || type === MULTIPART || isJson(type)
+  const r = readings(contentType)
+  return r.form || r.multipart || r.json
 }
 
 /**
@@ -73,13 +83,13 @@ export function methodOverride(
   const refusal = (where: string) =>
     `a _method parameter in the ${where} can change the method the upstream runs; send that method itself`
   if (query !== '' && formNames(query.slice(1)).some(isOverride)) return refusal('query string')
-  if (body === null || !mayOverride(method, contentType)) return null
-  const type = mediaType(contentType)
-  const names =
-    type === FORM
-      ? formNames(body.toString('utf8'))
-      : type === MULTIPART
-        ? multipartNames(body)
-        : jsonKeys(body)
+  if (body === null || method !== 'POST') return null
+  // Every reading one framework or another may give the body.
+  const r = readings(contentType)
+  const names = [
+    ...(r.form ? formNames(body.toString('utf8')) : []),
+    ...(r.multipart ? multipartNames(body) : []),
+    ...(r.json ? jsonKeys(body) : []),
+  ]
   return names.some(isOverride) ? refusal('body') : null
 }

@@ -70,4 +70,28 @@ describe('action canonical form', () => {
       asText,
     )
   })
+
+  it('tells a text body from a JSON object that holds the same text', () => {
+    const asJson = actionDigest({ method: 'POST', path: '/api/run', body: { text: 'drop all' } }, false)
+    expect(requestDigest('POST', '/api/run', Buffer.from('{"text":"drop all"}'), false)).toBe(asJson)
+    expect(requestDigest('POST', '/api/run', Buffer.from('drop all'), false)).not.toBe(asJson)
+    const asText = actionDigest({ method: 'POST', path: '/api/run', body: 'drop all' }, false)
+    expect(requestDigest('POST', '/api/run', Buffer.from('drop all'), false)).toBe(asText)
+    expect(requestDigest('POST', '/api/run', Buffer.from('{"text":"drop all"}'), false)).not.toBe(asText)
+  })
+
+  it('tells bodies apart by their bytes: malformed UTF-8 or a byte order mark matches no action', () => {
+    const approved = actionDigest({ method: 'POST', path: '/api/v', body: { name: 'a\ufffdb' } }, false)
+    const bytes = (...b: number[]) =>
+      Buffer.concat([Buffer.from('{"name":"a'), Buffer.from(b), Buffer.from('b"}')])
+    // U+FFFD sent as itself matches; bytes that a decoder would replace with it do not.
+    expect(requestDigest('POST', '/api/v', bytes(0xef, 0xbf, 0xbd), false)).toBe(approved)
+    expect(requestDigest('POST', '/api/v', bytes(0xff), false)).not.toBe(approved)
+    expect(requestDigest('POST', '/api/v', bytes(0xe9), false)).not.toBe(approved)
+    expect(requestDigest('POST', '/api/v', bytes(0xff), false)).not.toBe(
+      requestDigest('POST', '/api/v', bytes(0xe9), false),
+    )
+    const plain = actionDigest({ method: 'POST', path: '/api/v', body: { a: 1 } }, false)
+    expect(requestDigest('POST', '/api/v', Buffer.from('\ufeff{"a":1}'), false)).not.toBe(plain)
+  })
 })

@@ -182,6 +182,24 @@ describe('gateway: plain HTTP', () => {
     )
   })
 
+  it('a _method in a body that Rack, PHP or Laravel reads despite an odd Content-Type is 400 and reaches no upstream', async () => {
+    const { grant } = await session()
+    const before = upstream.seen.length
+    const refused = [
+      // No Content-Type: Rack reads a POST's body as a form.
+      await call(grant.token, 'POST', '/api/things/1', '_method=DELETE'),
+      await call(grant.token, 'POST', '/api/things/1', '{"_method":"DELETE"}', {
+        'content-type': 'text/plain; x="/json"',
+      }),
+      // Laravel reads JSON wherever the header holds /json.
+      await call(grant.token, 'POST', '/api/things/1', '{"_method":"DELETE"}', {
+        'content-type': 'text/json',
+      }),
+    ]
+    expect(refused.map((r) => [r.status, r.json().error])).toEqual(Array(3).fill([400, 'invalid_request']))
+    expect(upstream.seen.length).toBe(before)
+  })
+
   it('the credential is redacted from headers and from a body that splits it across chunks; hop-by-hop headers are dropped', async () => {
     const { grant } = await session('read')
     const r = await call(grant.token, 'GET', '/echo')

@@ -34,6 +34,30 @@ describe('method overrides', () => {
     ['multipart, RFC 2231 name', 'POST', '', MULTIPART, multipart(["name*=utf-8''%5Fmethod", 'DELETE'])],
     ['JSON key', 'POST', '', 'application/json', body('{"a":1,"_method":"DELETE"}')],
     ['JSON key, escaped', 'POST', '', 'application/vnd.api+json', body('{"\\u005fmethod":"DELETE"}')],
+    ['form body with no Content-Type (Rack reads a form)', 'POST', '', '', body('_method=DELETE')],
+    [
+      'form body, its type ended by a comma (Rack)',
+      'POST',
+      '',
+      `${FORM}, text/plain`,
+      body('_method=DELETE'),
+    ],
+    ['form body, its type ended by a space (PHP)', 'POST', '', `${FORM} x`, body('_method=DELETE')],
+    [
+      'multipart/mixed part (Rack)',
+      'POST',
+      '',
+      `multipart/mixed; boundary=${BOUNDARY}`,
+      multipart(['name="_method"', 'DELETE']),
+    ],
+    ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
+    [
+      'JSON key, /json in a parameter (Laravel)',
+      'POST',
+      '',
+      'text/plain; x=/json',
+      body('{"_method":"DELETE"}'),
+    ],
   ])('is refused in a %s', (_what, method, query, type, b) => {
     expect(methodOverride(method, query, type, b)).toMatch(/^a _method parameter in the (query string|body)/)
   })
@@ -67,6 +91,10 @@ describe('method overrides', () => {
     expect(mayOverride('POST', MULTIPART)).toBe(true)
     expect(mayOverride('POST', 'Application/JSON; charset=utf-8')).toBe(true)
     expect(mayOverride('POST', 'application/octet-stream')).toBe(false)
+    expect(mayOverride('POST', '')).toBe(true)
+    expect(mayOverride('POST', `${FORM},text/plain`)).toBe(true)
+    expect(mayOverride('POST', 'text/json')).toBe(true)
+    expect(mayOverride('POST', 'text/plain')).toBe(false)
     expect(mayOverride('PUT', 'application/json')).toBe(false)
   })
 })
