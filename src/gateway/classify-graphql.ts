@@ -129,11 +129,24 @@ function parseJson(text: string, what: string): unknown {
   return typeof r === 'string' ? new Invalid(r) : r.value
 }
 
+/** The fields of a GraphQL request over POST; `extensions` is passed on, but never a stored query. */
+const POST_FIELDS = new Set(['query', 'variables', 'operationName', 'extensions'])
+
 function requestOf(v: unknown): GraphqlRequest | string {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a GraphQL request is a JSON object'
   const o = v as Record<string, unknown>
   if (typeof o['query'] !== 'string' || o['query'].length === 0)
     return 'the GraphQL request has no query (persisted queries are not supported)'
+  // A server that looks operations up by a stored id or hash could run one other than the text
+  // checked here: such fields are refused, not passed on.
+  const other = Object.keys(o).find((k) => !POST_FIELDS.has(k))
+  if (other !== undefined)
+    return `a GraphQL request takes query, variables, operationName and extensions, not ${short(other)}`
+  const ext = o['extensions']
+  if (ext !== undefined && ext !== null && (typeof ext !== 'object' || Array.isArray(ext)))
+    return 'extensions must be a JSON object'
+  if (ext && 'persistedQuery' in ext)
+    return 'persisted queries are not supported: send the query text without extensions.persistedQuery'
   const vars = o['variables']
   if (vars instanceof Invalid) return vars.message
   if (vars !== undefined && vars !== null && (typeof vars !== 'object' || Array.isArray(vars)))

@@ -305,6 +305,23 @@ const TABLE: [string, unknown, Expect, { cls?: string; env?: string; method?: st
     { extensions: { persistedQuery: { sha256Hash: 'x' } } },
     invalid(/no query/),
   ],
+  [
+    'a query beside a persisted query hash',
+    { query: '{ me { id } }', extensions: { persistedQuery: { version: 1, sha256Hash: 'x' } } },
+    invalid(/persisted queries are not supported/),
+  ],
+  [
+    'a query beside a stored document id',
+    { query: '{ me { id } }', documentId: 'VolumeDelete' },
+    invalid(/not documentId/),
+  ],
+  [
+    'a batch element beside a stored id',
+    [q('{ me { id } }'), { query: '{ me { id } }', id: 'abc' }],
+    invalid(/not id/),
+  ],
+  ['extensions that are not an object', { query: '{ me { id } }', extensions: 'x' }, invalid(/extensions/)],
+  ['other extensions pass on', { query: '{ me { id } }', extensions: { trace: true } }, 'ok'],
   ['an empty batch', [], invalid(/batch/)],
   ['not JSON', 'mutation { volumeDelete }', invalid(/not valid JSON/)],
   ['variables that are not an object', { query: '{ me { id } }', variables: [1] }, invalid(/variables/)],
