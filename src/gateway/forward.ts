@@ -162,3 +162,24 @@ export function readStart(body: Readable, limit: number): Promise<{ chunks: Buff
     body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
   })
 }
+
+/** Drops an upstream answer unread: its abort error must not go unhandled, which ends the process. */
+export const discard = (body: Readable): void => {
+  body.on('error', () => {})
+  body.destroy()
+}
+
+/**
+ * How the answer's bytes are coded besides chunking: its Content-Encoding, or a transfer coding
+ * (`gzip, chunked`) that the client leaves in place. 'identity' when they are plain.
+ */
+export function codingOf(headers: Record<string, string | string[] | undefined>): string {
+  const content = String(headers['content-encoding'] ?? 'identity').toLowerCase()
+  if (content !== 'identity') return content
+  const transfer = String(headers['transfer-encoding'] ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '' && c !== 'chunked' && c !== 'identity')
+  return transfer.length > 0 ? transfer.join(', ') : 'identity'
+}

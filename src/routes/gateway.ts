@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { pipeline, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream'
 import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
@@ -15,6 +15,8 @@ import { requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
 import {
   BodyTooLarge,
+  codingOf,
+  discard,
   hasBody,
   limitStream,
   readBody,
@@ -48,12 +50,6 @@ function secretsOf(where: string, credential: string): SecretForms {
     secretForms.set(where, s)
   }
   return s
-}
-
-/** Drops an upstream answer unread: its abort error must not go unhandled, which ends the process. */
-const discard = (body: Readable): void => {
-  body.on('error', () => {})
-  body.destroy()
 }
 
 const joined = (chunks: Buffer[]): Buffer =>
@@ -262,7 +258,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     } finally {
       metrics.gatewayUpstream.observe({ provider: provider.name }, (performance.now() - started) / 1000)
     }
-    const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase()
+    const encoding = codingOf(res.headers)
     if (encoding !== 'identity') {
       discard(res.body)
       await audited(502, 'upstream_error')
