@@ -195,6 +195,16 @@ describe('errors and exit codes', () => {
     expect(r.err).toMatch(message)
     expect(r.err.trim().split('\n').length).toBeLessThanOrEqual(2)
   })
+
+  it('an API key that cannot be sent is refused without printing it', async () => {
+    for (const token of ['ak_leakme_1\nsecond line', 'ak_leakme_2\u00e9']) {
+      const r = await runCli(['request', ...agentArgs('E-6')], as('build-bot', { AIRLOCK_TOKEN: token }))
+      expect(r.code).toBe(64)
+      expect(r.err).toMatch(/API key .* cannot be sent/)
+      expect(r.err).not.toContain('leakme')
+      expect(r.err.trim().split('\n')).toHaveLength(1)
+    }
+  })
 })
 
 describe('operator commands', () => {
