@@ -155,6 +155,23 @@ describe('approvals from the command line', () => {
     const self = await runCli(['approve', id], as('bob')) // the owner may not approve
     expect(self.code).toBe(77)
   }, 60_000)
+  it('exec: SIGTERM while waiting for approvals withdraws the request and exits 143', async () => {
+    const { child, done } = startCli(
+      ['exec', ...destructive, '--task', 'WAIT-3', '--', 'sh', '-c', 'echo ran'],
+      as('other-bot'),
+    )
+    const id = await pendingOf('WAIT-3')
+    child.kill('SIGTERM')
+    const r = await Promise.race([
+      done,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ])
+    if (r === null) child.kill('SIGKILL')
+    expect(r, 'exec kept waiting after SIGTERM').not.toBeNull()
+    expect(r?.code).toBe(143)
+    expect(r?.out).not.toContain('ran')
+    expect((await session(id)).status).not.toBe('pending_approval')
+  }, 60_000)
 })
 
 describe('errors and exit codes', () => {
