@@ -79,7 +79,10 @@ const ADMINISTERING = new Set(['administration', 'organization_administration'])
  * webhooks that keep sending after revocation, secrets, and workflows or Actions settings that run
  * code with the repository's secrets.
  */
-const LASTING_WRITES = /^(organization_.*|members|.*_hooks|(.*_)?secrets|workflows|actions|environments)$/
+const LASTING_WRITES =
+  /^(organization_.*|members|(enterprise_)?custom_properties_for_organizations|.*_hooks|(.*_)?secrets|workflows|actions|environments)$/
+/** Writes that set what every repository (or organisation) shares, not just the environment's. */
+const ORGANISATION_WIDE = /^(organization_.*|members|(enterprise_)?custom_properties_for_organizations)$/
 
 /**
  * Why a permission may only be held by a class marked destructive (two approvals), or null when
@@ -88,7 +91,7 @@ const LASTING_WRITES = /^(organization_.*|members|.*_hooks|(.*_)?secrets|workflo
 export function destructiveOnly(name: string, level: string): string | null {
   if (ADMINISTERING.has(name) || level === 'admin') return 'administers the repository or organisation'
   if (level === 'write' && LASTING_WRITES.test(name))
-    return name.startsWith('organization_') || name === 'members'
+    return ORGANISATION_WIDE.test(name)
       ? "acts on the whole organisation, past the environment's repositories"
       : 'leaves what outlives the token (webhooks, secrets, workflows that run with them)'
   return null

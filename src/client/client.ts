@@ -35,6 +35,12 @@ export async function call<T>(
   body?: unknown,
   opts: { signal?: AbortSignal } = {},
 ): Promise<T> {
+  // fetch's error for a header it cannot send quotes the header, key and all: refuse it first.
+  if (!/^[\x21-\x7e]+$/.test(c.token))
+    throw new CliError(
+      'the API key (AIRLOCK_TOKEN or the profile) has spaces, line breaks or non-ASCII characters, so it cannot be sent: set it again as the broker gave it',
+      EXIT.usage,
+    )
   let res: Response
   const timeout = AbortSignal.timeout(70_000)
   try {

@@ -1,6 +1,7 @@
 // Client configuration: --url, then AIRLOCK_URL/AIRLOCK_TOKEN, then a profile in
 // ~/.config/airlock/config.yaml (written by `airlock login`, mode 0600).
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parse, stringify } from 'yaml'
@@ -42,7 +43,15 @@ export async function saveProfile(name: string, profile: Profile): Promise<strin
   const profiles = await readProfiles()
   profiles[name] = profile
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  await writeFile(path, stringify({ profiles }), { mode: 0o600 })
-  await chmod(path, 0o600) // also when the file existed with looser permissions
+  // A new file, 0600 from its creation ('wx' never opens an existing file or follows a link), then
+  // renamed over the old one: the key is never in a loose file or written through a planted symlink.
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    await writeFile(tmp, stringify({ profiles }), { mode: 0o600, flag: 'wx' })
+    await rename(tmp, path)
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw new CliError(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.usage)
+  }
   return path
 }

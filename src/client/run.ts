@@ -14,7 +14,14 @@ export interface Exit {
  */
 export function childEnv(grant: Grant, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const { AIRLOCK_TOKEN: _own, ...inherited } = base
-  return { ...inherited, ...credentialEnv(grant) }
+  const added = credentialEnv(grant)
+  // A named profile outranks the AWS_* keys (the JS SDK skips them when AWS_PROFILE is set): the
+  // child would run with the person's own profile instead of the session.
+  if (added['AWS_ACCESS_KEY_ID'] !== undefined) {
+    delete inherited['AWS_PROFILE']
+    delete inherited['AWS_DEFAULT_PROFILE']
+  }
+  return { ...inherited, ...added }
 }
 
 /**

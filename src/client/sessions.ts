@@ -1,5 +1,6 @@
 // The agent side of a session, shared by `request`, `exec` and `credential-process`: ask, wait
 // for approvals (with a live line for people), claim the grant, and end the session.
+import { constants } from 'node:os'
 import { call, type ClientConfig } from './client.js'
 import { CliError, EXIT } from './exit.js'
 import type { PublicSession as Session } from '../domain/index.js'
@@ -116,12 +117,25 @@ export async function awaitDecision(c: ClientConfig, first: Session, o: WaitOpti
   return s
 }
 
-/** `awaitDecision` for people: a live line on a terminal, or a line per change; Ctrl-C withdraws. */
+/** The signals that withdraw a wait; `exec` catches them too, so they would not end the process. */
+const WITHDRAW_ON = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
+
+/**
+ * `awaitDecision` for people: a live line on a terminal, or a line per change; Ctrl-C (or SIGTERM,
+ * SIGHUP, SIGQUIT) withdraws and exits 128 + the signal's number.
+ */
 export async function waitForApproval(c: ClientConfig, first: Session, progress: Progress): Promise<Session> {
   const live = progress === 'live'
   const ctl = new AbortController()
-  const withdraw = () => ctl.abort()
-  process.once('SIGINT', withdraw)
+  let by: NodeJS.Signals = 'SIGINT'
+  const withdraws = WITHDRAW_ON.map((sig) => {
+    const h = () => {
+      by = sig
+      ctl.abort()
+    }
+    process.once(sig, h)
+    return [sig, h] as const
+  })
   if (progress === 'lines') note(startLine(first))
   let before = first
   try {
@@ -141,9 +155,9 @@ export async function waitForApproval(c: ClientConfig, first: Session, progress:
     if (!(e instanceof Withdrawn)) throw e
     if (live) process.stderr.write('\n')
     if (e.ended) process.stderr.write(`airlock: ${e.message}\n`)
-    return process.exit(130)
+    return process.exit(128 + (constants.signals[by] ?? 2))
   } finally {
-    process.off('SIGINT', withdraw)
+    for (const [sig, h] of withdraws) process.off(sig, h)
     if (live) process.stderr.write('\r\u001b[2K')
   }
 }

@@ -169,3 +169,31 @@ describe('airlock credential-process', () => {
     }
   })
 })
+
+describe('airlock exec with AWS credentials', () => {
+  it("the SDK's default chain in the child uses the session, not a profile the parent named", async () => {
+    // The person's own admin profile, selected by AWS_PROFILE in the shell that runs exec.
+    const config = join(dir, 'admin.config')
+    writeFileSync(config, '[profile admin]\nregion = eu-west-1\n')
+    const credentials = join(dir, 'admin.credentials')
+    writeFileSync(
+      credentials,
+      '[admin]\naws_access_key_id = AKIAADMINPROFILE0000\naws_secret_access_key = admin\n',
+    )
+    const script =
+      "import { fromNodeProviderChain } from '@aws-sdk/credential-providers'; " +
+      'console.log((await fromNodeProviderChain()()).accessKeyId)'
+    const r = await runCli(
+      ['exec', ...agentArgs('X-1'), '--', process.execPath, '--input-type=module', '-e', script],
+      {
+        ...env(keys['build-bot']),
+        AWS_PROFILE: 'admin',
+        AWS_CONFIG_FILE: config,
+        AWS_SHARED_CREDENTIALS_FILE: credentials,
+      },
+    )
+    expect(r.code, r.err).toBe(0)
+    expect(r.out.trim()).toMatch(/^ASIA/)
+    expect(w.fake.identities.get(r.out.trim())).toBeDefined()
+  }, 60_000)
+})

@@ -1,6 +1,15 @@
 // The `airlock` client commands against a real broker process and a real Redis.
 import type { ChildProcess } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli, startCli } from '../support/cli.js'
@@ -146,6 +155,23 @@ describe('approvals from the command line', () => {
     const self = await runCli(['approve', id], as('bob')) // the owner may not approve
     expect(self.code).toBe(77)
   }, 60_000)
+  it('exec: SIGTERM while waiting for approvals withdraws the request and exits 143', async () => {
+    const { child, done } = startCli(
+      ['exec', ...destructive, '--task', 'WAIT-3', '--', 'sh', '-c', 'echo ran'],
+      as('other-bot'),
+    )
+    const id = await pendingOf('WAIT-3')
+    child.kill('SIGTERM')
+    const r = await Promise.race([
+      done,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ])
+    if (r === null) child.kill('SIGKILL')
+    expect(r, 'exec kept waiting after SIGTERM').not.toBeNull()
+    expect(r?.code).toBe(143)
+    expect(r?.out).not.toContain('ran')
+    expect((await session(id)).status).not.toBe('pending_approval')
+  }, 60_000)
 })
 
 describe('errors and exit codes', () => {
@@ -185,6 +211,16 @@ describe('errors and exit codes', () => {
     expect(r.code).toBe(code)
     expect(r.err).toMatch(message)
     expect(r.err.trim().split('\n').length).toBeLessThanOrEqual(2)
+  })
+
+  it('an API key that cannot be sent is refused without printing it', async () => {
+    for (const token of ['ak_leakme_1\nsecond line', 'ak_leakme_2\u00e9']) {
+      const r = await runCli(['request', ...agentArgs('E-6')], as('build-bot', { AIRLOCK_TOKEN: token }))
+      expect(r.code).toBe(64)
+      expect(r.err).toMatch(/API key .* cannot be sent/)
+      expect(r.err).not.toContain('leakme')
+      expect(r.err.trim().split('\n')).toHaveLength(1)
+    }
   })
 })
 
@@ -240,5 +276,29 @@ describe('operator commands', () => {
     expect((await runCli(['locks'], env)).code).toBe(0)
     const bad = await runCli(['login', '--url', fx.broker.url, '--profile', 'bad'], env, 'ak_wrong\n')
     expect(bad.code).toBe(77)
+  }, 60_000)
+
+  it('login replaces a planted symlink and a loose file instead of writing the key through them', async () => {
+    const dir = join(fx.dir, 'login-home')
+    const env = { ...as('ops'), AIRLOCK_URL: '', AIRLOCK_TOKEN: '', XDG_CONFIG_HOME: dir }
+    const path = join(dir, 'airlock', 'config.yaml')
+    mkdirSync(join(dir, 'airlock'), { recursive: true })
+    const target = join(fx.dir, 'world-readable.txt')
+    writeFileSync(target, 'public\n', { mode: 0o644 })
+    symlinkSync(target, path)
+    const r = await runCli(['login', '--url', fx.broker.url], env, `${keys.ops}\n`)
+    expect(r.code, r.err).toBe(0)
+    expect(readFileSync(target, 'utf8')).toBe('public\n') // the key did not go through the link
+    expect(lstatSync(path).isSymbolicLink()).toBe(false)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    // An existing loose file is replaced by a new 0600 one, never rewritten in place.
+    chmodSync(path, 0o644)
+    const before = statSync(path).ino
+    expect(
+      (await runCli(['login', '--url', fx.broker.url, '--profile', 'p2'], env, `${keys.ops}\n`)).code,
+    ).toBe(0)
+    expect(statSync(path).ino).not.toBe(before)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(readdirSync(join(dir, 'airlock'))).toEqual(['config.yaml']) // no temp file left
   }, 60_000)
 })

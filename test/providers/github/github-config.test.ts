@@ -121,6 +121,19 @@ describe('github provider config', () => {
       "organization_secrets: write acts on the whole organisation, past the environment's repositories",
     ],
     [
+      "organisations' custom properties at write in a class not marked destructive",
+      (g: any) => (g.operation_classes.write.permissions.custom_properties_for_organizations = 'write'),
+      'operation_classes.write.permissions.custom_properties_for_organizations',
+      "custom_properties_for_organizations: write acts on the whole organisation, past the environment's repositories",
+    ],
+    [
+      "the enterprise's organisation properties at write in a class not marked destructive",
+      (g: any) =>
+        (g.operation_classes.write.permissions.enterprise_custom_properties_for_organizations = 'write'),
+      'operation_classes.write.permissions.enterprise_custom_properties_for_organizations',
+      "acts on the whole organisation, past the environment's repositories",
+    ],
+    [
       'webhooks at write in a class not marked destructive',
       (g: any) => (g.operation_classes.write.permissions.repository_hooks = 'write'),
       'operation_classes.write.permissions.repository_hooks',
