@@ -21,6 +21,10 @@ export function childEnv(grant: Grant, base: NodeJS.ProcessEnv = process.env): N
     delete inherited['AWS_PROFILE']
     delete inherited['AWS_DEFAULT_PROFILE']
   }
+  // libpq reads a service's settings before PGUSER and PGPASSWORD, and PGHOSTADDR instead of
+  // PGHOST: an inherited one would connect with other credentials, or hand the session's to another host.
+  if (added['PGUSER'] !== undefined)
+    for (const k of ['PGSERVICE', 'PGSERVICEFILE', 'PGHOSTADDR']) delete inherited[k]
   return { ...inherited, ...added }
 }
 

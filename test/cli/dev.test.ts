@@ -4,7 +4,7 @@
 // PostgreSQL login handed to a command.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -150,6 +150,7 @@ echo "== audit"; AIRLOCK_TOKEN=$OPS_KEY airlock audit --session "$id" --json | j
       }
     }
     await run(admin, `CREATE DATABASE ${db}`)
+    const serviceDir = mkdtempSync(join(tmpdir(), 'airlock-pgservice-'))
     const u = new URL(admin)
     u.pathname = `/${db}`
     try {
@@ -159,9 +160,16 @@ echo "== audit"; AIRLOCK_TOKEN=$OPS_KEY airlock audit --session "$id" --json | j
         .split('\n')
         .filter((l) => l.startsWith('export '))
         .join('\n')
+      // A service of the person's own, which libpq would read before PGUSER and PGPASSWORD.
+      const services = join(serviceDir, 'pg_service.conf')
+      writeFileSync(
+        services,
+        `[admin]\nhost=${u.hostname}\nport=${u.port}\nuser=${decodeURIComponent(u.username)}\npassword=${decodeURIComponent(u.password)}\n`,
+      )
       const r = bash(
         `set -euo pipefail
 ${exports}
+export PGSERVICEFILE=${services} PGSERVICE=admin
 airlock exec --env staging --class read --provider demo-db --task PG-1 -- sh -c 'psql -tAc "select current_user, current_database()"'
 `,
         airlockOnPath(),
@@ -169,6 +177,7 @@ airlock exec --env staging --class read --provider demo-db --task PG-1 -- sh -c 
       expect(r.code, r.err).toBe(0)
       expect(r.out.trim()).toMatch(new RegExp(`^airlock_\\w+_ses_\\w+\\|${db}$`))
     } finally {
+      rmSync(serviceDir, { recursive: true, force: true })
       const tag = roleNames('airlock-dev', 'demo-db').tag
       await run(admin, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
       const roles = await run(
