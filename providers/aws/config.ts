@@ -5,7 +5,7 @@ import type { Static } from '@sinclair/typebox'
 import { parseDuration } from '../../src/validation/duration.js'
 import type { CheckContext } from '../validate.js'
 import { destructiveMatch } from './destructive.js'
-import { sessionPolicy, SESSION_POLICY_MAX_CHARS, policyChars } from './policy.js'
+import { sessionPolicy, SESSION_POLICY_MAX_CHARS } from './policy.js'
 import { ROLE_ARN_RE, ROLE_INLINE_POLICY_MAX_CHARS, type AwsSchema } from './schema.js'
 
 export interface AwsEnvironmentConfig {
@@ -99,9 +99,10 @@ export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): 
   }
 
   // STS refuses session policies over 2,048 characters: say so now rather than at the first request.
+  // Unlike IAM's quotas, STS counts the text as sent, spaces (in condition values) included.
   for (const [cls, c] of Object.entries(classes)) {
     const sizes = Object.entries(environments).map(
-      ([env, e]) => [env, policyChars(sessionPolicy(cls, c.actions, e))] as const,
+      ([env, e]) => [env, JSON.stringify(sessionPolicy(cls, c.actions, e)).length] as const,
     )
     const [env, n] = sizes.sort((a, b) => b[1] - a[1])[0] ?? ['', 0]
     if (n > SESSION_POLICY_MAX_CHARS)
