@@ -79,14 +79,18 @@ export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): 
   const environments: Record<string, AwsEnvironmentConfig> = {}
   const roles = new Map<string, string>()
   for (const [name, e] of Object.entries(o.environments)) {
-    // One role per environment: a session of one environment can never hold another's role.
-    const other = roles.get(e.role_arn)
+    // One role per environment: a session of one environment can never hold another's role, and
+    // two deny lists never overwrite each other's policy. IAM names a role by account and name,
+    // whatever its path, and ignores case.
+    const m = ROLE_ARN_RE.exec(e.role_arn)
+    const role = m ? `${m[1]}:${m[2]}:${m[3]!.toLowerCase()}` : e.role_arn
+    const other = roles.get(role)
     if (other !== undefined)
       report(
         `environments.${name}.role_arn`,
         `the same role as environments.${other}; every environment needs its own role`,
       )
-    roles.set(e.role_arn, name)
+    roles.set(role, name)
     environments[name] = {
       roleArn: e.role_arn,
       ...(parseRoleArn(e.role_arn) as { accountId: string; roleName: string }),

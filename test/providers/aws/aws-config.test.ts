@@ -99,6 +99,18 @@ describe('aws provider config', () => {
       'the same role as environments.staging',
     ],
     [
+      'one role for two environments, spelt in another case (IAM role names ignore case)',
+      (a: any) => (a.environments.prod.role_arn = 'arn:aws:iam::111111111111:role/Airlock-Staging'),
+      `${P}.environments.prod.role_arn`,
+      'the same role as environments.staging',
+    ],
+    [
+      'one role for two environments, under another path (a name is unique in its account)',
+      (a: any) => (a.environments.prod.role_arn = 'arn:aws:iam::111111111111:role/team/airlock-staging'),
+      `${P}.environments.prod.role_arn`,
+      'the same role as environments.staging',
+    ],
+    [
       'a literal key',
       (a: any) => (a.credentials = 'AKIAIOSFODNN7EXAMPLE'),
       `${P}.credentials`,
