@@ -48,6 +48,12 @@ export function parseRoleArn(arn: string): { accountId: string; roleName: string
   return m ? { accountId: m[2]!, roleName: m[3]! } : null
 }
 
+/** One role whatever its ARN's path and case: IAM names a role by account and name, ignoring case. */
+export function roleKey(arn: string): string {
+  const m = ROLE_ARN_RE.exec(arn)
+  return m ? `${m[1]}:${m[2]}:${m[3]!.toLowerCase()}` : arn
+}
+
 export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): AwsProviderConfig {
   const { report } = ctx
   let maxSessionSeconds = 3600
@@ -80,10 +86,8 @@ export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): 
   const roles = new Map<string, string>()
   for (const [name, e] of Object.entries(o.environments)) {
     // One role per environment: a session of one environment can never hold another's role, and
-    // two deny lists never overwrite each other's policy. IAM names a role by account and name,
-    // whatever its path, and ignores case.
-    const m = ROLE_ARN_RE.exec(e.role_arn)
-    const role = m ? `${m[1]}:${m[2]}:${m[3]!.toLowerCase()}` : e.role_arn
+    // two deny lists never overwrite each other's policy.
+    const role = roleKey(e.role_arn)
     const other = roles.get(role)
     if (other !== undefined)
       report(
