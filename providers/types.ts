@@ -174,6 +174,18 @@ export interface ProviderFns<C = unknown> {
    */
   validate(raw: Record<string, unknown>, ctx: ValidateContext): Validated<C>
   create(config: C, ctx: ProviderContext): Provider
+  /**
+   * What outside Airlock this provider must be alone to write (an AWS role's deny policy): the
+   * loader refuses two providers with the same `key`. `path` is within the entry.
+   */
+  exclusive?(config: C): Exclusive[]
+}
+
+export interface Exclusive {
+  path: string
+  key: string
+  /** Names it in the problem, e.g. "the deny policy airlock-revoked-sessions of role arn:...". */
+  what: string
 }
 
 export type ProviderType = 'jwt' | 'aws' | 'postgres' | 'github' | 'gateway'

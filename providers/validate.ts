@@ -4,7 +4,14 @@
 // cannot say (which rights need a class marked destructive, one role per environment, ...).
 import type { Static, TSchema } from '@sinclair/typebox'
 import { isRecord, schemaProblems, type Problem, type Report } from '../src/validation/schema.js'
-import type { Provider, ProviderContext, ProviderFns, ValidateContext, Validated } from './types.js'
+import type {
+  Exclusive,
+  Provider,
+  ProviderContext,
+  ProviderFns,
+  ValidateContext,
+  Validated,
+} from './types.js'
 
 export type { Report }
 
@@ -22,6 +29,7 @@ export interface ProviderDefinition<S extends TSchema, C> {
   /** Runs once the section passed the schema; returns the resolved config (ignored if it reported). */
   check(options: Static<S>, ctx: CheckContext): C
   create(config: C, ctx: ProviderContext): Provider
+  exclusive?(config: C): Exclusive[]
 }
 
 /** Maps of these keys are keyed by the config's environments and operation classes. */
@@ -35,6 +43,7 @@ export function defineProvider<S extends TSchema, C>(def: ProviderDefinition<S, 
     schema: def.schema,
     create: def.create,
     validate: (raw, ctx) => validateSection(def.schema, def.check, raw, ctx),
+    ...(def.exclusive && { exclusive: def.exclusive }),
   }
 }
 

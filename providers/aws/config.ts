@@ -5,7 +5,7 @@ import type { Static } from '@sinclair/typebox'
 import { parseDuration } from '../../src/validation/duration.js'
 import type { CheckContext } from '../validate.js'
 import { destructiveMatch } from './destructive.js'
-import { sessionPolicy, SESSION_POLICY_MAX_CHARS, policyChars } from './policy.js'
+import { sessionPolicy, SESSION_POLICY_MAX_CHARS } from './policy.js'
 import { ROLE_ARN_RE, ROLE_INLINE_POLICY_MAX_CHARS, type AwsSchema } from './schema.js'
 
 export interface AwsEnvironmentConfig {
@@ -48,6 +48,12 @@ export function parseRoleArn(arn: string): { accountId: string; roleName: string
   return m ? { accountId: m[2]!, roleName: m[3]! } : null
 }
 
+/** One role whatever its ARN's path and case: IAM names a role by account and name, ignoring case. */
+export function roleKey(arn: string): string {
+  const m = ROLE_ARN_RE.exec(arn)
+  return m ? `${m[1]}:${m[2]}:${m[3]!.toLowerCase()}` : arn
+}
+
 export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): AwsProviderConfig {
   const { report } = ctx
   let maxSessionSeconds = 3600
@@ -79,14 +85,16 @@ export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): 
   const environments: Record<string, AwsEnvironmentConfig> = {}
   const roles = new Map<string, string>()
   for (const [name, e] of Object.entries(o.environments)) {
-    // One role per environment: a session of one environment can never hold another's role.
-    const other = roles.get(e.role_arn)
+    // One role per environment: a session of one environment can never hold another's role, and
+    // two deny lists never overwrite each other's policy.
+    const role = roleKey(e.role_arn)
+    const other = roles.get(role)
     if (other !== undefined)
       report(
         `environments.${name}.role_arn`,
         `the same role as environments.${other}; every environment needs its own role`,
       )
-    roles.set(e.role_arn, name)
+    roles.set(role, name)
     environments[name] = {
       roleArn: e.role_arn,
       ...(parseRoleArn(e.role_arn) as { accountId: string; roleName: string }),
@@ -99,9 +107,10 @@ export function checkAwsConfig(o: Static<typeof AwsSchema>, ctx: CheckContext): 
   }
 
   // STS refuses session policies over 2,048 characters: say so now rather than at the first request.
+  // Unlike IAM's quotas, STS counts the text as sent, spaces (in condition values) included.
   for (const [cls, c] of Object.entries(classes)) {
     const sizes = Object.entries(environments).map(
-      ([env, e]) => [env, policyChars(sessionPolicy(cls, c.actions, e))] as const,
+      ([env, e]) => [env, JSON.stringify(sessionPolicy(cls, c.actions, e)).length] as const,
     )
     const [env, n] = sizes.sort((a, b) => b[1] - a[1])[0] ?? ['', 0]
     if (n > SESSION_POLICY_MAX_CHARS)

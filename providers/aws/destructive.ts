@@ -103,6 +103,30 @@ export const DESTRUCTIVE_ACTIONS: readonly DestructiveEntry[] = [
     pattern: 'codebuild:StartBuild',
     reason: "runs a build (its commands can be overridden) with the project's role",
   },
+  {
+    pattern: 'codebuild:StartBuildBatch',
+    reason: "runs builds (their commands can be overridden) with the project's role",
+  },
+  { pattern: 'ssm:StartSession', reason: 'opens a shell on instances, which run with their role' },
+  { pattern: 'ecs:ExecuteCommand', reason: 'opens a shell in a container, which runs with its task role' },
+  {
+    pattern: 'ec2-instance-connect:Send*SSHPublicKey',
+    reason: 'lets a key of the session log in to an instance, which runs with its role',
+  },
+  {
+    pattern: 'lambda:UpdateFunctionConfiguration',
+    reason: "adds layers (code of the session's choosing) to a function that runs with its role",
+  },
+  // Changes checked against this action alone that can delete what they name.
+  {
+    pattern: 'cloudformation:UpdateStack*',
+    reason: "a template without a resource deletes it, with the stack's role",
+  },
+  {
+    pattern: 'cloudformation:ExecuteChangeSet',
+    reason: "applies a change set, deletions included, with the stack's role",
+  },
+  { pattern: 'route53:ChangeResourceRecordSets', reason: 'its DELETE changes delete DNS records' },
   // Sharing: a resource handed to another account, or to everyone, outlives the session.
   { pattern: '*:Put*Acl', reason: 'shares a bucket or object with other accounts or everyone' },
   { pattern: '*:Put*PublicAccessBlock', reason: 'can turn off the block on public access' },
@@ -112,6 +136,7 @@ export const DESTRUCTIVE_ACTIONS: readonly DestructiveEntry[] = [
     pattern: '*:Modify*SnapshotAttribute',
     reason: 'shares a snapshot with other accounts or everyone',
   },
+  { pattern: 'ec2:ModifyImageAttribute', reason: 'shares an image (AMI) with other accounts or everyone' },
 ]
 
 const lower = (s: string) => s.toLowerCase()

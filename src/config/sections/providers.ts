@@ -11,6 +11,8 @@ export interface ProviderValidator {
     raw: Record<string, unknown>,
     ctx: { name: string; environments: string[]; operationClasses: string[]; destructiveClasses: string[] },
   ): { ok: true; config: unknown } | { ok: false; problems: { path: string; message: string }[] }
+  /** What outside Airlock the provider must be alone to write (see providers/types.ts). */
+  exclusive?(config: unknown): { path: string; key: string; what: string }[]
 }
 
 export function buildProviders(
@@ -21,6 +23,9 @@ export function buildProviders(
   const environments = [...(ctx.names('environments', 'name') ?? [])]
   const operationClasses = [...(ctx.names('operation_classes', 'name') ?? [])]
   const providers: ProviderConfig[] = []
+  // Two providers writing one thing outside Airlock (an AWS deny policy) would each overwrite it
+  // from their own state, undoing the other's revocations.
+  const owners = new Map<string, string>()
   for (const [entry, i] of ctx.items(ProviderEntrySchema, 'providers')) {
     const { name, type, ...rest } = entry
     const validator = Object.hasOwn(validators, type) ? validators[type] : undefined
@@ -29,8 +34,18 @@ export function buildProviders(
       continue
     }
     const result = validator.validate(rest, { name, environments, operationClasses, destructiveClasses })
-    if (result.ok) providers.push({ name, type, options: result.config })
-    else for (const p of result.problems) ctx.report(joinPath(`providers[${i}]`, p.path), p.message)
+    if (result.ok) {
+      providers.push({ name, type, options: result.config })
+      for (const x of validator.exclusive?.(result.config) ?? []) {
+        const other = owners.get(x.key)
+        if (other === undefined) owners.set(x.key, name)
+        else
+          ctx.report(
+            joinPath(`providers[${i}]`, x.path),
+            `${x.what} is already written by provider '${other}'; two providers would undo each other's revocations`,
+          )
+      }
+    } else for (const p of result.problems) ctx.report(joinPath(`providers[${i}]`, p.path), p.message)
   }
   return providers
 }

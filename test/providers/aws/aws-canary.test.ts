@@ -27,7 +27,7 @@ beforeAll(async () => {
   const broken = join(dirname(w.keyFile), 'broken.json')
   writeFileSync(broken, `{"access_key_id": "AKIA2", "secret_access_key": "${CANARY_IN_BROKEN_FILE}"`)
   const badKey = w
-    .providerYaml({ name: 'aws-badkey' })
+    .providerYaml({ name: 'aws-badkey', extra: '    deny_policy_name: airlock-badkey-revoked' })
     .replace(`credentials: file:${w.keyFile}`, `credentials: file:${broken}`)
   t = await testBroker({ clock, yaml: { providers: w.providerYaml() + badKey } })
   captureResponses(t.app, responses)

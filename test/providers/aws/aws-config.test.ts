@@ -1,6 +1,7 @@
 // Validation of the aws provider's config section: every problem with its full path.
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
+import { sessionPolicy } from '../../../providers/aws/policy.js'
 import { parseConfig } from '../../../src/config/load.js'
 import { ConfigError } from '../../../src/errors.js'
 import { EXAMPLE, exampleLoadOptions } from '../../support/example-config.js'
@@ -98,6 +99,18 @@ describe('aws provider config', () => {
       'the same role as environments.staging',
     ],
     [
+      'one role for two environments, spelt in another case (IAM role names ignore case)',
+      (a: any) => (a.environments.prod.role_arn = 'arn:aws:iam::111111111111:role/Airlock-Staging'),
+      `${P}.environments.prod.role_arn`,
+      'the same role as environments.staging',
+    ],
+    [
+      'one role for two environments, under another path (a name is unique in its account)',
+      (a: any) => (a.environments.prod.role_arn = 'arn:aws:iam::111111111111:role/team/airlock-staging'),
+      `${P}.environments.prod.role_arn`,
+      'the same role as environments.staging',
+    ],
+    [
       'a literal key',
       (a: any) => (a.credentials = 'AKIAIOSFODNN7EXAMPLE'),
       `${P}.credentials`,
@@ -161,6 +174,28 @@ describe('aws provider config', () => {
     ['no environments', (a: any) => delete a.environments, `${P}.environments`, 'required'],
   ])('%s', (_name, edit, path, fragment) => {
     expect(problems(edit)).toEqual([{ path, message: expect.stringContaining(fragment) }])
+  })
+
+  it('counts the spaces in a condition against the 2,048 characters STS allows (it counts them)', () => {
+    // 55 values with 6 spaces each: over 2,048 characters as sent, under it without the spaces.
+    const teams = Array.from(
+      { length: 55 },
+      (_, i) => `team ${String(i).padStart(2, '0')} with a name of many words`,
+    )
+    const condition = { StringEquals: { 'aws:ResourceTag/team': teams } }
+    const sent = JSON.stringify(
+      sessionPolicy('read', ['ec2:Describe*', 's3:GetObject', 's3:ListBucket', 'rds:Describe*'], {
+        resources: ['*'],
+        condition,
+      }),
+    )
+    expect(sent.length).toBeGreaterThan(2048)
+    expect(sent.replace(/\s/g, '').length).toBeLessThanOrEqual(2048)
+    const found = problems((a) => (a.environments.staging.condition = condition))
+    expect(found.map((p) => p.path).sort()).toEqual(
+      ['destructive', 'read', 'write'].map((c) => `${P}.operation_classes.${c}.actions`),
+    )
+    expect(found[0]?.message).toMatch(/environment 'staging'.*STS allows 2048/)
   })
 
   it('an unknown key names the known key it is closest to', () => {
