@@ -278,3 +278,23 @@ describe('replica_acks: 1, a claim retried after a 503', () => {
     expect(await verifyAuditLog(t.app.broker.store)).toMatchObject({ ok: true, problems: [] })
   })
 })
+
+describe('replica_acks: 1, a gateway action marked used while the replica is away', () => {
+  afterEach(async () => {
+    if (away) await replicaBack()
+  })
+
+  it('the once-only mark waits for the replicas: 503, and it stays used once they are back', async () => {
+    const { session } = await client(t.app, t.keys).issue('build-bot', { task: { id: 'ACTION-1' } })
+    const store = t.app.broker.store
+    const keep = Date.now() + 3_600_000
+    await replicaAway()
+    // A mark a failover could lose would let the approved action run a second time.
+    await expect(store.useAction(session.id, keep)).rejects.toMatchObject({
+      name: 'ReplicaAckError',
+      message: expect.stringMatching(/may not survive a failover/),
+    })
+    await replicaBack()
+    expect(await store.useAction(session.id, keep)).toBe(false)
+  })
+})
