@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
 import { verifyAuditLog } from '../../src/audit/read.js'
+import { providerStateFor } from '../../src/store/provider-state.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
 import { until } from '../support/redis-ha.js'
@@ -296,5 +297,25 @@ describe('replica_acks: 1, a gateway action marked used while the replica is awa
     })
     await replicaBack()
     expect(await store.useAction(session.id, keep)).toBe(false)
+  })
+})
+
+describe('replica_acks: 1, provider state written under a lock while the replica is away', () => {
+  afterEach(async () => {
+    if (away) await replicaBack()
+  })
+
+  it('the lock is not given up before the replicas hold what was written under it: 503', async () => {
+    // The aws provider's deny list: an entry a failover loses is dropped from the role's policy by
+    // the next rewrite, and the revoked credentials work again.
+    const state = providerStateFor(t.broker.backend)('aws-acks')
+    await replicaAway()
+    await expect(
+      state.withLock('policy', 10_000, () => state.zadd('denied', [{ member: 'AROA:s1', score: 1 }])),
+    ).rejects.toMatchObject({ name: 'ReplicaAckError' })
+    // Still on the primary, and the lock was released all the same.
+    expect(await state.zscore('denied', 'AROA:s1')).toBe(1)
+    await replicaBack()
+    expect(await state.withLock('policy', 10_000, async () => 'ok', { waitMs: 0 })).toBe('ok')
   })
 })
