@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { Redis } from 'ioredis'
 import { verifyAuditLog } from '../../src/audit/read.js'
 import { providerStateFor } from '../../src/store/provider-state.js'
+import { createRedisStore } from '../../src/store/redis.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
 import { until } from '../support/redis-ha.js'
@@ -317,5 +318,26 @@ describe('replica_acks: 1, provider state written under a lock while the replica
     expect(await state.zscore('denied', 'AROA:s1')).toBe(1)
     await replicaBack()
     expect(await state.withLock('policy', 10_000, async () => 'ok', { waitMs: 0 })).toBe('ok')
+  })
+})
+
+describe('replica_acks: 1 with a replica_ack_timeout longer than a command may take', () => {
+  it('a replica acknowledging within the timeout counts, and the next write is not held up', async () => {
+    const store = await createRedisStore(primary.url, `airlock-test:acks-${Date.now().toString(36)}:`, {
+      durability: { acks: 1, timeoutMs: 5_000 },
+    })
+    const resume = setTimeout(() => replica.pause(false), 2_500)
+    try {
+      replica.pause(true)
+      // Acknowledged after about 2.5 s: within the 5 s asked for, so no 503.
+      await store.confirmWrites()
+      const started = Date.now()
+      await store.confirmWrites()
+      expect(Date.now() - started).toBeLessThan(1_000)
+    } finally {
+      clearTimeout(resume)
+      replica.pause(false)
+      await store.close()
+    }
   })
 })
