@@ -40,5 +40,6 @@ export async function openBackend(
     await store.close()
     throw e
   }
-  return { backend: { kind: 'redis', redis: store.redis, conn, prefix }, store }
+  const confirmWrites = () => store.confirmWrites()
+  return { backend: { kind: 'redis', redis: store.redis, conn, prefix, confirmWrites }, store }
 }

@@ -57,6 +57,9 @@ export function openRedis(conn: RedisConnection, extra: RedisOptions = {}): Redi
           // Sentinels announce a switch at once instead of waiting for the old primary's timeouts.
           failoverDetector: true,
           sentinelRetryStrategy: (times: number) => Math.min(50 * times, 1000),
+          // Without it, a sentinel that accepts the connection but never answers (a frozen process
+          // or host) holds the connect, and every reconnect after a failover, forever.
+          sentinelCommandTimeout: options.commandTimeout ?? 2000,
           sentinelMaxConnections: 3,
         }),
       )

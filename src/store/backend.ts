@@ -17,4 +17,6 @@ export interface RedisBackend {
   readonly conn: RedisConnection
   /** store.key_prefix. */
   readonly prefix: string
+  /** Waits until the replicas (store.replica_acks) hold every write made so far; see Store.confirmWrites. */
+  readonly confirmWrites?: () => Promise<void>
 }

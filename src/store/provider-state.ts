@@ -41,9 +41,16 @@ const score = (n: number): string => (n === Infinity ? '+inf' : n === -Infinity 
 
 /** Provider state in the backend: shared through Redis, or this process's own. */
 export const providerStateFor = (backend: Backend): ProviderStateFactory =>
-  backend.kind === 'redis' ? redisProviderState(backend.redis, backend.prefix) : memoryProviderState()
+  backend.kind === 'redis'
+    ? redisProviderState(backend.redis, backend.prefix, backend.confirmWrites)
+    : memoryProviderState()
 
-export function redisProviderState(redis: RedisClient, prefix: string): ProviderStateFactory {
+/** `confirm` waits for the replicas (store.replica_acks) to hold every write made so far. */
+export function redisProviderState(
+  redis: RedisClient,
+  prefix: string,
+  confirm: () => Promise<void> = async () => {},
+): ProviderStateFactory {
   const k = redisKeys(prefix)
   const release = defineScript<number>(redis, 'alReleaseProviderLock', RELEASE_LOCK, 1)
   const pairs = (flat: string[]): ScoredMember[] => {
@@ -83,7 +90,11 @@ export function redisProviderState(redis: RedisClient, prefix: string): Provider
           guard('lock', async () => (await redis.set(lockKey, owner, 'PX', ttlMs, 'NX')) === 'OK'),
         )
         try {
-          return await fn()
+          const result = await fn()
+          // What a lock guards is acknowledged before anyone else may read it: an aws deny entry
+          // a failover loses would be dropped from the role's policy by the next rewrite.
+          await confirm()
+          return result
         } finally {
           // If the release fails, the lock lapses after ttlMs by itself.
           await release(lockKey, owner).catch(() => {})

@@ -43,8 +43,10 @@ export async function createRedisStore(
   await connectRedis(redis)
   const k = redisKeys(prefix)
   const durability = opts.durability?.acks ? opts.durability : null
-  // WAIT blocks its connection, so acknowledged writes get one of their own.
-  const writes = durability ? openRedis(conn) : null
+  // WAIT blocks its connection, so acknowledged writes get one of their own; its commands may take
+  // the whole replica_ack_timeout (cut short, a WAIT would report acknowledgements as missing and
+  // keep blocking the connection on the server, under the writes sent after it).
+  const writes = durability ? openRedis(conn, { commandTimeout: durability.timeoutMs + 2000 }) : null
   if (writes) {
     try {
       await connectRedis(writes)

@@ -6,6 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
 import { verifyAuditLog } from '../../src/audit/read.js'
+import { providerStateFor } from '../../src/store/provider-state.js'
+import { createRedisStore } from '../../src/store/redis.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { gatedProvider } from '../support/gated-provider.js'
 import { until } from '../support/redis-ha.js'
@@ -276,5 +278,66 @@ describe('replica_acks: 1, a claim retried after a 503', () => {
     expect(undone?.details).toMatchObject({ from: 'active', credentials_revoked: true })
     expect(types(id).filter((e) => e === 'session.issued')).toHaveLength(1)
     expect(await verifyAuditLog(t.app.broker.store)).toMatchObject({ ok: true, problems: [] })
+  })
+})
+
+describe('replica_acks: 1, a gateway action marked used while the replica is away', () => {
+  afterEach(async () => {
+    if (away) await replicaBack()
+  })
+
+  it('the once-only mark waits for the replicas: 503, and it stays used once they are back', async () => {
+    const { session } = await client(t.app, t.keys).issue('build-bot', { task: { id: 'ACTION-1' } })
+    const store = t.app.broker.store
+    const keep = Date.now() + 3_600_000
+    await replicaAway()
+    // A mark a failover could lose would let the approved action run a second time.
+    await expect(store.useAction(session.id, keep)).rejects.toMatchObject({
+      name: 'ReplicaAckError',
+      message: expect.stringMatching(/may not survive a failover/),
+    })
+    await replicaBack()
+    expect(await store.useAction(session.id, keep)).toBe(false)
+  })
+})
+
+describe('replica_acks: 1, provider state written under a lock while the replica is away', () => {
+  afterEach(async () => {
+    if (away) await replicaBack()
+  })
+
+  it('the lock is not given up before the replicas hold what was written under it: 503', async () => {
+    // The aws provider's deny list: an entry a failover loses is dropped from the role's policy by
+    // the next rewrite, and the revoked credentials work again.
+    const state = providerStateFor(t.broker.backend)('aws-acks')
+    await replicaAway()
+    await expect(
+      state.withLock('policy', 10_000, () => state.zadd('denied', [{ member: 'AROA:s1', score: 1 }])),
+    ).rejects.toMatchObject({ name: 'ReplicaAckError' })
+    // Still on the primary, and the lock was released all the same.
+    expect(await state.zscore('denied', 'AROA:s1')).toBe(1)
+    await replicaBack()
+    expect(await state.withLock('policy', 10_000, async () => 'ok', { waitMs: 0 })).toBe('ok')
+  })
+})
+
+describe('replica_acks: 1 with a replica_ack_timeout longer than a command may take', () => {
+  it('a replica acknowledging within the timeout counts, and the next write is not held up', async () => {
+    const store = await createRedisStore(primary.url, `airlock-test:acks-${Date.now().toString(36)}:`, {
+      durability: { acks: 1, timeoutMs: 5_000 },
+    })
+    const resume = setTimeout(() => replica.pause(false), 2_500)
+    try {
+      replica.pause(true)
+      // Acknowledged after about 2.5 s: within the 5 s asked for, so no 503.
+      await store.confirmWrites()
+      const started = Date.now()
+      await store.confirmWrites()
+      expect(Date.now() - started).toBeLessThan(1_000)
+    } finally {
+      clearTimeout(resume)
+      replica.pause(false)
+      await store.close()
+    }
   })
 })

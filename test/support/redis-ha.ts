@@ -54,6 +54,7 @@ async function ask<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: 500,
+    commandTimeout: 1000,
   })
   r.on('error', () => {})
   try {
@@ -78,6 +79,8 @@ export interface SentinelSet {
   primaryPort(): Promise<number>
   /** Resolves once the sentinels name a primary other than `oldPort` and it has `replicas` replicas online. */
   failedOver(oldPort: number, replicas: number): Promise<number>
+  /** SIGSTOPs (true) or SIGCONTs (false) sentinel `i`: it still accepts connections but answers nothing. */
+  stall(i: number, stalled: boolean): void
   stop(): Promise<void>
 }
 
@@ -128,11 +131,20 @@ export async function startSentinelSet(replicas: number, name = 'airlock'): Prom
     }
     return true
   })
+  /** What the first sentinel that answers says (one may be stalled). */
   const primaryPort = async () => {
-    const [, port] = (await ask(sentinelPorts[0] as number, (r) =>
-      r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name),
-    )) as [string, string]
-    return Number(port)
+    let last: unknown
+    for (const sentinel of sentinelPorts) {
+      try {
+        const [, port] = (await ask(sentinel, (r) =>
+          r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name),
+        )) as [string, string]
+        return Number(port)
+      } catch (e) {
+        last = e
+      }
+    }
+    throw last
   }
   return {
     name,
@@ -156,6 +168,9 @@ export async function startSentinelSet(replicas: number, name = 'airlock'): Prom
         return field(info, 'role') === 'master' && (info.match(/state=online/g) ?? []).length >= want
       })
       return port
+    },
+    stall(i, stalled) {
+      sentinels[i]?.kill(stalled ? 'SIGSTOP' : 'SIGCONT')
     },
     async stop() {
       for (const s of sentinels) await kill(s)

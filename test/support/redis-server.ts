@@ -18,6 +18,8 @@ export interface RedisServer {
   port: number
   start(): Promise<void>
   stop(): Promise<void>
+  /** SIGSTOPs (true) or SIGCONTs (false) the server: connections stay open, nothing is answered. */
+  pause(paused: boolean): void
 }
 
 export async function redisServer(extraArgs: string[] = []): Promise<RedisServer> {
@@ -56,6 +58,9 @@ export async function redisServer(extraArgs: string[] = []): Promise<RedisServer
         )
         c.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)))
       })
+    },
+    pause(paused) {
+      child?.kill(paused ? 'SIGSTOP' : 'SIGCONT')
     },
     async stop() {
       const c = child

@@ -88,6 +88,10 @@ export function buildStore(ctx: BuildContext): StoreConfig {
     report('store.replica_ack_timeout', 'expected a duration from 10ms to 60s')
   if (replicaAcks > 0 && given.length === 0)
     report('store.replica_acks', 'needs Redis (store.redis_url, store.sentinel or store.cluster)')
+  // Redis hashes a key by its first {…}, or the whole key when that is empty: then the {al} tag
+  // (src/store/keys.ts) no longer keeps a script's keys in one Cluster slot.
+  if (store?.key_prefix !== undefined && /^[^{]*\{\}/.test(store.key_prefix))
+    report('store.key_prefix', "must not start an empty hash tag ('{}'): Redis Cluster would split the keys")
   const retentionMs = ctx.duration('store.retention', store?.retention ?? DEFAULTS.storeRetention)
   // A record that vanishes before the sweeper saw it past its deadline loses its expiry event and
   // its revocation at expiry; an hour covers restarts and short outages of every replica.

@@ -17,7 +17,8 @@ export function redisSessions(ctx: RedisContext): SessionStore {
   const casScript = ctx.acked('alCasSession', lua.CAS_SESSION)
   const introspectScript = ctx.script('alIntrospect', lua.INTROSPECT)
   const claimDueScript = ctx.script('alClaimDue', lua.CLAIM_DUE)
-  const useActionScript = ctx.script('alUseAction', lua.USE_ACTION)
+  // Acknowledged: a mark a failover loses would let the approved action run a second time.
+  const useActionScript = ctx.acked('alUseAction', lua.USE_ACTION, (r) => r === 1)
 
   return {
     createSession: (rec, retentionMs, now) =>
