@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from '../../src/validation/duration.js'
 import { loadConfigFile, parseConfig } from '../../src/config/load.js'
 import { resolveRef } from '../../src/config/secrets.js'
 import { ConfigError } from '../../src/errors.js'
+import { loadProblems } from '../support/example-config.js'
 
 const EXAMPLE = readFileSync(new URL('../../config/airlock.example.yaml', import.meta.url), 'utf8')
 const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'))
@@ -32,13 +33,7 @@ type Yaml = Record<string, unknown> | unknown[]
 
 /** The problems parseConfig reports, or [] when it loads. */
 function problemsOf(text: string, opts: Parameters<typeof parseConfig>[1] = OPTS): Problem[] {
-  try {
-    parseConfig(text, opts)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(text, opts)
 }
 
 /** The example with jwt and aws only (postgres and github have their own tests). */

@@ -3,8 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { parseConfig } from '../../src/config/load.js'
-import { ConfigError } from '../../src/errors.js'
-import { EXAMPLE, exampleLoadOptions } from '../support/example-config.js'
+import { EXAMPLE, exampleLoadOptions, loadProblems } from '../support/example-config.js'
 
 const { opts: OPTS, cleanup } = exampleLoadOptions('gateway-config')
 afterAll(cleanup)
@@ -23,13 +22,7 @@ const H = 'providers[2]'
 function problems(edit: (d: Record<string, any>) => void) {
   const d = doc()
   edit(d)
-  try {
-    parseConfig(stringify(d), OPTS)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(stringify(d), OPTS)
 }
 const railway = (d: Record<string, any>) => d['providers'][1] as Record<string, any>
 const admin = (d: Record<string, any>) => d['providers'][2] as Record<string, any>

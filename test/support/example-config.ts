@@ -4,6 +4,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseConfig, type ParseOptions } from '../../src/config/load.js'
+import { ConfigError } from '../../src/errors.js'
 
 export const EXAMPLE = readFileSync(new URL('../../config/airlock.example.yaml', import.meta.url), 'utf8')
 
@@ -26,5 +28,16 @@ export function exampleLoadOptions(name: string) {
       },
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/** The problems the loader reports for a config text, [] when it loads. */
+export function loadProblems(yaml: string, opts: ParseOptions): ConfigError['problems'] {
+  try {
+    parseConfig(yaml, opts)
+    return []
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e
+    return e.problems
   }
 }

@@ -2,9 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { sessionPolicy } from '../../../providers/aws/policy.js'
-import { parseConfig } from '../../../src/config/load.js'
-import { ConfigError } from '../../../src/errors.js'
-import { EXAMPLE, exampleLoadOptions } from '../../support/example-config.js'
+import { EXAMPLE, exampleLoadOptions, loadProblems } from '../../support/example-config.js'
 
 const { opts: OPTS, cleanup } = exampleLoadOptions('aws-config')
 afterAll(cleanup)
@@ -16,13 +14,7 @@ function problems(edit: (aws: Record<string, any>) => void) {
   const doc = parse(EXAMPLE) as Record<string, any>
   doc['providers'] = doc['providers'].filter((p: { type: string }) => p.type !== 'postgres')
   edit(doc['providers'][1])
-  try {
-    parseConfig(stringify(doc), OPTS)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(stringify(doc), OPTS)
 }
 
 describe('aws provider config', () => {

@@ -10,8 +10,7 @@ import {
   patternsOverlap,
 } from '../../../providers/aws/destructive.js'
 import { parseConfig } from '../../../src/config/load.js'
-import { ConfigError } from '../../../src/errors.js'
-import { EXAMPLE, exampleLoadOptions } from '../../support/example-config.js'
+import { EXAMPLE, exampleLoadOptions, loadProblems } from '../../support/example-config.js'
 
 const { opts: OPTS, cleanup } = exampleLoadOptions('aws-destructive')
 afterAll(cleanup)
@@ -21,13 +20,7 @@ function writeClassProblems(actions: string[]) {
   const doc = parse(EXAMPLE) as Record<string, any>
   doc['providers'] = doc['providers'].filter((p: { type: string }) => p.type !== 'postgres')
   doc['providers'][1].operation_classes.write = { actions }
-  try {
-    parseConfig(stringify(doc), OPTS)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(stringify(doc), OPTS)
 }
 
 // [action pattern in a write class, the entry that catches it]

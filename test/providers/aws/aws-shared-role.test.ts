@@ -2,9 +2,7 @@
 // own list, so one's prune would drop the other's revocations. The config refuses it.
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
-import { parseConfig } from '../../../src/config/load.js'
-import { ConfigError } from '../../../src/errors.js'
-import { EXAMPLE, exampleLoadOptions } from '../../support/example-config.js'
+import { EXAMPLE, exampleLoadOptions, loadProblems } from '../../support/example-config.js'
 
 const { opts: OPTS, cleanup } = exampleLoadOptions('aws-shared-role')
 afterAll(cleanup)
@@ -18,13 +16,7 @@ function problems(edit: (second: Record<string, any>) => void) {
   second.region = 'eu-west-1'
   edit(second)
   doc['providers'].push(second)
-  try {
-    parseConfig(stringify(doc), OPTS)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(stringify(doc), OPTS)
 }
 
 describe('aws providers sharing a role', () => {

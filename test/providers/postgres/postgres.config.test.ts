@@ -3,8 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { parseConfig } from '../../../src/config/load.js'
-import { ConfigError } from '../../../src/errors.js'
-import { EXAMPLE, exampleLoadOptions } from '../../support/example-config.js'
+import { EXAMPLE, exampleLoadOptions, loadProblems } from '../../support/example-config.js'
 
 const { opts: OPTS, cleanup } = exampleLoadOptions('pgconfig')
 afterAll(cleanup)
@@ -22,13 +21,7 @@ const appDb = (d: Record<string, any>) => d['providers'][1] as Record<string, an
 function problems(edit: (d: Record<string, any>) => void) {
   const d = doc()
   edit(d)
-  try {
-    parseConfig(stringify(d), OPTS)
-    return []
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    return e.problems
-  }
+  return loadProblems(stringify(d), OPTS)
 }
 
 describe('the example', () => {
