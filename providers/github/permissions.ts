@@ -74,15 +74,15 @@ export const PERMISSIONS: Readonly<Record<string, readonly Level[]>> = {
 const ADMINISTERING = new Set(['administration', 'organization_administration'])
 
 /**
- * Write permissions whose effects outlive the token or reach past the environment's repositories:
- * organisation-wide ones (an installation shared by two environments shares its organisation),
- * webhooks that keep sending after revocation, secrets, and workflows or Actions settings that run
- * code with the repository's secrets.
+ * Writes that set what every repository (or organisation) shares, not just the environment's: an
+ * installation shared by two environments shares its organisation.
  */
-const LASTING_WRITES =
-  /^(organization_.*|members|(enterprise_)?custom_properties_for_organizations|.*_hooks|(.*_)?secrets|workflows|actions|environments)$/
-/** Writes that set what every repository (or organisation) shares, not just the environment's. */
 const ORGANISATION_WIDE = /^(organization_.*|members|(enterprise_)?custom_properties_for_organizations)$/
+/**
+ * Writes whose effects outlive the token: webhooks that keep sending after revocation, secrets,
+ * and workflows or Actions settings that run code with the repository's secrets.
+ */
+const OUTLIVING = /^(.*_hooks|(.*_)?secrets|workflows|actions|environments)$/
 
 /**
  * Why a permission may only be held by a class marked destructive (two approvals), or null when
@@ -90,9 +90,10 @@ const ORGANISATION_WIDE = /^(organization_.*|members|(enterprise_)?custom_proper
  */
 export function destructiveOnly(name: string, level: string): string | null {
   if (ADMINISTERING.has(name) || level === 'admin') return 'administers the repository or organisation'
-  if (level === 'write' && LASTING_WRITES.test(name))
-    return ORGANISATION_WIDE.test(name)
-      ? "acts on the whole organisation, past the environment's repositories"
-      : 'leaves what outlives the token (webhooks, secrets, workflows that run with them)'
+  if (level !== 'write') return null
+  if (ORGANISATION_WIDE.test(name))
+    return "acts on the whole organisation, past the environment's repositories"
+  if (OUTLIVING.test(name))
+    return 'leaves what outlives the token (webhooks, secrets, workflows that run with them)'
   return null
 }

@@ -135,20 +135,10 @@ export function envConnection(
     const target = parseAdminUrl(secret)
     known.push(target.password, encodeURIComponent(target.password))
     const pool = new pg.Pool({
-      host: target.host,
-      port: target.port,
-      user: target.user,
-      // A function, so an empty password stays empty: pg would otherwise take PGPASSWORD or
-      // ~/.pgpass from the broker's environment in its place, a credential nobody configured.
-      password: () => target.password,
+      ...clientOptions(target),
       database: config.database,
-      ssl: target.ssl,
-      application_name: 'airlock',
       max: 4,
       idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: 5_000,
-      statement_timeout: 15_000,
-      lock_timeout: 5_000,
       keepAlive: true,
     })
     pool.on('error', (e) =>
@@ -173,16 +163,18 @@ export function envConnection(
     if (s) await s.then((x) => x.pool.end()).catch(() => {})
   }
 
+  const target = async (): Promise<AdminTarget> => {
+    try {
+      return (await current()).target
+    } catch (e) {
+      throw safeError(e)
+    }
+  }
+
   return {
     name,
     config,
-    target: async () => {
-      try {
-        return (await current()).target
-      } catch (e) {
-        throw safeError(e)
-      }
-    },
+    target,
     async withClient(fn) {
       let client: pg.PoolClient
       try {
@@ -205,13 +197,7 @@ export function envConnection(
       }
     },
     async withClientIn(database, fn) {
-      let target: AdminTarget
-      try {
-        target = (await current()).target
-      } catch (e) {
-        throw safeError(e)
-      }
-      const c = new pg.Client({ ...clientOptions(target), database })
+      const c = new pg.Client({ ...clientOptions(await target()), database })
       try {
         await c.connect()
         return await fn(c)
@@ -227,11 +213,13 @@ export function envConnection(
   }
 }
 
-/** What a one-off admin connection shares with the pool's. */
+/** The options of every admin connection, pooled or one-off (each adds its database). */
 const clientOptions = (target: AdminTarget) => ({
   host: target.host,
   port: target.port,
   user: target.user,
+  // A function, so an empty password stays empty: pg would otherwise take PGPASSWORD or
+  // ~/.pgpass from the broker's environment in its place, a credential nobody configured.
   password: () => target.password,
   ssl: target.ssl,
   application_name: 'airlock',

@@ -69,7 +69,7 @@ export async function dropSessionRole(
   roleName: string,
   reassignTo: string | null,
   /** Runs `fn` in another database of the server: where the role left objects outside its own. */
-  elsewhere?: (database: string, fn: (c: pg.ClientBase) => Promise<unknown>) => Promise<unknown>,
+  elsewhere: (database: string, fn: (c: pg.ClientBase) => Promise<unknown>) => Promise<unknown>,
 ): Promise<Dropped> {
   const role = ident(roleName)
   const found = await c.query('SELECT oid FROM pg_roles WHERE rolname = $1', [roleName])
@@ -86,19 +86,17 @@ export async function dropSessionRole(
     )
     // Objects in another database (a large object made where PUBLIC may connect) would keep the
     // role from being dropped, forever: they were never the session's to keep, so they go.
-    if (elsewhere) {
-      const others = await c.query(
-        `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
-          WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1
-            AND d.datname <> current_database()`,
-        [oid],
-      )
-      for (const row of others.rows as { datname: string }[])
-        await elsewhere(row.datname, async (x) => {
-          await unlinkLargeObjects(x, oid)
-          await x.query(`DROP OWNED BY ${role}`)
-        })
-    }
+    const others = await c.query(
+      `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1
+          AND d.datname <> current_database()`,
+      [oid],
+    )
+    for (const row of others.rows as { datname: string }[])
+      await elsewhere(row.datname, async (x) => {
+        await unlinkLargeObjects(x, oid)
+        await x.query(`DROP OWNED BY ${role}`)
+      })
     // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
     if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
     else await unlinkLargeObjects(c, oid)
