@@ -42,10 +42,10 @@ const decideNow = (rt: Runtime, rec: SessionRecord) =>
 const ownersOf = (rt: Runtime, rec: SessionRecord) =>
   new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
 
-/** Why `human` may not approve `rec` under the current config, or null when they may. */
 /** The roles that may approve or deny at all (which requests: whyNotApprover, whyNotDenier). */
 export const DECIDING_ROLES: readonly RouteRole[] = ['approver', 'operator', 'admin']
 
+/** Why `human` may not approve `rec` under the current config, or null when they may. */
 export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
   const h = rt.humans.get(human)
   if (!h || !h.roles.includes('approver')) return `${human} does not have the approver role`

@@ -5,6 +5,7 @@
 import type { Clock } from '../clock.js'
 import { effectiveStatus, type SessionRecord } from '../domain/session.js'
 import { isFinal } from '../domain/status.js'
+import { StoreUnavailableError } from '../errors.js'
 import type { Store } from '../store/types.js'
 
 /** Records read per store call. */
@@ -24,13 +25,14 @@ export async function* liveMatching(
   const ids = only ?? (await deps.store.liveSessionIds())
   let failure: unknown = null
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const chunk = ids.slice(i, i + CHUNK)
-    const recs = await deps.store.getSessions(chunk).catch((e: unknown) => {
-      // One record that cannot be read (its profile lost with a failover) must not keep the rest
-      // of its chunk from being revoked: they are read one by one, and the error comes last.
-      failure ??= e
-      return Promise.all(chunk.map((id) => deps.store.getSession(id).catch(() => null)))
-    })
+    // One record that cannot be read (its profile lost with a failover) must not keep the rest
+    // of its chunk from being revoked: it is passed over, and the error comes last.
+    const unreadable: string[] = []
+    const recs = await deps.store.getSessions(ids.slice(i, i + CHUNK), unreadable)
+    if (unreadable.length > 0)
+      failure ??= new StoreUnavailableError(
+        `the profile of session ${unreadable[0] as string} is missing; retry`,
+      )
     const now = deps.clock.now()
     const hits = recs.filter(
       (r): r is SessionRecord => r !== null && !isFinal(effectiveStatus(r, now)) && match(r),

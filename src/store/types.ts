@@ -21,7 +21,12 @@ export interface SessionStore {
   /** Writes a new record unless a lock covers its scope. */
   createSession(rec: SessionRecord, retentionMs: number, now: number): Promise<CreateResult>
   getSession(id: string): Promise<SessionRecord | null>
-  getSessions(ids: string[]): Promise<(SessionRecord | null)[]>
+  /**
+   * The records kept under these ids, in order (null where there is none). One that cannot be
+   * decoded (its profile lost with a failover) throws, or, given `unreadable`, reads as null and
+   * has its id added there.
+   */
+  getSessions(ids: string[], unreadable?: string[]): Promise<(SessionRecord | null)[]>
   /** The record and whether a lock covers the scope, in one round trip. */
   introspect(
     id: string,

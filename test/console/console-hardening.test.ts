@@ -124,6 +124,12 @@ describe('bad input on console pages', () => {
     expect(r.statusCode).toBe(400)
     expect(r.json().message).toMatch(/before is not a position in the audit log/)
   })
+
+  it('the first audit position pages to nothing older, not an outage', async () => {
+    const cookie = await consoleSignIn(t, t.keys.ops)
+    const r = await t.app.inject({ method: 'GET', url: '/console/audit?before=0-0', headers: { cookie } })
+    expect(r.statusCode).toBe(200)
+  })
 })
 
 describe('a sign-in provider that misbehaves', () => {

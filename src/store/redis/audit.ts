@@ -88,6 +88,8 @@ export function redisAudit(ctx: RedisContext): AuditStore {
       guard('audit read', async () => {
         let rows: [Buffer, Buffer[]][]
         if (reverse) {
+          // Nothing is older than the first position (and Redis refuses the interval).
+          if (afterPos !== undefined && /^0+-0+$/.test(afterPos)) return []
           const end = afterPos ? `(${afterPos}` : '+'
           rows = await redis.xrevrangeBuffer(
             k.audit,

@@ -22,8 +22,15 @@ const CACHE = 10_000
 export interface Profiles {
   /** Writes what these records' profiles need to outlive them (nothing when this process just did). */
   save(writes: { packed: Packed; pxat: number }[]): Promise<void>
-  /** The records kept under these ids (null where there is none). */
-  decode(ids: readonly string[], raw: readonly (string | null)[]): Promise<(SessionRecord | null)[]>
+  /**
+   * The records kept under these ids (null where there is none). A record whose profile is missing
+   * throws, or, given `unreadable`, reads as null and has its id added there.
+   */
+  decode(
+    ids: readonly string[],
+    raw: readonly (string | null)[],
+    unreadable?: string[],
+  ): Promise<(SessionRecord | null)[]>
 }
 
 export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
@@ -64,7 +71,7 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
       for (const [id, [, until]] of due) remember(written, id, [until, now])
     },
 
-    async decode(ids, raw) {
+    async decode(ids, raw, unreadable) {
       const missing = new Set<string>()
       for (const text of raw) {
         if (text && isPacked(text) && !cache.has(profileOf(text))) missing.add(profileOf(text))
@@ -85,6 +92,10 @@ export function redisProfiles(redis: RedisClient, k: Keys): Profiles {
           // Lost with a failover: the next record of this profile writes it again, which heals
           // this one too (the key is the content's digest). Until then the read fails closed.
           for (const d of missing) written.delete(d)
+          if (unreadable) {
+            unreadable.push(ids[i] as string)
+            return null
+          }
           throw new StoreUnavailableError(`the profile of session ${ids[i] as string} is missing; retry`)
         }
         return unpackRecord(text, ids[i] as string, profile)

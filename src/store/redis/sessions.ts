@@ -38,9 +38,9 @@ export function redisSessions(ctx: RedisContext): SessionStore {
         return r === 'need_locks' ? 'locked' : r
       }),
     getSession: (id) => guard('read', async () => one(id, await redis.get(k.session(id)))),
-    getSessions: (ids) =>
+    getSessions: (ids, unreadable) =>
       guard('read', async () =>
-        ids.length === 0 ? [] : profiles.decode(ids, await redis.mget(ids.map(k.session))),
+        ids.length === 0 ? [] : profiles.decode(ids, await redis.mget(ids.map(k.session)), unreadable),
       ),
     introspect: (id, scope, now) =>
       guard('introspect', async () => {
@@ -119,21 +119,14 @@ export function redisSessions(ctx: RedisContext): SessionStore {
         ]
         // Pairs: id, record.
         const claimed = found.filter((_, i) => i % 2 === 0)
-        const raws = found.filter((_, i) => i % 2 === 1)
         // One record that cannot be read (its profile lost with a failover) must not hold up the
-        // rest of the batch: each is then read alone, and one that still fails stays claimed, so
-        // it is tried again when its claim lapses.
-        const recs = await profiles.decode(claimed, raws).catch(() =>
-          Promise.all(
-            claimed.map((id, i) =>
-              profiles.decode([id], [raws[i] ?? null]).then(
-                ([r]) => r ?? null,
-                () => null,
-              ),
-            ),
-          ),
+        // rest of the batch: it stays claimed, so it is tried again when its claim lapses.
+        const unreadable: string[] = []
+        const recs = await profiles.decode(
+          claimed,
+          found.filter((_, i) => i % 2 === 1),
+          unreadable,
         )
-        const unreadable = claimed.filter((_, i) => !recs[i])
         return {
           recs: recs.filter((r): r is SessionRecord => r !== null),
           dropped,
