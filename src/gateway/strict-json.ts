@@ -43,7 +43,8 @@ export function parseStrictJson(
 
 /** The keys of every object in a value; -1 when it holds an inexact integer or nests too deep. */
 function keysIn(v: unknown, depth: number): number {
-  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? -1 : 0
+  // Past 2^53, or past Number.MAX_VALUE (Infinity): read again, which tells an integer by its text.
+  if (typeof v === 'number') return Number.isSafeInteger(v) || (Number.isFinite(v) && v % 1 !== 0) ? 0 : -1
   if (typeof v !== 'object' || v === null) return 0
   if (depth > MAX_DEPTH) return -1
   let n = 0
@@ -184,7 +185,8 @@ function readStrictly(text: string, what: string, exact: boolean): { value: unkn
     if (!m) return fail()
     i += m[0].length
     const n = Number(m[0])
-    const integer = n % 1 === 0 && !/[.eE]/.test(m[0])
+    // Told by its text: an integer too long for a double is Infinity, which `n % 1` calls no integer.
+    const integer = !/[.eE]/.test(m[0])
     if (exact) return integer && Number.isSafeInteger(n) ? n : new ExactNumber(m[0])
     if (integer && !Number.isSafeInteger(n))
       fail(`${what} holds the number ${m[0].slice(0, 40)}, too large to check exactly: send it as a string`)

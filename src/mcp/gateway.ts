@@ -41,6 +41,9 @@ const isJson = (s: string) => {
   }
 }
 
+/** A grant's gateway URL: `<public_url>/gw/<provider>` (API.md, "Gateway provider"). */
+const GATEWAY_URL = /^https?:\/\/[^/]+(\/.*)?\/gw\/[^/]+$/
+
 export interface GatewayInput {
   method: string
   path: string
@@ -64,13 +67,13 @@ export async function gatewayRequest(
   signal: AbortSignal,
 ): Promise<{ status: number; content_type: string | null; body: string; body_truncated: boolean }> {
   const base = use.grant.credentials['url']
-  // A gateway grant is exactly {url, token}, its URL an http(s) one ending in /gw/<provider>; a
-  // database grant has a url too (its connection string), which is no place to send requests.
-  const keys = Object.keys(use.grant.credentials).sort().join(',')
+  // A gateway grant is {url, token}: the session token itself and an http(s) URL ending in
+  // /gw/<provider>; a database grant has a url too (its connection string), which is no place to
+  // send requests. Fields the broker may add later (API.md: add freely) do not matter.
   if (
     typeof base !== 'string' ||
-    keys !== 'token,url' ||
-    !/^https?:\/\/[^/]+(\/.*)?\/gw\/[^/]+$/.test(base)
+    use.grant.credentials['token'] !== use.grant.token ||
+    !GATEWAY_URL.test(base)
   ) {
     throw new Error(
       `provider ${use.session.provider} is not a gateway provider (its grant has no gateway URL): use run_with_access`,

@@ -70,6 +70,12 @@ describe('strict JSON', () => {
     expect(parseStrictJson('{"n":9007199254740993}')).toBe(
       'the body holds the number 9007199254740993, too large to check exactly: send it as a string',
     )
+    // Past Number.MAX_VALUE JSON.parse makes it Infinity: refused all the same.
+    const huge = `1${'0'.repeat(400)}`
+    expect(parseStrictJson(`{"n":${huge}}`)).toBe(
+      `the body holds the number ${huge.slice(0, 40)}, too large to check exactly: send it as a string`,
+    )
+    expect(parseStrictJson(`[${huge}]`, { exact: true })).toEqual({ value: [new ExactNumber(huge)] })
     expect(parseStrictJson('[9007199254740993, 1.50, 2]', { exact: true })).toEqual({
       value: [new ExactNumber('9007199254740993'), new ExactNumber('1.50'), 2],
     })

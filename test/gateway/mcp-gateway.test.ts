@@ -99,6 +99,20 @@ describe('gateway_request', () => {
     )
   })
 
+  it('a gateway grant with a field added later is still one (API.md: add freely)', async () => {
+    const r = await send(use({ url: `${base}/gw/railway`, token: TOKEN, expires_in: 900 }), 'GET', '/x')
+    expect(r.status).toBe(200)
+    expect(received.at(-1)).toMatchObject({ method: 'GET', url: '/gw/railway/x' })
+  })
+
+  it('a grant whose token is not the session token is not one, and nothing is sent', async () => {
+    const before = received.length
+    await expect(send(use({ url: `${base}/gw/railway`, token: 'ghp_other' }), 'GET', '/x')).rejects.toThrow(
+      'provider railway is not a gateway provider (its grant has no gateway URL): use run_with_access',
+    )
+    expect(received.length).toBe(before)
+  })
+
   it('a database grant, whose url is a connection string, is not one either, and nothing is sent', async () => {
     const password = 'pw_abcdefghijklmnop'
     const pg = use({
