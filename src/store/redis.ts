@@ -4,7 +4,6 @@
 // writer (durable.ts): pipelined with WAIT on a connection of their own, so a slow replica never
 // holds up reads.
 // The parts, each a file of redis/: sessions, locks, the audit log.
-import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import {
   connectRedis,
@@ -114,11 +113,9 @@ export async function createRedisStore(
     redis,
     ping: () =>
       guard('ping', async () => {
-        // Cluster: a keyed read reaches the slot's primary or fails. Otherwise ask the role, so a
-        // broker left on a demoted primary reports unready instead of serving from a replica.
-        if (conn.kind === 'cluster') return void (await redis.exists(k.barrier))
-        const [role] = (await (redis as Redis).role()) as [string]
-        if (role !== 'master') throw new Error(`connected to a ${role}, not the primary`)
+        // A write, not a read: a demoted primary (READONLY), a full one (OOM) or one missing the
+        // replicas it requires (NOREPLICAS) all still answer reads, yet nothing could be issued.
+        await redis.set(k.barrier, Date.now(), 'PX', 60_000)
       }),
     confirmWrites: () =>
       guard('write', async () => {

@@ -211,7 +211,7 @@ export interface ConsoleStore {
 
 export interface Store extends SessionStore, LockStore, AuditStore, LeaseStore, ChangeFeed, ConsoleStore {
   readonly kind: 'memory' | 'redis'
-  /** Resolves when the store answers from its primary; rejects otherwise. */
+  /** Resolves when the store takes a write on its primary; rejects otherwise. */
   ping(): Promise<void>
   /**
    * Resolves once every write made so far (by any replica of the broker) is held by the replicas

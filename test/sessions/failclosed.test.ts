@@ -1,5 +1,6 @@
 // Redis stopped mid-run (a private redis-server): 503s, never `active: true`, no crash, and
 // recovery without a restart once Redis is back.
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
 import { redisServer, type RedisServer } from '../support/redis-server.js'
@@ -72,6 +73,26 @@ describe('fail closed', () => {
     expect(
       (await api.post('/v1/introspect', 'internal-api', { token: after.body.grant.token })).body.active,
     ).toBe(true)
+  })
+})
+
+describe('readiness', () => {
+  it('is 503 while Redis answers but refuses writes, and ready again once it takes them', async () => {
+    expect((await api.get('/readyz', null)).status).toBe(200)
+    // A primary that cannot reach its replicas refuses every write (NOREPLICAS), yet still answers
+    // reads and names itself master: a broker there cannot issue, so it must not be sent traffic.
+    const admin = new Redis(redis.url)
+    try {
+      await admin.config('SET', 'min-replicas-to-write', '1')
+      const ready = await api.get('/readyz', null)
+      expect(ready.status).toBe(503)
+      expect(ready.body.error).toBe('unavailable')
+      await admin.config('SET', 'min-replicas-to-write', '0')
+      expect((await api.get('/readyz', null)).status).toBe(200)
+    } finally {
+      await admin.config('SET', 'min-replicas-to-write', '0')
+      admin.disconnect()
+    }
   })
 })
 
