@@ -1,7 +1,9 @@
 // Gateway throughput and added latency, side by side in one run: the same local upstream behind
 // `airlock serve` (/gw/{provider}: token check in Redis, classification, audit, redaction) and
 // behind a bare forwarding proxy (the same undici client, no checks), for an HTTP GET and a small
-// GraphQL query. Not a test: it asserts nothing, it reports. Besides throughput and latency it
+// GraphQL query. A third target, the floor, is the bare proxy plus only the Redis work that any
+// gateway checking revocation per call and auditing it must do (bench/gateway-servers.ts): how
+// close to the bare proxy such a gateway can come on this machine. Not a test: it asserts nothing, it reports. Besides throughput and latency it
 // reports the CPU time the serving process (proxy or broker) spent per request, which a busy shared
 // machine disturbs far less than throughput, and the Redis commands each gateway call cost.
 // Run: `npm run bench:gateway -- [--duration 5] [--connections 32] [--only http|graphql]
@@ -205,6 +207,15 @@ async function main() {
     const upstream = `http://127.0.0.1:${upPort}`
     await start(['bench/gateway-servers.ts', 'upstream', String(upPort)])
     const proxyProcess = await start(['bench/gateway-servers.ts', 'proxy', String(proxyPort), upstream])
+    const floorPort = await freePort()
+    const floorProcess = await start([
+      'bench/gateway-servers.ts',
+      'floor',
+      String(floorPort),
+      upstream,
+      redisUrl,
+      prefix,
+    ])
 
     const keyFile = join(tmp, 'signing.pem')
     await writeFile(
@@ -284,6 +295,12 @@ rate_limits: { per_agent_per_minute: 1000000 }
           label: 'bare proxy',
           url: `http://127.0.0.1:${proxyPort}${sc.path}`,
           process: proxyProcess,
+          tok: null,
+        },
+        {
+          label: 'floor',
+          url: `http://127.0.0.1:${floorPort}${sc.path}`,
+          process: floorProcess,
           tok: null,
         },
         { label: 'gateway', url: `${broker}${sc.gw}`, process: brokerProcess, tok: sc.tok },

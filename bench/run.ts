@@ -16,7 +16,7 @@ import { parseOptions, type BenchOptions } from './lib/options.js'
 import { openBenchRedis } from './lib/redis.js'
 import { calibrate, report, TARGETS, type Results } from './lib/report.js'
 import { build, log, Resources, StartError } from './lib/resources.js'
-import { bareSignScenario, bareVerifyScenario } from './scenarios/bare.js'
+import { bareSignAuditedScenario, bareSignScenario, bareVerifyScenario } from './scenarios/bare.js'
 import { introspectScenario } from './scenarios/introspect.js'
 import { issueScenario } from './scenarios/issue.js'
 
@@ -48,6 +48,7 @@ async function main(o: BenchOptions, res: Resources): Promise<number> {
     : null
   const bare: Target | null = baseline && { ...server, pid: baseline.child.pid ?? 0 }
   const bareSign = baseline && bare ? await bareSignScenario(bare, baseline, o) : null
+  const bareSignAudited = baseline && bare ? await bareSignAuditedScenario(bare, baseline, o) : null
 
   // b. introspect
   const introspect = await introspectScenario(server, airlock, o)
@@ -68,13 +69,14 @@ async function main(o: BenchOptions, res: Resources): Promise<number> {
     issue,
     introspect: introspect.scenario,
     bareSign,
+    bareSignAudited,
     bareVerify,
     sanity: introspect.sanity,
     memory,
     privateRedis: redis.private,
     server: stopped,
   }
-  const calibration = calibrate(issue, introspect.scenario, bareSign, bareVerify)
+  const calibration = calibrate(issue, introspect.scenario, bareSign, bareVerify, bareSignAudited)
   console.log(report(results, calibration))
   await writeResults(results, calibration.summary)
   return 0
@@ -85,7 +87,13 @@ async function writeResults(r: Results, calibration: ReturnType<typeof calibrate
     at: new Date().toISOString(),
     environment: r.env,
     targets: TARGETS,
-    scenarios: { issue: r.issue, introspect: r.introspect, bareSign: r.bareSign, bareVerify: r.bareVerify },
+    scenarios: {
+      issue: r.issue,
+      introspect: r.introspect,
+      bareSign: r.bareSign,
+      bareSignAudited: r.bareSignAudited,
+      bareVerify: r.bareVerify,
+    },
     calibration,
     introspectSanity: r.sanity,
     redisPerSession: r.memory,

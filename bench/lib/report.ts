@@ -32,6 +32,8 @@ export interface Results {
   issue: Scenario
   introspect: Scenario
   bareSign: Scenario | null
+  /** /sign with a hash-chained audit event in the same write: the floor under issue's share. */
+  bareSignAudited: Scenario | null
   bareVerify: Scenario | null
   sanity: { before: string; after: string }
   memory: Memory
@@ -50,6 +52,7 @@ export function calibrate(
   introspect: Scenario,
   sign: Scenario | null,
   verify: Scenario | null,
+  signAudited: Scenario | null = null,
 ) {
   const lines: string[] = []
   if (!sign || !verify) return { lines, summary: null }
@@ -86,6 +89,13 @@ export function calibrate(
       `${(100 * share).toFixed(0)}%, p99 ${fmt(issue.p99, 1)} ms ` +
       mark(share >= TARGETS.issueShareOfBareSign && issue.p99 <= TARGETS.p99Ms),
   )
+  if (signAudited) {
+    const floor = signAudited.rps / sign.rps
+    lines.push(
+      `    floor: bare sign + audit event ${fmt(signAudited.rps)} req/s, ${(100 * floor).toFixed(0)}% of bare sign ` +
+        `(p99 ${fmt(signAudited.p99, 1)} ms): no issue route that audits each grant gets above it here`,
+    )
+  }
   return { lines, summary: rows }
 }
 
@@ -116,7 +126,9 @@ export function report(r: Results, calibration: ReturnType<typeof calibrate>): s
   p(`  introspect sanity: before run ${r.sanity.before}, after run ${r.sanity.after}`)
   for (const line of calibration.lines) p(line)
   p('  CPU per request: server (its event loop), Redis, load generator; how busy the machine was')
-  for (const s of [issue, introspect, r.bareSign, r.bareVerify].filter((x): x is Scenario => x !== null)) {
+  for (const s of [issue, introspect, r.bareSign, r.bareSignAudited, r.bareVerify].filter(
+    (x): x is Scenario => x !== null,
+  )) {
     const c = s.cpuUsPerRequest
     p(
       `    ${s.name.padEnd(11)}  ${c.server} us (${c.serverMain} us), ${c.redis} us, ${c.loadGenerator} us; ` +

@@ -9,6 +9,15 @@ export function bareSignScenario(target: Target, baseline: Baseline, o: BenchOpt
   return bareRun(target, baseline, 'sign', {}, o)
 }
 
+/** The floor under issue: /sign with a hash-chained audit event in its write. */
+export function bareSignAuditedScenario(
+  target: Target,
+  baseline: Baseline,
+  o: BenchOptions,
+): Promise<Scenario> {
+  return bareRun(target, baseline, 'sign-audited', {}, o)
+}
+
 export async function bareVerifyScenario(
   target: Target,
   baseline: Baseline,
@@ -20,7 +29,7 @@ export async function bareVerifyScenario(
 function bareRun(
   target: Target,
   baseline: Baseline,
-  route: 'sign' | 'verify',
+  route: 'sign' | 'sign-audited' | 'verify',
   body: unknown,
   o: BenchOptions,
 ): Promise<Scenario> {
