@@ -7,7 +7,7 @@ import { TestClock, client, sessionBody, testBroker, type TestBroker } from '../
 import { parseConfig } from '../../src/config/load.js'
 import { canAct } from '../../src/runtime.js'
 import { consoleSessions } from '../../src/console/sessions.js'
-import { matchHuman } from '../../src/console/login.js'
+import { matchHuman } from '../../src/console/sessions.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { auditPage } from '../../src/console/pages/audit.js'
 import { escapeHtml } from '../../src/console/html.js'
