@@ -225,6 +225,9 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
         )
       }
       if (!q.code) throw err.invalid(`the sign-in provider sent no code: ${again}`)
+      // A reload may have pointed the console at another provider since this sign-in started.
+      if (login.issuer !== ctx.config().oidc?.issuer)
+        throw err.invalid(`the sign-in provider changed since this sign-in started: ${again}`)
       const identity = await oidc()
         .exchange({ code: q.code, verifier: login.verifier, nonce: login.nonce, redirectUri: redirectUri() })
         .catch(providerTrouble)

@@ -84,6 +84,27 @@ describe('the OIDC callback and the browser-binding cookie', () => {
   })
 })
 
+describe('a sign-in the config changed under', () => {
+  it('a callback begun with another provider is a 400 saying to start again, not an outage', async () => {
+    const { authorize, binding } = await startSignIn()
+    const back = await issuer.signIn(authorize, 'alice')
+    try {
+      await reload(
+        yaml(
+          undefined,
+          `console: { oidc: { issuer: "http://127.0.0.1:9", client_id: c, client_secret: env:CONSOLE_OIDC_SECRET } }`,
+        ),
+      )
+      const r = await callback(back, `airlock_login=${binding}`)
+      expect(r.statusCode).toBe(400)
+      expect(r.body).toContain('the sign-in provider changed since this sign-in started')
+      expect(String(r.headers['set-cookie'] ?? '')).not.toContain('airlock_console=')
+    } finally {
+      await reload(yaml())
+    }
+  })
+})
+
 describe('a console session opened with OIDC', () => {
   /** Signs in at the provider as `login` and returns the console's Cookie header. */
   async function signInAs(login: string): Promise<string> {
