@@ -35,6 +35,12 @@ export interface ConsoleSession {
   csrf: string
 }
 
+/**
+ * An email without case, folded in ASCII only: toLowerCase maps some other characters to ASCII
+ * letters (U+212A KELVIN SIGN to k), which would let another mailbox pass for a configured one.
+ */
+const foldEmail = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase())
+
 /** The human a verified identity names: `oidc_subject` first, then a (not unverified) email. */
 export function matchHuman(humans: Iterable<HumanConfig>, id: Identity): HumanConfig | null {
   const all = [...humans]
@@ -43,10 +49,8 @@ export function matchHuman(humans: Iterable<HumanConfig>, id: Identity): HumanCo
   // An email is proof only where the provider says it verified it (some never say: pin those
   // people by oidc_subject), and never for someone pinned to a subject already.
   if (id.email === null || id.emailVerified !== true) return null
-  const email = id.email.toLowerCase()
-  return (
-    all.find((h) => h.oidcSubject === null && h.email !== null && h.email.toLowerCase() === email) ?? null
-  )
+  const email = foldEmail(id.email)
+  return all.find((h) => h.oidcSubject === null && h.email !== null && foldEmail(h.email) === email) ?? null
 }
 
 /**

@@ -474,6 +474,15 @@ describe('the console section of the config', () => {
     expect(matchHuman(pinned, { sub: '00u-alice', email: null, emailVerified: null })?.id).toBe('alice')
   })
 
+  it('an email is folded only in ASCII: a look-alike address names nobody', () => {
+    const c = load('console: { api_key_login: true }')
+    const kate = { ...(c.humans[0] as (typeof c.humans)[number]), id: 'kate', email: 'kate@example.com' }
+    const verified = (email: string) => matchHuman([kate], { sub: 'x', email, emailVerified: true })
+    expect(verified('KATE@Example.COM')?.id).toBe('kate')
+    // U+212A KELVIN SIGN lower-cases to an ASCII k: another mailbox, not kate's.
+    expect(verified('\u212Aate@example.com')).toBeNull()
+  })
+
   it.each([
     [
       'http issuer off loopback',
