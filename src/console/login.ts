@@ -27,6 +27,11 @@ interface LoginState {
   /** SHA-256 of the binding cookie: the browser that started the sign-in must finish it. */
   binding: string
   issuer: string
+  /**
+   * SHA-256 of the session cookie the browser had when it started: the provider's redirect back
+   * is a cross-site navigation, which does not carry the SameSite=Strict cookie to end it then.
+   */
+  previous?: string
 }
 
 export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
@@ -69,12 +74,13 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
     req: FastifyRequest,
     reply: FastifyReply,
     human: HumanConfig,
-    proof: { method: 'api_key' } | { method: 'oidc'; oidc: OidcBinding },
+    proof: { method: 'api_key' } | { method: 'oidc'; oidc: OidcBinding; previous: string | undefined },
   ) {
     const { method } = proof
     // A session this browser had before ends: one browser, one sign-in.
     const before = readCookie(req.headers.cookie, ctx.cookies().session)
     if (before) await ctx.sessions.end(before)
+    if (proof.method === 'oidc' && proof.previous) await ctx.sessions.endHashed(proof.previous)
     const { cookie } = await ctx.sessions.create(
       human.id,
       method,
@@ -166,6 +172,8 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       binding: sha256Hex(binding),
       issuer: ctx.config().oidc?.issuer ?? '',
     }
+    const current = readCookie(req.headers.cookie, ctx.cookies().session)
+    if (current) login.previous = sha256Hex(current)
     const url = await client
       .authorizationUrl({ state, nonce: login.nonce, verifier: login.verifier, redirectUri: redirectUri() })
       .catch(providerTrouble)
@@ -246,6 +254,7 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
           sub: identity.sub,
           email: identity.emailVerified === true ? identity.email : null,
         },
+        previous: login.previous,
       })
       // A page, not a redirect: the browser arrived from the provider (another site), so it would
       // not send the SameSite=Strict session cookie along a redirect; it does from this page.

@@ -157,9 +157,12 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
     },
 
     async end(cookie: string): Promise<ConsoleSession | null> {
-      const id = sha256Hex(cookie)
-      const s = parse(await store.takeConsoleRecord('session', id))
-      return s
+      return parse(await store.takeConsoleRecord('session', sha256Hex(cookie)))
+    },
+
+    /** Ends the session a cookie of this SHA-256 held (kept where the cookie itself is not). */
+    async endHashed(id: string): Promise<void> {
+      await store.deleteConsoleRecord('session', id)
     },
   }
 }

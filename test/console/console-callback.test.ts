@@ -143,6 +143,25 @@ describe('a console session opened with OIDC', () => {
     }
   })
 
+  it('a new sign-in in the same browser ends the session it had', async () => {
+    const first = await signInAs('alice')
+    // The sign-in link is clicked on the console (the session cookie goes along); the provider's
+    // redirect back is a cross-site navigation, which a SameSite=Strict cookie does not follow.
+    const start = await t.app.inject({
+      method: 'GET',
+      url: '/console/login/oidc',
+      headers: { ...HTML, cookie: first },
+    })
+    expect(start.statusCode).toBe(303)
+    const binding = /airlock_login=([\w-]+)/.exec(String(start.headers['set-cookie']))?.[1] as string
+    const back = await issuer.signIn(String(start.headers['location']), 'alice')
+    const r = await callback(back, `airlock_login=${binding}`)
+    expect(r.statusCode, r.body).toBe(200)
+    const second = `airlock_console=${/airlock_console=([\w-]+)/.exec(String(r.headers['set-cookie']))?.[1]}`
+    expect((await pending(second)).statusCode).toBe(200)
+    expect((await pending(first)).statusCode).toBe(303)
+  })
+
   it('stays while the person is still matched the same way', async () => {
     const cookie = await signInAs('alice')
     await reload(yaml('email: ALICE@example.com'))
