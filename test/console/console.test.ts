@@ -299,44 +299,6 @@ describe('actions go through the API’s services, recorded via: console', () =>
   })
 })
 
-describe('the audit chain check', () => {
-  it('runs from a form carrying the CSRF token, never from a GET', async () => {
-    const b = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
-    try {
-      const ops = await signIn('ops', b)
-      const page = () =>
-        b.app.inject({ method: 'GET', url: '/console/audit', headers: { ...HTML, cookie: ops } })
-      const form = /<form method="post" action="\/console\/audit\/verify">\s*<input type="hidden" name="csrf"/
-      expect((await page()).body).toMatch(form)
-      // A link (or an image on a sibling site) runs nothing and records no check.
-      const link = await b.app.inject({
-        method: 'GET',
-        url: '/console/audit/verify',
-        headers: { ...HTML, cookie: ops },
-      })
-      expect(link.statusCode).toBe(303)
-      expect(link.headers.location).toBe('/console/audit')
-      expect((await page()).body).toContain('Not checked since this broker started.')
-      const post = (form: Record<string, string>) =>
-        b.app.inject({
-          method: 'POST',
-          url: '/console/audit/verify',
-          headers: { ...HTML, cookie: ops },
-          payload: form,
-        })
-      expect((await post({})).statusCode).toBe(403)
-      expect((await page()).body).toContain('Not checked since this broker started.')
-      const run = await post({ csrf: await consoleCsrf(b, ops) })
-      expect(run.statusCode).toBe(200)
-      expect(run.body.replace(/\s+/g, ' ')).toMatch(
-        /Intact: \d+ events in \d+ chains? verify\. Checked by ops/,
-      )
-    } finally {
-      await b.close()
-    }
-  })
-})
-
 describe('the sessions list’s event stream', () => {
   it('says `change` as soon as a session is granted at once, without approval', async () => {
     const b = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
