@@ -11,8 +11,8 @@ import { createSecretSource } from '../secrets/source.js'
 import { seeOther, sendPage, type ConsoleApp, type ConsoleContext } from './context.js'
 import { clearCookie, readCookie, setCookie } from './cookies.js'
 import { html } from './html.js'
-import { oidcClient, ProviderUnavailable, SignInFailed, type Identity, type OidcClient } from './oidc.js'
-import { newSecret, sameSecret } from './sessions.js'
+import { oidcClient, ProviderUnavailable, SignInFailed, type OidcClient } from './oidc.js'
+import { matchHuman, newSecret, sameSecret, type OidcBinding } from './sessions.js'
 import { attemptLimiter } from './attempts.js'
 
 const LOGIN_TTL_MS = 10 * 60_000
@@ -27,19 +27,11 @@ interface LoginState {
   /** SHA-256 of the binding cookie: the browser that started the sign-in must finish it. */
   binding: string
   issuer: string
-}
-
-/** The human a verified identity names: `oidc_subject` first, then a (not unverified) email. */
-export function matchHuman(humans: readonly HumanConfig[], id: Identity): HumanConfig | null {
-  const bySub = humans.find((h) => h.oidcSubject !== null && h.oidcSubject === id.sub)
-  if (bySub) return bySub
-  // An email is proof only where the provider says it verified it (some never say: pin those
-  // people by oidc_subject), and never for someone pinned to a subject already.
-  if (id.email === null || id.emailVerified !== true) return null
-  const email = id.email.toLowerCase()
-  return (
-    humans.find((h) => h.oidcSubject === null && h.email !== null && h.email.toLowerCase() === email) ?? null
-  )
+  /**
+   * SHA-256 of the session cookie the browser had when it started: the provider's redirect back
+   * is a cross-site navigation, which does not carry the SameSite=Strict cookie to end it then.
+   */
+  previous?: string
 }
 
 export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
@@ -82,13 +74,22 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
     req: FastifyRequest,
     reply: FastifyReply,
     human: HumanConfig,
-    method: 'oidc' | 'api_key',
+    proof: { method: 'api_key' } | { method: 'oidc'; oidc: OidcBinding; previous: string | undefined },
   ) {
+    const { method } = proof
     // A session this browser had before ends: one browser, one sign-in.
     const before = readCookie(req.headers.cookie, ctx.cookies().session)
     if (before) await ctx.sessions.end(before)
-    const key = method === 'api_key' ? (human.apiKeySha256 ?? undefined) : undefined
-    const { cookie } = await ctx.sessions.create(human.id, method, key)
+    if (proof.method === 'oidc' && proof.previous) await ctx.sessions.endHashed(proof.previous)
+    const { cookie } = await ctx.sessions.create(
+      human.id,
+      method,
+      proof.method === 'oidc'
+        ? { oidc: proof.oidc }
+        : human.apiKeySha256 !== null
+          ? { key: human.apiKeySha256 }
+          : {},
+    )
     await broker.audit.record({
       type: 'console.signed_in',
       actor: human.id,
@@ -171,6 +172,8 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       binding: sha256Hex(binding),
       issuer: ctx.config().oidc?.issuer ?? '',
     }
+    const current = readCookie(req.headers.cookie, ctx.cookies().session)
+    if (current) login.previous = sha256Hex(current)
     const url = await client
       .authorizationUrl({ state, nonce: login.nonce, verifier: login.verifier, redirectUri: redirectUri() })
       .catch(providerTrouble)
@@ -230,6 +233,9 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
         )
       }
       if (!q.code) throw err.invalid(`the sign-in provider sent no code: ${again}`)
+      // A reload may have pointed the console at another provider since this sign-in started.
+      if (login.issuer !== ctx.config().oidc?.issuer)
+        throw err.invalid(`the sign-in provider changed since this sign-in started: ${again}`)
       const identity = await oidc()
         .exchange({ code: q.code, verifier: login.verifier, nonce: login.nonce, redirectUri: redirectUri() })
         .catch(providerTrouble)
@@ -241,7 +247,15 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
           `you signed in as ${who}, but no person in this broker's config has that email or oidc_subject: ask an operator to add it to your entry under humans`,
         )
       }
-      await signIn(req, reply, human, 'oidc')
+      await signIn(req, reply, human, {
+        method: 'oidc',
+        oidc: {
+          issuer: login.issuer,
+          sub: identity.sub,
+          email: identity.emailVerified === true ? identity.email : null,
+        },
+        previous: login.previous,
+      })
       // A page, not a redirect: the browser arrived from the provider (another site), so it would
       // not send the SameSite=Strict session cookie along a redirect; it does from this page.
       return sendPage(
@@ -284,7 +298,7 @@ export function registerLogin(app: ConsoleApp, ctx: ConsoleContext) {
       if (!p) throw err.unauthenticated('that API key is not known: check it and try again')
       const human = p.kind === 'human' ? broker.runtime().humans.get(p.id) : undefined
       if (!human) throw err.forbidden('only people sign in to the console (that key is not a person’s)')
-      await signIn(req, reply, human, 'api_key')
+      await signIn(req, reply, human, { method: 'api_key' })
       return seeOther(reply, '/console')
     },
   )

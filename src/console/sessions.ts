@@ -7,6 +7,14 @@ import { sha256Hex } from '../auth/apikeys.js'
 import type { Clock } from '../clock.js'
 import type { ConsoleConfig, HumanConfig } from '../config/types.js'
 import type { ConsoleStore } from '../store/types.js'
+import type { Identity } from './oidc.js'
+
+/** What an OIDC sign-in was matched on: the issuer, `sub`, and the email when it was verified. */
+export interface OidcBinding {
+  issuer: string
+  sub: string
+  email: string | null
+}
 
 export interface ConsoleSession {
   human: string
@@ -16,6 +24,11 @@ export interface ConsoleSession {
    * replaced in the config (it is as strong as the key, and no longer).
    */
   key?: string
+  /**
+   * Signed in with OIDC: the identity it was matched on, so the session ends when the config no
+   * longer names this person by it (an `oidc_subject` pinned, an email changed, another issuer).
+   */
+  oidc?: OidcBinding
   created_at: number
   last_seen: number
   /** The token every state-changing form carries. */
@@ -23,8 +36,27 @@ export interface ConsoleSession {
 }
 
 /**
- * The person a session still signs in: gone when they were removed from the config, or when the
- * session came from an API key that is no longer theirs (or key sign-in was turned off).
+ * An email without case, folded in ASCII only: toLowerCase maps some other characters to ASCII
+ * letters (U+212A KELVIN SIGN to k), which would let another mailbox pass for a configured one.
+ */
+const foldEmail = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase())
+
+/** The human a verified identity names: `oidc_subject` first, then a (not unverified) email. */
+export function matchHuman(humans: Iterable<HumanConfig>, id: Identity): HumanConfig | null {
+  const all = [...humans]
+  const bySub = all.find((h) => h.oidcSubject !== null && h.oidcSubject === id.sub)
+  if (bySub) return bySub
+  // An email is proof only where the provider says it verified it (some never say: pin those
+  // people by oidc_subject), and never for someone pinned to a subject already.
+  if (id.email === null || id.emailVerified !== true) return null
+  const email = foldEmail(id.email)
+  return all.find((h) => h.oidcSubject === null && h.email !== null && foldEmail(h.email) === email) ?? null
+}
+
+/**
+ * The person a session still signs in: gone when they were removed from the config, when the
+ * session came from an API key that is no longer theirs (or key sign-in was turned off), or from
+ * an OIDC identity the config no longer matches to them (or single sign-on was turned off).
  */
 export function sessionHuman(
   s: ConsoleSession,
@@ -34,6 +66,12 @@ export function sessionHuman(
   const human = humans.get(s.human)
   if (!human) return null
   if (s.method === 'api_key' && (s.key !== human.apiKeySha256 || !config.apiKeyLogin)) return null
+  if (s.method === 'oidc') {
+    const o = s.oidc
+    if (!o || config.oidc?.issuer !== o.issuer) return null
+    const now = matchHuman(humans.values(), { sub: o.sub, email: o.email, emailVerified: o.email !== null })
+    if (now?.id !== human.id) return null
+  }
   return human
 }
 
@@ -68,14 +106,15 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
     async create(
       human: string,
       method: ConsoleSession['method'],
-      key?: string,
+      proof: { key?: string; oidc?: OidcBinding } = {},
     ): Promise<{ cookie: string; session: ConsoleSession }> {
       const now = clock.now()
       const cookie = newSecret()
       const session: ConsoleSession = {
         human,
         method,
-        ...(key !== undefined && { key }),
+        ...(proof.key !== undefined && { key: proof.key }),
+        ...(proof.oidc !== undefined && { oidc: proof.oidc }),
         created_at: now,
         last_seen: now,
         csrf: newSecret(),
@@ -118,9 +157,12 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
     },
 
     async end(cookie: string): Promise<ConsoleSession | null> {
-      const id = sha256Hex(cookie)
-      const s = parse(await store.takeConsoleRecord('session', id))
-      return s
+      return parse(await store.takeConsoleRecord('session', sha256Hex(cookie)))
+    },
+
+    /** Ends the session a cookie of this SHA-256 held (kept where the cookie itself is not). */
+    async endHashed(id: string): Promise<void> {
+      await store.deleteConsoleRecord('session', id)
     },
   }
 }

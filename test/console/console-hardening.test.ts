@@ -1,6 +1,6 @@
 // A console session is as strong as what signed it in, and no longer: one opened with an API key
-// ends when the key is replaced, an open event stream ends at a sign-out elsewhere, and bad input
-// or a misbehaving sign-in provider is a precise 4xx or 503, never a 500.
+// ends when the key is replaced, an open event stream ends at a sign-out elsewhere, a GET changes
+// nothing, and bad input or a misbehaving sign-in provider is a precise 4xx or 503, never a 500.
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
@@ -91,6 +91,44 @@ describe('the event stream', () => {
       expect(all).not.toContain('event: change')
     } finally {
       stop.abort()
+      await b.close()
+    }
+  })
+})
+
+describe('the audit chain check', () => {
+  it('runs from a form carrying the CSRF token, never from a GET', async () => {
+    const b = await testBroker({ yaml: KEY_LOGIN })
+    try {
+      const ops = await consoleSignIn(b, b.keys.ops)
+      const page = () =>
+        b.app.inject({ method: 'GET', url: '/console/audit', headers: { ...HTML, cookie: ops } })
+      const form = /<form method="post" action="\/console\/audit\/verify">\s*<input type="hidden" name="csrf"/
+      expect((await page()).body).toMatch(form)
+      // A link (or an image on a sibling site) runs nothing and records no check.
+      const link = await b.app.inject({
+        method: 'GET',
+        url: '/console/audit/verify',
+        headers: { ...HTML, cookie: ops },
+      })
+      expect(link.statusCode).toBe(303)
+      expect(link.headers.location).toBe('/console/audit')
+      expect((await page()).body).toContain('Not checked since this broker started.')
+      const post = (form: Record<string, string>) =>
+        b.app.inject({
+          method: 'POST',
+          url: '/console/audit/verify',
+          headers: { ...HTML, cookie: ops },
+          payload: form,
+        })
+      expect((await post({})).statusCode).toBe(403)
+      expect((await page()).body).toContain('Not checked since this broker started.')
+      const run = await post({ csrf: await consoleCsrf(b, ops) })
+      expect(run.statusCode).toBe(200)
+      expect(run.body.replace(/\s+/g, ' ')).toMatch(
+        /Intact: \d+ events in \d+ chains? verify\. Checked by ops/,
+      )
+    } finally {
       await b.close()
     }
   })

@@ -7,7 +7,7 @@ import { TestClock, client, sessionBody, testBroker, type TestBroker } from '../
 import { parseConfig } from '../../src/config/load.js'
 import { canAct } from '../../src/runtime.js'
 import { consoleSessions } from '../../src/console/sessions.js'
-import { matchHuman } from '../../src/console/login.js'
+import { matchHuman } from '../../src/console/sessions.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { auditPage } from '../../src/console/pages/audit.js'
 import { escapeHtml } from '../../src/console/html.js'
@@ -275,7 +275,8 @@ describe('actions go through the API’s services, recorded via: console', () =>
     expect(audit.statusCode).toBe(200)
     expect(audit.body).toContain('session.issued')
     expect(audit.body).toContain('Not checked since this broker started.')
-    const check = await get(ops, '/console/audit/verify')
+    const check = await postForm(ops, '/console/audit/verify', { csrf: await csrfOf(ops) })
+    expect(check.statusCode).toBe(200)
     expect(check.body.replace(/\s+/g, ' ')).toMatch(
       /Intact: \d+ events in \d+ chains? verify\. Checked by ops/,
     )
@@ -472,6 +473,15 @@ describe('the console section of the config', () => {
       matchHuman(pinned, { sub: 'someone-else', email: 'alice@example.com', emailVerified: true }),
     ).toBeNull()
     expect(matchHuman(pinned, { sub: '00u-alice', email: null, emailVerified: null })?.id).toBe('alice')
+  })
+
+  it('an email is folded only in ASCII: a look-alike address names nobody', () => {
+    const c = load('console: { api_key_login: true }')
+    const kate = { ...(c.humans[0] as (typeof c.humans)[number]), id: 'kate', email: 'kate@example.com' }
+    const verified = (email: string) => matchHuman([kate], { sub: 'x', email, emailVerified: true })
+    expect(verified('KATE@Example.COM')?.id).toBe('kate')
+    // U+212A KELVIN SIGN lower-cases to an ASCII k: another mailbox, not kate's.
+    expect(verified('\u212Aate@example.com')).toBeNull()
   })
 
   it.each([

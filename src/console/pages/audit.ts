@@ -7,10 +7,10 @@ import { readAuditEvent, verifyAuditLog } from '../../audit/read.js'
 import type { VerifyResult } from '../../audit/verify.js'
 import { iso } from '../../clock.js'
 import type { AuditStore } from '../../store/types.js'
-import { sendPage, viewerOf, type ConsoleApp, type ConsoleContext } from '../context.js'
-import { Page, plural, rowsTable } from '../page-parts.js'
+import { Csrf, Page, plural, rowsTable } from '../page-parts.js'
+import { seeOther, sendPage, viewerOf, type ConsoleApp, type ConsoleContext } from '../context.js'
 import { html, query } from '../html.js'
-import { when } from '../layout.js'
+import { csrfField, when } from '../layout.js'
 
 const PAGE_SIZE = 50
 const MAX_U64 = 2n ** 64n - 1n
@@ -113,7 +113,8 @@ export function registerAudit(app: ConsoleApp, ctx: ConsoleContext) {
         html`<section aria-labelledby="chain-h">
             <h2 id="chain-h">Chain check</h2>
             ${checkView()}
-            <form method="get" action="/console/audit/verify">
+            <form method="post" action="/console/audit/verify">
+              ${csrfField(viewerOf(req))}
               <button type="submit">Check the chains now</button>
             </form>
           </section>
@@ -147,9 +148,22 @@ export function registerAudit(app: ConsoleApp, ctx: ConsoleContext) {
     },
   )
 
-  app.get(
+  // A GET changes nothing: a link here shows the last check; the check runs from the page's form.
+  app.get('/audit/verify', { config: { console: { roles } }, schema: { hide: true } }, async (_req, reply) =>
+    seeOther(reply, '/console/audit'),
+  )
+
+  app.post(
     '/audit/verify',
-    { config: { console: { roles } }, schema: { hide: true, response: Page } },
+    {
+      config: { console: { roles }, forms: true },
+      bodyLimit: 4096,
+      schema: {
+        hide: true,
+        body: Type.Object({ csrf: Csrf }, { additionalProperties: false }),
+        response: Page,
+      },
+    },
     async (req, reply) => {
       const result = await verifyAuditLog(broker.store)
       lastCheck = { at: iso(broker.clock.now()), by: viewerOf(req).id, result }
