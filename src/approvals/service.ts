@@ -116,7 +116,16 @@ export function createApprovalService(deps: ApprovalDeps) {
       const { rec } = await sessions.decide(
         id,
         decision,
-        { by: p.id, via, comment, claimWindowMs: rt.config.approvals.claimWindowMs },
+        {
+          by: p.id,
+          via,
+          comment,
+          claimWindowMs: rt.config.approvals.claimWindowMs,
+          approvalsNeeded: (cur) => {
+            const now = decideNow(rt, cur)
+            return now.allow ? now.approvals : 0
+          },
+        },
         (cur) => {
           const why = decision === 'approve' ? whyNotApprover(rt, cur, p.id) : whyNotDenier(rt, cur, p.id)
           if (why !== null) throw err.forbidden(why)
