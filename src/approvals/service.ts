@@ -54,18 +54,30 @@ export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): 
   if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
   // Eligible when the request was made, and still eligible under the config in force now.
   const now = decideNow(rt, rec)
-  const eligible = rec.eligible_approvers.filter((id) => now.allow && now.eligibleApprovers.includes(id))
+  if (!now.allow)
+    return `the policy no longer allows this request (${now.reason}), so it cannot be approved; deny it or let it expire`
+  const eligible = rec.eligible_approvers.filter((id) => now.eligibleApprovers.includes(id))
   if (!eligible.includes(human)) {
     return `${human} is not an eligible approver for this request (eligible: ${eligible.join(', ') || 'nobody'})`
   }
   return null
 }
 
-/** Anyone who may approve, and the agent's owners, may deny. */
+/**
+ * Anyone who may approve, and the agent's owners, may deny; and when the policy no longer allows
+ * the request (so nobody may approve it), the approvers it named who still hold the role, since
+ * their deny only confirms the policy.
+ */
 export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): string | null {
   if (ownersOf(rt, rec).has(human)) return null
   const why = whyNotApprover(rt, rec, human)
-  return why === null ? null : `${why}; only eligible approvers and the agent's owners may deny`
+  if (why === null) return null
+  const named =
+    rec.eligible_approvers.includes(human) &&
+    rec.on_behalf_of !== human &&
+    rt.humans.get(human)?.roles.includes('approver') === true
+  if (named && !decideNow(rt, rec).allow) return null
+  return `${why}; only eligible approvers and the agent's owners may deny`
 }
 
 /**

@@ -65,4 +65,30 @@ describe('a reload while a request waits for approvals', () => {
       ['session.issued', undefined, undefined],
     ])
   })
+
+  it('a policy that no longer allows the request says so to approvers; they may still deny it', async () => {
+    const sid = await prodRead('REFUSED-1')
+    const refusal = `  - description: nobody reads prod this week
+    effect: deny
+    agents: ["*"]
+    environments: [prod]
+    operation_classes: [read]
+    providers: ["*"]
+audit:`
+    await withConfig(
+      (y) => y.replace('audit:', refusal),
+      async () => {
+        const a = await approve(sid, 'alice')
+        expect(a.status).toBe(403)
+        expect(a.body).toMatchObject({
+          error: 'forbidden',
+          message:
+            'the policy no longer allows this request (denied by policy "nobody reads prod this week"), so it cannot be approved; deny it or let it expire',
+        })
+        const d = await approve(sid, 'carol', 'deny')
+        expect(d.status).toBe(200)
+        expect(d.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
+      },
+    )
+  })
 })
