@@ -36,7 +36,11 @@ async function withConfig(edit: (yaml: string) => string, fn: () => Promise<void
 
 const PROD_READ = 'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1'
 const prodRead = async (task: string) => {
-  const r = await api.post('/v1/sessions', 'other-bot', sessionBody({ environment: 'prod', task: { id: task } }))
+  const r = await api.post(
+    '/v1/sessions',
+    'other-bot',
+    sessionBody({ environment: 'prod', task: { id: task } }),
+  )
   expect(r.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 1 })
   return r.body.session.id as string
 }
