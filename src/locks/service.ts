@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { LockStore } from '../store/types.js'
-import { lockCovers, lockToPublic, type Lock } from '../domain/lock.js'
+import { lockCovers, lockMatch, lockToPublic, type Lock } from '../domain/lock.js'
 import { scopeOf } from '../domain/session.js'
 
 export type LockRequest = Static<typeof LockRequestSchema>
@@ -69,16 +69,35 @@ export function createLockService(deps: {
         unacked = e
       }
       await store.putLock(lock).catch(unconfirmed)
+      // Once the lock is written it holds (its sessions are refused everywhere), so it is audited
+      // even when its sweep could not revoke every session it covers (those would come back when
+      // it is lifted): the caller hears which lock holds, and that a bulk revoke finishes the job.
+      let incomplete: unknown = null
       const revoked = await sessions
         .revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
           lockCovers(lock, scopeOf(r), clock.now()),
         )
-        .catch((e: unknown) => (unconfirmed(e), [] as string[]))
+        .catch((e: unknown) => {
+          if (e instanceof ReplicaAckError) unacked = e
+          else incomplete = e
+          return [] as string[]
+        })
       await recordAfter(audit, `lock ${lock.id} holds`, {
         type: 'lock.created',
         actor: by,
-        details: { lock: lockToPublic(lock), revoked },
+        details: {
+          lock: lockToPublic(lock),
+          revoked,
+          ...(incomplete !== null && { revocation_incomplete: true }),
+        },
       })
+      if (incomplete !== null) {
+        const filter = JSON.stringify(lockMatch(lock))
+        throw err.unavailable(
+          `lock ${lock.id} holds, but not every session it covers could be revoked; revoke them with POST /v1/sessions/revoke ${filter} rather than locking again`,
+          incomplete,
+        )
+      }
       if (unacked) throw unacked
       return { lock: lockToPublic(lock), revoked_sessions: revoked }
     },

@@ -1,7 +1,11 @@
 // Locks on two brokers sharing one Redis: a lock made on one holds on the other at once, and a
 // lock lifted or expired by both at the same moment is lifted once, with one audit event.
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisKeys } from '../../src/store/keys.js'
+import { profileOf } from '../../src/store/record-codec.js'
 import { client, newKeys, sessionBody, testBroker, TestClock, type TestBroker } from '../helper.js'
+import { makeRec } from '../support/records.js'
 
 let a: TestBroker
 let b: TestBroker
@@ -73,5 +77,35 @@ describe('locks across brokers', () => {
     const dropped = await Promise.all([a.app.broker.locks.dropExpired(), b.app.broker.locks.dropExpired()])
     expect(dropped.reduce((x, y) => x + y)).toBe(1)
     expect(lockEvents(made.body.lock.id)).toEqual(['lock.created', 'lock.expired'])
+  })
+
+  it('a lock whose sweep cannot revoke every session still holds, is audited, and says what to do', async () => {
+    const live = await A.post('/v1/sessions', 'build-bot', sessionBody({ task: { id: 'HALF-1' } }))
+    // A session alone in its profile, and that profile lost (a failover): B cannot read its record.
+    const bad = makeRec(clock.now(), {
+      status: 'active',
+      agent: 'build-bot',
+      task: { id: 'HALF-1', description: null },
+    })
+    expect(await a.broker.store.createSession(bad, 86_400_000, clock.now())).toBe('ok')
+    const redis = new Redis(a.redisUrl)
+    try {
+      const raw = (await redis.get(redisKeys(a.prefix).session(bad.id))) as string
+      expect(await redis.del(redisKeys(a.prefix).profile(profileOf(raw)))).toBe(1)
+    } finally {
+      redis.disconnect()
+    }
+
+    const r = await B.post('/v1/locks', 'ops', { task_id: 'HALF-1', reason: 'half' })
+    expect(r.status).toBe(503)
+    const held = (await B.get('/v1/locks', 'ops')).body.locks as Body[]
+    const lock = held.find((l) => l.task_id === 'HALF-1')
+    expect(lock).toBeDefined()
+    expect(r.body.message).toBe(
+      `lock ${lock?.id} holds, but not every session it covers could be revoked; revoke them with POST /v1/sessions/revoke {"task_id":"HALF-1"} rather than locking again`,
+    )
+    expect(lockEvents(lock?.id)).toEqual(['lock.created'])
+    expect((await B.get(`/v1/sessions/${live.body.session.id}`, 'ops')).body.status).toBe('revoked')
+    await A.del(`/v1/locks/${lock?.id}`, 'ops')
   })
 })
