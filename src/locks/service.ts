@@ -5,6 +5,7 @@ import { recordAfter, type AuditLog } from '../audit/log.js'
 import type { LockRequest as LockRequestSchema } from '../schemas/lock.js'
 import type { Clock } from '../clock.js'
 import { err } from '../errors.js'
+import { unknownName } from '../suggest.js'
 import { newLockId } from '../ids.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
@@ -32,12 +33,16 @@ export function createLockService(deps: {
       if (!body.agent && !body.environment && !body.provider && !body.task_id) {
         throw err.invalid('a lock names at least one of agent, environment, provider, task_id')
       }
-      if (body.agent && !rt.agents.has(body.agent)) throw err.invalid(`unknown agent '${body.agent}'`)
-      if (body.environment && !rt.environments.has(body.environment)) {
-        throw err.invalid(`unknown environment '${body.environment}'`)
+      // A lock that names something else than meant would quarantine nothing: say what was meant.
+      const known = [
+        ['agent', body.agent, rt.agents],
+        ['environment', body.environment, rt.environments],
+        ['provider', body.provider, rt.providers],
+      ] as const
+      for (const [what, name, names] of known) {
+        if (name !== undefined && !names.has(name))
+          throw err.invalid(`${what}: ${unknownName(what, name, names.keys())}`)
       }
-      if (body.provider && !rt.providers.has(body.provider))
-        throw err.invalid(`unknown provider '${body.provider}'`)
       const now = clock.now()
       let expiresAt: number | null = null
       if (body.expires_at !== undefined) {

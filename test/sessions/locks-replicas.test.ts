@@ -109,3 +109,22 @@ describe('locks across brokers', () => {
     await A.del(`/v1/locks/${lock?.id}`, 'ops')
   })
 })
+
+describe('a lock naming something that does not exist', () => {
+  it('is refused with the name it probably meant and the configured ones', async () => {
+    const env = await A.post('/v1/locks', 'ops', { environment: 'Prod', reason: 'incident' })
+    expect(env.status).toBe(400)
+    expect(env.body).toMatchObject({
+      error: 'invalid_request',
+      message: "environment: unknown environment 'Prod' (did you mean prod?); configured: staging, prod",
+    })
+    const agent = await A.post('/v1/locks', 'ops', { agent: 'build_bot', reason: 'incident' })
+    expect(agent.body.message).toBe(
+      "agent: unknown agent 'build_bot' (did you mean build-bot?); configured: build-bot, other-bot",
+    )
+    const provider = await A.post('/v1/locks', 'ops', { provider: 'internal', reason: 'incident' })
+    expect(provider.body.message).toBe(
+      "provider: unknown provider 'internal' (did you mean internal-api?); configured: internal-api, other-api",
+    )
+  })
+})
