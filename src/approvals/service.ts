@@ -11,6 +11,7 @@ import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } from '../domain/session.js'
 import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
+import { isGateway } from '../../providers/gateway/provider.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
@@ -38,6 +39,20 @@ const decideNow = (rt: Runtime, rec: SessionRecord) =>
     onBehalfOf: rec.on_behalf_of,
   })
 
+/**
+ * Why the config in force would not grant `rec` as it was requested, or null: the policy refuses
+ * it, or a reload made its class destructive on a gateway, which approves such a class one call
+ * at a time, and the request names no call (the gateway would refuse every one of its calls).
+ */
+function whyNotGrantable(rt: Runtime, rec: SessionRecord): string | null {
+  const d = decideNow(rt, rec)
+  if (!d.allow) return d.reason
+  const destructive = rt.config.operationClasses.some((c) => c.name === rec.operation_class && c.destructive)
+  if (destructive && !rec.action_digest && isGateway(rt.providers.get(rec.provider)))
+    return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time: this request names no action; request it again with its action`
+  return null
+}
+
 /** Everyone who owns the request's agent: recorded at request time, and as configured now. */
 const ownersOf = (rt: Runtime, rec: SessionRecord) =>
   new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
@@ -53,10 +68,11 @@ export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): 
     return `${human} owns ${rec.agent}: an agent's owners never approve its requests`
   if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
   // Eligible when the request was made, and still eligible under the config in force now.
+  const refused = whyNotGrantable(rt, rec)
+  if (refused !== null)
+    return `the policy no longer allows this request (${refused}), so it cannot be approved; deny it or let it expire`
   const now = decideNow(rt, rec)
-  if (!now.allow)
-    return `the policy no longer allows this request (${now.reason}), so it cannot be approved; deny it or let it expire`
-  const eligible = rec.eligible_approvers.filter((id) => now.eligibleApprovers.includes(id))
+  const eligible = rec.eligible_approvers.filter((id) => now.allow && now.eligibleApprovers.includes(id))
   if (!eligible.includes(human)) {
     return `${human} is not an eligible approver for this request (eligible: ${eligible.join(', ') || 'nobody'})`
   }
@@ -76,7 +92,7 @@ export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): st
     rec.eligible_approvers.includes(human) &&
     rec.on_behalf_of !== human &&
     rt.humans.get(human)?.roles.includes('approver') === true
-  if (named && !decideNow(rt, rec).allow) return null
+  if (named && whyNotGrantable(rt, rec) !== null) return null
   return `${why}; only eligible approvers and the agent's owners may deny`
 }
 
@@ -175,6 +191,8 @@ export function createApprovalService(deps: ApprovalDeps) {
 
       // The policy in force now must still allow it (a reload may have tightened it).
       const rt = deps.runtime()
+      const refused = whyNotGrantable(rt, rec)
+      if (refused !== null) throw err.policy(`the policy no longer allows this grant: ${refused}`)
       const decision = decideNow(rt, rec)
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
       // Approvals count only from people who are still eligible (a reload may have removed one).

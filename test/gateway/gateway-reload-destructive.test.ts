@@ -21,6 +21,13 @@ const providers = (writeRules: string) =>
     upstream: `${upstream.url}/ops`,
     credential: envCredential('GW_RELOAD_TOKEN', CANARY),
     classes: [`write: { http: [${writeRules}] }`, 'destructive: { http: ["DELETE /**"] }'],
+  }) +
+  gatewayProvider({
+    name: 'prod-api',
+    upstream: `${upstream.url}/prod`,
+    credential: envCredential('GW_RELOAD_TOKEN', CANARY),
+    environment: 'prod',
+    classes: ['read: { http: ["GET /**"] }'],
   })
 
 beforeAll(async () => {
@@ -67,5 +74,51 @@ describe('a class made destructive by a reload', () => {
       .map((l) => JSON.parse(l) as Record<string, any>)
       .filter((e) => e.type === 'gateway.refused')
     expect(refused.at(-1)?.details).toMatchObject({ method: 'DELETE', refused: 'action', status: 403 })
+  })
+
+  it('a request waiting for approval, or approved, without the action the class now needs: neither approved nor claimed', async () => {
+    const api = client(tb.app, tb.keys)
+    const ask = async (task: string) => {
+      const r = await api.post('/v1/sessions', 'other-bot', {
+        environment: 'prod',
+        operation_class: 'read',
+        provider: 'prod-api',
+        task: { id: task },
+      })
+      expect(r.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 1 })
+      return r.body.session.id as string
+    }
+    const waiting = await ask('WAIT-1')
+    const approved = await ask('WAIT-2')
+    expect(
+      (await api.post(`/v1/sessions/${approved}/approvals`, 'alice', { decision: 'approve' })).body.session
+        .status,
+    ).toBe('approved')
+
+    const yaml = testConfigYaml(tb.prefix, tb.keys, { providers: providers('"GET /**", "POST /**"') })
+      .replace('{ name: read }', '{ name: read, destructive: true }')
+      .replace('operation_classes: [read, write]', 'operation_classes: [write]')
+      .replace(
+        'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
+        'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
+      )
+    await tb.broker.reload(parseConfig(yaml, { baseDir: '.', env: { REDIS_URL: tb.redisUrl } }))
+
+    const why =
+      'operation class read is now destructive, and prod-api approves it one call at a time: this request names no action; request it again with its action'
+    const a = await api.post(`/v1/sessions/${waiting}/approvals`, 'alice', { decision: 'approve' })
+    expect(a.status).toBe(403)
+    expect(a.body.message).toBe(
+      `the policy no longer allows this request (${why}), so it cannot be approved; deny it or let it expire`,
+    )
+    const d = await api.post(`/v1/sessions/${waiting}/approvals`, 'carol', { decision: 'deny' })
+    expect(d.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
+
+    const c = await api.post(`/v1/sessions/${approved}/grant`, 'other-bot')
+    expect(c.status).toBe(403)
+    expect(c.body).toMatchObject({
+      error: 'policy_denied',
+      message: `the policy no longer allows this grant: ${why}`,
+    })
   })
 })
