@@ -11,6 +11,7 @@ import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } from '../domain/session.js'
 import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
+import { isGateway } from '../../providers/gateway/provider.js'
 import { decide } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
@@ -38,6 +39,20 @@ const decideNow = (rt: Runtime, rec: SessionRecord) =>
     onBehalfOf: rec.on_behalf_of,
   })
 
+/**
+ * Why the config in force would not grant `rec` as it was requested, or null: the policy refuses
+ * it, or a reload made its class destructive on a gateway, which approves such a class one call
+ * at a time, and the request names no call (the gateway would refuse every one of its calls).
+ */
+function whyNotGrantable(rt: Runtime, rec: SessionRecord): string | null {
+  const d = decideNow(rt, rec)
+  if (!d.allow) return d.reason
+  const destructive = rt.config.operationClasses.some((c) => c.name === rec.operation_class && c.destructive)
+  if (destructive && !rec.action_digest && isGateway(rt.providers.get(rec.provider)))
+    return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time: this request names no action; request it again with its action`
+  return null
+}
+
 /** Everyone who owns the request's agent: recorded at request time, and as configured now. */
 const ownersOf = (rt: Runtime, rec: SessionRecord) =>
   new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
@@ -53,6 +68,9 @@ export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): 
     return `${human} owns ${rec.agent}: an agent's owners never approve its requests`
   if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
   // Eligible when the request was made, and still eligible under the config in force now.
+  const refused = whyNotGrantable(rt, rec)
+  if (refused !== null)
+    return `the policy no longer allows this request (${refused}), so it cannot be approved; deny it or let it expire`
   const now = decideNow(rt, rec)
   const eligible = rec.eligible_approvers.filter((id) => now.allow && now.eligibleApprovers.includes(id))
   if (!eligible.includes(human)) {
@@ -61,11 +79,21 @@ export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): 
   return null
 }
 
-/** Anyone who may approve, and the agent's owners, may deny. */
+/**
+ * Anyone who may approve, and the agent's owners, may deny; and when the policy no longer allows
+ * the request (so nobody may approve it), the approvers it named who still hold the role, since
+ * their deny only confirms the policy.
+ */
 export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): string | null {
   if (ownersOf(rt, rec).has(human)) return null
   const why = whyNotApprover(rt, rec, human)
-  return why === null ? null : `${why}; only eligible approvers and the agent's owners may deny`
+  if (why === null) return null
+  const named =
+    rec.eligible_approvers.includes(human) &&
+    rec.on_behalf_of !== human &&
+    rt.humans.get(human)?.roles.includes('approver') === true
+  if (named && whyNotGrantable(rt, rec) !== null) return null
+  return `${why}; only eligible approvers and the agent's owners may deny`
 }
 
 /**
@@ -116,7 +144,16 @@ export function createApprovalService(deps: ApprovalDeps) {
       const { rec } = await sessions.decide(
         id,
         decision,
-        { by: p.id, via, comment, claimWindowMs: rt.config.approvals.claimWindowMs },
+        {
+          by: p.id,
+          via,
+          comment,
+          claimWindowMs: rt.config.approvals.claimWindowMs,
+          approvalsNeeded: (cur) => {
+            const now = decideNow(rt, cur)
+            return now.allow ? now.approvals : 0
+          },
+        },
         (cur) => {
           const why = decision === 'approve' ? whyNotApprover(rt, cur, p.id) : whyNotDenier(rt, cur, p.id)
           if (why !== null) throw err.forbidden(why)
@@ -154,6 +191,8 @@ export function createApprovalService(deps: ApprovalDeps) {
 
       // The policy in force now must still allow it (a reload may have tightened it).
       const rt = deps.runtime()
+      const refused = whyNotGrantable(rt, rec)
+      if (refused !== null) throw err.policy(`the policy no longer allows this grant: ${refused}`)
       const decision = decideNow(rt, rec)
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
       // Approvals count only from people who are still eligible (a reload may have removed one).

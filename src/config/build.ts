@@ -31,9 +31,23 @@ const NAMED_LISTS = [
 export function build(raw: Record<string, unknown>, opts: ParseOptions, report: Report): AirlockConfig {
   const ctx = buildContext(raw, opts, report)
   for (const [key, field, what] of NAMED_LISTS) {
-    duplicates(ctx.rawField(key, field), (i, j, n) =>
+    const names = ctx.rawField(key, field)
+    duplicates(names, (i, j, n) =>
       report(`${key}[${i}].${field}`, `duplicate ${what} '${n}' (also ${key}[${j}])`),
     )
+    // Names are matched exactly (owners, approver lists, locks, policies), so `Alice` next to
+    // `alice` would be a second identity for one person, or a `prod` lock that misses `Prod`.
+    const seen = new Map<string, number>()
+    names.forEach((n, i) => {
+      if (n === null) return
+      const j = seen.get(n.toLowerCase())
+      if (j === undefined) seen.set(n.toLowerCase(), i)
+      else if (names[j] !== n)
+        report(
+          `${key}[${i}].${field}`,
+          `${what} '${n}' differs from '${names[j]}' (${key}[${j}]) only in case`,
+        )
+    })
   }
   crossKindChecks(ctx.rawList, report)
 

@@ -5,12 +5,13 @@ import { recordAfter, type AuditLog } from '../audit/log.js'
 import type { LockRequest as LockRequestSchema } from '../schemas/lock.js'
 import type { Clock } from '../clock.js'
 import { err } from '../errors.js'
+import { unknownName } from '../suggest.js'
 import { newLockId } from '../ids.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { LockStore } from '../store/types.js'
-import { lockCovers, lockToPublic, type Lock } from '../domain/lock.js'
+import { lockCovers, lockMatch, lockToPublic, type Lock } from '../domain/lock.js'
 import { scopeOf } from '../domain/session.js'
 
 export type LockRequest = Static<typeof LockRequestSchema>
@@ -32,12 +33,16 @@ export function createLockService(deps: {
       if (!body.agent && !body.environment && !body.provider && !body.task_id) {
         throw err.invalid('a lock names at least one of agent, environment, provider, task_id')
       }
-      if (body.agent && !rt.agents.has(body.agent)) throw err.invalid(`unknown agent '${body.agent}'`)
-      if (body.environment && !rt.environments.has(body.environment)) {
-        throw err.invalid(`unknown environment '${body.environment}'`)
+      // A lock that names something else than meant would quarantine nothing: say what was meant.
+      const known = [
+        ['agent', body.agent, rt.agents],
+        ['environment', body.environment, rt.environments],
+        ['provider', body.provider, rt.providers],
+      ] as const
+      for (const [what, name, names] of known) {
+        if (name !== undefined && !names.has(name))
+          throw err.invalid(`${what}: ${unknownName(what, name, names.keys())}`)
       }
-      if (body.provider && !rt.providers.has(body.provider))
-        throw err.invalid(`unknown provider '${body.provider}'`)
       const now = clock.now()
       let expiresAt: number | null = null
       if (body.expires_at !== undefined) {
@@ -69,16 +74,35 @@ export function createLockService(deps: {
         unacked = e
       }
       await store.putLock(lock).catch(unconfirmed)
+      // Once the lock is written it holds (its sessions are refused everywhere), so it is audited
+      // even when its sweep could not revoke every session it covers (those would come back when
+      // it is lifted): the caller hears which lock holds, and that a bulk revoke finishes the job.
+      let incomplete: unknown = null
       const revoked = await sessions
         .revokeMatching(by, `lock ${lock.id}: ${lock.reason}`, (r) =>
           lockCovers(lock, scopeOf(r), clock.now()),
         )
-        .catch((e: unknown) => (unconfirmed(e), [] as string[]))
+        .catch((e: unknown) => {
+          if (e instanceof ReplicaAckError) unacked = e
+          else incomplete = e
+          return [] as string[]
+        })
       await recordAfter(audit, `lock ${lock.id} holds`, {
         type: 'lock.created',
         actor: by,
-        details: { lock: lockToPublic(lock), revoked },
+        details: {
+          lock: lockToPublic(lock),
+          revoked,
+          ...(incomplete !== null && { revocation_incomplete: true }),
+        },
       })
+      if (incomplete !== null) {
+        const filter = JSON.stringify(lockMatch(lock))
+        throw err.unavailable(
+          `lock ${lock.id} holds, but not every session it covers could be revoked; revoke them with POST /v1/sessions/revoke ${filter} rather than locking again`,
+          incomplete,
+        )
+      }
       if (unacked) throw unacked
       return { lock: lockToPublic(lock), revoked_sessions: revoked }
     },

@@ -16,8 +16,8 @@ export interface Entitlement {
 export interface Catalogue {
   environments: Iterable<string>
   classes: Iterable<string>
-  /** Provider name -> whether it serves an environment. */
-  providers: Iterable<[string, { supportsEnvironment(env: string): boolean }]>
+  /** Provider name -> whether it serves an environment, and the longest TTL it can issue. */
+  providers: Iterable<[string, { supportsEnvironment(env: string): boolean; maxTtlSeconds?: number }]>
 }
 
 export function entitlementsOf(view: PolicyView, agent: string, catalogue: Catalogue): Entitlement[] {
@@ -30,14 +30,16 @@ export function entitlementsOf(view: PolicyView, agent: string, catalogue: Catal
         if (!p.supportsEnvironment(environment)) continue
         const d = decide(view, { agent, environment, operationClass, provider, onBehalfOf: null })
         if (!d.allow) continue
+        // As a request is clamped (src/sessions/request.ts): a provider's own ceiling counts too.
+        const providerMax = p.maxTtlSeconds ?? Infinity
         out.push({
           environment,
           operation_class: operationClass,
           provider,
           approvals_required: d.approvals,
-          max_ttl_seconds: d.maxTtlSeconds,
+          max_ttl_seconds: Math.min(d.maxTtlSeconds, providerMax),
           rules: d.rules,
-          max_ttl_rule: d.ttlRule,
+          max_ttl_rule: providerMax < d.maxTtlSeconds ? `provider ${provider}` : d.ttlRule,
           eligible_approvers: d.eligibleApprovers,
         })
       }

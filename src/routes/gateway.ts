@@ -124,6 +124,16 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
 
     const cfg = provider.config
     const bound = rec.action_digest ?? null
+    // A destructive class sends only the one call two people approved. A session granted before a
+    // reload made its class destructive has no such call (and perhaps fewer approvals): it sends none.
+    const classes = runtime().config.operationClasses
+    if (bound === null && classes.some((c) => c.name === claims.op && c.destructive))
+      return refuse(
+        err.denied(
+          `operation class ${claims.op} is now destructive: a session of it sends only a call two people approved, and this one was granted without one; request a new session with its action`,
+        ),
+        'action',
+      )
     const declared = Number(req.headers['content-length'])
     if (declared > cfg.bodyLimitBytes)
       return refuse(

@@ -24,7 +24,8 @@ export const Entitlement = Type.Object({
   max_ttl_seconds: Type.Integer(),
   rules: Type.Array(Type.String(), { description: 'Every policy rule that allows this, in file order' }),
   max_ttl_rule: Type.Union([Type.String(), Type.Null()], {
-    description: 'The rule whose max_ttl sets the ceiling; null when it is tokens.max_ttl',
+    description:
+      "The rule whose max_ttl sets the ceiling, or `provider NAME` when it is the provider's own; null when it is tokens.max_ttl",
   }),
   eligible_approvers: Type.Array(Type.String()),
 })

@@ -20,6 +20,11 @@ export interface DecisionInput {
   comment: string | null
   /** How long an approved request may be claimed. */
   claimWindowMs: number
+  /**
+   * The approvals the policy in force needs for `cur`: a reload may have raised them since the
+   * request was made, and a request approved with fewer could never be claimed.
+   */
+  approvalsNeeded?: (cur: SessionRecord) => number
 }
 
 /**
@@ -111,9 +116,12 @@ export function createDecisions(deps: {
         if (cur.approvals.some((a) => a.by === d.by))
           throw err.conflict(`${d.by} already approved this request`)
         const approvals = [...cur.approvals, { by: d.by, via: d.via, at: now, comment: d.comment }]
-        if (approvals.length < cur.approvals_required) return { ...cur, approvals }
+        // Never fewer than the request was made with (a reload that lowers them does not apply).
+        const required = Math.max(cur.approvals_required, d.approvalsNeeded?.(cur) ?? 0)
+        const counted = { ...cur, approvals, approvals_required: required }
+        if (approvals.length < required) return counted
         // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.
-        return { ...cur, approvals, status: 'approved', expires_at: now + d.claimWindowMs }
+        return { ...counted, status: 'approved', expires_at: now + d.claimWindowMs }
       },
       { landed },
     )

@@ -358,6 +358,18 @@ const BAD: [name: string, edits: Record<string, unknown>, path: string, fragment
   ],
   ['duplicate human', { 'humans[4]': { id: 'alice' } }, 'humans[4].id', "duplicate human id 'alice'"],
   [
+    'a human id that differs from another only in case',
+    { 'humans[4]': { id: 'Alice', roles: ['approver'] } },
+    'humans[4].id',
+    "human id 'Alice' differs from 'alice' (humans[0]) only in case",
+  ],
+  [
+    'an environment that differs from another only in case',
+    { 'environments[2]': { name: 'Staging' } },
+    'environments[2].name',
+    "environment 'Staging' differs from 'staging' (environments[0]) only in case",
+  ],
+  [
     'duplicate provider',
     { 'providers[1]': { name: 'internal-api', type: 'jwt' } },
     'providers[1].name',

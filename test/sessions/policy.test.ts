@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { PolicyRule } from '../../src/config/types.js'
 import { matches } from '../../src/glob.js'
 import { decide, type Decision, type DecisionInput, type PolicyView } from '../../src/policy/decide.js'
+import { entitlementsOf } from '../../src/policy/entitlements.js'
 
 let index = 0
 const rule = (r: Partial<PolicyRule> & Pick<PolicyRule, 'description'>): PolicyRule => ({
@@ -375,5 +376,23 @@ describe('decide: destructive classes need at least two approvals', () => {
       allow: true,
       approvals: 0,
     })
+  })
+})
+
+describe('entitlementsOf', () => {
+  it("names the TTL a request gets: never above a provider's own ceiling", () => {
+    const catalogue = {
+      environments: ['staging'],
+      classes: ['read'],
+      providers: [
+        ['aws-main', { supportsEnvironment: () => true }],
+        ['github', { supportsEnvironment: () => true, maxTtlSeconds: 600 }],
+      ] as [string, { supportsEnvironment(env: string): boolean; maxTtlSeconds?: number }][],
+    }
+    const listed = entitlementsOf(view(examplePolicies), 'build-bot', catalogue)
+    expect(listed.map((e) => [e.provider, e.max_ttl_seconds, e.max_ttl_rule])).toEqual([
+      ['aws-main', 1800, FREE],
+      ['github', 600, 'provider github'],
+    ])
   })
 })

@@ -30,8 +30,11 @@ export function redisLocks(ctx: RedisContext): LockStore {
         const raw = await redis.hget(k.locks, id)
         if (!raw) return null
         const lock = JSON.parse(raw) as Lock
-        await deleteLockScript(2, k.locks, k.lockIndex(lockCombo(lockMatch(lock))), id)
-        return lock
+        // Only the caller whose script removed it lifted it: another replica (an operator's
+        // DELETE, a sweep) may have taken it since the read, and it is lifted and audited once.
+        const removed = (await deleteLockScript(2, k.locks, k.lockIndex(lockCombo(lockMatch(lock))), id)) as
+          string | null
+        return removed === null ? null : (JSON.parse(removed) as Lock)
       }),
     listLocks: () =>
       guard('locks', async () =>
