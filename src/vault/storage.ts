@@ -14,8 +14,11 @@ export interface VaultStorage {
   readonly kind: 'redis' | 'file' | 'memory'
   get(path: string): Promise<SealedRecord | null>
   list(): Promise<SealedRecord[]>
-  /** Writes if the stored version is still `expectedVersion` (0: the path must be absent). */
-  put(rec: SealedRecord, expectedVersion: number): Promise<boolean>
+  /**
+   * Writes if the stored version is still `expectedVersion` (0: the path must be absent) and, with
+   * `expectedDk`, the stored record is still that one (a record sealed again keeps its version).
+   */
+  put(rec: SealedRecord, expectedVersion: number, expectedDk?: string): Promise<boolean>
   delete(path: string): Promise<boolean>
   /** Calls back with the path of every change, made by this or any other replica. */
   onChange(listener: (path: string) => void): void
@@ -54,16 +57,23 @@ const corruptEntry = (path: string): SealedRecord => ({
   updated_by: '(corrupt record)',
 })
 
-/** KEYS: hash. ARGV: path, expected version, json. */
+/** KEYS: hash. ARGV: path, expected version, json, expected wrapped data key ('' for any). */
 const PUT = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local v = 0
+local dk = ''
 if cur then
   local ok, rec = pcall(cjson.decode, cur)
   -- A corrupt record (-1) may be overwritten by a caller who saw it corrupt.
-  if ok and type(rec) == 'table' then v = tonumber(rec.version) or 0 else v = -1 end
+  if ok and type(rec) == 'table' then
+    v = tonumber(rec.version) or 0
+    dk = rec.dk
+  else
+    v = -1
+  end
 end
 if v ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[4] ~= '' and dk ~= ARGV[4] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `
@@ -108,9 +118,9 @@ export async function redisVaultStorage(
           }
         }),
       ),
-    put: (rec, expected) =>
+    put: (rec, expected, dk = '') =>
       guard('write', async () => {
-        const ok = (await put(k.vault, rec.path, expected, JSON.stringify(rec))) === 1
+        const ok = (await put(k.vault, rec.path, expected, JSON.stringify(rec), dk)) === 1
         if (ok) await announce(rec.path)
         return ok
       }),
@@ -169,10 +179,11 @@ export async function fileVaultStorage(path: string): Promise<VaultStorage> {
     kind: 'file',
     get: async (p) => (await read())[p] ?? null,
     list: async () => Object.values(await read()),
-    put: (rec, expected) =>
+    put: (rec, expected, dk) =>
       exclusive(async () => {
         const all = await read()
         if ((all[rec.path]?.version ?? 0) !== expected) return false
+        if (dk !== undefined && all[rec.path]?.dk !== dk) return false
         all[rec.path] = rec
         await write(all)
         listeners.forEach((l) => l(rec.path))
@@ -203,8 +214,9 @@ export function memoryVaultStorage(): VaultStorage {
     kind: 'memory',
     get: async (p) => records.get(p) ?? null,
     list: async () => [...records.values()],
-    put: async (rec, expected) => {
+    put: async (rec, expected, dk) => {
       if ((records.get(rec.path)?.version ?? 0) !== expected) return false
+      if (dk !== undefined && records.get(rec.path)?.dk !== dk) return false
       records.set(rec.path, rec)
       listeners.forEach((l) => l(rec.path))
       return true

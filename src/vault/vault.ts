@@ -52,6 +52,29 @@ const meta = (r: SealedRecord): SecretMeta => ({
   updated_by: r.updated_by,
 })
 
+/**
+ * Seals every v1 record again as v2, the canary last, so a broker stopped halfway resumes at its
+ * next start. A record that does not open is left as it is (it did not open before either). Each
+ * write replaces only the record that was read (same wrapped data key), never a newer one.
+ */
+async function migrate(storage: VaultStorage, wrapper: KeyWrapper, canary: SealedRecord) {
+  const records = (await storage.list()).filter((r) => r.v === 1 && r.path !== CANARY_PATH)
+  for (const rec of [...records, canary]) {
+    let value: string
+    try {
+      value = await open(wrapper, rec.path, rec, { legacy: true })
+    } catch {
+      continue
+    }
+    const again = await seal(wrapper, rec.path, value, {
+      version: rec.version,
+      updatedAt: rec.updated_at,
+      updatedBy: rec.updated_by,
+    })
+    await storage.put(again, rec.version, rec.dk)
+  }
+}
+
 /** Opens the vault; refuses (WrongMasterKeyError) when the master key does not open it. */
 export async function openVault(deps: {
   storage: VaultStorage
@@ -71,11 +94,15 @@ export async function openVault(deps: {
   })
 
   // A sealed canary proves the master key: an empty vault gets one, an existing one must open.
+  // A canary in the old format (v1) means the vault predates the version binding: it opens, and
+  // every v1 record is sealed again (same value and version) before the canary is, last.
   const canary = await storage.get(CANARY_PATH)
+  const legacy = canary?.v === 1
   if (canary) {
-    await open(wrapper, CANARY_PATH, canary).catch((e: unknown) => {
+    await open(wrapper, CANARY_PATH, canary, { legacy }).catch((e: unknown) => {
       throw e instanceof VaultOpenError ? new WrongMasterKeyError() : e
     })
+    if (legacy) await migrate(storage, wrapper, canary)
   } else {
     const rec = await seal(wrapper, CANARY_PATH, 'airlock', {
       version: 1,
