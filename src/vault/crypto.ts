@@ -26,6 +26,8 @@ export interface SealedRecord {
   ct: string
   updated_at: string
   updated_by: string
+  /** A tombstone: the secret was deleted; its version is kept so versions are never reused. */
+  deleted?: true
 }
 
 export class VaultOpenError extends Error {

@@ -83,8 +83,8 @@ export async function openVault(deps: {
 }): Promise<Vault> {
   const { storage, wrapper, clock } = deps
   // Keyed by the sealed record itself (its wrapped data key is fresh at every seal), not only its
-  // version: versions start again at 1 after a delete, so a read that was opening the old record
-  // while it was deleted and written again must not pass its value off as the new one's.
+  // version: a read that was opening the old record while it was deleted and written again must
+  // not pass its value off as the new one's.
   const cache = new Map<string, { version: number; dk: string; value: string }>()
   const listeners: ((path: string) => void)[] = []
   storage.onChange((path) => {
@@ -121,7 +121,7 @@ export async function openVault(deps: {
     sealer: createSealer(wrapper),
     async get(path) {
       const rec = await storage.get(path)
-      if (!rec) throw new SecretMissingError(path)
+      if (!rec || rec.deleted) throw new SecretMissingError(path)
       const hit = cache.get(path)
       if (hit && hit.version === rec.version && hit.dk === rec.dk) return hit.value
       const value = await open(wrapper, path, rec)
@@ -130,22 +130,25 @@ export async function openVault(deps: {
     },
     async put(path, value, actor, expectedVersion) {
       // A corrupt record is replaced (version -1 to the store), so an admin can repair it by writing.
-      const current = await storage.get(path).then(
-        (r) => r?.version ?? 0,
-        (e: unknown) => {
-          if (e instanceof CorruptRecordError) return -1
-          throw e
-        },
-      )
+      // After a delete the versions go on from the tombstone's: never one a ciphertext had before.
+      const stored = await storage.get(path).catch((e: unknown) => {
+        if (e instanceof CorruptRecordError) return 'corrupt' as const
+        throw e
+      })
+      const current = stored === 'corrupt' ? -1 : stored && !stored.deleted ? stored.version : 0
+      const last = stored === 'corrupt' ? 0 : (stored?.version ?? 0)
       if (expectedVersion !== undefined && expectedVersion !== current) return null
       const rec = await seal(wrapper, path, value, {
-        version: Math.max(current, 0) + 1,
+        version: last + 1,
         updatedAt: iso(clock.now()),
         updatedBy: actor,
       })
       return (await storage.put(rec, current)) ? meta(rec) : null
     },
-    version: async (path) => (await storage.get(path))?.version ?? 0,
+    version: async (path) => {
+      const rec = await storage.get(path)
+      return rec && !rec.deleted ? rec.version : 0
+    },
     delete: (path) => storage.delete(path),
     list: async () =>
       (await storage.list())

@@ -79,6 +79,20 @@ describe('records bound to their version (real Redis)', () => {
     expect(await v.get('aws/broker')).toBe('CURRENT-key')
   })
 
+  it('a deleted secret written again gets a new version, so its old ciphertext cannot return', async () => {
+    const v = await openVault({ storage, wrapper, clock: systemClock })
+    await v.put('gh/app', 'REVOKED-key', 'ops')
+    const old = await stored('gh/app')
+    expect(await v.delete('gh/app', 'ops')).toBe(true)
+    expect(await v.version('gh/app')).toBe(0)
+    expect((await v.list()).map((m) => m.path)).not.toContain('gh/app')
+    expect(await v.delete('gh/app', 'ops')).toBe(false)
+    expect(await v.put('gh/app', 'CURRENT-key', 'ops')).toMatchObject({ version: 2 })
+
+    await plant({ ...old, version: 2 })
+    await expect(v.get('gh/app')).rejects.toBeInstanceOf(VaultOpenError)
+  })
+
   it('a record sealed for another path does not open here, whatever its version says', async () => {
     const v = await openVault({ storage, wrapper, clock: systemClock })
     await v.put('pg/staging', 'staging-url', 'ops')
