@@ -12,6 +12,7 @@ export const RESERVED_PREFIX = 'airlock/'
 export const VAULT_PATH_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/
 export const MAX_PATH = 256
 const CANARY_PATH = 'airlock/canary'
+const PUT_ATTEMPTS = 20
 
 export class WrongMasterKeyError extends Error {
   constructor() {
@@ -34,7 +35,7 @@ export interface Vault {
   /** Seals values kept elsewhere (provider handles) under the same master key. */
   readonly sealer: Sealer
   get(path: string): Promise<string>
-  /** Writes a new version; with `expectedVersion`, only if the stored one still has it. */
+  /** Writes a new version (after any written meanwhile); with `expectedVersion`, only if the stored one still has it. */
   put(path: string, value: string, actor: string, expectedVersion?: number): Promise<SecretMeta | null>
   /** The stored version of a path (0 when absent), for compare-and-set updates. */
   version(path: string): Promise<number>
@@ -116,6 +117,30 @@ export async function openVault(deps: {
     }
   }
 
+  /** One compare-and-set write: its metadata, null if `expectedVersion` is not the stored one. */
+  const putOnce = async (
+    path: string,
+    value: string,
+    actor: string,
+    expectedVersion: number | undefined,
+  ): Promise<SecretMeta | null | 'raced'> => {
+    // A corrupt record is replaced (version -1 to the store), so an admin can repair it by writing.
+    // After a delete the versions go on from the tombstone's: never one a ciphertext had before.
+    const stored = await storage.get(path).catch((e: unknown) => {
+      if (e instanceof CorruptRecordError) return 'corrupt' as const
+      throw e
+    })
+    const current = stored === 'corrupt' ? -1 : stored && !stored.deleted ? stored.version : 0
+    const last = stored === 'corrupt' ? 0 : (stored?.version ?? 0)
+    if (expectedVersion !== undefined && expectedVersion !== current) return null
+    const rec = await seal(wrapper, path, value, {
+      version: last + 1,
+      updatedAt: iso(clock.now()),
+      updatedBy: actor,
+    })
+    return (await storage.put(rec, current)) ? meta(rec) : 'raced'
+  }
+
   return {
     backend: storage.kind,
     sealer: createSealer(wrapper),
@@ -129,21 +154,14 @@ export async function openVault(deps: {
       return value
     },
     async put(path, value, actor, expectedVersion) {
-      // A corrupt record is replaced (version -1 to the store), so an admin can repair it by writing.
-      // After a delete the versions go on from the tombstone's: never one a ciphertext had before.
-      const stored = await storage.get(path).catch((e: unknown) => {
-        if (e instanceof CorruptRecordError) return 'corrupt' as const
-        throw e
-      })
-      const current = stored === 'corrupt' ? -1 : stored && !stored.deleted ? stored.version : 0
-      const last = stored === 'corrupt' ? 0 : (stored?.version ?? 0)
-      if (expectedVersion !== undefined && expectedVersion !== current) return null
-      const rec = await seal(wrapper, path, value, {
-        version: last + 1,
-        updatedAt: iso(clock.now()),
-        updatedBy: actor,
-      })
-      return (await storage.put(rec, current)) ? meta(rec) : null
+      // Without an expected version a write that lost a race to another one is sealed again on
+      // top of it: both are stored, as successive versions. Bounded, for a path written in a loop.
+      for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+        const written = await putOnce(path, value, actor, expectedVersion)
+        if (written !== 'raced') return written
+        if (expectedVersion !== undefined) return null
+      }
+      return null
     },
     version: async (path) => {
       const rec = await storage.get(path)
