@@ -1,6 +1,6 @@
 // Session token checks: every forged, altered or out-of-lifetime token introspects inactive.
 import { SignJWT, base64url, generateKeyPair } from 'jose'
-import { createHmac } from 'node:crypto'
+import { createHmac, KeyObject, sign, type webcrypto } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, TestClock, testBroker, type TestBroker } from '../helper.js'
 
@@ -61,6 +61,16 @@ describe('session tokens', () => {
     ],
     ['another jti for the session', () => forge({ ...claimsOf(good.grant.token), jti: 'someotherjti' })],
     ['wrong typ', () => forge(claimsOf(good.grant.token), { typ: 'JWT' })],
+    [
+      'an extension in crit that is not understood',
+      async () => {
+        // Signed by hand: jose itself refuses to sign a header it would not understand.
+        const head = { alg: 'EdDSA', kid: t.signingKey.kid, typ: 'at+jwt', crit: ['x-bind'], 'x-bind': 1 }
+        const input = `${base64url.encode(JSON.stringify(head))}.${good.grant.token.split('.')[1]}`
+        const key = KeyObject.from(t.signingKey.privateKey as unknown as webcrypto.CryptoKey)
+        return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`
+      },
+    ],
     [
       'alg none',
       async () => {
@@ -127,6 +137,24 @@ describe('session tokens', () => {
       .update(`${h}.${body}`)
       .digest('base64url')
     expect(await introspect(`${h}.${body}.${sig}`)).toEqual({ active: false })
+  })
+
+  it('a token from a replica whose clock is a few seconds ahead is active at once', async () => {
+    const now = Math.floor(clock.now() / 1000)
+    const ahead = await forge({ ...claimsOf(good.grant.token), iat: now + 3, nbf: now + 3 })
+    expect((await introspect(ahead)).active).toBe(true)
+    // The allowance is for clocks, not for tokens dated in the future.
+    const later = await forge({ ...claimsOf(good.grant.token), iat: now + 120, nbf: now + 120 })
+    expect(await introspect(later)).toEqual({ active: false })
+  })
+
+  it('a token past its exp is inactive at once, with no allowance for skew', async () => {
+    const s = await api.issue('build-bot', { ttl_seconds: 60 })
+    const { exp } = claimsOf(s.grant.token)
+    const before = clock.ms
+    clock.ms = exp * 1000
+    expect(await introspect(s.grant.token)).toEqual({ active: false })
+    clock.ms = before
   })
 
   it('a token past its exp is inactive even while the cache holds it', async () => {
