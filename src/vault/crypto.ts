@@ -80,6 +80,19 @@ export function masterKeyWrapper(masterKey: Buffer): KeyWrapper {
   }
 }
 
+/**
+ * While the master key is replaced: wraps under `current`, unwraps under `current` or, failing
+ * that, `previous` (a record or sealed value not yet sealed again under the new key).
+ */
+export function withPreviousKey(current: KeyWrapper, previous: KeyWrapper): KeyWrapper {
+  return {
+    id: current.id,
+    wrap: (dataKey, context) => current.wrap(dataKey, context),
+    unwrap: (wrapped, context) =>
+      current.unwrap(wrapped, context).catch(() => previous.unwrap(wrapped, context)),
+  }
+}
+
 export async function seal(
   wrapper: KeyWrapper,
   path: string,

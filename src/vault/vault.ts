@@ -2,7 +2,15 @@
 // only through get(), to the broker's own code (providers, Slack, signing keys); no route, command
 // or log returns them.
 import { iso, type Clock } from '../clock.js'
-import { createSealer, open, seal, VaultOpenError, type KeyWrapper, type SealedRecord } from './crypto.js'
+import {
+  createSealer,
+  open,
+  seal,
+  VaultOpenError,
+  withPreviousKey,
+  type KeyWrapper,
+  type SealedRecord,
+} from './crypto.js'
 import type { Sealer } from '../../providers/types.js'
 import { SecretMissingError } from '../secrets/source.js'
 import { CorruptRecordError, type VaultStorage } from './storage.js'
@@ -17,7 +25,7 @@ const PUT_ATTEMPTS = 20
 export class WrongMasterKeyError extends Error {
   constructor() {
     super(
-      'the master key does not open the vault (AIRLOCK_MASTER_KEY or vault.master_key is not the one it was sealed with)',
+      'the master key does not open the vault (AIRLOCK_MASTER_KEY or vault.master_key is not the one it was sealed with; to replace that key, give it as AIRLOCK_PREVIOUS_MASTER_KEY)',
     )
     this.name = 'WrongMasterKeyError'
   }
@@ -35,7 +43,10 @@ export interface Vault {
   /** Seals values kept elsewhere (provider handles) under the same master key. */
   readonly sealer: Sealer
   get(path: string): Promise<string>
-  /** Writes a new version (after any written meanwhile); with `expectedVersion`, only if the stored one still has it. */
+  /**
+   * Writes a new version (after any written meanwhile); with `expectedVersion`, only if the
+   * stored one still has it.
+   */
   put(path: string, value: string, actor: string, expectedVersion?: number): Promise<SecretMeta | null>
   /** The stored version of a path (0 when absent), for compare-and-set updates. */
   version(path: string): Promise<number>
@@ -53,26 +64,36 @@ const meta = (r: SealedRecord): SecretMeta => ({
   updated_by: r.updated_by,
 })
 
+/** Seals `rec` again under `wrapper`'s key, same value, version and metadata, if it is unchanged. */
+async function reseal(storage: VaultStorage, wrapper: KeyWrapper, rec: SealedRecord, value: string) {
+  const again = await seal(wrapper, rec.path, value, {
+    version: rec.version,
+    updatedAt: rec.updated_at,
+    updatedBy: rec.updated_by,
+  })
+  // Only the record that was read (same wrapped data key): never over a newer one.
+  await storage.put(again, rec.version, rec.dk)
+}
+
 /**
  * Seals every v1 record again as v2, the canary last, so a broker stopped halfway resumes at its
- * next start. A record that does not open is left as it is (it did not open before either). Each
- * write replaces only the record that was read (same wrapped data key), never a newer one.
+ * next start. A record that does not open is left as it is (it did not open before either).
  */
 async function migrate(storage: VaultStorage, wrapper: KeyWrapper, canary: SealedRecord) {
   const records = (await storage.list()).filter((r) => r.v === 1 && r.path !== CANARY_PATH)
   for (const rec of [...records, canary]) {
-    let value: string
-    try {
-      value = await open(wrapper, rec.path, rec, { legacy: true })
-    } catch {
-      continue
-    }
-    const again = await seal(wrapper, rec.path, value, {
-      version: rec.version,
-      updatedAt: rec.updated_at,
-      updatedBy: rec.updated_by,
-    })
-    await storage.put(again, rec.version, rec.dk)
+    const value = await open(wrapper, rec.path, rec, { legacy: true }).catch(() => null)
+    if (value !== null) await reseal(storage, wrapper, rec, value)
+  }
+}
+
+/** Seals every record that only the previous master key opens again under the current one. */
+async function rekey(storage: VaultStorage, current: KeyWrapper, either: KeyWrapper) {
+  const opens = (w: KeyWrapper, rec: SealedRecord) => open(w, rec.path, rec).catch(() => null)
+  for (const rec of await storage.list()) {
+    if ((await opens(current, rec)) !== null) continue
+    const value = await opens(either, rec)
+    if (value !== null) await reseal(storage, current, rec, value)
   }
 }
 
@@ -80,9 +101,12 @@ async function migrate(storage: VaultStorage, wrapper: KeyWrapper, canary: Seale
 export async function openVault(deps: {
   storage: VaultStorage
   wrapper: KeyWrapper
+  /** The master key being replaced: what it sealed still opens, and is sealed again at start. */
+  previous?: KeyWrapper
   clock: Clock
 }): Promise<Vault> {
-  const { storage, wrapper, clock } = deps
+  const { storage, clock } = deps
+  const wrapper = deps.previous ? withPreviousKey(deps.wrapper, deps.previous) : deps.wrapper
   // Keyed by the sealed record itself (its wrapped data key is fresh at every seal), not only its
   // version: a read that was opening the old record while it was deleted and written again must
   // not pass its value off as the new one's.
@@ -104,6 +128,7 @@ export async function openVault(deps: {
       throw e instanceof VaultOpenError ? new WrongMasterKeyError() : e
     })
     if (legacy) await migrate(storage, wrapper, canary)
+    if (deps.previous) await rekey(storage, deps.wrapper, wrapper)
   } else {
     const rec = await seal(wrapper, CANARY_PATH, 'airlock', {
       version: 1,
