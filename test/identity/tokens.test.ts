@@ -2,6 +2,7 @@
 import { SignJWT, base64url, generateKeyPair } from 'jose'
 import { createHmac, KeyObject, sign, type webcrypto } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, TestClock, testBroker, type TestBroker } from '../helper.js'
 
 let t: TestBroker
@@ -155,6 +156,40 @@ describe('session tokens', () => {
     clock.ms = exp * 1000
     expect(await introspect(s.grant.token)).toEqual({ active: false })
     clock.ms = before
+  })
+
+  it('a token whose key is removed is inactive at once, even while the cache holds it', async () => {
+    const tokens = t.app.broker.tokens
+    const s = await api.issue('build-bot')
+    expect((await introspect(s.grant.token)).active).toBe(true)
+    const other = await generateSigningKey('EdDSA')
+    tokens.setKeys(other, [])
+    try {
+      expect(await introspect(s.grant.token)).toEqual({ active: false })
+      const { keys } = (await api.get('/.well-known/jwks.json', 'ops')).body
+      expect(keys.map((k: { kid: string }) => k.kid)).toEqual([other.kid])
+    } finally {
+      tokens.setKeys(t.signingKey, [])
+    }
+    expect((await introspect(s.grant.token)).active).toBe(true)
+  })
+
+  it('the JWKS publishes public parts only, retired keys until their window ends', async () => {
+    const tokens = t.app.broker.tokens
+    const next = await generateSigningKey('EdDSA')
+    tokens.setKeys(next, [{ ...t.signingKey, notAfter: clock.now() + 1000 }])
+    try {
+      const jwks = async () => (await api.get('/.well-known/jwks.json', 'ops')).body.keys
+      const both = await jwks()
+      expect(both.map((k: { kid: string }) => k.kid)).toEqual([next.kid, t.signingKey.kid])
+      for (const k of both) expect(Object.keys(k).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x'])
+      clock.advance(1000)
+      expect((await jwks()).map((k: { kid: string }) => k.kid)).toEqual([next.kid])
+      expect(await introspect(good.grant.token)).toEqual({ active: false })
+    } finally {
+      clock.advance(-1000)
+      tokens.setKeys(t.signingKey, [])
+    }
   })
 
   it('a token past its exp is inactive even while the cache holds it', async () => {
