@@ -205,8 +205,13 @@ export async function fileVaultStorage(path: string): Promise<VaultStorage> {
   }
   const write = async (records: Record<string, SealedRecord>) => {
     const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
-    await writeFile(tmp, JSON.stringify({ v: 1, records }, null, 1), { mode: 0o600 })
-    await rename(tmp, path)
+    try {
+      await writeFile(tmp, JSON.stringify({ v: 1, records }, null, 1), { mode: 0o600 })
+      await rename(tmp, path)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error'
+      throw new StoreUnavailableError(`vault file ${path} cannot be written (${code})`, e)
+    }
   }
   // Writes are serialised so read-modify-write never loses an update within this process.
   const exclusive = <T>(f: () => Promise<T>): Promise<T> => {
