@@ -29,6 +29,7 @@ export function restartOnlyChanges(
     ['vault.backend', (c) => c.vault.backend],
     ['vault.file', (c) => c.vault.file],
     ['vault.master_key', (c) => key(c.vault.masterKey)],
+    ['vault.previous_master_key', (c) => key(c.vault.previousMasterKey ?? null)],
     ['tokens.algorithm', (c) => c.tokens.algorithm],
     ['tokens.signing_key', (c) => deferredRef(c) ?? c.tokens.signingKeyPem],
     ['audit.stdout', (c) => c.audit.stdout],

@@ -99,6 +99,8 @@ export const VaultSchema = strict({
   ),
   file: opt(text(1024)),
   master_key: opt(SecretRef),
+  /** The key being replaced, given while a broker re-seals the vault under master_key. */
+  previous_master_key: opt(SecretRef),
 })
 
 export const TokensSchema = strict({

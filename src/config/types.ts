@@ -147,6 +147,8 @@ export interface VaultConfig {
   file: string | null
   /** 32 bytes from vault.master_key or AIRLOCK_MASTER_KEY; null: no vault. */
   masterKey: Buffer | null
+  /** vault.previous_master_key or AIRLOCK_PREVIOUS_MASTER_KEY: opens records not yet re-sealed. */
+  previousMasterKey?: Buffer | null
 }
 
 /** A config field whose value is a `vault:` reference, resolved once the vault is open. */

@@ -2,8 +2,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { recordAfter } from '../audit/log.js'
-import { err } from '../errors.js'
+import { err, StoreUnavailableError } from '../errors.js'
 import { principalOf } from '../plugins/auth.js'
+import { scrub } from '../scrub.js'
 import { errors } from '../schemas/common.js'
 import { Rotated, VaultPath, VaultWrite } from '../schemas/vault.js'
 import { MAX_PATH, RESERVED_PREFIX, VAULT_PATH_RE, type Vault } from '../vault/vault.js'
@@ -15,6 +16,17 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!app.broker.vault)
       throw err.unavailable('the vault is not configured (set AIRLOCK_MASTER_KEY or vault.master_key)')
     return app.broker.vault
+  }
+  // The vault's storage failing is named as such (not "the session store"), saying what did not
+  // happen; the cause (scrubbed) goes to the log only.
+  const orUnavailable = async <T>(notDone: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f()
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError)) throw e
+      app.log.error({ err: scrub(e.message) }, 'vault storage failed')
+      throw err.unavailable(`the vault cannot be reached; ${notDone}`, e)
+    }
   }
   // fastify has already decoded the wildcard; decoding again would turn %25 into a crash.
   const writablePath = (path: string): string => {
@@ -41,7 +53,9 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const path = writablePath(req.params['*'])
       const actor = principalOf(req).id
-      const meta = await vault().put(path, req.body.value, actor)
+      const meta = await orUnavailable('the secret was not stored', () =>
+        vault().put(path, req.body.value, actor),
+      )
       if (!meta) throw err.conflict('the secret changed concurrently; try again')
       await recordAfter(audit, `the secret ${path} was stored as version ${meta.version}`, {
         type: 'vault.written',
@@ -66,7 +80,8 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const path = writablePath(req.params['*'])
       const actor = principalOf(req).id
-      if (!(await vault().delete(path, actor))) throw err.notFound(`no secret at ${path}`)
+      const deleted = await orUnavailable('the secret was not deleted', () => vault().delete(path, actor))
+      if (!deleted) throw err.notFound(`no secret at ${path}`)
       await recordAfter(audit, `the secret ${path} was deleted`, {
         type: 'vault.deleted',
         actor,
@@ -89,7 +104,7 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async () => ({ secrets: await vault().list() }),
+    async () => ({ secrets: await orUnavailable('try again', () => vault().list()) }),
   )
 
   app.post(

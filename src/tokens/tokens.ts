@@ -36,6 +36,11 @@ export interface TokenService {
 }
 
 const CACHE_MAX = 50_000
+/**
+ * How far ahead of this replica's clock another replica's may be: its tokens' nbf (its "now") is
+ * accepted that much early. exp gets no allowance: a token is never accepted past its lifetime.
+ */
+const NBF_SKEW_SECONDS = 30
 const CLAIMS = ['sub', 'client_id', 'aud', 'jti', 'sid', 'env', 'op', 'provider', 'task'] as const
 /** Claims that repeat across tokens (one agent, audience, environment...): one string each in the cache. */
 const SHARED = ['iss', 'sub', 'client_id', 'aud', 'env', 'op', 'provider'] as const
@@ -101,7 +106,7 @@ export function createTokenService(opts: {
 
   const inLifetime = (c: SessionClaims) => {
     const now = clock.now() / 1000
-    return c.nbf <= now && c.exp > now
+    return c.nbf <= now + NBF_SKEW_SECONDS && c.exp > now
   }
 
   const service: TokenService = {
@@ -131,11 +136,13 @@ export function createTokenService(opts: {
             typ: 'at+jwt',
             algorithms: ['EdDSA', 'ES256'],
             currentDate: new Date(clock.now()),
+            clockTolerance: NBF_SKEW_SECONDS,
             requiredClaims: ['exp', 'iat', 'nbf', 'jti', 'sub'],
           },
         )
         for (const k of CLAIMS) if (typeof payload[k] !== 'string') return null
         const claims = payload as unknown as SessionClaims
+        if (!inLifetime(claims)) return null // exact exp: the tolerance above is for nbf only
         remember(key, claims)
         return claims
       } catch {

@@ -1,7 +1,8 @@
 // Envelope encryption: each secret is sealed with AES-256-GCM under its own random data key; the
 // data key is wrapped by a KeyWrapper (the master key here; AWS KMS could implement the same
-// interface). The secret's path is authenticated data for both layers, so a record moved to
-// another path does not open.
+// interface). The secret's path and version are authenticated data for both layers, so a record
+// moved to another path, or an older ciphertext put back under the current version (a rollback to
+// a revoked credential), does not open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import type { Sealer } from '../../providers/types.js'
 
@@ -13,7 +14,8 @@ export interface KeyWrapper {
 }
 
 export interface SealedRecord {
-  v: 1
+  /** 2: path and version authenticated. 1: path only (before the version binding; migrated). */
+  v: 1 | 2
   path: string
   version: number
   kek: string
@@ -24,6 +26,8 @@ export interface SealedRecord {
   ct: string
   updated_at: string
   updated_by: string
+  /** A tombstone: the secret was deleted; its version is kept so versions are never reused. */
+  deleted?: true
 }
 
 export class VaultOpenError extends Error {
@@ -34,6 +38,9 @@ export class VaultOpenError extends Error {
 }
 
 const aad = (path: string) => Buffer.from(`airlock-vault/v1\0${path}`)
+const aadV2 = (path: string, version: number) => Buffer.from(`airlock-vault/v2\0${path}\0${version}`)
+/** The wrapping context of a v2 record: `@` is in no vault path and no sealing context (`:`). */
+const wrapContext = (path: string, version: number) => `${path}@${version}`
 
 function gcmSeal(key: Buffer, plaintext: Buffer, ad: Buffer) {
   const iv = randomBytes(12)
@@ -73,18 +80,32 @@ export function masterKeyWrapper(masterKey: Buffer): KeyWrapper {
   }
 }
 
+/**
+ * While the master key is replaced: wraps under `current`, unwraps under `current` or, failing
+ * that, `previous` (a record or sealed value not yet sealed again under the new key).
+ */
+export function withPreviousKey(current: KeyWrapper, previous: KeyWrapper): KeyWrapper {
+  return {
+    id: current.id,
+    wrap: (dataKey, context) => current.wrap(dataKey, context),
+    unwrap: (wrapped, context) =>
+      current.unwrap(wrapped, context).catch(() => previous.unwrap(wrapped, context)),
+  }
+}
+
 export async function seal(
   wrapper: KeyWrapper,
   path: string,
   value: string,
   meta: { version: number; updatedAt: string; updatedBy: string },
 ): Promise<SealedRecord> {
+  if (!Number.isSafeInteger(meta.version) || meta.version < 1) throw new Error('bad record version')
   const dataKey = randomBytes(32)
   try {
-    const { iv, tag, ct } = gcmSeal(dataKey, Buffer.from(value, 'utf8'), aad(path))
-    const dk = await wrapper.wrap(dataKey, path)
+    const { iv, tag, ct } = gcmSeal(dataKey, Buffer.from(value, 'utf8'), aadV2(path, meta.version))
+    const dk = await wrapper.wrap(dataKey, wrapContext(path, meta.version))
     return {
-      v: 1,
+      v: 2,
       path,
       version: meta.version,
       kek: wrapper.id,
@@ -100,18 +121,29 @@ export async function seal(
   }
 }
 
-/** Opens a record found at `path`; any tampering (or the wrong master key) is a VaultOpenError. */
-export async function open(wrapper: KeyWrapper, path: string, rec: SealedRecord): Promise<string> {
+/**
+ * Opens a record found at `path`; any tampering (or the wrong master key) is a VaultOpenError.
+ * A v1 record (its version not authenticated) opens only with `legacy`, during the migration.
+ */
+export async function open(
+  wrapper: KeyWrapper,
+  path: string,
+  rec: SealedRecord,
+  opts: { legacy?: boolean } = {},
+): Promise<string> {
   let dataKey: Buffer | null = null
   try {
-    if (rec.v !== 1 || rec.path !== path) throw new Error('record is for another path')
-    dataKey = await wrapper.unwrap(Buffer.from(rec.dk, 'base64'), path)
+    if (rec.path !== path) throw new Error('record is for another path')
+    const v2 = rec.v === 2
+    if (!v2 && !(rec.v === 1 && opts.legacy)) throw new Error('record format not accepted')
+    if (v2 && (!Number.isSafeInteger(rec.version) || rec.version < 1)) throw new Error('bad version')
+    dataKey = await wrapper.unwrap(Buffer.from(rec.dk, 'base64'), v2 ? wrapContext(path, rec.version) : path)
     const plain = gcmOpen(
       dataKey,
       Buffer.from(rec.iv, 'base64'),
       Buffer.from(rec.tag, 'base64'),
       Buffer.from(rec.ct, 'base64'),
-      aad(path),
+      v2 ? aadV2(path, rec.version) : aad(path),
     )
     return plain.toString('utf8')
   } catch {

@@ -15,7 +15,7 @@ import { openVault, type Vault } from './vault.js'
  * the broker's backend (Redis on its own connections; memory without Redis).
  */
 export async function vaultFor(config: AirlockConfig, clock: Clock, shared: Backend): Promise<Vault | null> {
-  const { masterKey, backend, file } = config.vault
+  const { masterKey, previousMasterKey, backend, file } = config.vault
   if (!masterKey) return null
   const storage =
     backend === 'file' && file
@@ -24,7 +24,12 @@ export async function vaultFor(config: AirlockConfig, clock: Clock, shared: Back
         ? await redisVaultStorage(shared.conn, shared.prefix)
         : memoryVaultStorage()
   try {
-    return await openVault({ storage, wrapper: masterKeyWrapper(masterKey), clock })
+    return await openVault({
+      storage,
+      wrapper: masterKeyWrapper(masterKey),
+      ...(previousMasterKey && { previous: masterKeyWrapper(previousMasterKey) }),
+      clock,
+    })
   } catch (e) {
     await storage.close()
     throw e

@@ -1,7 +1,8 @@
 // Session token checks: every forged, altered or out-of-lifetime token introspects inactive.
 import { SignJWT, base64url, generateKeyPair } from 'jose'
-import { createHmac } from 'node:crypto'
+import { createHmac, KeyObject, sign, type webcrypto } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, TestClock, testBroker, type TestBroker } from '../helper.js'
 
 let t: TestBroker
@@ -61,6 +62,16 @@ describe('session tokens', () => {
     ],
     ['another jti for the session', () => forge({ ...claimsOf(good.grant.token), jti: 'someotherjti' })],
     ['wrong typ', () => forge(claimsOf(good.grant.token), { typ: 'JWT' })],
+    [
+      'an extension in crit that is not understood',
+      async () => {
+        // Signed by hand: jose itself refuses to sign a header it would not understand.
+        const head = { alg: 'EdDSA', kid: t.signingKey.kid, typ: 'at+jwt', crit: ['x-bind'], 'x-bind': 1 }
+        const input = `${base64url.encode(JSON.stringify(head))}.${good.grant.token.split('.')[1]}`
+        const key = KeyObject.from(t.signingKey.privateKey as unknown as webcrypto.CryptoKey)
+        return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`
+      },
+    ],
     [
       'alg none',
       async () => {
@@ -127,6 +138,58 @@ describe('session tokens', () => {
       .update(`${h}.${body}`)
       .digest('base64url')
     expect(await introspect(`${h}.${body}.${sig}`)).toEqual({ active: false })
+  })
+
+  it('a token from a replica whose clock is a few seconds ahead is active at once', async () => {
+    const now = Math.floor(clock.now() / 1000)
+    const ahead = await forge({ ...claimsOf(good.grant.token), iat: now + 3, nbf: now + 3 })
+    expect((await introspect(ahead)).active).toBe(true)
+    // The allowance is for clocks, not for tokens dated in the future.
+    const later = await forge({ ...claimsOf(good.grant.token), iat: now + 120, nbf: now + 120 })
+    expect(await introspect(later)).toEqual({ active: false })
+  })
+
+  it('a token past its exp is inactive at once, with no allowance for skew', async () => {
+    const s = await api.issue('build-bot', { ttl_seconds: 60 })
+    const { exp } = claimsOf(s.grant.token)
+    const before = clock.ms
+    clock.ms = exp * 1000
+    expect(await introspect(s.grant.token)).toEqual({ active: false })
+    clock.ms = before
+  })
+
+  it('a token whose key is removed is inactive at once, even while the cache holds it', async () => {
+    const tokens = t.app.broker.tokens
+    const s = await api.issue('build-bot')
+    expect((await introspect(s.grant.token)).active).toBe(true)
+    const other = await generateSigningKey('EdDSA')
+    tokens.setKeys(other, [])
+    try {
+      expect(await introspect(s.grant.token)).toEqual({ active: false })
+      const { keys } = (await api.get('/.well-known/jwks.json', 'ops')).body
+      expect(keys.map((k: { kid: string }) => k.kid)).toEqual([other.kid])
+    } finally {
+      tokens.setKeys(t.signingKey, [])
+    }
+    expect((await introspect(s.grant.token)).active).toBe(true)
+  })
+
+  it('the JWKS publishes public parts only, retired keys until their window ends', async () => {
+    const tokens = t.app.broker.tokens
+    const next = await generateSigningKey('EdDSA')
+    tokens.setKeys(next, [{ ...t.signingKey, notAfter: clock.now() + 1000 }])
+    try {
+      const jwks = async () => (await api.get('/.well-known/jwks.json', 'ops')).body.keys
+      const both = await jwks()
+      expect(both.map((k: { kid: string }) => k.kid)).toEqual([next.kid, t.signingKey.kid])
+      for (const k of both) expect(Object.keys(k).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x'])
+      clock.advance(1000)
+      expect((await jwks()).map((k: { kid: string }) => k.kid)).toEqual([next.kid])
+      expect(await introspect(good.grant.token)).toEqual({ active: false })
+    } finally {
+      clock.advance(-1000)
+      tokens.setKeys(t.signingKey, [])
+    }
   })
 
   it('a token past its exp is inactive even while the cache holds it', async () => {

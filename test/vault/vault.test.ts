@@ -157,6 +157,11 @@ describe.each(backends)('%s vault storage', (_name, make) => {
     expect(await v.delete('pg/staging', 'ops')).toBe(true)
     expect(await v.delete('pg/staging', 'ops')).toBe(false)
     await expect(v.get('pg/staging')).rejects.toBeInstanceOf(SecretMissingError)
+    expect(await v.version('pg/staging')).toBe(0)
+    expect((await v.list()).map((m) => m.path)).not.toContain('pg/staging')
+    // Written again, it goes on from the deleted version: no version names two ciphertexts.
+    expect(await v.put('pg/staging', 'postgres://c', 'ops', 0)).toMatchObject({ version: 3 })
+    expect(await v.get('pg/staging')).toBe('postgres://c')
   })
 
   it('a second instance on the same storage reads what the first wrote, and sees rotations', async () => {
@@ -184,9 +189,9 @@ describe.each(backends)('%s vault storage', (_name, make) => {
     let release = () => {}
     gate = new Promise<void>((r) => (release = r))
     const inFlight = v.get('aws/rotated')
-    // Deleted and written again: the new record is version 1 as well.
+    // Deleted and written again (the versions go on: this is version 2).
     expect(await v.delete('aws/rotated', 'ops')).toBe(true)
-    expect(await v.put('aws/rotated', 'NEW-key', 'ops')).toMatchObject({ version: 1 })
+    expect(await v.put('aws/rotated', 'NEW-key', 'ops')).toMatchObject({ version: 2 })
     gate = null
     release()
     expect(await inFlight).toBe('OLD-key') // it began before the change
