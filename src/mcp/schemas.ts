@@ -1,7 +1,16 @@
 // The MCP tools' inputs and outputs (zod, as the SDK takes them; it publishes them as JSON Schema).
+// Inputs are strict: a misspelt option (`timeout_second`) is refused by name rather than dropped,
+// which would run the call with the default the model did not mean.
 import { z } from 'zod'
 
-const sessionId = z.string().min(1).max(128).describe('the session_id that request_access returned')
+// As the broker spells session ids (ASCII letters, digits, `_`): anything else is refused here, by
+// the field's name, rather than as a path error or an encoding failure.
+const sessionId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_]+$/, 'a session_id as request_access returned it, such as ses_0123abcd')
+  .describe('the session_id that request_access returned')
 const waitSeconds = z
   .number()
   .int()
@@ -9,7 +18,7 @@ const waitSeconds = z
   .max(3600)
   .describe('wait up to this many seconds for approvals (never past the approval deadline)')
 
-export const requestAccessInput = {
+export const requestAccessInput = z.strictObject({
   environment: z.string().min(1).describe('environment, e.g. "staging"'),
   operation_class: z.string().min(1).describe('kind of action, e.g. "read", "write", "destructive"'),
   provider: z.string().min(1).describe('credential provider, e.g. "aws-main"'),
@@ -21,15 +30,18 @@ export const requestAccessInput = {
     .optional()
     .describe('credential lifetime: a duration like "15m" or seconds (clamped by policy)'),
   action: z
-    .object({ method: z.string().min(1), path: z.string(), body: z.unknown().optional() })
+    .strictObject({ method: z.string().min(1), path: z.string(), body: z.unknown().optional() })
     .optional()
     .describe('for a gateway provider: the exact request the approval is for (destructive classes need it)'),
   wait_seconds: waitSeconds.optional(),
-}
+})
 
-export const accessStatusInput = { session_id: sessionId, wait_seconds: waitSeconds.optional() }
+export const accessStatusInput = z.strictObject({
+  session_id: sessionId,
+  wait_seconds: waitSeconds.optional(),
+})
 
-export const runWithAccessInput = {
+export const runWithAccessInput = z.strictObject({
   session_id: sessionId,
   command: z
     .array(z.string())
@@ -44,9 +56,9 @@ export const runWithAccessInput = {
     .max(3600)
     .optional()
     .describe('kill the command and everything it started after this many seconds (default 120)'),
-}
+})
 
-export const gatewayRequestInput = {
+export const gatewayRequestInput = z.strictObject({
   session_id: sessionId,
   method: z.string().regex(/^[A-Za-z]{1,16}$/, 'an HTTP method such as GET or POST'),
   path: z
@@ -59,9 +71,9 @@ export const gatewayRequestInput = {
     .unknown()
     .optional()
     .describe('request body: JSON (sent as application/json), or a string sent as it is'),
-}
+})
 
-export const releaseAccessInput = { session_id: sessionId }
+export const releaseAccessInput = z.strictObject({ session_id: sessionId })
 
 const approval = z.object({
   by: z.string(),

@@ -119,6 +119,21 @@ describe('tool errors', () => {
     ['wrong types', 'run_with_access', { session_id: 'ses_x', command: 'ls -l' }, /Input validation error/],
     ['missing fields', 'request_access', { environment: 'staging' }, /Input validation error/],
     ['unknown session', 'access_status', { session_id: 'ses_doesnotexist' }, /\(not_found\)/],
+    // A misspelt option must not be dropped in silence: the call would run with the default.
+    [
+      'an unknown field',
+      'run_with_access',
+      { session_id: 'ses_x', command: ['true'], timeout_second: 600 },
+      /Unrecognized key: "timeout_second"/,
+    ],
+    [
+      'an unknown field in the action',
+      'request_access',
+      { ...destructive('E-4'), action: { method: 'GET', path: '/', bdy: {} } },
+      /Unrecognized key: "bdy"/,
+    ],
+    ['a lone surrogate in a session id', 'access_status', { session_id: 'ses_\ud800' }, /at session_id/],
+    ['a session id with a slash', 'release_access', { session_id: 'ses_a/../b' }, /at session_id/],
     ['bad ttl', 'request_access', { ...destructive('E-1'), ttl: 'soon' }, /ttl "soon": expected a duration/],
     [
       'policy denial',
