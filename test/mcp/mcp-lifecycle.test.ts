@@ -85,6 +85,26 @@ describe('approvals while request_access waits', () => {
     await agent.call('release_access', { session_id: id })
   }, 120_000)
 
+  it('two commands at once on an approved session both run: it is claimed once', async () => {
+    const s = structured<Access>(await agent.call('request_access', destructive('PAR-1')))
+    await approve(s.session_id, 'alice')
+    await approve(s.session_id, 'carol')
+    expect(await b.statusOf(s.session_id)).toBe('approved')
+    // Hosts send a model's parallel tool calls at once.
+    const runs = await Promise.all(
+      [1, 2, 3].map((n) =>
+        agent.call('run_with_access', { session_id: s.session_id, command: ['sh', '-c', `echo ${n}`] }),
+      ),
+    )
+    expect(runs.map((r) => [r.isError ?? false, structured<{ stdout: string }>(r)?.stdout])).toEqual([
+      [false, '1\n'],
+      [false, '2\n'],
+      [false, '3\n'],
+    ])
+    expect(await b.statusOf(s.session_id)).toBe('active')
+    await agent.call('release_access', { session_id: s.session_id })
+  }, 60_000)
+
   it('a cancelled wait withdraws the request', async () => {
     const ctl = new AbortController()
     const call = agent.call('request_access', destructive('WAIT-2', { wait_seconds: 60 }), {
