@@ -87,8 +87,21 @@ export function heldSessions(c: ClientConfig) {
     return p
   }
 
+  /** Calls that may open a session, still waiting for the broker: closing waits for them. */
+  const opening = new Set<Promise<unknown>>()
+
   return {
     keep,
+    /** Asks the broker for a session, keeping it as soon as the answer arrives (even while closing). */
+    open(body: object): Promise<{ session: Session; grant?: Grant }> {
+      const p = call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body).then((r) => {
+        keep(r.session, r.grant)
+        return r
+      })
+      const tracked = p.finally(() => opening.delete(tracked))
+      opening.add(tracked)
+      return p
+    },
     /** Claims the grant when the session is approved; refuses what cannot be used, saying why. */
     async usable(id: string): Promise<Usable> {
       const path = `/v1/sessions/${encodeURIComponent(id)}`
@@ -130,6 +143,8 @@ export function heldSessions(c: ClientConfig) {
     },
     /** Ends every session this server opened and has not ended; returns those the broker did not end. */
     async endAll(): Promise<string[]> {
+      // A request or a claim the broker may already have done is ended too, once it is known.
+      await Promise.allSettled([...opening, ...claiming.values()])
       const open = [...held.entries()].filter(([, h]) => !h.ended).map(([id]) => id)
       const ok = await Promise.all(open.map((id) => endSession(c, id)))
       for (const id of open) held.get(id)!.ended = true

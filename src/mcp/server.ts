@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { call, type ClientConfig } from '../client/client.js'
-import { awaitDecision, requestBody, Withdrawn, type Grant, type Session } from '../client/sessions.js'
+import { awaitDecision, requestBody, Withdrawn, type Session } from '../client/sessions.js'
 import { parseDuration } from '../validation/duration.js'
 import { heldSessions, progressMessage, summary, type HeldSessions } from './access.js'
 import { gatewayRequest } from './gateway.js'
@@ -109,8 +109,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
         ...(a.action !== undefined && { action: a.action }),
       }
       // Not abortable: a request the broker took must be known here, to be withdrawn or ended.
-      const r = await call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body)
-      held.keep(r.session, r.grant)
+      const r = await held.open(body)
       if (signalOf(extra).aborted) {
         await held.release(r.session.id)
         throw new Withdrawn(r.session.id, true)
