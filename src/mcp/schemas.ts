@@ -1,6 +1,7 @@
 // The MCP tools' inputs and outputs (zod, as the SDK takes them; it publishes them as JSON Schema).
 // Inputs are strict: a misspelt option (`timeout_second`) is refused by name rather than dropped,
-// which would run the call with the default the model did not mean.
+// which would run the call with the default the model did not mean. Lengths are bounded (names as
+// the broker's) so that an error names the field instead of echoing a huge value back.
 import { z } from 'zod'
 
 // As the broker spells session ids (ASCII letters, digits, `_`): anything else is refused here, by
@@ -19,14 +20,14 @@ const waitSeconds = z
   .describe('wait up to this many seconds for approvals (never past the approval deadline)')
 
 export const requestAccessInput = z.strictObject({
-  environment: z.string().min(1).describe('environment, e.g. "staging"'),
-  operation_class: z.string().min(1).describe('kind of action, e.g. "read", "write", "destructive"'),
-  provider: z.string().min(1).describe('credential provider, e.g. "aws-main"'),
+  environment: z.string().min(1).max(64).describe('environment, e.g. "staging"'),
+  operation_class: z.string().min(1).max(64).describe('kind of action, e.g. "read", "write", "destructive"'),
+  provider: z.string().min(1).max(64).describe('credential provider, e.g. "aws-main"'),
   task_id: z.string().min(1).max(128).describe('the task this access is for, e.g. "JIRA-123"'),
   task_description: z.string().max(500).optional().describe('what the task is, shown to approvers'),
   justification: z.string().max(1000).optional().describe('why this access is needed, shown to approvers'),
   ttl: z
-    .union([z.string(), z.number().int().positive()])
+    .union([z.string().max(16), z.number().int().positive()])
     .optional()
     .describe('credential lifetime: a duration like "15m" or seconds (clamped by policy)'),
   action: z
@@ -47,7 +48,7 @@ export const runWithAccessInput = z.strictObject({
     .array(z.string())
     .min(1)
     .describe('the program and its arguments, run without a shell (use ["sh", "-c", "..."] for one)'),
-  cwd: z.string().optional().describe('working directory (default: where the server runs)'),
+  cwd: z.string().max(4096).optional().describe('working directory (default: where the server runs)'),
   stdin: z.string().max(1_000_000).optional().describe('text given to the command on its standard input'),
   timeout_seconds: z
     .number()

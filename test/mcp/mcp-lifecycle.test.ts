@@ -167,6 +167,22 @@ describe('tool errors', () => {
     expect(textOf(r)).toMatch(message)
   })
 
+  it.each([
+    ['ttl', { ttl: `${'9'.repeat(200_000)}m` }],
+    ['environment', { environment: 'e'.repeat(200_000) }],
+    ['cwd', { cwd: `/${'d'.repeat(200_000)}` }],
+  ])('a huge %s is refused by name, without echoing it back', async (field, over) => {
+    const tool = field === 'cwd' ? 'run_with_access' : 'request_access'
+    const args =
+      field === 'cwd'
+        ? { session_id: 'ses_x', command: ['true'], ...over }
+        : { ...destructive('E-6'), ...over }
+    const r = await agent.call(tool, args)
+    expect(r.isError).toBe(true)
+    expect(textOf(r)).toMatch(new RegExp(`at ${field}`))
+    expect(textOf(r).length).toBeLessThan(1000)
+  })
+
   it('gateway_request on a provider that is not a gateway says so', async () => {
     const s = structured<Access>(
       await agent.call('request_access', { ...destructive('GW-1'), operation_class: 'read' }),
