@@ -3,6 +3,16 @@
 // which would run the call with the default the model did not mean. Lengths are bounded (names as
 // the broker's) so that an error names the field instead of echoing a huge value back.
 import { z } from 'zod'
+import { NAME, TASK_ID } from '../schemas/common.js'
+
+/** A config name as the broker takes it, refused here under the tool's own field name. */
+const name = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(NAME.maxLength)
+    .regex(new RegExp(NAME.pattern), 'letters, digits, ".", "_" and "-" only, as the config names it')
+    .describe(what)
 
 // As the broker spells session ids (ASCII letters, digits, `_`): anything else is refused here, by
 // the field's name, rather than as a path error or an encoding failure.
@@ -20,10 +30,15 @@ const waitSeconds = z
   .describe('wait up to this many seconds for approvals (never past the approval deadline)')
 
 export const requestAccessInput = z.strictObject({
-  environment: z.string().min(1).max(64).describe('environment, e.g. "staging"'),
-  operation_class: z.string().min(1).max(64).describe('kind of action, e.g. "read", "write", "destructive"'),
-  provider: z.string().min(1).max(64).describe('credential provider, e.g. "aws-main"'),
-  task_id: z.string().min(1).max(128).describe('the task this access is for, e.g. "JIRA-123"'),
+  environment: name('environment, e.g. "staging"'),
+  operation_class: name('kind of action, e.g. "read", "write", "destructive"'),
+  provider: name('credential provider, e.g. "aws-main"'),
+  task_id: z
+    .string()
+    .min(TASK_ID.minLength)
+    .max(TASK_ID.maxLength)
+    .regex(new RegExp(TASK_ID.pattern), 'letters, digits and . _ : / - only, e.g. "JIRA-123"')
+    .describe('the task this access is for, e.g. "JIRA-123"'),
   task_description: z.string().max(500).optional().describe('what the task is, shown to approvers'),
   justification: z.string().max(1000).optional().describe('why this access is needed, shown to approvers'),
   ttl: z

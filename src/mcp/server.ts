@@ -27,11 +27,14 @@ const result = (text: string, structured: object): CallToolResult => ({
 
 const ttlSeconds = (ttl: string | number | undefined): number | undefined => {
   if (ttl === undefined || typeof ttl === 'number') return ttl
+  let ms: number
   try {
-    return Math.floor(parseDuration(ttl) / 1000)
+    ms = parseDuration(ttl)
   } catch {
     throw new Error(`ttl "${ttl}": expected a duration like "15m" or a number of seconds`)
   }
+  if (ms < 1000) throw new Error(`ttl "${ttl}": at least one second, such as "1s" or "15m"`)
+  return Math.floor(ms / 1000)
 }
 
 type Extra = {

@@ -155,6 +155,20 @@ describe('tool errors', () => {
     ['a lone surrogate in a session id', 'access_status', { session_id: 'ses_\ud800' }, /at session_id/],
     ['a session id with a slash', 'release_access', { session_id: 'ses_a/../b' }, /at session_id/],
     ['bad ttl', 'request_access', { ...destructive('E-1'), ttl: 'soon' }, /ttl "soon": expected a duration/],
+    // Refused under the tool's own field names, not the broker's (ttl_seconds, task/id).
+    [
+      'a ttl under a second',
+      'request_access',
+      { ...destructive('E-7'), ttl: '500ms' },
+      /^ttl "500ms": at least one second/,
+    ],
+    ['a task id with odd unicode', 'request_access', { ...destructive('T\u202e1') }, /at task_id/],
+    [
+      'an environment with a space',
+      'request_access',
+      { ...destructive('E-8'), environment: 'st aging' },
+      /at environment/,
+    ],
     [
       'policy denial',
       'request_access',
