@@ -59,9 +59,11 @@ export const accessStatusInput = z.strictObject({
 
 export const runWithAccessInput = z.strictObject({
   session_id: sessionId,
+  // What spawn would refuse, refused here by field (spawn counts arguments from 0 after the program).
   command: z
-    .array(z.string())
+    .array(z.string().regex(/^[^\0]*$/, 'an argument cannot hold a NUL character'))
     .min(1)
+    .refine((c) => c[0] !== '', { message: 'the program (the first element) cannot be empty', path: [0] })
     .describe('the program and its arguments, run without a shell (use ["sh", "-c", "..."] for one)'),
   cwd: z.string().max(4096).optional().describe('working directory (default: where the server runs)'),
   stdin: z.string().max(1_000_000).optional().describe('text given to the command on its standard input'),

@@ -152,6 +152,18 @@ describe('tool errors', () => {
       { ...destructive('E-4'), action: { method: 'GET', path: '/', bdy: {} } },
       /Unrecognized key: "bdy"/,
     ],
+    [
+      'a NUL in an argument',
+      'run_with_access',
+      { session_id: 'ses_x', command: ['echo', 'a\u0000b'] },
+      /an argument cannot hold a NUL character at command\[1\]/,
+    ],
+    [
+      'an empty program',
+      'run_with_access',
+      { session_id: 'ses_x', command: [''] },
+      /the program \(the first element\) cannot be empty at command\[0\]/,
+    ],
     ['a lone surrogate in a session id', 'access_status', { session_id: 'ses_\ud800' }, /at session_id/],
     ['a session id with a slash', 'release_access', { session_id: 'ses_a/../b' }, /at session_id/],
     ['bad ttl', 'request_access', { ...destructive('E-1'), ttl: 'soon' }, /ttl "soon": expected a duration/],
