@@ -15,6 +15,17 @@ const structured = <T>(r: { structuredContent?: unknown }) => r.structuredConten
 
 beforeAll(async () => {
   upstream = await startUpstream((s, res) => {
+    const auth = String(s.headers['authorization'])
+    if (s.url.includes('/echo/')) {
+      // An upstream that quotes its credential back, as a body and as an error shaped like Airlock's.
+      const refusal = s.url.endsWith('/refusal')
+      res.writeHead(refusal ? 403 : 200, { 'content-type': refusal ? 'application/json' : 'text/plain' })
+      return res.end(
+        refusal
+          ? JSON.stringify({ error: 'forbidden', message: `token ${auth} is not allowed`, request_id: 'u1' })
+          : `you sent ${auth} (${Buffer.from(auth).toString('base64')})`,
+      )
+    }
     res.writeHead(s.url.endsWith('/missing') ? 404 : 200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ method: s.method, url: s.url, body: s.body }))
   })
@@ -92,6 +103,35 @@ describe('gateway_request through the gateway', () => {
     expect(textOf(after)).toMatch(/is revoked/)
     const all = seen.join('\n')
     for (const secret of [CANARY, ...Object.values(b.keys)]) expect(all).not.toContain(secret)
+  })
+
+  it('an upstream that echoes its credential shows it to the agent nowhere', async () => {
+    const s = structured<{ session_id: string }>(
+      await agent.call('request_access', {
+        environment: 'staging',
+        operation_class: 'read',
+        provider: 'admin-api',
+        task_id: 'GW-ECHO',
+      }),
+    )
+    const body = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/echo/body',
+    })
+    // The gateway redacts the encoded token inside a longer base64 value, leaving its edges.
+    expect(structured<{ body: string }>(body).body).toMatch(
+      /^you sent Bearer \[redacted\] \(\S*\[redacted\]\S*\)$/,
+    )
+    const refusal = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/echo/refusal',
+    })
+    expect(refusal.isError).toBe(true)
+    expect(textOf(refusal)).toContain('[redacted]')
+    for (const r of [body, refusal]) expect(JSON.stringify(r)).not.toContain(CANARY)
+    await agent.call('release_access', { session_id: s.session_id })
   })
 
   it('a destructive call goes through once, as approved; no other call rides on the approval', async () => {
