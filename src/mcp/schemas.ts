@@ -27,7 +27,9 @@ const waitSeconds = z
   .int()
   .min(0)
   .max(3600)
-  .describe('wait up to this many seconds for approvals (never past the approval deadline)')
+  .describe(
+    "wait up to this many seconds for approvals (never past the approval deadline); keep it under the host's tool-call timeout, then wait more with access_status",
+  )
 
 export const requestAccessInput = z.strictObject({
   environment: name('environment, e.g. "staging"'),
