@@ -46,8 +46,27 @@ type Extra = {
   }) => Promise<void>
 }
 
+/**
+ * Refuses to act unless the key is an agent's: a person's key would lend the model that person's
+ * powers (reading and revoking every session, for an operator). Checked until it once succeeds.
+ */
+function agentOnly(c: ClientConfig): () => Promise<void> {
+  let ok = false
+  return async () => {
+    if (ok) return
+    const me = await call<{ id: string; kind: string }>(c, 'GET', '/v1/whoami')
+    if (me.kind !== 'agent') {
+      throw new Error(
+        `airlock mcp acts as an agent, but its key is ${me.id}'s (a ${me.kind.replace('_', ' ')}): start it with an agent's API key`,
+      )
+    }
+    ok = true
+  }
+}
+
 export function buildServer(c: ClientConfig, held: HeldSessions, stopping: AbortSignal): McpServer {
   const server = new McpServer({ name: 'airlock', version: '0.1.0' }, { instructions: INSTRUCTIONS })
+  const asAgent = agentOnly(c)
   const signalOf = (extra: Extra) => AbortSignal.any([extra.signal, stopping])
 
   /** Waits for approvals, reporting each as progress when the client asked for it. */
@@ -98,6 +117,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.accessOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const ttl = ttlSeconds(a.ttl)
       const body = {
         ...requestBody({
@@ -136,6 +156,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       annotations: { readOnlyHint: true },
     },
     async (a, extra) => {
+      await asAgent()
       let s = await call<Session>(c, 'GET', `/v1/sessions/${encodeURIComponent(a.session_id)}`)
       held.seen(s)
       if (s.status === 'pending_approval' && (a.wait_seconds ?? 0) > 0) {
@@ -154,6 +175,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.runOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const use = await held.usable(a.session_id)
       const r = await runCaptured(
         use.grant,
@@ -189,6 +211,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.gatewayOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const use = await held.usable(a.session_id)
       const r = await gatewayRequest(use, a, signalOf(extra))
       return result(`HTTP ${r.status}${r.body_truncated ? ' [truncated]' : ''}\n${r.body}`, r)
@@ -205,7 +228,10 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.accessOutput,
       annotations: { idempotentHint: true },
     },
-    async (a) => statusResult(await held.release(a.session_id)),
+    async (a) => {
+      await asAgent()
+      return statusResult(await held.release(a.session_id))
+    },
   )
 
   return server
