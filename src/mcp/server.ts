@@ -9,7 +9,7 @@ import { awaitDecision, requestBody, Withdrawn, type Session } from '../client/s
 import { parseDuration } from '../validation/duration.js'
 import { heldSessions, progressMessage, summary, type HeldSessions } from './access.js'
 import { gatewayRequest } from './gateway.js'
-import { OUTPUT_LIMIT, runCaptured } from './run.js'
+import { killRunning, OUTPUT_LIMIT, runCaptured } from './run.js'
 import * as S from './schemas.js'
 
 /** Seconds per long-poll while a client follows progress: each approval shows within this. */
@@ -260,5 +260,7 @@ export async function serveMcp(c: ClientConfig): Promise<void> {
       `airlock mcp: ${why}; could not end ${left === null ? 'every session' : left.join(', ')}: revoke with \`airlock revoke\`\n`,
     )
   }
+  // A command that ignored the SIGTERM of the abort would outlive the grace period's timer.
+  killRunning()
   process.exit(0)
 }

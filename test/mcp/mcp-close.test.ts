@@ -1,6 +1,8 @@
-// Closing `airlock mcp` while a call that opens a session is still waiting for the broker's answer:
-// the session the broker made must still be ended. A proxy in front of a real broker process holds
-// that answer back until the host has closed the server.
+// Closing `airlock mcp` while calls are under way: a session whose request still waits for the
+// broker's answer is ended all the same (a proxy in front of a real broker process holds that
+// answer back), and a command that ignores SIGTERM does not outlive the server.
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mcpBroker, startMcp } from '../support/mcp.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
@@ -67,3 +69,45 @@ describe('closing while request_access waits for the broker', () => {
     await host.close()
   }, 30_000)
 })
+
+describe('closing while run_with_access runs a command', () => {
+  it('kills a command that ignores SIGTERM, with what it started', async () => {
+    const host = await startMcp(b.envFor(b.keys['other-bot']), [])
+    const s = (
+      await host.call('request_access', {
+        environment: 'staging',
+        operation_class: 'read',
+        provider: 'internal-api',
+        task_id: 'CLOSE-RUN',
+      })
+    ).structuredContent as { session_id: string }
+    const pidFile = join(b.dir, 'stubborn.pid')
+    // Ignoring TERM is inherited: the sleep ignores it too.
+    const run = host.call('run_with_access', {
+      session_id: s.session_id,
+      command: ['sh', '-c', `trap "" TERM; sleep 300 & echo $! > ${pidFile}; wait`],
+      timeout_seconds: 600,
+    })
+    run.catch(() => {}) // the connection closes under it
+    await vi.waitFor(() => expect(existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim()).toBeTruthy())
+    const pid = Number(readFileSync(pidFile, 'utf8'))
+    expect(alive(pid)).toBe(true)
+    await host.close()
+    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 5_000, interval: 50 })
+    expect(await b.statusOf(s.session_id)).toBe('revoked')
+  }, 30_000)
+})
+
+/** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
