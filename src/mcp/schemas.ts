@@ -22,6 +22,8 @@ const sessionId = z
   .max(64)
   .regex(/^[A-Za-z0-9_]+$/, 'a session_id as request_access returned it, such as ses_0123abcd')
   .describe('the session_id that request_access returned')
+/** The same for an action and for the request that uses it. */
+const method = z.string().regex(/^[A-Za-z]{1,16}$/, 'an HTTP method such as GET or POST')
 const waitSeconds = z
   .number()
   .int()
@@ -48,7 +50,7 @@ export const requestAccessInput = z.strictObject({
     .optional()
     .describe('credential lifetime: a duration like "15m" or seconds (clamped by policy)'),
   action: z
-    .strictObject({ method: z.string().min(1), path: z.string(), body: z.unknown().optional() })
+    .strictObject({ method, path: z.string().max(8192), body: z.unknown().optional() })
     .optional()
     .describe('for a gateway provider: the exact request the approval is for (destructive classes need it)'),
   wait_seconds: waitSeconds.optional(),
@@ -80,7 +82,7 @@ export const runWithAccessInput = z.strictObject({
 
 export const gatewayRequestInput = z.strictObject({
   session_id: sessionId,
-  method: z.string().regex(/^[A-Za-z]{1,16}$/, 'an HTTP method such as GET or POST'),
+  method,
   path: z
     .string()
     .max(8192)

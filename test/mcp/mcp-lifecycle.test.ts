@@ -164,6 +164,12 @@ describe('tool errors', () => {
       { session_id: 'ses_x', command: [''] },
       /the program \(the first element\) cannot be empty at command\[0\]/,
     ],
+    [
+      'an action with an odd method',
+      'request_access',
+      { ...destructive('E-9'), action: { method: 'DELETE /x', path: '/x' } },
+      /an HTTP method such as GET or POST at action\.method/,
+    ],
     ['a lone surrogate in a session id', 'access_status', { session_id: 'ses_\ud800' }, /at session_id/],
     ['a session id with a slash', 'release_access', { session_id: 'ses_a/../b' }, /at session_id/],
     ['bad ttl', 'request_access', { ...destructive('E-1'), ttl: 'soon' }, /ttl "soon": expected a duration/],
