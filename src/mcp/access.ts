@@ -73,24 +73,53 @@ export function heldSessions(c: ClientConfig) {
     return h
   }
 
+  // One claim per session: a host sends a model's parallel tool calls at once, and a second claim
+  // of the same session would be refused by the broker.
+  const claiming = new Map<string, Promise<void>>()
+  const claim = (id: string, path: string) => {
+    let p = claiming.get(id)
+    if (!p) {
+      p = call<{ session: Session; grant: Grant }>(c, 'POST', `${path}/grant`)
+        .then((r) => void keep(r.session, r.grant))
+        .finally(() => claiming.delete(id))
+      claiming.set(id, p)
+    }
+    return p
+  }
+
+  /** Calls that may open a session, still waiting for the broker: closing waits for them. */
+  const opening = new Set<Promise<unknown>>()
+
   return {
     keep,
+    /** Asks the broker for a session, keeping it as soon as the answer arrives (even while closing). */
+    open(body: object): Promise<{ session: Session; grant?: Grant }> {
+      const p = call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body).then((r) => {
+        keep(r.session, r.grant)
+        return r
+      })
+      const tracked = p.finally(() => opening.delete(tracked))
+      opening.add(tracked)
+      return p
+    },
     /** Claims the grant when the session is approved; refuses what cannot be used, saying why. */
     async usable(id: string): Promise<Usable> {
       const path = `/v1/sessions/${encodeURIComponent(id)}`
       const s = await call<Session>(c, 'GET', path)
       // Only sessions this server opened or claims are held (and ended when it closes).
-      let h = held.has(id) ? keep(s) : undefined
-      if (s.status === 'approved') {
-        const r = await call<{ session: Session; grant: Grant }>(c, 'POST', `${path}/grant`)
-        h = keep(r.session, r.grant)
+      if (held.has(id)) keep(s)
+      // A read that started before this server's own claim ended still says approved.
+      const claimed = held.get(id)?.grant !== undefined
+      if (s.status === 'approved' && !claimed) {
+        await claim(id, path)
       } else if (s.status === 'pending_approval') {
         throw new Error(
           `session ${id} still waits for approval (${approvalsLine(s)}): call access_status with wait_seconds`,
         )
-      } else if (s.status !== 'active') {
+      } else if (s.status !== 'active' && s.status !== 'approved') {
         throw new Error(`session ${id} is ${s.status}: ${statusMessage(s)} Request access again.`)
       }
+      const h = held.get(id)
       if (!h?.grant || !h.redactor) {
         throw new Error(
           `session ${id} was claimed outside this server, so its credentials are not here: request a new session`,
@@ -114,6 +143,8 @@ export function heldSessions(c: ClientConfig) {
     },
     /** Ends every session this server opened and has not ended; returns those the broker did not end. */
     async endAll(): Promise<string[]> {
+      // A request or a claim the broker may already have done is ended too, once it is known.
+      await Promise.allSettled([...opening, ...claiming.values()])
       const open = [...held.entries()].filter(([, h]) => !h.ended).map(([id]) => id)
       const ok = await Promise.all(open.map((id) => endSession(c, id)))
       for (const id of open) held.get(id)!.ended = true

@@ -32,6 +32,9 @@ const REFUSALS = new Set([
   'unavailable',
 ])
 
+/** Methods fetch will not send (the Fetch standard's forbidden methods). */
+const UNSENDABLE = new Set(['CONNECT', 'TRACE', 'TRACK'])
+
 const isJson = (s: string) => {
   try {
     JSON.parse(s)
@@ -81,6 +84,15 @@ export async function gatewayRequest(
   }
   const url = target(base, input.path)
   const method = input.method.toUpperCase()
+  // What fetch refuses to send must not read as a gateway that did not answer: the agent would retry.
+  if (UNSENDABLE.has(method))
+    throw new Error(
+      `method ${method} cannot be sent through gateway_request: use GET, POST, PUT, PATCH or DELETE`,
+    )
+  if (input.body !== undefined && (method === 'GET' || method === 'HEAD'))
+    throw new Error(
+      `a ${method} request cannot carry a body: send the body with POST (or another method), or put its parameters in the query string`,
+    )
   const headers: Record<string, string> = { authorization: `Bearer ${use.grant.token}` }
   let body: string | undefined
   if (input.body !== undefined) {

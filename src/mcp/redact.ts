@@ -6,7 +6,18 @@ import { REDACTED, redactText, searchForms } from '../gateway/redact.js'
 import { base64Forms, foldHex, hasEscape, jsonForms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
-const DESCRIPTIVE = new Set(['expiration', 'region', 'host', 'port', 'database', 'username', 'access_key_id'])
+const DESCRIPTIVE = new Set([
+  'expiration',
+  'expires_at',
+  'region',
+  'host',
+  'port',
+  'database',
+  'username',
+  'access_key_id',
+])
+/** `url`, and GitHub's `api_url` and `server_url`: secret only when they hold a secret. */
+const isUrl = (k: string) => k === 'url' || k.endsWith('_url')
 
 const encodedForms = (v: string) => base64Forms(v).filter((f) => f.length >= MIN_FORM)
 /** As it is, URL-encoded, and inside a JSON string (from MIN_FORM characters, like base64). */
@@ -21,13 +32,14 @@ export function secretsOf(grant: Grant): string[] {
   for (const [k, v] of Object.entries(grant.credentials)) {
     if (typeof v !== 'string' || DESCRIPTIVE.has(k) || v === '') continue
     // A URL is secret when it holds one (a postgres URL with its password), not for being a URL:
-    // a gateway URL is where the agent sends requests and says nothing it could misuse.
-    if (k === 'url') continue
+    // a gateway or GitHub URL says where to send requests, nothing the agent could misuse, and
+    // redacting it would garble every link to that server in the output.
+    if (isUrl(k)) continue
     out.push(v)
   }
   const forms = out.flatMap(formsOf)
   for (const [k, v] of Object.entries(grant.credentials)) {
-    if (k === 'url' && typeof v === 'string' && forms.some((f) => v.includes(f))) out.push(v)
+    if (isUrl(k) && typeof v === 'string' && forms.some((f) => v.includes(f))) out.push(v)
   }
   return out
 }

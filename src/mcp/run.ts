@@ -48,6 +48,14 @@ function capture(stream: Readable | null, cap: number) {
   return { ended, result: () => ({ text: Buffer.concat(chunks).toString('utf8'), cut: total > kept }) }
 }
 
+/** The process groups of commands still running: the server kills them before it exits. */
+const running = new Set<number>()
+
+/** Kills every command still running, and what it started (a closing server's timers will not run). */
+export function killRunning(): void {
+  for (const pid of running) killGroup(pid, 'SIGKILL')
+}
+
 const killGroup = (pid: number | undefined, sig: NodeJS.Signals) => {
   if (pid === undefined) return
   try {
@@ -76,6 +84,7 @@ export async function runCaptured(
     onSpawnError: (e) => (spawnError = e),
   })
   // Keep enough past the limit that a secret crossing it is still seen whole, then redacted.
+  if (child.pid !== undefined) running.add(child.pid)
   const cap = OUTPUT_LIMIT + 4096
   const out = capture(child.stdout, cap)
   const err = capture(child.stderr, cap)
@@ -97,6 +106,7 @@ export async function runCaptured(
     const { code, signal: sig } = await exited
     // What the command left running in its group would keep the credentials: it goes too.
     killGroup(child.pid, 'SIGKILL')
+    if (child.pid !== undefined) running.delete(child.pid)
     await Promise.race([
       Promise.all([out.ended, err.ended]),
       new Promise((r) => setTimeout(r, KILL_GRACE_MS).unref()),

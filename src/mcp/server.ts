@@ -5,11 +5,11 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { call, type ClientConfig } from '../client/client.js'
-import { awaitDecision, requestBody, Withdrawn, type Grant, type Session } from '../client/sessions.js'
+import { awaitDecision, requestBody, Withdrawn, type Session } from '../client/sessions.js'
 import { parseDuration } from '../validation/duration.js'
 import { heldSessions, progressMessage, summary, type HeldSessions } from './access.js'
 import { gatewayRequest } from './gateway.js'
-import { OUTPUT_LIMIT, runCaptured } from './run.js'
+import { killRunning, OUTPUT_LIMIT, runCaptured } from './run.js'
 import * as S from './schemas.js'
 
 /** Seconds per long-poll while a client follows progress: each approval shows within this. */
@@ -27,11 +27,14 @@ const result = (text: string, structured: object): CallToolResult => ({
 
 const ttlSeconds = (ttl: string | number | undefined): number | undefined => {
   if (ttl === undefined || typeof ttl === 'number') return ttl
+  let ms: number
   try {
-    return Math.floor(parseDuration(ttl) / 1000)
+    ms = parseDuration(ttl)
   } catch {
     throw new Error(`ttl "${ttl}": expected a duration like "15m" or a number of seconds`)
   }
+  if (ms < 1000) throw new Error(`ttl "${ttl}": at least one second, such as "1s" or "15m"`)
+  return Math.floor(ms / 1000)
 }
 
 type Extra = {
@@ -43,8 +46,27 @@ type Extra = {
   }) => Promise<void>
 }
 
+/**
+ * Refuses to act unless the key is an agent's: a person's key would lend the model that person's
+ * powers (reading and revoking every session, for an operator). Checked until it once succeeds.
+ */
+function agentOnly(c: ClientConfig): () => Promise<void> {
+  let ok = false
+  return async () => {
+    if (ok) return
+    const me = await call<{ id: string; kind: string }>(c, 'GET', '/v1/whoami')
+    if (me.kind !== 'agent') {
+      throw new Error(
+        `airlock mcp acts as an agent, but its key is ${me.id}'s (a ${me.kind.replace('_', ' ')}): start it with an agent's API key`,
+      )
+    }
+    ok = true
+  }
+}
+
 export function buildServer(c: ClientConfig, held: HeldSessions, stopping: AbortSignal): McpServer {
   const server = new McpServer({ name: 'airlock', version: '0.1.0' }, { instructions: INSTRUCTIONS })
+  const asAgent = agentOnly(c)
   const signalOf = (extra: Extra) => AbortSignal.any([extra.signal, stopping])
 
   /** Waits for approvals, reporting each as progress when the client asked for it. */
@@ -95,6 +117,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.accessOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const ttl = ttlSeconds(a.ttl)
       const body = {
         ...requestBody({
@@ -109,8 +132,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
         ...(a.action !== undefined && { action: a.action }),
       }
       // Not abortable: a request the broker took must be known here, to be withdrawn or ended.
-      const r = await call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body)
-      held.keep(r.session, r.grant)
+      const r = await held.open(body)
       if (signalOf(extra).aborted) {
         await held.release(r.session.id)
         throw new Withdrawn(r.session.id, true)
@@ -134,6 +156,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       annotations: { readOnlyHint: true },
     },
     async (a, extra) => {
+      await asAgent()
       let s = await call<Session>(c, 'GET', `/v1/sessions/${encodeURIComponent(a.session_id)}`)
       held.seen(s)
       if (s.status === 'pending_approval' && (a.wait_seconds ?? 0) > 0) {
@@ -152,6 +175,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.runOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const use = await held.usable(a.session_id)
       const r = await runCaptured(
         use.grant,
@@ -187,6 +211,7 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.gatewayOutput,
     },
     async (a, extra) => {
+      await asAgent()
       const use = await held.usable(a.session_id)
       const r = await gatewayRequest(use, a, signalOf(extra))
       return result(`HTTP ${r.status}${r.body_truncated ? ' [truncated]' : ''}\n${r.body}`, r)
@@ -203,7 +228,10 @@ export function buildServer(c: ClientConfig, held: HeldSessions, stopping: Abort
       outputSchema: S.accessOutput,
       annotations: { idempotentHint: true },
     },
-    async (a) => statusResult(await held.release(a.session_id)),
+    async (a) => {
+      await asAgent()
+      return statusResult(await held.release(a.session_id))
+    },
   )
 
   return server
@@ -232,5 +260,7 @@ export async function serveMcp(c: ClientConfig): Promise<void> {
       `airlock mcp: ${why}; could not end ${left === null ? 'every session' : left.join(', ')}: revoke with \`airlock revoke\`\n`,
     )
   }
+  // A command that ignored the SIGTERM of the abort would outlive the grace period's timer.
+  killRunning()
   process.exit(0)
 }

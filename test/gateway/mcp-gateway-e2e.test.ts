@@ -15,6 +15,17 @@ const structured = <T>(r: { structuredContent?: unknown }) => r.structuredConten
 
 beforeAll(async () => {
   upstream = await startUpstream((s, res) => {
+    const auth = String(s.headers['authorization'])
+    if (s.url.includes('/echo/')) {
+      // An upstream that quotes its credential back, as a body and as an error shaped like Airlock's.
+      const refusal = s.url.endsWith('/refusal')
+      res.writeHead(refusal ? 403 : 200, { 'content-type': refusal ? 'application/json' : 'text/plain' })
+      return res.end(
+        refusal
+          ? JSON.stringify({ error: 'forbidden', message: `token ${auth} is not allowed`, request_id: 'u1' })
+          : `you sent ${auth} (${Buffer.from(auth).toString('base64')})`,
+      )
+    }
     res.writeHead(s.url.endsWith('/missing') ? 404 : 200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ method: s.method, url: s.url, body: s.body }))
   })
@@ -30,6 +41,7 @@ beforeAll(async () => {
     operation_classes:
       read: { http: ["GET /**"] }
       write: { http: ["GET /**", "POST /api/**"] }
+      destructive: { http: ["DELETE /api/**"] }
 `,
   })
   agent = await startMcp(b.envFor(b.keys['build-bot']), seen)
@@ -89,6 +101,96 @@ describe('gateway_request through the gateway', () => {
     })
     expect(after.isError).toBe(true)
     expect(textOf(after)).toMatch(/is revoked/)
+    const all = seen.join('\n')
+    for (const secret of [CANARY, ...Object.values(b.keys)]) expect(all).not.toContain(secret)
+  })
+
+  it('an upstream that echoes its credential shows it to the agent nowhere', async () => {
+    const s = structured<{ session_id: string }>(
+      await agent.call('request_access', {
+        environment: 'staging',
+        operation_class: 'read',
+        provider: 'admin-api',
+        task_id: 'GW-ECHO',
+      }),
+    )
+    const body = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/echo/body',
+    })
+    // The gateway redacts the encoded token inside a longer base64 value, leaving its edges.
+    expect(structured<{ body: string }>(body).body).toMatch(
+      /^you sent Bearer \[redacted\] \(\S*\[redacted\]\S*\)$/,
+    )
+    const refusal = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'GET',
+      path: '/echo/refusal',
+    })
+    expect(refusal.isError).toBe(true)
+    expect(textOf(refusal)).toContain('[redacted]')
+    for (const r of [body, refusal]) expect(JSON.stringify(r)).not.toContain(CANARY)
+    await agent.call('release_access', { session_id: s.session_id })
+  })
+
+  it('a destructive call goes through once, as approved; no other call rides on the approval', async () => {
+    const ask = (action?: object) =>
+      agent.call('request_access', {
+        environment: 'staging',
+        operation_class: 'destructive',
+        provider: 'admin-api',
+        task_id: 'GW-DEL',
+        ...(action && { action }),
+      })
+    const bare = await ask()
+    expect(bare.isError).toBe(true)
+    expect(textOf(bare)).toMatch(
+      /add action \{method, path, body\} with the exact request \(invalid_request\)/,
+    )
+
+    const s = structured<{ session_id: string; status: string }>(
+      await ask({ method: 'DELETE', path: '/api/items/7' }),
+    )
+    expect(s.status).toBe('pending_approval')
+    const early = await agent.call('gateway_request', {
+      session_id: s.session_id,
+      method: 'DELETE',
+      path: '/api/items/7',
+    })
+    expect(textOf(early)).toMatch(/still waits for approval \(0 of 2 approvals\)/)
+    for (const who of ['bob', 'carol'] as const) {
+      await b.api('POST', `/v1/sessions/${s.session_id}/approvals`, b.keys[who], { decision: 'approve' })
+    }
+    const del = (path: string, body?: unknown) =>
+      agent.call('gateway_request', {
+        session_id: s.session_id,
+        method: 'delete',
+        path,
+        ...(body !== undefined && { body }),
+      })
+    const before = upstream.seen.length
+    for (const [path, body] of [
+      ['/api/items/8'],
+      ['/api/items/7', { cascade: true }],
+      ['/api/items'],
+    ] as const) {
+      const other = await del(path, body)
+      expect(other.isError, path).toBe(true)
+      expect(textOf(other)).toMatch(/\(operation_denied\)/)
+    }
+    expect(upstream.seen.length).toBe(before)
+    const done = await del('/api/items/7')
+    expect(done.isError).toBeFalsy()
+    expect(JSON.parse(structured<{ body: string }>(done).body)).toMatchObject({
+      method: 'DELETE',
+      url: '/admin/api/items/7',
+    })
+    const again = await del('/api/items/7')
+    expect(again.isError).toBe(true)
+    expect(textOf(again)).toMatch(/\(operation_denied\)/)
+    expect(upstream.seen.length).toBe(before + 1)
+    await agent.call('release_access', { session_id: s.session_id })
     const all = seen.join('\n')
     for (const secret of [CANARY, ...Object.values(b.keys)]) expect(all).not.toContain(secret)
   })

@@ -93,6 +93,20 @@ describe('gateway_request', () => {
     expect(received.length).toBe(before)
   })
 
+  it('a request that cannot be sent is refused for what it is, not as a gateway that did not answer', async () => {
+    const before = received.length
+    await expect(send(gw(), 'GET', '/x', { a: 1 })).rejects.toThrow(
+      'a GET request cannot carry a body: send the body with POST (or another method), or put its parameters in the query string',
+    )
+    await expect(send(gw(), 'head', '/x', 'text')).rejects.toThrow(/^a HEAD request cannot carry a body/)
+    for (const m of ['TRACE', 'connect', 'Track']) {
+      await expect(send(gw(), m, '/x')).rejects.toThrow(
+        `method ${m.toUpperCase()} cannot be sent through gateway_request`,
+      )
+    }
+    expect(received.length).toBe(before)
+  })
+
   it('a grant without a gateway URL is not a gateway provider', async () => {
     await expect(send(use({}), 'GET', '/')).rejects.toThrow(
       'provider railway is not a gateway provider (its grant has no gateway URL): use run_with_access',

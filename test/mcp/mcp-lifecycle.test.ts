@@ -85,6 +85,26 @@ describe('approvals while request_access waits', () => {
     await agent.call('release_access', { session_id: id })
   }, 120_000)
 
+  it('two commands at once on an approved session both run: it is claimed once', async () => {
+    const s = structured<Access>(await agent.call('request_access', destructive('PAR-1')))
+    await approve(s.session_id, 'alice')
+    await approve(s.session_id, 'carol')
+    expect(await b.statusOf(s.session_id)).toBe('approved')
+    // Hosts send a model's parallel tool calls at once.
+    const runs = await Promise.all(
+      [1, 2, 3].map((n) =>
+        agent.call('run_with_access', { session_id: s.session_id, command: ['sh', '-c', `echo ${n}`] }),
+      ),
+    )
+    expect(runs.map((r) => [r.isError ?? false, structured<{ stdout: string }>(r)?.stdout])).toEqual([
+      [false, '1\n'],
+      [false, '2\n'],
+      [false, '3\n'],
+    ])
+    expect(await b.statusOf(s.session_id)).toBe('active')
+    await agent.call('release_access', { session_id: s.session_id })
+  }, 60_000)
+
   it('a cancelled wait withdraws the request', async () => {
     const ctl = new AbortController()
     const call = agent.call('request_access', destructive('WAIT-2', { wait_seconds: 60 }), {
@@ -119,7 +139,54 @@ describe('tool errors', () => {
     ['wrong types', 'run_with_access', { session_id: 'ses_x', command: 'ls -l' }, /Input validation error/],
     ['missing fields', 'request_access', { environment: 'staging' }, /Input validation error/],
     ['unknown session', 'access_status', { session_id: 'ses_doesnotexist' }, /\(not_found\)/],
+    // A misspelt option must not be dropped in silence: the call would run with the default.
+    [
+      'an unknown field',
+      'run_with_access',
+      { session_id: 'ses_x', command: ['true'], timeout_second: 600 },
+      /Unrecognized key: "timeout_second"/,
+    ],
+    [
+      'an unknown field in the action',
+      'request_access',
+      { ...destructive('E-4'), action: { method: 'GET', path: '/', bdy: {} } },
+      /Unrecognized key: "bdy"/,
+    ],
+    [
+      'a NUL in an argument',
+      'run_with_access',
+      { session_id: 'ses_x', command: ['echo', 'a\u0000b'] },
+      /an argument cannot hold a NUL character at command\[1\]/,
+    ],
+    [
+      'an empty program',
+      'run_with_access',
+      { session_id: 'ses_x', command: [''] },
+      /the program \(the first element\) cannot be empty at command\[0\]/,
+    ],
+    [
+      'an action with an odd method',
+      'request_access',
+      { ...destructive('E-9'), action: { method: 'DELETE /x', path: '/x' } },
+      /an HTTP method such as GET or POST at action\.method/,
+    ],
+    ['a lone surrogate in a session id', 'access_status', { session_id: 'ses_\ud800' }, /at session_id/],
+    ['a session id with a slash', 'release_access', { session_id: 'ses_a/../b' }, /at session_id/],
     ['bad ttl', 'request_access', { ...destructive('E-1'), ttl: 'soon' }, /ttl "soon": expected a duration/],
+    // Refused under the tool's own field names, not the broker's (ttl_seconds, task/id).
+    [
+      'a ttl under a second',
+      'request_access',
+      { ...destructive('E-7'), ttl: '500ms' },
+      /^ttl "500ms": at least one second/,
+    ],
+    ['a task id with odd unicode', 'request_access', { ...destructive('T\u202e1') }, /at task_id/],
+    [
+      'an environment with a space',
+      'request_access',
+      { ...destructive('E-8'), environment: 'st aging' },
+      /at environment/,
+    ],
     [
       'policy denial',
       'request_access',
@@ -130,6 +197,22 @@ describe('tool errors', () => {
     const r = await agent.call(tool, args)
     expect(r.isError).toBe(true)
     expect(textOf(r)).toMatch(message)
+  })
+
+  it.each([
+    ['ttl', { ttl: `${'9'.repeat(200_000)}m` }],
+    ['environment', { environment: 'e'.repeat(200_000) }],
+    ['cwd', { cwd: `/${'d'.repeat(200_000)}` }],
+  ])('a huge %s is refused by name, without echoing it back', async (field, over) => {
+    const tool = field === 'cwd' ? 'run_with_access' : 'request_access'
+    const args =
+      field === 'cwd'
+        ? { session_id: 'ses_x', command: ['true'], ...over }
+        : { ...destructive('E-6'), ...over }
+    const r = await agent.call(tool, args)
+    expect(r.isError).toBe(true)
+    expect(textOf(r)).toMatch(new RegExp(`at ${field}`))
+    expect(textOf(r).length).toBeLessThan(1000)
   })
 
   it('gateway_request on a provider that is not a gateway says so', async () => {

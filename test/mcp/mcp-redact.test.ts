@@ -88,6 +88,27 @@ describe('redaction', () => {
     )
   })
 
+  it("a GitHub grant's token is redacted; its server, API URL and expiry stay readable", () => {
+    const ghToken = 'ghs_16C7e42F292c6912E7710c838347Ae178B4a'
+    const gh = redactor(
+      secretsOf({
+        ...pgGrant,
+        credentials: {
+          token: ghToken,
+          expires_at: '2026-01-01T01:00:00.000Z',
+          repositories: ['acme/app'],
+          permissions: { contents: 'write' },
+          api_url: 'https://api.github.com',
+          server_url: 'https://github.com',
+        },
+      }),
+    )
+    const text = 'To https://github.com/acme/app.git (GET https://api.github.com/repos/acme/app)\n'
+    expect(gh.redact(`${text}expires 2026-01-01T01:00:00.000Z\ntoken ${ghToken}`)).toBe(
+      `${text}expires 2026-01-01T01:00:00.000Z\ntoken [redacted]`,
+    )
+  })
+
   it('output cut inside a secret shows none of it; the result keeps the limit', () => {
     const text = `${'x'.repeat(90)}${TOKEN}`
     const cutAt = 90 + 20
