@@ -167,7 +167,13 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
         owned += r.owned
         if (r.existed)
           ctx.log.info(
-            { session: input.sessionId, role, connections_cut: r.terminated, owned: r.owned },
+            {
+              session: input.sessionId,
+              role,
+              connections_cut: r.terminated,
+              owned: r.owned,
+              triggers_disabled: r.disabled,
+            },
             'session role dropped',
           )
       }

@@ -57,7 +57,11 @@ export interface Dropped {
   terminated: number
   /** Objects it owned in this database (reassigned or dropped). */
   owned: number
+  /** Triggers that called its functions, now disabled. */
+  disabled: number
 }
+
+const NOT_THERE: Dropped = { existed: false, terminated: 0, owned: 0, disabled: 0 }
 
 /**
  * Blocks new logins, cuts open connections (waiting up to 1 s for each to end), hands what the
@@ -73,7 +77,7 @@ export async function dropSessionRole(
 ): Promise<Dropped> {
   const role = ident(roleName)
   const found = await c.query('SELECT oid FROM pg_roles WHERE rolname = $1', [roleName])
-  if (found.rowCount === 0) return { existed: false, terminated: 0, owned: 0 }
+  if (found.rowCount === 0) return NOT_THERE
   const oid = found.rows[0].oid as number
   try {
     await c.query(`ALTER ROLE ${role} NOLOGIN`)
@@ -100,19 +104,14 @@ export async function dropSessionRole(
     // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
     if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
     else await unlinkLargeObjects(c, oid)
+    let disabled = 0
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
         // A login that raced NOLOGIN may have granted again since.
         const left = await grantsOnOwned(c, oid)
         if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
-        // Code the session wrote must not run with the owner's rights once the owner has it: every
-        // function or procedure it owns runs as its caller, and only for those granted it.
-        await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
-          FOR r IN SELECT oid FROM pg_proc WHERE proowner = ${Number(oid)} AND prokind IN ('f', 'p') LOOP
-            EXECUTE format('ALTER ROUTINE %s SECURITY INVOKER', r);
-            EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', r);
-          END LOOP; END $airlock$`)
+        disabled = await neutraliseCode(c, oid, roleName)
         await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
       }
       // After REASSIGN this only revokes privileges granted to the role itself.
@@ -125,12 +124,44 @@ export async function dropSessionRole(
     }
     // A login that raced the NOLOGIN above would still be running under the dropped role's oid.
     const late = await terminate(c, oid)
-    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number }
+    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number, disabled }
   } catch (e) {
     // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
-    if ((e as { code?: string }).code === UNDEFINED_OBJECT) return { existed: false, terminated: 0, owned: 0 }
+    if ((e as { code?: string }).code === UNDEFINED_OBJECT) return NOT_THERE
     throw e
   }
+}
+
+/**
+ * Code the session wrote must not run with anyone else's rights once the owner has it. Its
+ * functions run as their caller, and nobody but a superuser may call them (not even the owner,
+ * until someone reviews them and grants EXECUTE): that stops a column default, policy, view,
+ * index expression or rule calling one. A trigger runs its function without that check, whoever
+ * writes to the table, so every trigger calling one of them is disabled (and kept for review).
+ * Returns how many triggers it disabled.
+ */
+async function neutraliseCode(c: pg.PoolClient, oid: number, roleName: string): Promise<number> {
+  const o = Number(oid)
+  await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
+    FOR r IN SELECT oid FROM pg_proc WHERE proowner = ${o} LOOP
+      IF (SELECT prokind IN ('f', 'p') FROM pg_proc WHERE oid = r) THEN
+        EXECUTE format('ALTER ROUTINE %s SECURITY INVOKER', r);
+      END IF;
+      EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC, %I', r, ${literal(roleName)});
+    END LOOP; END $airlock$`)
+  // Disabling a partitioned table's trigger disables its partitions' clones too. A view's
+  // (INSTEAD OF) trigger cannot be disabled: it is dropped.
+  const planted = `FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid
+    WHERE p.proowner = ${o} AND NOT t.tgisinternal AND (t.tgenabled <> 'D' OR r.relkind = 'v')`
+  const r = await c.query(`SELECT CASE WHEN r.relkind = 'v'
+      THEN format('DROP TRIGGER %I ON %s', t.tgname, r.oid::regclass)
+      ELSE format('ALTER TABLE %s DISABLE TRIGGER %I', r.oid::regclass, t.tgname) END AS sql
+    ${planted} AND t.tgparentid = 0`)
+  for (const row of r.rows as { sql: string }[]) await c.query(row.sql)
+  const left = await c.query(`SELECT count(*)::int AS n ${planted}`)
+  if (left.rows[0].n > 0)
+    throw err.unavailable(`${left.rows[0].n} trigger(s) calling the session's code stay enabled`)
+  return r.rowCount ?? 0
 }
 
 /**

@@ -1,0 +1,150 @@
+// Code and settings a destructive postgres session leaves behind must not outlive it with more
+// rights: after revocation, what it planted (triggers, defaults, functions, the owner's default
+// privileges) never runs as, or grants for, the owner, its application or a later session.
+import type pg from 'pg'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, inject } from 'vitest'
+import type { Provider } from '../../../providers/types.js'
+import {
+  buildProvider,
+  issueInput,
+  MapSecrets,
+  suffix,
+  type PgCredentials,
+} from '../../support/pg-provider.js'
+import { cleanup, connectAs, sqlState, withPg } from '../../support/postgres.js'
+
+const url = inject('pgUrl')
+const sfx = suffix()
+const DB = `air_plant_${sfx}`
+const OWNER = `app_owner_plant_${sfx}`
+const OUTSIDER = `outsider_plant_${sfx}`
+const PERMISSION = '42501'
+const secrets = new MapSecrets(new Map([['vault:pg/admin', url]]))
+let p: Provider
+let tag = ''
+
+const issue = async (operationClass: string) => {
+  const input = issueInput({ operationClass })
+  const r = await p.issue(input)
+  const cred = r.credentials as unknown as PgCredentials
+  return { cred, revoke: () => p.revoke({ ...input, handle: r.handle }) }
+}
+
+/** Runs `fn` in the app database as the owner role, as the owner's application would. */
+const asOwner = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> =>
+  withPg(url, DB, async (c) => {
+    await c.query(`SET ROLE ${OWNER}`)
+    return fn(c)
+  })
+const tableExists = (table: string) =>
+  withPg(url, DB, async (c) => (await c.query('SELECT to_regclass($1) AS t', [table])).rows[0].t !== null)
+
+/** A destructive session runs `sql`, then is revoked. */
+async function plant(...sql: string[]): Promise<void> {
+  const { cred, revoke } = await issue('destructive')
+  const c = await connectAs(cred)
+  try {
+    for (const s of sql) expect(await sqlState(c, s), s).toBe('ok')
+  } finally {
+    await c.end()
+  }
+  await revoke()
+}
+
+beforeAll(async () => {
+  await withPg(url, 'postgres', async (c) => {
+    await c.query(`CREATE ROLE ${OWNER} NOLOGIN`)
+    await c.query(`CREATE ROLE ${OUTSIDER} NOLOGIN`)
+    await c.query(`CREATE DATABASE ${DB}`)
+  })
+  await withPg(url, DB, async (c) => {
+    await c.query(`GRANT CREATE ON SCHEMA public TO ${OWNER}`)
+    await c.query(`SET ROLE ${OWNER}`)
+    await c.query('CREATE TABLE items (id serial PRIMARY KEY, name text)')
+  })
+  p = buildProvider(
+    {
+      deployment_id: `planted-test-${sfx}`,
+      environments: { staging: { connection: 'vault:pg/admin', database: DB, owner: OWNER } },
+    },
+    { secrets, environments: ['staging'] },
+  )
+  await p.setup()
+  tag = (await issue('read')).cred.username.split('_')[1] as string
+})
+
+beforeEach(async () => {
+  await asOwner((c) => c.query('DROP TABLE IF EXISTS guarded; CREATE TABLE guarded (id int)'))
+})
+
+afterAll(async () => {
+  await p?.close()
+  await cleanup(url, [DB], [`airlock_${tag}_`, OWNER, OUTSIDER])
+})
+
+describe('code a session planted', () => {
+  it("a trigger it put on the owner's table never runs its function once it is revoked", async () => {
+    await plant(
+      `CREATE FUNCTION plant() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+         AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`,
+      'CREATE TRIGGER planted BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION plant()',
+    )
+    // A later write session, then the owner's application, write to the table.
+    const { cred, revoke } = await issue('write')
+    const w = await connectAs(cred)
+    expect(await sqlState(w, `INSERT INTO items (name) VALUES ('by a write session')`)).toBe('ok')
+    await w.end()
+    await revoke()
+    expect(await asOwner((c) => sqlState(c, `INSERT INTO items (name) VALUES ('by the app')`))).toBe('ok')
+    expect(await tableExists('guarded')).toBe(true)
+    // Kept for review, disabled.
+    const trigger = await withPg(url, DB, async (c) => {
+      const r = await c.query(`SELECT tgenabled FROM pg_trigger WHERE tgname = 'planted'`)
+      return r.rows[0]?.tgenabled as string
+    })
+    expect(trigger).toBe('D')
+  })
+
+  it("a column default calling its function does not run as the owner's application", async () => {
+    await plant(
+      `CREATE FUNCTION pick() RETURNS text LANGUAGE plpgsql
+         AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN 'x'; END $$`,
+      'ALTER TABLE items ALTER COLUMN name SET DEFAULT pick()',
+    )
+    expect(await asOwner((c) => sqlState(c, 'INSERT INTO items DEFAULT VALUES'))).toBe(PERMISSION)
+    expect(await tableExists('guarded')).toBe(true)
+    await asOwner((c) => c.query('ALTER TABLE items ALTER COLUMN name DROP DEFAULT'))
+  })
+
+  it('what a migration made stays: its tables and rows are kept, its code kept but inert until reviewed', async () => {
+    await plant(
+      'CREATE TABLE made (id int, at timestamptz)',
+      `CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.at = now(); RETURN NEW; END $$`,
+      'CREATE TRIGGER stamped BEFORE INSERT ON made FOR EACH ROW EXECUTE FUNCTION stamp()',
+      'INSERT INTO made (id) VALUES (1)',
+      'CREATE VIEW made_view AS SELECT * FROM made',
+      `CREATE FUNCTION via_view() RETURNS trigger LANGUAGE plpgsql
+         AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`,
+      'CREATE TRIGGER instead INSTEAD OF INSERT ON made_view FOR EACH ROW EXECUTE FUNCTION via_view()',
+    )
+    const state = await withPg(url, DB, async (c) => {
+      const r = await c.query(
+        `SELECT (SELECT tableowner FROM pg_tables WHERE tablename = 'made') AS owner,
+                (SELECT count(*)::int FROM made WHERE at IS NOT NULL) AS rows,
+                (SELECT tgenabled FROM pg_trigger WHERE tgname = 'stamped') AS trigger,
+                (SELECT count(*)::int FROM pg_trigger WHERE tgname = 'instead') AS on_view,
+                has_function_privilege($1, 'stamp()', 'EXECUTE') AS executable`,
+        [OWNER],
+      )
+      return r.rows[0]
+    })
+    expect(state).toEqual({ owner: OWNER, rows: 1, trigger: 'D', on_view: 0, executable: false })
+    const { cred, revoke } = await issue('write')
+    const w = await connectAs(cred)
+    expect(await sqlState(w, 'INSERT INTO made (id) VALUES (2)')).toBe('ok')
+    expect(await sqlState(w, 'INSERT INTO made_view (id) VALUES (3)')).toBe('ok')
+    await w.end()
+    await revoke()
+    expect(await tableExists('guarded')).toBe(true)
+  })
+})
