@@ -57,7 +57,7 @@ export interface Dropped {
   terminated: number
   /** Objects it owned in this database (reassigned or dropped). */
   owned: number
-  /** Triggers that called its functions, now disabled. */
+  /** Triggers that called its functions, now disabled (dropped when its objects are dropped). */
   disabled: number
 }
 
@@ -113,7 +113,7 @@ export async function dropSessionRole(
         if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
         disabled = await neutraliseCode(c, oid, roleName)
         await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
-      }
+      } else disabled = await dropForeignTriggers(c, oid)
       // After REASSIGN this only revokes privileges granted to the role itself.
       await c.query(`DROP OWNED BY ${role}`)
       await c.query(`DROP ROLE ${role}`)
@@ -161,6 +161,21 @@ async function neutraliseCode(c: pg.PoolClient, oid: number, roleName: string): 
   const left = await c.query(`SELECT count(*)::int AS n ${planted}`)
   if (left.rows[0].n > 0)
     throw err.unavailable(`${left.rows[0].n} trigger(s) calling the session's code stay enabled`)
+  return r.rowCount ?? 0
+}
+
+/**
+ * Drops the triggers on others' tables that call the role's functions: they depend on what DROP
+ * OWNED drops, which would otherwise fail every time. Its own tables' triggers go with them.
+ */
+async function dropForeignTriggers(c: pg.PoolClient, oid: number): Promise<number> {
+  const r = await c.query(
+    `SELECT format('DROP TRIGGER %I ON %s', t.tgname, r.oid::regclass) AS sql
+       FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid
+      WHERE p.proowner = $1 AND r.relowner <> $1 AND NOT t.tgisinternal AND t.tgparentid = 0`,
+    [oid],
+  )
+  for (const row of r.rows as { sql: string }[]) await c.query(row.sql)
   return r.rowCount ?? 0
 }
 

@@ -147,4 +147,34 @@ describe('code a session planted', () => {
     await revoke()
     expect(await tableExists('guarded')).toBe(true)
   })
+
+  it("on_revoke: drop also takes a trigger it put on the owner's table", async () => {
+    const q = buildProvider(
+      {
+        deployment_id: `planted-test-${sfx}`,
+        on_revoke: 'drop',
+        environments: { staging: { connection: 'vault:pg/admin', database: DB, owner: OWNER } },
+      },
+      { secrets, environments: ['staging'] },
+    )
+    try {
+      const input = issueInput({ operationClass: 'destructive' })
+      const r = await q.issue(input)
+      const c = await connectAs(r.credentials as unknown as PgCredentials)
+      await c.query(`CREATE FUNCTION gone() RETURNS trigger LANGUAGE plpgsql
+        AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`)
+      await c.query('CREATE TRIGGER gone BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION gone()')
+      await c.end()
+      await q.revoke({ ...input, handle: r.handle })
+    } finally {
+      await q.close()
+    }
+    const left = await withPg(url, DB, async (c) => {
+      const r = await c.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'gone'`)
+      return r.rows[0].n as number
+    })
+    expect(left).toBe(0)
+    expect(await asOwner((c) => sqlState(c, `UPDATE items SET name = 'z'`))).toBe('ok')
+    expect(await tableExists('guarded')).toBe(true)
+  })
 })
