@@ -178,3 +178,41 @@ describe('code a session planted', () => {
     expect(await tableExists('guarded')).toBe(true)
   })
 })
+
+describe("the owner's default privileges", () => {
+  it('what a session set for the owner does not reach what the owner creates later; what was there stays', async () => {
+    // The owner's own setting, made before the session: kept.
+    await asOwner((c) =>
+      c.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${OUTSIDER}`),
+    )
+    await plant(
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${OWNER} GRANT ALL ON TABLES TO PUBLIC`,
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${OWNER} IN SCHEMA public GRANT ALL ON TABLES TO ${OUTSIDER}`,
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${OWNER} GRANT EXECUTE ON FUNCTIONS TO ${OUTSIDER} WITH GRANT OPTION`,
+    )
+    await asOwner(async (c) => {
+      await c.query('CREATE TABLE later_made (id int)')
+      await c.query('CREATE FUNCTION later_fn() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$')
+    })
+    const acl = await withPg(url, DB, async (c) => {
+      const r = await c.query(
+        `SELECT has_table_privilege($1, 'later_made', 'SELECT') AS outsider_select,
+                has_table_privilege($1, 'later_made', 'DELETE') AS outsider_delete,
+                (SELECT count(*)::int FROM aclexplode((SELECT relacl FROM pg_class WHERE relname = 'later_made')) e
+                  WHERE e.grantee = 0) AS public_on_table,
+                (SELECT array_agg(coalesce(g.rolname, 'PUBLIC') ORDER BY 1)
+                   FROM aclexplode((SELECT proacl FROM pg_proc WHERE proname = 'later_fn')) e
+                   LEFT JOIN pg_roles g ON g.oid = e.grantee) AS on_function`,
+        [OUTSIDER],
+      )
+      return r.rows[0]
+    })
+    expect(acl).toEqual({
+      outsider_select: true,
+      outsider_delete: false,
+      public_on_table: 0,
+      // No ACL of its own: PostgreSQL's default for functions (EXECUTE for PUBLIC and the owner).
+      on_function: null,
+    })
+  })
+})
