@@ -149,6 +149,23 @@ async function neutraliseCode(c: pg.PoolClient, oid: number, roleName: string): 
       END IF;
       EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC, %I', r, ${literal(roleName)});
     END LOOP; END $airlock$`)
+  // A view and a rule act on tables with their owner's rights, whoever uses them: a view of the
+  // session's reads as its reader (15+), and a rule on the session's tables is disabled (on its
+  // views, which cannot disable one, dropped).
+  const version = Number((await c.query('SHOW server_version_num')).rows[0].server_version_num)
+  if (version >= 150_000)
+    await c.query(`DO $airlock$ DECLARE v regclass; BEGIN
+      FOR v IN SELECT oid FROM pg_class WHERE relowner = ${o} AND relkind = 'v' LOOP
+        EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', v);
+      END LOOP; END $airlock$`)
+  await c.query(`DO $airlock$ DECLARE s text; BEGIN
+    FOR s IN SELECT CASE WHEN c.relkind = 'v'
+        THEN format('DROP RULE %I ON %s', w.rulename, c.oid::regclass)
+        ELSE format('ALTER TABLE %s DISABLE RULE %I', c.oid::regclass, w.rulename) END
+      FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
+     WHERE c.relowner = ${o} AND w.rulename <> '_RETURN' AND w.ev_enabled <> 'D' LOOP
+      EXECUTE s;
+    END LOOP; END $airlock$`)
   // Disabling a partitioned table's trigger disables its partitions' clones too. A view's
   // (INSTEAD OF) trigger cannot be disabled: it is dropped.
   const planted = `FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid

@@ -179,6 +179,40 @@ describe('code a session planted', () => {
   })
 })
 
+describe('objects a session made', () => {
+  it("a view or a rule it made never lends a later session the owner's rights", async () => {
+    // The owner's table outside the managed schemas: no class may touch it.
+    await withPg(url, DB, (c) => c.query(`CREATE SCHEMA private AUTHORIZATION ${OWNER}`))
+    await asOwner(async (c) => {
+      await c.query('CREATE TABLE private.secret (v text)')
+      await c.query(`INSERT INTO private.secret VALUES ('s3cret')`)
+    })
+    await plant(
+      'CREATE VIEW peek AS SELECT v FROM private.secret',
+      'CREATE TABLE inbox (id int)',
+      'CREATE RULE wipe AS ON INSERT TO inbox DO ALSO DELETE FROM private.secret',
+      'CREATE RULE wipe_through AS ON DELETE TO peek DO INSTEAD DELETE FROM private.secret',
+    )
+    const read = await issue('read')
+    const r = await connectAs(read.cred)
+    expect(await sqlState(r, 'SELECT * FROM peek')).toBe(PERMISSION)
+    await r.end()
+    await read.revoke()
+    const write = await issue('write')
+    const w = await connectAs(write.cred)
+    expect(await sqlState(w, 'INSERT INTO inbox VALUES (1)')).toBe('ok')
+    expect(await sqlState(w, 'DELETE FROM peek')).not.toBe('ok')
+    await w.end()
+    await write.revoke()
+    const left = await withPg(
+      url,
+      DB,
+      async (c) => (await c.query('SELECT count(*)::int AS n FROM private.secret')).rows[0].n,
+    )
+    expect(left).toBeGreaterThan(0)
+  })
+})
+
 describe("the owner's default privileges", () => {
   it('what a session set for the owner does not reach what the owner creates later; what was there stays', async () => {
     // The owner's own setting, made before the session: kept.
