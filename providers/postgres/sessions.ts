@@ -4,6 +4,7 @@
 import { err } from '../../src/errors.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
+import { dropForeignTriggers, neutraliseCode } from './planted.js'
 import { ident, literal } from './sql.js'
 
 export interface NewSessionRole {
@@ -130,70 +131,6 @@ export async function dropSessionRole(
     if ((e as { code?: string }).code === UNDEFINED_OBJECT) return NOT_THERE
     throw e
   }
-}
-
-/**
- * Code the session wrote must not run with anyone else's rights once the owner has it. Its
- * functions run as their caller, and nobody but a superuser may call them (not even the owner,
- * until someone reviews them and grants EXECUTE): that stops a column default, policy, view,
- * index expression or rule calling one. A trigger runs its function without that check, whoever
- * writes to the table, so every trigger calling one of them is disabled (and kept for review).
- * Returns how many triggers it disabled.
- */
-async function neutraliseCode(c: pg.PoolClient, oid: number, roleName: string): Promise<number> {
-  const o = Number(oid)
-  await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
-    FOR r IN SELECT oid FROM pg_proc WHERE proowner = ${o} LOOP
-      IF (SELECT prokind IN ('f', 'p') FROM pg_proc WHERE oid = r) THEN
-        EXECUTE format('ALTER ROUTINE %s SECURITY INVOKER', r);
-      END IF;
-      EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC, %I', r, ${literal(roleName)});
-    END LOOP; END $airlock$`)
-  // A view and a rule act on tables with their owner's rights, whoever uses them: a view of the
-  // session's reads as its reader (15+), and a rule on the session's tables is disabled (on its
-  // views, which cannot disable one, dropped).
-  const version = Number((await c.query('SHOW server_version_num')).rows[0].server_version_num)
-  if (version >= 150_000)
-    await c.query(`DO $airlock$ DECLARE v regclass; BEGIN
-      FOR v IN SELECT oid FROM pg_class WHERE relowner = ${o} AND relkind = 'v' LOOP
-        EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', v);
-      END LOOP; END $airlock$`)
-  await c.query(`DO $airlock$ DECLARE s text; BEGIN
-    FOR s IN SELECT CASE WHEN c.relkind = 'v'
-        THEN format('DROP RULE %I ON %s', w.rulename, c.oid::regclass)
-        ELSE format('ALTER TABLE %s DISABLE RULE %I', c.oid::regclass, w.rulename) END
-      FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-     WHERE c.relowner = ${o} AND w.rulename <> '_RETURN' AND w.ev_enabled <> 'D' LOOP
-      EXECUTE s;
-    END LOOP; END $airlock$`)
-  // Disabling a partitioned table's trigger disables its partitions' clones too. A view's
-  // (INSTEAD OF) trigger cannot be disabled: it is dropped.
-  const planted = `FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid
-    WHERE p.proowner = ${o} AND NOT t.tgisinternal AND (t.tgenabled <> 'D' OR r.relkind = 'v')`
-  const r = await c.query(`SELECT CASE WHEN r.relkind = 'v'
-      THEN format('DROP TRIGGER %I ON %s', t.tgname, r.oid::regclass)
-      ELSE format('ALTER TABLE %s DISABLE TRIGGER %I', r.oid::regclass, t.tgname) END AS sql
-    ${planted} AND t.tgparentid = 0`)
-  for (const row of r.rows as { sql: string }[]) await c.query(row.sql)
-  const left = await c.query(`SELECT count(*)::int AS n ${planted}`)
-  if (left.rows[0].n > 0)
-    throw err.unavailable(`${left.rows[0].n} trigger(s) calling the session's code stay enabled`)
-  return r.rowCount ?? 0
-}
-
-/**
- * Drops the triggers on others' tables that call the role's functions: they depend on what DROP
- * OWNED drops, which would otherwise fail every time. Its own tables' triggers go with them.
- */
-async function dropForeignTriggers(c: pg.PoolClient, oid: number): Promise<number> {
-  const r = await c.query(
-    `SELECT format('DROP TRIGGER %I ON %s', t.tgname, r.oid::regclass) AS sql
-       FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid
-      WHERE p.proowner = $1 AND r.relowner <> $1 AND NOT t.tgisinternal AND t.tgparentid = 0`,
-    [oid],
-  )
-  for (const row of r.rows as { sql: string }[]) await c.query(row.sql)
-  return r.rowCount ?? 0
 }
 
 /**
