@@ -126,6 +126,8 @@ describe('code a session planted', () => {
       `CREATE FUNCTION via_view() RETURNS trigger LANGUAGE plpgsql
          AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`,
       'CREATE TRIGGER instead INSTEAD OF INSERT ON made_view FOR EACH ROW EXECUTE FUNCTION via_view()',
+      'CREATE AGGREGATE total(int) (sfunc = int4pl, stype = int)',
+      'CREATE PROCEDURE tidy() LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM made WHERE false $$',
     )
     const state = await withPg(url, DB, async (c) => {
       const r = await c.query(
@@ -133,12 +135,14 @@ describe('code a session planted', () => {
                 (SELECT count(*)::int FROM made WHERE at IS NOT NULL) AS rows,
                 (SELECT tgenabled FROM pg_trigger WHERE tgname = 'stamped') AS trigger,
                 (SELECT count(*)::int FROM pg_trigger WHERE tgname = 'instead') AS on_view,
-                has_function_privilege($1, 'stamp()', 'EXECUTE') AS executable`,
+                has_function_privilege($1, 'stamp()', 'EXECUTE') AS executable,
+                (SELECT count(*)::int FROM pg_proc WHERE proname IN ('total', 'tidy')
+                    AND (prosecdef OR has_function_privilege($1, oid, 'EXECUTE'))) AS callable`,
         [OWNER],
       )
       return r.rows[0]
     })
-    expect(state).toEqual({ owner: OWNER, rows: 1, trigger: 'D', on_view: 0, executable: false })
+    expect(state).toEqual({ owner: OWNER, rows: 1, trigger: 'D', on_view: 0, executable: false, callable: 0 })
     const { cred, revoke } = await issue('write')
     const w = await connectAs(cred)
     expect(await sqlState(w, 'INSERT INTO made (id) VALUES (2)')).toBe('ok')
