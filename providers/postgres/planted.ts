@@ -56,16 +56,51 @@ export async function neutraliseCode(c: pg.PoolClient, oid: number, roleName: st
 }
 
 /**
- * Drops the triggers on others' tables that call the role's functions: they depend on what DROP
- * OWNED drops, which would otherwise fail every time. Its own tables' triggers go with them.
+ * What others' tables hold that depends on the role's functions, tables or types, each with the
+ * statement that removes it and keeps the table and its rows: a trigger, a policy, a constraint
+ * (a foreign key into the session's table), a column default or generation expression, an index.
  */
-export async function dropForeignTriggers(c: pg.PoolClient, oid: number): Promise<number> {
-  const r = await c.query(
-    `SELECT format('DROP TRIGGER %I ON %s', t.tgname, r.oid::regclass) AS sql
-       FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class r ON r.oid = t.tgrelid
-      WHERE p.proowner = $1 AND r.relowner <> $1 AND NOT t.tgisinternal AND t.tgparentid = 0`,
-    [oid],
-  )
+const foreignDependents = `
+  WITH mine AS (
+    SELECT 'pg_proc'::regclass AS cls, oid FROM pg_proc WHERE proowner = $1
+    UNION ALL SELECT 'pg_class'::regclass, oid FROM pg_class WHERE relowner = $1
+    UNION ALL SELECT 'pg_type'::regclass, oid FROM pg_type WHERE typowner = $1),
+  deps AS (
+    SELECT DISTINCT d.classid, d.objid FROM pg_depend d
+      JOIN mine m ON d.refclassid = m.cls AND d.refobjid = m.oid
+     WHERE d.deptype = 'n')
+  SELECT format('DROP TRIGGER %I ON %s', t.tgname, c.oid::regclass) AS sql
+    FROM deps JOIN pg_trigger t ON deps.classid = 'pg_trigger'::regclass AND t.oid = deps.objid
+    JOIN pg_class c ON c.oid = t.tgrelid
+   WHERE c.relowner <> $1 AND NOT t.tgisinternal AND t.tgparentid = 0
+  UNION ALL
+  SELECT format('DROP POLICY %I ON %s', p.polname, c.oid::regclass)
+    FROM deps JOIN pg_policy p ON deps.classid = 'pg_policy'::regclass AND p.oid = deps.objid
+    JOIN pg_class c ON c.oid = p.polrelid
+   WHERE c.relowner <> $1
+  UNION ALL
+  SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.oid::regclass, k.conname)
+    FROM deps JOIN pg_constraint k ON deps.classid = 'pg_constraint'::regclass AND k.oid = deps.objid
+    JOIN pg_class c ON c.oid = k.conrelid
+   WHERE c.relowner <> $1 AND k.coninhcount = 0
+  UNION ALL
+  SELECT format(CASE WHEN a.attgenerated <> '' THEN 'ALTER TABLE %s ALTER COLUMN %I DROP EXPRESSION'
+                     ELSE 'ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT' END, c.oid::regclass, a.attname)
+    FROM deps JOIN pg_attrdef ad ON deps.classid = 'pg_attrdef'::regclass AND ad.oid = deps.objid
+    JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+    JOIN pg_class c ON c.oid = ad.adrelid
+   WHERE c.relowner <> $1
+  UNION ALL
+  SELECT format('DROP INDEX %s', i.oid::regclass)
+    FROM deps JOIN pg_class i ON deps.classid = 'pg_class'::regclass AND i.oid = deps.objid
+   WHERE i.relkind IN ('i', 'I') AND i.relowner <> $1`
+
+/**
+ * Before DROP OWNED (on_revoke: drop): removes what others' tables hold that depends on the
+ * role's objects, which would keep DROP OWNED from ever succeeding. Returns how many it removed.
+ */
+export async function dropForeignDependents(c: pg.PoolClient, oid: number): Promise<number> {
+  const r = await c.query(foreignDependents, [oid])
   for (const row of r.rows as { sql: string }[]) await c.query(row.sql)
   return r.rowCount ?? 0
 }

@@ -211,6 +211,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
               connections_cut: r.terminated,
               owned: r.owned,
               triggers_disabled: r.disabled,
+              dependents_removed: r.detached,
             },
             'session role dropped',
           )

@@ -4,7 +4,7 @@
 import { err } from '../../src/errors.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { dropForeignTriggers, neutraliseCode } from './planted.js'
+import { dropForeignDependents, neutraliseCode } from './planted.js'
 import { ident, literal } from './sql.js'
 
 export interface NewSessionRole {
@@ -58,11 +58,13 @@ export interface Dropped {
   terminated: number
   /** Objects it owned in this database (reassigned or dropped). */
   owned: number
-  /** Triggers that called its functions, now disabled (dropped when its objects are dropped). */
+  /** Triggers that called its functions, now disabled (when its objects are reassigned). */
   disabled: number
+  /** What others' tables held that depended on its objects, now removed (when they are dropped). */
+  detached: number
 }
 
-const NOT_THERE: Dropped = { existed: false, terminated: 0, owned: 0, disabled: 0 }
+const NOT_THERE: Dropped = { existed: false, terminated: 0, owned: 0, disabled: 0, detached: 0 }
 
 /**
  * Blocks new logins, cuts open connections (waiting up to 1 s for each to end), hands what the
@@ -106,6 +108,7 @@ export async function dropSessionRole(
     if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
     else await unlinkLargeObjects(c, oid)
     let disabled = 0
+    let detached = 0
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
@@ -114,7 +117,7 @@ export async function dropSessionRole(
         if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
         disabled = await neutraliseCode(c, oid, roleName)
         await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
-      } else disabled = await dropForeignTriggers(c, oid)
+      } else detached = await dropForeignDependents(c, oid)
       // After REASSIGN this only revokes privileges granted to the role itself.
       await c.query(`DROP OWNED BY ${role}`)
       await c.query(`DROP ROLE ${role}`)
@@ -125,7 +128,7 @@ export async function dropSessionRole(
     }
     // A login that raced the NOLOGIN above would still be running under the dropped role's oid.
     const late = await terminate(c, oid)
-    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number, disabled }
+    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number, disabled, detached }
   } catch (e) {
     // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
     if ((e as { code?: string }).code === UNDEFINED_OBJECT) return NOT_THERE

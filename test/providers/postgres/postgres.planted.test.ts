@@ -152,7 +152,7 @@ describe('code a session planted', () => {
     expect(await tableExists('guarded')).toBe(true)
   })
 
-  it("on_revoke: drop also takes a trigger it put on the owner's table", async () => {
+  it("on_revoke: drop also takes what it hung on the owner's table, and keeps the table's data", async () => {
     const q = buildProvider(
       {
         deployment_id: `planted-test-${sfx}`,
@@ -165,21 +165,39 @@ describe('code a session planted', () => {
       const input = issueInput({ operationClass: 'destructive' })
       const r = await q.issue(input)
       const c = await connectAs(r.credentials as unknown as PgCredentials)
-      await c.query(`CREATE FUNCTION gone() RETURNS trigger LANGUAGE plpgsql
-        AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`)
-      await c.query('CREATE TRIGGER gone BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION gone()')
+      for (const sql of [
+        `CREATE FUNCTION gone() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN EXECUTE 'DROP TABLE guarded'; RETURN NEW; END $$`,
+        'CREATE TRIGGER gone BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION gone()',
+        `CREATE FUNCTION label() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$`,
+        'ALTER TABLE items ADD COLUMN label text DEFAULT label()',
+        `CREATE FUNCTION ok(text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT true $$`,
+        'ALTER TABLE items ADD CONSTRAINT label_ok CHECK (ok(label))',
+        'CREATE POLICY mine ON items USING (ok(name))',
+        'CREATE TABLE kinds (id int PRIMARY KEY)',
+        'INSERT INTO kinds VALUES (1)',
+        'ALTER TABLE items ADD COLUMN kind int REFERENCES kinds',
+      ])
+        expect(await sqlState(c, sql), sql).toBe('ok')
       await c.end()
       await q.revoke({ ...input, handle: r.handle })
     } finally {
       await q.close()
     }
     const left = await withPg(url, DB, async (c) => {
-      const r = await c.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'gone'`)
-      return r.rows[0].n as number
+      const r = await c.query(
+        `SELECT (SELECT count(*)::int FROM pg_trigger WHERE tgname = 'gone') AS triggers,
+                (SELECT count(*)::int FROM pg_policy WHERE polname = 'mine') AS policies,
+                (SELECT count(*)::int FROM pg_constraint WHERE conrelid = 'items'::regclass AND contype IN ('c', 'f')) AS constraints,
+                (SELECT count(*)::int FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname IN ('label', 'kind')) AS columns,
+                to_regclass('kinds') AS kinds`,
+      )
+      return r.rows[0]
     })
-    expect(left).toBe(0)
+    expect(left).toEqual({ triggers: 0, policies: 0, constraints: 0, columns: 2, kinds: null })
     expect(await asOwner((c) => sqlState(c, `UPDATE items SET name = 'z'`))).toBe('ok')
     expect(await tableExists('guarded')).toBe(true)
+    await asOwner((c) => c.query('ALTER TABLE items DROP COLUMN label, DROP COLUMN kind'))
   })
 })
 
