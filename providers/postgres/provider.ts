@@ -12,7 +12,7 @@ import type { PostgresConfig } from './config.js'
 import { envConnection, type EnvConnection } from './connection.js'
 import { applyGrants, checkConfinement, grantsByGroups, groupsOf, ownerOf, type EnvGrants } from './grants.js'
 import { roleNames } from './names.js'
-import { defaultAclSnapshot, undoDefaultAcls } from './defaults.js'
+import { ownerAclSnapshot, undoOwnerAcls } from './owner-acls.js'
 import { createSessionRole, dropSessionRole, listSessionRoles } from './sessions.js'
 import { newPassword, scramVerifier } from './sql.js'
 
@@ -82,13 +82,13 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
     return true
   }
 
-  /** Where the default privileges a session's role could change are kept, as they were at issue. */
-  const snapshotSet = (role: string) => `defacl:${role}`
+  /** Where the privileges a session's role could grant as another role are kept, as at issue. */
+  const snapshotSet = (role: string) => `acl:${role}`
   /** Keeps them before the role exists; a retry of the same attempt keeps the first snapshot. */
-  const keepDefaults = async (e: Env, role: string, group: string): Promise<void> => {
+  const keepGrants = async (e: Env, role: string, group: string): Promise<void> => {
     const set = snapshotSet(role)
     if ((await ctx.state.zrange(set)).length > 0) return
-    const snapshot = await e.conn.withClient((c) => defaultAclSnapshot(c, group))
+    const snapshot = await e.conn.withClient((c) => ownerAclSnapshot(c, group))
     if (snapshot)
       await ctx.state.zadd(
         set,
@@ -97,18 +97,18 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       )
   }
   /**
-   * Revokes the default privileges the role set since it was issued. Returns whether there were
+   * Revokes what was granted as those roles since the role was issued. Returns whether there were
    * any; throws (and keeps the snapshot) when they cannot be revoked, so the revocation is retried.
    */
-  const undoDefaults = async (e: Env, role: string, sessionId: string): Promise<boolean> => {
+  const undoGrants = async (e: Env, role: string, sessionId: string): Promise<boolean> => {
     const set = snapshotSet(role)
     const snapshot = (await ctx.state.zrange(set)).map((m) => m.member)
     if (snapshot.length === 0) return false
-    const undone = await e.conn.withClient((c) => undoDefaultAcls(c, snapshot))
+    const undone = await e.conn.withClient((c) => undoOwnerAcls(c, snapshot))
     if (undone.length > 0)
       ctx.log.warn(
         { session: sessionId, role, statements: undone },
-        'default privileges set during the session were revoked',
+        'privileges granted during the session were revoked',
       )
     await ctx.state.zremBelow(set, Infinity)
     return undone.length > 0
@@ -155,7 +155,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       const [verifier, target] = await Promise.all([scramVerifier(password), e.conn.target()])
       const until = new Date(input.expiresAt)
       const group = names.group(input.environment, database, input.operationClass)
-      await keepDefaults(e, role, group)
+      await keepGrants(e, role, group)
       await e.conn.withClient((c) =>
         createSessionRole(c, {
           role,
@@ -202,7 +202,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
         const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo, e.conn.withClientIn))
         owned += r.owned
         // A class widened by a reload meanwhile may look added too: the regrant below restores it.
-        if (await undoDefaults(e, role, input.sessionId)) regrant = true
+        if (await undoGrants(e, role, input.sessionId)) regrant = true
         if (r.existed)
           ctx.log.info(
             {
@@ -255,7 +255,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
                   dropSessionRole(c, role, reassignTo, e.conn.withClientIn),
                 )
                 if (r.existed) removed++
-                if (await undoDefaults(e, role, id)) await apply(e)
+                if (await undoGrants(e, role, id)) await apply(e)
               }
             }
           }

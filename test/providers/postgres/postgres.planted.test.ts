@@ -272,3 +272,31 @@ describe("the owner's default privileges", () => {
     })
   })
 })
+
+describe("grants on the owner's objects", () => {
+  it('what a session granted as the owner is revoked with it; what the owner granted before stays', async () => {
+    await asOwner((c) => c.query(`GRANT SELECT ON items TO ${OUTSIDER}`))
+    await plant(
+      'GRANT ALL ON items TO PUBLIC',
+      `GRANT UPDATE (name) ON items TO ${OUTSIDER} WITH GRANT OPTION`,
+      `GRANT SELECT ON items TO ${OUTSIDER} WITH GRANT OPTION`,
+    )
+    const { cred, revoke } = await issue('read')
+    const r = await connectAs(cred)
+    expect(await sqlState(r, 'TRUNCATE items')).toBe(PERMISSION)
+    await r.end()
+    await revoke()
+    const acl = await withPg(url, DB, async (c) => {
+      const x = await c.query(
+        `SELECT has_table_privilege($1, 'items', 'SELECT') AS select,
+                has_table_privilege($1, 'items', 'SELECT WITH GRANT OPTION') AS grant_option,
+                has_column_privilege($1, 'items', 'name', 'UPDATE') AS update_name,
+                (SELECT count(*)::int FROM aclexplode((SELECT relacl FROM pg_class WHERE relname = 'items')) e
+                  WHERE e.grantee = 0) AS public`,
+        [OUTSIDER],
+      )
+      return x.rows[0]
+    })
+    expect(acl).toEqual({ select: true, grant_option: false, update_name: false, public: 0 })
+  })
+})
