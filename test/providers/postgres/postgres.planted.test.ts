@@ -11,7 +11,9 @@ import {
   suffix,
   type PgCredentials,
 } from '../../support/pg-provider.js'
-import { cleanup, connectAs, sqlState, withPg } from '../../support/postgres.js'
+import { cleanup, connectAs, rolesLike, sqlState, withPg } from '../../support/postgres.js'
+import { err } from '../../../src/errors.js'
+import { memoryProviderState } from '../../../src/store/provider-state.js'
 
 const url = inject('pgUrl')
 const sfx = suffix()
@@ -274,6 +276,27 @@ describe("the owner's default privileges", () => {
 })
 
 describe("grants on the owner's objects", () => {
+  it("a destructive session is not issued when the owner's grants cannot be recorded", async () => {
+    const down = memoryProviderState()('app-db')
+    down.zadd = async () => {
+      throw err.unavailable('the store cannot be written')
+    }
+    const q = buildProvider(
+      {
+        deployment_id: `planted-test-${sfx}`,
+        environments: { staging: { connection: 'vault:pg/admin', database: DB, owner: OWNER } },
+      },
+      { secrets, environments: ['staging'], state: down },
+    )
+    try {
+      const input = issueInput({ operationClass: 'destructive' })
+      await expect(q.issue(input)).rejects.toMatchObject({ code: 'unavailable' })
+      expect(await rolesLike(url, `airlock_${tag}_${input.sessionId}`)).toEqual([])
+    } finally {
+      await q.close()
+    }
+  })
+
   it('what a session granted as the owner is revoked with it; what the owner granted before stays', async () => {
     await asOwner((c) => c.query(`GRANT SELECT ON items TO ${OUTSIDER}`))
     await plant(
