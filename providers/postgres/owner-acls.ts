@@ -104,13 +104,17 @@ interface Grant {
   statement: (option: string) => string | null
 }
 
-/** Every privilege on the roles' objects (a NULL ACL as PostgreSQL's default), one item each. */
+/**
+ * Every privilege the roles granted on their objects (a NULL ACL as PostgreSQL's default), one
+ * item each. What others passed on with a grant option is theirs: revoking the option takes it.
+ */
 async function grants(c: pg.ClientBase, roles: number[]): Promise<{ markers: string[]; items: Grant[] }> {
   const r = await c.query(
     `WITH o AS (${OBJECTS})
      SELECT o.cls::bigint AS cls, o.oid::bigint AS oid, o.sub, o.target, o.col, e.grantee::bigint AS grantee,
             e.privilege_type AS privilege, e.is_grantable AS grantable, g.rolname AS grantee_name
-       FROM o LEFT JOIN LATERAL aclexplode(coalesce(o.acl, acldefault(o.t::"char", o.owner))) e ON true
+       FROM o LEFT JOIN LATERAL (SELECT * FROM aclexplode(coalesce(o.acl, acldefault(o.t::"char", o.owner))) x
+                                  WHERE x.grantor = o.owner) e ON true
        LEFT JOIN pg_roles g ON g.oid = e.grantee`,
     [roles],
   )
