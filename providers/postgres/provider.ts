@@ -12,6 +12,7 @@ import type { PostgresConfig } from './config.js'
 import { envConnection, type EnvConnection } from './connection.js'
 import { applyGrants, checkConfinement, grantsByGroups, groupsOf, ownerOf, type EnvGrants } from './grants.js'
 import { roleNames } from './names.js'
+import { ownerAclSnapshot, undoOwnerAcls } from './owner-acls.js'
 import { createSessionRole, dropSessionRole, listSessionRoles } from './sessions.js'
 import { newPassword, scramVerifier } from './sql.js'
 
@@ -81,6 +82,38 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
     return true
   }
 
+  /** Where the privileges a session's role could grant as another role are kept, as at issue. */
+  const snapshotSet = (role: string) => `acl:${role}`
+  /** Keeps them before the role exists; a retry of the same attempt keeps the first snapshot. */
+  const keepGrants = async (e: Env, role: string, group: string): Promise<void> => {
+    const set = snapshotSet(role)
+    if ((await ctx.state.zrange(set)).length > 0) return
+    const snapshot = await e.conn.withClient((c) => ownerAclSnapshot(c, group))
+    if (snapshot)
+      await ctx.state.zadd(
+        set,
+        snapshot.map((member) => ({ member, score: 0 })),
+        { onlyNew: true },
+      )
+  }
+  /**
+   * Revokes what was granted as those roles since the role was issued. Returns whether there were
+   * any; throws (and keeps the snapshot) when they cannot be revoked, so the revocation is retried.
+   */
+  const undoGrants = async (e: Env, role: string, sessionId: string): Promise<boolean> => {
+    const set = snapshotSet(role)
+    const snapshot = (await ctx.state.zrange(set)).map((m) => m.member)
+    if (snapshot.length === 0) return false
+    const undone = await e.conn.withClient((c) => undoOwnerAcls(c, snapshot))
+    if (undone.length > 0)
+      ctx.log.warn(
+        { session: sessionId, role, statements: undone },
+        'privileges granted during the session were revoked',
+      )
+    await ctx.state.zremBelow(set, Infinity)
+    return undone.length > 0
+  }
+
   return {
     name: ctx.name,
     type: 'postgres',
@@ -121,10 +154,12 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
       const password = newPassword()
       const [verifier, target] = await Promise.all([scramVerifier(password), e.conn.target()])
       const until = new Date(input.expiresAt)
+      const group = names.group(input.environment, database, input.operationClass)
+      await keepGrants(e, role, group)
       await e.conn.withClient((c) =>
         createSessionRole(c, {
           role,
-          group: names.group(input.environment, database, input.operationClass),
+          group,
           verifier,
           validUntil: until,
           connectionLimit: config.connectionLimit,
@@ -162,18 +197,28 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
             ]
       const reassignTo = config.onRevoke === 'reassign' ? ownerOf(e.grants) : null
       let owned = 0
+      let regrant = false
       for (const role of roles) {
         const r = await e.conn.withClient((c) => dropSessionRole(c, role, reassignTo, e.conn.withClientIn))
         owned += r.owned
+        // A class widened by a reload meanwhile may look added too: the regrant below restores it.
+        if (await undoGrants(e, role, input.sessionId)) regrant = true
         if (r.existed)
           ctx.log.info(
-            { session: input.sessionId, role, connections_cut: r.terminated, owned: r.owned },
+            {
+              session: input.sessionId,
+              role,
+              connections_cut: r.terminated,
+              owned: r.owned,
+              triggers_disabled: r.disabled,
+              dependents_removed: r.detached,
+            },
             'session role dropped',
           )
       }
       if (await takeBackGroupGrants(e)) return
       // What the session created now belongs to the owner: give the groups their grants on it.
-      if (owned > 0 && reassignTo !== null)
+      if ((owned > 0 && reassignTo !== null) || regrant)
         await apply(e).catch((err: unknown) =>
           ctx.log.warn({ err: (err as Error).message }, 'regranting after a reassign failed'),
         )
@@ -210,6 +255,7 @@ export function createPostgresProvider(config: PostgresConfig, ctx: ProviderCont
                   dropSessionRole(c, role, reassignTo, e.conn.withClientIn),
                 )
                 if (r.existed) removed++
+                if (await undoGrants(e, role, id)) await apply(e)
               }
             }
           }

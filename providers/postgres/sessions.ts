@@ -4,6 +4,7 @@
 import { err } from '../../src/errors.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
+import { dropForeignDependents, neutraliseCode } from './planted.js'
 import { ident, literal } from './sql.js'
 
 export interface NewSessionRole {
@@ -57,7 +58,13 @@ export interface Dropped {
   terminated: number
   /** Objects it owned in this database (reassigned or dropped). */
   owned: number
+  /** Triggers that called its functions, now disabled (when its objects are reassigned). */
+  disabled: number
+  /** What others' tables held that depended on its objects, now removed (when they are dropped). */
+  detached: number
 }
+
+const NOT_THERE: Dropped = { existed: false, terminated: 0, owned: 0, disabled: 0, detached: 0 }
 
 /**
  * Blocks new logins, cuts open connections (waiting up to 1 s for each to end), hands what the
@@ -73,7 +80,7 @@ export async function dropSessionRole(
 ): Promise<Dropped> {
   const role = ident(roleName)
   const found = await c.query('SELECT oid FROM pg_roles WHERE rolname = $1', [roleName])
-  if (found.rowCount === 0) return { existed: false, terminated: 0, owned: 0 }
+  if (found.rowCount === 0) return NOT_THERE
   const oid = found.rows[0].oid as number
   try {
     await c.query(`ALTER ROLE ${role} NOLOGIN`)
@@ -100,21 +107,17 @@ export async function dropSessionRole(
     // REASSIGN would hand the owner the session's grants too, as the owner's own: undo them first.
     if (reassignTo !== null) await revokeGrantsOnOwned(c, oid)
     else await unlinkLargeObjects(c, oid)
+    let disabled = 0
+    let detached = 0
     await c.query('BEGIN')
     try {
       if (reassignTo !== null) {
         // A login that raced NOLOGIN may have granted again since.
         const left = await grantsOnOwned(c, oid)
         if (left > 0) throw err.unavailable(`${left} privilege(s) granted by the session role remain`)
-        // Code the session wrote must not run with the owner's rights once the owner has it: every
-        // function or procedure it owns runs as its caller, and only for those granted it.
-        await c.query(`DO $airlock$ DECLARE r regprocedure; BEGIN
-          FOR r IN SELECT oid FROM pg_proc WHERE proowner = ${Number(oid)} AND prokind IN ('f', 'p') LOOP
-            EXECUTE format('ALTER ROUTINE %s SECURITY INVOKER', r);
-            EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', r);
-          END LOOP; END $airlock$`)
+        disabled = await neutraliseCode(c, oid, roleName)
         await c.query(`REASSIGN OWNED BY ${role} TO ${ident(reassignTo)}`)
-      }
+      } else detached = await dropForeignDependents(c, oid)
       // After REASSIGN this only revokes privileges granted to the role itself.
       await c.query(`DROP OWNED BY ${role}`)
       await c.query(`DROP ROLE ${role}`)
@@ -125,10 +128,10 @@ export async function dropSessionRole(
     }
     // A login that raced the NOLOGIN above would still be running under the dropped role's oid.
     const late = await terminate(c, oid)
-    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number }
+    return { existed: true, terminated: cut + late, owned: owned.rows[0].n as number, disabled, detached }
   } catch (e) {
     // Dropped meanwhile by a concurrent revoke or reap: the outcome we wanted.
-    if ((e as { code?: string }).code === UNDEFINED_OBJECT) return { existed: false, terminated: 0, owned: 0 }
+    if ((e as { code?: string }).code === UNDEFINED_OBJECT) return NOT_THERE
     throw e
   }
 }

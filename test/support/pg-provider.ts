@@ -3,7 +3,7 @@
 // from an in-memory map standing in for the vault (`vault:` references), so rotation can be tested.
 import { randomBytes } from 'node:crypto'
 import { postgresProvider } from '../../providers/postgres/index.js'
-import type { IssueInput, Provider, SecretSource } from '../../providers/types.js'
+import type { IssueInput, Provider, ProviderState, SecretSource } from '../../providers/types.js'
 import { memoryProviderState } from '../../src/store/provider-state.js'
 import { ConfigError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
@@ -23,7 +23,14 @@ export class MapSecrets implements SecretSource {
 
 export function buildProvider(
   section: Record<string, unknown>,
-  o: { secrets: SecretSource; logs?: Writable; name?: string; environments?: string[] },
+  o: {
+    secrets: SecretSource
+    logs?: Writable
+    name?: string
+    environments?: string[]
+    /** The broker's store under this provider's keys (default: in memory). */
+    state?: ProviderState
+  },
 ): Provider {
   const ctx = {
     name: o.name ?? 'app-db',
@@ -38,7 +45,7 @@ export function buildProvider(
     instanceId: 'not-used-with-deployment-id',
     secrets: o.secrets,
     clock: { now: () => Date.now() },
-    state: memoryProviderState()(ctx.name),
+    state: o.state ?? memoryProviderState()(ctx.name),
     onMassRevocation: async () => [],
     log: createLogger({
       level: 'info',
