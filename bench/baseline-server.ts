@@ -9,7 +9,8 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose'
-import { hash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
+import { chainedLog } from './lib/chained-log.js'
 
 const [port, redisUrl, prefix] = process.argv.slice(2)
 if (!port || !redisUrl || !prefix) {
@@ -20,7 +21,8 @@ const redis = new Redis(redisUrl, { enableAutoPipelining: true })
 const { privateKey, publicKey } = await generateKeyPair('EdDSA')
 const app = Fastify({ logger: false })
 
-app.post('/sign', async () => {
+/** A token as Airlock's are shaped, and its jti. */
+const signToken = async () => {
   const jti = randomUUID()
   const token = await new SignJWT({ sub: 'bench-bot' })
     .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
@@ -28,13 +30,18 @@ app.post('/sign', async () => {
     .setExpirationTime('15m')
     .setJti(jti)
     .sign(privateKey)
+  return { jti, token }
+}
+
+app.post('/sign', async () => {
+  const { jti, token } = await signToken()
   await redis.set(`${prefix}${jti}`, '1', 'PX', 900_000)
   return { token }
 })
 
 redis.defineCommand('createAudited', {
   numberOfKeys: 2,
-  // ARGV: head, then (session key, audit line) pairs.
+  // ARGV: the chain's head, then (session key, audit line) pairs.
   lua: `for i = 2, #ARGV, 2 do
   redis.call('SET', ARGV[i], '1', 'PX', 900000)
   redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
@@ -43,52 +50,22 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1`,
 })
 const audited = redis as Redis & { createAudited(...args: string[]): Promise<number> }
-let seq = 0
-let prev = '0'.repeat(64)
-let queue: { key: string; line: string; done: (e?: unknown) => void }[] = []
-let flushing = false
-const flush = async () => {
-  if (flushing) return
-  flushing = true
-  while (queue.length > 0) {
-    const batch = queue
-    queue = []
-    const args = batch.flatMap((b) => [b.key, b.line])
-    await audited.createAudited(`${prefix}audit`, `${prefix}head`, `${seq}:${prev}`, ...args).then(
-      () => batch.forEach((b) => b.done()),
-      (e: unknown) => batch.forEach((b) => b.done(e)),
-    )
-  }
-  flushing = false
-}
+const log = chainedLog<string>((head, batch) =>
+  audited.createAudited(`${prefix}audit`, `${prefix}head`, head, ...batch.flatMap((b) => [b.with, b.line])),
+)
 
 app.post('/sign-audited', async () => {
-  const jti = randomUUID()
-  const token = await new SignJWT({ sub: 'bench-bot' })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
-    .setIssuedAt()
-    .setExpirationTime('15m')
-    .setJti(jti)
-    .sign(privateKey)
-  const event = JSON.stringify({
-    actor: 'bench-bot',
-    at: new Date().toISOString(),
-    chain: 'bare',
-    details: { environment: 'staging', operation_class: 'read', provider: 'internal-api', ttl_seconds: 900 },
-    prev_hash: prev,
-    seq: ++seq,
-    session_id: jti,
-    type: 'session.issued',
-  })
-  prev = hash('sha256', event, 'hex')
-  await new Promise<void>((resolve, reject) => {
-    queue.push({
-      key: `${prefix}${jti}`,
-      line: `${event.slice(0, -1)},"hash":"${prev}"}`,
-      done: (e) => (e === undefined ? resolve() : reject(e as Error)),
-    })
-    void flush()
-  })
+  const { jti, token } = await signToken()
+  const details = {
+    environment: 'staging',
+    operation_class: 'read',
+    provider: 'internal-api',
+    ttl_seconds: 900,
+  }
+  await log.record(
+    { actor: 'bench-bot', chain: 'bare', details, session_id: jti, type: 'session.issued' },
+    `${prefix}${jti}`,
+  )
   return { token }
 })
 

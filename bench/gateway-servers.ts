@@ -8,10 +8,10 @@
 //                      one hash-chained audit event written (group commit) before the answer is
 //                      sent. No framework, no classification, no redaction: what no gateway that
 //                      checks revocation per call and audits it can do without, on this machine.
-import { hash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Redis } from 'ioredis'
 import { Agent } from 'undici'
+import { chainedLog } from './lib/chained-log.js'
 
 const [mode, portArg, upstreamArg] = process.argv.slice(2)
 const port = Number(portArg)
@@ -38,7 +38,7 @@ if (mode === 'upstream') {
   const session = `${prefix}floor:s`
   const locks = `${prefix}floor:locks`
   const stream = `${prefix}floor:audit`
-  const head = `${prefix}floor:head`
+  const headKey = `${prefix}floor:head`
   await redis.set(session, JSON.stringify({ id: 'ses_floor', status: 'active', jti: 'j1' }), 'PX', 3_600_000)
   redis.defineCommand('floorCheck', {
     numberOfKeys: 2,
@@ -52,38 +52,20 @@ if (mode === 'upstream') {
     floorCheck(s: string, l: string): Promise<[string | null, number]>
     floorAppend(s: string, h: string, ...args: string[]): Promise<number>
   }
-  // Group commit, as the broker's audit log does: one append in flight, the next batch gathering.
-  let seq = 0
-  let prev = '0'.repeat(64)
-  let queue: { line: string; done: () => void }[] = []
-  let flushing = false
-  const flush = async () => {
-    if (flushing) return
-    flushing = true
-    while (queue.length > 0) {
-      const batch = queue
-      queue = []
-      await floor.floorAppend(stream, head, `${seq}:${prev}`, ...batch.map((b) => b.line))
-      for (const b of batch) b.done()
-    }
-    flushing = false
-  }
+  const log = chainedLog<null>((head, batch) =>
+    floor.floorAppend(stream, headKey, head, ...batch.map((b) => b.line)),
+  )
   const audit = (status: number, path: string) =>
-    new Promise<void>((done) => {
-      const event = JSON.stringify({
+    log.record(
+      {
         actor: 'bench-bot',
-        at: new Date().toISOString(),
         chain: 'floor',
         details: { method: 'GET', path, provider: 'bench', status },
-        prev_hash: prev,
-        seq: ++seq,
         session_id: 'ses_floor',
         type: 'gateway.forwarded',
-      })
-      prev = hash('sha256', event, 'hex')
-      queue.push({ line: `${event.slice(0, -1)},"hash":"${prev}"}`, done })
-      void flush()
-    })
+      },
+      null,
+    )
   createServer((req, res) => {
     floor.floorCheck(session, locks).then(
       ([rec]) => {
