@@ -65,7 +65,7 @@ export interface SessionRecords {
     verb: Verb | readonly Verb[],
     change: (cur: SessionRecord, now: number) => SessionRecord | null,
     event: (rec: SessionRecord, before: SessionRecord) => StepEvent,
-    opts: { nothing: string; landed?: (c: Change) => Promise<void> },
+    opts: { nothing: string; checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
   ): Promise<Change>
   /**
    * One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying.
@@ -183,7 +183,13 @@ export function createSessionRecords(deps: {
         const taken = stepOf(verbs, cur.status, next.status)
         const rec = { ...next, v: cur.v + 1 }
         const done = { rec, before: cur, changed: true, locked: false, step: taken }
-        const update = { rec, expectedV: cur.v, retentionMs: deps.retentionMs(), from }
+        const update = {
+          rec,
+          expectedV: cur.v,
+          retentionMs: deps.retentionMs(),
+          from,
+          ...(opts.checkLocks && { checkLocks: true }),
+        }
         const type = eventOf(taken.verb, cur.status, rec.status)
         let r: WriteResult
         try {
@@ -200,6 +206,7 @@ export function createSessionRecords(deps: {
           store.publishChange(id)
           return done
         }
+        if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
         if (r === 'missing') throw err.notFound()
         // 'conflict' (the version moved) or 'refused' (so did the status): read again.
       }

@@ -1,6 +1,6 @@
 // A decision and its audit event land together or not at all, against a real Redis: while the
-// audit log cannot be written, an approval or a denial changes nothing and answers a 503 saying
-// so; once it can, the same call succeeds, with exactly one event.
+// audit log cannot be written, an approval, a denial or a claim changes nothing and answers a 503
+// saying so; once it can, the same call succeeds, with exactly one event.
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { redisKeys } from '../../src/store/keys.js'
@@ -57,7 +57,7 @@ const refused = (r: { status: number; body: Body }) => {
   expect(r.status, JSON.stringify(r.body)).toBe(503)
   expect(r.body).toMatchObject({
     error: 'unavailable',
-    message: expect.stringMatching(/audit log cannot be written, so nothing was decided: retry/),
+    message: expect.stringMatching(/audit log cannot be written, so nothing was (decided|issued): retry/),
   })
 }
 
@@ -96,6 +96,24 @@ describe('a decision while the audit log cannot be written', () => {
     expect(last.body.session.status).toBe('approved')
     expect(events(s.id, 'session.approved')).toHaveLength(1)
     expect(events(s.id, 'session.revoked')).toHaveLength(0)
+  })
+
+  it('a claim changes nothing, answers 503, and the grant can be claimed once it is back', async () => {
+    const id = await api.approved()
+    await breakAudit()
+    const first = await api.post(`/v1/sessions/${id}/grant`, 'build-bot')
+    refused(first)
+    expect(first.body.grant).toBeUndefined()
+    expect(await stored(id)).toMatchObject({ status: 'approved' })
+    await restore?.()
+
+    const again = await api.post(`/v1/sessions/${id}/grant`, 'build-bot')
+    expect(again.status, JSON.stringify(again.body)).toBe(200)
+    expect(again.body.session.status).toBe('active')
+    expect(events(id, 'session.issued')).toHaveLength(1)
+    expect((await api.post('/v1/introspect', 'ops', { token: again.body.grant.token })).body.active).toBe(
+      true,
+    )
   })
 })
 
