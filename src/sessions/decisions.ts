@@ -1,18 +1,16 @@
 // The verbs of the two-person rule on the session: a human approves or denies a pending request,
 // and the owning agent claims an approved grant. Who may decide is the approvals service's
-// question (src/approvals); here each decision is one compare-and-set with its audit event, so
-// racing approvals, denials, revokes, expiries and claims on any replica leave one outcome and one trail.
-import type { AuditInput, AuditLog } from '../audit/log.js'
+// question (src/approvals); here each decision is one compare-and-set written in the same atomic
+// append as its audit event, so racing approvals, denials, revokes, expiries and claims on any
+// replica leave one outcome and one trail, and a decision the audit log cannot hold is not made.
 import { iso } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, type Approval, type SessionRecord } from '../domain/session.js'
-import { AirlockError, err } from '../errors.js'
-import { ReplicaAckError } from '../store/durable.js'
+import { err } from '../errors.js'
 import type { Store } from '../store/types.js'
-import type { Ending } from './ending.js'
 import type { Issuing } from './issuing.js'
 import { allows } from './lifecycle.js'
-import type { Change, SessionRecords } from './records.js'
+import type { Change, SessionRecords, StepEvent } from './records.js'
 
 export interface DecisionInput {
   by: string
@@ -36,30 +34,13 @@ export type DecisionCheck = (cur: SessionRecord, now: number) => 'repeat' | unde
 export function createDecisions(deps: {
   store: Store
   records: SessionRecords
-  ending: Ending
   issuing: Issuing
-  audit: AuditLog
   onChange?: (rec: SessionRecord) => Promise<void>
 }) {
-  const { store, records, ending, issuing, audit } = deps
+  const { store, records, issuing } = deps
   const notify = async (rec: SessionRecord) => deps.onChange?.(rec)
 
-  /**
-   * Records the event of a state change that already happened; if it cannot, ends the session.
-   * Too few replica acknowledgements is no failure to write: the primary holds the event.
-   */
-  async function auditOrEnd(rec: SessionRecord, event: AuditInput) {
-    try {
-      await audit.record(event)
-    } catch (e) {
-      if (e instanceof ReplicaAckError) throw e
-      await ending.finish('revoke', rec.id, 'airlock', 'the audit log could not be written').catch(() => {})
-      throw e instanceof AirlockError ? e : err.unavailable('the audit log cannot be written', e)
-    }
-  }
-
-  const eventOf = (c: Change, d: DecisionInput): AuditInput => {
-    const rec = c.rec
+  const eventOf = (rec: SessionRecord, d: DecisionInput): StepEvent => {
     const details: Record<string, unknown> = {
       agent: rec.agent,
       environment: rec.environment,
@@ -78,7 +59,7 @@ export function createDecisions(deps: {
         ...(complete && { claim_by: iso(rec.expires_at) }),
       })
     }
-    return { type: c.step?.event as string, actor: d.by, session_id: rec.id, details }
+    return { actor: d.by, session_id: rec.id, details }
   }
 
   /**
@@ -92,18 +73,10 @@ export function createDecisions(deps: {
     check: DecisionCheck,
   ): Promise<{ rec: SessionRecord; changed: boolean }> {
     let repeat = false
-    /** What follows a decision: its audit event, and the notifier. */
-    const after = async (c: Change) => {
-      await auditOrEnd(c.rec, eventOf(c, d))
-      await notify(c.rec)
-    }
-    // A decision written on the primary but acknowledged by too few replicas is audited and told
-    // all the same (the caller gets the decision's 503), so a retry finds nothing left to do.
-    const landed = (c: Change) =>
-      after(c).catch((e: unknown) => {
-        if (!(e instanceof ReplicaAckError)) throw e
-      })
-    const c = await records.change(
+    // A decision written on the primary (with its event) but acknowledged by too few replicas is
+    // told all the same (the caller gets the decision's 503), so a retry finds nothing left to do.
+    const landed = (c: Change) => notify(c.rec)
+    const c = await records.changeWith(
       id,
       verb,
       (cur, now) => {
@@ -123,7 +96,8 @@ export function createDecisions(deps: {
         // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.
         return { ...counted, status: 'approved', expires_at: now + d.claimWindowMs }
       },
-      { landed },
+      (rec) => eventOf(rec, d),
+      { nothing: 'nothing was decided', landed },
     )
     if (!c.changed) {
       // Recorded already, perhaps by an earlier try whose replicas did not answer in time: answer
@@ -131,8 +105,7 @@ export function createDecisions(deps: {
       if (repeat) await store.confirmWrites()
       return { rec: c.rec, changed: false }
     }
-    // An event the replicas did not acknowledge answers 503; the retry finds the decision recorded.
-    await after(c)
+    await notify(c.rec)
     return { rec: c.rec, changed: true }
   }
 

@@ -4,7 +4,7 @@
 // (`start_issuing` or `claim`, then `activate`), so a revoke or lock landing during the provider
 // call wins and the fresh credentials are revoked at once.
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuditInput, AuditLog } from '../audit/log.js'
+import type { AuditLog } from '../audit/log.js'
 import { iso, type Clock } from '../clock.js'
 import type { Grant } from '../domain/grant.js'
 import { lockCovers } from '../domain/lock.js'
@@ -19,7 +19,7 @@ import type { CreateResult, Store } from '../store/types.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { Ending } from './ending.js'
 import { summary } from './model.js'
-import type { SessionRecords } from './records.js'
+import type { SessionRecords, StepEvent } from './records.js'
 import type { Revoker } from './revoker.js'
 import { createUnclaim } from './unclaim.js'
 
@@ -105,16 +105,26 @@ export function createIssuing(deps: IssuingDeps) {
   }
 
   /**
-   * Claims the approved `base` (still at its version) into `next`; throws when it cannot. A claim
-   * written but not acknowledged by the replicas is undone (back to approved) before the 503.
+   * Claims the approved `base` (still at its version) into `next`, with `event` in the same atomic
+   * append when the step has one; throws when it cannot (when the audit log cannot be written,
+   * nothing changed). A claim written but not acknowledged by the replicas is undone (back to
+   * approved) before the 503.
    */
-  async function claimInto(base: SessionRecord, next: SessionRecord): Promise<SessionRecord> {
-    const t = await records
-      .change(base.id, 'claim', (cur) => (cur.v === base.v ? next : null), { checkLocks: true })
-      .catch((e: unknown) => {
-        if (!(e instanceof ReplicaAckError)) throw e
-        return unclaim.undo(base, { ...next, v: base.v + 1 }, null, e)
-      })
+  async function claimInto(
+    base: SessionRecord,
+    next: SessionRecord,
+    event?: StepEvent,
+  ): Promise<SessionRecord> {
+    const change = (cur: SessionRecord) => (cur.v === base.v ? next : null)
+    const opts = { checkLocks: true, nothing: 'nothing was issued' }
+    const t = await (
+      event
+        ? records.changeWith(base.id, 'claim', change, () => event, opts)
+        : records.change(base.id, 'claim', change, opts)
+    ).catch((e: unknown) => {
+      if (!(e instanceof ReplicaAckError)) throw e
+      return unclaim.undo(base, { ...next, v: base.v + 1 }, null, e)
+    })
     if (t.locked) throw err.policy(await lockReason(base))
     if (!t.changed) throw err.conflict('the session changed while it was being claimed')
     return t.rec
@@ -136,17 +146,15 @@ export function createIssuing(deps: IssuingDeps) {
     const jti = newJti()
     let rec: SessionRecord
     let credentials: Record<string, unknown> = {}
-    // A new session with nothing outside Airlock is created together with its audit event.
+    // With nothing outside Airlock, a new session is created together with its audit event, and
+    // an approved one is claimed together with it.
     const createWithEvent = !provider.external && base.v === 0
-    /** The step whose event records the grant (when not created with it). */
-    let issuedBy: 'claim' | 'activate' = 'claim'
+    const claimWithEvent = !provider.external && base.v !== 0
 
     if (!provider.external) {
       // Nothing exists outside Airlock, so the record can go straight to active in one write.
       rec = { ...base, status: 'active', expires_at: exp * 1000, jti, handle: {} }
-      if (!createWithEvent) rec = await claimInto(base, rec)
     } else {
-      issuedBy = 'activate'
       const issuing: SessionRecord = {
         ...base,
         status: 'issuing',
@@ -244,19 +252,24 @@ export function createIssuing(deps: IssuingDeps) {
       tokens.sign(claims),
       createWithEvent
         ? records.create('grant', rec, issuedEvent)
-        : audit
-            .record({
-              type: records.eventOf(issuedBy, issuedBy === 'claim' ? 'approved' : 'issuing', 'active'),
-              ...issuedEvent,
-            } satisfies AuditInput)
-            .then((): CreateResult => 'ok'),
+        : claimWithEvent
+          ? claimInto(base, rec, issuedEvent).then((r): CreateResult => {
+              rec = r
+              return 'ok'
+            })
+          : audit
+              .record({ type: records.eventOf('activate', 'issuing', 'active'), ...issuedEvent })
+              .then((): CreateResult => 'ok'),
     ])
     if (written.status === 'fulfilled' && written.value === 'locked')
       return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
     // Nothing was written, and the id is someone else's: do not touch it.
     if (written.status === 'fulfilled' && written.value === 'exists')
       throw err.unavailable('session id collision; try again')
-    // A claim whose issued event landed unacknowledged is undone: its token is never handed out.
+    // A claim written with its event changed nothing unless it landed (its refusals, lock,
+    // conflict or an unwritable audit log, are the caller's answer), or was undone already.
+    if (written.status === 'rejected' && claimWithEvent) throw written.reason
+    // An activation whose issued event landed unacknowledged is undone: its token is never handed out.
     if (written.status === 'rejected' && written.reason instanceof ReplicaAckError && base.v !== 0)
       return unclaim.undo(base, rec, provider.external ? rec.handle : null, written.reason)
     if (written.status === 'rejected' || signed.status === 'rejected') {

@@ -55,6 +55,19 @@ export interface SessionRecords {
     opts?: { checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
   ): Promise<Change>
   /**
+   * `change`, with the step's audit event (`event`, of the record written and the one it
+   * replaces) in the same atomic append: neither lands without the other. When the audit log
+   * cannot be written nothing changed, and the 503 says so (`nothing`: what did not happen). A
+   * change that landed with too few replica acknowledgements runs `landed`, as `change` does.
+   */
+  changeWith(
+    id: string,
+    verb: Verb | readonly Verb[],
+    change: (cur: SessionRecord, now: number) => SessionRecord | null,
+    event: (rec: SessionRecord, before: SessionRecord) => StepEvent,
+    opts: { nothing: string; checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
+  ): Promise<Change>
+  /**
    * One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying.
    * Like every write here, one that landed with too few replica acknowledgements is announced on
    * the change feed before its ReplicaAckError reaches the caller.
@@ -146,6 +159,47 @@ export function createSessionRecords(deps: {
             store.publishChange(id)
             await opts.landed?.(done)
           }
+          throw e
+        }
+        if (r === 'ok') {
+          store.publishChange(id)
+          return done
+        }
+        if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
+        if (r === 'missing') throw err.notFound()
+        // 'conflict' (the version moved) or 'refused' (so did the status): read again.
+      }
+      throw err.unavailable('the session is changing too fast; try again')
+    },
+
+    async changeWith(id, verb, change, event, opts) {
+      const verbs: readonly Verb[] = typeof verb === 'string' ? [verb] : verb
+      const from = [...new Set(verbs.flatMap(fromStates))]
+      for (let i = 0; i < CAS_ATTEMPTS; i++) {
+        const cur = await store.getSession(id)
+        if (!cur) throw err.notFound()
+        const next = change(cur, clock.now())
+        if (!next) return { rec: cur, before: cur, changed: false, locked: false, step: null }
+        const taken = stepOf(verbs, cur.status, next.status)
+        const rec = { ...next, v: cur.v + 1 }
+        const done = { rec, before: cur, changed: true, locked: false, step: taken }
+        const update = {
+          rec,
+          expectedV: cur.v,
+          retentionMs: deps.retentionMs(),
+          from,
+          ...(opts.checkLocks && { checkLocks: true }),
+        }
+        const type = eventOf(taken.verb, cur.status, rec.status)
+        let r: WriteResult
+        try {
+          r = await audit.recordWith({ update }, { type, ...event(rec, cur) })
+        } catch (e) {
+          if (!(e instanceof ReplicaAckError))
+            throw err.unavailable(`the audit log cannot be written, so ${opts.nothing}: retry`, e)
+          // On the primary with its event: a change all the same.
+          store.publishChange(id)
+          await opts.landed?.(done)
           throw e
         }
         if (r === 'ok') {

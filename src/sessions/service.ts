@@ -54,7 +54,7 @@ export function createSessionService(deps: SessionServiceDeps) {
   })
   const ending = createEnding({ ...deps, records })
   const issuing = createIssuing({ ...deps, records, ending })
-  const decisions = createDecisions({ ...deps, records, ending, issuing })
+  const decisions = createDecisions({ ...deps, records, issuing })
   const reading = createReading(deps)
   const request = createRequests({ ...deps, records, issuing, ending })
 

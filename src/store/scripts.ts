@@ -106,13 +106,14 @@ export const PUBLISH_IDS = 500
 
 /**
  * Appends audit events and creates or changes the sessions they record, all or nothing.
- * KEYS: head, stream, deadlines, created, pending, locks, then per created session its key
- * (followed by its 15 lock index keys when ARGV[6] is '1'), then per updated session its key.
+ * KEYS: head, stream, deadlines, created, pending, locks, then per created session its key, then
+ * per updated session its key (each followed by its 15 lock index keys when ARGV[6] is '1').
  * ARGV: expected "seq:hash" or '' (new chain), next "seq:hash", head ttl ms, event count, create
  * count, lock keys passed '1'|'0', now, update count, the events, then 6 per create: json, id,
- * deadline, pxat, created, pending '1'|'0'; then 7 per update: expected version, record (or
+ * deadline, pxat, created, pending '1'|'0'; then 8 per update: expected version, record (or
  * '=status': the stored record with version + 1 and this status), id,
- * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or ''); last, the change feed's
+ * deadline|'' (final), pxat, pending '1'|'0', from-states (',a,b,' or ''), check locks '1'|'0'
+ * (creates always are checked); last, the change feed's
  * pub/sub channel: the ids of the sessions created are published there (space-separated,
  * PUBLISH_IDS a message), in the same round trip. PUBLISH, not SPUBLISH: on Cluster a script may
  * publish on any channel and every node relays it to its subscribers.
@@ -128,34 +129,42 @@ elseif head ~= ARGV[1] then
   return 'conflict'
 end
 local nev, nses, now, nupd = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7], tonumber(ARGV[8])
-local checkLocks = nses > 0 and redis.call('HLEN', KEYS[6]) > 0
+local ukey, uarg = 0, 9 + nev + nses * 6
+local wantLocks = nses > 0
+for i = 0, nupd - 1 do
+  if ARGV[uarg + i * 8 + 7] == '1' then wantLocks = true end
+end
+local checkLocks = wantLocks and redis.call('HLEN', KEYS[6]) > 0
 if checkLocks and ARGV[6] ~= '1' then return 'need_locks' end
 local stride = ARGV[6] == '1' and 16 or 1
-local ukey, uarg = 7 + nses * stride, 9 + nev + nses * 6
+ukey = 7 + nses * stride
+local function lockedAt(k)
+  for j = k + 1, k + 15 do
+    if redis.call('ZCOUNT', KEYS[j], '(' .. now, '+inf') > 0 then return true end
+  end
+  return false
+end
 local refused = {}
 for i = 0, nses - 1 do
   local k = 7 + i * stride
   if redis.call('EXISTS', KEYS[k]) == 1 then
     refused[#refused + 1] = i
     refused[#refused + 1] = 'exists'
-  elseif checkLocks then
-    for j = k + 1, k + 15 do
-      if redis.call('ZCOUNT', KEYS[j], '(' .. now, '+inf') > 0 then
-        refused[#refused + 1] = i
-        refused[#refused + 1] = 'locked'
-        break
-      end
-    end
+  elseif checkLocks and lockedAt(k) then
+    refused[#refused + 1] = i
+    refused[#refused + 1] = 'locked'
   end
 end
 local curs = {}
 for i = 0, nupd - 1 do
-  local cur = redis.call('GET', KEYS[ukey + i])
+  local k, a = ukey + i * stride, uarg + i * 8
+  local cur = redis.call('GET', KEYS[k])
   local why = nil
   if not cur then why = 'missing'
-  elseif version(cur) ~= ARGV[uarg + i * 7] then why = 'conflict'
-  elseif not allowed(cur, ARGV[uarg + i * 7 + 6]) then why = 'refused'
-  elseif string.byte(ARGV[uarg + i * 7 + 1], 1) == 61 then
+  elseif version(cur) ~= ARGV[a] then why = 'conflict'
+  elseif not allowed(cur, ARGV[a + 6]) then why = 'refused'
+  elseif checkLocks and ARGV[a + 7] == '1' and lockedAt(k) then why = 'locked'
+  elseif string.byte(ARGV[a + 1], 1) == 61 then
     -- The head to rewrite in place: \\1N,status or {"v":N,"id":"…","status":"…"
     local _, e = string.find(cur, '^\\1%d+,[%a_]+')
     if e then
@@ -179,7 +188,7 @@ for i = 0, nses - 1 do
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 2], ARGV[a + 1]) end
 end
 for i = 0, nupd - 1 do
-  local a = uarg + i * 7
+  local k, a = ukey + i * stride, uarg + i * 8
   local rec = ARGV[a + 1]
   local c = curs[i]
   if c then
@@ -191,7 +200,7 @@ for i = 0, nupd - 1 do
       rec = '{"v":' .. v .. ',"id":"' .. ARGV[a + 2] .. '","status":"' .. s .. '"' .. c[2]
     end
   end
-  redis.call('SET', KEYS[ukey + i], rec, 'PXAT', ARGV[a + 4])
+  redis.call('SET', KEYS[k], rec, 'PXAT', ARGV[a + 4])
   if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[3], ARGV[a + 2]) else redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2]) end
   if ARGV[a + 5] == '1' then redis.call('ZADD', KEYS[5], ARGV[a + 3], ARGV[a + 2]) else redis.call('ZREM', KEYS[5], ARGV[a + 2]) end
 end

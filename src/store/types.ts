@@ -85,7 +85,7 @@ export interface SessionCreate {
   retentionMs: number
 }
 
-/** A change to an existing session written with the events that record it (an expiry). */
+/** A change to an existing session written with the events that record it (an expiry, a decision). */
 export interface SessionUpdate {
   rec: SessionRecord
   /** The version `rec` replaces. */
@@ -93,6 +93,8 @@ export interface SessionUpdate {
   retentionMs: number
   /** The statuses the record may be in (the lifecycle's from-states of the change); absent: any. */
   from?: readonly Status[]
+  /** Refused ('locked') when a lock covers the record's scope (a claim). */
+  checkLocks?: boolean
   /**
    * `rec` is the stored record of version `expectedV` with only its version (+1) and status
    * changed (an expiry): the store may rewrite those in the stored record rather than take `rec`

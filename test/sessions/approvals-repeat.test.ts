@@ -10,7 +10,7 @@ import { buildBroker, type RunningBroker } from '../../src/broker.js'
 import { generateSigningKey } from '../../src/tokens/keys.js'
 import { client, newKeys, sessionBody, testConfigYaml } from '../helper.js'
 import { makeRec } from '../support/records.js'
-import { unackedCas } from '../support/unacked.js'
+import { landsUnacked } from '../support/unacked.js'
 
 type Body = Record<string, any>
 const brokers: RunningBroker[] = []
@@ -37,8 +37,8 @@ async function memoryBroker(acks: number) {
   )
   brokers.push(broker)
   const api = client(broker.app, keys)
-  /** The next compare-and-set lands, then answers as if too few replicas acknowledged it. */
-  const unackedOnce = () => unackedCas(broker.store)
+  /** The next audit append (a decision with its event) lands, then answers as if too few replicas acknowledged it. */
+  const unackedOnce = () => landsUnacked(broker.store, 'appendAudit')
   const pending = async () => {
     // build-bot's destructive requests need two of bob and carol (alice owns it).
     const r = await api.post('/v1/sessions', 'build-bot', sessionBody({ operation_class: 'destructive' }))

@@ -46,8 +46,12 @@ async function memoryBroker() {
   const store = broker.store
   /** The compare-and-set after `skip` more lands unacknowledged (see support/unacked.ts). */
   const unackedCas = (skip = 0, meanwhile?: () => Promise<unknown>) => unackedCasOn(store, skip, meanwhile)
-  /** The next audit append (with the session change it carries) lands, unacknowledged. */
-  const unackedAppend = () => landsUnacked(store, 'appendAudit')
+  /**
+   * The next audit append (with the session change it carries: a claim of `internal-api` and its
+   * event) lands, unacknowledged; `meanwhile` runs between the two.
+   */
+  const unackedAppend = (meanwhile?: () => Promise<unknown>) =>
+    landsUnacked(store, 'appendAudit', 0, meanwhile)
   /** Every token the broker signs. */
   const signed: string[] = []
   const tokens = broker.app.broker.tokens
@@ -98,7 +102,7 @@ describe('a claim whose write the replicas did not acknowledge', () => {
   it('goes back to approved; the retried claim gets the grant, once', async () => {
     const b = await memoryBroker()
     const s = await b.approved()
-    b.unackedCas()
+    b.unackedAppend()
     const first = await b.claim(s.id)
     expect(first.status).toBe(503)
     expect(first.body).toMatchObject({
@@ -106,7 +110,8 @@ describe('a claim whose write the replicas did not acknowledge', () => {
       message: expect.stringMatching(/replicas acknowledged the claim .*can still be claimed: retry/),
     })
     expect(first.body.grant).toBeUndefined()
-    expect(b.signed).toEqual([])
+    // Signed while the claim was written, never handed out, and never active.
+    for (const token of b.signed) expect(await b.introspect(token)).toEqual({ active: false })
     // Approved again, with the claim deadline it had.
     expect(await b.status(s.id)).toMatchObject({ status: 'approved', expires_at: s.expires_at })
     expect(b.event(s.id, 'session.claim_undone')).toMatchObject({
@@ -120,8 +125,10 @@ describe('a claim whose write the replicas did not acknowledge', () => {
     expect(await b.introspect(again.body.grant.token)).toMatchObject({ active: true, sid: s.id })
     const third = await b.claim(s.id)
     expect(third.status).toBe(409)
+    // The claim's event landed with it, and stays in the chain, followed by what undid it.
     expect(b.types(s.id)).toEqual([
       ...AFTER_APPROVAL,
+      'session.issued',
       'session.claim_undone',
       'session.issued',
       'session.claim_refused',
@@ -267,11 +274,15 @@ describe('a claim whose write the replicas did not acknowledge', () => {
     expect((await b.claim(s.id)).status).toBe(410)
 
     // The same with nothing minted yet: the revoke lands right after the unacknowledged claim.
+    // The revoke's event waits for the append in flight, so only its record is awaited here.
     const t = await b.approved({ task: { id: 'RACE-JWT' } })
-    b.unackedCas(0, async () => {
-      expect((await b.api.del(`/v1/sessions/${t.id}`, 'ops')).status).toBe(200)
+    let revoke: ReturnType<typeof b.api.del> | undefined
+    b.unackedAppend(async () => {
+      revoke = b.api.del(`/v1/sessions/${t.id}`, 'ops')
+      await vi.waitFor(async () => expect((await b.broker.store.getSession(t.id))?.status).toBe('revoked'))
     })
     expect((await b.claim(t.id)).status).toBe(503)
+    expect((await revoke)?.status).toBe(200)
     expect((await b.status(t.id)).status).toBe('revoked')
     expect((await b.claim(t.id)).status).toBe(410)
     expect(await verifyAuditLog(b.broker.store)).toMatchObject({ ok: true, problems: [] })
@@ -280,17 +291,21 @@ describe('a claim whose write the replicas did not acknowledge', () => {
   it('two retried claims racing: exactly one gets the grant', async () => {
     const b = await memoryBroker()
     const s = await b.approved()
-    b.unackedCas()
+    b.unackedAppend()
     expect((await b.claim(s.id)).status).toBe(503)
     const both = await Promise.all([b.claim(s.id), b.claim(s.id)])
     expect(both.map((r) => r.status).sort()).toEqual([200, 409])
-    expect(b.types(s.id).filter((t) => t === 'session.issued')).toHaveLength(1)
+    // One issued after the undone attempt's.
+    const types = b.types(s.id)
+    expect(
+      types.slice(types.indexOf('session.claim_undone')).filter((t) => t === 'session.issued'),
+    ).toHaveLength(1)
   })
 
   it('the claim window still holds: an undone claim past its deadline expires', async () => {
     const b = await memoryBroker()
     const s = await b.approved()
-    b.unackedCas()
+    b.unackedAppend()
     expect((await b.claim(s.id)).status).toBe(503)
     b.clock.advance(10 * 60_000 + 1)
     await b.broker.sweepOnce()

@@ -1,12 +1,13 @@
 // The audit log in memory; an append creates or changes sessions as redis/audit.ts does, and
 // announces the sessions it creates (`announce`: the change feed).
+import { scopeOf } from '../../domain/session.js'
 import { lineOf } from '../audit-codec.js'
 import { parseHead } from '../codec.js'
 import type { AppendResult, AuditStore, ChainHead, StoredAuditEvent, WriteResult } from '../types.js'
 import type { MemoryState } from './state.js'
 
 export function memoryAudit(state: MemoryState, announce: (sessionId: string) => void): AuditStore {
-  const { clock, read, createCheck, write, replace } = state
+  const { clock, read, locked, createCheck, write, replace } = state
   const audit: { pos: string; json: string; ms: number }[] = []
   const heads = new Map<string, string>()
   const anchors = new Map<string, ChainHead>()
@@ -26,7 +27,7 @@ export function memoryAudit(state: MemoryState, announce: (sessionId: string) =>
         const r = createCheck(rec, creates?.now ?? 0)
         if (r !== 'ok') refused.push({ index, result: r })
       })
-      updates.forEach(({ rec, expectedV, from }, i) => {
+      updates.forEach(({ rec, expectedV, from, checkLocks }, i) => {
         const cur = read(rec.id)
         const why = !cur
           ? 'missing'
@@ -34,7 +35,9 @@ export function memoryAudit(state: MemoryState, announce: (sessionId: string) =>
             ? 'conflict'
             : from && !from.includes(cur.status)
               ? 'refused'
-              : null
+              : checkLocks && locked(scopeOf(rec), creates?.now ?? 0)
+                ? 'locked'
+                : null
         if (why) refused.push({ index: sessions.length + i, result: why })
       })
       if (refused.length > 0) return { refused }

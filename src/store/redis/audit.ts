@@ -47,7 +47,7 @@ export function redisAudit(ctx: RedisContext): AuditStore {
           profiled.push({ packed, pxat })
           args.push(packed.text, rec.id, rec.expires_at, pxat, rec.created_at, pending)
         }
-        for (const { rec, expectedV, retentionMs: keep, from, statusOnly } of updates) {
+        for (const { rec, expectedV, retentionMs: keep, from, statusOnly, checkLocks } of updates) {
           const deadline = isFinal(rec.status) ? '' : rec.expires_at
           const pending = rec.status === 'pending_approval' ? '1' : '0'
           const pxat = recordExpiry(rec.expires_at, keep)
@@ -59,7 +59,7 @@ export function redisAudit(ctx: RedisContext): AuditStore {
             profiled.push({ packed, pxat })
             text = packed.text
           }
-          args.push(expectedV, text, rec.id, deadline, pxat, pending, fromList(from))
+          args.push(expectedV, text, rec.id, deadline, pxat, pending, fromList(from), checkLocks ? '1' : '0')
         }
         await profiles.save(profiled)
         const now = creates?.now ?? 0
@@ -70,7 +70,10 @@ export function redisAudit(ctx: RedisContext): AuditStore {
             keys.push(k.session(rec.id))
             if (withLocks) keys.push(...recLockKeys(rec).slice(1))
           }
-          for (const { rec } of updates) keys.push(k.session(rec.id))
+          for (const { rec } of updates) {
+            keys.push(k.session(rec.id))
+            if (withLocks) keys.push(...recLockKeys(rec).slice(1))
+          }
           const flags = [withLocks ? '1' : '0', now, updates.length]
           return (await appendScript(keys.length, ...keys, ...head, ...flags, ...args, k.changes)) as
             'ok' | 'conflict' | 'need_locks' | (number | string)[]
