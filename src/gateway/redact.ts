@@ -98,17 +98,23 @@ export function searchForms(secrets: string[], base64: readonly string[] = []): 
 
 /** Replaces every occurrence of each form in a buffer (the buffer itself when there is none). */
 export function redactBuffer(buf: Buffer, forms: SearchForm[]): Buffer {
-  return redactBytes(buf, forms)[0]
+  return redactBytes(buf, forms).out
 }
 
-/**
- * What redactBuffer does, and the state of a base64 run widened up to the buffer's end (which the
- * next chunk of a stream may go on with).
- */
-function redactBytes(buf: Buffer, forms: SearchForm[]): [Buffer, RunState] {
+interface Redacted {
+  out: Buffer
+  /** The state of a base64 run widened up to the end (the next chunk of a stream may go on with it). */
+  open: RunState
+  /** A base64 run was widened back to the start (into what a stream held before it). */
+  fromStart: boolean
+}
+
+/** What redactBuffer does, and how widened runs meet the buffer's ends. */
+function redactBytes(buf: Buffer, forms: SearchForm[]): Redacted {
   let out: Buffer = buf
   let folded: Buffer | null = null
   let open: RunState = null
+  let fromStart = false
   for (const f of forms) {
     const hay = f.anyCase ? (folded ??= foldBytes(out)) : out
     let at = hay.indexOf(f.bytes)
@@ -124,6 +130,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[]): [Buffer, RunState] {
       if (f.base64) {
         start = runStart(code, at, from)
         ;[end, open] = runEnd(code, end, src.length, 0)
+        fromStart ||= start === 0
       }
       parts.push(src.subarray(from, start), MARK)
       from = end
@@ -133,7 +140,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[]): [Buffer, RunState] {
     out = Buffer.concat(parts)
     folded = null
   }
-  return [out, open]
+  return { out, open, fromStart }
 }
 
 /**
@@ -203,6 +210,8 @@ export function redactStream(forms: SearchForm[]): Transform {
   const longest = Math.max(0, ...forms.filter((f) => f.base64).map((f) => f.bytes.length))
   const runHeld = longest > 0 ? longest + RUN_HELD : 0
   let carry: Buffer | null = null
+  // The carry holds the beginning of a form (not only the end of a base64 run).
+  let carryPending = false
   // A base64 run redacted up to the end of what came so far: the next chunk's start may be its rest.
   let open: RunState = null
   return new Transform({
@@ -213,12 +222,22 @@ export function redactStream(forms: SearchForm[]): Transform {
         chunk = chunk.subarray(skip)
         if (chunk.length === 0) return cb()
       }
-      let joined: Buffer
-      ;[joined, open] = redactBytes(carry ? Buffer.concat([carry, chunk]) : chunk, forms)
-      const held = Math.max(pendingLength(joined, forms), trailingRun(joined, runHeld))
+      let r: Redacted
+      if (carry && !carryPending && chunk.length >= runHeld) {
+        // The carry is only a base64 run's end, held in case a match widens back into it: no form
+        // begins in it, so the chunk is searched alone, sparing a copy of most chunks. What it
+        // holds next is within it, as it is at least as long as the most a stream holds.
+        r = redactBytes(chunk, forms)
+        if (!r.fromStart) this.push(carry)
+      } else r = redactBytes(carry ? Buffer.concat([carry, chunk]) : chunk, forms)
+      const joined = r.out
+      open = r.open
+      const pending = pendingLength(joined, forms)
+      const held = Math.max(pending, trailingRun(joined, runHeld))
       const cut = joined.length - held
       // A copy: the held bytes are few and must not keep the whole chunk alive.
       carry = held > 0 ? Buffer.from(joined.subarray(cut)) : null
+      carryPending = pending > 0
       cb(null, cut > 0 ? joined.subarray(0, cut) : undefined)
     },
     flush(cb: TransformCallback) {

@@ -69,6 +69,21 @@ describe('gateway: base64 of the credential', () => {
     expect((await streamed([...body].map((x) => Buffer.from([x])))).out).toBe(want)
   })
 
+  it.each(CASES.filter((_, i) => i % 4 === 0))(
+    '$name: cut anywhere between chunks larger than what a stream holds, gives the same',
+    async ({ run }) => {
+      // Long chunks take the path that searches a chunk alone after holding a run's end.
+      const filler = `${'{"name":"some-repository","items":[1,2,3]},'.repeat(60)}"word`
+      const body = `${filler}","auth":"${run}","more":"${filler}`
+      const want = `${filler}","auth":"${REDACTED}","more":"${filler}`
+      const at = body.indexOf(run)
+      for (let i = at - 6; i <= at + run.length + 2; i++) {
+        const chunks = [body.slice(0, i), body.slice(i)].map((x) => Buffer.from(x))
+        expect((await streamed(chunks)).out).toBe(want)
+      }
+    },
+  )
+
   it('the stream ends inside a run that was redacted: nothing more is sent', async () => {
     const run = Buffer.from(`Bearer ${TOKEN}`).toString('base64')
     const cut = run.length - 1
