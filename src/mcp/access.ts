@@ -5,12 +5,17 @@ import { call } from '../client/client.js'
 import { endSession, type Grant, type Session } from '../client/sessions.js'
 import { redactor, secretsOf, type Redactor } from './redact.js'
 
+/** A session this server may still have to end: dropped once it is over. */
 interface Held {
   session: Session
   grant?: Grant
   redactor?: Redactor
-  ended: boolean
+  /** The broker is being asked whether it is over. */
+  checking?: boolean
 }
+
+/** Nothing is left to end of a session in these. */
+const OVER = new Set<Session['status']>(['denied', 'revoked', 'expired'])
 
 export interface Usable {
   session: Session
@@ -61,26 +66,49 @@ export function heldSessions(c: ClientConfig) {
   const held = new Map<string, Held>()
   // The agent's own key is a secret too: redacted from every output, whatever printed it.
   const own = c.token
+  const pathOf = (id: string) => `/v1/sessions/${encodeURIComponent(id)}`
 
   const keep = (session: Session, grant?: Grant) => {
-    const h = held.get(session.id) ?? { session, ended: false }
+    if (OVER.has(session.status)) return void held.delete(session.id)
+    const h = held.get(session.id) ?? { session }
     h.session = session
     if (grant) {
       h.grant = grant
       h.redactor = redactor([own, ...secretsOf(grant)])
     }
     held.set(session.id, h)
-    return h
+  }
+  const seen = (s: Session) => {
+    if (held.has(s.id)) keep(s)
+  }
+
+  /**
+   * Drops what ran out unseen, so a long-running server does not hold every session it ever had:
+   * an active one past its end (its token's, which never moves). A pending or approved one past
+   * the end last seen is asked about instead, as an approval moves that end.
+   */
+  const sweep = () => {
+    const now = Date.now()
+    for (const [id, h] of held) {
+      if (Date.parse(h.session.expires_at) > now) continue
+      if (h.session.status === 'active') held.delete(id)
+      else if (!h.checking) {
+        h.checking = true
+        call<Session>(c, 'GET', pathOf(id))
+          .then(seen, () => {}) // unknown: kept, and ended on close
+          .finally(() => (h.checking = false))
+      }
+    }
   }
 
   // One claim per session: a host sends a model's parallel tool calls at once, and a second claim
   // of the same session would be refused by the broker.
   const claiming = new Map<string, Promise<void>>()
-  const claim = (id: string, path: string) => {
+  const claim = (id: string) => {
     let p = claiming.get(id)
     if (!p) {
-      p = call<{ session: Session; grant: Grant }>(c, 'POST', `${path}/grant`)
-        .then((r) => void keep(r.session, r.grant))
+      p = call<{ session: Session; grant: Grant }>(c, 'POST', `${pathOf(id)}/grant`)
+        .then((r) => keep(r.session, r.grant))
         .finally(() => claiming.delete(id))
       claiming.set(id, p)
     }
@@ -91,9 +119,9 @@ export function heldSessions(c: ClientConfig) {
   const opening = new Set<Promise<unknown>>()
 
   return {
-    keep,
     /** Asks the broker for a session, keeping it as soon as the answer arrives (even while closing). */
     open(body: object): Promise<{ session: Session; grant?: Grant }> {
+      sweep()
       const p = call<{ session: Session; grant?: Grant }>(c, 'POST', '/v1/sessions', body).then((r) => {
         keep(r.session, r.grant)
         return r
@@ -104,14 +132,13 @@ export function heldSessions(c: ClientConfig) {
     },
     /** Claims the grant when the session is approved; refuses what cannot be used, saying why. */
     async usable(id: string): Promise<Usable> {
-      const path = `/v1/sessions/${encodeURIComponent(id)}`
-      const s = await call<Session>(c, 'GET', path)
+      const s = await call<Session>(c, 'GET', pathOf(id))
       // Only sessions this server opened or claims are held (and ended when it closes).
-      if (held.has(id)) keep(s)
+      seen(s)
       // A read that started before this server's own claim ended still says approved.
       const claimed = held.get(id)?.grant !== undefined
       if (s.status === 'approved' && !claimed) {
-        await claim(id, path)
+        await claim(id)
       } else if (s.status === 'pending_approval') {
         throw new Error(
           `session ${id} still waits for approval (${approvalsLine(s)}): call access_status with wait_seconds`,
@@ -128,33 +155,27 @@ export function heldSessions(c: ClientConfig) {
       return { session: h.session, grant: h.grant, redactor: h.redactor }
     },
     async release(id: string): Promise<Session> {
-      const r = await call<{ session: Session }>(c, 'DELETE', `/v1/sessions/${encodeURIComponent(id)}`)
-      const h = held.get(id)
-      if (h) {
-        h.session = r.session
-        h.ended = true
-        delete h.grant
-      }
+      const r = await call<{ session: Session }>(c, 'DELETE', pathOf(id))
+      held.delete(id)
       return r.session
     },
-    /** Updates what is known of a held session (a status read). */
-    seen(s: Session) {
-      if (held.has(s.id)) keep(s)
-    },
-    /** Ends every session this server opened and has not ended; returns those the broker did not end. */
+    /** Updates what is known of a held session (a status read); one that is over is dropped. */
+    seen,
+    /** Ends every session this server holds; returns those the broker did not end. */
     async endAll(): Promise<string[]> {
       // A request or a claim the broker may already have done is ended too, once it is known.
       await Promise.allSettled([...opening, ...claiming.values()])
-      const open = [...held.entries()].filter(([, h]) => !h.ended).map(([id]) => id)
+      const open = [...held.keys()]
       const ok = await Promise.all(open.map((id) => endSession(c, id)))
-      for (const id of open) held.get(id)!.ended = true
+      open.forEach((id, i) => ok[i] && held.delete(id))
       return open.filter((_, i) => !ok[i])
     },
     /** A withdrawn request: already ended. */
     ended(id: string) {
-      const h = held.get(id)
-      if (h) h.ended = true
+      held.delete(id)
     },
+    /** How many sessions are held: those this server may still have to end on close. */
+    size: () => held.size,
   }
 }
 

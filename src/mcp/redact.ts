@@ -54,7 +54,6 @@ export interface Redactor {
   redactHead(text: string, limit: number, cut: boolean): string
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** Whether `text` ends with `head`, hex digits' case free where `form` holds an escape. */
 const endsWithForm = (text: string, head: string, form: string) =>
   hasEscape(form) ? foldHex(text.slice(-head.length)) === foldHex(head) : text.endsWith(head)
@@ -69,31 +68,7 @@ const isWrapped = (lines: string[]) =>
   lines.slice(0, -1).every((l) => l.length === lines[0]?.length) &&
   (lines.at(-1)?.length ?? 0) <= (lines[0]?.length ?? 0)
 
-const isB64 = (ch: string | undefined) => ch !== undefined && /[A-Za-z0-9+/_=-]/.test(ch)
-
-/**
- * Replaces each match of an encoded secret together with the base64 run around it (what else
- * that run encodes, and its padding). Scanned by hand: a regex with unbounded runs on both sides
- * of the secret backtracks quadratically over long output.
- */
-function withBase64Runs(text: string, re: RegExp): string {
-  let out = ''
-  let from = 0
-  re.lastIndex = 0
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    let start = m.index
-    let end = m.index + m[0].length
-    // Leftwards no '=': padding only ends a run, and `NAME=<base64>` keeps its name.
-    while (start > from && text[start - 1] !== '=' && isB64(text[start - 1])) start--
-    while (isB64(text[end])) end++
-    out += text.slice(from, start) + REDACTED
-    from = end
-    re.lastIndex = end
-  }
-  return out + text.slice(from)
-}
 const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
-const alternation = (xs: string[]) => xs.map(escape).join('|')
 
 export function redactor(secrets: readonly string[]): Redactor {
   // Longest first, so a URL holding a password is replaced whole before the password inside it.
@@ -101,9 +76,9 @@ export function redactor(secrets: readonly string[]): Redactor {
   const encoded = unique(secrets.flatMap(encodedForms))
   const forms = unique([...plain, ...encoded])
   if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
-  // Found as the gateway finds them: an escape's hex digits in either case (redact.ts).
-  const plainSearch = searchForms(plain)
-  const encodedRe = encoded.length > 0 ? new RegExp(alternation(encoded), 'g') : null
+  // Found as the gateway finds them (redact.ts): an escape's hex digits in either case, and a
+  // base64 form with the whole run of base64 characters around it.
+  const search = searchForms(forms, encoded)
   const holds = (s: string) => forms.some((f) => s.includes(f))
   const redact = (text: string) => {
     const unwrapped = text.replace(WRAPPED_BASE64, (block) => {
@@ -115,7 +90,7 @@ export function redactor(secrets: readonly string[]): Redactor {
       }
       return block
     })
-    return redactText(encodedRe ? withBase64Runs(unwrapped, encodedRe) : unwrapped, plainSearch)
+    return redactText(unwrapped, search)
   }
   return {
     redact,

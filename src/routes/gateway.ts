@@ -27,7 +27,7 @@ import {
 import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
-import { credentialForms } from '../gateway/secret-forms.js'
+import { base64Forms, credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
 
 /** Upstream answers complete within this size when they start are sent whole, not streamed. */
@@ -46,7 +46,7 @@ const secretForms = new Map<string, SecretForms>()
 function secretsOf(where: string, credential: string): SecretForms {
   let s = secretForms.get(where)
   if (s?.credential !== credential) {
-    s = { credential, forms: searchForms(credentialForms(credential)) }
+    s = { credential, forms: searchForms(credentialForms(credential), base64Forms(credential)) }
     secretForms.set(where, s)
   }
   return s

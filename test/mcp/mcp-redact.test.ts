@@ -67,6 +67,12 @@ describe('redaction', () => {
       expect(r.redact(`Basic ${encoded} end`)).toBe('Basic [redacted] end')
       expect(r.redact(Buffer.from(prefix + PASSWORD).toString('base64url'))).toBe('[redacted]')
     }
+    // The run ends at its padding; a name before `=` is not part of it.
+    for (const prefix of ['', 'u', 'us']) {
+      const encoded = b64(prefix + PASSWORD)
+      expect(r.redact(`KEY=${encoded}.next`)).toBe('KEY=[redacted].next')
+      if (encoded.endsWith('=')) expect(r.redact(`${encoded}next`)).toBe('[redacted]next')
+    }
     const wrapped = b64(TOKEN.repeat(2)).replace(/(.{76})/g, '$1\n')
     expect(wrapped.split('\n').length).toBeGreaterThan(2)
     expect(r.redact(`before\n${wrapped}\nafter`)).toBe('before\n[redacted]\nafter')

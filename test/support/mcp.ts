@@ -58,6 +58,8 @@ export async function mcpBroker(
     env?: Record<string, string>
     /** server.public_url is the broker's own address (gateway URLs in grants then work). */
     publicUrlIsOwn?: boolean
+    /** An `approvals` section, e.g. { timeout: '5m', claimWindow: '2m' }. */
+    approvals?: { timeout?: string; claimWindow?: string }
   } = {},
 ) {
   const redisUrl = inject('redisUrl')
@@ -68,6 +70,7 @@ export async function mcpBroker(
   const port = await freePort()
   let yaml = testConfigYaml(prefix, keys, {
     ...(o.providers !== undefined && { providers: o.providers }),
+    ...(o.approvals !== undefined && { approvals: o.approvals }),
     port,
     signingKeyPath: signing.path,
   })
