@@ -1,6 +1,11 @@
 // The console's records and the change feed's "any session" watch, on both stores alike.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest'
+import { memoryConsoleRecords } from '../../src/store/console-records.js'
+import { redisKeys } from '../../src/store/keys.js'
+import { createRedisStore } from '../../src/store/redis.js'
 import { ANY_SESSION } from '../../src/store/types.js'
+import { deletePrefix, TestClock } from '../helper.js'
 import { localRedisKind, memoryKind, type Fixture, type Kind } from '../support/store-kinds.js'
 
 describe.each([memoryKind, localRedisKind])('$name store: console records', (kind: Kind) => {
@@ -42,6 +47,26 @@ describe.each([memoryKind, localRedisKind])('$name store: console records', (kin
     })
   })
 
+  it('ends every console session of one person at once, through another handle too', async () => {
+    const s = fx.store
+    await s.putConsoleRecord('session', 'b1', 'x', 60_000, false, 'bob')
+    await s.putConsoleRecord('session', 'b2', 'y', 60_000, false, 'bob')
+    await s.putConsoleRecord('session', 'a1', 'z', 60_000, false, 'alice')
+    // A touch keeps the session indexed; a signed-out one is not counted.
+    expect(await s.putConsoleRecord('session', 'b2', 'y2', 60_000, true, 'bob')).toBe(true)
+    await s.putConsoleRecord('session', 'b3', 'w', 60_000, false, 'bob')
+    expect(await s.takeConsoleRecord('session', 'b3', 'bob')).toBe('w')
+    const peer = await fx.peer()
+    expect(await peer.endConsoleSessions('bob')).toBe(2)
+    expect(await s.getConsoleRecord('session', 'b1')).toBeNull()
+    expect(await s.getConsoleRecord('session', 'b2')).toBeNull()
+    expect(await s.getConsoleRecord('session', 'a1')).toBe('z')
+    expect(await s.endConsoleSessions('bob')).toBe(0)
+    // A touch after the operator ended it does not bring it back.
+    expect(await s.putConsoleRecord('session', 'b1', 'x', 60_000, true, 'bob')).toBe(false)
+    expect(await s.endConsoleSessions('nobody')).toBe(0)
+  })
+
   it('a watch on ANY_SESSION hears a change to any session', async () => {
     const peer = await fx.peer()
     const { changed } = await fx.store.watchChange(ANY_SESSION, 5000)
@@ -49,5 +74,45 @@ describe.each([memoryKind, localRedisKind])('$name store: console records', (kin
     peer.publishChange('ses_anything')
     await changed
     expect(Date.now() - start).toBeLessThan(4000)
+  })
+})
+
+describe('the per-person index of console sessions stays as small as their live sessions', () => {
+  it('memory: lapsed sessions leave the index at the next write', async () => {
+    const clock = new TestClock()
+    const s = memoryConsoleRecords(clock)
+    for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 1000, false, 'bob')
+    expect(s.indexedConsoleSessions('bob')).toBe(50)
+    clock.advance(1001)
+    await s.putConsoleRecord('session', 'new', 'x', 1000, false, 'bob')
+    expect(s.indexedConsoleSessions('bob')).toBe(1)
+    await s.deleteConsoleRecord('session', 'new')
+    expect(s.indexedConsoleSessions('bob')).toBe(0)
+    expect(await s.endConsoleSessions('bob')).toBe(0)
+  })
+
+  it('redis: lapsed members are dropped at the next write, and the index expires with its last', async () => {
+    const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`
+    const s = await createRedisStore(inject('redisUrl'), prefix)
+    const index = redisKeys(prefix).consoleSessionsOf
+    try {
+      for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 40, false, 'bob')
+      await s.putConsoleRecord('session', 'kept', 'x', 60_000, false, 'alice')
+      expect(await s.redis.zcard(index('bob'))).toBe(50)
+      await vi.waitFor(async () => expect(await s.getConsoleRecord('session', 'old49')).toBeNull(), {
+        timeout: 2000,
+        interval: 10,
+      })
+      await s.putConsoleRecord('session', 'new', 'x', 60, false, 'bob')
+      expect(await s.redis.zcard(index('bob'))).toBe(1)
+      await vi.waitFor(async () => expect(await s.redis.exists(index('bob'))).toBe(0), {
+        timeout: 2000,
+        interval: 10,
+      })
+      expect(await s.redis.exists(index('alice'))).toBe(1)
+    } finally {
+      await s.close()
+      await deletePrefix(inject('redisUrl'), prefix)
+    }
   })
 })
