@@ -1,0 +1,80 @@
+// An operator signs a person out of the console everywhere (a stolen laptop, someone leaving):
+// every browser, on every broker sharing the store, at once; audited with who ended whose.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { client, testBroker, type TestBroker } from '../helper.js'
+import { consoleSignIn, HTML } from '../support/console.js'
+
+const KEY_LOGIN = { extra: 'console: { api_key_login: true }' }
+
+let t: TestBroker
+let peer: TestBroker
+beforeAll(async () => {
+  t = await testBroker({ yaml: KEY_LOGIN })
+  // A second broker on the same Redis prefix: a replica.
+  peer = await testBroker({ yaml: KEY_LOGIN, prefix: t.prefix, keys: t.keys })
+})
+afterAll(async () => {
+  await peer.close()
+  await t.close()
+})
+
+const home = async (b: TestBroker, cookie: string) =>
+  (await b.app.inject({ method: 'GET', url: '/console', headers: { ...HTML, cookie } })).statusCode
+
+describe('DELETE /v1/console-sessions/{human}', () => {
+  it('signs a person out of every browser on every broker at once, and audits who did it', async () => {
+    const laptop = await consoleSignIn(t, t.keys.bob)
+    const phone = await consoleSignIn(t, t.keys.bob)
+    const elsewhere = await consoleSignIn(peer, t.keys.bob)
+    const alice = await consoleSignIn(t, t.keys.alice)
+    for (const [b, c] of [
+      [t, laptop],
+      [t, phone],
+      [peer, elsewhere],
+    ] as const)
+      expect(await home(b, c)).toBe(200)
+
+    const r = await client(peer.app, t.keys).del('/v1/console-sessions/bob', 'ops')
+    expect(r.status).toBe(200)
+    expect(r.body).toEqual({ human: 'bob', ended: 3 })
+    // 303 to the sign-in page: the session is gone on both brokers.
+    expect(await home(t, laptop)).toBe(303)
+    expect(await home(t, phone)).toBe(303)
+    expect(await home(peer, elsewhere)).toBe(303)
+    expect(await home(peer, laptop)).toBe(303)
+    expect(await home(t, alice)).toBe(200)
+
+    const events = (await client(t.app, t.keys).get('/v1/audit?agent=ops', 'ops')).body.events as {
+      type: string
+      actor: string
+      details: Record<string, unknown>
+    }[]
+    expect(events.find((e) => e.type === 'console.sessions_ended')).toMatchObject({
+      actor: 'ops',
+      details: { human: 'bob', ended: 3, via: 'api' },
+    })
+    // Nothing left to end; bob signs in again as usual.
+    expect((await client(t.app, t.keys).del('/v1/console-sessions/bob', 'ops')).body.ended).toBe(0)
+    expect(await home(t, await consoleSignIn(t, t.keys.bob))).toBe(200)
+  })
+
+  it('is for operators only: 403 for an approver, 401 without a key', async () => {
+    const alice = await consoleSignIn(t, t.keys.alice)
+    const api = client(t.app, t.keys)
+    const r = await api.del('/v1/console-sessions/alice', 'carol')
+    expect(r.status).toBe(403)
+    expect(r.body).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/operator/) })
+    expect((await api.del('/v1/console-sessions/alice', null)).status).toBe(401)
+    expect(await home(t, alice)).toBe(200)
+  })
+
+  it('404 for a person not in the config, 400 for a name that could not be one', async () => {
+    const api = client(t.app, t.keys)
+    const r = await api.del('/v1/console-sessions/mallory', 'ops')
+    expect(r.status).toBe(404)
+    expect(r.body).toMatchObject({ error: 'not_found', message: expect.stringMatching(/no person mallory/) })
+    const bad = await api.del('/v1/console-sessions/a%20b', 'ops')
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toBe('invalid_request')
+  })
+})
