@@ -2,10 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../support/cli.js'
 import { cliBroker } from '../support/cli-env.js'
+import { KEY_LOGIN } from '../support/console.js'
 
 const fx = cliBroker('cs')
 
-beforeAll(() => fx.start({ extra: 'console: { api_key_login: true }' }), 60_000)
+beforeAll(() => fx.start(KEY_LOGIN), 60_000)
 afterAll(() => fx.stop())
 
 /** Signs in to the console with an API key as the sign-in page does; the Cookie header. */

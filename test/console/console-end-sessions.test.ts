@@ -2,9 +2,7 @@
 // every browser, on every broker sharing the store, at once; audited with who ended whose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
-import { consoleSignIn, HTML } from '../support/console.js'
-
-const KEY_LOGIN = { extra: 'console: { api_key_login: true }' }
+import { consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
 
 let t: TestBroker
 let peer: TestBroker
