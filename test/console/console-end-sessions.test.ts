@@ -2,7 +2,7 @@
 // every browser, on every broker sharing the store, at once; audited with who ended whose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
-import { consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
+import { consoleCsrf, consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
 
 let t: TestBroker
 let peer: TestBroker
@@ -74,5 +74,64 @@ describe('DELETE /v1/console-sessions/{human}', () => {
     const bad = await api.del('/v1/console-sessions/a%20b', 'ops')
     expect(bad.status).toBe(400)
     expect(bad.body.error).toBe('invalid_request')
+  })
+})
+
+describe('the console’s People page', () => {
+  it('an operator signs someone out everywhere from it, recorded via: console', async () => {
+    await client(t.app, t.keys).del('/v1/console-sessions/bob', 'ops') // what other tests left
+    const bob = [await consoleSignIn(t, t.keys.bob), await consoleSignIn(peer, t.keys.bob)]
+    const ops = await consoleSignIn(t, t.keys.ops)
+    const page = await t.app.inject({
+      method: 'GET',
+      url: '/console/people',
+      headers: { ...HTML, cookie: ops },
+    })
+    expect(page.statusCode).toBe(200)
+    expect(page.body).toContain('action="/console/people/bob/sign-out"')
+    const csrf = await consoleCsrf(t, ops)
+    const send = (human: string, form: Record<string, string>) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/console/people/${human}/sign-out`,
+        headers: { ...HTML, cookie: ops },
+        payload: form,
+      })
+    expect((await send('bob', {})).statusCode).toBe(403)
+    expect(await home(t, bob[0] as string)).toBe(200)
+    const r = await send('bob', { csrf })
+    expect(r.statusCode).toBe(303)
+    expect(r.headers.location).toBe('/console/people?done=signedout&n=2')
+    expect(await home(t, bob[0] as string)).toBe(303)
+    expect(await home(peer, bob[1] as string)).toBe(303)
+    const done = await t.app.inject({
+      method: 'GET',
+      url: r.headers.location,
+      headers: { ...HTML, cookie: ops },
+    })
+    expect(done.body).toContain('2 console sessions ended.')
+    const events = (await client(t.app, t.keys).get('/v1/audit?agent=ops', 'ops')).body.events as {
+      type: string
+      details: Record<string, unknown>
+    }[]
+    expect(events.find((e) => e.type === 'console.sessions_ended')?.details).toEqual({
+      human: 'bob',
+      ended: 2,
+      via: 'console',
+    })
+    const unknown = await send('mallory', { csrf })
+    expect(unknown.statusCode).toBe(404)
+    expect(unknown.body).toContain('there is no person mallory')
+  })
+
+  it('is for operators only', async () => {
+    const carol = await consoleSignIn(t, t.keys.carol)
+    const r = await t.app.inject({
+      method: 'GET',
+      url: '/console/people',
+      headers: { ...HTML, cookie: carol },
+    })
+    expect(r.statusCode).toBe(403)
+    expect(r.body).not.toContain('People</a>')
   })
 })
