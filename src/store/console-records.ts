@@ -40,17 +40,19 @@ return v
 `
 
 /**
- * KEYS: owner's index. ARGV: the prefix of a session's key. Deletes every indexed session and the
- * index; the number that were live. The session keys are built here, not passed: they share the
- * index's hash tag ({al}), so this stays one slot on Cluster.
+ * KEYS: owner's index, then sessions. ARGV: their ids, in the same order. Deletes those sessions
+ * and their index entries; {how many were live, how many entries are left}. The keys are passed,
+ * not built here, so the script declares every key it touches (Cluster).
  */
-const END_ALL = `
+const END_SOME = `
 local n = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  n = n + redis.call('DEL', ARGV[1] .. id)
+for i = 2, #KEYS do
+  n = n + redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[1], ARGV[i - 1])
 end
-redis.call('DEL', KEYS[1])
-return n
+local left = redis.call('ZCARD', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[1]) end
+return {n, left}
 `
 
 export function redisConsoleRecords(redis: RedisClient, k: Keys): ConsoleStore {
@@ -61,7 +63,7 @@ export function redisConsoleRecords(redis: RedisClient, k: Keys): ConsoleStore {
     kind === 'session' && owner !== undefined ? [key(kind, id), k.consoleSessionsOf(owner)] : [key(kind, id)]
   const put = defineScript<number>(redis, 'alConsolePut', PUT)
   const take = defineScript<string | null>(redis, 'alConsoleTake', TAKE)
-  const endAll = defineScript<number>(redis, 'alConsoleEndAll', END_ALL, 1)
+  const endSome = defineScript<[number, number]>(redis, 'alConsoleEndSome', END_SOME)
   return {
     putConsoleRecord: (kind, id, json, ttlMs, onlyIfExists = false, owner) =>
       guard('console write', async () => {
@@ -81,7 +83,19 @@ export function redisConsoleRecords(redis: RedisClient, k: Keys): ConsoleStore {
         await take(ks.length, ...ks, id)
       }),
     endConsoleSessions: (owner) =>
-      guard('console write', () => endAll(k.consoleSessionsOf(owner), k.consoleSession(''))),
+      guard('console write', async () => {
+        const index = k.consoleSessionsOf(owner)
+        let ended = 0
+        // Each round is atomic; a sign-in that lands between the read and the script is indexed,
+        // so the next round ends it (only such racing sign-ins make another round).
+        for (;;) {
+          const ids = await redis.zrange(index, 0, -1)
+          if (ids.length === 0) return ended
+          const [n, left] = await endSome(1 + ids.length, index, ...ids.map(k.consoleSession), ...ids)
+          ended += n
+          if (left === 0) return ended
+        }
+      }),
   }
 }
 
