@@ -1,8 +1,9 @@
 // An operator signs a person out of the console everywhere (a stolen laptop, someone leaving):
 // every browser, on every broker sharing the store, at once; audited with who ended whose.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
 import { consoleCsrf, consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
+import { redisServer } from '../support/redis-server.js'
 
 let t: TestBroker
 let peer: TestBroker
@@ -133,5 +134,36 @@ describe('the console’s People page', () => {
     })
     expect(r.statusCode).toBe(403)
     expect(r.body).not.toContain('People</a>')
+  })
+})
+
+describe('with the store down', () => {
+  it('answers 503 unavailable, never a 500, and works again once it is back', async () => {
+    const redis = await redisServer()
+    const b = await testBroker({ yaml: KEY_LOGIN, redisUrl: redis.url })
+    try {
+      const bob = await consoleSignIn(b, b.keys.bob)
+      await redis.stop()
+      const r = await client(b.app, b.keys).del('/v1/console-sessions/bob', 'ops')
+      expect(r.status).toBe(503)
+      expect(r.body).toMatchObject({ error: 'unavailable', request_id: expect.any(String) })
+      await redis.start()
+      await vi.waitFor(
+        async () => expect((await client(b.app, b.keys).get('/readyz', null)).status).toBe(200),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      )
+      // The private server keeps no data across the restart: bob's session went with it.
+      expect(await home(b, bob)).toBe(303)
+      expect((await client(b.app, b.keys).del('/v1/console-sessions/bob', 'ops')).body).toEqual({
+        human: 'bob',
+        ended: 0,
+      })
+    } finally {
+      await b.broker.close()
+      await redis.stop()
+    }
   })
 })
