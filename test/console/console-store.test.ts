@@ -1,80 +1,16 @@
-// The console's records and the change feed's "any session" watch, on both stores alike.
+// The console's records on the memory store and one Redis (test/support/console-store-suite.ts),
+// and how small each store keeps a person's index of console sessions.
 import { randomBytes } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest'
+import { describe, expect, inject, it, vi } from 'vitest'
 import { memoryConsoleRecords } from '../../src/store/console-records.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { createRedisStore } from '../../src/store/redis.js'
-import { ANY_SESSION } from '../../src/store/types.js'
 import { deletePrefix, TestClock } from '../helper.js'
-import { localRedisKind, memoryKind, type Fixture, type Kind } from '../support/store-kinds.js'
+import { consoleStoreSuite } from '../support/console-store-suite.js'
+import { localRedisKind, memoryKind, type Kind } from '../support/store-kinds.js'
 
 describe.each([memoryKind, localRedisKind])('$name store: console records', (kind: Kind) => {
-  let fx: Fixture
-  beforeEach(async () => {
-    fx = await kind.open()
-  })
-  afterEach(async () => {
-    await fx.close()
-  })
-
-  it('put, get, take once, delete; an update only over a record still there', async () => {
-    const s = fx.store
-    expect(await s.putConsoleRecord('session', 'a', '{"n":1}', 60_000)).toBe(true)
-    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":1}')
-    // Kinds are separate name spaces.
-    expect(await s.getConsoleRecord('login', 'a')).toBeNull()
-    expect(await s.putConsoleRecord('session', 'a', '{"n":2}', 60_000, true)).toBe(true)
-    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":2}')
-    await s.deleteConsoleRecord('session', 'a')
-    // A sign-out between a read and its touch wins: the touch does not bring it back.
-    expect(await s.putConsoleRecord('session', 'a', '{"n":3}', 60_000, true)).toBe(false)
-    expect(await s.getConsoleRecord('session', 'a')).toBeNull()
-
-    await s.putConsoleRecord('login', 'state', 'x', 60_000)
-    const both = await Promise.all([
-      s.takeConsoleRecord('login', 'state'),
-      s.takeConsoleRecord('login', 'state'),
-    ])
-    expect(both.sort()).toEqual([null, 'x'])
-  })
-
-  it('a record lapses after its time to live', async () => {
-    await fx.store.putConsoleRecord('session', 'short', 'x', 30)
-    await fx.expireLease('unused', 30)
-    await vi.waitFor(async () => expect(await fx.store.getConsoleRecord('session', 'short')).toBeNull(), {
-      timeout: 2000,
-      interval: 10,
-    })
-  })
-
-  it('ends every console session of one person at once, through another handle too', async () => {
-    const s = fx.store
-    await s.putConsoleRecord('session', 'b1', 'x', 60_000, false, 'bob')
-    await s.putConsoleRecord('session', 'b2', 'y', 60_000, false, 'bob')
-    await s.putConsoleRecord('session', 'a1', 'z', 60_000, false, 'alice')
-    // A touch keeps the session indexed; a signed-out one is not counted.
-    expect(await s.putConsoleRecord('session', 'b2', 'y2', 60_000, true, 'bob')).toBe(true)
-    await s.putConsoleRecord('session', 'b3', 'w', 60_000, false, 'bob')
-    expect(await s.takeConsoleRecord('session', 'b3', 'bob')).toBe('w')
-    const peer = await fx.peer()
-    expect(await peer.endConsoleSessions('bob')).toBe(2)
-    expect(await s.getConsoleRecord('session', 'b1')).toBeNull()
-    expect(await s.getConsoleRecord('session', 'b2')).toBeNull()
-    expect(await s.getConsoleRecord('session', 'a1')).toBe('z')
-    expect(await s.endConsoleSessions('bob')).toBe(0)
-    // A touch after the operator ended it does not bring it back.
-    expect(await s.putConsoleRecord('session', 'b1', 'x', 60_000, true, 'bob')).toBe(false)
-    expect(await s.endConsoleSessions('nobody')).toBe(0)
-  })
-
-  it('a watch on ANY_SESSION hears a change to any session', async () => {
-    const peer = await fx.peer()
-    const { changed } = await fx.store.watchChange(ANY_SESSION, 5000)
-    const start = Date.now()
-    peer.publishChange('ses_anything')
-    await changed
-    expect(Date.now() - start).toBeLessThan(4000)
-  })
+  consoleStoreSuite(kind)
 })
 
 describe('the per-person index of console sessions stays as small as their live sessions', () => {
