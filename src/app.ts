@@ -21,6 +21,7 @@ import gatewayRoutes from './routes/gateway.js'
 import consolePlugin from './console/plugin.js'
 import introspectRoutes from './routes/introspect.js'
 import lockRoutes from './routes/locks.js'
+import consoleSessionRoutes from './routes/console-sessions.js'
 import healthRoutes from './routes/health.js'
 import jwksRoutes from './routes/jwks.js'
 import vaultRoutes from './routes/vault.js'
@@ -134,6 +135,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(sessionRoutes)
   await app.register(introspectRoutes)
   await app.register(lockRoutes)
+  await app.register(consoleSessionRoutes)
   await app.register(auditRoutes)
   await app.register(vaultRoutes)
   await app.register(approvalRoutes)

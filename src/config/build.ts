@@ -74,6 +74,6 @@ export function build(raw: Record<string, unknown>, opts: ParseOptions, report: 
     slack: buildSlack(ctx),
     audit: buildAudit(ctx),
     rateLimits: buildRateLimits(ctx),
-    console: buildConsole(ctx),
+    console: buildConsole(ctx, server.publicUrl),
   }
 }

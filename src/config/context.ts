@@ -131,9 +131,12 @@ function parseUrl(s: string): URL | null {
 
 export const isHttpUrl = (s: string): boolean => ['http:', 'https:'].includes(parseUrl(s)?.protocol ?? '')
 
-/** OIDC keys fetched over plain http could be swapped in transit, so http only for local tests. */
-export function isIssuerUrl(s: string): boolean {
+/** An https URL, or an http one on loopback (nothing crosses a network in clear). */
+export function isHttpsOrLoopback(s: string): boolean {
   const u = parseUrl(s)
   if (u?.protocol === 'https:') return true
   return u?.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)
 }
+
+/** OIDC keys fetched over plain http could be swapped in transit, so http only for local tests. */
+export const isIssuerUrl = isHttpsOrLoopback

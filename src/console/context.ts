@@ -87,6 +87,7 @@ export function noticeText(done: string | undefined, n = 0): string | null {
     bulk: `${n} session${s} revoked.`,
     locked: `Lock created; ${n} live session${s} revoked.`,
     lifted: 'The lock was lifted.',
+    signedout: `${n} console session${s} ended.`,
   }
   return done !== undefined && Object.hasOwn(notices, done) ? (notices[done] ?? null) : null
 }

@@ -11,7 +11,7 @@ export interface Viewer {
   csrf: string
 }
 
-export type Section = 'pending' | 'sessions' | 'locks' | 'audit' | 'providers'
+export type Section = 'pending' | 'sessions' | 'locks' | 'audit' | 'providers' | 'people'
 
 export interface PageOptions {
   title: string
@@ -32,6 +32,7 @@ const NAV: { section: Section; label: string; href: string; roles: RouteRole[] }
   { section: 'locks', label: 'Locks', href: '/console/locks', roles: ['operator'] },
   { section: 'audit', label: 'Audit', href: '/console/audit', roles: ['operator'] },
   { section: 'providers', label: 'Providers', href: '/console/providers', roles: ['operator'] },
+  { section: 'people', label: 'People', href: '/console/people', roles: ['operator'] },
 ]
 
 export const csrfField = (v: Viewer): Html => html`<input type="hidden" name="csrf" value="${v.csrf}" />`

@@ -15,6 +15,7 @@ import { registerLogin } from './login.js'
 import { registerAudit } from './pages/audit.js'
 import { registerLocks } from './pages/locks.js'
 import { registerPending } from './pages/pending.js'
+import { registerPeople } from './pages/people.js'
 import { registerProviders } from './pages/providers.js'
 import { registerSessions } from './pages/sessions.js'
 import { consoleSessions, sameSecret, sessionHuman } from './sessions.js'
@@ -140,6 +141,7 @@ const consolePlugin: FastifyPluginAsyncTypebox = async (app) => {
   registerLocks(app, ctx)
   registerAudit(app, ctx)
   registerProviders(app, ctx)
+  registerPeople(app, ctx)
   registerEvents(app, ctx)
 }
 

@@ -124,6 +124,8 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
         sha256Hex(cookie),
         JSON.stringify(session),
         deadline(session) - now,
+        false,
+        human,
       )
       return { cookie, session }
     },
@@ -138,7 +140,7 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
       const now = clock.now()
       if (!s) return null
       if (deadline(s) <= now) {
-        await store.deleteConsoleRecord('session', id)
+        await store.deleteConsoleRecord('session', id, s.human)
         return null
       }
       // Written at most every tenth of the idle timeout (and never after a sign-out: onlyIfExists).
@@ -150,6 +152,7 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
           JSON.stringify(next),
           deadline(next) - now,
           true,
+          s.human,
         )
         return kept ? next : null
       }
@@ -157,13 +160,20 @@ export function consoleSessions(deps: { store: ConsoleStore; clock: Clock; confi
     },
 
     async end(cookie: string): Promise<ConsoleSession | null> {
-      return parse(await store.takeConsoleRecord('session', sha256Hex(cookie)))
+      return endHashed(sha256Hex(cookie))
     },
 
     /** Ends the session a cookie of this SHA-256 held (kept where the cookie itself is not). */
-    async endHashed(id: string): Promise<void> {
-      await store.deleteConsoleRecord('session', id)
-    },
+    endHashed,
+
+    /** Ends every console session of one person, on every replica; how many were live. */
+    endAll: (human: string): Promise<number> => store.endConsoleSessions(human),
+  }
+
+  /** The session read first, for its owner: it leaves that person's index in the same step. */
+  async function endHashed(id: string): Promise<ConsoleSession | null> {
+    const s = parse(await store.getConsoleRecord('session', id))
+    return parse(await store.takeConsoleRecord('session', id, s?.human))
   }
 }
 

@@ -45,6 +45,11 @@ export function redisKeys(prefix: string) {
     actionUsed: (id: string) => `${t}au:${id}`,
     /** STRING JSON, PX the idle timeout: a signed-in console session, under the SHA-256 of its cookie. */
     consoleSession: (digest: string) => `${t}cs:${digest}`,
+    /**
+     * ZSET cookie digest -> when that console session lapses (ms), of one person; PXAT its last
+     * member's lapse, and lapsed members are dropped at each write, so it holds only live sessions.
+     */
+    consoleSessionsOf: (human: string) => `${t}csh:${encodeURIComponent(human)}`,
     /** STRING JSON, PX 10 minutes: a console OIDC sign-in in progress, under its state; used once. */
     consoleLogin: (state: string) => `${t}cl:${state}`,
     /** Pub/sub channel announcing session changes (for `?wait=`). */

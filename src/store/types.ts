@@ -192,7 +192,11 @@ export interface ChangeFeed {
 
 export type ConsoleRecordKind = 'session' | 'login'
 
-/** The web console's own records (src/console): signed-in sessions, sign-ins in progress. */
+/**
+ * The web console's own records (src/console): signed-in sessions, sign-ins in progress. A session
+ * written with an `owner` (the person signed in) is indexed under that person, so an operator can
+ * end all of them at once; an index entry lapses with its record.
+ */
 export interface ConsoleStore {
   /**
    * Writes a record that lives `ttlMs`. With `onlyIfExists`, only over one still there (a sign-out
@@ -204,11 +208,14 @@ export interface ConsoleStore {
     json: string,
     ttlMs: number,
     onlyIfExists?: boolean,
+    owner?: string,
   ): Promise<boolean>
   getConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<string | null>
-  /** Reads and deletes in one step (a sign-in state is used once). */
-  takeConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<string | null>
-  deleteConsoleRecord(kind: ConsoleRecordKind, id: string): Promise<void>
+  /** Reads and deletes in one step (a sign-in state is used once); `owner` leaves its index too. */
+  takeConsoleRecord(kind: ConsoleRecordKind, id: string, owner?: string): Promise<string | null>
+  deleteConsoleRecord(kind: ConsoleRecordKind, id: string, owner?: string): Promise<void>
+  /** Deletes every console session indexed under `owner` in one step; how many were live. */
+  endConsoleSessions(owner: string): Promise<number>
 }
 
 export interface Store extends SessionStore, LockStore, AuditStore, LeaseStore, ChangeFeed, ConsoleStore {

@@ -5,10 +5,8 @@ import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
-import { consoleCsrf, consoleSignIn, HTML } from '../support/console.js'
+import { consoleCsrf, consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
 import { newKeys, testConfigYaml } from '../support/fixtures.js'
-
-const KEY_LOGIN = { extra: 'console: { api_key_login: true }' }
 
 let t: TestBroker
 beforeAll(async () => {
@@ -187,6 +185,7 @@ describe('a sign-in provider that misbehaves', () => {
     const issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`
     sso = await testBroker({
       yaml: {
+        publicUrl: KEY_LOGIN.publicUrl,
         extra: `console: { oidc: { issuer: "${issuer}", client_id: c, client_secret: env:CONSOLE_OIDC_SECRET } }`,
       },
       env: { CONSOLE_OIDC_SECRET: 'provider-secret-abc' },

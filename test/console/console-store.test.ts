@@ -1,53 +1,54 @@
-// The console's records and the change feed's "any session" watch, on both stores alike.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { ANY_SESSION } from '../../src/store/types.js'
-import { localRedisKind, memoryKind, type Fixture, type Kind } from '../support/store-kinds.js'
+// The console's records on the memory store and one Redis (test/support/console-store-suite.ts),
+// and how small each store keeps a person's index of console sessions.
+import { randomBytes } from 'node:crypto'
+import { describe, expect, inject, it, vi } from 'vitest'
+import { memoryConsoleRecords } from '../../src/store/console-records.js'
+import { redisKeys } from '../../src/store/keys.js'
+import { createRedisStore } from '../../src/store/redis.js'
+import { deletePrefix, TestClock } from '../helper.js'
+import { consoleStoreSuite } from '../support/console-store-suite.js'
+import { localRedisKind, memoryKind, type Kind } from '../support/store-kinds.js'
 
 describe.each([memoryKind, localRedisKind])('$name store: console records', (kind: Kind) => {
-  let fx: Fixture
-  beforeEach(async () => {
-    fx = await kind.open()
-  })
-  afterEach(async () => {
-    await fx.close()
-  })
+  consoleStoreSuite(kind)
+})
 
-  it('put, get, take once, delete; an update only over a record still there', async () => {
-    const s = fx.store
-    expect(await s.putConsoleRecord('session', 'a', '{"n":1}', 60_000)).toBe(true)
-    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":1}')
-    // Kinds are separate name spaces.
-    expect(await s.getConsoleRecord('login', 'a')).toBeNull()
-    expect(await s.putConsoleRecord('session', 'a', '{"n":2}', 60_000, true)).toBe(true)
-    expect(await s.getConsoleRecord('session', 'a')).toBe('{"n":2}')
-    await s.deleteConsoleRecord('session', 'a')
-    // A sign-out between a read and its touch wins: the touch does not bring it back.
-    expect(await s.putConsoleRecord('session', 'a', '{"n":3}', 60_000, true)).toBe(false)
-    expect(await s.getConsoleRecord('session', 'a')).toBeNull()
-
-    await s.putConsoleRecord('login', 'state', 'x', 60_000)
-    const both = await Promise.all([
-      s.takeConsoleRecord('login', 'state'),
-      s.takeConsoleRecord('login', 'state'),
-    ])
-    expect(both.sort()).toEqual([null, 'x'])
+describe('the per-person index of console sessions stays as small as their live sessions', () => {
+  it('memory: lapsed sessions leave the index at the next write', async () => {
+    const clock = new TestClock()
+    const s = memoryConsoleRecords(clock)
+    for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 1000, false, 'bob')
+    expect(s.indexedConsoleSessions('bob')).toBe(50)
+    clock.advance(1001)
+    await s.putConsoleRecord('session', 'new', 'x', 1000, false, 'bob')
+    expect(s.indexedConsoleSessions('bob')).toBe(1)
+    await s.deleteConsoleRecord('session', 'new')
+    expect(s.indexedConsoleSessions('bob')).toBe(0)
+    expect(await s.endConsoleSessions('bob')).toBe(0)
   })
 
-  it('a record lapses after its time to live', async () => {
-    await fx.store.putConsoleRecord('session', 'short', 'x', 30)
-    await fx.expireLease('unused', 30)
-    await vi.waitFor(async () => expect(await fx.store.getConsoleRecord('session', 'short')).toBeNull(), {
-      timeout: 2000,
-      interval: 10,
-    })
-  })
-
-  it('a watch on ANY_SESSION hears a change to any session', async () => {
-    const peer = await fx.peer()
-    const { changed } = await fx.store.watchChange(ANY_SESSION, 5000)
-    const start = Date.now()
-    peer.publishChange('ses_anything')
-    await changed
-    expect(Date.now() - start).toBeLessThan(4000)
+  it('redis: lapsed members are dropped at the next write, and the index expires with its last', async () => {
+    const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`
+    const s = await createRedisStore(inject('redisUrl'), prefix)
+    const index = redisKeys(prefix).consoleSessionsOf
+    try {
+      for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 40, false, 'bob')
+      await s.putConsoleRecord('session', 'kept', 'x', 60_000, false, 'alice')
+      expect(await s.redis.zcard(index('bob'))).toBe(50)
+      await vi.waitFor(async () => expect(await s.getConsoleRecord('session', 'old49')).toBeNull(), {
+        timeout: 2000,
+        interval: 10,
+      })
+      await s.putConsoleRecord('session', 'new', 'x', 60, false, 'bob')
+      expect(await s.redis.zcard(index('bob'))).toBe(1)
+      await vi.waitFor(async () => expect(await s.redis.exists(index('bob'))).toBe(0), {
+        timeout: 2000,
+        interval: 10,
+      })
+      expect(await s.redis.exists(index('alice'))).toBe(1)
+    } finally {
+      await s.close()
+      await deletePrefix(inject('redisUrl'), prefix)
+    }
   })
 })

@@ -14,13 +14,13 @@ import { escapeHtml } from '../../src/console/html.js'
 import { attemptLimiter } from '../../src/console/attempts.js'
 import { EXAMPLE, exampleLoadOptions } from '../support/example-config.js'
 import { arrives } from '../support/bounded.js'
-import { consoleCsrf, consoleSignIn, HTML } from '../support/console.js'
+import { consoleCsrf, consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
 
 let t: TestBroker
 let api: ReturnType<typeof client>
 
 beforeAll(async () => {
-  t = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
+  t = await testBroker({ yaml: KEY_LOGIN })
   api = client(t.app, t.keys)
 })
 afterAll(async () => {
@@ -301,7 +301,7 @@ describe('actions go through the API’s services, recorded via: console', () =>
 
 describe('the sessions list’s event stream', () => {
   it('says `change` as soon as a session is granted at once, without approval', async () => {
-    const b = await testBroker({ yaml: { extra: 'console: { api_key_login: true }' } })
+    const b = await testBroker({ yaml: KEY_LOGIN })
     const stop = new AbortController()
     try {
       const address = await b.app.listen({ port: 0, host: '127.0.0.1' })
@@ -338,7 +338,7 @@ describe('the sessions list’s event stream', () => {
 describe('bulk revocation: the preview lists what the revoke ends', () => {
   it('counts the same sessions, leaving out one past its deadline the sweeper has not recorded yet', async () => {
     const clock = new TestClock()
-    const b = await testBroker({ clock, yaml: { extra: 'console: { api_key_login: true }' } })
+    const b = await testBroker({ clock, yaml: KEY_LOGIN })
     try {
       const c = client(b.app, b.keys)
       const task = `EDGE-${Date.now()}`

@@ -1,6 +1,7 @@
-// Redis Cluster (three primaries): the store's and the job queue's shared suites, and two brokers
-// sharing the cluster: a token issued by one is inactive on both once either revokes it; locks, the
-// vault's key ring, the rate limit, change notifications and the Slack outbox work there too.
+// Redis Cluster (three primaries): the shared suites of the store, the console records and the job
+// queue, and two brokers sharing the cluster: a token issued by one is inactive on both once either
+// revokes it; locks, the vault's key ring, the rate limit, change notifications and the Slack outbox
+// work there too.
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSlackOutbox } from '../../src/slack/outbox.js'
@@ -9,6 +10,7 @@ import { startCluster, type RedisClusterSet } from '../support/redis-ha.js'
 import { queueSuite } from '../support/queue-suite.js'
 import { redisQueueKind } from '../support/queue-kinds.js'
 import { storeContract } from '../support/store-contract.js'
+import { consoleStoreSuite } from '../support/console-store-suite.js'
 import { redisKind } from '../support/store-kinds.js'
 import { arrives } from '../support/bounded.js'
 
@@ -22,6 +24,16 @@ afterAll(async () => {
 
 describe('cluster store contract', () => {
   storeContract(
+    redisKind(
+      'cluster',
+      () => cluster.connection(),
+      (prefix) => cluster.deletePrefix(prefix),
+    ),
+  )
+})
+
+describe('cluster console records', () => {
+  consoleStoreSuite(
     redisKind(
       'cluster',
       () => cluster.connection(),

@@ -4,6 +4,12 @@ import type { TestBroker } from '../helper.js'
 
 export const HTML = { accept: 'text/html' }
 
+/**
+ * A broker's yaml with API-key sign-in to the console. Its public URL is on loopback: with the
+ * console on, the config refuses plain http anywhere else (the cookies could not be Secure).
+ */
+export const KEY_LOGIN = { publicUrl: 'http://127.0.0.1:8080', extra: 'console: { api_key_login: true }' }
+
 /** Signs in with an API key as the sign-in page does; returns the Cookie header to send. */
 export async function consoleSignIn(broker: TestBroker, apiKey: string): Promise<string> {
   const page = await broker.app.inject({ method: 'GET', url: '/console/login', headers: HTML })

@@ -1,4 +1,5 @@
-// Operator and approver commands: sessions, revoke, lock/locks/unlock, approve/deny, audit.
+// Operator and approver commands: sessions, revoke, lock/locks/unlock, console end-sessions,
+// approve/deny, audit.
 import type { Static } from '@sinclair/typebox'
 import type { Command } from 'commander'
 import { createInterface } from 'node:readline/promises'
@@ -183,6 +184,22 @@ export function registerOperatorCommands(program: Command) {
       )
       if (g.json) return printJson(r)
       process.stdout.write(`${r.lock.id} lifted\n`)
+    })
+
+  program
+    .command('console')
+    .description('the web console (operators)')
+    .command('end-sessions <human>')
+    .description('sign a person out of the web console in every browser (a lost laptop, someone leaving)')
+    .action(async (human: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd)
+      const r = await call<{ human: string; ended: number }>(
+        await clientFor(g),
+        'DELETE',
+        `/v1/console-sessions/${encodeURIComponent(human)}`,
+      )
+      if (g.json) return printJson(r)
+      process.stdout.write(`${r.human}: ended ${r.ended} console session(s)\n`)
     })
 
   for (const decision of ['approve', 'deny'] as const) {

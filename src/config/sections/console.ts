@@ -4,7 +4,7 @@
 // secret (env:, file: or vault:) applies without a restart; env: and file: are checked at load.
 import { formatDuration } from '../../validation/duration.js'
 import { Duration, SecretRef, bool, list, opt, pattern, strict, text } from '../../validation/schema.js'
-import { isIssuerUrl, type BuildContext, type Report } from '../context.js'
+import { isHttpUrl, isHttpsOrLoopback, isIssuerUrl, type BuildContext, type Report } from '../context.js'
 import { resolveRef } from '../secrets.js'
 import type { ConsoleConfig, HumanConfig } from '../types.js'
 
@@ -31,11 +31,19 @@ export const HUMAN_CONSOLE_FIELDS = {
 const CONSOLE_DEFAULTS = { idleTimeout: '30m', absoluteTimeout: '12h', scopes: ['openid', 'email'] }
 const MAX_ABSOLUTE_MS = 7 * 86_400_000
 
-export function buildConsole(ctx: BuildContext): ConsoleConfig | null {
+/** `publicUrl`: server.public_url, what browsers use (checked here: it carries the cookies). */
+export function buildConsole(ctx: BuildContext, publicUrl: string): ConsoleConfig | null {
   if (ctx.raw['console'] === undefined) return null
   const raw = ctx.section(ConsoleSchema, 'console')
   if (!raw) return null
   const { report } = ctx
+  // A URL that is not http(s) at all is reported by the server section already.
+  if (isHttpUrl(publicUrl) && !isHttpsOrLoopback(publicUrl))
+    report(
+      'server.public_url',
+      'the console is on, so expected an https:// URL (http:// only for localhost, 127.0.0.1 or [::1]): ' +
+        'over http the session cookie cannot be Secure and API-key sign-ins would travel in clear',
+    )
   let oidc: ConsoleConfig['oidc'] = null
   if (raw.oidc) {
     const o = raw.oidc
