@@ -115,6 +115,56 @@ export function createSessionRecords(deps: {
       throw e
     }
 
+  /**
+   * The compare-and-set loop of `change` and `changeWith`: read, apply `change`, `write` the next
+   * version (from one of `verb`'s from-states); on a race read again. A write that landed with too
+   * few replica acknowledgements is announced and runs `landed` before its error goes on.
+   */
+  async function changeLoop(
+    id: string,
+    verb: Verb | readonly Verb[],
+    change: (cur: SessionRecord, now: number) => SessionRecord | null,
+    landed: ((c: Change) => Promise<void>) | undefined,
+    write: (
+      rec: SessionRecord,
+      cur: SessionRecord,
+      now: number,
+      from: SessionRecord['status'][],
+      taken: Transition,
+    ) => Promise<CasResult | WriteResult>,
+  ): Promise<Change> {
+    const verbs: readonly Verb[] = typeof verb === 'string' ? [verb] : verb
+    const from = [...new Set(verbs.flatMap(fromStates))]
+    for (let i = 0; i < CAS_ATTEMPTS; i++) {
+      const cur = await store.getSession(id)
+      if (!cur) throw err.notFound()
+      const now = clock.now()
+      const next = change(cur, now)
+      if (!next) return { rec: cur, before: cur, changed: false, locked: false, step: null }
+      const taken = stepOf(verbs, cur.status, next.status)
+      const rec = { ...next, v: cur.v + 1 }
+      const done = { rec, before: cur, changed: true, locked: false, step: taken }
+      let r: CasResult | WriteResult
+      try {
+        r = await write(rec, cur, now, from, taken)
+      } catch (e) {
+        if (e instanceof ReplicaAckError) {
+          store.publishChange(id)
+          await landed?.(done)
+        }
+        throw e
+      }
+      if (r === 'ok') {
+        store.publishChange(id)
+        return done
+      }
+      if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
+      if (r === 'missing') throw err.notFound()
+      // 'conflict' (the version moved) or 'refused' (so did the status): read again.
+    }
+    throw err.unavailable('the session is changing too fast; try again')
+  }
+
   return {
     eventOf,
 
@@ -134,55 +184,18 @@ export function createSessionRecords(deps: {
       return r as CreateResult
     },
 
-    async change(id, verb, change, opts = {}) {
-      const verbs: readonly Verb[] = typeof verb === 'string' ? [verb] : verb
-      const from = [...new Set(verbs.flatMap(fromStates))]
-      for (let i = 0; i < CAS_ATTEMPTS; i++) {
-        const cur = await store.getSession(id)
-        if (!cur) throw err.notFound()
-        const now = clock.now()
-        const next = change(cur, now)
-        if (!next) return { rec: cur, before: cur, changed: false, locked: false, step: null }
-        const taken = stepOf(verbs, cur.status, next.status)
-        const candidate = { ...next, v: cur.v + 1 }
-        const done = { rec: candidate, before: cur, changed: true, locked: false, step: taken }
-        let r: CasResult
-        try {
-          r = await store.casSession(candidate, cur.v, {
-            checkLocks: opts.checkLocks ?? false,
-            retentionMs: deps.retentionMs(),
-            now,
-            from,
-          })
-        } catch (e) {
-          if (e instanceof ReplicaAckError) {
-            store.publishChange(id)
-            await opts.landed?.(done)
-          }
-          throw e
-        }
-        if (r === 'ok') {
-          store.publishChange(id)
-          return done
-        }
-        if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
-        if (r === 'missing') throw err.notFound()
-        // 'conflict' (the version moved) or 'refused' (so did the status): read again.
-      }
-      throw err.unavailable('the session is changing too fast; try again')
-    },
+    change: (id, verb, change, opts = {}) =>
+      changeLoop(id, verb, change, opts.landed, (rec, cur, now, from) =>
+        store.casSession(rec, cur.v, {
+          checkLocks: opts.checkLocks ?? false,
+          retentionMs: deps.retentionMs(),
+          now,
+          from,
+        }),
+      ),
 
-    async changeWith(id, verb, change, event, opts) {
-      const verbs: readonly Verb[] = typeof verb === 'string' ? [verb] : verb
-      const from = [...new Set(verbs.flatMap(fromStates))]
-      for (let i = 0; i < CAS_ATTEMPTS; i++) {
-        const cur = await store.getSession(id)
-        if (!cur) throw err.notFound()
-        const next = change(cur, clock.now())
-        if (!next) return { rec: cur, before: cur, changed: false, locked: false, step: null }
-        const taken = stepOf(verbs, cur.status, next.status)
-        const rec = { ...next, v: cur.v + 1 }
-        const done = { rec, before: cur, changed: true, locked: false, step: taken }
+    changeWith: (id, verb, change, event, opts) =>
+      changeLoop(id, verb, change, opts.landed, async (rec, cur, _now, from, taken) => {
         const update = {
           rec,
           expectedV: cur.v,
@@ -191,27 +204,14 @@ export function createSessionRecords(deps: {
           ...(opts.checkLocks && { checkLocks: true }),
         }
         const type = eventOf(taken.verb, cur.status, rec.status)
-        let r: WriteResult
         try {
-          r = await audit.recordWith({ update }, { type, ...event(rec, cur) })
+          return await audit.recordWith({ update }, { type, ...event(rec, cur) })
         } catch (e) {
-          if (!(e instanceof ReplicaAckError))
-            throw err.unavailable(`the audit log cannot be written, so ${opts.nothing}: retry`, e)
-          // On the primary with its event: a change all the same.
-          store.publishChange(id)
-          await opts.landed?.(done)
-          throw e
+          // Too few replica acknowledgements: on the primary with its event, a change all the same.
+          if (e instanceof ReplicaAckError) throw e
+          throw err.unavailable(`the audit log cannot be written, so ${opts.nothing}: retry`, e)
         }
-        if (r === 'ok') {
-          store.publishChange(id)
-          return done
-        }
-        if (r === 'locked') return { rec: cur, before: cur, changed: false, locked: true, step: null }
-        if (r === 'missing') throw err.notFound()
-        // 'conflict' (the version moved) or 'refused' (so did the status): read again.
-      }
-      throw err.unavailable('the session is changing too fast; try again')
-    },
+      }),
 
     async replace(verb, next, cur, checkLocks) {
       step(verb, cur.status, next.status)
