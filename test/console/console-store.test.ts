@@ -32,12 +32,14 @@ describe('the per-person index of console sessions stays as small as their live 
     const s = await createRedisStore(inject('redisUrl'), prefix)
     const index = redisKeys(prefix).consoleSessionsOf
     try {
-      for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 40, false, 'bob')
+      // Long enough that none lapses while the 50 are written, even on a loaded machine: each
+      // write drops the lapsed ones, so a shorter life would make the count below a race.
+      for (let i = 0; i < 50; i++) await s.putConsoleRecord('session', `old${i}`, 'x', 1500, false, 'bob')
       await s.putConsoleRecord('session', 'kept', 'x', 60_000, false, 'alice')
       expect(await s.redis.zcard(index('bob'))).toBe(50)
       await vi.waitFor(async () => expect(await s.getConsoleRecord('session', 'old49')).toBeNull(), {
-        timeout: 2000,
-        interval: 10,
+        timeout: 5000,
+        interval: 20,
       })
       await s.putConsoleRecord('session', 'new', 'x', 60, false, 'bob')
       expect(await s.redis.zcard(index('bob'))).toBe(1)
