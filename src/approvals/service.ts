@@ -12,7 +12,7 @@ import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } fro
 import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
 import { isGateway } from '../../providers/gateway/provider.js'
-import { decide } from '../policy/decide.js'
+import { decide, isDestructive } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
@@ -47,7 +47,7 @@ const decideNow = (rt: Runtime, rec: SessionRecord) =>
 function whyNotGrantable(rt: Runtime, rec: SessionRecord): string | null {
   const d = decideNow(rt, rec)
   if (!d.allow) return d.reason
-  const destructive = rt.config.operationClasses.some((c) => c.name === rec.operation_class && c.destructive)
+  const destructive = isDestructive(rt.config.operationClasses, rec.operation_class)
   if (destructive && !rec.action_digest && isGateway(rt.providers.get(rec.provider)))
     return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time: this request names no action; request it again with its action`
   return null

@@ -40,6 +40,10 @@ export type Decision =
       eligibleApprovers: string[]
     }
 
+/** Whether the operation class `name` is marked `destructive: true` (an unknown class is not). */
+export const isDestructive = (classes: readonly OperationClassConfig[], name: string): boolean =>
+  classes.some((c) => c.name === name && c.destructive)
+
 /** Minimum approvals for a `destructive: true` class, whatever a rule says (docs/configuration.md). */
 export const DESTRUCTIVE_MIN_APPROVALS = 2
 
@@ -78,7 +82,7 @@ export function decide(view: PolicyView, input: DecisionInput): Decision {
   for (const rule of allows) if (rule.approvals > strictest.approvals) strictest = rule
 
   // Re-checked here, not only at config load, so a hand-built or stale config cannot weaken it.
-  const destructive = view.operationClasses.some((c) => c.name === input.operationClass && c.destructive)
+  const destructive = isDestructive(view.operationClasses, input.operationClass)
   const ruled = Math.max(0, strictest.approvals)
   const approvals = destructive ? Math.max(ruled, DESTRUCTIVE_MIN_APPROVALS) : ruled
 

@@ -29,6 +29,7 @@ import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
 import { base64Forms, credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
+import { isDestructive } from '../policy/decide.js'
 
 /** Upstream answers complete within this size when they start are sent whole, not streamed. */
 const WHOLE_BODY_BYTES = 64 * 1024
@@ -126,8 +127,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     const bound = rec.action_digest ?? null
     // A destructive class sends only the one call two people approved. A session granted before a
     // reload made its class destructive has no such call (and perhaps fewer approvals): it sends none.
-    const classes = runtime().config.operationClasses
-    if (bound === null && classes.some((c) => c.name === claims.op && c.destructive))
+    if (bound === null && isDestructive(runtime().config.operationClasses, claims.op))
       return refuse(
         err.denied(
           `operation class ${claims.op} is now destructive: a session of it sends only a call two people approved, and this one was granted without one; request a new session with its action`,

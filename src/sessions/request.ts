@@ -10,7 +10,7 @@ import { err } from '../errors.js'
 import { bindAction } from '../gateway/action.js'
 import { newSessionId } from '../ids.js'
 import type { Metrics } from '../metrics.js'
-import { decide } from '../policy/decide.js'
+import { decide, isDestructive } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionRequest as SessionRequestSchema, TtlClamped } from '../schemas/session.js'
 import type { CreateResult } from '../store/types.js'
@@ -46,9 +46,7 @@ export function createRequests(deps: RequestDeps) {
     if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
       throw err.invalid(`on_behalf_of: '${onBehalfOf}' is not a configured human`)
     }
-    const destructive = rt.config.operationClasses.some(
-      (c) => c.name === body.operation_class && c.destructive,
-    )
+    const destructive = isDestructive(rt.config.operationClasses, body.operation_class)
     const bound = bindAction(provider, body, destructive)
     const decision = decide(rt.policy, {
       agent: p.id,

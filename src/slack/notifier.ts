@@ -14,6 +14,7 @@ import { createSlackClient, SlackFailure, type SlackClient } from './client.js'
 import type { SlackMetrics } from './metrics.js'
 import type { SlackJob, SlackOutbox } from './outbox.js'
 import { escapeMrkdwn, renderRequest } from './render.js'
+import { isDestructive } from '../policy/decide.js'
 
 export interface NotifierDeps {
   outbox: SlackOutbox
@@ -84,7 +85,7 @@ export function createSlackNotifier(deps: NotifierDeps) {
   }
 
   const destructive = (rec: SessionRecord) =>
-    deps.runtime().config.operationClasses.some((c) => c.name === rec.operation_class && c.destructive)
+    isDestructive(deps.runtime().config.operationClasses, rec.operation_class)
 
   /** How long the message reference is worth keeping: as long as the record can exist. */
   const refExpiry = (rec: SessionRecord) => {
