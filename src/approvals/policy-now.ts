@@ -7,15 +7,21 @@ import type { SessionRecord } from '../domain/session.js'
 import { decide, isDestructive, type Decision } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 
-/** The policy decision in force now for a recorded request. */
-export const decideNow = (rt: Runtime, rec: SessionRecord): Decision =>
-  decide(rt.policy, {
+/**
+ * The policy decision in force now for a recorded request. Whether its approvers have a way to
+ * act (an API key, a Slack id, a console sign-in) counts only while it waits for approvals: those
+ * already given stand, and a reload that takes Slack away must not undo them.
+ */
+export function decideNow(rt: Runtime, rec: SessionRecord): Decision {
+  const { unreachable: _, ...anyReach } = rt.policy
+  return decide(rec.status === 'pending_approval' ? rt.policy : anyReach, {
     agent: rec.agent,
     environment: rec.environment,
     operationClass: rec.operation_class,
     provider: rec.provider,
     onBehalfOf: rec.on_behalf_of,
   })
+}
 
 /**
  * True when a reload made the class of `rec` destructive on a gateway, which approves such a class

@@ -345,6 +345,21 @@ describe('approvers who cannot act are not counted', () => {
   })
 })
 
+describe('approvals already given', () => {
+  it('still count at the claim when their approver has since lost every way to act', async () => {
+    const id = await api.approved({ task: { id: 'REACH-1' } })
+    await withConfig(
+      // carol keeps her Slack id, but this broker has no Slack: she could approve nothing now.
+      (y) => y.replace(/(id: carol, roles: \[approver\], slack_user_id: U0CAROL), api_key_sha256: \w+/, '$1'),
+      async () => {
+        const c = await claim(id, 'build-bot')
+        expect(c.status, JSON.stringify(c.body)).toBe(200)
+        expect(c.body.session.status).toBe('active')
+      },
+    )
+  })
+})
+
 describe('a config reload between approval and claim', () => {
   it('a claim is refused when the policy now needs more approvals than the request has', async () => {
     const r = await api.post(
