@@ -1,10 +1,10 @@
 // What the config in force says of a session recorded under an earlier one (a reload may have
-// tightened the policy since): who may still approve or deny it, and which of its approvals still
-// count. Approvals, claims and the console all ask here, through the same decide() that judges a
-// new request, so they cannot disagree.
+// tightened the policy since): who may still approve or deny it, which of its approvals still
+// count, and whether it may stand at all. Approvals, claims, the console and reloads all ask here,
+// through the same decide() that judges a new request, so they cannot disagree.
 import { isGateway } from '../../providers/gateway/provider.js'
 import type { SessionRecord } from '../domain/session.js'
-import { decide, isDestructive, type Decision } from '../policy/decide.js'
+import { decide, DESTRUCTIVE_MIN_APPROVALS, isDestructive, type Decision } from '../policy/decide.js'
 import type { Runtime } from '../runtime.js'
 
 /**
@@ -94,4 +94,35 @@ export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): st
 export function approvalsThatCount(rt: Runtime, rec: SessionRecord): number {
   const eligible = stillEligible(rec, decideNow(rt, rec))
   return rec.approvals.filter((a) => personally(rt, rec, a.by) === null && eligible.includes(a.by)).length
+}
+
+/**
+ * Why the config in force would not leave the live session `rec` standing as it is, in one plain
+ * sentence (the reason its revocation is audited with), or null. Any live session the policy now
+ * refuses; one already approved (active, or waiting to be claimed) with fewer approvals that still
+ * count than the policy now needs, since it can gain no more; a gateway session of a class now
+ * approved one call at a time that names no call. A pending request whose approvals were raised
+ * stands: it keeps collecting them.
+ */
+export function whyNotStanding(rt: Runtime, rec: SessionRecord): string | null {
+  const what = `${rec.agent} ${rec.operation_class} on ${rec.environment} with ${rec.provider}`
+  const d = decideNow(rt, rec)
+  // With no rule matching, decide's reason only repeats `what`.
+  if (!d.allow) return `the policy no longer allows ${what}${d.rule === null ? '' : ` (${d.reason})`}`
+  if (rec.status !== 'pending_approval') {
+    const counted = approvalsThatCount(rt, rec)
+    if (counted < d.approvals) {
+      const destructive = isDestructive(rt.config.operationClasses, rec.operation_class)
+      const needs =
+        destructive && d.approvals === DESTRUCTIVE_MIN_APPROVALS
+          ? `operation class ${rec.operation_class} now needs ${d.approvals} approvals (it is destructive)`
+          : `${what} now needs ${d.approvals} approval${d.approvals === 1 ? '' : 's'}`
+      const had = rec.approvals.length
+      const of = counted === had ? `${had}` : `${had}, ${counted} of them from approvers still eligible`
+      return `${needs}; this session had ${of}`
+    }
+  }
+  if (lacksAction(rt, rec))
+    return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time; this session names no action`
+  return null
 }
