@@ -1,12 +1,16 @@
 // A config reload (SIGHUP): refused when it changes a restart-only setting; otherwise the new
-// runtime is swapped in whole, and every live session that depended on an agent, provider or
-// environment the new config removed is revoked (audited with the reason, provider credentials
-// revoked through the normal path, with the removed provider kept for that until the broker stops).
+// runtime is swapped in whole, and every live session the new config no longer allows as it stands
+// is revoked (audited with the reason, provider credentials revoked through the normal path): one
+// that depended on an agent, provider or environment the new config removed (the removed provider
+// is kept for that until the broker stops), and one the tightened policy would now refuse or grant
+// only with more approvals than it had.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Provider } from '../providers/types.js'
+import { whyNotStanding } from './approvals/policy-now.js'
 import type { AuditLog } from './audit/log.js'
 import { removalReason, removedByReload, restartOnlyChanges, type Removed } from './config/reload.js'
 import type { AirlockConfig } from './config/types.js'
+import type { SessionRecord } from './domain/session.js'
 import { ConfigError } from './errors.js'
 import type { Runtime } from './runtime.js'
 import type { SessionService } from './sessions/service.js'
@@ -26,7 +30,10 @@ export function createReloader(deps: {
   const { audit, log } = deps
   /** Providers a reload removed, kept for revoking (and retrying) their sessions' credentials. */
   const retired = new Map<string, Provider>()
-  /** Removals whose revocation could not finish (the store was down): retried until it does. */
+  /**
+   * Removals whose revocation could not finish (the store was down): retried until it does, with
+   * the policy in force then judging every other live session again.
+   */
   let unfinished: Removed | null = null
   let timer: NodeJS.Timeout | null = null
   /**
@@ -44,12 +51,14 @@ export function createReloader(deps: {
         }
       : b
 
+  /** Revokes the live sessions `removed` ended or the policy in force no longer allows as they are. */
   async function revokeDependents(removed: Removed): Promise<string[]> {
-    const reason = (r: { agent: string; provider: string; environment: string }) => removalReason(removed, r)
+    const rt = deps.current()
+    const reason = (r: SessionRecord) => removalReason(removed, r) ?? whyNotStanding(rt, r)
     try {
       const ids = await deps.sessions().revokeMatching(
         'airlock',
-        (r) => reason(r) ?? 'removed from the config',
+        (r) => reason(r) ?? 'the config no longer allows it',
         (r) => reason(r) !== null,
       )
       unfinished = null
@@ -58,7 +67,7 @@ export function createReloader(deps: {
       unfinished = merge(unfinished, removed)
       log.error(
         { err: (e as Error).message },
-        'sessions depending on what the reload removed could not all be revoked; retrying',
+        'sessions the new config removed or no longer allows could not all be revoked; retrying',
       )
       timer ??= setTimeout(() => {
         timer = null
@@ -107,12 +116,11 @@ export function createReloader(deps: {
           'the config.reloaded event could not be written; the new config is in force',
         ),
       )
-    const pending = merge(unfinished, removed)
-    if (pending.agents.size + pending.providers.size + pending.environments.size > 0) {
-      const ids = await revokeDependents(pending)
-      if (ids.length > 0)
-        log.warn({ sessions: ids.length }, 'revoked the sessions that depended on what the reload removed')
-    }
+    // Every reload judges the live sessions again: any change to the policy, the classes, the
+    // humans or the agents' owners may tighten it, and one that does not revokes nothing.
+    const ids = await revokeDependents(merge(unfinished, removed))
+    if (ids.length > 0)
+      log.warn({ sessions: ids.length }, 'revoked the sessions the new config removed or no longer allows')
     for (const [name, p] of old.providers) if (retired.get(name) !== p) await p.close().catch(() => {})
   }
 

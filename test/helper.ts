@@ -68,13 +68,16 @@ export interface TestBrokerOptions extends Partial<Omit<BrokerOptions, 'config'>
   keys?: Record<PrincipalName, string>
   /** More environment variables for `env:` references (e.g. SLACK_BOT_TOKEN). */
   env?: Record<string, string>
+  /** Edits the config's YAML before it is parsed. */
+  edit?: (yaml: string) => string
 }
 
 export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker> {
   const redisUrl = o.redisUrl ?? inject('redisUrl')
   const prefix = o.prefix ?? `airlock-test:${randomBytes(6).toString('hex')}:`
   const keys = o.keys ?? newKeys()
-  const config = parseConfig(testConfigYaml(prefix, keys, o.yaml), {
+  const yaml = testConfigYaml(prefix, keys, o.yaml)
+  const config = parseConfig(o.edit ? o.edit(yaml) : yaml, {
     baseDir: process.cwd(),
     env: { ...o.env, REDIS_URL: redisUrl },
   })
@@ -82,7 +85,7 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
   const audit: string[] = []
   if (o.masterKey) config.vault = { backend: 'redis', file: null, masterKey: o.masterKey }
   const signingKey = o.masterKey ? undefined : (o.signingKey ?? (await generateSigningKey('EdDSA')))
-  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, ...rest } = o
+  const { redisUrl: _r, yaml: _y, prefix: _p, keys: _k, masterKey: _m, env: _e, edit: _d, ...rest } = o
   const { logger, allowMemoryStore, ...hooks } = rest
   const broker = await buildBroker(
     {
@@ -112,6 +115,28 @@ export async function testBroker(o: TestBrokerOptions = {}): Promise<TestBroker>
       await deletePrefix(redisUrl, prefix)
     },
   }
+}
+
+/**
+ * Another replica of `t` (its store, keys and signing key) started with the test config edited by
+ * `edit`: a broker whose config is newer than the sessions it serves, as when another replica
+ * has not reloaded yet or a reload's revocations are still being retried. `close()` leaves the
+ * store's keys to `t`.
+ */
+export async function replicaWith(
+  t: TestBroker,
+  edit: (yaml: string) => string,
+  o: TestBrokerOptions = {},
+): Promise<TestBroker> {
+  const r = await testBroker({
+    ...o,
+    edit,
+    prefix: t.prefix,
+    keys: t.keys,
+    redisUrl: t.redisUrl,
+    signingKey: t.signingKey,
+  })
+  return { ...r, close: () => r.broker.close() }
 }
 
 /** Collects every response's headers and body as sent, into `into`, for canary searches. */

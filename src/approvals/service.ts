@@ -11,8 +11,7 @@ import type { Grant } from '../domain/grant.js'
 import { effectiveStatus, toPublic, type PublicSession, type SessionRecord } from '../domain/session.js'
 import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
-import { isGateway } from '../../providers/gateway/provider.js'
-import { decide, isDestructive } from '../policy/decide.js'
+import { approvalsThatCount, decideNow, whyNotApprover, whyNotDenier, whyNotGrantable } from './policy-now.js'
 import type { Runtime } from '../runtime.js'
 import type { SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
@@ -29,72 +28,8 @@ export interface ApprovalDeps {
   log: FastifyBaseLogger
 }
 
-/** The policy decision in force now for a recorded request. */
-const decideNow = (rt: Runtime, rec: SessionRecord) =>
-  decide(rt.policy, {
-    agent: rec.agent,
-    environment: rec.environment,
-    operationClass: rec.operation_class,
-    provider: rec.provider,
-    onBehalfOf: rec.on_behalf_of,
-  })
-
-/**
- * Why the config in force would not grant `rec` as it was requested, or null: the policy refuses
- * it, or a reload made its class destructive on a gateway, which approves such a class one call
- * at a time, and the request names no call (the gateway would refuse every one of its calls).
- */
-function whyNotGrantable(rt: Runtime, rec: SessionRecord): string | null {
-  const d = decideNow(rt, rec)
-  if (!d.allow) return d.reason
-  const destructive = isDestructive(rt.config.operationClasses, rec.operation_class)
-  if (destructive && !rec.action_digest && isGateway(rt.providers.get(rec.provider)))
-    return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time: this request names no action; request it again with its action`
-  return null
-}
-
-/** Everyone who owns the request's agent: recorded at request time, and as configured now. */
-const ownersOf = (rt: Runtime, rec: SessionRecord) =>
-  new Set([...rec.owners, ...(rt.agents.get(rec.agent)?.owners ?? [])])
-
 /** The roles that may approve or deny at all (which requests: whyNotApprover, whyNotDenier). */
 export const DECIDING_ROLES: readonly RouteRole[] = ['approver', 'operator', 'admin']
-
-/** Why `human` may not approve `rec` under the current config, or null when they may. */
-export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
-  const h = rt.humans.get(human)
-  if (!h || !h.roles.includes('approver')) return `${human} does not have the approver role`
-  if (ownersOf(rt, rec).has(human))
-    return `${human} owns ${rec.agent}: an agent's owners never approve its requests`
-  if (rec.on_behalf_of === human) return `the request was made on behalf of ${human}, who cannot approve it`
-  // Eligible when the request was made, and still eligible under the config in force now.
-  const refused = whyNotGrantable(rt, rec)
-  if (refused !== null)
-    return `the policy no longer allows this request (${refused}), so it cannot be approved; deny it or let it expire`
-  const now = decideNow(rt, rec)
-  const eligible = rec.eligible_approvers.filter((id) => now.allow && now.eligibleApprovers.includes(id))
-  if (!eligible.includes(human)) {
-    return `${human} is not an eligible approver for this request (eligible: ${eligible.join(', ') || 'nobody'})`
-  }
-  return null
-}
-
-/**
- * Anyone who may approve, and the agent's owners, may deny; and when the policy no longer allows
- * the request (so nobody may approve it), the approvers it named who still hold the role, since
- * their deny only confirms the policy.
- */
-export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): string | null {
-  if (ownersOf(rt, rec).has(human)) return null
-  const why = whyNotApprover(rt, rec, human)
-  if (why === null) return null
-  const named =
-    rec.eligible_approvers.includes(human) &&
-    rec.on_behalf_of !== human &&
-    rt.humans.get(human)?.roles.includes('approver') === true
-  if (named && whyNotGrantable(rt, rec) !== null) return null
-  return `${why}; only eligible approvers and the agent's owners may deny`
-}
 
 /**
  * Whether `human`'s decision is already recorded on `rec`: an approval among its approvals, or
@@ -196,7 +131,7 @@ export function createApprovalService(deps: ApprovalDeps) {
       const decision = decideNow(rt, rec)
       if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
       // Approvals count only from people who are still eligible (a reload may have removed one).
-      const valid = rec.approvals.filter((a) => whyNotApprover(rt, rec, a.by) === null).length
+      const valid = approvalsThatCount(rt, rec)
       if (decision.approvals > valid) {
         throw err.policy(`the policy now needs ${decision.approvals} approvals; this request has ${valid}`)
       }

@@ -56,6 +56,37 @@ describe('a reload whose config.reloaded event cannot be written', () => {
       interval: 200,
     })
   }, 20_000)
+
+  it('still revokes the sessions a tightened policy refuses (retried until the store takes writes)', async () => {
+    const api = client(t.app, keys)
+    const { grant } = await api.issue('build-bot', { operation_class: 'write' })
+    const introspect = () => api.post('/v1/introspect', 'internal-api', { token: grant.token })
+    expect((await introspect()).body.active).toBe(true)
+
+    const logged = t.logs.lines.length
+    await admin.config('SET', 'min-replicas-to-write', '1')
+    // build-bot may no longer write in staging.
+    const tightened = testConfigYaml(t.prefix, keys).replace(
+      'environments: [staging]\n    operation_classes: [read, write]',
+      'environments: [staging]\n    operation_classes: [read]',
+    )
+    await t.broker.reload(parseConfig(tightened, { baseDir: '.', env: { REDIS_URL: redis.url } }))
+    const since = t.logs.lines.slice(logged)
+    expect(since.some((l) => l.includes('could not all be revoked; retrying'))).toBe(true)
+    expect((await introspect()).body.active).toBe(true)
+
+    await admin.config('SET', 'min-replicas-to-write', '0')
+    await vi.waitFor(async () => expect((await introspect()).body).toEqual({ active: false }), {
+      timeout: 12_000,
+      interval: 200,
+    })
+    const revoked = t.audit
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .filter((e) => e.type === 'session.revoked')
+    expect(revoked.at(-1)?.details.reason).toBe(
+      'the policy no longer allows build-bot write on staging with internal-api',
+    )
+  }, 20_000)
 })
 
 /** A TCP server that takes connections and never answers, until release() closes them. */

@@ -3,7 +3,7 @@
 // needs, and people are told plainly when the policy itself no longer allows it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
-import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
+import { client, replicaWith, sessionBody, testBroker, type TestBroker } from '../helper.js'
 import { testConfigYaml } from '../support/fixtures.js'
 
 let t: TestBroker
@@ -70,7 +70,7 @@ describe('a reload while a request waits for approvals', () => {
     ])
   })
 
-  it('a policy that no longer allows the request says so to approvers; they may still deny it', async () => {
+  it('a replica whose policy no longer allows the request says so to approvers; they may still deny it', async () => {
     const sid = await prodRead('REFUSED-1')
     const refusal = `  - description: nobody reads prod this week
     effect: deny
@@ -79,20 +79,23 @@ describe('a reload while a request waits for approvals', () => {
     operation_classes: [read]
     providers: ["*"]
 audit:`
-    await withConfig(
-      (y) => y.replace('audit:', refusal),
-      async () => {
-        const a = await approve(sid, 'alice')
-        expect(a.status).toBe(403)
-        expect(a.body).toMatchObject({
-          error: 'forbidden',
-          message:
-            'the policy no longer allows this request (denied by policy "nobody reads prod this week"), so it cannot be approved; deny it or let it expire',
-        })
-        const d = await approve(sid, 'carol', 'deny')
-        expect(d.status).toBe(200)
-        expect(d.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
-      },
-    )
+    // A reload here would end the request; a replica whose config is newer than the request
+    // (one that has not reloaded everywhere yet) must refuse it on its own.
+    const replica = await replicaWith(t, (y) => y.replace('audit:', refusal))
+    const on = client(replica.app, replica.keys)
+    try {
+      const a = await on.post(`/v1/sessions/${sid}/approvals`, 'alice', { decision: 'approve' })
+      expect(a.status).toBe(403)
+      expect(a.body).toMatchObject({
+        error: 'forbidden',
+        message:
+          'the policy no longer allows this request (denied by policy "nobody reads prod this week"), so it cannot be approved; deny it or let it expire',
+      })
+      const d = await on.post(`/v1/sessions/${sid}/approvals`, 'carol', { decision: 'deny' })
+      expect(d.status).toBe(200)
+      expect(d.body.session).toMatchObject({ status: 'denied', denied_by: 'carol' })
+    } finally {
+      await replica.close()
+    }
   })
 })

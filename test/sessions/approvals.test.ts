@@ -3,7 +3,7 @@
 // with one audit trail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Hex } from '../../src/auth/apikeys.js'
-import { client, sessionBody, testBroker, TestClock, type TestBroker } from '../helper.js'
+import { client, replicaWith, sessionBody, testBroker, TestClock, type TestBroker } from '../helper.js'
 import { arrives } from '../support/bounded.js'
 
 const DAVE = 'ak_dave_not-listed-by-the-destructive-rule'
@@ -319,6 +319,20 @@ async function withConfig(edit: (yaml: string) => string, fn: () => Promise<void
   }
 }
 
+/**
+ * Runs `fn` against a replica started with the test config edited by `edit`: a reload here would
+ * revoke what the edit no longer allows, but a replica whose config is newer than a request (one
+ * not reloaded everywhere yet) must refuse it on its own.
+ */
+async function withReplica(edit: (yaml: string) => string, fn: (on: typeof api) => Promise<void>) {
+  const r = await replicaWith(t, edit, { yaml, clock })
+  try {
+    await fn(client(r.app, r.keys))
+  } finally {
+    await r.close()
+  }
+}
+
 describe('approvers who cannot act are not counted', () => {
   it('a request that nobody could approve is refused at once, naming who lacks a way to approve', async () => {
     await withConfig(
@@ -345,7 +359,22 @@ describe('approvers who cannot act are not counted', () => {
   })
 })
 
-describe('a config reload between approval and claim', () => {
+describe('approvals already given', () => {
+  it('still count at the claim when their approver has since lost every way to act', async () => {
+    const id = await api.approved({ task: { id: 'REACH-1' } })
+    await withConfig(
+      // carol keeps her Slack id, but this broker has no Slack: she could approve nothing now.
+      (y) => y.replace(/(id: carol, roles: \[approver\], slack_user_id: U0CAROL), api_key_sha256: \w+/, '$1'),
+      async () => {
+        const c = await claim(id, 'build-bot')
+        expect(c.status, JSON.stringify(c.body)).toBe(200)
+        expect(c.body.session.status).toBe('active')
+      },
+    )
+  })
+})
+
+describe('a newer config between approval and claim', () => {
   it('a claim is refused when the policy now needs more approvals than the request has', async () => {
     const r = await api.post(
       '/v1/sessions',
@@ -354,14 +383,14 @@ describe('a config reload between approval and claim', () => {
     )
     expect(r.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 1 })
     expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
-    await withConfig(
+    await withReplica(
       (y) =>
         y.replace(
           'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
           'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
         ),
-      async () => {
-        const c = await claim(r.body.session.id, 'other-bot')
+      async (on) => {
+        const c = await on.post(`/v1/sessions/${r.body.session.id}/grant`, 'other-bot')
         expect(c.status).toBe(403)
         expect(c.body).toMatchObject({
           error: 'policy_denied',
@@ -384,20 +413,20 @@ describe('owners and eligibility', () => {
     expect(deny.body.session).toMatchObject({ status: 'denied', denied_by: 'ops' })
   })
 
-  it('a claim counts only approvals from people still eligible after a reload', async () => {
+  it('a claim counts only approvals from people still eligible under a newer config', async () => {
     const r = await api.post(
       '/v1/sessions',
       'other-bot',
       sessionBody({ environment: 'prod', task: { id: 'RELOAD-2' } }),
     )
     expect((await approve(r.body.session.id, 'alice')).body.session.status).toBe('approved')
-    await withConfig(
+    await withReplica(
       (y) =>
         y
           .replace('{ id: alice, roles: [approver]', '{ id: alice, roles: []')
           .replace(/approvers: \[alice, bob, carol\]/, 'approvers: [bob, carol]'),
-      async () => {
-        const c = await claim(r.body.session.id, 'other-bot')
+      async (on) => {
+        const c = await on.post(`/v1/sessions/${r.body.session.id}/grant`, 'other-bot')
         expect(c.status).toBe(403)
         expect(c.body).toMatchObject({
           error: 'policy_denied',

@@ -1,6 +1,6 @@
 // Pieces of the session pages: a session's facts (agent-written text always as inert text), who
 // may still approve, and the decision form.
-import { whyNotApprover, whyNotDenier } from '../../approvals/service.js'
+import { whyNotApprover, whyNotDenier } from '../../approvals/policy-now.js'
 import type { Runtime } from '../../runtime.js'
 import type { PublicSession, SessionRecord } from '../../domain/index.js'
 import { html, type Html } from '../html.js'
