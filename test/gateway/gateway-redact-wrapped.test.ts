@@ -67,8 +67,6 @@ const STYLES: { name: string; block: (file: string) => string; left: string; rig
     left: '-----BEGIN PRIVATE DATA-----\n',
     right: '\n-----END PRIVATE DATA-----\n',
   },
-  { name: 'LF every 61', block: (f) => wrap(b64(f), 61, '\n'), left: 'key: ', right: '' },
-  { name: 'CRLF every 75', block: (f) => wrap(b64(f), 75, '\r\n'), left: '<v>', right: '</v>' },
   { name: 'JSON \\r\\n every 76', block: (f) => wrap(b64(f), 76, '\\r\\n'), left: '{"data":"', right: '"}' },
   {
     name: 'JSON \\n every 64, base64url',
@@ -81,7 +79,7 @@ const STYLES: { name: string; block: (file: string) => string; left: string; rig
 describe('gateway: base64 of the credential wrapped over lines', () => {
   it.each(OFFSETS)('GitHub contents, the token %i bytes into the file: the whole content goes', (before) => {
     const body = github(fileWith(before))
-    expect(b64(fileWith(before)).length).toBeGreaterThan(120) // three lines or more
+    expect(b64(fileWith(before)).length).toBeGreaterThan(60) // two lines or more
     expect(redactBuffer(Buffer.from(body), FORMS).toString()).toBe(githubRedacted)
     expect(redactText(body, FORMS)).toBe(githubRedacted)
   })
@@ -106,6 +104,33 @@ describe('gateway: base64 of the credential wrapped over lines', () => {
           const want = `${left}${REDACTED}${right}`
           expect(redactBuffer(Buffer.from(body), FORMS).toString()).toBe(want)
           expect(redactText(body, FORMS)).toBe(want)
+        }
+      }
+    },
+  )
+
+  // At a width no encoder uses, a form within one line does not show that the lines around it are
+  // one block (two values of one length on two lines are not): its line goes, a break in it shows
+  // the block's width and the block goes.
+  it.each([
+    { name: 'LF every 61', block: (f: string) => wrap(b64(f), 61, '\n'), left: 'key: ', right: '' },
+    { name: 'CRLF every 75', block: (f: string) => wrap(b64(f), 75, '\r\n'), left: '<v>', right: '</v>' },
+  ])(
+    '$name: the token at every offset: no form is left, streamed as whole',
+    async ({ block, left, right }) => {
+      for (const before of [0, 1, 2, 7, 30, 44, 45, 46, 47]) {
+        for (const after of ['', 'z', '\nmore=settings\n', 'a'.repeat(120)]) {
+          const text = block(fileWith(before, after))
+          const body = `${left}${text}${right}`
+          const out = redactBuffer(Buffer.from(body), FORMS).toString()
+          noForm(out)
+          expect(out.startsWith(left) && out.endsWith(right) && out.includes(REDACTED)).toBe(true)
+          expect(redactText(body, FORMS)).toBe(out)
+          const lines = text.split(/\r?\n/)
+          const crossed = !lines.some((l) => base64Forms(TOKEN).some((f) => l.includes(f)))
+          if (crossed) expect(out).toBe(`${left}${REDACTED}${right}`)
+          const at = left.length + Math.floor(text.length / 2)
+          expect(await streamed([Buffer.from(body.slice(0, at)), Buffer.from(body.slice(at))])).toBe(out)
         }
       }
     },
