@@ -13,15 +13,13 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { foldHex, hasEscape } from './secret-forms.js'
 import {
-  bufferSource,
   isB64,
   lineRun,
+  mayWrap,
   runOn,
-  textSource,
   trailingRun,
   wrappedBlocks,
   type RunState,
-  type Source,
 } from './wrapped-base64.js'
 
 export const REDACTED = '[redacted]'
@@ -87,16 +85,26 @@ function wrappedForms(forms: SearchForm[]) {
   return w.forms.length > 0 ? w : null
 }
 
-/** The wrapped blocks holding a base64 form, each replaced with MARK (null when there is none). */
-function redactWrapped(src: Source, forms: SearchForm[], final: boolean) {
+/**
+ * The wrapped blocks holding a base64 form, to be replaced with MARK (null when there is none).
+ * A string is searched as its UTF-16 code units' low bytes: the same positions, and base64 and
+ * breaks are ASCII (a character past U+00FF only ever joins a run next to a form).
+ */
+function redactWrapped(src: Buffer | string, forms: SearchForm[], final: boolean) {
   const w = wrappedForms(forms)
-  const found = w ? wrappedBlocks(src, w.forms, w.min, final) : null
-  return found && found.ranges.length > 0 ? found : null
+  if (!w || !mayWrap(src)) return null
+  const found = wrappedBlocks(
+    typeof src === 'string' ? Buffer.from(src, 'latin1') : src,
+    w.forms,
+    w.min,
+    final,
+  )
+  return found.ranges.length > 0 ? found : null
 }
 
 /** A base64 match's run from `end` on (its line from `start`), over any lines it is wrapped on. */
-const plainRun = (src: Source, start: number, end: number, final: boolean) =>
-  runOn(src, end, lineRun(end - start, null), final)
+const plainRun = (src: Buffer | string, start: number, end: number, final: boolean) =>
+  runOn(typeof src === 'string' ? Buffer.from(src, 'latin1') : src, end, lineRun(end - start, null), final)
 
 interface Redacted {
   out: Buffer
@@ -112,7 +120,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted
   let folded: Buffer | null = null
   let open: RunState | null = null
   let fromStart = false
-  const wrapped = redactWrapped(bufferSource(buf), forms, final)
+  const wrapped = redactWrapped(buf, forms, final)
   if (wrapped) {
     const parts: Buffer[] = []
     let from = 0
@@ -138,7 +146,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted
       let end = at + f.bytes.length
       if (f.base64) {
         start = runStart(code, at, from)
-        const run = plainRun(bufferSource(src), start, end, final)
+        const run = plainRun(src, start, end, final)
         end = run.end
         // Only a run that reaches the end is open; one that ends before leaves the state alone.
         if (run.open) open = run.open
@@ -183,7 +191,7 @@ export function pendingLength(buf: Buffer, forms: SearchForm[]): number {
 
 export function redactText(text: string, forms: SearchForm[]): string {
   let out = text
-  const wrapped = redactWrapped(textSource(text), forms, true)
+  const wrapped = redactWrapped(text, forms, true)
   if (wrapped) {
     let next = ''
     let from = 0
@@ -207,7 +215,7 @@ export function redactText(text: string, forms: SearchForm[]): string {
       let end = at + f.text.length
       if (f.base64) {
         start = runStart(code, at, from)
-        end = plainRun(textSource(src), start, end, true).end
+        end = plainRun(src, start, end, true).end
       }
       next += src.slice(from, start) + REDACTED
       from = end
@@ -242,7 +250,7 @@ export function redactStream(forms: SearchForm[]): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       if (open !== null) {
-        const run = runOn(bufferSource(chunk), 0, open, false)
+        const run = runOn(chunk, 0, open, false)
         open = run.open
         if (open) return cb()
         // Bytes held as the run's next line that turned out not to be: sent, after a search.
@@ -261,7 +269,7 @@ export function redactStream(forms: SearchForm[]): Transform {
       const joined = r.out
       open = r.open
       const pending = pendingLength(joined, forms)
-      const run = trailingRun(bufferSource(joined), runHeld)
+      const run = trailingRun(joined, runHeld)
       const held = Math.max(pending, run)
       const cut = joined.length - held
       // A copy: the held bytes are few and must not keep the whole chunk alive.
@@ -273,7 +281,7 @@ export function redactStream(forms: SearchForm[]): Transform {
     flush(cb: TransformCallback) {
       // What is held is a form's beginning or a run's end, never a whole form: it goes out as it is,
       // and so do bytes held as an open run's next line when they cannot be one.
-      const restore = open ? runOn(bufferSource(Buffer.alloc(0)), 0, open, true).restore : null
+      const restore = open ? runOn(Buffer.alloc(0), 0, open, true).restore : null
       const tail = Buffer.concat([carry ?? Buffer.alloc(0), restore ?? Buffer.alloc(0)])
       cb(null, tail.length > 0 ? tail : undefined)
     },

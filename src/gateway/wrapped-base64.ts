@@ -8,7 +8,7 @@
 // as a line of base64 does, and stays.
 
 /** The characters of both base64 alphabets, padding aside. */
-const B64 = new Uint8Array(128)
+const B64 = new Uint8Array(256)
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_') B64[c.charCodeAt(0)] = 1
 export const isB64 = (c: number) => B64[c] === 1
 const PAD = 0x3d
@@ -27,38 +27,24 @@ const ENDS_LINE = new Set([PAD, LF, CR, BS, 0x22, 0x27, 0x3c, 0x60])
 /** A line longer than this is not taken as a line of a wrapped block (and bounds what a stream holds). */
 export const LINE_MAX = 1024
 
-/** Text searched by position: a buffer's bytes, or a string's UTF-16 code units. */
-export interface Source {
-  size: number
-  code(i: number): number
-  find(s: string, from: number): number
-  /** Copies [start, end), base64 characters only, into `to` at `at`. */
-  copy(to: Buffer, at: number, start: number, end: number): void
-}
+/** The JSON escape `\n`, as searched for. */
+const ESCAPED_LF = Buffer.from('\\n')
 
-export const bufferSource = (b: Buffer): Source => ({
-  size: b.length,
-  code: (i) => b[i] as number,
-  find: (s, from) => b.indexOf(s, from, 'latin1'),
-  copy: (to, at, start, end) => void b.copy(to, at, start, end),
-})
-
-export const textSource = (t: string): Source => ({
-  size: t.length,
-  code: (i) => t.charCodeAt(i),
-  find: (s, from) => t.indexOf(s, from),
-  copy: (to, at, start, end) => void to.write(t.slice(start, end), at, 'latin1'),
-})
+/** Whether `src` has a line break at all: most answers have none, and are not searched further. */
+export const mayWrap = (src: Buffer | string): boolean =>
+  typeof src === 'string'
+    ? src.includes('\n') || src.includes('\\n')
+    : src.indexOf(LF) >= 0 || src.indexOf(ESCAPED_LF) >= 0
 
 /** The length of the break that starts at `at`, 0 if none. */
-function breakAt(src: Source, at: number): number {
-  const c = src.code(at)
+function breakAt(src: Buffer, at: number): number {
+  const c = src[at] as number
   if (c === LF) return 1
-  if (c === CR) return src.code(at + 1) === LF ? 2 : 0
+  if (c === CR) return (src[at + 1] as number) === LF ? 2 : 0
   if (c !== BS) return 0
-  const n = src.code(at + 1)
+  const n = src[at + 1] as number
   if (n === 0x6e) return 2
-  return n === 0x72 && src.code(at + 2) === BS && src.code(at + 3) === 0x6e ? 4 : 0
+  return n === 0x72 && (src[at + 2] as number) === BS && (src[at + 3] as number) === 0x6e ? 4 : 0
 }
 
 /**
@@ -104,7 +90,7 @@ export interface RunEnd {
  * that is as wide as the lines before it (or, after the block's last, ends as a last line does).
  * `final`: the text's end is the end of everything, not of a chunk.
  */
-export function runOn(src: Source, at: number, st: RunState, final: boolean): RunEnd {
+export function runOn(src: Buffer, at: number, st: RunState, final: boolean): RunEnd {
   const s = { ...st, held: [...st.held] }
   let heldHere = 0
   const done = (end: number): RunEnd => ({ end, open: null, restore: null })
@@ -122,8 +108,8 @@ export function runOn(src: Source, at: number, st: RunState, final: boolean): Ru
     s.next = -1
     heldHere = 0
   }
-  while (at < src.size) {
-    const c = src.code(at)
+  while (at < src.length) {
+    const c = src[at] as number
     if (s.held.length === 0) {
       if (s.pad > 0) return done(c === PAD && s.pad === 1 ? at + 1 : at)
       if (isB64(c)) s.line++
@@ -162,37 +148,37 @@ export function runOn(src: Source, at: number, st: RunState, final: boolean): Ru
  * `max`) with the breaks between them, and a break not yet whole at the very end. At most
  * `2 * max` bytes, which holds `max` characters on lines of 4 or more.
  */
-export function trailingRun(src: Source, max: number): number {
-  let at = src.size
+export function trailingRun(src: Buffer, max: number): number {
+  let at = src.length
   let chars = 0
   // A break's beginning at the very end (CR, `\`, `\r`, `\r\`) after a base64 character.
   for (let k = Math.min(3, at - 1); k > 0; k--) {
     let text = ''
-    for (let i = at - k; i < at; i++) text += String.fromCharCode(src.code(i))
-    if (PREFIX.get(text) === false && isB64(src.code(at - k - 1))) {
+    for (let i = at - k; i < at; i++) text += String.fromCharCode(src[i] as number)
+    if (PREFIX.get(text) === false && isB64(src[at - k - 1] as number)) {
       at -= k
       break
     }
   }
-  while (at > 0 && chars < max && src.size - at < 2 * max) {
+  while (at > 0 && chars < max && src.length - at < 2 * max) {
     const brk = breakBefore(src, at)
     if (brk > 0) {
-      if (at - brk === 0 || !isB64(src.code(at - brk - 1))) break
+      if (at - brk === 0 || !isB64(src[at - brk - 1] as number)) break
       at -= brk
-    } else if (isB64(src.code(at - 1))) {
+    } else if (isB64(src[at - 1] as number)) {
       at--
       chars++
     } else break
   }
-  return src.size - at
+  return src.length - at
 }
 
 /** The length of the break that ends right before `at`, 0 if none. */
-function breakBefore(src: Source, at: number): number {
-  const c = src.code(at - 1)
-  if (c === LF) return at >= 2 && src.code(at - 2) === CR ? 2 : 1
-  if (c !== 0x6e || at < 2 || src.code(at - 2) !== BS) return 0
-  return at >= 4 && src.code(at - 3) === 0x72 && src.code(at - 4) === BS ? 4 : 2
+function breakBefore(src: Buffer, at: number): number {
+  const c = src[at - 1] as number
+  if (c === LF) return at >= 2 && (src[at - 2] as number) === CR ? 2 : 1
+  if (c !== 0x6e || at < 2 || (src[at - 2] as number) !== BS) return 0
+  return at >= 4 && (src[at - 3] as number) === 0x72 && (src[at - 4] as number) === BS ? 4 : 2
 }
 
 /** A run of base64 lines joined by breaks: where each line starts and ends. */
@@ -203,45 +189,64 @@ interface Chain {
 }
 
 /** The base64 character right before a break starting at `at`, and right after it. */
-function joins(src: Source, at: number): number {
-  const len = at > 0 && isB64(src.code(at - 1)) ? breakAt(src, at) : 0
-  return len > 0 && at + len < src.size && isB64(src.code(at + len)) ? len : 0
+function joins(src: Buffer, at: number): number {
+  const len = at > 0 && isB64(src[at - 1] as number) ? breakAt(src, at) : 0
+  return len > 0 && at + len < src.length && isB64(src[at + len] as number) ? len : 0
 }
 
 /** Where the break holding the LF or `\n` escape found at `hit` starts. */
-function breakStart(src: Source, hit: number): number {
-  if (src.code(hit) === LF) return hit > 0 && src.code(hit - 1) === CR ? hit - 1 : hit
-  return hit >= 2 && src.code(hit - 1) === 0x72 && src.code(hit - 2) === BS ? hit - 2 : hit
+function breakStart(src: Buffer, hit: number): number {
+  if ((src[hit] as number) === LF) return hit > 0 && (src[hit - 1] as number) === CR ? hit - 1 : hit
+  return hit >= 2 && (src[hit - 1] as number) === 0x72 && (src[hit - 2] as number) === BS ? hit - 2 : hit
+}
+
+/** A chain's characters and end, from its first line at [start, at); its lines put in `into`. */
+function walk(src: Buffer, start: number, at: number, into: Chain | null): [number, number] {
+  let chars = at - start
+  let end = at
+  into?.starts.push(start)
+  into?.ends.push(at)
+  for (let len = joins(src, end); len > 0; len = joins(src, end)) {
+    let e = end + len
+    while (e < src.length && isB64(src[e] as number)) e++
+    into?.starts.push(end + len)
+    into?.ends.push(e)
+    chars += e - end - len
+    end = e
+  }
+  return [chars, end]
 }
 
 /** The chains of `src` of at least `min` characters. Only LFs and `\n` escapes are looked at. */
-function chains(src: Source, min: number): Chain[] {
+function chains(src: Buffer, min: number): Chain[] {
   const out: Chain[] = []
-  let lf = src.find('\n', 0)
-  let esc = src.find('\\n', 0)
+  // A `\n` escape is found by its backslash: a byte is searched for far faster than two.
+  const escape = (from: number) => {
+    let at = src.indexOf(BS, from)
+    while (at >= 0 && src[at + 1] !== 0x6e) at = src.indexOf(BS, at + 1)
+    return at
+  }
+  let lf = src.indexOf(LF)
+  let esc = escape(0)
   let floor = 0
   while (lf >= 0 || esc >= 0) {
     const hit = lf < 0 ? esc : esc < 0 ? lf : Math.min(lf, esc)
     const at = breakStart(src, hit)
     if (at >= floor && joins(src, at) > 0) {
       let start = at
-      while (start > floor && isB64(src.code(start - 1))) start--
-      const c: Chain = { starts: [start], ends: [at], chars: at - start }
-      let end = at
-      for (let len = joins(src, end); len > 0; len = joins(src, end)) {
-        let e = end + len
-        c.starts.push(e)
-        while (e < src.size && isB64(src.code(e))) e++
-        c.ends.push(e)
-        c.chars += e - end - len
-        end = e
+      while (start > floor && isB64(src[start - 1] as number)) start--
+      // Lines are recorded only for a chain long enough to hold a form (text's `one\nline` is not).
+      const [chars, end] = walk(src, start, at, null)
+      if (chars >= min) {
+        const c: Chain = { starts: [], ends: [], chars }
+        walk(src, start, at, c)
+        out.push(c)
       }
-      if (c.chars >= min) out.push(c)
       floor = end
     }
     const from = Math.max(hit + 1, floor)
-    if (lf >= 0 && lf < from) lf = src.find('\n', from)
-    if (esc >= 0 && esc < from) esc = src.find('\\n', from)
+    if (lf >= 0 && lf < from) lf = src.indexOf(LF, from)
+    if (esc >= 0 && esc < from) esc = escape(from)
   }
   return out
 }
@@ -254,7 +259,7 @@ export interface Wrapped {
 }
 
 /** The wrapped blocks of `src` that hold one of `forms` (base64 forms, the shortest `min` long). */
-export function wrappedBlocks(src: Source, forms: Buffer[], min: number, final: boolean): Wrapped {
+export function wrappedBlocks(src: Buffer, forms: Buffer[], min: number, final: boolean): Wrapped {
   const ranges: [number, number][] = []
   let open: RunState | null = null
   for (const c of chains(src, min)) {
@@ -265,7 +270,7 @@ export function wrappedBlocks(src: Source, forms: Buffer[], min: number, final: 
     const text = Buffer.allocUnsafe(c.chars)
     for (let k = 0, o = 0; k < n; o += len(k), k++) {
       offs.push(o)
-      src.copy(text, o, c.starts[k] as number, c.ends[k] as number)
+      src.copy(text, o, c.starts[k], c.ends[k])
     }
     const lineOf = (o: number) => {
       let [lo, hi] = [0, n - 1]
