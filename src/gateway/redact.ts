@@ -12,15 +12,8 @@
 // wrapped over lines is searched with its breaks taken out, and widened to its block (wrapped-base64.ts).
 import { Transform, type TransformCallback } from 'node:stream'
 import { foldHex, hasEscape } from './secret-forms.js'
-import {
-  isB64,
-  lineRun,
-  mayWrap,
-  runOn,
-  trailingRun,
-  wrappedBlocks,
-  type RunState,
-} from './wrapped-base64.js'
+import { isB64, lineRun, runOn, trailingRun, type RunState } from './base64-run.js'
+import { mayWrap, wrappedBlocks } from './wrapped-base64.js'
 
 export const REDACTED = '[redacted]'
 const MARK = Buffer.from(REDACTED)
@@ -74,31 +67,17 @@ export function redactBuffer(buf: Buffer, forms: SearchForm[]): Buffer {
   return redactBytes(buf, forms, true).out
 }
 
-/** The base64 forms, and the shortest one's length: what wrapped base64 is searched for. */
-const base64Of = new WeakMap<SearchForm[], { forms: Buffer[]; min: number }>()
-function wrappedForms(forms: SearchForm[]) {
-  let w = base64Of.get(forms)
-  if (!w) {
-    const b64 = forms.filter((f) => f.base64).map((f) => f.bytes)
-    base64Of.set(forms, (w = { forms: b64, min: Math.min(...b64.map((b) => b.length)) }))
-  }
-  return w.forms.length > 0 ? w : null
-}
-
 /**
  * The wrapped blocks holding a base64 form, to be replaced with MARK (null when there is none).
  * A string is searched as its UTF-16 code units' low bytes: the same positions, and base64 and
  * breaks are ASCII (a character past U+00FF only ever joins a run next to a form).
  */
 function redactWrapped(src: Buffer | string, forms: SearchForm[], final: boolean) {
-  const w = wrappedForms(forms)
-  if (!w || !mayWrap(src)) return null
-  const found = wrappedBlocks(
-    typeof src === 'string' ? Buffer.from(src, 'latin1') : src,
-    w.forms,
-    w.min,
-    final,
-  )
+  if (!mayWrap(src)) return null
+  const b64 = forms.filter((f) => f.base64).map((f) => f.bytes)
+  if (b64.length === 0) return null
+  const bytes = typeof src === 'string' ? Buffer.from(src, 'latin1') : src
+  const found = wrappedBlocks(bytes, b64, Math.min(...b64.map((b) => b.length)), final)
   return found.ranges.length > 0 ? found : null
 }
 
@@ -231,7 +210,8 @@ export function redactText(text: string, forms: SearchForm[]): string {
  * How much of a base64 run ending a chunk a stream holds back beyond its longest form, so that a
  * match in the next chunk can take the run's beginning back: a longer run before a match has its
  * start sent already (what it encodes is the secret's neighbours; the characters mixing both are
- * always held). Bounded, so a long base64 answer still streams.
+ * always held). Bounded, so a long base64 answer still streams: the characters of a run wrapped
+ * over lines are counted without its breaks, and what is held is at most twice this (trailingRun).
  */
 export const RUN_HELD = 1024
 
