@@ -140,7 +140,9 @@ export function trailingRun(src: Buffer, max: number): number {
   let at = src.length
   let chars = 0
   // A break's beginning at the very end (CR, `\`, `\r`, `\r\`) after a base64 character.
-  for (let k = Math.min(3, at - 1); k > 0; k--) {
+  const last = src[at - 1]
+  const partial = last === CR || last === BS || last === 0x72
+  for (let k = partial ? Math.min(3, at - 1) : 0; k > 0; k--) {
     let text = ''
     for (let i = at - k; i < at; i++) text += String.fromCharCode(src[i] as number)
     if (PREFIX.get(text) === false && isB64(src[at - k - 1] as number)) {

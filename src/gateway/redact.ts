@@ -262,8 +262,8 @@ export function redactStream(forms: SearchForm[]): Transform {
       // What is held is a form's beginning or a run's end, never a whole form: it goes out as it is,
       // and so do bytes held as an open run's next line when they cannot be one.
       const restore = open ? runOn(Buffer.alloc(0), 0, open, true).restore : null
-      const tail = Buffer.concat([carry ?? Buffer.alloc(0), restore ?? Buffer.alloc(0)])
-      cb(null, tail.length > 0 ? tail : undefined)
+      const tail = carry && restore ? Buffer.concat([carry, restore]) : (carry ?? restore)
+      cb(null, tail ?? undefined)
     },
   })
 }
