@@ -159,6 +159,18 @@ describe('gateway: base64 of the credential wrapped over lines', () => {
     )
   })
 
+  it('a block whose last line is full, then a PEM end label: the label stays, whole and streamed', async () => {
+    const file = fileWith(29)
+    expect(file.length % 48).toBe(0) // lines of 64, the last full, no padding
+    const body = `-----BEGIN DATA-----\n${wrap(b64(file), 64, '\n')}\n-----END DATA-----\n`
+    const want = `-----BEGIN DATA-----\n${REDACTED}\n-----END DATA-----\n`
+    expect(redactBuffer(Buffer.from(body), FORMS).toString()).toBe(want)
+    const bytes = Buffer.from(body)
+    for (let i = 1; i < bytes.length; i++)
+      expect(await streamed([bytes.subarray(0, i), bytes.subarray(i)])).toBe(want)
+    expect(await streamed([...bytes].map((x) => Buffer.from([x])))).toBe(want)
+  })
+
   it('other wrapped base64 stays: a PEM of other bytes, a GitHub file without the token', () => {
     const pem = `-----BEGIN CERTIFICATE-----\n${wrap(randomBytes(600).toString('base64'), 64, '\n')}\n-----END CERTIFICATE-----\n`
     expect(redactBuffer(Buffer.from(pem), FORMS).toString()).toBe(pem)
