@@ -8,9 +8,12 @@
 // place in the copy is its place in the original).
 // A base64 form is only the characters that encode the secret's bytes alone (secret-forms.ts): each
 // match of one is widened to the whole run of base64 characters around it (what else the run
-// encodes, the characters mixing both, the padding), so nothing of the encoded value is left.
+// encodes, the characters mixing both, the padding), so nothing of the encoded value is left. Base64
+// wrapped over lines is searched with its breaks taken out, and widened to its block (wrapped-base64.ts).
 import { Transform, type TransformCallback } from 'node:stream'
 import { foldHex, hasEscape } from './secret-forms.js'
+import { isB64, lineRun, runOn, trailingRun, type RunState } from './base64-run.js'
+import { mayWrap, wrappedBlocks } from './wrapped-base64.js'
 
 export const REDACTED = '[redacted]'
 const MARK = Buffer.from(REDACTED)
@@ -25,48 +28,11 @@ export interface SearchForm {
   base64: boolean
 }
 
-/** The characters of both base64 alphabets, padding aside. */
-const B64 = new Uint8Array(128)
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_') B64[c.charCodeAt(0)] = 1
-const isB64 = (c: number) => B64[c] === 1
-const PAD = 0x3d
-
-/**
- * Where a run widened forwards stands when its text ends: still in its characters (0), or after
- * one `=` (1), when only a second `=` may follow. `null`: the run is over.
- */
-export type RunState = 0 | 1 | null
-
 /** Where the base64 run holding position `at` starts: not before `floor`, nor past a `=`. */
 function runStart(code: (i: number) => number, at: number, floor: number): number {
   // Leftwards no `=`: padding only ends a run, and `NAME=<base64>` keeps its name.
   while (at > floor && isB64(code(at - 1))) at--
   return at
-}
-
-/** Where a run goes on to from `at` (its characters, then up to two `=`), and its state there. */
-export function runEnd(
-  code: (i: number) => number,
-  at: number,
-  size: number,
-  state: RunState,
-): [number, RunState] {
-  while (state !== null && at < size) {
-    const c = code(at)
-    if (state === 0 && isB64(c)) at++
-    else if (c === PAD) {
-      at++
-      state = state === 0 ? 1 : null
-    } else state = null
-  }
-  return [at, state]
-}
-
-/** How many base64 characters `buf` ends with, up to `max`: a run a later match may widen into. */
-export function trailingRun(buf: Buffer, max: number): number {
-  let n = 0
-  while (n < max && n < buf.length && isB64(buf[buf.length - 1 - n] as number)) n++
-  return n
 }
 
 function foldBytes(buf: Buffer): Buffer {
@@ -98,23 +64,54 @@ export function searchForms(secrets: string[], base64: readonly string[] = []): 
 
 /** Replaces every occurrence of each form in a buffer (the buffer itself when there is none). */
 export function redactBuffer(buf: Buffer, forms: SearchForm[]): Buffer {
-  return redactBytes(buf, forms).out
+  return redactBytes(buf, forms, true).out
 }
+
+/**
+ * The wrapped blocks holding a base64 form, to be replaced with MARK (null when there is none).
+ * A string is searched as its UTF-16 code units' low bytes: the same positions, and base64 and
+ * breaks are ASCII (a character past U+00FF only ever joins a run next to a form).
+ */
+function redactWrapped(src: Buffer | string, forms: SearchForm[], final: boolean) {
+  if (!mayWrap(src)) return null
+  const b64 = forms.filter((f) => f.base64).map((f) => f.bytes)
+  if (b64.length === 0) return null
+  const bytes = typeof src === 'string' ? Buffer.from(src, 'latin1') : src
+  const found = wrappedBlocks(bytes, b64, Math.min(...b64.map((b) => b.length)), final)
+  return found.ranges.length > 0 ? found : null
+}
+
+/** A base64 match's run from `end` on (its line from `start`), over any lines it is wrapped on. */
+const plainRun = (src: Buffer | string, start: number, end: number, final: boolean) =>
+  runOn(typeof src === 'string' ? Buffer.from(src, 'latin1') : src, end, lineRun(end - start, null), final)
 
 interface Redacted {
   out: Buffer
   /** The state of a base64 run widened up to the end (the next chunk of a stream may go on with it). */
-  open: RunState
+  open: RunState | null
   /** A base64 run was widened back to the start (into what a stream held before it). */
   fromStart: boolean
 }
 
-/** What redactBuffer does, and how widened runs meet the buffer's ends. */
-function redactBytes(buf: Buffer, forms: SearchForm[]): Redacted {
+/** What redactBuffer does, and how widened runs meet the buffer's ends; `final`: no more follows. */
+function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted {
   let out: Buffer = buf
   let folded: Buffer | null = null
-  let open: RunState = null
+  let open: RunState | null = null
   let fromStart = false
+  const wrapped = redactWrapped(buf, forms, final)
+  if (wrapped) {
+    const parts: Buffer[] = []
+    let from = 0
+    for (const [start, end] of wrapped.ranges) {
+      parts.push(buf.subarray(from, start), MARK)
+      from = end
+    }
+    parts.push(buf.subarray(from))
+    out = Buffer.concat(parts)
+    open = wrapped.open
+    fromStart = wrapped.ranges[0]?.[0] === 0
+  }
   for (const f of forms) {
     const hay = f.anyCase ? (folded ??= foldBytes(out)) : out
     let at = hay.indexOf(f.bytes)
@@ -123,13 +120,15 @@ function redactBytes(buf: Buffer, forms: SearchForm[]): Redacted {
     const code = (i: number) => src[i] as number
     const parts: Buffer[] = []
     let from = 0
-    open = null
     while (at >= 0) {
       let start = at
       let end = at + f.bytes.length
       if (f.base64) {
         start = runStart(code, at, from)
-        ;[end, open] = runEnd(code, end, src.length, 0)
+        const run = plainRun(src, start, end, final)
+        end = run.end
+        // Only a run that reaches the end is open; one that ends before leaves the state alone.
+        if (run.open) open = run.open
         fromStart ||= start === 0
       }
       parts.push(src.subarray(from, start), MARK)
@@ -171,6 +170,16 @@ export function pendingLength(buf: Buffer, forms: SearchForm[]): number {
 
 export function redactText(text: string, forms: SearchForm[]): string {
   let out = text
+  const wrapped = redactWrapped(text, forms, true)
+  if (wrapped) {
+    let next = ''
+    let from = 0
+    for (const [start, end] of wrapped.ranges) {
+      next += text.slice(from, start) + REDACTED
+      from = end
+    }
+    out = next + text.slice(from)
+  }
   let folded: string | null = null
   for (const f of forms) {
     const hay = f.anyCase ? (folded ??= foldHex(out)) : out
@@ -185,7 +194,7 @@ export function redactText(text: string, forms: SearchForm[]): string {
       let end = at + f.text.length
       if (f.base64) {
         start = runStart(code, at, from)
-        end = runEnd(code, end, src.length, 0)[0]
+        end = plainRun(src, start, end, true).end
       }
       next += src.slice(from, start) + REDACTED
       from = end
@@ -201,9 +210,13 @@ export function redactText(text: string, forms: SearchForm[]): string {
  * How much of a base64 run ending a chunk a stream holds back beyond its longest form, so that a
  * match in the next chunk can take the run's beginning back: a longer run before a match has its
  * start sent already (what it encodes is the secret's neighbours; the characters mixing both are
- * always held). Bounded, so a long base64 answer still streams.
+ * always held). Bounded, so a long base64 answer still streams: the characters of a run wrapped
+ * over lines are counted without its breaks, and what is held is at most twice this (trailingRun).
  */
 export const RUN_HELD = 1024
+
+/** What a line break starts with: LF, CR, and `\` of an escape. */
+const BREAK_START = new Set([0x0a, 0x0d, 0x5c])
 
 /** A stream that passes bytes through with every form replaced. */
 export function redactStream(forms: SearchForm[]): Transform {
@@ -213,36 +226,44 @@ export function redactStream(forms: SearchForm[]): Transform {
   // The carry holds the beginning of a form (not only the end of a base64 run).
   let carryPending = false
   // A base64 run redacted up to the end of what came so far: the next chunk's start may be its rest.
-  let open: RunState = null
+  let open: RunState | null = null
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       if (open !== null) {
-        let skip: number
-        ;[skip, open] = runEnd((i) => chunk[i] as number, 0, chunk.length, open)
-        chunk = chunk.subarray(skip)
+        const run = runOn(chunk, 0, open, false)
+        open = run.open
+        if (open) return cb()
+        // Bytes held as the run's next line that turned out not to be: sent, after a search.
+        chunk = run.restore ? Buffer.concat([run.restore, chunk.subarray(run.end)]) : chunk.subarray(run.end)
         if (chunk.length === 0) return cb()
       }
       let r: Redacted
-      if (carry && !carryPending && chunk.length >= runHeld) {
+      if (carry && !carryPending && chunk.length >= 2 * runHeld && !BREAK_START.has(chunk[0] as number)) {
         // The carry is only a base64 run's end, held in case a match widens back into it: no form
-        // begins in it, so the chunk is searched alone, sparing a copy of most chunks. What it
-        // holds next is within it, as it is at least as long as the most a stream holds.
-        r = redactBytes(chunk, forms)
+        // begins in it, and the chunk does not wrap it onto a next line, so the chunk is searched
+        // alone, sparing a copy of most chunks. What it holds next is within it, as it is at least
+        // as long as the most a stream holds.
+        r = redactBytes(chunk, forms, false)
         if (!r.fromStart) this.push(carry)
-      } else r = redactBytes(carry ? Buffer.concat([carry, chunk]) : chunk, forms)
+      } else r = redactBytes(carry ? Buffer.concat([carry, chunk]) : chunk, forms, false)
       const joined = r.out
       open = r.open
       const pending = pendingLength(joined, forms)
-      const held = Math.max(pending, trailingRun(joined, runHeld))
+      const run = trailingRun(joined, runHeld)
+      const held = Math.max(pending, run)
       const cut = joined.length - held
       // A copy: the held bytes are few and must not keep the whole chunk alive.
       carry = held > 0 ? Buffer.from(joined.subarray(cut)) : null
-      carryPending = pending > 0
+      // A run wrapped over lines may hold a form's beginning cut by a break: searched with what follows.
+      carryPending = pending > 0 || (carry !== null && carry.some((c) => BREAK_START.has(c)))
       cb(null, cut > 0 ? joined.subarray(0, cut) : undefined)
     },
     flush(cb: TransformCallback) {
-      // What is held is a form's beginning or a run's end, never a whole form: it goes out as it is.
-      cb(null, carry ?? undefined)
+      // What is held is a form's beginning or a run's end, never a whole form: it goes out as it is,
+      // and so do bytes held as an open run's next line when they cannot be one.
+      const restore = open ? runOn(Buffer.alloc(0), 0, open, true).restore : null
+      const tail = carry && restore ? Buffer.concat([carry, restore]) : (carry ?? restore)
+      cb(null, tail ?? undefined)
     },
   })
 }

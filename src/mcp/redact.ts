@@ -2,7 +2,7 @@
 // `[redacted]`, in the forms a program is likely to print it (as is, inside a JSON string,
 // URL-encoded, base64), an escape's hex digits matched in either case.
 import type { Grant } from '../client/sessions.js'
-import { REDACTED, redactText, searchForms } from '../gateway/redact.js'
+import { redactText, searchForms } from '../gateway/redact.js'
 import { base64Forms, foldHex, hasEscape, jsonForms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
@@ -58,16 +58,6 @@ export interface Redactor {
 const endsWithForm = (text: string, head: string, form: string) =>
   hasEscape(form) ? foldHex(text.slice(-head.length)) === foldHex(head) : text.endsWith(head)
 
-/** Base64 wrapped over lines (`base64` wraps at 76 columns, PEM at 64): one encoded value. */
-// Starts where a run of base64 characters starts (a line start, or after a label on the first line),
-// so long lines are scanned once rather than from every position.
-const WRAPPED_BASE64 = /(?<![A-Za-z0-9+/_=-])(?:[A-Za-z0-9+/_-]{40,}\r?\n)+[A-Za-z0-9+/_-]+={0,2}$/gm
-
-/** Lines of one width and a last one no longer: a wrapped encoding, not unrelated lines. */
-const isWrapped = (lines: string[]) =>
-  lines.slice(0, -1).every((l) => l.length === lines[0]?.length) &&
-  (lines.at(-1)?.length ?? 0) <= (lines[0]?.length ?? 0)
-
 const unique = (xs: string[]) => [...new Set(xs)].filter(Boolean).sort((a, b) => b.length - a.length)
 
 export function redactor(secrets: readonly string[]): Redactor {
@@ -77,21 +67,9 @@ export function redactor(secrets: readonly string[]): Redactor {
   const forms = unique([...plain, ...encoded])
   if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
   // Found as the gateway finds them (redact.ts): an escape's hex digits in either case, and a
-  // base64 form with the whole run of base64 characters around it.
+  // base64 form with the whole run of base64 characters around it, wrapped over lines or not.
   const search = searchForms(forms, encoded)
-  const holds = (s: string) => forms.some((f) => s.includes(f))
-  const redact = (text: string) => {
-    const unwrapped = text.replace(WRAPPED_BASE64, (block) => {
-      // The match may run on into the next line of text: the encoding is its longest wrapped start.
-      const lines = block.split(/\r?\n/)
-      for (let end = lines.length; end >= 2; end--) {
-        const head = lines.slice(0, end)
-        if (isWrapped(head) && holds(head.join(''))) return [REDACTED, ...lines.slice(end)].join('\n')
-      }
-      return block
-    })
-    return redactText(unwrapped, search)
-  }
+  const redact = (text: string) => redactText(text, search)
   return {
     redact,
     redactHead(text, limit, cut) {

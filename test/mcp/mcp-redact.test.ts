@@ -80,6 +80,18 @@ describe('redaction', () => {
     expect(r.redact(`token: ${wrapped}\nafter`)).toBe('token: [redacted]\nafter')
   })
 
+  it('replaces base64 wrapped with \\n escapes, as `gh api` prints a file of GitHub contents', () => {
+    for (const before of ['', 'x', 'PGPASSWORD=', 'a'.repeat(40)]) {
+      const content = `${b64(`${before}${PASSWORD}\n${TOKEN}\n`)
+        .match(/.{1,60}/g)!
+        .join('\n')}\n`
+      const json = JSON.stringify({ name: '.env', content, encoding: 'base64' }, null, 2)
+      expect(r.redact(json)).toBe(
+        JSON.stringify({ name: '.env', content: '[redacted]\n', encoding: 'base64' }, null, 2),
+      )
+    }
+  })
+
   it('leaves what describes the grant, and unrelated lines, readable', () => {
     const text = 'PGHOST=db.internal\nPGUSER=airlock_ses_1\nPGPORT=5432\n' + 'A'.repeat(80) + '\nshort\n'
     expect(r.redact(text)).toBe(text)
