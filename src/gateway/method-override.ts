@@ -42,24 +42,33 @@ function isOverride(name: string): boolean {
 
 const formNames = (text: string): string[] => [...new URLSearchParams(text).keys()]
 
-/** The field names of a multipart body's parts (`name=` or RFC 2231's `name*=`). */
+/**
+ * The names a multipart body's parts may be read under, found as laxly as any parser finds them,
+ * anywhere in the body: PHP joins a header's folded and colon-less lines and takes `name` as any
+ * parameter (the first too), in double or single quotes, and splits parameters at `;` before it
+ * reads quotes; Rack's pattern spans lines, takes the last `name=`, strips backslash escapes, and
+ * names a part by its Content-ID when it has no name. A file's content naming `_method` is
+ * refused too: failing closed on it costs little.
+ */
 function multipartNames(body: Buffer): string[] {
-  const names: string[] = []
   const text = body.toString('latin1')
-  const header = /content-disposition:[^\r\n]*/gi
-  for (const h of text.matchAll(header))
-    for (const m of h[0].matchAll(/;\s*name(\*?)\s*=\s*(?:"([^"]*)"|([^;\s]*))/gi)) {
-      const raw = m[2] ?? m[3] ?? ''
-      let name = raw
-      if (m[1] === '*') {
-        try {
-          name = decodeURIComponent(raw.replace(/^[^']*'[^']*'/, ''))
-        } catch {
-          name = raw
-        }
+  const names: string[] = []
+  for (const m of text.matchAll(/name(\*?)\s*=\s*("(?:\\.|[^"\\])*"?|'[^']*'?|[^\s;]*)/gi)) {
+    const raw = m[2] as string
+    if (m[1] === '*') {
+      try {
+        names.push(decodeURIComponent(raw.replace(/^[^']*'[^']*'/, '')))
+      } catch {
+        names.push(raw)
       }
-      names.push(name)
     }
+    const quote = raw[0]
+    if (quote === '"' || quote === "'") {
+      const inner = raw.slice(1, raw.endsWith(quote) && raw.length > 1 ? -1 : undefined)
+      for (const v of [inner, inner.replace(/\\(.)/g, '$1')]) names.push(v, v.split(';', 1)[0] as string)
+    } else names.push(raw, /^[^\s()<>,;:\\"/[\]?=]*/.exec(raw)?.[0] ?? '') // Rack's token ends earlier
+  }
+  for (const m of text.matchAll(/content-id\s*:\s*([^\r\n]*)/gi)) names.push((m[1] as string).trim())
   return names
 }
 

@@ -17,6 +17,9 @@ const multipart = (...parts: [string, string][]) =>
     'latin1',
   )
 const body = (s: string) => Buffer.from(s)
+/** One part with its header block written out whole: how a parser reads its name is the test. */
+const rawPart = (head: string, value = 'DELETE') =>
+  Buffer.from(`--${BOUNDARY}\r\n${head}\r\n\r\n${value}\r\n--${BOUNDARY}--\r\n`, 'latin1')
 
 describe('method overrides', () => {
   it.each([
@@ -50,6 +53,64 @@ describe('method overrides', () => {
       `multipart/mixed; boundary=${BOUNDARY}`,
       multipart(['name="_method"', 'DELETE']),
     ],
+    // How Rack and PHP find a part's name, laxer than a well-formed header (PHP joins folded and
+    // colon-less lines; Rack's pattern spans lines, dequotes, and falls back to Content-ID).
+    [
+      'multipart, a folded Content-Disposition (PHP, Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data;\r\n name="_method"'),
+    ],
+    [
+      'multipart, name on a line without a colon (PHP, Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data\r\n;name="_method"'),
+    ],
+    [
+      'multipart, name as the first parameter (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: name=_method'),
+    ],
+    [
+      'multipart, name after a space, not a ; (Rack 2.0)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data name="_method"'),
+    ],
+    [
+      'multipart, name in single quotes (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(["name='_method'", 'DELETE']),
+    ],
+    [
+      'multipart, backslash escapes in the name (Rack dequotes)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="\\_\\m\\ethod"', 'DELETE']),
+    ],
+    [
+      'multipart, a quoted name cut at ; (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="_method;x"', 'DELETE']),
+    ],
+    [
+      'multipart, a part named by Content-ID (Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data\r\nContent-ID: _method'),
+    ],
     ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
     [
       'JSON key, /json in a parameter (Laravel)',
@@ -78,6 +139,14 @@ describe('method overrides', () => {
       '',
       'application/json',
       body('{"a":"_method","b":{"_method":"DELETE"}}'),
+    ],
+    ['a multipart field named like it', 'POST', '', MULTIPART, multipart(['name="_method_name"', 'x'])],
+    [
+      'a multipart file named like it',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="f"; filename="_methods"', 'x']),
     ],
     ['a body that is not JSON', 'POST', '', 'application/json', body('_method=DELETE')],
     ['a PUT form (frameworks override POST only)', 'PUT', '', FORM, body('_method=DELETE')],
