@@ -31,10 +31,11 @@ export function mayOverride(method: string, contentType: string): boolean {
 /**
  * Whether a parameter name reaches a framework as `_method`. PHP drops leading spaces, reads
  * `_method[x]` as (an array named) `_method`, and makes spaces, dots and a lone `[` into `_`:
- * `.method` reaches Laravel as `_method`. Compared in any case, to be safe.
+ * `.method` reaches Laravel as `_method`; a NUL ends it. Compared in any case, to be safe.
  */
 function isOverride(name: string): boolean {
-  let n = name.replace(/^ +/, '')
+  // PHP reads a name as a C string: it ends at the first NUL (`_method%00x` is `_method`).
+  let n = (name.split('\0', 1)[0] as string).replace(/^ +/, '')
   const bracket = n.indexOf('[')
   if (bracket > 0 && n.indexOf(']', bracket) > 0) n = n.slice(0, bracket)
   return n.replace(/[ .[]/g, '_').toLowerCase() === '_method'

@@ -111,6 +111,15 @@ describe('method overrides', () => {
       MULTIPART,
       rawPart('Content-Disposition: form-data\r\nContent-ID: _method'),
     ],
+    [
+      'multipart, a NUL ends the name (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="_method\0x"', 'DELETE']),
+    ],
+    ['form body, a NUL ends the name (PHP)', 'POST', '', FORM, body('_method%00x=DELETE')],
+    ['query string, a NUL ends the name (PHP)', 'POST', '?_method%00=DELETE', '', null],
     ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
     [
       'JSON key, /json in a parameter (Laravel)',
