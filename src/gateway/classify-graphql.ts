@@ -38,6 +38,7 @@ export type Outcome =
   | { ok: false; status: 400 | 403; message: string; refused: string }
 
 const MAX_TOKENS = 20_000
+const LINE_BREAKS_ELSEWHERE = /[\u0085\u2028\u2029]/
 const MAX_BATCH = 100
 /** What a GraphQL GET may carry in its URL (GraphQL over HTTP). */
 const GET_PARAMS = new Set(['query', 'variables', 'operationName'])
@@ -168,6 +169,10 @@ export function parseDocument(query: string, operationName: string | null): Docu
 
 /** The document of a query text, holding only operations and fragments; a string says why not. */
 export function parseText(query: string): DocumentNode | string {
+  // graphql-java ends a # comment at U+2028 and U+2029 (some lexers at U+0085 too); graphql-js
+  // does not, so a field after one would run upstream unchecked. In a string, escape them.
+  if (LINE_BREAKS_ELSEWHERE.test(query))
+    return 'the GraphQL document holds U+2028, U+2029 or U+0085, which some servers read as a line break: leave it out, or write it as \\u2028 (\\u2029, \\u0085) in a string'
   let doc: DocumentNode
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS })

@@ -1,0 +1,46 @@
+// Documents and URLs that the gateway's readers (graphql-js, URLSearchParams) read one way and
+// other GraphQL servers another: what the upstream runs must be what was checked, so these are
+// refused rather than read the gateway's way.
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfig } from '../../providers/gateway/config.js'
+import { checkRequest } from '../../src/gateway/check.js'
+import { containPath } from '../../src/gateway/path.js'
+import { railwayGatewayConfig } from '../support/fake-railway.js'
+
+const cfg: GatewayConfig = railwayGatewayConfig()
+const target = { provider: 'railway', environment: 'staging', operationClass: 'write' }
+
+const post = (query: string) =>
+  checkRequest(cfg, target, {
+    method: 'POST',
+    contentType: 'application/json',
+    body: Buffer.from(JSON.stringify({ query })),
+    contained: containPath('/gw/railway', '/gw/railway') as never,
+  })
+const get = (search: string) =>
+  checkRequest(cfg, target, {
+    method: 'GET',
+    contentType: '',
+    body: null,
+    contained: containPath(`/gw/railway?${search}`, '/gw/railway') as never,
+  })
+
+const REDEPLOY = 'serviceInstanceRedeploy(serviceId: "svc-staging-1", environmentId: "env-staging-1")'
+
+describe('GraphQL read as other servers read it', () => {
+  // graphql-java (Spring for GraphQL, Netflix DGS) ends a # comment at U+2028 and U+2029; graphql-js
+  // reads on to the next \n or \r. A field after one is run there but never checked here.
+  it.each([
+    ['U+2028', '\u2028'],
+    ['U+2029', '\u2029'],
+    ['U+0085', '\u0085'],
+  ])('refuses a document holding %s, which ends a comment elsewhere', (_name, c) => {
+    const r = post(`mutation { ${REDEPLOY} # ${c} volumeDelete(volumeId: "vol-prod-1")\n }`)
+    expect(r).toMatchObject({ ok: false, status: 400, refused: 'request' })
+    if (!r.ok) expect(r.message).toMatch(/line break/)
+  })
+
+  it('still passes the same document without it', () => {
+    expect(post(`mutation { ${REDEPLOY} # a comment\n }`)).toMatchObject({ ok: true })
+  })
+})
