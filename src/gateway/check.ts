@@ -67,6 +67,16 @@ export function checkGraphql(
       `path /${req.contained.segments.join('/')}`,
       `${t.provider} forwards GraphQL to its upstream URL only, not to a path below it`,
     )
+  // Rack 2 (Rails, graphql-ruby) splits a query string at ';' too: a parameter hidden in one read
+  // here (inside a # comment in `query`) would be another parameter there.
+  if (req.contained.query.includes(';'))
+    return {
+      ok: false,
+      status: 400,
+      message:
+        'a GraphQL URL may not hold a raw ";", which some servers split parameters at: write it as %3B',
+      refused: 'request',
+    }
   const read = readGraphqlBody(
     req.method,
     req.contentType,

@@ -43,4 +43,17 @@ describe('GraphQL read as other servers read it', () => {
   it('still passes the same document without it', () => {
     expect(post(`mutation { ${REDEPLOY} # a comment\n }`)).toMatchObject({ ok: true })
   })
+
+  // Rack 2 (Rails, graphql-ruby) splits a query string at ';' as well as '&': a second parameter
+  // hidden in a comment here would be read there, with a prod environment in its variables.
+  it('refuses a raw ; in a GET URL, which some servers split parameters at', () => {
+    const query = encodeURIComponent('query($e: String) { volumes(environmentId: $e) { id } } #')
+    const r = get(`query=${query};variables=${encodeURIComponent('{"e":"env-prod-1"}')}`)
+    expect(r).toMatchObject({ ok: false, status: 400, refused: 'request' })
+    if (!r.ok) expect(r.message).toMatch(/%3B/)
+  })
+
+  it('passes ; written as %3B', () => {
+    expect(get(`query=${encodeURIComponent('{ me { id } } # a;b')}`)).toMatchObject({ ok: true })
+  })
 })
