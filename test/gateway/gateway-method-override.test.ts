@@ -120,6 +120,13 @@ describe('method overrides', () => {
     ],
     ['form body, a NUL ends the name (PHP)', 'POST', '', FORM, body('_method%00x=DELETE')],
     ['query string, a NUL ends the name (PHP)', 'POST', '?_method%00=DELETE', '', null],
+    [
+      'UTF-16 form body (Tomcat decodes names in the declared charset)',
+      'POST',
+      '',
+      `${FORM}; charset=UTF-16LE`,
+      Buffer.concat([Buffer.from('_method', 'utf16le'), Buffer.from('='), Buffer.from('DELETE', 'utf16le')]),
+    ],
     ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
     [
       'JSON key, /json in a parameter (Laravel)',
@@ -157,6 +164,7 @@ describe('method overrides', () => {
       MULTIPART,
       multipart(['name="f"; filename="_methods"', 'x']),
     ],
+    ['a form in a charset ASCII reads', 'POST', '', `${FORM}; charset="ISO-8859-1"`, body('a=1')],
     ['a body that is not JSON', 'POST', '', 'application/json', body('_method=DELETE')],
     ['a PUT form (frameworks override POST only)', 'PUT', '', FORM, body('_method=DELETE')],
     ['a query parameter that only contains it', 'GET', '?x=_method&my_method=1', '', null],
