@@ -5,6 +5,7 @@
 import {
   Kind,
   parse,
+  type DirectiveNode,
   type DocumentNode,
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
@@ -341,17 +342,25 @@ export function checkArguments(
   }
 
   let found: { name: string; value: string } | null = null
+  const directives = (ds: readonly DirectiveNode[] | undefined) => {
+    for (const d of ds ?? []) for (const a of d.arguments ?? []) found ??= node(a.name.value, a.value)
+  }
   const walk = (set: SelectionSetNode | undefined) => {
     for (const sel of set?.selections ?? []) {
       if (found) return
-      for (const d of sel.directives ?? [])
-        for (const a of d.arguments ?? []) found ??= node(a.name.value, a.value)
+      directives(sel.directives)
       if (sel.kind === Kind.FIELD) for (const a of sel.arguments ?? []) found ??= node(a.name.value, a.value)
       if (sel.kind !== Kind.FRAGMENT_SPREAD) walk(sel.selectionSet)
     }
   }
-  for (const d of doc.definitions)
-    if (d.kind === Kind.OPERATION_DEFINITION || d.kind === Kind.FRAGMENT_DEFINITION) walk(d.selectionSet)
+  for (const d of doc.definitions) {
+    if (d.kind !== Kind.OPERATION_DEFINITION && d.kind !== Kind.FRAGMENT_DEFINITION) continue
+    // Directives on the definition and its variables take arguments too.
+    directives(d.directives)
+    if (d.kind === Kind.OPERATION_DEFINITION)
+      for (const v of d.variableDefinitions ?? []) directives(v.directives)
+    walk(d.selectionSet)
+  }
   return found
 }
 

@@ -57,3 +57,17 @@ describe('GraphQL read as other servers read it', () => {
     expect(get(`query=${encodeURIComponent('{ me { id } } # a;b')}`)).toMatchObject({ ok: true })
   })
 })
+
+describe('arguments outside selections', () => {
+  // A directive a schema defines may take a scoped argument wherever it stands.
+  it.each([
+    ['an operation', 'query Q @scope(environmentId: "env-prod-1") { me { id } }'],
+    [
+      'a fragment definition',
+      'query { ...F } fragment F on Query @scope(environmentId: "env-prod-1") { me { id } }',
+    ],
+    ['a variable definition', 'query($x: Int @scope(environmentId: "env-prod-1")) { me { id } }'],
+  ])('are checked on a directive of %s', (_where, query) => {
+    expect(post(query)).toMatchObject({ ok: false, status: 403, refused: 'argument environmentId' })
+  })
+})
