@@ -53,6 +53,17 @@ describe('GraphQL read as other servers read it', () => {
     if (!r.ok) expect(r.message).toMatch(/%3B/)
   })
 
+  // Classic ASP.NET (HttpUtility.UrlDecode) reads %u000a as a line break, ending the # comment
+  // that holds a prod read; URLSearchParams keeps the text as it is.
+  it('refuses a % that is not two hex digits in a GET URL', () => {
+    const hidden =
+      encodeURIComponent('{ me { id } # ') +
+      '%u000a' +
+      encodeURIComponent(' volumes(environmentId: "env-prod-1") { id }\n}')
+    expect(get(`query=${hidden}`)).toMatchObject({ ok: false, status: 400, refused: 'request' })
+    expect(get(`query=${encodeURIComponent('{ me { id } } #')}%zz`)).toMatchObject({ ok: false, status: 400 })
+  })
+
   it('passes ; written as %3B', () => {
     expect(get(`query=${encodeURIComponent('{ me { id } } # a;b')}`)).toMatchObject({ ok: true })
   })
