@@ -12,6 +12,7 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql'
+import { otherCharset } from './canonical.js'
 import { parseStrictJson } from './strict-json.js'
 
 export interface GraphqlRequest {
@@ -99,10 +100,8 @@ export function readGraphqlBody(
   if (method !== 'POST') return `GraphQL is sent with POST or GET, not ${method}`
   if (params.size > 0)
     return 'a GraphQL POST carries its request in the body only: send it without a query string'
-  // The body is read as UTF-8; body-parser decodes any utf-* charset it names (UTF-7 too, in which
-  // `+AFw-n` is a JSON \n), so another charset could be read there as another document.
-  for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
-    if (!/^utf-?8$/i.test(m[1] as string)) return 'send GraphQL in UTF-8: the body names another charset'
+  // Read as UTF-8, which another charset could make another document upstream.
+  if (otherCharset(contentType) !== null) return 'send GraphQL in UTF-8: the body names another charset'
   const text = body ? body.toString('utf8') : ''
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? ''
   if (type === 'application/graphql') {

@@ -11,7 +11,7 @@ import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
-import { requestDigest } from '../gateway/canonical.js'
+import { otherCharset, requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
 import {
   BodyTooLarge,
@@ -190,6 +190,14 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (bound !== null) {
       const action = rec.action ?? { method: '', path: '' }
+      const charset = body !== null && body.length > 0 ? otherCharset(contentType) : null
+      if (charset !== null)
+        return refuse(
+          err.denied(
+            `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`,
+          ),
+          'action',
+        )
       if (requestDigest(method, contained.path + contained.query, body, cfg.graphql) !== bound)
         return refuse(
           err.denied(
