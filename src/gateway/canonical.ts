@@ -91,6 +91,15 @@ export function otherCharset(contentType: string): string | null {
   return null
 }
 
+/** Whether a body is JSON as an approved action's body is compared (strictly, UTF-8). */
+export function isJsonBody(body: Buffer): boolean {
+  try {
+    return typeof parseStrictJson(utf8.decode(body), { exact: true }) !== 'string'
+  } catch {
+    return false
+  }
+}
+
 /** UTF-8 that throws rather than read malformed bytes as U+FFFD, and keeps a byte order mark. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 

@@ -11,7 +11,7 @@ import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
-import { otherCharset, requestDigest } from '../gateway/canonical.js'
+import { isJsonBody, otherCharset, requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
 import {
   BodyTooLarge,
@@ -24,7 +24,7 @@ import {
   responseHeaders,
   upstreamHeaders,
 } from '../gateway/forward.js'
-import { mayOverride } from '../gateway/method-override.js'
+import { mayOverride, readsAsForm } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
 import { base64Forms, credentialForms } from '../gateway/secret-forms.js'
@@ -51,6 +51,19 @@ function secretsOf(where: string, credential: string): SecretForms {
     secretForms.set(where, s)
   }
   return s
+}
+
+/**
+ * Why the upstream could read an approved action's body as another call than the one compared, or
+ * null: in another charset than UTF-8, or (a JSON body) as a form, as Rails and Laravel read one.
+ */
+function readsOtherwise(contentType: string, body: Buffer): string | null {
+  const charset = otherCharset(contentType)
+  if (charset !== null)
+    return `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`
+  if (readsAsForm(contentType) && isJsonBody(body))
+    return 'the approved action has a JSON body, which the upstream could read as a form: send it with Content-Type: application/json'
+  return null
 }
 
 const joined = (chunks: Buffer[]): Buffer =>
@@ -190,14 +203,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (bound !== null) {
       const action = rec.action ?? { method: '', path: '' }
-      const charset = body !== null && body.length > 0 ? otherCharset(contentType) : null
-      if (charset !== null)
-        return refuse(
-          err.denied(
-            `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`,
-          ),
-          'action',
-        )
+      const why = body !== null && body.length > 0 ? readsOtherwise(contentType, body) : null
+      if (why !== null) return refuse(err.denied(why), 'action')
       if (requestDigest(method, contained.path + contained.query, body, cfg.graphql) !== bound)
         return refuse(
           err.denied(
