@@ -84,8 +84,8 @@ const ASCII_BASED = /^(utf-?8|us-ascii|ascii|iso-?8859-\d+|latin-?1|windows-125\
 
 /**
  * A charset named in the Content-Type that is not ASCII-based, or null. Tomcat (Spring's
- * HiddenHttpMethodFilter) decodes form names in it: UTF-16 bytes that are no `_method` in UTF-8
- * are one there.
+ * HiddenHttpMethodFilter) decodes form names in it, body-parser JSON in any utf-* (UTF-7 too):
+ * bytes that are no `_method` in UTF-8 are one there.
  */
 function foreignCharset(contentType: string): string | null {
   for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
@@ -116,9 +116,9 @@ export function methodOverride(
   if (body === null || method !== 'POST') return null
   // Every reading one framework or another may give the body.
   const r = readings(contentType)
-  const charset = (r.form || r.multipart) && foreignCharset(contentType)
+  const charset = (r.form || r.multipart || r.json) && foreignCharset(contentType)
   if (charset)
-    return `a _method parameter in the body cannot be looked for in charset ${charset.slice(0, 40)}; send the form as UTF-8`
+    return `a _method parameter in the body cannot be looked for in charset ${charset.slice(0, 40)}; send the body as UTF-8`
   const names = [
     ...(r.form ? formNames(body.toString('utf8')) : []),
     ...(r.multipart ? multipartNames(body) : []),

@@ -127,6 +127,13 @@ describe('method overrides', () => {
       `${FORM}; charset=UTF-16LE`,
       Buffer.concat([Buffer.from('_method', 'utf16le'), Buffer.from('='), Buffer.from('DELETE', 'utf16le')]),
     ],
+    [
+      'UTF-7 JSON body (body-parser decodes any utf-*: +AF8- is _)',
+      'POST',
+      '',
+      'application/json; charset=utf-7',
+      body('{"+AF8-method":"DELETE"}'),
+    ],
     ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
     [
       'JSON key, /json in a parameter (Laravel)',
@@ -165,6 +172,7 @@ describe('method overrides', () => {
       multipart(['name="f"; filename="_methods"', 'x']),
     ],
     ['a form in a charset ASCII reads', 'POST', '', `${FORM}; charset="ISO-8859-1"`, body('a=1')],
+    ['a JSON body in UTF-8', 'POST', '', 'application/json; charset=UTF-8', body('{"a":1}')],
     ['a body that is not JSON', 'POST', '', 'application/json', body('_method=DELETE')],
     ['a PUT form (frameworks override POST only)', 'PUT', '', FORM, body('_method=DELETE')],
     ['a query parameter that only contains it', 'GET', '?x=_method&my_method=1', '', null],
