@@ -76,7 +76,31 @@ function multipartNames(body: Buffer): string[] {
     } else names.push(raw, /^[^\s()<>,;:\\"/[\]?=]*/.exec(raw)?.[0] ?? '') // Rack's token ends earlier
   }
   for (const m of text.matchAll(/content-id\s*:\s*([^\r\n]*)/gi)) names.push((m[1] as string).trim())
-  return names
+  // Tomcat and commons-fileupload decode RFC 2047 encoded words in parameter values.
+  return names.flatMap((n) => (n.includes('=?') ? [n, decodeWords(n)] : [n]))
+}
+
+/** A value with its RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded. */
+function decodeWords(v: string): string {
+  return v.replace(
+    /=\?([^?]*)\?([bq])\?([^?]*)\?=/gi,
+    (_m, charset: string, coding: string, text: string) => {
+      const bytes =
+        coding.toLowerCase() === 'b'
+          ? Buffer.from(text, 'base64')
+          : Buffer.from(
+              text
+                .replace(/_/g, ' ')
+                .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            )
+      try {
+        return new TextDecoder(charset.split('*')[0]).decode(bytes)
+      } catch {
+        return bytes.toString('latin1')
+      }
+    },
+  )
 }
 
 /** Charsets whose bytes 0x00-0x7f are ASCII, so a name is found in them as in UTF-8. */

@@ -128,6 +128,20 @@ describe('method overrides', () => {
       Buffer.concat([Buffer.from('_method', 'utf16le'), Buffer.from('='), Buffer.from('DELETE', 'utf16le')]),
     ],
     [
+      'multipart, an RFC 2047 B-encoded name (Tomcat, commons-fileupload)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="=?UTF-8?B?X21ldGhvZA==?="', 'DELETE']),
+    ],
+    [
+      'multipart, an RFC 2047 Q-encoded name in UTF-16 (Tomcat)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="=?utf-16be?q?=00=5F=00m=00e=00t=00h=00o=00d?="', 'DELETE']),
+    ],
+    [
       'UTF-7 JSON body (body-parser decodes any utf-*: +AF8- is _)',
       'POST',
       '',
