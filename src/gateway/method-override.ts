@@ -62,13 +62,7 @@ function multipartNames(body: Buffer): string[] {
   const names: string[] = []
   for (const m of text.matchAll(/name(\*?)\s*=\s*("(?:\\.|[^"\\])*"?|'[^']*'?|[^\s;]*)/gi)) {
     const raw = m[2] as string
-    if (m[1] === '*') {
-      try {
-        names.push(decodeURIComponent(raw.replace(/^[^']*'[^']*'/, '')))
-      } catch {
-        names.push(raw)
-      }
-    }
+    if (m[1] === '*') names.push(decode2231(raw))
     const quote = raw[0]
     if (quote === '"' || quote === "'") {
       const inner = raw.slice(1, raw.endsWith(quote) && raw.length > 1 ? -1 : undefined)
@@ -78,6 +72,23 @@ function multipartNames(body: Buffer): string[] {
   for (const m of text.matchAll(/content-id\s*:\s*([^\r\n]*)/gi)) names.push((m[1] as string).trim())
   // Tomcat and commons-fileupload decode RFC 2047 encoded words in parameter values.
   return names.flatMap((n) => (n.includes('=?') ? [n, decodeWords(n)] : [n]))
+}
+
+/** Bytes in a charset (a label TextDecoder knows), else read as Latin-1. */
+function decodeIn(charset: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder(charset || 'utf-8').decode(bytes)
+  } catch {
+    return bytes.toString('latin1')
+  }
+}
+
+/** An RFC 2231 value (`charset'lang'%XX...`) in its charset, as busboy and Tomcat decode it. */
+function decode2231(raw: string): string {
+  const m = /^([^']*)'[^']*'(.*)$/.exec(raw)
+  const pct = m ? (m[2] as string) : raw
+  const bytes = pct.replace(/%([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16)))
+  return decodeIn(m?.[1] ?? '', Buffer.from(bytes, 'latin1'))
 }
 
 /** A value with its RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded. */
@@ -94,11 +105,7 @@ function decodeWords(v: string): string {
                 .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
               'latin1',
             )
-      try {
-        return new TextDecoder(charset.split('*')[0]).decode(bytes)
-      } catch {
-        return bytes.toString('latin1')
-      }
+      return decodeIn(charset.split('*')[0] as string, bytes)
     },
   )
 }

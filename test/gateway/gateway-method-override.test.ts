@@ -142,6 +142,13 @@ describe('method overrides', () => {
       multipart(['name="=?utf-16be?q?=00=5F=00m=00e=00t=00h=00o=00d?="', 'DELETE']),
     ],
     [
+      'multipart, an RFC 2231 name in UTF-16 (busboy)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(["name*=utf-16le''%5F%00m%00e%00t%00h%00o%00d%00", 'DELETE']),
+    ],
+    [
       'UTF-7 JSON body (body-parser decodes any utf-*: +AF8- is _)',
       'POST',
       '',
