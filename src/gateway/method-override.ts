@@ -21,12 +21,6 @@ function readings(contentType: string): { form: boolean; multipart: boolean; jso
   }
 }
 
-/** Whether some framework reads a body of this type as a form (urlencoded or multipart). */
-export function readsAsForm(contentType: string): boolean {
-  const r = readings(contentType)
-  return r.form || r.multipart
-}
-
 /** Whether a request's body must be read whole to look for an override: a POST form or JSON body. */
 export function mayOverride(method: string, contentType: string): boolean {
   if (method !== 'POST') return false

@@ -24,7 +24,7 @@ import {
   responseHeaders,
   upstreamHeaders,
 } from '../gateway/forward.js'
-import { mayOverride, readsAsForm } from '../gateway/method-override.js'
+import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
 import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
 import { base64Forms, credentialForms } from '../gateway/secret-forms.js'
@@ -55,16 +55,21 @@ function secretsOf(where: string, credential: string): SecretForms {
 
 /**
  * Why the upstream could read an approved action's body as another call than the one compared, or
- * null: in another charset than UTF-8, or (a JSON body) as a form, as Rails and Laravel read one.
+ * null: in another charset than UTF-8, or a JSON body sent as anything but JSON (Rails and Laravel
+ * read a form, Rack one with no type; a parser for JSON reads no body of another type at all).
  */
 function readsOtherwise(contentType: string, body: Buffer): string | null {
   const charset = otherCharset(contentType)
   if (charset !== null)
     return `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`
-  if (readsAsForm(contentType) && isJsonBody(body))
-    return 'the approved action has a JSON body, which the upstream could read as a form: send it with Content-Type: application/json'
+  if (!isJsonType(contentType) && isJsonBody(body))
+    return 'the approved action has a JSON body, which the upstream could read as a form or not at all: send it with Content-Type: application/json'
   return null
 }
+
+/** `application/json` or `application/*+json`, and nothing else in the header's type. */
+const isJsonType = (contentType: string): boolean =>
+  /^application\/([a-z0-9.!#$&^_-]+\+)?json$/i.test(contentType.split(';', 1)[0]?.trim() ?? '')
 
 const joined = (chunks: Buffer[]): Buffer =>
   chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)

@@ -69,16 +69,18 @@ describe('an approved action read another way', () => {
     expect(upstream.seen).toHaveLength(1)
   })
 
-  // A form reads `{"note":"` = `x`... as `volumeId=vol-prod-1`; the approvers saw a JSON note.
-  it('a JSON body sent as a form (or with no type, which Rack reads as one) is refused', async () => {
+  // A form reads `{"note":"` = `x`... as `volumeId=vol-prod-1`; the approvers saw a JSON note. As
+  // text/plain a JSON parser reads no body at all: a call without the parameters approved.
+  it('a JSON body sent as anything but JSON (a form, no type, text) is refused', async () => {
     const send = await approvedCall('{"note":"&volumeId=vol-prod-1&x="}')
     upstream.seen.length = 0
-    for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', null]) {
+    const types = ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', null, 'text/plain']
+    for (const type of types) {
       const r = await send(type)
       expect(r.status).toBe(403)
       expect(r.body).toMatchObject({ error: 'operation_denied', message: expect.stringMatching(/JSON/) })
     }
     expect(upstream.seen).toHaveLength(0)
-    expect((await send('application/json')).status).toBe(200)
+    expect((await send('application/vnd.api+json; charset=utf-8')).status).toBe(200)
   })
 })
