@@ -55,6 +55,8 @@ const NEVER_FORWARDED = new Set([
   'trailer',
   'proxy-connection',
   'accept-encoding',
+  // A body is checked (and an action compared) as sent; an upstream that inflates it reads another.
+  'content-encoding',
   'x-forwarded-for',
   'x-forwarded-host',
   // Frameworks that honour these run another method or path than the one the rules checked.

@@ -81,6 +81,25 @@ export function actionDigest(a: Action, graphql: boolean): string | { invalid: s
   return digest(a.method, c.path + c.query, a.body, graphql)
 }
 
+/**
+ * A charset the Content-Type names other than UTF-8, or null. Bodies are checked and compared as
+ * UTF-8; an upstream may decode them in the charset named (body-parser takes any utf-*, UTF-7 too).
+ */
+export function otherCharset(contentType: string): string | null {
+  for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
+    if (!/^utf-?8$/i.test(m[1] as string)) return (m[1] as string).slice(0, 40)
+  return null
+}
+
+/** Whether a body is JSON as an approved action's body is compared (strictly, UTF-8). */
+export function isJsonBody(body: Buffer): boolean {
+  try {
+    return typeof parseStrictJson(utf8.decode(body), { exact: true }) !== 'string'
+  } catch {
+    return false
+  }
+}
+
 /** UTF-8 that throws rather than read malformed bytes as U+FFFD, and keeps a byte order mark. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 

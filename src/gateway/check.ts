@@ -29,6 +29,7 @@ export interface Target {
 }
 
 const denied = (refused: string, message: string): Outcome => ({ ok: false, status: 403, message, refused })
+const invalid = (message: string): Outcome => ({ ok: false, status: 400, message, refused: 'request' })
 
 /** "(it needs destructive)" or "(no class allows it)". */
 function needs(cfg: GatewayConfig, t: Target, allows: (cls: string) => boolean): string {
@@ -67,6 +68,15 @@ export function checkGraphql(
       `path /${req.contained.segments.join('/')}`,
       `${t.provider} forwards GraphQL to its upstream URL only, not to a path below it`,
     )
+  // Rack 2 (Rails, graphql-ruby) splits a query string at ';' too: a parameter hidden in one read
+  // here (inside a # comment in `query`) would be another parameter there.
+  if (req.contained.query.includes(';'))
+    return invalid(
+      'a GraphQL URL may not hold a raw ";", which some servers split parameters at: write it as %3B',
+    )
+  // Classic ASP.NET reads %u000a as a line break; URLSearchParams keeps `%u000a` as text.
+  if (/%(?![0-9a-f]{2})/i.test(req.contained.query))
+    return invalid('a GraphQL URL may hold % only as %XX (two hex digits): servers read other escapes apart')
   const read = readGraphqlBody(
     req.method,
     req.contentType,

@@ -5,12 +5,14 @@
 import {
   Kind,
   parse,
+  type DirectiveNode,
   type DocumentNode,
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql'
+import { otherCharset } from './canonical.js'
 import { parseStrictJson } from './strict-json.js'
 
 export interface GraphqlRequest {
@@ -38,6 +40,7 @@ export type Outcome =
   | { ok: false; status: 400 | 403; message: string; refused: string }
 
 const MAX_TOKENS = 20_000
+const LINE_BREAKS_ELSEWHERE = /[\u0085\u2028\u2029]/
 const MAX_BATCH = 100
 /** What a GraphQL GET may carry in its URL (GraphQL over HTTP). */
 const GET_PARAMS = new Set(['query', 'variables', 'operationName'])
@@ -97,6 +100,8 @@ export function readGraphqlBody(
   if (method !== 'POST') return `GraphQL is sent with POST or GET, not ${method}`
   if (params.size > 0)
     return 'a GraphQL POST carries its request in the body only: send it without a query string'
+  // Read as UTF-8, which another charset could make another document upstream.
+  if (otherCharset(contentType) !== null) return 'send GraphQL in UTF-8: the body names another charset'
   const text = body ? body.toString('utf8') : ''
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? ''
   if (type === 'application/graphql') {
@@ -168,6 +173,10 @@ export function parseDocument(query: string, operationName: string | null): Docu
 
 /** The document of a query text, holding only operations and fragments; a string says why not. */
 export function parseText(query: string): DocumentNode | string {
+  // graphql-java ends a # comment at U+2028 and U+2029 (some lexers at U+0085 too); graphql-js
+  // does not, so a field after one would run upstream unchecked. In a string, escape them.
+  if (LINE_BREAKS_ELSEWHERE.test(query))
+    return 'the GraphQL document holds U+2028, U+2029 or U+0085, which some servers read as a line break: leave it out, or write it as \\u2028 (\\u2029, \\u0085) in a string'
   let doc: DocumentNode
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS })
@@ -336,17 +345,25 @@ export function checkArguments(
   }
 
   let found: { name: string; value: string } | null = null
+  const directives = (ds: readonly DirectiveNode[] | undefined) => {
+    for (const d of ds ?? []) for (const a of d.arguments ?? []) found ??= node(a.name.value, a.value)
+  }
   const walk = (set: SelectionSetNode | undefined) => {
     for (const sel of set?.selections ?? []) {
       if (found) return
-      for (const d of sel.directives ?? [])
-        for (const a of d.arguments ?? []) found ??= node(a.name.value, a.value)
+      directives(sel.directives)
       if (sel.kind === Kind.FIELD) for (const a of sel.arguments ?? []) found ??= node(a.name.value, a.value)
       if (sel.kind !== Kind.FRAGMENT_SPREAD) walk(sel.selectionSet)
     }
   }
-  for (const d of doc.definitions)
-    if (d.kind === Kind.OPERATION_DEFINITION || d.kind === Kind.FRAGMENT_DEFINITION) walk(d.selectionSet)
+  for (const d of doc.definitions) {
+    if (d.kind !== Kind.OPERATION_DEFINITION && d.kind !== Kind.FRAGMENT_DEFINITION) continue
+    // Directives on the definition and its variables take arguments too.
+    directives(d.directives)
+    if (d.kind === Kind.OPERATION_DEFINITION)
+      for (const v of d.variableDefinitions ?? []) directives(v.directives)
+    walk(d.selectionSet)
+  }
   return found
 }
 

@@ -31,10 +31,11 @@ export function mayOverride(method: string, contentType: string): boolean {
 /**
  * Whether a parameter name reaches a framework as `_method`. PHP drops leading spaces, reads
  * `_method[x]` as (an array named) `_method`, and makes spaces, dots and a lone `[` into `_`:
- * `.method` reaches Laravel as `_method`. Compared in any case, to be safe.
+ * `.method` reaches Laravel as `_method`; a NUL ends it. Compared in any case, to be safe.
  */
 function isOverride(name: string): boolean {
-  let n = name.replace(/^ +/, '')
+  // PHP reads a name as a C string: it ends at the first NUL (`_method%00x` is `_method`).
+  let n = (name.split('\0', 1)[0] as string).replace(/^ +/, '')
   const bracket = n.indexOf('[')
   if (bracket > 0 && n.indexOf(']', bracket) > 0) n = n.slice(0, bracket)
   return n.replace(/[ .[]/g, '_').toLowerCase() === '_method'
@@ -42,25 +43,79 @@ function isOverride(name: string): boolean {
 
 const formNames = (text: string): string[] => [...new URLSearchParams(text).keys()]
 
-/** The field names of a multipart body's parts (`name=` or RFC 2231's `name*=`). */
+/**
+ * The names a multipart body's parts may be read under, found as laxly as any parser finds them,
+ * anywhere in the body: PHP joins a header's folded and colon-less lines and takes `name` as any
+ * parameter (the first too), in double or single quotes, and splits parameters at `;` before it
+ * reads quotes; Rack's pattern spans lines, takes the last `name=`, strips backslash escapes, and
+ * names a part by its Content-ID when it has no name. A file's content naming `_method` is
+ * refused too: failing closed on it costs little.
+ */
 function multipartNames(body: Buffer): string[] {
-  const names: string[] = []
   const text = body.toString('latin1')
-  const header = /content-disposition:[^\r\n]*/gi
-  for (const h of text.matchAll(header))
-    for (const m of h[0].matchAll(/;\s*name(\*?)\s*=\s*(?:"([^"]*)"|([^;\s]*))/gi)) {
-      const raw = m[2] ?? m[3] ?? ''
-      let name = raw
-      if (m[1] === '*') {
-        try {
-          name = decodeURIComponent(raw.replace(/^[^']*'[^']*'/, ''))
-        } catch {
-          name = raw
-        }
-      }
-      names.push(name)
-    }
-  return names
+  const names: string[] = []
+  for (const m of text.matchAll(/name(\*?)\s*=\s*("(?:\\.|[^"\\])*"?|'[^']*'?|[^\s;]*)/gi)) {
+    const raw = m[2] as string
+    if (m[1] === '*') names.push(decode2231(raw))
+    const quote = raw[0]
+    if (quote === '"' || quote === "'") {
+      const inner = raw.slice(1, raw.endsWith(quote) && raw.length > 1 ? -1 : undefined)
+      for (const v of [inner, inner.replace(/\\(.)/g, '$1')]) names.push(v, v.split(';', 1)[0] as string)
+    } else names.push(raw, /^[^\s()<>,;:\\"/[\]?=]*/.exec(raw)?.[0] ?? '') // Rack's token ends earlier
+  }
+  for (const m of text.matchAll(/content-id\s*:\s*([^\r\n]*)/gi)) names.push((m[1] as string).trim())
+  // Tomcat and commons-fileupload decode RFC 2047 encoded words in parameter values.
+  return names.flatMap((n) => (n.includes('=?') ? [n, decodeWords(n)] : [n]))
+}
+
+/** Bytes in a charset (a label TextDecoder knows), else read as Latin-1. */
+function decodeIn(charset: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder(charset || 'utf-8').decode(bytes)
+  } catch {
+    return bytes.toString('latin1')
+  }
+}
+
+/** An RFC 2231 value (`charset'lang'%XX...`) in its charset, as busboy and Tomcat decode it. */
+function decode2231(raw: string): string {
+  const m = /^([^']*)'[^']*'(.*)$/.exec(raw)
+  const pct = m ? (m[2] as string) : raw
+  const bytes = pct.replace(/%([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16)))
+  return decodeIn(m?.[1] ?? '', Buffer.from(bytes, 'latin1'))
+}
+
+/** A value with its RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded. */
+function decodeWords(v: string): string {
+  return v.replace(
+    /=\?([^?]*)\?([bq])\?([^?]*)\?=/gi,
+    (_m, charset: string, coding: string, text: string) => {
+      const bytes =
+        coding.toLowerCase() === 'b'
+          ? Buffer.from(text, 'base64')
+          : Buffer.from(
+              text
+                .replace(/_/g, ' ')
+                .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            )
+      return decodeIn(charset.split('*')[0] as string, bytes)
+    },
+  )
+}
+
+/** Charsets whose bytes 0x00-0x7f are ASCII, so a name is found in them as in UTF-8. */
+const ASCII_BASED = /^(utf-?8|us-ascii|ascii|iso-?8859-\d+|latin-?1|windows-125\d|cp125\d)$/i
+
+/**
+ * A charset named in the Content-Type that is not ASCII-based, or null. Tomcat (Spring's
+ * HiddenHttpMethodFilter) decodes form names in it, body-parser JSON in any utf-* (UTF-7 too):
+ * bytes that are no `_method` in UTF-8 are one there.
+ */
+function foreignCharset(contentType: string): string | null {
+  for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
+    if (!ASCII_BASED.test(m[1] as string)) return m[1] as string
+  return null
 }
 
 function jsonKeys(body: Buffer): string[] {
@@ -86,6 +141,9 @@ export function methodOverride(
   if (body === null || method !== 'POST') return null
   // Every reading one framework or another may give the body.
   const r = readings(contentType)
+  const charset = (r.form || r.multipart || r.json) && foreignCharset(contentType)
+  if (charset)
+    return `a _method parameter in the body cannot be looked for in charset ${charset.slice(0, 40)}; send the body as UTF-8`
   const names = [
     ...(r.form ? formNames(body.toString('utf8')) : []),
     ...(r.multipart ? multipartNames(body) : []),

@@ -11,7 +11,7 @@ import type { GatewayEnvironment } from '../../providers/gateway/config.js'
 import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
-import { requestDigest } from '../gateway/canonical.js'
+import { isJsonBody, otherCharset, requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
 import {
   BodyTooLarge,
@@ -52,6 +52,24 @@ function secretsOf(where: string, credential: string): SecretForms {
   }
   return s
 }
+
+/**
+ * Why the upstream could read an approved action's body as another call than the one compared, or
+ * null: in another charset than UTF-8, or a JSON body sent as anything but JSON (Rails and Laravel
+ * read a form, Rack one with no type; a parser for JSON reads no body of another type at all).
+ */
+function readsOtherwise(contentType: string, body: Buffer): string | null {
+  const charset = otherCharset(contentType)
+  if (charset !== null)
+    return `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`
+  if (!isJsonType(contentType) && isJsonBody(body))
+    return 'the approved action has a JSON body, which the upstream could read as a form or not at all: send it with Content-Type: application/json'
+  return null
+}
+
+/** `application/json` or `application/*+json`, and nothing else in the header's type. */
+const isJsonType = (contentType: string): boolean =>
+  /^application\/([a-z0-9.!#$&^_-]+\+)?json$/i.test(contentType.split(';', 1)[0]?.trim() ?? '')
 
 const joined = (chunks: Buffer[]): Buffer =>
   chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
@@ -190,6 +208,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (bound !== null) {
       const action = rec.action ?? { method: '', path: '' }
+      const why = body !== null && body.length > 0 ? readsOtherwise(contentType, body) : null
+      if (why !== null) return refuse(err.denied(why), 'action')
       if (requestDigest(method, contained.path + contained.query, body, cfg.graphql) !== bound)
         return refuse(
           err.denied(

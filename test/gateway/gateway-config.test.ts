@@ -187,6 +187,12 @@ describe('gateway provider config', () => {
       'changes the method',
     ],
     [
+      'forwarding a content coding (the body is checked as sent; body-parser inflates it)',
+      (d: any) => (admin(d).forward_headers = ['Content-Encoding']),
+      `${H}.forward_headers[0]`,
+      'never forwarded',
+    ],
+    [
       'an unknown class',
       (d: any) => (admin(d).operation_classes.admin = { http: ['GET /**'] }),
       `${H}.operation_classes.admin`,

@@ -17,6 +17,9 @@ const multipart = (...parts: [string, string][]) =>
     'latin1',
   )
 const body = (s: string) => Buffer.from(s)
+/** One part with its header block written out whole: how a parser reads its name is the test. */
+const rawPart = (head: string, value = 'DELETE') =>
+  Buffer.from(`--${BOUNDARY}\r\n${head}\r\n\r\n${value}\r\n--${BOUNDARY}--\r\n`, 'latin1')
 
 describe('method overrides', () => {
   it.each([
@@ -50,6 +53,108 @@ describe('method overrides', () => {
       `multipart/mixed; boundary=${BOUNDARY}`,
       multipart(['name="_method"', 'DELETE']),
     ],
+    // How Rack and PHP find a part's name, laxer than a well-formed header (PHP joins folded and
+    // colon-less lines; Rack's pattern spans lines, dequotes, and falls back to Content-ID).
+    [
+      'multipart, a folded Content-Disposition (PHP, Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data;\r\n name="_method"'),
+    ],
+    [
+      'multipart, name on a line without a colon (PHP, Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data\r\n;name="_method"'),
+    ],
+    [
+      'multipart, name as the first parameter (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: name=_method'),
+    ],
+    [
+      'multipart, name after a space, not a ; (Rack 2.0)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data name="_method"'),
+    ],
+    [
+      'multipart, name in single quotes (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(["name='_method'", 'DELETE']),
+    ],
+    [
+      'multipart, backslash escapes in the name (Rack dequotes)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="\\_\\m\\ethod"', 'DELETE']),
+    ],
+    [
+      'multipart, a quoted name cut at ; (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="_method;x"', 'DELETE']),
+    ],
+    [
+      'multipart, a part named by Content-ID (Rack)',
+      'POST',
+      '',
+      MULTIPART,
+      rawPart('Content-Disposition: form-data\r\nContent-ID: _method'),
+    ],
+    [
+      'multipart, a NUL ends the name (PHP)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="_method\0x"', 'DELETE']),
+    ],
+    ['form body, a NUL ends the name (PHP)', 'POST', '', FORM, body('_method%00x=DELETE')],
+    ['query string, a NUL ends the name (PHP)', 'POST', '?_method%00=DELETE', '', null],
+    [
+      'UTF-16 form body (Tomcat decodes names in the declared charset)',
+      'POST',
+      '',
+      `${FORM}; charset=UTF-16LE`,
+      Buffer.concat([Buffer.from('_method', 'utf16le'), Buffer.from('='), Buffer.from('DELETE', 'utf16le')]),
+    ],
+    [
+      'multipart, an RFC 2047 B-encoded name (Tomcat, commons-fileupload)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="=?UTF-8?B?X21ldGhvZA==?="', 'DELETE']),
+    ],
+    [
+      'multipart, an RFC 2047 Q-encoded name in UTF-16 (Tomcat)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="=?utf-16be?q?=00=5F=00m=00e=00t=00h=00o=00d?="', 'DELETE']),
+    ],
+    [
+      'multipart, an RFC 2231 name in UTF-16 (busboy)',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(["name*=utf-16le''%5F%00m%00e%00t%00h%00o%00d%00", 'DELETE']),
+    ],
+    [
+      'UTF-7 JSON body (body-parser decodes any utf-*: +AF8- is _)',
+      'POST',
+      '',
+      'application/json; charset=utf-7',
+      body('{"+AF8-method":"DELETE"}'),
+    ],
     ['JSON key, text/json (Laravel)', 'POST', '', 'text/json', body('{"_method":"DELETE"}')],
     [
       'JSON key, /json in a parameter (Laravel)',
@@ -79,6 +184,16 @@ describe('method overrides', () => {
       'application/json',
       body('{"a":"_method","b":{"_method":"DELETE"}}'),
     ],
+    ['a multipart field named like it', 'POST', '', MULTIPART, multipart(['name="_method_name"', 'x'])],
+    [
+      'a multipart file named like it',
+      'POST',
+      '',
+      MULTIPART,
+      multipart(['name="f"; filename="_methods"', 'x']),
+    ],
+    ['a form in a charset ASCII reads', 'POST', '', `${FORM}; charset="ISO-8859-1"`, body('a=1')],
+    ['a JSON body in UTF-8', 'POST', '', 'application/json; charset=UTF-8', body('{"a":1}')],
     ['a body that is not JSON', 'POST', '', 'application/json', body('_method=DELETE')],
     ['a PUT form (frameworks override POST only)', 'PUT', '', FORM, body('_method=DELETE')],
     ['a query parameter that only contains it', 'GET', '?x=_method&my_method=1', '', null],
