@@ -70,9 +70,19 @@ const NEVER_FORWARDED = new Set([
 const DESTROYING = ['Delete', 'delete', 'Remove', 'remove', 'TokenCreate']
 const DESTRUCTIVE_ONLY = 'only a class marked destructive: true may allow this (it needs two approvals)'
 
-/** Whether a mutation pattern may reach a destroying mutation (by its name) in a class without two approvals. */
-const mutationMayDestroy = (pattern: string): boolean =>
-  pattern === '*' || DESTROYING.some((w) => pattern.includes(w))
+/**
+ * Whether a mutation pattern may reach a destroying mutation (by its name) in a class without two
+ * approvals: it names a destroying word, or its last `*` can stand for the start of one that its
+ * tail ends (`volume*` and `*e` reach `volumeDelete`, `*Create` reaches `apiTokenCreate`). A tail
+ * that ends no such word (`*Update`) stays allowed.
+ */
+function mutationMayDestroy(pattern: string): boolean {
+  if (DESTROYING.some((w) => pattern.includes(w))) return true
+  const star = pattern.lastIndexOf('*')
+  if (star < 0) return false
+  const tail = pattern.slice(star + 1)
+  return DESTROYING.some((w) => w.endsWith(tail))
+}
 
 /** `https://host[:port][/base]`: http(s) only, no user info, query or fragment; the base path without a trailing slash. */
 function parseUpstream(v: unknown): string | null {

@@ -121,6 +121,24 @@ describe('gateway provider config', () => {
       'only a class marked destructive',
     ],
     [
+      'a pattern ending in * for write (volume* reaches volumeDelete)',
+      (d: any) => (railway(d).operation_classes.write.mutations = ['volume*']),
+      `${R}.operation_classes.write.mutations[0]`,
+      'only a class marked destructive',
+    ],
+    [
+      'a pattern whose tail ends a destroying word for write (*e reaches volumeDelete)',
+      (d: any) => (railway(d).operation_classes.write.mutations = ['variableUpsert', '*e']),
+      `${R}.operation_classes.write.mutations[1]`,
+      'only a class marked destructive',
+    ],
+    [
+      'a *Create pattern for write (it reaches apiTokenCreate)',
+      (d: any) => (railway(d).operation_classes.write.mutations = ['*Create']),
+      `${R}.operation_classes.write.mutations[0]`,
+      'only a class marked destructive',
+    ],
+    [
       'apiTokenCreate for write',
       (d: any) => (railway(d).operation_classes.write.mutations = ['apiTokenCreate']),
       `${R}.operation_classes.write.mutations[0]`,
