@@ -205,6 +205,18 @@ describe('gateway provider config', () => {
       'changes the method',
     ],
     [
+      'forwarding Range (a piece of an echoed credential is too short to be found)',
+      (d: any) => (admin(d).forward_headers = ['x-request-id', 'Range']),
+      `${H}.forward_headers[1]`,
+      'never forwarded',
+    ],
+    [
+      'forwarding If-Range',
+      (d: any) => (admin(d).forward_headers = ['If-Range']),
+      `${H}.forward_headers[0]`,
+      'never forwarded',
+    ],
+    [
       'forwarding a content coding (the body is checked as sent; body-parser inflates it)',
       (d: any) => (admin(d).forward_headers = ['Content-Encoding']),
       `${H}.forward_headers[0]`,
