@@ -106,9 +106,9 @@ export function createIssuing(deps: IssuingDeps) {
 
   /**
    * Claims the approved `base` (still at its version) into `next`, with `event` in the same atomic
-   * append when the step has one; throws when it cannot (when the audit log cannot be written,
-   * nothing changed). A claim written but not acknowledged by the replicas is undone (back to
-   * approved) before the 503.
+   * append when the step has one; throws when it cannot. A claim whose write failed (refused, its
+   * reply lost, or not acknowledged by the replicas) is undone if it landed (back to approved)
+   * before the 503: see unclaim.ts.
    */
   async function claimInto(
     base: SessionRecord,
@@ -122,7 +122,8 @@ export function createIssuing(deps: IssuingDeps) {
         ? records.changeWith(base.id, 'claim', change, () => event, opts)
         : records.change(base.id, 'claim', change, opts)
     ).catch((e: unknown) => {
-      if (!(e instanceof ReplicaAckError)) throw e
+      // A refusal the store answered (a lock, a conflict) or a missing session changed nothing.
+      if (e instanceof AirlockError && e.code !== 'unavailable') throw e
       return unclaim.undo(base, { ...next, v: base.v + 1 }, null, e)
     })
     if (t.locked) throw err.policy(await lockReason(base))
@@ -209,8 +210,8 @@ export function createIssuing(deps: IssuingDeps) {
         )
       }
       const r = await records.replace('activate', active, issuing, true).catch((e: unknown) => {
-        // A claim's activation that landed unacknowledged is undone; a new session's stays a 503.
-        if (!(e instanceof ReplicaAckError) || base.v === 0) throw e
+        // A claim's activation that failed (landed or not) is undone; a new session's stays a 503.
+        if (base.v === 0) throw e
         return unclaim.undo(base, active, handle, e)
       })
       if (r !== 'ok') {
@@ -269,8 +270,9 @@ export function createIssuing(deps: IssuingDeps) {
     // A claim written with its event changed nothing unless it landed (its refusals, lock,
     // conflict or an unwritable audit log, are the caller's answer), or was undone already.
     if (written.status === 'rejected' && claimWithEvent) throw written.reason
-    // An activation whose issued event landed unacknowledged is undone: its token is never handed out.
-    if (written.status === 'rejected' && written.reason instanceof ReplicaAckError && base.v !== 0)
+    // A claim's activation whose issued event failed (refused, its reply lost, or unacknowledged)
+    // is undone: its token is never handed out, its credentials are revoked.
+    if (written.status === 'rejected' && base.v !== 0)
       return unclaim.undo(base, rec, provider.external ? rec.handle : null, written.reason)
     if (written.status === 'rejected' || signed.status === 'rejected') {
       // The session may exist (written, or a lost reply after the write): it is ended.

@@ -66,8 +66,9 @@ export const TRANSITIONS: readonly Transition[] = [
   // The owning agent claims an approved grant once.
   row('claim', 'approved', 'active', ['agent'], 'session.issued'),
   row('claim', 'approved', 'issuing', ['agent'], null),
-  // A claim whose write too few Redis replicas acknowledged: what that attempt minted is revoked (its
-  // token was never handed out) and the grant goes back to approved, to be claimed again.
+  // A claim whose write failed (refused, its reply lost, or acknowledged by too few Redis replicas):
+  // what that attempt minted is revoked (its token was never handed out) and the grant goes back to
+  // approved, to be claimed again (unclaim.ts).
   row('unclaim', 'active', 'approved', ['system'], 'session.claim_undone', true),
   row('unclaim', 'issuing', 'approved', ['system'], 'session.claim_undone', true),
   // The provider minted: the session is active.

@@ -42,6 +42,9 @@ const RETRY_CONCURRENCY = 8
 export const backoff = (attempts: number): number =>
   Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempts, 20)) * (0.5 + Math.random() / 2)
 
+/** How a revocation went: confirmed, queued for a retry, or neither (the queue could not be written). */
+export type RevokeOutcome = 'revoked' | 'queued' | 'unqueued'
+
 export interface Revoker {
   /**
    * Revokes the session's provider credentials now, or queues the attempt. Never throws. True when
@@ -49,6 +52,8 @@ export interface Revoker {
    * the revocation was queued for a retry.
    */
   revokeCredentials(rec: SessionRecord): Promise<boolean>
+  /** revokeCredentials, telling a queued revocation from one the queue could not take. */
+  revokeOrQueue(rec: SessionRecord): Promise<RevokeOutcome>
   /** Retries due jobs (called by the worker). */
   retryDue(limit?: number): Promise<number>
   /** Revocations waiting to be retried. */
@@ -107,35 +112,41 @@ export function createRevoker(deps: {
     else await queue.put(next, now + backoff(next.attempts))
   }
 
-  return {
-    async revokeCredentials(rec) {
-      const provider = providerOf(rec.provider)
-      if (provider && !provider.external) return true
-      const job: RevocationJob = {
-        id: rec.jti ? `rev_${rec.id}.${rec.jti}` : `rev_${rec.id}`,
-        provider: rec.provider,
-        sessionId: rec.id,
-        attempt: rec.jti,
-        environment: rec.environment,
-        operationClass: rec.operation_class,
-        handle: rec.handle,
-        expiresAt: rec.expires_at,
-        attempts: 0,
-        lastError: null,
-      }
-      try {
-        await attempt(job)
-        return true
-      } catch (e) {
-        await failed(job, e, false).catch((qe: unknown) =>
+  const revokeOrQueue = async (rec: SessionRecord): Promise<RevokeOutcome> => {
+    const provider = providerOf(rec.provider)
+    if (provider && !provider.external) return 'revoked'
+    const job: RevocationJob = {
+      id: rec.jti ? `rev_${rec.id}.${rec.jti}` : `rev_${rec.id}`,
+      provider: rec.provider,
+      sessionId: rec.id,
+      attempt: rec.jti,
+      environment: rec.environment,
+      operationClass: rec.operation_class,
+      handle: rec.handle,
+      expiresAt: rec.expires_at,
+      attempts: 0,
+      lastError: null,
+    }
+    try {
+      await attempt(job)
+      return 'revoked'
+    } catch (e) {
+      return failed(job, e, false).then(
+        (): RevokeOutcome => 'queued',
+        (qe: unknown): RevokeOutcome => {
           log.error(
             { session: rec.id, err: (qe as Error).message },
             'revocation failed and could not be queued',
-          ),
-        )
-        return false
-      }
-    },
+          )
+          return 'unqueued'
+        },
+      )
+    }
+  }
+
+  return {
+    revokeCredentials: async (rec) => (await revokeOrQueue(rec)) === 'revoked',
+    revokeOrQueue,
     async retryDue(limit = 50) {
       const jobs = await queue.claim(clock.now(), QUEUES.revocations.leaseMs, limit)
       let next = 0

@@ -4,7 +4,7 @@
 //   records.ts    the session store: the one place a session is written, step by step
 //   request.ts    an agent's request: checks, policy, pending or granted at once
 //   issuing.ts    minting credentials and the token (grant, claim, activate)
-//   unclaim.ts    undoing a claim too few Redis replicas acknowledged (back to approved)
+//   unclaim.ts    undoing a claim whose write failed or went unacknowledged (back to approved)
 //   decisions.ts  approve, deny and claim
 //   ending.ts     end, revoke (and expire when the deadline passed)
 //   matching.ts   the live sessions a bulk revoke ends (and its preview lists)
