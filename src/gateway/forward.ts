@@ -183,3 +183,25 @@ export function codingOf(headers: Record<string, string | string[] | undefined>)
     .filter((c) => c !== '' && c !== 'chunked' && c !== 'identity')
   return transfer.length > 0 ? transfer.join(', ') : 'identity'
 }
+
+/**
+ * Charsets in which the credential's ASCII is not written as ASCII bytes (UTF-16 and UTF-32 with
+ * their NULs, UTF-7's `+...-` runs, EBCDIC): the redactor, which looks for those bytes, would not
+ * see it. The answer's declared charset when it is one of them, else null.
+ */
+const UNREADABLE_CHARSET =
+  /^(utf-?(7|16|32)|ucs-?[24]|unicode|csunicode|x-utf-16|(cp|ibm)-?0?(37|273|500|1047|1140)|ebcdic)/
+export function unreadableCharset(headers: Record<string, string | string[] | undefined>): string | null {
+  const type = headers['content-type']
+  const m = /;\s*charset\s*=\s*"?([^";,\s]+)/i.exec(Array.isArray(type) ? type.join(',') : (type ?? ''))
+  const charset = m?.[1]?.toLowerCase()
+  return charset !== undefined && UNREADABLE_CHARSET.test(charset) ? charset : null
+}
+
+/** Whether an answer starts with a UTF-16 or UTF-32 byte order mark (it declared no such charset). */
+export const wideByteOrderMark = (start: Buffer | undefined): boolean =>
+  start !== undefined &&
+  start.length >= 2 &&
+  ((start[0] === 0xff && start[1] === 0xfe) ||
+    (start[0] === 0xfe && start[1] === 0xff) ||
+    (start.length >= 4 && start[0] === 0 && start[1] === 0 && start[2] === 0xfe && start[3] === 0xff))

@@ -22,7 +22,9 @@ import {
   readBody,
   readStart,
   responseHeaders,
+  unreadableCharset,
   upstreamHeaders,
+  wideByteOrderMark,
 } from '../gateway/forward.js'
 import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
@@ -296,6 +298,14 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
         `${provider.name} answered with a ${encoding}-encoded body, which the gateway cannot check`,
       )
     }
+    const charset = unreadableCharset(res.headers)
+    if (charset !== null) {
+      discard(res.body)
+      await audited(502, 'upstream_error')
+      throw err.upstream(
+        `${provider.name} answered in charset ${charset}, in which the gateway cannot check the body for its credential`,
+      )
+    }
     // The answer's beginning is read while the audit event is written; nothing reaches the agent
     // before the event is. An answer that is already complete (most are) is redacted and sent whole.
     const [start, written] = await Promise.all([
@@ -309,6 +319,12 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     if (start === null || (!start.ended && (res.body.errored || res.body.destroyed))) {
       discard(res.body)
       throw err.upstream(`${provider.name} broke off its answer`)
+    }
+    if (wideByteOrderMark(start.chunks[0])) {
+      discard(res.body)
+      throw err.upstream(
+        `${provider.name} answered in UTF-16 or UTF-32, in which the gateway cannot check the body for its credential`,
+      )
     }
     reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.forms))
     // No body (HEAD, 204, 304 or empty): nothing to send, and no length that would misstate a HEAD.

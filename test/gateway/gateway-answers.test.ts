@@ -41,6 +41,21 @@ beforeAll(async () => {
       // Compressed as a transfer coding, which the client does not undo: the same bytes.
       res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'gzip, chunked' })
       res.end(gzipSync(`compressed ${CANARY}`))
+    } else if (s.url.endsWith('/utf16')) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-16LE' })
+      res.end(Buffer.from(JSON.stringify({ echo: CANARY }), 'utf16le'))
+    } else if (s.url.endsWith('/utf16-bom')) {
+      // No charset named: a UTF-16 byte order mark says it.
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ echo: CANARY }), 'utf16le')]),
+      )
+    } else if (s.url.endsWith('/utf7')) {
+      res.writeHead(200, { 'content-type': 'text/plain; charset="utf-7"' })
+      res.end(`token ${CANARY.replaceAll('_', '+AF8-')}`)
+    } else if (s.url.endsWith('/latin1')) {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=ISO-8859-1' })
+      res.end(`token ${CANARY}`)
     } else res.end('?')
   })
   tb = await testBroker({
@@ -127,6 +142,29 @@ describe('gateway answers', () => {
       .catch((e: Error) => ({ status: 0, text: e.message }))
     if (outcome.status === 502) expect(JSON.parse(outcome.text)).toMatchObject({ error: 'upstream_error' })
     else expect(outcome).toMatchObject({ status: 0, text: /other side closed|terminated/ })
+  })
+
+  it('an answer in a charset whose bytes hide the credential is refused with 502', async () => {
+    const { grant } = await session()
+    const headers = { authorization: `Bearer ${grant.token}` }
+    for (const [path, named] of [
+      ['/utf16', 'charset utf-16le'],
+      ['/utf16-bom', 'UTF-16 or UTF-32'],
+      ['/utf7', 'charset utf-7'],
+    ]) {
+      const r = await request(`${base}${path}`, { headers })
+      const text = await r.body.text()
+      expect(r.statusCode, path).toBe(502)
+      expect(JSON.parse(text)).toMatchObject({
+        error: 'upstream_error',
+        message: expect.stringContaining(named),
+      })
+      expect(text).not.toContain(CANARY)
+    }
+    // An ASCII-compatible charset is read as bytes, as before: the credential is redacted.
+    const latin = await request(`${base}/latin1`, { headers })
+    expect(latin.statusCode).toBe(200)
+    expect(await latin.body.text()).toBe('token [redacted]')
   })
 
   it('a compressed answer is refused with 502, and the broker goes on answering', async () => {
