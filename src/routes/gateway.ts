@@ -1,59 +1,23 @@
 // ANY /gw/{provider}/{path...}: a gateway provider's forwarding route (docs/gateway.md).
 // Each call: the session token checked as introspection checks it, the path contained, the call
 // classified against the session's class and environment (and its approved action, once), then
-// forwarded with the environment's credential; the answer streams back with the credential
-// redacted. Refused calls never reach the upstream. Every call is audited, without its body.
+// forwarded with the environment's credential (gateway-relay.ts: the upstream call and the answer,
+// the credential redacted). Refused calls never reach the upstream. Every call is audited, without
+// its body.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { pipeline } from 'node:stream'
-import type { GatewayEnvironment } from '../../providers/gateway/config.js'
-import { isGateway, type GatewayProvider } from '../../providers/gateway/provider.js'
+import { isGateway } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
 import { isJsonBody, otherCharset, requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
-import {
-  BodyTooLarge,
-  codingOf,
-  discard,
-  hasBody,
-  limitStream,
-  readBody,
-  readStart,
-  responseHeaders,
-  unreadableCharset,
-  upstreamHeaders,
-  wideByteOrderMark,
-} from '../gateway/forward.js'
+import { BodyTooLarge, hasBody, readBody } from '../gateway/forward.js'
 import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
-import { redactBuffer, redactStream, searchForms, type SearchForm } from '../gateway/redact.js'
-import { base64Forms, credentialForms } from '../gateway/secret-forms.js'
 import { errors, Name } from '../schemas/common.js'
 import { isDestructive } from '../policy/decide.js'
-
-/** Upstream answers complete within this size when they start are sent whole, not streamed. */
-const WHOLE_BODY_BYTES = 64 * 1024
-
-/**
- * The forms of an environment's credential to redact: as sent, inside a JSON string, URL-encoded
- * and base64 (src/gateway/secret-forms.ts).
- */
-interface SecretForms {
-  credential: string
-  forms: SearchForm[]
-}
-/** The last credential of each provider and environment, so a rotated one is not kept. */
-const secretForms = new Map<string, SecretForms>()
-function secretsOf(where: string, credential: string): SecretForms {
-  let s = secretForms.get(where)
-  if (s?.credential !== credential) {
-    s = { credential, forms: searchForms(credentialForms(credential), base64Forms(credential)) }
-    secretForms.set(where, s)
-  }
-  return s
-}
+import { createRelay } from './gateway-relay.js'
 
 /**
  * Why the upstream could read an approved action's body as another call than the one compared, or
@@ -72,9 +36,6 @@ function readsOtherwise(contentType: string, body: Buffer): string | null {
 /** `application/json` or `application/*+json`, and nothing else in the header's type. */
 const isJsonType = (contentType: string): boolean =>
   /^application\/([a-z0-9.!#$&^_-]+\+)?json$/i.test(contentType.split(';', 1)[0]?.trim() ?? '')
-
-const joined = (chunks: Buffer[]): Buffer =>
-  chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
 
 const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Optional(Type.String()) })
 
@@ -105,6 +66,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     )
   const auditDown = (what: string) =>
     err.unavailable(`the audit log cannot be written, so ${what}; try again when it is back`)
+  const relay = createRelay({ metrics, record, auditDown })
 
   async function handle(req: FastifyRequest<{ Params: { provider: string } }>, reply: FastifyReply) {
     const name = req.params.provider
@@ -227,7 +189,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
           'action',
         )
     }
-    return forward(provider, req, reply, {
+    return relay(provider, req, reply, {
       url,
       env,
       credential,
@@ -236,107 +198,6 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       actor: claims.sub,
       sessionId: rec.id,
     })
-  }
-
-  async function forward(
-    provider: GatewayProvider,
-    req: FastifyRequest,
-    reply: FastifyReply,
-    call: {
-      url: URL
-      env: GatewayEnvironment
-      credential: string
-      body: Buffer | null
-      details: Record<string, unknown>
-      actor: string
-      sessionId: string
-    },
-  ) {
-    const cfg = provider.config
-    const { url, env, credential } = call
-    const secrets = secretsOf(`${provider.name}\0${env.credential}`, credential)
-    const streamed = call.body === null && hasBody(req.headers)
-    const headers = upstreamHeaders(req.headers, cfg, env, credential, call.body?.length ?? null)
-    if (streamed && req.headers['content-length'])
-      headers['content-length'] = String(req.headers['content-length'])
-    const audited = (status: number, outcome: string, refused?: string) => {
-      metrics.gatewayRequests.inc({ provider: provider.name, outcome })
-      return record({
-        type: refused === undefined ? 'gateway.forwarded' : 'gateway.refused',
-        actor: call.actor,
-        session_id: call.sessionId,
-        details: { ...call.details, ...(refused !== undefined && { refused }), status },
-      })
-    }
-    const started = performance.now()
-    let res
-    try {
-      res = await provider.dispatcher.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: req.method as 'GET',
-        headers,
-        body: call.body ?? (streamed ? req.raw.pipe(limitStream(cfg.bodyLimitBytes)) : null),
-      })
-    } catch (e) {
-      if (e instanceof BodyTooLarge || (e as Error).cause instanceof BodyTooLarge) {
-        await audited(413, 'refused', 'body')
-        throw new AirlockError('payload_too_large', `the body is over ${cfg.bodyLimitBytes} bytes`)
-      }
-      await audited(502, 'upstream_error')
-      throw err.upstream(
-        `${provider.name} did not answer within ${cfg.timeoutMs / 1000}s or cannot be reached (${(e as { code?: string }).code ?? 'error'})`,
-      )
-    } finally {
-      metrics.gatewayUpstream.observe({ provider: provider.name }, (performance.now() - started) / 1000)
-    }
-    const encoding = codingOf(res.headers)
-    if (encoding !== 'identity') {
-      discard(res.body)
-      await audited(502, 'upstream_error')
-      throw err.upstream(
-        `${provider.name} answered with a ${encoding}-encoded body, which the gateway cannot check`,
-      )
-    }
-    const charset = unreadableCharset(res.headers)
-    if (charset !== null) {
-      discard(res.body)
-      await audited(502, 'upstream_error')
-      throw err.upstream(
-        `${provider.name} answered in charset ${charset}, in which the gateway cannot check the body for its credential`,
-      )
-    }
-    // The answer's beginning is read while the audit event is written; nothing reaches the agent
-    // before the event is. An answer that is already complete (most are) is redacted and sent whole.
-    const [start, written] = await Promise.all([
-      readStart(res.body, WHOLE_BODY_BYTES).catch(() => null),
-      audited(res.statusCode, 'forwarded'),
-    ])
-    if (!written) {
-      discard(res.body)
-      throw auditDown(`the answer of ${provider.name} is withheld (the call did reach it)`)
-    }
-    if (start === null || (!start.ended && (res.body.errored || res.body.destroyed))) {
-      discard(res.body)
-      throw err.upstream(`${provider.name} broke off its answer`)
-    }
-    if (wideByteOrderMark(start.chunks[0])) {
-      discard(res.body)
-      throw err.upstream(
-        `${provider.name} answered in UTF-16 or UTF-32, in which the gateway cannot check the body for its credential`,
-      )
-    }
-    reply.code(res.statusCode).headers(responseHeaders(res.headers, secrets.forms))
-    // No body (HEAD, 204, 304 or empty): nothing to send, and no length that would misstate a HEAD.
-    if (start.ended)
-      return start.chunks.length === 0
-        ? reply.send()
-        : reply.send(redactBuffer(joined(start.chunks), secrets.forms))
-    const out = redactStream(secrets.forms)
-    for (const c of start.chunks) out.write(c)
-    // A failure upstream from here on breaks the agent's connection off too.
-    pipeline(res.body, out, () => {})
-    return reply.send(out)
   }
 
   const schema = {

@@ -151,7 +151,7 @@ describe('gateway answers', () => {
       ['/utf16', 'charset utf-16le'],
       ['/utf16-bom', 'UTF-16 or UTF-32'],
       ['/utf7', 'charset utf-7'],
-    ]) {
+    ] as const) {
       const r = await request(`${base}${path}`, { headers })
       const text = await r.body.text()
       expect(r.statusCode, path).toBe(502)
