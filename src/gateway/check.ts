@@ -6,10 +6,10 @@ import {
   checkArguments,
   fieldAllowed,
   pickOperation,
-  readGraphqlBody,
   type Outcome,
   type RootField,
 } from './classify-graphql.js'
+import { readGraphqlBody } from './graphql-request.js'
 import { createDocumentCache, type DocumentCache, type ParsedDocument } from './documents.js'
 import { methodOverride } from './method-override.js'
 import type { Contained } from './path.js'
