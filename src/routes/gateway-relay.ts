@@ -74,15 +74,7 @@ export function createRelay(deps: {
     provider: GatewayProvider,
     req: FastifyRequest,
     reply: FastifyReply,
-    call: {
-      url: URL
-      env: GatewayEnvironment
-      credential: string
-      body: Buffer | null
-      details: Record<string, unknown>
-      actor: string
-      sessionId: string
-    },
+    call: Call,
   ) {
     const cfg = provider.config
     const { url, env, credential } = call
