@@ -1,10 +1,23 @@
 // Pieces the console's pages share: the schemas of an HTML page and of form fields, and the
 // table every list is shown in.
 import { Type } from '@sinclair/typebox'
+import type { RouteRole } from '../auth/principal.js'
 import { html, type Html, type Part } from './html.js'
 
 /** The response schema of a page. */
 export const Page = { 200: Type.String({ description: 'An HTML page' }) }
+
+/** What a page shows after a form was sent there: `?done=<what>&n=<how many>`. */
+export const Notice = {
+  done: Type.Optional(Type.String({ maxLength: 16, pattern: '^[a-z]+$' })),
+  n: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+}
+
+/** The route options of a page with no other query: who may see it, and its notice. */
+export const noticePage = (roles: readonly RouteRole[]) => ({
+  config: { console: { roles } },
+  schema: { hide: true, querystring: Type.Object(Notice, { additionalProperties: false }), response: Page },
+})
 
 /** A form's CSRF token field. */
 export const Csrf = Type.Optional(Type.String({ maxLength: 128 }))

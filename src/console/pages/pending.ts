@@ -15,63 +15,47 @@ import {
   type ConsoleApp,
   type ConsoleContext,
 } from '../context.js'
-import { Csrf, Page } from '../page-parts.js'
+import { Csrf, Notice, noticePage, Page } from '../page-parts.js'
 import { html, query } from '../html.js'
 import { csrfField } from '../layout.js'
 import { decisionForm, outlook, sessionFacts } from './view.js'
 
 const READERS = ['approver', 'operator'] as const
-export const Notice = {
-  done: Type.Optional(Type.String({ maxLength: 16, pattern: '^[a-z]+$' })),
-  n: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-}
-
 export function registerPending(app: ConsoleApp, ctx: ConsoleContext) {
   const { broker } = ctx
 
-  app.get(
-    '/',
-    {
-      config: { console: { roles: READERS } },
-      schema: {
-        hide: true,
-        querystring: Type.Object(Notice, { additionalProperties: false }),
-        response: Page,
+  app.get('/', noticePage(READERS), async (req, reply) => {
+    const v = viewerOf(req)
+    const rt = broker.runtime()
+    const { sessions } = await broker.sessions.list({ status: 'pending_approval' }, 200, null)
+    const recs = await broker.store.getSessions(sessions.map((s) => s.id))
+    const cards = sessions.map((s, i) => {
+      const rec = recs[i] as SessionRecord | null
+      const o = rec ? outlook(rt, rec, v.id) : null
+      return html`<article class="card" aria-labelledby="h-${s.id}">
+        <h2 id="h-${s.id}">
+          <a href="/console/sessions/${s.id}"
+            >${s.agent}: ${s.operation_class} in ${s.environment} on ${s.provider}</a
+          >
+        </h2>
+        ${sessionFacts(s, o)} ${o ? decisionForm(s, o, v) : ''}
+      </article>`
+    })
+    return sendPage(
+      ctx,
+      req,
+      reply,
+      {
+        title: 'Pending requests',
+        section: 'pending',
+        live: '/console/events',
+        notice: noticeText(req.query.done, req.query.n),
       },
-    },
-    async (req, reply) => {
-      const v = viewerOf(req)
-      const rt = broker.runtime()
-      const { sessions } = await broker.sessions.list({ status: 'pending_approval' }, 200, null)
-      const recs = await broker.store.getSessions(sessions.map((s) => s.id))
-      const cards = sessions.map((s, i) => {
-        const rec = recs[i] as SessionRecord | null
-        const o = rec ? outlook(rt, rec, v.id) : null
-        return html`<article class="card" aria-labelledby="h-${s.id}">
-          <h2 id="h-${s.id}">
-            <a href="/console/sessions/${s.id}"
-              >${s.agent}: ${s.operation_class} in ${s.environment} on ${s.provider}</a
-            >
-          </h2>
-          ${sessionFacts(s, o)} ${o ? decisionForm(s, o, v) : ''}
-        </article>`
-      })
-      return sendPage(
-        ctx,
-        req,
-        reply,
-        {
-          title: 'Pending requests',
-          section: 'pending',
-          live: '/console/events',
-          notice: noticeText(req.query.done, req.query.n),
-        },
-        html`<div id="pending-list" data-live-region>
-          ${cards.length > 0 ? cards : html`<p>No request is waiting for approval.</p>`}
-        </div>`,
-      )
-    },
-  )
+      html`<div id="pending-list" data-live-region>
+        ${cards.length > 0 ? cards : html`<p>No request is waiting for approval.</p>`}
+      </div>`,
+    )
+  })
 
   app.get(
     '/sessions/:id',

@@ -16,10 +16,9 @@ import {
   type ConsoleApp,
   type ConsoleContext,
 } from '../context.js'
-import { Csrf, Opt, Page, plural, rowsTable } from '../page-parts.js'
+import { Csrf, Notice, Opt, Page, plural, rowsTable } from '../page-parts.js'
 import { html, query, type Html } from '../html.js'
 import { csrfField, when, type Viewer } from '../layout.js'
-import { Notice } from './pending.js'
 import { STATUSES, statusBadge } from './view.js'
 
 const NAME = '[A-Za-z0-9._-]{1,64}'
