@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import { parse, print } from 'graphql'
 import { containPath } from './path.js'
 import { ExactNumber, parseStrictJson } from './strict-json.js'
+import { namedCharsets } from './charset.js'
 
 export interface Action {
   method: string
@@ -86,9 +87,8 @@ export function actionDigest(a: Action, graphql: boolean): string | { invalid: s
  * UTF-8; an upstream may decode them in the charset named (body-parser takes any utf-*, UTF-7 too).
  */
 export function otherCharset(contentType: string): string | null {
-  for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
-    if (!/^utf-?8$/i.test(m[1] as string)) return (m[1] as string).slice(0, 40)
-  return null
+  const other = namedCharsets(contentType).find((c) => !/^utf-?8$/i.test(c))
+  return other === undefined ? null : other.slice(0, 40)
 }
 
 /** Whether a body is JSON as an approved action's body is compared (strictly, UTF-8). */

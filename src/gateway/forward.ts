@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
 import type { GatewayConfig, GatewayEnvironment } from '../../providers/gateway/config.js'
+import { namedCharsets } from './charset.js'
 import { redactText, type SearchForm } from './redact.js'
 
 /** Passed on from every request; the config's forward_headers add to them. */
@@ -193,9 +194,8 @@ const UNREADABLE_CHARSET =
   /^(utf-?(7|16|32)|ucs-?[24]|unicode|csunicode|x-utf-16|(cp|ibm)-?0?(37|273|500|1047|1140)|ebcdic)/
 export function unreadableCharset(headers: Record<string, string | string[] | undefined>): string | null {
   const type = headers['content-type']
-  const m = /;\s*charset\s*=\s*"?([^";,\s]+)/i.exec(Array.isArray(type) ? type.join(',') : (type ?? ''))
-  const charset = m?.[1]?.toLowerCase()
-  return charset !== undefined && UNREADABLE_CHARSET.test(charset) ? charset : null
+  const named = namedCharsets(Array.isArray(type) ? type.join(',') : (type ?? ''))
+  return named.map((c) => c.toLowerCase()).find((c) => UNREADABLE_CHARSET.test(c)) ?? null
 }
 
 /** Whether an answer starts with a UTF-16 or UTF-32 byte order mark (it declared no such charset). */

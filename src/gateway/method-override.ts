@@ -3,6 +3,7 @@
 // Laravel from a JSON body's key too, and Symfony and express's method-override from the query
 // string. An HTTP rule judges the method the request is sent with, so a class allowed to POST
 // could delete: such a parameter is refused. (Its header forms are never forwarded: forward.ts.)
+import { namedCharsets } from './charset.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 const MULTIPART_ANY = 'multipart/'
@@ -113,9 +114,7 @@ const ASCII_BASED = /^(utf-?8|us-ascii|ascii|iso-?8859-\d+|latin-?1|windows-125\
  * bytes that are no `_method` in UTF-8 are one there.
  */
 function foreignCharset(contentType: string): string | null {
-  for (const m of contentType.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi))
-    if (!ASCII_BASED.test(m[1] as string)) return m[1] as string
-  return null
+  return namedCharsets(contentType).find((c) => !ASCII_BASED.test(c)) ?? null
 }
 
 function jsonKeys(body: Buffer): string[] {

@@ -50,6 +50,10 @@ beforeAll(async () => {
       res.end(
         Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ echo: CANARY }), 'utf16le')]),
       )
+    } else if (s.url.endsWith('/utf16-second')) {
+      // Two charsets named: a client may take either, so neither may hide the credential.
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8; charset=utf-16le' })
+      res.end(Buffer.from(JSON.stringify({ echo: CANARY }), 'utf16le'))
     } else if (s.url.endsWith('/utf7')) {
       res.writeHead(200, { 'content-type': 'text/plain; charset="utf-7"' })
       res.end(`token ${CANARY.replaceAll('_', '+AF8-')}`)
@@ -150,6 +154,7 @@ describe('gateway answers', () => {
     for (const [path, named] of [
       ['/utf16', 'charset utf-16le'],
       ['/utf16-bom', 'UTF-16 or UTF-32'],
+      ['/utf16-second', 'charset utf-16le'],
       ['/utf7', 'charset utf-7'],
     ] as const) {
       const r = await request(`${base}${path}`, { headers })
