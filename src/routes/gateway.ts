@@ -10,7 +10,8 @@ import { Type } from '@sinclair/typebox'
 import { isGateway } from '../../providers/gateway/provider.js'
 import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
-import { isJsonBody, otherCharset, requestDigest } from '../gateway/canonical.js'
+import { readsOtherwise } from '../gateway/action.js'
+import { requestDigest } from '../gateway/canonical.js'
 import { checkRequest } from '../gateway/check.js'
 import { BodyTooLarge, hasBody, readBody } from '../gateway/forward.js'
 import { mayOverride } from '../gateway/method-override.js'
@@ -18,24 +19,6 @@ import { containPath, upstreamUrl } from '../gateway/path.js'
 import { errors, Name } from '../schemas/common.js'
 import { isDestructive } from '../policy/decide.js'
 import { createRelay } from './gateway-relay.js'
-
-/**
- * Why the upstream could read an approved action's body as another call than the one compared, or
- * null: in another charset than UTF-8, or a JSON body sent as anything but JSON (Rails and Laravel
- * read a form, Rack one with no type; a parser for JSON reads no body of another type at all).
- */
-function readsOtherwise(contentType: string, body: Buffer): string | null {
-  const charset = otherCharset(contentType)
-  if (charset !== null)
-    return `the approved action is compared as UTF-8, and the upstream could read charset ${charset} as another call: send it as UTF-8`
-  if (!isJsonType(contentType) && isJsonBody(body))
-    return 'the approved action has a JSON body, which the upstream could read as a form or not at all: send it with Content-Type: application/json'
-  return null
-}
-
-/** `application/json` or `application/*+json`, and nothing else in the header's type. */
-const isJsonType = (contentType: string): boolean =>
-  /^application\/([a-z0-9.!#$&^_-]+\+)?json$/i.test(contentType.split(';', 1)[0]?.trim() ?? '')
 
 const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Optional(Type.String()) })
 
