@@ -32,9 +32,12 @@ const lacksAction = (rt: Runtime, rec: SessionRecord): boolean =>
   !rec.action_digest &&
   isGateway(rt.providers.get(rec.provider))
 
-/** Why the config in force would not grant `rec` as it was requested, or null. */
-export function whyNotGrantable(rt: Runtime, rec: SessionRecord): string | null {
-  const d = decideNow(rt, rec)
+/** Why the config in force (`d`, its decision for `rec`) would not grant `rec` as requested, or null. */
+export function whyNotGrantable(
+  rt: Runtime,
+  rec: SessionRecord,
+  d: Decision = decideNow(rt, rec),
+): string | null {
   if (!d.allow) return d.reason
   if (lacksAction(rt, rec))
     return `operation class ${rec.operation_class} is now destructive, and ${rec.provider} approves it one call at a time: this request names no action; request it again with its action`
@@ -63,10 +66,11 @@ const stillEligible = (rec: SessionRecord, now: Decision): string[] =>
 export function whyNotApprover(rt: Runtime, rec: SessionRecord, human: string): string | null {
   const personal = personally(rt, rec, human)
   if (personal !== null) return personal
-  const refused = whyNotGrantable(rt, rec)
+  const d = decideNow(rt, rec)
+  const refused = whyNotGrantable(rt, rec, d)
   if (refused !== null)
     return `the policy no longer allows this request (${refused}), so it cannot be approved; deny it or let it expire`
-  const eligible = stillEligible(rec, decideNow(rt, rec))
+  const eligible = stillEligible(rec, d)
   if (!eligible.includes(human)) {
     return `${human} is not an eligible approver for this request (eligible: ${eligible.join(', ') || 'nobody'})`
   }
@@ -90,9 +94,13 @@ export function whyNotDenier(rt: Runtime, rec: SessionRecord, human: string): st
   return `${why}; only eligible approvers and the agent's owners may deny`
 }
 
-/** The approvals of `rec` that still count: from people who could still approve it. */
-export function approvalsThatCount(rt: Runtime, rec: SessionRecord): number {
-  const eligible = stillEligible(rec, decideNow(rt, rec))
+/** The approvals of `rec` that still count: from people who could still approve it (`d`: now). */
+export function approvalsThatCount(
+  rt: Runtime,
+  rec: SessionRecord,
+  d: Decision = decideNow(rt, rec),
+): number {
+  const eligible = stillEligible(rec, d)
   return rec.approvals.filter((a) => personally(rt, rec, a.by) === null && eligible.includes(a.by)).length
 }
 
@@ -110,7 +118,7 @@ export function whyNotStanding(rt: Runtime, rec: SessionRecord): string | null {
   // With no rule matching, decide's reason only repeats `what`.
   if (!d.allow) return `the policy no longer allows ${what}${d.rule === null ? '' : ` (${d.reason})`}`
   if (rec.status !== 'pending_approval') {
-    const counted = approvalsThatCount(rt, rec)
+    const counted = approvalsThatCount(rt, rec, d)
     if (counted < d.approvals) {
       const destructive = isDestructive(rt.config.operationClasses, rec.operation_class)
       const needs =

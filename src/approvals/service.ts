@@ -126,12 +126,13 @@ export function createApprovalService(deps: ApprovalDeps) {
 
       // The policy in force now must still allow it (a reload may have tightened it).
       const rt = deps.runtime()
-      const refused = whyNotGrantable(rt, rec)
-      if (refused !== null) throw err.policy(`the policy no longer allows this grant: ${refused}`)
       const decision = decideNow(rt, rec)
-      if (!decision.allow) throw err.policy(`the policy no longer allows this grant: ${decision.reason}`)
+      const refused = whyNotGrantable(rt, rec, decision)
+      // (A refused decision always has its reason in `refused`; the check also narrows its type.)
+      if (refused !== null || !decision.allow)
+        throw err.policy(`the policy no longer allows this grant: ${refused}`)
       // Approvals count only from people who are still eligible (a reload may have removed one).
-      const valid = approvalsThatCount(rt, rec)
+      const valid = approvalsThatCount(rt, rec, decision)
       if (decision.approvals > valid) {
         throw err.policy(`the policy now needs ${decision.approvals} approvals; this request has ${valid}`)
       }
