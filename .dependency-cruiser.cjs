@@ -50,8 +50,8 @@ const LAYERS = [
   ['store', ['src/redis', 'src/store']],
   // What the operator configured, and what it refers to.
   ['configuration', ['src/config', 'src/policy', 'src/secrets', 'src/vault', 'src/log.ts', 'src/auth']],
-  // The backend the config names (memory or Redis), and the job queues on it.
-  ['backend', ['src/backend.ts', 'src/queue']],
+  // The backend the config names (memory or Redis), and the job queues and counters on it.
+  ['backend', ['src/backend.ts', 'src/queue', 'src/ratelimit']],
   // What runs the providers: the runtime, their health, the gateway's request handling.
   ['runtime', ['src/gateway', 'src/runtime.ts', 'src/provider-health.ts']],
   // The services: the audit log, sessions and what acts on them.

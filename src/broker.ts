@@ -20,6 +20,7 @@ import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
 import type { Queue } from './queue/index.js'
+import { createCounter } from './ratelimit/index.js'
 import { createRevoker, revocationQueue, type RevocationJob } from './sessions/revoker.js'
 import { createSessionService, type SessionService } from './sessions/service.js'
 import { deploymentId } from './store/deployment.js'
@@ -205,6 +206,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
     keyring,
     approvals,
     slack,
+    gatewayCalls: createCounter(backend, 'gatewayCalls', 60_000),
   }
 
   // A deferred secret written, rotated or deleted in the vault takes effect at once; one still

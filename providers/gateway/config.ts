@@ -18,6 +18,8 @@ export interface GatewayEnvironment {
   header: string
   /** GraphQL argument name -> the values this environment may touch. */
   arguments: Record<string, string[]>
+  /** Calls one session may send a minute (refused with 429 past it), or null: no limit. */
+  callsPerMinute: number | null
 }
 
 export interface GatewayClass {
@@ -159,6 +161,7 @@ export function checkGateway(o: Static<typeof GatewaySchema>, ctx: CheckContext)
       credential: e.credential,
       header: headerName(e.header, `${at}.header`, report) ?? defaultHeader,
       arguments: e.arguments ?? {},
+      callsPerMinute: e.calls_per_minute ?? o.calls_per_minute ?? null,
     }
   }
 

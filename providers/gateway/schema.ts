@@ -24,11 +24,15 @@ const Fields = list(
   'expected a list of strings',
 )
 
+/** Calls one session may send a minute (the provider's, or one environment's own). */
+const CallsPerMinute = int(1, 1_000_000)
+
 const Environment = strict(
   {
     upstream: opt(Upstream),
     credential: needed(SecretRef, 'a secret reference to the upstream token'),
     header: opt(HeaderName(HEADER_HINT)),
+    calls_per_minute: opt(CallsPerMinute),
     arguments: opt(
       Type.Record(
         Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }),
@@ -78,6 +82,7 @@ export const GatewaySchema = strict(
     header: opt(HeaderName(HEADER_HINT)),
     forward_headers: opt(list(HeaderName('expected a header name'), 0, 'expected a list of header names')),
     body_limit_bytes: opt(int(1, 100 * 1_048_576)),
+    calls_per_minute: opt(CallsPerMinute),
     environments: needed(
       map(Environment, 'expected a mapping of environment names to {credential}'),
       'a mapping of environment names to {credential}',

@@ -12,6 +12,7 @@ import type { Keyring } from '../vault/keyring.js'
 import type { Vault } from '../vault/vault.js'
 import type { ApprovalService } from '../approvals/service.js'
 import type { SlackSide } from '../slack/wiring.js'
+import type { Counter } from '../ratelimit/index.js'
 
 export interface Broker {
   runtime: () => Runtime
@@ -29,6 +30,8 @@ export interface Broker {
   // The approval flow: decisions and claims, and the Slack side (inert without `slack`).
   approvals: ApprovalService
   slack: SlackSide
+  /** Gateway calls per session this minute (a gateway provider's calls_per_minute). */
+  gatewayCalls: Counter
 }
 
 declare module 'fastify' {

@@ -23,7 +23,7 @@ import { createRelay } from './gateway-relay.js'
 const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Optional(Type.String()) })
 
 const gateway: FastifyPluginAsyncTypebox = async (app) => {
-  const { sessions, store, audit, metrics, runtime, log } = { ...app.broker, log: app.log }
+  const { sessions, store, audit, metrics, runtime, gatewayCalls, log } = { ...app.broker, log: app.log }
 
   // Bodies are the upstream's business: left unread here, then read (GraphQL, actions) or streamed.
   app.removeAllContentTypeParsers()
@@ -89,6 +89,24 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     if (typeof contained === 'string') return refuse(err.invalid(contained), 'path')
 
     const cfg = provider.config
+    // A runaway agent would spend the shared token's upstream quota for everyone: a session's
+    // calls are counted (refusals too) against the environment's limit, when one is set.
+    const limit = cfg.environments[claims.env]?.callsPerMinute ?? null
+    if (limit !== null) {
+      const taken = await gatewayCalls.take(rec.id, limit)
+      if (taken.count > limit) {
+        const retryAfter = Math.max(1, Math.ceil(taken.resetMs / 1000))
+        return refuse(
+          new AirlockError(
+            'rate_limited',
+            `this session may send at most ${limit} calls a minute to ${name}; retry in ${retryAfter} s`,
+            { retryAfter },
+          ),
+          'rate',
+          'rate_limited',
+        )
+      }
+    }
     const bound = rec.action_digest ?? null
     // A destructive class sends only the one call two people approved. A session granted before a
     // reload made its class destructive has no such call (and perhaps fewer approvals): it sends none.
@@ -187,7 +205,7 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     summary: 'Forward a call to a gateway provider’s upstream, if the session’s class allows it',
     tags: ['gateway'],
     params: Params,
-    response: errors(400, 401, 403, 404, 413, 502, 503),
+    response: errors(400, 401, 403, 404, 413, 429, 502, 503),
   }
   // The per-agent rate limit counts agents authenticated by API key; a gateway call carries a
   // session token instead and was never counted, so the limit's hook is left off these routes.

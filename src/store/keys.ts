@@ -31,8 +31,10 @@ export function redisKeys(prefix: string) {
     queue: (name: QueueName) => ({ due: `${t}${QUEUES[name].due}`, jobs: `${t}${QUEUES[name].jobs}` }),
     /** STRING owner, PX: a worker's exclusive lease (sweeper, reaper). */
     lease: (name: string) => `${t}lease:${name}`,
-    /** @fastify/rate-limit's namespace. */
+    /** Counters (src/ratelimit), STRING count with PX the window: @fastify/rate-limit's, per agent. */
     rateLimit: `${t}rl:`,
+    /** Counters of gateway calls, per session (a provider's calls_per_minute). */
+    gatewayCalls: `${t}gc:`,
     /** HASH path -> sealed vault record (JSON; never a plaintext value). */
     vault: `${t}vault`,
     /** Pub/sub channel announcing vault changes (path), so replicas drop cached values. */

@@ -38,6 +38,7 @@ describe('gateway provider config', () => {
       credential: 'vault:railway/token',
       header: 'authorization',
       arguments: { environmentId: ['env-prod-1'], volumeId: ['vol-prod-1'], serviceId: ['svc-prod-1'] },
+      callsPerMinute: null,
     })
     expect([...rw.scopedArguments].sort()).toEqual(['environmentId', 'serviceId', 'volumeId'])
     const ad = c.providers[2]?.options as any

@@ -55,7 +55,7 @@ describe('rate_limits on a config reload', () => {
 
 describe('leased tokens (larger limits)', () => {
   it('two replicas never admit more than the shared budget, and waste at most a lease each', async () => {
-    const { leaseSize } = await import('../../src/plugins/rate-limit.js')
+    const { leaseSize } = await import('../../src/ratelimit/redis.js')
     expect([3, 20, 40, 120, 1_000_000].map(leaseSize)).toEqual([1, 1, 2, 6, 50_000])
     const a = await testBroker({ yaml: { perMinute: 40 } })
     const b = await testBroker({ yaml: { perMinute: 40 }, prefix: a.prefix, keys: a.keys })
