@@ -107,8 +107,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       )
     let body: Buffer | null = null
     const contentType = String(req.headers['content-type'] ?? '')
-    // Read whole when checked (GraphQL, a POST form or JSON that may override its method) or bound.
-    const check = cfg.graphql || bound !== null || mayOverride(method, contentType)
+    // Read whole when checked (GraphQL, a POST that may override its method) or bound.
+    const check = cfg.graphql || bound !== null || mayOverride(method)
     if (check && hasBody(req.headers)) {
       try {
         body = await readBody(req.raw, cfg.bodyLimitBytes)
