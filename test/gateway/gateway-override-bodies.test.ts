@@ -3,6 +3,7 @@
 // sent as octet-stream or with no type, and deletes through a POST rule. Such a call is refused
 // and audited, and reaches no upstream; a text body without one goes through as sent.
 import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, testBroker, type TestBroker } from '../helper.js'
@@ -23,6 +24,7 @@ beforeAll(async () => {
         name: 'things-api',
         upstream: `${upstream.url}/v1`,
         credential: envCredential('GW_OVERRIDE_TOKEN', CANARY),
+        settings: ['body_limit_bytes: 2048'],
         classes: [
           'write: { http: ["GET /**", "POST /api/**"] }',
           'destructive: { http: ["DELETE /api/**"] }',
@@ -47,7 +49,7 @@ async function session() {
 }
 
 /** A POST of `body` to `path`, with `type` as its Content-Type (none when null). */
-async function post(token: string, path: string, body: string | Buffer, type: string | null) {
+async function post(token: string, path: string, body: string | Buffer | Readable, type: string | null) {
   const r = await request(`${base}${path}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, ...(type !== null && { 'content-type': type }) },
@@ -102,5 +104,19 @@ describe('gateway: a _method in a body of any declared type', () => {
     expect(b?.url).toBe('/v1/api/blobs')
     expect(b?.headers['content-length']).toBe(String(binary.length))
     expect(b?.body).toBe(binary.toString())
+  })
+
+  // Over the body limit and sent chunked, so only reading it would find it too large (413).
+  it('a POST its class does not allow is refused for its path, its body left unread', async () => {
+    const { grant } = await session()
+    const before = upstream.seen.length
+    const big = Readable.from([Buffer.alloc(4096, 'a')])
+    const r = await post(grant.token, '/other', big, 'text/plain')
+    expect(r.status).toBe(403)
+    expect(r.body).toMatchObject({
+      error: 'operation_denied',
+      message: expect.stringMatching(/^POST \/other /),
+    })
+    expect(upstream.seen.length).toBe(before)
   })
 })
