@@ -138,8 +138,9 @@ export function methodOverride(
   const charset = foreignCharset(contentType)
   if (charset)
     return `a _method parameter in the body cannot be looked for in charset ${charset.slice(0, 40)}; send the body as UTF-8`
-  // Every reading one framework or another may give the body, whatever its declared type.
-  const text = body.toString('utf8')
+  // Every reading one framework or another may give the body, whatever its declared type, after a
+  // byte order mark as body-parser drops it.
+  const text = body.toString('utf8').replace(/^\uFEFF/, '')
   const names = [
     ...formNames(text),
     ...jsonKeys(text),

@@ -170,6 +170,9 @@ describe('method overrides', () => {
     ['JSON body with no Content-Type', 'POST', '', '', body('{"_method":"DELETE"}')],
     ['form body sent as JSON', 'POST', '', 'application/json', body('_method=DELETE')],
     ['JSON body sent as a form', 'POST', '', FORM, body('{"_method":"DELETE"}')],
+    // body-parser decodes with iconv-lite, which drops a byte order mark first.
+    ['JSON body after a BOM', 'POST', '', 'application/json', body('\uFEFF{"_method":"DELETE"}')],
+    ['form body after a BOM', 'POST', '', 'text/plain', body('\uFEFF_method=DELETE')],
   ])('is refused in a %s', (_what, method, query, type, b) => {
     expect(methodOverride(method, query, type, b)).toMatch(/^a _method parameter in the (query string|body)/)
   })
