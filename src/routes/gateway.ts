@@ -25,7 +25,8 @@ const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Opt
 const gateway: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions, store, audit, metrics, runtime, log } = { ...app.broker, log: app.log }
 
-  // Bodies are the upstream's business: left unread here, then read (GraphQL, actions) or streamed.
+  // Bodies are the upstream's business: left unread here, then read (GraphQL, actions, a POST's for
+  // a _method) or streamed.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
@@ -108,7 +109,8 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
     let body: Buffer | null = null
     const contentType = String(req.headers['content-type'] ?? '')
     // Read whole when checked (GraphQL, a POST that may override its method) or bound. A POST its
-    // class does not allow is refused for its path alone, so its body is left unread.
+    // class does not allow is refused for its path alone, so its body is left unread. (A class
+    // that allows DELETE, which every override may name, is destructive: its calls are bound.)
     const check =
       cfg.graphql ||
       bound !== null ||
