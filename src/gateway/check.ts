@@ -37,11 +37,14 @@ function needs(cfg: GatewayConfig, t: Target, allows: (cls: string) => boolean):
   return other ? `it needs ${other}` : 'no class allows it'
 }
 
+/** Whether a class's HTTP rules allow `method` on the contained path's segments. */
+export const httpAllows = (cfg: GatewayConfig, cls: string, method: string, segments: string[]): boolean =>
+  (cfg.classes[cls]?.http ?? []).some((r) => ruleAllows(r, method, segments))
+
 function checkHttp(cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome {
   const { method, contained: c } = req
   const route = `${method} /${c.segments.join('/')}`
-  const allows = (cls: string) =>
-    (cfg.classes[cls]?.http ?? []).some((r) => ruleAllows(r, method, c.segments))
+  const allows = (cls: string) => httpAllows(cfg, cls, method, c.segments)
   if (allows(t.operationClass)) {
     const override = methodOverride(method, c.query, req.contentType, req.body)
     return override === null

@@ -1,33 +1,30 @@
 // Method overrides: a `_method` parameter that frameworks read as the request's real method. Rails
 // (Rack::MethodOverride) and Laravel (Symfony) turn a POST into a DELETE from a form body field,
 // Laravel from a JSON body's key too, and Symfony and express's method-override from the query
-// string. An HTTP rule judges the method the request is sent with, so a class allowed to POST
-// could delete: such a parameter is refused. (Its header forms are never forwarded: forward.ts.)
+// string; a parser set to read any type finds either in a body of any type. An HTTP rule judges
+// the method the request is sent with, so a class allowed to POST could delete: such a parameter
+// is refused. (Its header forms are never forwarded: forward.ts.)
 import { namedCharsets } from './charset.js'
 
-const FORM = 'application/x-www-form-urlencoded'
 const MULTIPART_ANY = 'multipart/'
 
 /**
- * How the frameworks may read a body, judged as the laxest of them does: Rack ends the media type
- * at `,` as well as `;` (PHP at a space too) and reads a POST with none as a form, and any
- * `multipart/*` for its parts; Laravel reads JSON when `/json` or `+json` is anywhere in the header.
+ * Whether a body may be read for its parts, judged as the laxest reader does: Rack ends the media
+ * type at `,` as well as `;` (PHP at a space too) and takes any `multipart/*`. No parser looks for
+ * parts (at the boundary this header names) under another type, so there a body has none.
  */
-function readings(contentType: string): { form: boolean; multipart: boolean; json: boolean } {
+function isMultipart(contentType: string): boolean {
   const type = (contentType.trim().split(/[;,\s]/)[0] ?? '').toLowerCase()
-  return {
-    form: type === FORM || type === '',
-    multipart: type.startsWith(MULTIPART_ANY),
-    json: /[/+]json/i.test(contentType),
-  }
+  return type.startsWith(MULTIPART_ANY)
 }
 
-/** Whether a request's body must be read whole to look for an override: a POST form or JSON body. */
-export function mayOverride(method: string, contentType: string): boolean {
-  if (method !== 'POST') return false
-  const r = readings(contentType)
-  return r.form || r.multipart || r.json
-}
+/**
+ * Whether a request's body must be read whole to look for an override: any POST's (Rack, Symfony,
+ * Spring and express's method-override override no other method). Parsers may be set to read a
+ * form or JSON whatever the type (body-parser's `type: () => true`), Rack reads a form with no
+ * type, Laravel JSON wherever the header holds `/json`: the type rules nothing out.
+ */
+export const mayOverride = (method: string): boolean => method === 'POST'
 
 /**
  * Whether a parameter name reaches a framework as `_method`. PHP drops leading spaces, reads
@@ -117,9 +114,9 @@ function foreignCharset(contentType: string): string | null {
   return namedCharsets(contentType).find((c) => !ASCII_BASED.test(c)) ?? null
 }
 
-function jsonKeys(body: Buffer): string[] {
+function jsonKeys(text: string): string[] {
   try {
-    const v = JSON.parse(body.toString('utf8')) as unknown
+    const v = JSON.parse(text) as unknown
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v) : []
   } catch {
     // Not JSON: the upstream reads no parameter from it either.
@@ -137,16 +134,17 @@ export function methodOverride(
   const refusal = (where: string) =>
     `a _method parameter in the ${where} can change the method the upstream runs; send that method itself`
   if (query !== '' && formNames(query.slice(1)).some(isOverride)) return refusal('query string')
-  if (body === null || method !== 'POST') return null
-  // Every reading one framework or another may give the body.
-  const r = readings(contentType)
-  const charset = (r.form || r.multipart || r.json) && foreignCharset(contentType)
+  if (body === null || !mayOverride(method)) return null
+  const charset = foreignCharset(contentType)
   if (charset)
     return `a _method parameter in the body cannot be looked for in charset ${charset.slice(0, 40)}; send the body as UTF-8`
+  // Every reading one framework or another may give the body, whatever its declared type, after a
+  // byte order mark as body-parser drops it.
+  const text = body.toString('utf8').replace(/^\uFEFF/, '')
   const names = [
-    ...(r.form ? formNames(body.toString('utf8')) : []),
-    ...(r.multipart ? multipartNames(body) : []),
-    ...(r.json ? jsonKeys(body) : []),
+    ...formNames(text),
+    ...jsonKeys(text),
+    ...(isMultipart(contentType) ? multipartNames(body) : []),
   ]
   return names.some(isOverride) ? refusal('body') : null
 }

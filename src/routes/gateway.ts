@@ -12,7 +12,7 @@ import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
 import { readsOtherwise } from '../gateway/action.js'
 import { requestDigest } from '../gateway/canonical.js'
-import { checkRequest } from '../gateway/check.js'
+import { checkRequest, httpAllows } from '../gateway/check.js'
 import { BodyTooLarge, hasBody, readBody } from '../gateway/forward.js'
 import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
@@ -25,7 +25,8 @@ const Params = Type.Object({ provider: Name('A gateway provider'), '*': Type.Opt
 const gateway: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions, store, audit, metrics, runtime, gatewayCalls, log } = { ...app.broker, log: app.log }
 
-  // Bodies are the upstream's business: left unread here, then read (GraphQL, actions) or streamed.
+  // Bodies are the upstream's business: left unread here, then read (GraphQL, actions, a POST's for
+  // a _method) or streamed.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
@@ -125,8 +126,13 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
       )
     let body: Buffer | null = null
     const contentType = String(req.headers['content-type'] ?? '')
-    // Read whole when checked (GraphQL, a POST form or JSON that may override its method) or bound.
-    const check = cfg.graphql || bound !== null || mayOverride(method, contentType)
+    // Read whole when checked (GraphQL, a POST that may override its method) or bound. A POST its
+    // class does not allow is refused for its path alone, so its body is left unread. (A class
+    // that allows DELETE, which every override may name, is destructive: its calls are bound.)
+    const check =
+      cfg.graphql ||
+      bound !== null ||
+      (mayOverride(method) && httpAllows(cfg, claims.op, method, contained.segments))
     if (check && hasBody(req.headers)) {
       try {
         body = await readBody(req.raw, cfg.bodyLimitBytes)
