@@ -18,6 +18,7 @@ import { createReloader } from './reload.js'
 import { createDeferredSecrets } from './secrets/deferred.js'
 import { createSecretSource } from './secrets/source.js'
 import { createSlackSide } from './slack/wiring.js'
+import { createDecisionsInFlight } from './sessions/in-flight.js'
 import { createMassRevocation } from './sessions/mass-revocation.js'
 import type { Queue } from './queue/index.js'
 import { createCounter } from './ratelimit/index.js'
@@ -53,6 +54,8 @@ export interface BrokerHooks {
   sweepEveryMs?: number
   /** Backoff of failed Slack calls (default: 1 s doubling to 60 s). */
   slackRetry?: { baseMs?: number; maxMs?: number }
+  /** How long a reload waits for decisions taken under the config it replaces (default 5 s). */
+  reloadSettleMs?: number
 }
 
 export interface RunningBroker {
@@ -158,6 +161,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
   }
   let current = await buildRuntime(config, { clock, log, instanceId, secrets, ...providerDeps })
   const runtime = () => current
+  const inFlight = createDecisionsInFlight(runtime)
   const revocations = revocationQueue(backend)
   const revoker = createRevoker({
     queue: revocations,
@@ -182,6 +186,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
   const sessions = createSessionService({
     store,
     runtime,
+    inFlight,
     tokens,
     audit,
     clock,
@@ -192,7 +197,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
   })
   sessionsRef = sessions
   const locks = createLockService({ store, sessions, audit, clock, runtime })
-  const approvals = createApprovalService({ sessions, store, runtime, audit, clock, log })
+  const approvals = createApprovalService({ sessions, store, runtime, inFlight, audit, clock, log })
   const broker = {
     runtime,
     store,
@@ -334,6 +339,8 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
       }
     },
     sessions: () => sessions,
+    inFlight,
+    settleMs: hooks.reloadSettleMs,
     audit,
     log,
   })

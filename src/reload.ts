@@ -3,7 +3,8 @@
 // is revoked (audited with the reason, provider credentials revoked through the normal path): one
 // that depended on an agent, provider or environment the new config removed (the removed provider
 // is kept for that until the broker stops), and one the tightened policy would now refuse or grant
-// only with more approvals than it had.
+// only with more approvals than it had. Decisions taken under the old config and still being
+// written are waited for first (sessions/in-flight.ts), so none lands unjudged after the check.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Provider } from '../providers/types.js'
 import { whyNotStanding } from './approvals/policy-now.js'
@@ -13,9 +14,15 @@ import type { AirlockConfig } from './config/types.js'
 import type { SessionRecord } from './domain/session.js'
 import { ConfigError } from './errors.js'
 import type { Runtime } from './runtime.js'
+import type { DecisionsInFlight } from './sessions/in-flight.js'
 import type { SessionService } from './sessions/service.js'
 
 const RETRY_MS = 5000
+/**
+ * How long a reload waits for decisions taken under the config it replaced: above the store's
+ * command timeout, so only a store that does not answer makes it go on without them.
+ */
+const SETTLE_MS = 5000
 
 export function createReloader(deps: {
   current: () => Runtime
@@ -24,10 +31,14 @@ export function createReloader(deps: {
   /** Puts `next` in force; runs before the old providers close. */
   swap: (next: Runtime) => Promise<void>
   sessions: () => SessionService
+  inFlight: Pick<DecisionsInFlight, 'settled'>
+  /** How long a reload waits for decisions in flight (default SETTLE_MS). */
+  settleMs?: number
   audit: AuditLog
   log: FastifyBaseLogger
 }) {
   const { audit, log } = deps
+  const settleMs = deps.settleMs ?? SETTLE_MS
   /** Providers a reload removed, kept for revoking (and retrying) their sessions' credentials. */
   const retired = new Map<string, Provider>()
   /**
@@ -41,6 +52,10 @@ export function createReloader(deps: {
    * slow one (a provider's setup) can never swap in after, and so undo, a later one.
    */
   let queue: Promise<unknown> = Promise.resolve()
+  /** Runtimes replaced while decisions under them were still being written after the wait. */
+  const late = new Set<Runtime>()
+  let rejudging = false
+  let closed = false
 
   const merge = (a: Removed | null, b: Removed): Removed =>
     a
@@ -76,6 +91,29 @@ export function createReloader(deps: {
       timer.unref()
       return []
     }
+  }
+
+  /**
+   * A decision taken under `old` settled after its reload stopped waiting: every live session is
+   * judged again (as a reload would, after the reloads queued before), so its own is too. Those
+   * settling together share one pass.
+   */
+  function rejudgeLate(old: Runtime): void {
+    late.add(old)
+    if (rejudging || closed) return
+    rejudging = true
+    queue = queue
+      .then(async () => {
+        rejudging = false
+        // What those configs had and the one in force now has not (a later reload may have put
+        // something back).
+        const now = deps.current().config
+        let removed = unfinished
+        for (const o of late) removed = merge(removed, removedByReload(o.config, now))
+        late.clear()
+        if (removed && !closed) await revokeDependents(removed)
+      })
+      .catch(() => {})
   }
 
   async function apply(next: AirlockConfig): Promise<void> {
@@ -116,6 +154,14 @@ export function createReloader(deps: {
           'the config.reloaded event could not be written; the new config is in force',
         ),
       )
+    // Requests, approvals and denials decided under the old config may still be on their way to
+    // the store: the check below must see what they write. One that takes longer than settleMs
+    // (a store that does not answer) is not waited for: its session is judged once it settles.
+    if (!(await deps.inFlight.settled(old, settleMs, () => rejudgeLate(old))))
+      log.warn(
+        { waited_ms: settleMs },
+        'decisions taken under the previous config are still being written; their sessions are judged once they are',
+      )
     // Every reload judges the live sessions again: any change to the policy, the classes, the
     // humans or the agents' owners may tighten it, and one that does not revokes nothing.
     const ids = await revokeDependents(merge(unfinished, removed))
@@ -134,6 +180,7 @@ export function createReloader(deps: {
     },
 
     async close(): Promise<void> {
+      closed = true
       if (timer) clearTimeout(timer)
       for (const p of retired.values()) await p.close().catch(() => {})
       retired.clear()

@@ -13,6 +13,7 @@ import { isFinal } from '../domain/status.js'
 import { AirlockError, err } from '../errors.js'
 import { approvalsThatCount, decideNow, whyNotApprover, whyNotDenier, whyNotGrantable } from './policy-now.js'
 import type { Runtime } from '../runtime.js'
+import type { DecisionsInFlight } from '../sessions/in-flight.js'
 import type { SessionService } from '../sessions/service.js'
 import type { SessionStore } from '../store/types.js'
 
@@ -23,6 +24,8 @@ export interface ApprovalDeps {
   sessions: SessionService
   store: Pick<SessionStore, 'getSession'>
   runtime: () => Runtime
+  /** Counts an approval or denial until it is written, so a reload judges its session. */
+  inFlight: Pick<DecisionsInFlight, 'begin'>
   audit: AuditLog
   clock: Clock
   log: FastifyBaseLogger
@@ -72,11 +75,11 @@ export function createApprovalService(deps: ApprovalDeps) {
         throw err.forbidden(
           `${p.id} has none of the roles that decide requests (${DECIDING_ROLES.join(', ')})`,
         )
-      const rt = deps.runtime()
+      const { rt, done } = deps.inFlight.begin()
       // Without replica acknowledgements a decision either landed or answered an error, so a
       // repeat is a second decision (409); with them, it may be the retry of a 503.
       const retriable = rt.config.store.replicaAcks > 0
-      const { rec } = await sessions.decide(
+      const deciding = sessions.decide(
         id,
         decision,
         {
@@ -95,6 +98,7 @@ export function createApprovalService(deps: ApprovalDeps) {
           return retriable && alreadyDecided(cur, p.id, decision) ? 'repeat' : undefined
         },
       )
+      const { rec } = await deciding.finally(done)
       return toPublic(rec, clock.now())
     },
 
@@ -124,7 +128,10 @@ export function createApprovalService(deps: ApprovalDeps) {
       }
       if (rec.status !== 'approved' || effectiveStatus(rec, clock.now()) !== 'approved') return explain(rec)
 
-      // The policy in force now must still allow it (a reload may have tightened it).
+      // The policy in force now must still allow it (a reload may have tightened it). Not counted
+      // as in flight: the claim is written only over the record as read here, so a reload's
+      // revocation of it lands first (the claim fails) or revokes the claimed session, and a
+      // session the new policy lets stand as approved it lets stand as active too.
       const rt = deps.runtime()
       const decision = decideNow(rt, rec)
       const refused = whyNotGrantable(rt, rec, decision)

@@ -133,11 +133,14 @@ export function createIssuing(deps: IssuingDeps) {
 
   /**
    * Mints credentials and the token for a session about to be active: a new one (`base.v` 0,
-   * granted at once) or a claimed approved one. Audit first, then the grant.
+   * granted at once) or a claimed approved one. Audit first, then the grant. `recorded`: told once
+   * a new session's write as issuing settled, before the provider is asked (the decision is in the
+   * store then, and a reload need not wait for the provider).
    */
   async function issue(
     base: SessionRecord,
     requestDetails: RequestDetails | null,
+    recorded: () => void = () => {},
   ): Promise<{ rec: SessionRecord; grant: Grant }> {
     const rt = deps.runtime()
     const provider = rt.providers.get(base.provider)
@@ -163,7 +166,7 @@ export function createIssuing(deps: IssuingDeps) {
         jti,
       }
       if (base.v === 0) {
-        const r = await records.create('start_issuing', issuing)
+        const r = await records.create('start_issuing', issuing).finally(recorded)
         if (r === 'locked') return denyRequest(base.agent, requestOf(base), await lockReason(base), 'lock')
         if (r !== 'ok') throw err.unavailable('session id collision; try again')
       } else {

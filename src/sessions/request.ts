@@ -1,5 +1,6 @@
 // An agent's request: names and TTL checked, the policy decided, then either a pending request
-// (`request`, created with its audit event) or a grant at once (issuing.ts).
+// (`request`, created with its audit event) or a grant at once (issuing.ts). The decision counts
+// as in flight until the write that records it settles, so a reload judges its session (in-flight.ts).
 import type { Static } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Principal } from '../auth/principal.js'
@@ -15,6 +16,7 @@ import type { Runtime } from '../runtime.js'
 import type { SessionRequest as SessionRequestSchema, TtlClamped } from '../schemas/session.js'
 import type { CreateResult } from '../store/types.js'
 import type { Ending } from './ending.js'
+import type { DecisionsInFlight } from './in-flight.js'
 import { requestSummary, type Issuing, type RequestDetails } from './issuing.js'
 import type { SessionRecords } from './records.js'
 import { checkNames } from './request-checks.js'
@@ -26,7 +28,7 @@ export interface RequestDeps {
   records: SessionRecords
   issuing: Issuing
   ending: Ending
-  runtime: () => Runtime
+  inFlight: Pick<DecisionsInFlight, 'begin'>
   clock: Clock
   metrics: Metrics
   log: FastifyBaseLogger
@@ -36,11 +38,24 @@ export interface RequestDeps {
 export function createRequests(deps: RequestDeps) {
   const { records, issuing, ending, clock, metrics } = deps
 
-  return async function request(
+  type Answer = { status: 201 | 202; session: PublicSession; grant?: Grant; ttlClamped?: TtlClamped }
+
+  return async function request(p: Principal & { kind: 'agent' }, body: SessionRequest): Promise<Answer> {
+    const { rt, done } = deps.inFlight.begin()
+    try {
+      return await decideAndWrite(rt, p, body, done)
+    } finally {
+      done()
+    }
+  }
+
+  /** `written`: called once the write recording the decision settled (landed or failed). */
+  async function decideAndWrite(
+    rt: Runtime,
     p: Principal & { kind: 'agent' },
     body: SessionRequest,
-  ): Promise<{ status: 201 | 202; session: PublicSession; grant?: Grant; ttlClamped?: TtlClamped }> {
-    const rt = deps.runtime()
+    written: () => void,
+  ): Promise<Answer> {
     const provider = checkNames(rt, body)
     const onBehalfOf = body.on_behalf_of ?? null
     if (onBehalfOf !== null && !rt.humans.has(onBehalfOf)) {
@@ -134,7 +149,7 @@ export function createRequests(deps: RequestDeps) {
       await deps.onChange?.(base)
       return { status: 202, session: toPublic(base, now), ...(ttlClamped && { ttlClamped }) }
     }
-    const { rec, grant } = await issuing.issue(base, requestDetails)
+    const { rec, grant } = await issuing.issue(base, requestDetails, written)
     return { status: 201, session: toPublic(rec, clock.now()), grant, ...(ttlClamped && { ttlClamped }) }
   }
 }

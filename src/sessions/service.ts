@@ -10,6 +10,7 @@
 //   matching.ts   the live sessions a bulk revoke ends (and its preview lists)
 //   reading.ts    get, wait, list, introspect, authorize
 //   expiry.ts     the sweeper's expiry in bulk
+//   in-flight.ts  decisions not yet written, which a reload waits for before it judges sessions
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditLog } from '../audit/log.js'
 import type { Principal } from '../auth/principal.js'
@@ -21,6 +22,7 @@ import type { Store } from '../store/types.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { createDecisions } from './decisions.js'
 import { createEnding } from './ending.js'
+import type { DecisionsInFlight } from './in-flight.js'
 import { createIssuing } from './issuing.js'
 import { liveMatching } from './matching.js'
 import { createReading } from './reading.js'
@@ -31,6 +33,8 @@ import type { Revoker } from './revoker.js'
 export interface SessionServiceDeps {
   store: Store
   runtime: () => Runtime
+  /** Counts a request's decision until it is written (in-flight.ts). */
+  inFlight: DecisionsInFlight
   tokens: TokenService
   audit: AuditLog
   clock: Clock
