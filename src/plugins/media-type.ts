@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Also accept application/x-www-form-urlencoded bodies. */
     forms?: boolean
+    /** The body may be left out (every field optional): a request with none is taken as `{}`. */
+    optionalBody?: boolean
   }
 }
 
@@ -20,6 +22,10 @@ export default fp(
     const check = async (req: FastifyRequest) => {
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
       if (type === 'application/json') return
+      if (req.routeOptions.config.optionalBody && type === '' && req.body === undefined) {
+        req.body = {}
+        return
+      }
       if (type === FORM && req.routeOptions.config.forms) return
       // Named back only when it looks like a media type: the header is the caller's text.
       const sent = /^[a-z0-9.+-]{1,40}\/[a-z0-9.+-]{1,60}$/.test(type) ? ` (this request sent ${type})` : ''

@@ -6,7 +6,7 @@ import { err, StoreUnavailableError } from '../errors.js'
 import { principalOf } from '../plugins/auth.js'
 import { scrub } from '../scrub.js'
 import { errors } from '../schemas/common.js'
-import { Rotated, VaultPath, VaultWrite } from '../schemas/vault.js'
+import { Rotate, Rotated, VaultPath, VaultWrite } from '../schemas/vault.js'
 import { MAX_PATH, RESERVED_PREFIX, VAULT_PATH_RE, type Vault } from '../vault/vault.js'
 
 const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -110,21 +110,28 @@ const vaultRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/keys/rotate',
     {
-      config,
+      // Without a body (as earlier clients send it) a rotation keeps earlier keys for their tokens.
+      config: { ...config, optionalBody: true },
       schema: {
-        summary: 'Rotate the token signing key now (tokens signed before stay valid until they expire)',
+        summary:
+          'Rotate the token signing key now (tokens signed before stay valid until they expire, unless drop_previous)',
         tags: ['tokens'],
-        response: { 200: Rotated, ...errors(401, 403, 409, 503) },
+        body: Rotate,
+        response: { 200: Rotated, ...errors(400, 401, 403, 409, 503) },
       },
     },
     async (req) => {
       const { keyring } = app.broker
       if (!keyring) throw err.conflict('tokens.signing_key pins the signing key; replace that file to rotate')
       const actor = principalOf(req).id
-      const rotated = await keyring.rotate(actor)
+      const dropPrevious = req.body.drop_previous === true
+      const rotated = await keyring.rotate(actor, { dropPrevious })
       const ks = await keyring.load()
       app.broker.tokens.setKeys(ks.active, ks.retired)
-      await recordAfter(audit, `signing key ${rotated.kid} is active`, {
+      const done = dropPrevious
+        ? `signing key ${rotated.kid} is active and the earlier keys are dropped`
+        : `signing key ${rotated.kid} is active`
+      await recordAfter(audit, done, {
         type: 'keys.rotated',
         actor,
         details: { ...rotated, scheduled: false },

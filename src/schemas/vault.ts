@@ -23,4 +23,18 @@ export const SecretMeta = Type.Object(
 
 export const VaultPath = Type.Object({ '*': Type.String({ minLength: 1, maxLength: 256 }) })
 
-export const Rotated = Type.Object({ kid: Type.String(), previous: Type.Union([Type.String(), Type.Null()]) })
+export const Rotated = Type.Object({
+  kid: Type.String(),
+  previous: Type.Union([Type.String(), Type.Null()]),
+  /** Keys dropped at once (drop_previous): tokens they signed no longer verify. */
+  dropped: Type.Array(Type.String()),
+})
+
+export const Rotate = Type.Object(
+  {
+    drop_previous: Type.Optional(
+      Type.Boolean({ description: 'drop every earlier key now, for a key that may have leaked' }),
+    ),
+  },
+  { additionalProperties: false },
+)

@@ -92,7 +92,10 @@ export function createTokenService(opts: {
   let header = ''
   const importKey = (k: SigningKey) => KeyObject.from(k.privateKey as unknown as webcrypto.CryptoKey)
   let keyObject = importKey(opts.active)
+  /** Bumped by every new key set: a verification that started under an older one is not cached. */
+  let generation = 0
   const setKeys = (a: SigningKey, retired: SigningKey[]) => {
+    generation++
     active = a
     header = Buffer.from(JSON.stringify({ alg: a.alg, kid: a.kid, typ: 'at+jwt' })).toString('base64url')
     signer.forget(keyObject) // the thread need not hold a key that no longer signs
@@ -123,12 +126,15 @@ export function createTokenService(opts: {
       const key = cacheKey(token)
       const hit = cache.get(key)
       if (hit) return inLifetime(hit) ? hit : null
+      const started = generation
+      let kid = ''
       try {
         const { payload } = await jwtVerify(
           token,
           async (header) => {
             const key = header.kid === undefined ? undefined : byKid.get(header.kid)
             if (!key || key.alg !== header.alg || !current(key)) throw new Error('unknown key')
+            kid = key.kid
             return key.publicKey
           },
           {
@@ -143,6 +149,8 @@ export function createTokenService(opts: {
         for (const k of CLAIMS) if (typeof payload[k] !== 'string') return null
         const claims = payload as unknown as SessionClaims
         if (!inLifetime(claims)) return null // exact exp: the tolerance above is for nbf only
+        // Keys changed meanwhile (a key dropped at once): the signature counts only if its key stayed.
+        if (started !== generation) return byKid.has(kid) ? claims : null
         remember(key, claims)
         return claims
       } catch {

@@ -87,20 +87,37 @@ export function createKeyring(deps: {
       throw new Error('could not establish a signing key in the vault')
     },
 
-    /** Makes a new active key and retires the current one; returns the new key id. */
-    async rotate(actor: string): Promise<{ kid: string; previous: string | null }> {
+    /**
+     * Makes a new active key and retires the current one; returns the new key id. `dropPrevious`
+     * (a key that may have leaked): every other key is dropped instead of retired, so tokens they
+     * signed stop verifying at once, on every replica, and they leave the JWKS.
+     */
+    async rotate(
+      actor: string,
+      opts: { dropPrevious?: boolean } = {},
+    ): Promise<{ kid: string; previous: string | null; dropped: string[] }> {
       for (let attempt = 0; attempt < 5; attempt++) {
         const { version, ring } = await read()
         const now = deps.now()
         const current = ring.find((e) => e.retired_at === null)
         const next: RingEntry = { alg, pem: generatePem(alg), created_at: now, retired_at: null }
-        const updated = prune(
-          ring.map((e) => (e.retired_at === null ? { ...e, retired_at: now } : e)),
-          now,
-        )
-        if (await write([...updated, next], version, actor)) {
+        const kept = opts.dropPrevious
+          ? []
+          : prune(
+              ring.map((e) => (e.retired_at === null ? { ...e, retired_at: now } : e)),
+              now,
+            )
+        // Only keys still accepted count as dropped: a pruned one no longer verified anything.
+        const dropped = opts.dropPrevious ? prune(ring, now) : []
+        if (await write([...kept, next], version, actor)) {
+          const kidOf = async (e: RingEntry) => (await keyOf(e)).kid
+          const out = {
+            kid: await kidOf(next),
+            previous: current ? await kidOf(current) : null,
+            dropped: await Promise.all(dropped.map(kidOf)),
+          }
           parsed.clear()
-          return { kid: (await keyOf(next)).kid, previous: current ? (await keyOf(current)).kid : null }
+          return out
         }
       }
       throw new Error('signing keys changed concurrently; try again')

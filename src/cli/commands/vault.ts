@@ -57,13 +57,23 @@ export function registerVaultCommands(program: Command) {
     .description('token signing keys')
     .command('rotate')
     .description('make a new signing key active now; tokens already issued stay valid until they expire')
+    .option(
+      '--drop-previous',
+      'drop every earlier key now (one may have leaked): tokens they signed stop working',
+    )
     .option('--url <url>', 'broker URL (or AIRLOCK_URL)')
-    .action(async (_o: unknown, cmd: Command) => {
-      const r = await call<{ kid: string; previous: string | null }>(
+    .action(async (o: { dropPrevious?: boolean }, cmd: Command) => {
+      const r = await call<{ kid: string; previous: string | null; dropped: string[] }>(
         await clientFor(globals(cmd)),
         'POST',
         '/v1/keys/rotate',
+        o.dropPrevious ? { drop_previous: true } : undefined,
       )
-      process.stdout.write(`active key ${r.kid}${r.previous ? ` (retired ${r.previous})` : ''}\n`)
+      const retired = r.previous && !r.dropped.includes(r.previous) ? ` (retired ${r.previous})` : ''
+      process.stdout.write(`active key ${r.kid}${retired}\n`)
+      if (r.dropped.length > 0)
+        process.stdout.write(
+          `dropped ${r.dropped.join(', ')}: tokens they signed no longer verify; agents request new sessions\n`,
+        )
     })
 }
