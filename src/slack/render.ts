@@ -5,6 +5,7 @@
 // of control and direction-override characters and cut to fit Slack's limits.
 import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../domain/index.js'
+import { showHidden } from '../visible.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
 export const ACTION_DENY = 'airlock_deny'
@@ -145,9 +146,9 @@ export function actionText(action: NonNullable<SessionRecord['action']>): string
           ]
         : [typeof b === 'string' ? b : JSON.stringify(b, null, 2)]
   const max = LIMITS.section - 10
-  const text = (title: string) => [`Action (${title}): ${call}`, ...body].join('\n')
-  // An unbounded clip only cleans the text.
-  const whole = clip(text('approved once, exactly as shown'), Infinity)
+  // Hidden characters shown as escapes, not taken out: what is shown is then the call itself.
+  const text = (title: string) => showHidden([`Action (${title}): ${call}`, ...body].join('\n'))
+  const whole = text('approved once, exactly as shown')
   if (whole.length <= max) return whole
   const cut = clip(text('approved once; too long to show whole'), max - CUT_NOTE.length - 1)
   return `${cut}\n${CUT_NOTE}`
