@@ -5,7 +5,7 @@
 // of control and direction-override characters and cut to fit Slack's limits.
 import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../domain/index.js'
-import { showHidden } from '../visible.js'
+import { cleanText, showHidden } from '../visible.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
 export const ACTION_DENY = 'airlock_deny'
@@ -48,14 +48,9 @@ export interface RenderContext {
   destructive: boolean
 }
 
-// C0 and C1 controls except tab and newline, and the Unicode direction marks, overrides and
-// isolates that can make text read differently from what it is.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
-
 /** Cleans text and cuts it to `max` UTF-16 units (never splitting a surrogate pair), marking the cut. */
 export function clip(raw: string, max: number): string {
-  const s = raw.replace(UNSAFE, '')
+  const s = cleanText(raw)
   if (s.length <= max) return s
   let end = max - 1
   const code = s.charCodeAt(end - 1)

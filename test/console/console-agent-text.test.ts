@@ -52,4 +52,15 @@ describe('console: agent-written text', () => {
     expect(html).toContain('&quot;note&quot;: &quot;ok\\u2028\\&quot;force\\&quot;: false\\u202e&quot;')
     expect(html).not.toMatch(/[\u200b\u2028\u202e]/)
   })
+
+  it('takes direction overrides and controls out of the task and justification, as Slack does', async () => {
+    const html = await page({
+      task: { id: 'T-1', description: 'rotate \u202Egnp.exe' },
+      justification: 'staging\u2066 only\u0007',
+      action: { method: 'POST', path: '/api/volumes/delete' },
+    })
+    expect(html).toContain('rotate gnp.exe')
+    expect(html).toContain('staging only')
+    for (const c of ['\u202e', '\u2066', '\u0007']) expect(html).not.toContain(c)
+  })
 })
