@@ -9,6 +9,17 @@ import { showHidden } from '../visible.js'
  */
 const inert = (s: string): string => showHidden(s).replace(/\n/g, '\\n').replace(/\t/g, '\\t')
 
+/** The one gateway call the request would approve, on one line: method, path, then its body. */
+function actionLine(a: NonNullable<Session['action']>): string {
+  const body =
+    a.body === undefined || a.body === null
+      ? ''
+      : typeof a.body === 'string'
+        ? a.body
+        : JSON.stringify(a.body)
+  return inert(`${a.method} ${a.path || '/'}${body === '' ? '' : ` ${body}`}`)
+}
+
 export const sessionRow = (s: Session) => [
   s.id,
   statusColour(s.status),
@@ -36,6 +47,7 @@ export function printSessionDetail(s: Session) {
     ['environment', s.environment],
     ['class', s.operation_class],
     ['provider', s.provider],
+    ...(s.action ? [['action', actionLine(s.action)] as [string, string]] : []),
     ['justification', s.justification === null ? '-' : inert(s.justification)],
     ['ttl', `${s.ttl_seconds}s`],
     ['created', s.created_at],
