@@ -3,6 +3,7 @@
 // Agent-written text (task id and description, justification) only ever appears in `plain_text`
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
+import { parse, print } from 'graphql'
 import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../domain/index.js'
 import { cleanText, showHidden } from '../visible.js'
@@ -118,6 +119,18 @@ function graphqlRequest(
   return { query, variables: variables ?? {}, operationName: operationName ?? null }
 }
 
+/**
+ * The query as a GraphQL server reads it, without comments: a comment ends at a carriage return
+ * too, so as sent, a field after one could read as part of it. As sent when it does not parse.
+ */
+function readable(query: string): string {
+  try {
+    return print(parse(query, { noLocation: true }))
+  } catch {
+    return query
+  }
+}
+
 /** Ends an action cut to fit: padding must not pass the part shown off as the whole call. */
 const CUT_NOTE =
   '[Cut to fit: the call goes on past this point. Read the whole action (GET /v1/sessions/<id>, or the console) before approving.]'
@@ -135,7 +148,7 @@ export function actionText(action: NonNullable<SessionRecord['action']>): string
       ? []
       : gql
         ? [
-            gql.query,
+            readable(gql.query),
             `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
             ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
           ]

@@ -107,6 +107,15 @@ describe('Slack: the action approvers are shown', () => {
     expect(text).not.toMatch(/[\u200b\u2028\u202e]/)
   })
 
+  it('a GraphQL query is shown as a server reads it: no comment hides a field after a CR', async () => {
+    // GraphQL ends a comment at a carriage return too: deleteVolume runs.
+    const query =
+      'mutation {\n  renameVolume(id: "staging-1") # deleteVolume stays commented out:\r  deleteVolume(id: "prod-db")\n}'
+    const text = await shown((await requestAction({ query })).id)
+    expect(text).toContain('mutation {\n  renameVolume(id: "staging-1")\n  deleteVolume(id: "prod-db")\n}')
+    expect(text).not.toContain('commented out')
+  })
+
   it('an operationName that cannot be made a string still gets the request posted', async () => {
     const s = await requestAction({ query: 'x', operationName: { toString: 1 } })
     expect(await shown(s.id)).toContain('"toString": 1')
