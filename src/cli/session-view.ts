@@ -1,6 +1,24 @@
 // How sessions look to people: a row of `airlock sessions`, and `airlock sessions show`.
 import { printTable, statusColour, dim } from './output.js'
 import { timeLeft, type Session } from '../client/sessions.js'
+import { showHidden } from '../visible.js'
+
+/**
+ * Text others wrote (an agent's task and justification, an approver's comment) as one inert line:
+ * an escape sequence in it must not move the cursor and rewrite the lines above it.
+ */
+const inert = (s: string): string => showHidden(s).replace(/\n/g, '\\n').replace(/\t/g, '\\t')
+
+/** The one gateway call the request would approve, on one line: method, path, then its body. */
+function actionLine(a: NonNullable<Session['action']>): string {
+  const body =
+    a.body === undefined || a.body === null
+      ? ''
+      : typeof a.body === 'string'
+        ? a.body
+        : JSON.stringify(a.body)
+  return inert(`${a.method} ${a.path || '/'}${body === '' ? '' : ` ${body}`}`)
+}
 
 export const sessionRow = (s: Session) => [
   s.id,
@@ -25,11 +43,12 @@ export function printSessionDetail(s: Session) {
     ['status', statusColour(s.status)],
     ['agent', s.agent],
     ['on behalf of', s.on_behalf_of ?? '-'],
-    ['task', `${s.task.id}${s.task.description ? ` (${s.task.description})` : ''}`],
+    ['task', `${s.task.id}${s.task.description ? ` (${inert(s.task.description)})` : ''}`],
     ['environment', s.environment],
     ['class', s.operation_class],
     ['provider', s.provider],
-    ['justification', s.justification ?? '-'],
+    ...(s.action ? [['action', actionLine(s.action)] as [string, string]] : []),
+    ['justification', s.justification === null ? '-' : inert(s.justification)],
     ['ttl', `${s.ttl_seconds}s`],
     ['created', s.created_at],
     ['expires', LIVE.has(s.status) ? `${s.expires_at} (${timeLeft(s.expires_at)})` : s.expires_at],
@@ -37,7 +56,7 @@ export function printSessionDetail(s: Session) {
       'approvals',
       `${s.approvals.length} of ${s.approvals_required}` +
         s.approvals
-          .map((a) => `; ${a.by} via ${a.via} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`)
+          .map((a) => `; ${a.by} via ${a.via} at ${a.at}${a.comment ? `: ${inert(a.comment)}` : ''}`)
           .join(''),
     ],
     ...(s.denied_by ? [['denied by', s.denied_by] as [string, string]] : []),

@@ -3,8 +3,10 @@
 // Agent-written text (task id and description, justification) only ever appears in `plain_text`
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
+import { parse, print } from 'graphql'
 import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../domain/index.js'
+import { cleanText, showHidden } from '../visible.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
 export const ACTION_DENY = 'airlock_deny'
@@ -47,14 +49,9 @@ export interface RenderContext {
   destructive: boolean
 }
 
-// C0 and C1 controls except tab and newline, and the Unicode direction marks, overrides and
-// isolates that can make text read differently from what it is.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
-
 /** Cleans text and cuts it to `max` UTF-16 units (never splitting a surrogate pair), marking the cut. */
 export function clip(raw: string, max: number): string {
-  const s = raw.replace(UNSAFE, '')
+  const s = cleanText(raw)
   if (s.length <= max) return s
   let end = max - 1
   const code = s.charCodeAt(end - 1)
@@ -122,6 +119,18 @@ function graphqlRequest(
   return { query, variables: variables ?? {}, operationName: operationName ?? null }
 }
 
+/**
+ * The query as a GraphQL server reads it, without comments: a comment ends at a carriage return
+ * too, so as sent, a field after one could read as part of it. As sent when it does not parse.
+ */
+function readable(query: string): string {
+  try {
+    return print(parse(query, { noLocation: true }))
+  } catch {
+    return query
+  }
+}
+
 /** Ends an action cut to fit: padding must not pass the part shown off as the whole call. */
 const CUT_NOTE =
   '[Cut to fit: the call goes on past this point. Read the whole action (GET /v1/sessions/<id>, or the console) before approving.]'
@@ -139,15 +148,15 @@ export function actionText(action: NonNullable<SessionRecord['action']>): string
       ? []
       : gql
         ? [
-            gql.query,
+            readable(gql.query),
             `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
             ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
           ]
         : [typeof b === 'string' ? b : JSON.stringify(b, null, 2)]
   const max = LIMITS.section - 10
-  const text = (title: string) => [`Action (${title}): ${call}`, ...body].join('\n')
-  // An unbounded clip only cleans the text.
-  const whole = clip(text('approved once, exactly as shown'), Infinity)
+  // Hidden characters shown as escapes, not taken out: what is shown is then the call itself.
+  const text = (title: string) => showHidden([`Action (${title}): ${call}`, ...body].join('\n'))
+  const whole = text('approved once, exactly as shown')
   if (whole.length <= max) return whole
   const cut = clip(text('approved once; too long to show whole'), max - CUT_NOTE.length - 1)
   return `${cut}\n${CUT_NOTE}`

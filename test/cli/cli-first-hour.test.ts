@@ -155,6 +155,23 @@ describe('requests that wait', () => {
 })
 
 describe('session views', () => {
+  it('sessions show prints agent text as inert text: no escape sequence rewrites the screen', async () => {
+    // Cursor up four lines, then over the line that says which environment this is.
+    const lie = '\u001b[4A\rclass        read\u001b[K'
+    const prod = ['--env', 'prod', '--class', 'read', '--provider', 'internal-api']
+    const made = await runCli(
+      ['request', ...prod, '--task', 'V-2', '--description', `a\nb${lie}`, '--justification', lie, '--json'],
+      as('build-bot'),
+    )
+    expect(made.code, made.err).toBe(0)
+    const id = (JSON.parse(made.out) as { session: { id: string } }).session.id
+    const show = await runCli(['sessions', 'show', id], as('bob'))
+    expect(show.code, show.err).toBe(0)
+    expect(show.out).not.toContain('\u001b')
+    expect(show.out).toMatch(/^justification\s+\\u001b\[4A\\u000dclass {8}read\\u001b\[K$/m)
+    expect(show.out).toMatch(/^task\s+V-2 \(a\\nb\\u001b/m)
+  }, 60_000)
+
   it('finished sessions show no time left; sessions show prints a table unless --json', async () => {
     const made = JSON.parse(
       (await runCli(['request', ...read, '--task', 'V-1', '--json'], as('build-bot'))).out,

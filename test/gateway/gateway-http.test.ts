@@ -394,6 +394,11 @@ describe('gateway: plain HTTP', () => {
       status: 'pending_approval',
       action: { method: 'DELETE', path: '/api/volumes/7', body: { reason: 'cleanup' } },
     })
+    // An approver reading it from the command line sees the call too, hidden characters escaped.
+    const id = (out.session as unknown as { id: string }).id
+    const show = await runCli(['sessions', 'show', id], { ...env, AIRLOCK_TOKEN: tb.keys.bob })
+    expect(show.code, show.err).toBe(0)
+    expect(show.out).toMatch(/^action\s+DELETE \/api\/volumes\/7 \{"reason":"cleanup"\}$/m)
     const bad = await runCli(['request', ...session, '--class', 'destructive'], env)
     expect(bad.code).toBe(64)
     expect(bad.err).toMatch(/add action/)

@@ -97,6 +97,25 @@ describe('Slack: the action approvers are shown', () => {
     expect(upstream.seen.at(-1)?.body).toBe(sent)
   })
 
+  it('characters that draw nothing are shown as escapes: a key cannot pass for another', async () => {
+    // The upstream ignores the unknown key "dry_run\u200b", so this call deletes for real.
+    const body = { target: 'prod-db', 'dry_run\u200b': true, note: 'ok\u2028"force": false\u202e' }
+    const s = await requestAction(body)
+    const text = await shown(s.id)
+    expect(text).toContain('"dry_run\\u200b": true')
+    expect(text).toContain('"note": "ok\\u2028\\"force\\": false\\u202e"')
+    expect(text).not.toMatch(/[\u200b\u2028\u202e]/)
+  })
+
+  it('a GraphQL query is shown as a server reads it: no comment hides a field after a CR', async () => {
+    // GraphQL ends a comment at a carriage return too: deleteVolume runs.
+    const query =
+      'mutation {\n  renameVolume(id: "staging-1") # deleteVolume stays commented out:\r  deleteVolume(id: "prod-db")\n}'
+    const text = await shown((await requestAction({ query })).id)
+    expect(text).toContain('mutation {\n  renameVolume(id: "staging-1")\n  deleteVolume(id: "prod-db")\n}')
+    expect(text).not.toContain('commented out')
+  })
+
   it('an operationName that cannot be made a string still gets the request posted', async () => {
     const s = await requestAction({ query: 'x', operationName: { toString: 1 } })
     expect(await shown(s.id)).toContain('"toString": 1')

@@ -215,9 +215,9 @@ describe('renderRequest', () => {
   })
 
   it('an action cut to fit says so, so padding cannot pass a call off as all of it', () => {
-    // A long comment in the query pushes the variables (which say what is deleted) past the cut.
+    // A long argument in the query pushes the variables (which say what is deleted) past the cut.
     const body = {
-      query: `mutation Drop($id: ID!) { volumeDelete(id: $id) }\n# ${'x'.repeat(4000)}`,
+      query: `mutation Drop($id: ID!) { volumeDelete(id: $id, note: "${'x'.repeat(4000)}") }`,
       variables: { id: 'vol-prod-db' },
     }
     const text = all(render({ action: { method: 'POST', path: '/', body } }).blocks)

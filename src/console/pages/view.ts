@@ -3,6 +3,7 @@
 import { whyNotApprover, whyNotDenier } from '../../approvals/policy-now.js'
 import type { Runtime } from '../../runtime.js'
 import type { PublicSession, SessionRecord } from '../../domain/index.js'
+import { cleanText, showHidden } from '../../visible.js'
 import { html, type Html } from '../html.js'
 import { csrfField, when, type Viewer } from '../layout.js'
 
@@ -34,7 +35,8 @@ export function outlook(rt: Runtime, rec: SessionRecord, viewer: string): Outloo
 const actionText = (a: NonNullable<PublicSession['action']>): string => {
   const body =
     a.body === undefined ? '' : `\n${typeof a.body === 'string' ? a.body : JSON.stringify(a.body, null, 2)}`
-  return `${a.method} ${a.path || '/'}${body}`
+  // As Slack shows it: a character that draws nothing or reorders the text is shown as its escape.
+  return showHidden(`${a.method} ${a.path || '/'}${body}`)
 }
 
 export function sessionFacts(s: PublicSession, o: Outlook | null): Html {
@@ -62,10 +64,10 @@ export function sessionFacts(s: PublicSession, o: Outlook | null): Html {
     <dt>Task</dt>
     <dd>
       <code>${s.task.id}</code
-      >${s.task.description ? html` — <span class="agent-text">${s.task.description}</span>` : ''}
+      >${s.task.description ? html` — <span class="agent-text">${cleanText(s.task.description)}</span>` : ''}
     </dd>
     <dt>Justification</dt>
-    <dd>${s.justification ? html`<span class="agent-text">${s.justification}</span>` : '—'}</dd>
+    <dd>${s.justification ? html`<span class="agent-text">${cleanText(s.justification)}</span>` : '—'}</dd>
     ${
       s.action
         ? html`<dt>Gateway action</dt>

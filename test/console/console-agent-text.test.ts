@@ -1,0 +1,66 @@
+// What the console shows approvers of a request is what the agent sent, and reads as it is: no
+// character of the agent's can hide part of a gateway action or reorder the text around it.
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
+import { consoleSignIn, HTML, KEY_LOGIN } from '../support/console.js'
+import { envCredential, gatewayProvider } from '../support/gateway.js'
+
+let t: TestBroker
+let api: ReturnType<typeof client>
+beforeAll(async () => {
+  t = await testBroker({
+    yaml: {
+      ...KEY_LOGIN,
+      providers: gatewayProvider({
+        name: 'volumes-api',
+        upstream: 'http://127.0.0.1:9',
+        credential: envCredential('CONSOLE_TEXT_GW_TOKEN', `gw-${randomBytes(8).toString('hex')}`),
+        classes: ['destructive: { http: ["POST /api/**"] }'],
+      }),
+    },
+  })
+  api = client(t.app, t.keys)
+}, 30_000)
+afterAll(async () => {
+  await t?.close()
+})
+
+const page = async (extra: Record<string, unknown>) => {
+  const r = await api.post(
+    '/v1/sessions',
+    'other-bot',
+    sessionBody({ operation_class: 'destructive', provider: 'volumes-api', ...extra }),
+  )
+  expect(r.status, JSON.stringify(r.body)).toBe(202)
+  const cookie = await consoleSignIn(t, t.keys.carol)
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/console/sessions/${r.body.session.id as string}`,
+    headers: { ...HTML, cookie },
+  })
+  expect(res.statusCode).toBe(200)
+  return res.body
+}
+
+describe('console: agent-written text', () => {
+  it('shows characters that draw nothing in an action as escapes: a key cannot pass for another', async () => {
+    // The upstream ignores the unknown key "dry_run\u200b", so this call deletes for real.
+    const body = { target: 'prod-db', 'dry_run\u200b': true, note: 'ok\u2028"force": false\u202e' }
+    const html = await page({ action: { method: 'POST', path: '/api/volumes/delete', body } })
+    expect(html).toContain('&quot;dry_run\\u200b&quot;: true')
+    expect(html).toContain('&quot;note&quot;: &quot;ok\\u2028\\&quot;force\\&quot;: false\\u202e&quot;')
+    expect(html).not.toMatch(/[\u200b\u2028\u202e]/)
+  })
+
+  it('takes direction overrides and controls out of the task and justification, as Slack does', async () => {
+    const html = await page({
+      task: { id: 'T-1', description: 'rotate \u202Egnp.exe' },
+      justification: 'staging\u2066 only\u0007',
+      action: { method: 'POST', path: '/api/volumes/delete' },
+    })
+    expect(html).toContain('rotate gnp.exe')
+    expect(html).toContain('staging only')
+    for (const c of ['\u202e', '\u2066', '\u0007']) expect(html).not.toContain(c)
+  })
+})
