@@ -17,6 +17,7 @@ import { Transform, type TransformCallback } from 'node:stream'
 import { foldHex } from './secret-forms.js'
 import { foldBytes, REDACTED, type SearchForm } from './search-forms.js'
 import { isB64, lineRun, runOn, trailingRun, type RunState } from './base64-run.js'
+import { BREAK_SPAN } from './line-break.js'
 import { mayWrap, wrappedBlocks } from './wrapped-base64.js'
 
 export { REDACTED, searchForms, type SearchForm } from './search-forms.js'
@@ -183,7 +184,7 @@ export function redactText(text: string, forms: SearchForm[]): string {
  * match in the next chunk can take the run's beginning back: a longer run before a match has its
  * start sent already (what it encodes is the secret's neighbours; the characters mixing both are
  * always held). Bounded, so a long base64 answer still streams: the characters of a run wrapped
- * over lines are counted without its breaks, and what is held is at most twice this (trailingRun).
+ * over lines are counted without its breaks and indentation (trailingRun).
  */
 export const RUN_HELD = 1024
 
@@ -193,12 +194,14 @@ const BREAK_START = new Set([0x0a, 0x0d, 0x5c])
 /**
  * A stream that passes bytes through with every form replaced. It holds back at most the longest
  * form's length - 1 (a form's beginning: a UTF-16 form is the longest of a credential in ASCII,
- * twice its length) or twice the longest base64 form plus RUN_HELD (a base64 run's end), whichever
- * is more.
+ * twice its length), or a base64 run's end: with B the longest base64 form, its last B + RUN_HELD
+ * characters within 2 * (B + RUN_HELD) bytes, and its last B characters however wrapped, so at most
+ * (B + 1) * (1 + BREAK_SPAN) bytes (a line of one character after each break and indentation).
  */
 export function redactStream(forms: SearchForm[]): Transform {
   const longest = Math.max(0, ...forms.filter((f) => f.base64).map((f) => f.bytes.length))
   const runHeld = longest > 0 ? longest + RUN_HELD : 0
+  const heldMax = longest > 0 ? Math.max(2 * runHeld, (longest + 1) * (1 + BREAK_SPAN)) : 0
   let carry: Buffer | null = null
   // The carry holds the beginning of a form (not only the end of a base64 run).
   let carryPending = false
@@ -215,7 +218,7 @@ export function redactStream(forms: SearchForm[]): Transform {
         if (chunk.length === 0) return cb()
       }
       let r: Redacted
-      if (carry && !carryPending && chunk.length >= 2 * runHeld && !BREAK_START.has(chunk[0] as number)) {
+      if (carry && !carryPending && chunk.length >= heldMax && !BREAK_START.has(chunk[0] as number)) {
         // The carry is only a base64 run's end, held in case a match widens back into it: no form
         // begins in it, and the chunk does not wrap it onto a next line, so the chunk is searched
         // alone, sparing a copy of most chunks. What it holds next is within it, as it is at least
@@ -226,7 +229,7 @@ export function redactStream(forms: SearchForm[]): Transform {
       const joined = r.out
       open = r.open
       const pending = pendingLength(joined, forms)
-      const run = trailingRun(joined, runHeld)
+      const run = trailingRun(joined, runHeld, longest)
       const held = Math.max(pending, run)
       const cut = joined.length - held
       // A copy: the held bytes are few and must not keep the whole chunk alive.
