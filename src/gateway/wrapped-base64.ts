@@ -102,7 +102,8 @@ function chains(src: Buffer, min: number): Chain[] {
       }
       floor = end
     }
-    const from = Math.max(hit + 1, floor)
+    // A CRLF is taken at its CR: its LF is not looked at again.
+    const from = Math.max(src[hit] === CR && src[hit + 1] === LF ? hit + 2 : hit + 1, floor)
     if (lf >= 0 && lf < from) lf = src.indexOf(LF, from)
     if (cr >= 0 && cr < from) cr = src.indexOf(CR, from)
     if (esc >= 0 && esc < from) esc = escape(from)
