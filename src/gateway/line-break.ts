@@ -28,6 +28,10 @@ for (const b of BREAKS)
   for (let i = 1; i <= b.length; i++)
     PREFIX.set(b.slice(0, i), PREFIX.get(b.slice(0, i)) === true || i === b.length)
 
+/** The last bytes of a break's beginnings that are not whole breaks (`\`, `\r`, `\u000`, `\u000d`). */
+const PART_END = new Set<number>()
+for (const [p, whole] of PREFIX) if (!whole) PART_END.add(p.charCodeAt(p.length - 1))
+
 const isIndent = (c: number) => c === SP || c === TAB
 export const startsBreak = (c: number): boolean => c === LF || c === CR || c === BS
 
@@ -79,7 +83,7 @@ export function breakBefore(src: Buffer, at: number): number {
   while (end > 0 && at - end < INDENT_MAX && isIndent(src[end - 1] as number)) end--
   const whole = wholeBefore(src, end)
   if (whole > 0) return at - end + whole
-  if (end < src.length) return 0
+  if (end < src.length || !PART_END.has(src[end - 1] as number)) return 0
   for (let k = Math.min(BREAK_MAX - 1, end); k > 0; k--)
     if (PREFIX.get(src.toString('latin1', end - k, end)) === false) return k
   return 0
