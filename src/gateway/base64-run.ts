@@ -2,38 +2,18 @@
 // wrapped onto (each as wide as the lines before it, or a last one that ends as base64 does). A
 // stream redacts a run up to a chunk's end and goes on with it in the next chunk, holding only a
 // break and the line after it until it knows whether they are the run's; and holds a chunk's end
-// that a match in the next chunk may widen back into.
+// that a match in the next chunk may widen back into. Breaks are those of line-break.ts.
+import { BS, CR, LF, breakBefore, breakKind, startsBreak } from './line-break.js'
 
 /** The characters of both base64 alphabets, padding aside. */
 export const B64 = new Uint8Array(256)
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_') B64[c.charCodeAt(0)] = 1
 export const isB64 = (c: number) => B64[c] === 1
 const PAD = 0x3d
-export const LF = 0x0a
-export const CR = 0x0d
-export const BS = 0x5c
-
-/** The breaks that wrap a line: real LF and CRLF, and the JSON escapes `\n` and `\r\n`. */
-const BREAKS = ['\n', '\r\n', '\\n', '\\r\\n']
-/** Each break's beginnings, and whether they are the whole break. */
-const PREFIX = new Map<string, boolean>()
-for (const b of BREAKS) for (let i = 1; i <= b.length; i++) PREFIX.set(b.slice(0, i), i === b.length)
-const startsBreak = (c: number) => c === LF || c === CR || c === BS
 /** What may follow a block's last line: its padding, a break, a quote or a tag. */
 const ENDS_LINE = new Set([PAD, LF, CR, BS, 0x22, 0x27, 0x3c, 0x60])
 /** A line longer than this is not taken as a line of a wrapped block (and bounds what a stream holds). */
 export const LINE_MAX = 1024
-
-/** The length of the break that starts at `at`, 0 if none. */
-export function breakAt(src: Buffer, at: number): number {
-  const c = src[at] as number
-  if (c === LF) return 1
-  if (c === CR) return (src[at + 1] as number) === LF ? 2 : 0
-  if (c !== BS) return 0
-  const n = src[at + 1] as number
-  if (n === 0x6e) return 2
-  return n === 0x72 && (src[at + 2] as number) === BS && (src[at + 3] as number) === 0x6e ? 4 : 0
-}
 
 /**
  * The widths encoders wrap at: GitHub 60, PEM 64, MIME 76. A form within one line is taken to be
@@ -106,15 +86,24 @@ export function runOn(src: Buffer, at: number, st: RunState, final: boolean): Ru
         s.width = s.line
         s.held.push(c)
         heldHere++
-        if (PREFIX.get(String.fromCharCode(c))) s.next = 0
+        if (breakKind(s.held) === 'whole') s.next = 0
       } else return done(at)
-    } else if (s.next < 0) {
-      const whole = PREFIX.get(String.fromCharCode(...s.held, c))
-      if (whole === undefined) return reject()
-      s.held.push(c)
-      heldHere++
-      if (whole) s.next = 0
-    } else if (isB64(c)) {
+      at++
+      continue
+    }
+    if (s.next <= 0) {
+      // In the break or its indentation: the break may go on (`\r` to `\r\n`), indentation follow.
+      const kind = breakKind([...s.held, c])
+      if (kind !== null) {
+        s.held.push(c)
+        heldHere++
+        s.next = kind === 'whole' ? 0 : -1
+        at++
+        continue
+      }
+      if (s.next < 0) return reject()
+    }
+    if (isB64(c)) {
       if (s.next >= Math.min(s.width ?? 0, LINE_MAX)) return reject()
       s.held.push(c)
       heldHere++
@@ -133,24 +122,15 @@ export function runOn(src: Buffer, at: number, st: RunState, final: boolean): Ru
 
 /**
  * How many characters `src` ends with that a later match may take back: base64 characters (up to
- * `max`) with the breaks between them, and a break not yet whole at the very end. At most
- * `2 * max` bytes, which holds `max` characters on lines of 4 or more.
+ * `max`) with the breaks and indentation between them, and a break not yet whole at the very end.
+ * Past `2 * max` bytes it stops once it has `min` characters (a form's beginning is always held,
+ * however it is wrapped), so it holds at most max(2 * max, (min + 1) * (1 + BREAK_SPAN)) bytes:
+ * `max` characters on lines of 4 or more with breaks of up to 4 bytes, of 76 or more with any.
  */
-export function trailingRun(src: Buffer, max: number): number {
+export function trailingRun(src: Buffer, max: number, min = 0): number {
   let at = src.length
   let chars = 0
-  // A break's beginning at the very end (CR, `\`, `\r`, `\r\`) after a base64 character.
-  const last = src[at - 1]
-  const partial = last === CR || last === BS || last === 0x72
-  for (let k = partial ? Math.min(3, at - 1) : 0; k > 0; k--) {
-    let text = ''
-    for (let i = at - k; i < at; i++) text += String.fromCharCode(src[i] as number)
-    if (PREFIX.get(text) === false && isB64(src[at - k - 1] as number)) {
-      at -= k
-      break
-    }
-  }
-  while (at > 0 && chars < max && src.length - at < 2 * max) {
+  while (at > 0 && chars < max && (chars < min || src.length - at < 2 * max)) {
     const brk = breakBefore(src, at)
     if (brk > 0) {
       if (at - brk === 0 || !isB64(src[at - brk - 1] as number)) break
@@ -161,12 +141,4 @@ export function trailingRun(src: Buffer, max: number): number {
     } else break
   }
   return src.length - at
-}
-
-/** The length of the break that ends right before `at`, 0 if none. */
-function breakBefore(src: Buffer, at: number): number {
-  const c = src[at - 1] as number
-  if (c === LF) return at >= 2 && (src[at - 2] as number) === CR ? 2 : 1
-  if (c !== 0x6e || at < 2 || (src[at - 2] as number) !== BS) return 0
-  return at >= 4 && (src[at - 3] as number) === 0x72 && (src[at - 4] as number) === BS ? 4 : 2
 }

@@ -10,56 +10,24 @@
 // match of one is widened to the whole run of base64 characters around it (what else the run
 // encodes, the characters mixing both, the padding), so nothing of the encoded value is left. Base64
 // wrapped over lines is searched with its breaks taken out, and widened to its block (wrapped-base64.ts).
+// The credential in UTF-16 (an answer that names no charset) is searched as its bytes in either
+// byte order (search-forms.ts); only an answer with a NUL byte can hold it, and one without is not
+// searched for it.
 import { Transform, type TransformCallback } from 'node:stream'
-import { foldHex, hasEscape } from './secret-forms.js'
+import { foldHex } from './secret-forms.js'
+import { foldBytes, REDACTED, type SearchForm } from './search-forms.js'
 import { isB64, lineRun, runOn, trailingRun, type RunState } from './base64-run.js'
+import { BREAK_SPAN } from './line-break.js'
 import { mayWrap, wrappedBlocks } from './wrapped-base64.js'
 
-export const REDACTED = '[redacted]'
+export { REDACTED, searchForms, type SearchForm } from './search-forms.js'
 const MARK = Buffer.from(REDACTED)
-
-/** A form of a secret to search for; its a-f upper-cased when `anyCase` (see foldHex). */
-export interface SearchForm {
-  text: string
-  bytes: Buffer
-  /** It holds an escape, so hex digits' case is free. */
-  anyCase: boolean
-  /** A base64 form: replaced with the run of base64 characters around it. */
-  base64: boolean
-}
 
 /** Where the base64 run holding position `at` starts: not before `floor`, nor past a `=`. */
 function runStart(code: (i: number) => number, at: number, floor: number): number {
   // Leftwards no `=`: padding only ends a run, and `NAME=<base64>` keeps its name.
   while (at > floor && isB64(code(at - 1))) at--
   return at
-}
-
-function foldBytes(buf: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(buf.length)
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i] as number
-    out[i] = c >= 0x61 && c <= 0x66 ? c - 0x20 : c
-  }
-  return out
-}
-
-/**
- * The forms to search for, in the order given: empty ones and repeats (in any case) left out.
- * Those also in `base64` are widened to their base64 run.
- */
-export function searchForms(secrets: string[], base64: readonly string[] = []): SearchForm[] {
-  const b64 = new Set(base64)
-  const seen = new Set<string>()
-  const out: SearchForm[] = []
-  for (const s of secrets) {
-    const anyCase = hasEscape(s)
-    const text = anyCase ? foldHex(s) : s
-    if (s === '' || seen.has(text)) continue
-    seen.add(text)
-    out.push({ text, bytes: Buffer.from(text), anyCase, base64: b64.has(s) })
-  }
-  return out
 }
 
 /** Replaces every occurrence of each form in a buffer (the buffer itself when there is none). */
@@ -99,6 +67,8 @@ function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted
   let folded: Buffer | null = null
   let open: RunState | null = null
   let fromStart = false
+  // Whether the buffer has a NUL, which UTF-16 of the credential has (replacing a form adds none).
+  let nul: boolean | null = null
   const wrapped = redactWrapped(buf, forms, final)
   if (wrapped) {
     const parts: Buffer[] = []
@@ -113,6 +83,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted
     fromStart = wrapped.ranges[0]?.[0] === 0
   }
   for (const f of forms) {
+    if (f.wide && !(nul ??= buf.indexOf(0) >= 0)) continue
     const hay = f.anyCase ? (folded ??= foldBytes(out)) : out
     let at = hay.indexOf(f.bytes)
     if (at < 0) continue
@@ -131,7 +102,7 @@ function redactBytes(buf: Buffer, forms: SearchForm[], final: boolean): Redacted
         if (run.open) open = run.open
         fromStart ||= start === 0
       }
-      parts.push(src.subarray(from, start), MARK)
+      parts.push(src.subarray(from, start), f.markBytes)
       from = end
       at = hay.indexOf(f.bytes, from)
     }
@@ -181,7 +152,9 @@ export function redactText(text: string, forms: SearchForm[]): string {
     out = next + text.slice(from)
   }
   let folded: string | null = null
+  let nul: boolean | null = null
   for (const f of forms) {
+    if (f.wide && !(nul ??= text.includes('\0'))) continue
     const hay = f.anyCase ? (folded ??= foldHex(out)) : out
     let at = hay.indexOf(f.text)
     if (at < 0) continue
@@ -196,7 +169,7 @@ export function redactText(text: string, forms: SearchForm[]): string {
         start = runStart(code, at, from)
         end = plainRun(src, start, end, true).end
       }
-      next += src.slice(from, start) + REDACTED
+      next += src.slice(from, start) + f.mark
       from = end
       at = hay.indexOf(f.text, from)
     }
@@ -211,17 +184,24 @@ export function redactText(text: string, forms: SearchForm[]): string {
  * match in the next chunk can take the run's beginning back: a longer run before a match has its
  * start sent already (what it encodes is the secret's neighbours; the characters mixing both are
  * always held). Bounded, so a long base64 answer still streams: the characters of a run wrapped
- * over lines are counted without its breaks, and what is held is at most twice this (trailingRun).
+ * over lines are counted without its breaks and indentation (trailingRun).
  */
 export const RUN_HELD = 1024
 
 /** What a line break starts with: LF, CR, and `\` of an escape. */
 const BREAK_START = new Set([0x0a, 0x0d, 0x5c])
 
-/** A stream that passes bytes through with every form replaced. */
+/**
+ * A stream that passes bytes through with every form replaced. It holds back at most the longest
+ * form's length - 1 (a form's beginning: a UTF-16 form is the longest of a credential in ASCII,
+ * twice its length), or a base64 run's end: with B the longest base64 form, its last B + RUN_HELD
+ * characters within 2 * (B + RUN_HELD) bytes, and its last B characters however wrapped, so at most
+ * (B + 1) * (1 + BREAK_SPAN) bytes (a line of one character after each break and indentation).
+ */
 export function redactStream(forms: SearchForm[]): Transform {
   const longest = Math.max(0, ...forms.filter((f) => f.base64).map((f) => f.bytes.length))
   const runHeld = longest > 0 ? longest + RUN_HELD : 0
+  const heldMax = longest > 0 ? Math.max(2 * runHeld, (longest + 1) * (1 + BREAK_SPAN)) : 0
   let carry: Buffer | null = null
   // The carry holds the beginning of a form (not only the end of a base64 run).
   let carryPending = false
@@ -238,7 +218,7 @@ export function redactStream(forms: SearchForm[]): Transform {
         if (chunk.length === 0) return cb()
       }
       let r: Redacted
-      if (carry && !carryPending && chunk.length >= 2 * runHeld && !BREAK_START.has(chunk[0] as number)) {
+      if (carry && !carryPending && chunk.length >= heldMax && !BREAK_START.has(chunk[0] as number)) {
         // The carry is only a base64 run's end, held in case a match widens back into it: no form
         // begins in it, and the chunk does not wrap it onto a next line, so the chunk is searched
         // alone, sparing a copy of most chunks. What it holds next is within it, as it is at least
@@ -249,7 +229,7 @@ export function redactStream(forms: SearchForm[]): Transform {
       const joined = r.out
       open = r.open
       const pending = pendingLength(joined, forms)
-      const run = trailingRun(joined, runHeld)
+      const run = trailingRun(joined, runHeld, longest)
       const held = Math.max(pending, run)
       const cut = joined.length - held
       // A copy: the held bytes are few and must not keep the whole chunk alive.

@@ -36,6 +36,18 @@ export function base64Forms(value: string): string[] {
   return out
 }
 
+/**
+ * The value as UTF-16 writes it, little-endian then big-endian: each byte as the character of that
+ * code (its latin1 reading), so that an answer in UTF-16 that names no charset and has no byte
+ * order mark, which the gateway cannot refuse for its charset, is searched as bytes all the same.
+ * The latin1 reading is also how UTF-8 reads UTF-16 of ASCII (characters and NULs), as a command's
+ * output is read.
+ */
+export function utf16Forms(value: string): [le: string, be: string] {
+  const le = Buffer.from(value, 'utf16le')
+  return [le.toString('latin1'), Buffer.from(le).swap16().toString('latin1')]
+}
+
 /** A lone surrogate as U+FFFD, as UTF-8 writes it (encodeURIComponent throws on one instead). */
 const wellFormed = (s: string) =>
   s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')

@@ -1,21 +1,29 @@
 // Base64 wrapped over lines: GitHub's contents API breaks a file's base64 every 60 characters with
-// a `\n` escape inside its JSON string, MIME and PEM every 76 or 64 with a real LF or CRLF. A form
+// a `\n` escape inside its JSON string, MIME and PEM every 76 or 64 with a real LF or CRLF; a YAML
+// `|` block or pretty-printed XML indents each line (the breaks are those of line-break.ts). A form
 // of the credential may then be cut by a break anywhere, so runs of base64 joined by breaks (a
 // base64 character right before and after) are searched with the breaks taken out, and a match is
 // widened to its wrapped block: the lines of the block's width around it (a wrapped encoding has
 // every line but the last of one width), the breaks between them, its padding. Text on the lines
 // before and after a block (a PEM label, `before`, `next: yes`) is of another width or does not end
 // as a line of base64 does, and stays.
-import { B64, breakAt, BS, CR, isB64, LF, lineRun, runOn, WIDTHS, type RunState } from './base64-run.js'
+import { B64, isB64, lineRun, runOn, WIDTHS, type RunState } from './base64-run.js'
+import { breakAt, BS, CR, LF } from './line-break.js'
 
-/** The JSON escape `\n`, as searched for. */
+/** The JSON escapes `\n` and `\u000` (of `\u000a`), as searched for. */
 const ESCAPED_LF = Buffer.from('\\n')
+const ESCAPED_U = Buffer.from('\\u000')
+/** What `\u000` holds: a search for a backslash's escape is slow where there are many backslashes. */
+const ZEROS = Buffer.from('000')
 
 /** Whether `src` has a line break at all: most answers have none, and are not searched further. */
 export const mayWrap = (src: Buffer | string): boolean =>
   typeof src === 'string'
-    ? src.includes('\n') || src.includes('\\n')
-    : src.indexOf(LF) >= 0 || (src.indexOf(BS) >= 0 && src.indexOf(ESCAPED_LF) >= 0)
+    ? src.includes('\n') || src.includes('\r') || src.includes('\\n') || src.includes('\\u000')
+    : src.indexOf(LF) >= 0 ||
+      src.indexOf(CR) >= 0 ||
+      (src.indexOf(BS) >= 0 &&
+        (src.indexOf(ESCAPED_LF) >= 0 || (src.indexOf(ZEROS) >= 0 && src.indexOf(ESCAPED_U) >= 0)))
 
 /** A run of base64 lines joined by breaks: where each line starts and ends. */
 interface Chain {
@@ -30,10 +38,15 @@ function joins(src: Buffer, at: number): number {
   return len > 0 && at + len < src.length && isB64(src[at + len] as number) ? len : 0
 }
 
-/** Where the break holding the LF or `\n` escape found at `hit` starts. */
+/** Where the break holding the LF, CR or escape found at `hit` starts (`\r\n` at its `\r`). */
 function breakStart(src: Buffer, hit: number): number {
-  if ((src[hit] as number) === LF) return hit > 0 && (src[hit - 1] as number) === CR ? hit - 1 : hit
-  return hit >= 2 && (src[hit - 1] as number) === 0x72 && (src[hit - 2] as number) === BS ? hit - 2 : hit
+  const c = src[hit] as number
+  if (c === CR) return hit
+  if (c === LF) return hit > 0 && (src[hit - 1] as number) === CR ? hit - 1 : hit
+  if (src[hit + 1] === 0x6e)
+    return hit >= 2 && (src[hit - 1] as number) === 0x72 && (src[hit - 2] as number) === BS ? hit - 2 : hit
+  // `\u000a` after `\u000d`: their first byte, the other's `d` the last one before.
+  return hit >= 6 && (src[hit - 1]! | 0x20) === 0x64 && breakAt(src, hit - 6) >= 12 ? hit - 6 : hit
 }
 
 /**
@@ -56,20 +69,25 @@ function walk(src: Buffer, start: number, at: number, upTo: number, into: Chain 
   return [chars, end]
 }
 
-/** The chains of `src` of at least `min` characters. Only LFs and `\n` escapes are looked at. */
+/** The chains of `src` of at least `min` characters. Only LFs, CRs and escapes are looked at. */
 function chains(src: Buffer, min: number): Chain[] {
   const out: Chain[] = []
-  // A `\n` escape is found by its backslash: a byte is searched for far faster than two.
+  // An escape (`\n`, `\r\n`, `\u000a`) is found by its backslash: a byte is searched for far faster.
   const escape = (from: number) => {
     let at = src.indexOf(BS, from)
-    while (at >= 0 && src[at + 1] !== 0x6e) at = src.indexOf(BS, at + 1)
+    for (let n = src[at + 1]; at >= 0 && n !== 0x6e && n !== 0x72 && n !== 0x75; n = src[at + 1])
+      at = src.indexOf(BS, at + 1)
     return at
   }
   let lf = src.indexOf(LF)
+  let cr = src.indexOf(CR)
   let esc = escape(0)
   let floor = 0
-  while (lf >= 0 || esc >= 0) {
-    const hit = lf < 0 ? esc : esc < 0 ? lf : Math.min(lf, esc)
+  while (lf >= 0 || cr >= 0 || esc >= 0) {
+    // The first of the three (a closure here costs a third of the search on text of short lines).
+    let hit = lf < 0 ? Infinity : lf
+    if (cr >= 0 && cr < hit) hit = cr
+    if (esc >= 0 && esc < hit) hit = esc
     const at = breakStart(src, hit)
     if (at >= floor && joins(src, at) > 0) {
       let start = at
@@ -84,8 +102,10 @@ function chains(src: Buffer, min: number): Chain[] {
       }
       floor = end
     }
-    const from = Math.max(hit + 1, floor)
+    // A CRLF is taken at its CR: its LF is not looked at again.
+    const from = Math.max(src[hit] === CR && src[hit + 1] === LF ? hit + 2 : hit + 1, floor)
     if (lf >= 0 && lf < from) lf = src.indexOf(LF, from)
+    if (cr >= 0 && cr < from) cr = src.indexOf(CR, from)
     if (esc >= 0 && esc < from) esc = escape(from)
   }
   return out

@@ -1,9 +1,17 @@
 // What a tool result may carry of a command's output: every credential of the session replaced by
 // `[redacted]`, in the forms a program is likely to print it (as is, inside a JSON string,
-// URL-encoded, base64), an escape's hex digits matched in either case.
+// URL-encoded, base64, UTF-16 as UTF-8 reads it), an escape's hex digits matched in either case.
 import type { Grant } from '../client/sessions.js'
 import { redactText, searchForms } from '../gateway/redact.js'
-import { base64Forms, foldHex, hasEscape, jsonForms, MIN_FORM, urlForms } from '../gateway/secret-forms.js'
+import {
+  base64Forms,
+  foldHex,
+  hasEscape,
+  jsonForms,
+  MIN_FORM,
+  urlForms,
+  utf16Forms,
+} from '../gateway/secret-forms.js'
 
 /** Credential fields that describe a grant rather than unlock anything: left readable. */
 const DESCRIPTIVE = new Set([
@@ -64,11 +72,13 @@ export function redactor(secrets: readonly string[]): Redactor {
   // Longest first, so a URL holding a password is replaced whole before the password inside it.
   const plain = unique(secrets.flatMap(plainForms))
   const encoded = unique(secrets.flatMap(encodedForms))
-  const forms = unique([...plain, ...encoded])
+  const text = unique([...plain, ...encoded])
+  // A command that writes UTF-16 (read as UTF-8: ASCII's characters and NULs).
+  const forms = unique([...secrets.flatMap(utf16Forms), ...text])
   if (forms.length === 0) return { redact: (t) => t, redactHead: (t, limit) => t.slice(0, limit) }
   // Found as the gateway finds them (redact.ts): an escape's hex digits in either case, and a
   // base64 form with the whole run of base64 characters around it, wrapped over lines or not.
-  const search = searchForms(forms, encoded)
+  const search = searchForms(text, encoded, secrets)
   const redact = (text: string) => redactText(text, search)
   return {
     redact,

@@ -29,8 +29,8 @@ import type { Metrics } from '../metrics.js'
 const WHOLE_BODY_BYTES = 64 * 1024
 
 /**
- * The forms of an environment's credential to redact: as sent, inside a JSON string, URL-encoded
- * and base64 (src/gateway/secret-forms.ts).
+ * The forms of an environment's credential to redact: as sent, inside a JSON string, URL-encoded,
+ * base64, and in UTF-16 (src/gateway/secret-forms.ts).
  */
 interface SecretForms {
   credential: string
@@ -41,7 +41,8 @@ const secretForms = new Map<string, SecretForms>()
 function secretsOf(where: string, credential: string): SecretForms {
   let s = secretForms.get(where)
   if (s?.credential !== credential) {
-    s = { credential, forms: searchForms(credentialForms(credential), base64Forms(credential)) }
+    const forms = searchForms(credentialForms(credential), base64Forms(credential), [credential])
+    s = { credential, forms }
     secretForms.set(where, s)
   }
   return s

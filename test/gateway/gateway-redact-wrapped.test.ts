@@ -73,6 +73,38 @@ const STYLES: { name: string; block: (file: string) => string; left: string; rig
     block: (f) => wrap(Buffer.from(f).toString('base64url'), 64, '\\n'),
     left: '["',
     right: '\\n"]',
+  }, // Indented: a YAML `|` block, pretty-printed XML, text in a JSON string; each line after a break
+  // starts with spaces or tabs (up to INDENT_MAX), which go with the block.
+  {
+    name: 'YAML block, LF and 2 spaces every 76',
+    block: (f) => wrap(b64(f), 76, '\n  '),
+    left: 'data: |\n  ',
+    right: '\nnext: yes\n',
+  },
+  {
+    name: 'XML, CRLF and 2 tabs every 64',
+    block: (f) => wrap(b64(f), 64, '\r\n\t\t'),
+    left: '<v>\r\n\t\t',
+    right: '\r\n\t</v>',
+  },
+  {
+    name: 'JSON \\n and 64 spaces every 60',
+    block: (f) => wrap(b64(f), 60, `\\n${' '.repeat(64)}`),
+    left: `{"d":"\\n${' '.repeat(64)}`,
+    right: '\\n"}',
+  },
+  { name: 'lone CR every 76', block: (f) => wrap(b64(f), 76, '\r'), left: 'x\r', right: '\r\r' },
+  {
+    name: 'JSON \\u000a and 4 spaces every 76',
+    block: (f) => wrap(b64(f), 76, '\\u000a    '),
+    left: '{"d":"',
+    right: '\\u000a"}',
+  },
+  {
+    name: 'JSON \\u000D\\u000A every 60, base64url',
+    block: (f) => wrap(Buffer.from(f).toString('base64url'), 60, '\\u000D\\u000A'),
+    left: '["',
+    right: '\\u000d\\u000a"]',
   },
 ]
 
@@ -171,6 +203,16 @@ describe('gateway: base64 of the credential wrapped over lines', () => {
     expect(await streamed([...bytes].map((x) => Buffer.from([x])))).toBe(want)
   })
 
+  it('indented lines of text around an indented block stay; indentation past INDENT_MAX ends a block', () => {
+    const yaml = (block: string) => `config:\n  name: x\n  data: |\n    ${block}\n  other: y\n`
+    const want = yaml(REDACTED)
+    expect(redactText(yaml(wrap(b64(fileWith(3)), 76, '\n    ')), FORMS)).toBe(want)
+    expect(redactText(yaml(wrap(b64(fileWith(3)), 76, '\r\n\t')), FORMS)).toBe(want)
+    // 65 spaces: two values, neither holding the whole encoding, and both stay.
+    const apart = wrap(b64(TOKEN), 20, `\n${' '.repeat(65)}`)
+    expect(redactText(apart, FORMS)).toBe(apart)
+  })
+
   it('other wrapped base64 stays: a PEM of other bytes, a GitHub file without the token', () => {
     const pem = `-----BEGIN CERTIFICATE-----\n${wrap(randomBytes(600).toString('base64'), 64, '\n')}\n-----END CERTIFICATE-----\n`
     expect(redactBuffer(Buffer.from(pem), FORMS).toString()).toBe(pem)
@@ -212,6 +254,21 @@ describe('gateway: base64 of the credential wrapped over lines', () => {
         expect(await streamed([body.subarray(0, i), body.subarray(i)])).toBe(want)
     },
   )
+
+  it('a character a line under 64 spaces: a stream still holds all of a form cut by a chunk', async () => {
+    // Each character takes 66 bytes: a form's beginning is longer than twice RUN_HELD, and is held.
+    const body = Buffer.from(`v: ${wrap(b64(`user:${TOKEN}`), 1, `\n${' '.repeat(64)}`)}\nnext: yes\n`)
+    const want = `v: ${REDACTED}\nnext: yes\n`
+    expect(redactBuffer(body, FORMS).toString()).toBe(want)
+    for (const size of [300, 1000, 2500]) {
+      const pieces: Buffer[] = []
+      for (let i = 0; i < body.length; i += size) pieces.push(body.subarray(i, i + size))
+      // Only what the run encodes before the token (`user:`) may be sent, as with a long run.
+      const out = await streamed(pieces)
+      noForm(out.replace(/ /g, ''))
+      expect(out).toMatch(/^v: (d\n *X\n *N\n *l\n *c\n *j\n *)?\[redacted\]\nnext: yes\n$/)
+    }
+  })
 
   it('a long GitHub answer streamed in small pieces: the content goes, the chunks after it flow', async () => {
     const body = Buffer.from(github(`${'x'.repeat(600)}\n${fileWith(10)}${'y'.repeat(3000)}`))

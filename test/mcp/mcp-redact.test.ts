@@ -78,6 +78,10 @@ describe('redaction', () => {
     expect(r.redact(`before\n${wrapped}\nafter`)).toBe('before\n[redacted]\nafter')
     // As a program prints it after a label: the first line starts mid-line.
     expect(r.redact(`token: ${wrapped}\nafter`)).toBe('token: [redacted]\nafter')
+    // Indented, as YAML writes a `|` block.
+    expect(r.redact(`data: |\n  ${wrapped.replaceAll('\n', '\n  ')}\nafter: x`)).toBe(
+      'data: |\n  [redacted]\nafter: x',
+    )
   })
 
   it('replaces base64 wrapped with \\n escapes, as `gh api` prints a file of GitHub contents', () => {
