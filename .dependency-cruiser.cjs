@@ -23,6 +23,7 @@ const LAYERS = [
       'src/suggest.ts',
       'src/glob.ts',
       'src/scrub.ts',
+      'src/visible.ts',
       'src/metrics.ts',
       'src/metrics-listener.ts',
       'src/clock.ts',
