@@ -91,6 +91,7 @@ export function createApprovalService(deps: ApprovalDeps) {
             const now = decideNow(rt, cur)
             return now.allow ? now.approvals : 0
           },
+          approvalsCounting: (rec) => approvalsThatCount(rt, rec),
         },
         (cur) => {
           const why = decision === 'approve' ? whyNotApprover(rt, cur, p.id) : whyNotDenier(rt, cur, p.id)
@@ -115,8 +116,10 @@ export function createApprovalService(deps: ApprovalDeps) {
       const explain = async (cur: SessionRecord): Promise<never> => {
         const status = effectiveStatus(cur, clock.now())
         if (status === 'pending_approval') {
+          // Counted as the policy in force counts them: a reload may have made one not count.
+          const counted = approvalsThatCount(deps.runtime(), cur)
           throw err.pending(
-            `the request has ${cur.approvals.length} of ${cur.approvals_required} approvals; wait with GET /v1/sessions/${id}?wait=60`,
+            `the request has ${counted} of ${cur.approvals_required} approvals; wait with GET /v1/sessions/${id}?wait=60`,
           )
         }
         if (isFinal(cur.status) || status === 'expired') throw err.gone(`the session is ${status}`)

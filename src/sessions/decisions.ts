@@ -23,6 +23,12 @@ export interface DecisionInput {
    * request was made, and a request approved with fewer could never be claimed.
    */
   approvalsNeeded?: (cur: SessionRecord) => number
+  /**
+   * How many of `rec`'s approvals count under the policy in force: a reload may have made an
+   * earlier approver ineligible (now the agent's owner, say), and a request approved with such an
+   * approval could never be claimed. Without it, every approval counts.
+   */
+  approvalsCounting?: (rec: SessionRecord) => number
 }
 
 /**
@@ -92,7 +98,7 @@ export function createDecisions(deps: {
         // Never fewer than the request was made with (a reload that lowers them does not apply).
         const required = Math.max(cur.approvals_required, d.approvalsNeeded?.(cur) ?? 0)
         const counted = { ...cur, approvals, approvals_required: required }
-        if (approvals.length < required) return counted
+        if ((d.approvalsCounting?.(counted) ?? approvals.length) < required) return counted
         // The claim window starts now; the sweeper expires an unclaimed grant at this deadline.
         return { ...counted, status: 'approved', expires_at: now + d.claimWindowMs }
       },

@@ -98,4 +98,35 @@ audit:`
       await replica.close()
     }
   })
+
+  it('an approval a reload stopped counting does not complete the request', async () => {
+    const raised = (y: string) => y.replace(PROD_READ, PROD_READ.replace('approvals: 1', 'approvals: 2'))
+    await withConfig(raised, async () => {
+      const sid = await api
+        .post('/v1/sessions', 'other-bot', sessionBody({ environment: 'prod', task: { id: 'OWNER-1' } }))
+        .then((r) => r.body.session.id as string)
+      expect((await approve(sid, 'alice')).body.session).toMatchObject({ status: 'pending_approval' })
+      // alice now owns other-bot: her approval stops counting (bob, its owner when it was made,
+      // still may not decide it).
+      const ownerChanged = (y: string) =>
+        raised(y).replace('other-bot, owner: bob', 'other-bot, owner: alice')
+      await t.broker.reload(
+        parseConfig(ownerChanged(testConfigYaml(t.prefix, t.keys)), {
+          baseDir: '.',
+          env: { REDIS_URL: t.redisUrl },
+        }),
+      )
+      const second = await approve(sid, 'carol')
+      expect(second.status).toBe(200)
+      expect(second.body.session).toMatchObject({ status: 'pending_approval', approvals_required: 2 })
+      const c = await api.post(`/v1/sessions/${sid}/grant`, 'other-bot')
+      expect(c.status).toBe(409)
+      expect(c.body).toMatchObject({
+        error: 'approval_pending',
+        message: `the request has 1 of 2 approvals; wait with GET /v1/sessions/${sid}?wait=60`,
+      })
+      // It can still be ended by a denial rather than waiting out its timeout.
+      expect((await approve(sid, 'carol', 'deny')).body.session).toMatchObject({ status: 'denied' })
+    })
+  })
 })
