@@ -6,7 +6,7 @@
 // other, directly or round a longer loop: the order itself forbids folder-level cycles.
 //
 // An import upward is an error (rule `layer-<layer>`), and so is a folder or root file not yet placed
-// in LAYERS (rule `unplaced`).
+// in LAYERS, whether it imports (rule `unplaced`) or is imported (rule `unplaced-import`).
 
 /** Bottom first. */
 const LAYERS = [
@@ -112,6 +112,14 @@ forbidden.push(
     severity: 'error',
     from: { path: '^(src|providers)/', pathNot: any([...rank.keys()]) },
     to: {},
+  },
+  {
+    // A file that imports nothing escapes the rule above; its importers do not.
+    name: 'unplaced-import',
+    comment: 'every folder and root file of src/ and providers/ has a place in LAYERS',
+    severity: 'error',
+    from: {},
+    to: { path: '^(src|providers)/', pathNot: any([...rank.keys()]) },
   },
   {
     name: 'not-to-tests',
