@@ -12,6 +12,8 @@ import type { Counter, Taken } from './types.js'
 export const leaseSize = (max: number): number => Math.max(1, Math.floor(max / 20))
 
 interface Lease {
+  /** The limit it was leased under: a take under another (a reload) drops it. */
+  max: number
   left: number
   used: number
   until: number
@@ -21,8 +23,6 @@ interface Lease {
 
 export function redisCounter(redis: RedisClient, namespace: string, windowMs: number): Counter {
   const call = defineScript<[number, number]>(redis, 'alRateLimit', RATE_LIMIT, 1)
-  /** The limit the leases were taken under: a reload that changes it drops them (below). */
-  let leasedUnder = 0
   const leases = new Map<string, Lease>()
   // One refill per key at a time: takes arriving while it travels wait for it, so a burst takes
   // one block, not one block each.
@@ -37,6 +37,7 @@ export function redisCounter(redis: RedisClient, namespace: string, windowMs: nu
           const granted = Math.max(0, Math.min(block, max - (total - block)))
           if (leases.size > 10_000) leases.clear()
           leases.set(key, {
+            max,
             left: granted,
             used: total - block,
             until: Date.now() + Math.max(ttl, 1000),
@@ -51,15 +52,12 @@ export function redisCounter(redis: RedisClient, namespace: string, windowMs: nu
 
   const take = async (key: string, max: number): Promise<Taken> => {
     for (;;) {
-      // A new limit (config reload) applies at once: leases taken under the old one are forgotten,
-      // and the next refill grants against the new limit what the window has not used yet.
-      if (max !== leasedUnder) {
-        leases.clear()
-        leasedUnder = max
-      }
+      // A new limit (config reload) applies at once: a key's lease taken under the old one is
+      // forgotten, and the next refill grants against the new limit what the window has not used
+      // yet. Per key: keys counted under different limits (gateway providers) keep their leases.
       const now = Date.now()
       const lease = leases.get(key)
-      if (lease && lease.until > now) {
+      if (lease && lease.until > now && lease.max === max) {
         if (lease.left > 0) {
           lease.left--
           lease.used++

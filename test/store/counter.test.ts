@@ -84,6 +84,18 @@ describe.each(kinds)('$name counter', (kind) => {
     }
   })
 
+  it('keys counted under different limits keep their own leases', async () => {
+    const { counter } = await kind.open()
+    let admitted = 0
+    for (let i = 0; i < 60; i++) {
+      if ((await counter.take('forty', 40)).count <= 40) admitted++
+      await counter.take('other', 100)
+    }
+    // At most one unspent lease (of 2) is lost at the window's end, never one per alternation.
+    expect(admitted).toBeGreaterThanOrEqual(39)
+    expect(admitted).toBeLessThanOrEqual(40)
+  })
+
   it('a lowered limit refuses at once within the same window', async () => {
     const { counter } = await kind.open()
     await takeAll([counter], 'lowered', 100, 10)
