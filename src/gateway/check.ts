@@ -135,3 +135,13 @@ export function checkGraphql(
 
 export const checkRequest = (cfg: GatewayConfig, t: Target, req: GatewayRequest): Outcome =>
   cfg.graphql ? checkGraphql(cfg, t, req) : checkHttp(cfg, t, req)
+
+/** Methods that only read (RFC 9110's safe methods; TRACE, which echoes, is treated as a change). */
+const READS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Whether an allowed call may change the upstream: any method but a safe one, or a GraphQL document
+ * with a mutation or subscription field. Such a call is audited before it is sent.
+ */
+export const mayChange = (cfg: GatewayConfig, method: string, fields: readonly RootField[]): boolean =>
+  cfg.graphql ? fields.some((f) => f.type !== 'query') : !READS.has(method)

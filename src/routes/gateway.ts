@@ -12,7 +12,7 @@ import type { AuditInput } from '../audit/log.js'
 import { AirlockError, err } from '../errors.js'
 import { readsOtherwise } from '../gateway/action.js'
 import { requestDigest } from '../gateway/canonical.js'
-import { checkRequest, httpAllows } from '../gateway/check.js'
+import { checkRequest, httpAllows, mayChange } from '../gateway/check.js'
 import { BodyTooLarge, hasBody, readBody } from '../gateway/forward.js'
 import { mayOverride } from '../gateway/method-override.js'
 import { containPath, upstreamUrl } from '../gateway/path.js'
@@ -188,6 +188,16 @@ const gateway: FastifyPluginAsyncTypebox = async (app) => {
           ),
           'action',
         )
+    }
+    // Audit before effect: a call that may change the upstream goes out only once its event is
+    // written (its outcome follows as gateway.forwarded). A read is audited once, after its answer,
+    // which is withheld if that event cannot be written.
+    if (mayChange(cfg, method, outcome.fields)) {
+      const sending = { type: 'gateway.sending', actor: claims.sub, session_id: rec.id }
+      if (!(await record({ ...sending, details: { ...details, ...names } })))
+        return refuse(auditDown('nothing was sent'), 'audit', 'unavailable')
+    }
+    if (bound !== null) {
       // Atomic across replicas: of two calls racing with the approved action, one goes through.
       const keep = rec.expires_at + runtime().config.store.retentionMs
       if (!(await store.useAction(rec.id, keep)))
