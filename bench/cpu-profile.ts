@@ -1,8 +1,9 @@
 // Where a V8 CPU profile (node --cpu-prof, or `npm run bench:gateway -- --cpu-prof DIR`) spent its
-// time: the functions with the most self time, then self and total time by package or source file.
+// time: the functions with the most self time, then self and total time by package or source file,
+// and total time by function.
 // Usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip SECONDS] [--until SECONDS]
-// [--callers NAME]. --skip leaves out the first seconds (start-up), --until what follows a moment
-// (one scenario of several); --callers lists the stacks that lead to a function.
+// [--callers NAME [--depth 8]]. --skip leaves out the first seconds (start-up), --until what follows a moment
+// (one scenario of several); --callers lists the stacks (--depth frames deep) that lead to a function.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
@@ -24,12 +25,13 @@ const { values, positionals } = parseArgs({
     skip: { type: 'string', default: '0' },
     until: { type: 'string' },
     callers: { type: 'string' },
+    depth: { type: 'string', default: '8' },
   },
 })
 const file = positionals[0]
 if (!file) {
   console.error(
-    'usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip S] [--until S] [--callers NAME]',
+    'usage: tsx bench/cpu-profile.ts FILE.cpuprofile [--top 30] [--skip S] [--until S] [--callers NAME] [--depth 8]',
   )
   process.exit(64)
 }
@@ -37,6 +39,7 @@ if (!file) {
 process.stdout.on('error', () => process.exit(0))
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile
 const top = Number(values.top)
+const depth = Number(values.depth)
 
 const byId = new Map(prof.nodes.map((n) => [n.id, n]))
 const parent = new Map<number, number>()
@@ -73,6 +76,7 @@ const idle = new Set(['(idle)', '(program)', '(garbage collector)'])
 const fnSelf = new Map<string, number>()
 const placeSelf = new Map<string, number>()
 const placeTotal = new Map<string, number>()
+const fnTotal = new Map<string, number>()
 for (const [id, t] of selfTime) {
   const n = byId.get(id) as Node
   const name = idle.has(n.callFrame.functionName) ? n.callFrame.functionName : fnName(n)
@@ -81,9 +85,15 @@ for (const [id, t] of selfTime) {
   placeSelf.set(place, (placeSelf.get(place) ?? 0) + t)
   // Total: each place once per sample stack, however often it recurs in it.
   const seen = new Set<string>()
+  const seenFn = new Set<string>()
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const node = byId.get(cur) as Node
     const p = idle.has(node.callFrame.functionName) ? node.callFrame.functionName : where(node.callFrame.url)
+    const f = fnName(node)
+    if (!seenFn.has(f)) {
+      seenFn.add(f)
+      fnTotal.set(f, (fnTotal.get(f) ?? 0) + t)
+    }
     if (p === '(native)' || seen.has(p)) continue
     seen.add(p)
     placeTotal.set(p, (placeTotal.get(p) ?? 0) + t)
@@ -103,13 +113,14 @@ console.log(
 print('self time by function', fnSelf, top)
 print('self time by package or file', placeSelf, top)
 print('total time by package or file (callees included)', placeTotal, top)
+print('total time by function (callees included)', fnTotal, top)
 
 if (values.callers) {
   const stacks = new Map<string, number>()
   for (const [id, t] of selfTime) {
     if (!fnName(byId.get(id) as Node).startsWith(values.callers)) continue
     const frames: string[] = []
-    for (let cur = parent.get(id); cur !== undefined && frames.length < 8; cur = parent.get(cur))
+    for (let cur = parent.get(id); cur !== undefined && frames.length < depth; cur = parent.get(cur))
       frames.push(fnName(byId.get(cur) as Node))
     const key = frames.join(' < ')
     stacks.set(key, (stacks.get(key) ?? 0) + t)
