@@ -1,12 +1,16 @@
 // Decisions in flight. A request, an approval or a denial is decided under the runtime in force
 // when it starts, and written a store round trip (or an audit batch) later. A reload swaps the new
 // runtime in and then judges every live session under it; a decision of the old runtime written
-// after that judgment would escape it. So each decision is counted against the runtime it was
-// taken under until its write settles (landed or failed), and a reload waits for the old runtime's
-// count to reach zero before it judges. The count is a few operations in memory per decision, no
-// store round trip. Each replica counts its own decisions: its own reload drains them, and every
-// replica reloads (a replica not reloaded yet still decides under its old config, but then its
-// reload, after its own drain, judges what it wrote).
+// after that judgment would escape it. So each decision is counted against the runtime it was taken
+// under until its write settles (landed or failed), and a reload waits for the old runtime's count
+// to reach zero before it judges. A write that failed by timing out (Redis frozen rather than gone:
+// see commandTimeout in src/redis/client.ts) may still land later, but Redis runs it before the
+// judgment's reads sent after it on the same connection, so they see it. (With store.replica_acks
+// decisions are written on a connection of their own, which keeps no such order; the caller of such
+// a write got a 503 and no token.) The count is a few operations in memory per decision, no store
+// round trip. Each replica counts its own decisions: its own reload drains them, and every replica
+// reloads (a replica not reloaded yet still decides under its old config, but then its reload,
+// after its own drain, judges what it wrote).
 import type { Runtime } from '../runtime.js'
 
 interface Generation {
