@@ -55,10 +55,23 @@ export const err = {
 
 /** Thrown by stores when the backing service cannot be reached; always a 503, never a 500. */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, cause?: unknown) {
+  /**
+   * Redis never answered (a timeout, or the connection lost with the command in flight), so the
+   * command may still have run; false when it answered with an error or was never sent.
+   */
+  readonly unanswered: boolean
+  constructor(message: string, cause?: unknown, unanswered = false) {
     super(message, cause === undefined ? undefined : { cause })
     this.name = 'StoreUnavailableError'
+    this.unanswered = unanswered
   }
+}
+
+/** Whether `e`, or an error it was caused by, is a store command that may have run unanswered. */
+export function unanswered(e: unknown): boolean {
+  for (let c = e; c instanceof Error; c = c.cause)
+    if (c instanceof StoreUnavailableError && c.unanswered) return true
+  return false
 }
 
 /** A config file problem: `path` is like `policies[2].approvals`. */

@@ -76,8 +76,9 @@ export function createApprovalService(deps: ApprovalDeps) {
           `${p.id} has none of the roles that decide requests (${DECIDING_ROLES.join(', ')})`,
         )
       const { rt, done } = deps.inFlight.begin()
-      // Without replica acknowledgements a decision either landed or answered an error, so a
-      // repeat is a second decision (409); with them, it may be the retry of a 503.
+      // Without replica acknowledgements a repeat is a second decision (409): a decision whose
+      // write went unanswered says so in its 503, and the decider reads before trying again.
+      // With them, a repeat may be the retry of a 503 that told to retry.
       const retriable = rt.config.store.replicaAcks > 0
       const deciding = sessions.decide(
         id,

@@ -116,13 +116,20 @@ export async function connectRedis(client: RedisClient, what = 'Redis'): Promise
     .finally(() => clearTimeout(timer))
 }
 
+/**
+ * ioredis's errors for a command sent and never answered: it timed out, or the connection closed
+ * with it in flight. Either may have run on the server (a frozen Redis runs it when it resumes).
+ */
+const UNANSWERED = new Set(['Command timed out', 'Connection is closed.'])
+
 /** Runs a Redis call; any failure becomes a StoreUnavailableError (a 503) naming what failed. */
 export const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
   try {
     return await f()
   } catch (e) {
     if (e instanceof StoreUnavailableError) throw e
-    throw new StoreUnavailableError(`Redis ${what} failed: ${(e as Error).message}`, e)
+    const message = (e as Error).message
+    throw new StoreUnavailableError(`Redis ${what} failed: ${message}`, e, UNANSWERED.has(message))
   }
 }
 

@@ -103,7 +103,7 @@ export function createDecisions(deps: {
         return { ...counted, status: 'approved', expires_at: now + d.claimWindowMs }
       },
       (rec) => eventOf(rec, d),
-      { nothing: 'nothing was decided', landed },
+      { nothing: 'nothing was decided', unsure: `the ${verb === 'approve' ? 'approval' : 'denial'}`, landed },
     )
     if (!c.changed) {
       // Recorded already, perhaps by an earlier try whose replicas did not answer in time: answer

@@ -7,7 +7,7 @@
 import type { AuditInput, AuditLog } from '../audit/log.js'
 import type { Clock } from '../clock.js'
 import type { SessionRecord } from '../domain/session.js'
-import { err } from '../errors.js'
+import { err, unanswered } from '../errors.js'
 import { ReplicaAckError } from '../store/durable.js'
 import type { CasResult, CreateResult, Store, WriteResult } from '../store/types.js'
 import { fromStates, step, transitionOf, type Transition, type Verb } from './lifecycle.js'
@@ -57,7 +57,8 @@ export interface SessionRecords {
   /**
    * `change`, with the step's audit event (`event`, of the record written and the one it
    * replaces) in the same atomic append: neither lands without the other. When the audit log
-   * cannot be written nothing changed, and the 503 says so (`nothing`: what did not happen). A
+   * cannot be written nothing changed, and the 503 says so (`nothing`: what did not happen); when
+   * Redis never answered, the change may land yet, and the 503 says that of `unsure`, if given. A
    * change that landed with too few replica acknowledgements runs `landed`, as `change` does.
    */
   changeWith(
@@ -65,7 +66,12 @@ export interface SessionRecords {
     verb: Verb | readonly Verb[],
     change: (cur: SessionRecord, now: number) => SessionRecord | null,
     event: (rec: SessionRecord, before: SessionRecord) => StepEvent,
-    opts: { nothing: string; checkLocks?: boolean; landed?: (c: Change) => Promise<void> },
+    opts: {
+      nothing: string
+      unsure?: string
+      checkLocks?: boolean
+      landed?: (c: Change) => Promise<void>
+    },
   ): Promise<Change>
   /**
    * One compare-and-set of `next` over version `expectedV` as the step `verb`, without retrying.
@@ -209,6 +215,12 @@ export function createSessionRecords(deps: {
         } catch (e) {
           // Too few replica acknowledgements: on the primary with its event, a change all the same.
           if (e instanceof ReplicaAckError) throw e
+          // Sent and never answered, it may still land: the caller reads before trying again.
+          if (opts.unsure && unanswered(e))
+            throw err.unavailable(
+              `Redis did not answer in time, so ${opts.unsure} may or may not have been recorded: read the session (GET /v1/sessions/${id}) before trying again`,
+              e,
+            )
           throw err.unavailable(`the audit log cannot be written, so ${opts.nothing}: retry`, e)
         }
       }),

@@ -2,7 +2,9 @@
 // reload tightens the policy. The write fails at the client's command timeout (the caller gets a
 // 503), yet it waits in the frozen server's socket and lands when the server resumes: a session
 // written after the decision counted as settled. The reload must finish, and leave no session the
-// new policy forbids active.
+// new policy forbids active. A decision whose write went unanswered says it may have been recorded;
+// one Redis refused says nothing was decided.
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import type { SessionRecord } from '../../src/domain/session.js'
@@ -146,7 +148,12 @@ describe('Redis frozen under a decision while a tightening reload runs', () => {
     const approving = api.post(`/v1/sessions/${id}/approvals`, 'alice', { decision: 'approve' })
     await arrives(sent, 'the approval sent to Redis')
     const reloading = reload(tightened)
-    expect((await arrives(approving, 'the answer to the approval')).status).toBe(503)
+    const answer = await arrives(approving, 'the answer to the approval')
+    expect(answer.status).toBe(503)
+    // It may land yet (it does, on resume): the answer must not say that nothing was decided.
+    expect(answer.body.message).toBe(
+      `Redis did not answer in time, so the approval may or may not have been recorded: read the session (GET /v1/sessions/${id}) before trying again`,
+    )
     redis.pause(false)
     await arrives(reloading, 'the end of the reload')
 
@@ -154,5 +161,29 @@ describe('Redis frozen under a decision while a tightening reload runs', () => {
     // Approved once after all (the write landed on resume), which the tightened policy refuses.
     expect((await stored(id))?.approvals.map((a) => a.by)).toEqual(['alice'])
     expect(revokedWith(id)).toBe(TWO_NEEDED)
+  })
+
+  it('an approval Redis refused outright (no replicas to write to) says nothing was decided', async () => {
+    const r = await api.post(
+      '/v1/sessions',
+      'other-bot',
+      sessionBody({ environment: 'prod', task: { id: 'REFUSED-APPROVE' } }),
+    )
+    const id = r.body.session.id as string
+    const admin = new Redis(redis.url)
+    try {
+      await admin.config('SET', 'min-replicas-to-write', '1')
+      const refused = await api.post(`/v1/sessions/${id}/approvals`, 'alice', { decision: 'approve' })
+      expect(refused.status).toBe(503)
+      expect(refused.body.message).toBe('the audit log cannot be written, so nothing was decided: retry')
+      await admin.config('SET', 'min-replicas-to-write', '0')
+      expect((await stored(id))?.approvals).toEqual([])
+      const again = await api.post(`/v1/sessions/${id}/approvals`, 'alice', { decision: 'approve' })
+      expect(again.status).toBe(200)
+      expect(again.body.session.status).toBe('approved')
+    } finally {
+      await admin.config('SET', 'min-replicas-to-write', '0')
+      admin.disconnect()
+    }
   })
 })
