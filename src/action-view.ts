@@ -35,13 +35,56 @@ function readable(query: string): string {
   }
 }
 
+const RUN = /(?:%[0-9a-f]{2})+/gi
+
+const tryDecode = (escapes: string): string | null => {
+  try {
+    return decodeURIComponent(escapes)
+  } catch {
+    return null
+  }
+}
+
+/** A run of escapes decoded as UTF-8; a byte that starts no character stays as sent. */
+function decodeRun(run: string): string {
+  const bytes = run.match(/%../g) ?? []
+  let out = ''
+  let i = 0
+  while (i < bytes.length) {
+    // A character is one to four bytes: take the longest that decodes.
+    let n = Math.min(4, bytes.length - i)
+    let text: string | null = null
+    while (n > 0 && (text = tryDecode(bytes.slice(i, i + n).join(''))) === null) n--
+    out += text ?? bytes[i]
+    i += Math.max(n, 1)
+  }
+  return out
+}
+
 /**
- * The call an action makes: method and path, then a GraphQL body's query as the server reads it,
- * its variables and operation, or any other body as JSON. Characters that hide or reorder text are
- * shown as escapes, not taken out: what is shown is then the call itself.
+ * The path as the upstream decodes it, or null when it has no escapes: `/%70rod` is `/prod` there.
+ * Never throws: a malformed escape (`%zz`, a byte that is no UTF-8) stays as sent, and the rest is
+ * still decoded, so one bad escape cannot keep the decoded path from being shown.
+ */
+function decodedPath(path: string): string | null {
+  const decoded = path.replace(RUN, decodeRun)
+  return decoded === path ? null : decoded
+}
+
+/** Tab and newline as escapes too: the call is one line, and a decoded `%0A` must not break it. */
+const oneLine = (s: string): string =>
+  showHidden(s).replace(/[\t\n]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
+/**
+ * The call an action makes: method and path (and the decoded path, when it differs), then a
+ * GraphQL body's query as the server reads it, its variables and operation, or any other body as
+ * JSON. Characters that hide or reorder text are shown as escapes, not taken out: what is shown is
+ * then the call itself.
  */
 export function actionView(action: SessionAction): string {
-  const call = `${action.method} ${action.path || '/'}`
+  const path = action.path || '/'
+  const decoded = decodedPath(path)
+  const call = `${action.method} ${oneLine(path)}${decoded === null ? '' : ` (decoded: ${oneLine(decoded)})`}`
   const b = action.body
   const gql = graphqlRequest(b)
   const body =

@@ -202,6 +202,12 @@ describe('session views', () => {
     expect(await show({ method: 'POST', path: '/api/graphql', body: { query } })).toBe(
       String.raw`POST /api/graphql\nmutation {\n  renameVolume(id: "staging-1")\n  deleteVolume(id: "prod-db")\n}\nVariables: {}`,
     )
+    expect(await show({ method: 'POST', path: '/api/%70rod/volumes/1?force=%zz', body: { id: 1 } })).toBe(
+      String.raw`POST /api/%70rod/volumes/1?force=%zz (decoded: /api/prod/volumes/1?force=%zz)\n{\n  "id": 1\n}`,
+    )
+    expect(await show({ method: 'POST', path: '/api/volumes/1?force=%zz' })).toBe(
+      'POST /api/volumes/1?force=%zz',
+    )
   }, 60_000)
 
   it('finished sessions show no time left; sessions show prints a table unless --json', async () => {

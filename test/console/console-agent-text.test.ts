@@ -66,6 +66,18 @@ describe('console: agent-written text', () => {
     expect(html).not.toContain('commented out')
   })
 
+  it('shows a percent-encoded path with the path the upstream decodes; a malformed escape as sent', async () => {
+    const encoded = await page({
+      action: { method: 'POST', path: '/api/%70rod/volumes/1?force=%zz', body: { id: 1 } },
+    })
+    expect(encoded).toContain('POST /api/%70rod/volumes/1?force=%zz (decoded: /api/prod/volumes/1?force=%zz)')
+    const plain = await page({
+      action: { method: 'POST', path: '/api/volumes/1?force=%zz', body: { id: 1 } },
+    })
+    expect(plain).toContain('POST /api/volumes/1?force=%zz\n{')
+    expect(plain).not.toContain('decoded')
+  })
+
   it('takes direction overrides and controls out of the task and justification, as Slack does', async () => {
     const html = await page({
       task: { id: 'T-1', description: 'rotate \u202Egnp.exe' },
