@@ -37,7 +37,12 @@ export function printSessionDetail(s: Session) {
     ['environment', s.environment],
     ['class', s.operation_class],
     ['provider', s.provider],
-    ...(s.action ? [['action', inert(actionView(s.action))] as [string, string]] : []),
+    // The call on its line, its body on the lines below it (each inert, so none can redraw others).
+    ...(s.action
+      ? actionView(s.action)
+          .split('\n')
+          .map((l, i): [string, string] => [i === 0 ? 'action' : '', inert(l)])
+      : []),
     ['justification', s.justification === null ? '-' : inert(s.justification)],
     ['ttl', `${s.ttl_seconds}s`],
     ['created', s.created_at],
