@@ -24,6 +24,7 @@ const LAYERS = [
       'src/glob.ts',
       'src/scrub.ts',
       'src/visible.ts',
+      'src/action-view.ts',
       'src/metrics.ts',
       'src/metrics-listener.ts',
       'src/clock.ts',

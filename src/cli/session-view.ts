@@ -1,6 +1,7 @@
 // How sessions look to people: a row of `airlock sessions`, and `airlock sessions show`.
 import { printTable, statusColour, dim } from './output.js'
 import { timeLeft, type Session } from '../client/sessions.js'
+import { actionView } from '../action-view.js'
 import { showHidden } from '../visible.js'
 
 /**
@@ -8,17 +9,6 @@ import { showHidden } from '../visible.js'
  * an escape sequence in it must not move the cursor and rewrite the lines above it.
  */
 const inert = (s: string): string => showHidden(s).replace(/\n/g, '\\n').replace(/\t/g, '\\t')
-
-/** The one gateway call the request would approve, on one line: method, path, then its body. */
-function actionLine(a: NonNullable<Session['action']>): string {
-  const body =
-    a.body === undefined || a.body === null
-      ? ''
-      : typeof a.body === 'string'
-        ? a.body
-        : JSON.stringify(a.body)
-  return inert(`${a.method} ${a.path || '/'}${body === '' ? '' : ` ${body}`}`)
-}
 
 export const sessionRow = (s: Session) => [
   s.id,
@@ -47,7 +37,12 @@ export function printSessionDetail(s: Session) {
     ['environment', s.environment],
     ['class', s.operation_class],
     ['provider', s.provider],
-    ...(s.action ? [['action', actionLine(s.action)] as [string, string]] : []),
+    // The call on its line, its body on the lines below it (each inert, so none can redraw others).
+    ...(s.action
+      ? actionView(s.action)
+          .split('\n')
+          .map((l, i): [string, string] => [i === 0 ? 'action' : '', inert(l)])
+      : []),
     ['justification', s.justification === null ? '-' : inert(s.justification)],
     ['ttl', `${s.ttl_seconds}s`],
     ['created', s.created_at],

@@ -3,10 +3,10 @@
 // Agent-written text (task id and description, justification) only ever appears in `plain_text`
 // objects, which Slack shows literally: no mentions, links, emoji codes or formatting. It is cleaned
 // of control and direction-override characters and cut to fit Slack's limits.
-import { parse, print } from 'graphql'
 import { formatDuration } from '../validation/duration.js'
 import { effectiveStatus, type SessionRecord } from '../domain/index.js'
-import { cleanText, showHidden } from '../visible.js'
+import { actionView } from '../action-view.js'
+import { cleanText } from '../visible.js'
 
 export const ACTION_APPROVE = 'airlock_approve'
 export const ACTION_DENY = 'airlock_deny'
@@ -100,65 +100,20 @@ export function statusLine(rec: SessionRecord, now: number): string {
   }
 }
 
-/** The fields of a GraphQL request; a body with any other field is shown as the JSON it is. */
-const GRAPHQL_FIELDS = new Set(['query', 'variables', 'operationName'])
-
-/**
- * The body as a GraphQL request, when that is all it is. Anything else (a REST body that happens
- * to have a `query`, an `extensions` field) is shown whole: the grant allows the body as sent, so
- * approvers must see every field of it.
- */
-function graphqlRequest(
-  b: unknown,
-): { query: string; variables: unknown; operationName: string | null } | null {
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) return null
-  const o = b as Record<string, unknown>
-  const { query, variables, operationName } = o
-  if (typeof query !== 'string' || Object.keys(o).some((k) => !GRAPHQL_FIELDS.has(k))) return null
-  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null
-  return { query, variables: variables ?? {}, operationName: operationName ?? null }
-}
-
-/**
- * The query as a GraphQL server reads it, without comments: a comment ends at a carriage return
- * too, so as sent, a field after one could read as part of it. As sent when it does not parse.
- */
-function readable(query: string): string {
-  try {
-    return print(parse(query, { noLocation: true }))
-  } catch {
-    return query
-  }
-}
-
 /** Ends an action cut to fit: padding must not pass the part shown off as the whole call. */
 const CUT_NOTE =
   '[Cut to fit: the call goes on past this point. Read the whole action (GET /v1/sessions/<id>, or the console) before approving.]'
 
 /**
- * The one gateway call an approval covers, as approvers must read it: method and path, then a
- * GraphQL body's operation and variables (or any other body), as plain text cut to fit.
+ * The one gateway call an approval covers, as approvers read it everywhere (actionView), as plain
+ * text cut to fit.
  */
 export function actionText(action: NonNullable<SessionRecord['action']>): string {
-  const call = `${action.method} ${action.path || '/'}`
-  const b = action.body
-  const gql = graphqlRequest(b)
-  const body =
-    b === undefined || b === null
-      ? []
-      : gql
-        ? [
-            readable(gql.query),
-            `Variables: ${JSON.stringify(gql.variables, null, 2)}`,
-            ...(gql.operationName ? [`Operation: ${gql.operationName}`] : []),
-          ]
-        : [typeof b === 'string' ? b : JSON.stringify(b, null, 2)]
+  const call = actionView(action)
   const max = LIMITS.section - 10
-  // Hidden characters shown as escapes, not taken out: what is shown is then the call itself.
-  const text = (title: string) => showHidden([`Action (${title}): ${call}`, ...body].join('\n'))
-  const whole = text('approved once, exactly as shown')
+  const whole = `Action (approved once, exactly as shown): ${call}`
   if (whole.length <= max) return whole
-  const cut = clip(text('approved once; too long to show whole'), max - CUT_NOTE.length - 1)
+  const cut = clip(`Action (approved once; too long to show whole): ${call}`, max - CUT_NOTE.length - 1)
   return `${cut}\n${CUT_NOTE}`
 }
 

@@ -2,10 +2,12 @@
 // broker process: global options anywhere, --version, whoami, entitlements, claim, plain progress
 // lines while exec waits, clamped TTLs said out loud, and session views that do not lie.
 import type { ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli, startCli } from '../support/cli.js'
 import { cliBroker } from '../support/cli-env.js'
+import { gatewayProvider } from '../support/gateway.js'
 
 const fx = cliBroker('f')
 const { as } = fx
@@ -22,7 +24,14 @@ function watchStderr(child: ChildProcess) {
     new Promise<void>((resolve) => (re.test(err) ? resolve() : waiting.push([re, resolve])))
 }
 
-beforeAll(() => fx.start(), 60_000)
+// A gateway provider, for requests that carry the one call they approve.
+const volumes = gatewayProvider({
+  name: 'volumes-api',
+  upstream: 'http://127.0.0.1:9',
+  credential: 'env:CLI_VIEW_GW_TOKEN',
+  classes: ['destructive: { http: ["POST /api/**"] }'],
+})
+beforeAll(() => fx.start({ providers: volumes }, { CLI_VIEW_GW_TOKEN: 'gw-cli-view' }), 60_000)
 afterAll(() => fx.stop())
 
 describe('global options', () => {
@@ -170,6 +179,39 @@ describe('session views', () => {
     expect(show.out).not.toContain('\u001b')
     expect(show.out).toMatch(/^justification\s+\\u001b\[4A\\u000dclass {8}read\\u001b\[K$/m)
     expect(show.out).toMatch(/^task\s+V-2 \(a\\nb\\u001b/m)
+  }, 60_000)
+
+  it('sessions show prints the call an action makes as Slack and the console show it', async () => {
+    const destroy = ['request', '--env', 'staging', '--class', 'destructive', '--provider', 'volumes-api']
+    const show = async (action: unknown) => {
+      const file = join(fx.dir, 'action.json')
+      await writeFile(file, JSON.stringify(action))
+      const made = await runCli(
+        [...destroy, '--task', 'V-3', '--action-file', file, '--json'],
+        as('other-bot'),
+      )
+      expect(made.code, made.err).toBe(0)
+      const id = (JSON.parse(made.out) as { session: { id: string } }).session.id
+      const r = await runCli(['sessions', 'show', id], as('bob'))
+      expect(r.code, r.err).toBe(0)
+      // The call on the action's row, its body on the rows below, in the value column.
+      const m = /^(action\s+)(.*)\n((?: +\S.*\n)*)/m.exec(r.out)
+      const width = m?.[1]?.length ?? 0
+      const rest = (m?.[3] ?? '').split('\n').filter((l) => l !== '')
+      return [m?.[2], ...rest.map((l) => l.slice(width))].join('\n')
+    }
+    // GraphQL ends a comment at a carriage return too: deleteVolume runs.
+    const query =
+      'mutation {\n  renameVolume(id: "staging-1") # deleteVolume stays commented out:\r  deleteVolume(id: "prod-db")\n}'
+    expect(await show({ method: 'POST', path: '/api/graphql', body: { query } })).toBe(
+      'POST /api/graphql\nmutation {\n  renameVolume(id: "staging-1")\n  deleteVolume(id: "prod-db")\n}\nVariables: {}',
+    )
+    expect(await show({ method: 'POST', path: '/api/%70rod/volumes/1?force=%zz', body: { id: 1 } })).toBe(
+      'POST /api/%70rod/volumes/1?force=%zz (decoded: /api/prod/volumes/1?force=%zz)\n{\n  "id": 1\n}',
+    )
+    expect(await show({ method: 'POST', path: '/api/volumes/1?force=%zz' })).toBe(
+      'POST /api/volumes/1?force=%zz',
+    )
   }, 60_000)
 
   it('finished sessions show no time left; sessions show prints a table unless --json', async () => {

@@ -53,6 +53,31 @@ describe('console: agent-written text', () => {
     expect(html).not.toMatch(/[\u200b\u2028\u202e]/)
   })
 
+  it('shows a GraphQL query as a server reads it, as Slack does: no comment hides a field after a CR', async () => {
+    // GraphQL ends a comment at a carriage return too: deleteVolume runs.
+    const query =
+      'mutation {\n  renameVolume(id: "staging-1") # deleteVolume stays commented out:\r  deleteVolume(id: "prod-db")\n}'
+    const html = await page({
+      action: { method: 'POST', path: '/api/graphql', body: { query, variables: { dry: false } } },
+    })
+    expect(html).toContain(
+      'POST /api/graphql\nmutation {\n  renameVolume(id: &quot;staging-1&quot;)\n  deleteVolume(id: &quot;prod-db&quot;)\n}\nVariables: {\n  &quot;dry&quot;: false\n}',
+    )
+    expect(html).not.toContain('commented out')
+  })
+
+  it('shows a percent-encoded path with the path the upstream decodes; a malformed escape as sent', async () => {
+    const encoded = await page({
+      action: { method: 'POST', path: '/api/%70rod/volumes/1?force=%zz', body: { id: 1 } },
+    })
+    expect(encoded).toContain('POST /api/%70rod/volumes/1?force=%zz (decoded: /api/prod/volumes/1?force=%zz)')
+    const plain = await page({
+      action: { method: 'POST', path: '/api/volumes/1?force=%zz', body: { id: 1 } },
+    })
+    expect(plain).toContain('POST /api/volumes/1?force=%zz\n{')
+    expect(plain).not.toContain('decoded')
+  })
+
   it('takes direction overrides and controls out of the task and justification, as Slack does', async () => {
     const html = await page({
       task: { id: 'T-1', description: 'rotate \u202Egnp.exe' },

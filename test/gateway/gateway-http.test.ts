@@ -367,7 +367,7 @@ describe('gateway: plain HTTP', () => {
     const id = (out.session as unknown as { id: string }).id
     const show = await runCli(['sessions', 'show', id], { ...env, AIRLOCK_TOKEN: tb.keys.bob })
     expect(show.code, show.err).toBe(0)
-    expect(show.out).toMatch(/^action\s+DELETE \/api\/volumes\/7 \{"reason":"cleanup"\}$/m)
+    expect(show.out).toMatch(/^action\s+DELETE \/api\/volumes\/7\n\s+\{\n\s+"reason": "cleanup"\n\s+\}\n/m)
     const bad = await runCli(['request', ...session, '--class', 'destructive'], env)
     expect(bad.code).toBe(64)
     expect(bad.err).toMatch(/add action/)

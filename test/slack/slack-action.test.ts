@@ -41,14 +41,14 @@ afterAll(async () => {
 })
 
 type Body = Record<string, any>
-const requestAction = async (body: unknown) => {
+const requestAction = async (body: unknown, path = '/api/volumes/delete') => {
   const r = await api.post(
     '/v1/sessions',
     'other-bot',
     sessionBody({
       operation_class: 'destructive',
       provider: 'volumes-api',
-      action: { method: 'POST', path: '/api/volumes/delete', body },
+      action: { method: 'POST', path, body },
     }),
   )
   expect(r.status).toBe(202)
@@ -114,6 +114,18 @@ describe('Slack: the action approvers are shown', () => {
     const text = await shown((await requestAction({ query })).id)
     expect(text).toContain('mutation {\n  renameVolume(id: "staging-1")\n  deleteVolume(id: "prod-db")\n}')
     expect(text).not.toContain('commented out')
+  })
+
+  it('a percent-encoded path is shown with the path the upstream decodes; a malformed escape as sent', async () => {
+    // The upstream reads /api/prod/volumes/1: approvers must not have to decode it themselves.
+    const s = await requestAction({ id: 1 }, '/api/%70rod/volumes/1?force=%zz')
+    expect(await shown(s.id)).toContain(
+      'POST /api/%70rod/volumes/1?force=%zz (decoded: /api/prod/volumes/1?force=%zz)',
+    )
+    const plain = await requestAction({ id: 1 }, '/api/volumes/delete?force=%zz')
+    const text = await shown(plain.id)
+    expect(text).toContain('POST /api/volumes/delete?force=%zz\n')
+    expect(text).not.toContain('decoded')
   })
 
   it('an operationName that cannot be made a string still gets the request posted', async () => {

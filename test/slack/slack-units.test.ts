@@ -214,6 +214,18 @@ describe('renderRequest', () => {
     expect(all(m.blocks)).toContain(want)
   })
 
+  it.each([
+    ['escapes decoded', '/%70rod/volumes/1', 'POST /%70rod/volumes/1 (decoded: /prod/volumes/1)'],
+    ['a malformed escape as sent', '/api/%zz/1', 'POST /api/%zz/1\n'],
+    ['the rest decoded past a malformed escape', '/%70rod/1?id=%zz', '(decoded: /prod/1?id=%zz)'],
+    ['bytes that are no UTF-8 as sent', '/%E2%70rod?n=%C0', '(decoded: /%E2prod?n=%C0)'],
+    ['decoded hidden characters as escapes', '/a%0A%09b%E2%80%8B', '(decoded: /a\\u000a\\u0009b\\u200b)'],
+  ])('a percent-encoded path is shown with what the upstream decodes: %s', (_n, path, want) => {
+    const text = all(render({ action: { method: 'POST', path, body: { id: 1 } } }).blocks)
+    expect(text).toContain(want)
+    if (!want.includes('decoded')) expect(text).not.toContain('decoded')
+  })
+
   it('an action cut to fit says so, so padding cannot pass a call off as all of it', () => {
     // A long argument in the query pushes the variables (which say what is deleted) past the cut.
     const body = {

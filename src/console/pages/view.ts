@@ -3,7 +3,8 @@
 import { whyNotApprover, whyNotDenier } from '../../approvals/policy-now.js'
 import type { Runtime } from '../../runtime.js'
 import type { PublicSession, SessionRecord } from '../../domain/index.js'
-import { cleanText, showHidden } from '../../visible.js'
+import { actionView } from '../../action-view.js'
+import { cleanText } from '../../visible.js'
 import { html, type Html } from '../html.js'
 import { csrfField, when, type Viewer } from '../layout.js'
 
@@ -30,13 +31,6 @@ export function outlook(rt: Runtime, rec: SessionRecord, viewer: string): Outloo
     ? `${viewer} already approved this request`
     : whyNotApprover(rt, rec, viewer)
   return { remaining, whyNotApprove: why, mayDeny: whyNotDenier(rt, rec, viewer) === null }
-}
-
-const actionText = (a: NonNullable<PublicSession['action']>): string => {
-  const body =
-    a.body === undefined ? '' : `\n${typeof a.body === 'string' ? a.body : JSON.stringify(a.body, null, 2)}`
-  // As Slack shows it: a character that draws nothing or reorders the text is shown as its escape.
-  return showHidden(`${a.method} ${a.path || '/'}${body}`)
 }
 
 export function sessionFacts(s: PublicSession, o: Outlook | null): Html {
@@ -71,7 +65,7 @@ export function sessionFacts(s: PublicSession, o: Outlook | null): Html {
     ${
       s.action
         ? html`<dt>Gateway action</dt>
-            <dd><pre class="agent-text">${actionText(s.action)}</pre></dd>`
+            <dd><pre class="agent-text">${actionView(s.action)}</pre></dd>`
         : ''
     }
     <dt>Approvals</dt>
