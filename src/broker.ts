@@ -365,6 +365,7 @@ export async function buildBroker(opts: BrokerOptions, hooks: BrokerHooks = {}):
       await app.close()
       await metricsListener?.close()
       await tokens.close()
+      sessions.close()
       audit.close()
       for (const p of current.providers.values()) await p.close().catch(() => {})
       await reloader.close()

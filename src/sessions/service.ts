@@ -90,6 +90,8 @@ export function createSessionService(deps: SessionServiceDeps) {
     revokeMatching: ending.revokeMatching,
     /** The live sessions `match` hits, a chunk at a time: what revokeMatching would revoke now. */
     liveMatching: (match: (r: SessionRecord) => boolean) => liveMatching(deps, match),
+    /** Stops retrying the audit events of endings still owed (before the audit log closes). */
+    close: ending.close,
   }
 }
 
