@@ -11,21 +11,10 @@ import type { SessionRecord } from '../../src/domain/session.js'
 import { client, sessionBody, testBroker, testConfigYaml, type TestBroker } from '../helper.js'
 import { arrives } from '../support/bounded.js'
 import { deferred } from '../support/gated-provider.js'
+import { NO_WRITE, tightened, TWO_NEEDED } from '../support/tightened.js'
 import { redisServer, type RedisServer } from '../support/redis-server.js'
 
 type Body = Record<string, any>
-
-/** build-bot may no longer write in staging, and reading prod needs two approvals. */
-const tightened = (yaml: string) =>
-  yaml
-    .replace('operation_classes: [read, write]', 'operation_classes: [read]')
-    .replace(
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
-    )
-
-const NO_WRITE = 'the policy no longer allows build-bot write on staging with internal-api'
-const TWO_NEEDED = 'other-bot read on prod with internal-api now needs 2 approvals; this session had 1'
 
 let redis: RedisServer
 let t: TestBroker

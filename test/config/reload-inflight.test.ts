@@ -8,20 +8,9 @@ import type { SessionWrite } from '../../src/store/types.js'
 import { client, sessionBody, testBroker, testConfigYaml } from '../helper.js'
 import { arrives } from '../support/bounded.js'
 import { deferred, gatedProvider } from '../support/gated-provider.js'
+import { NO_WRITE, tightened, TWO_NEEDED } from '../support/tightened.js'
 
 type Body = Record<string, any>
-
-/** build-bot may no longer write in staging, and reading prod needs two approvals. */
-const tightened = (yaml: string) =>
-  yaml
-    .replace('operation_classes: [read, write]', 'operation_classes: [read]')
-    .replace(
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 1',
-      'operation_classes: [read]\n    providers: ["*"]\n    approvals: 2',
-    )
-
-const NO_WRITE = 'the policy no longer allows build-bot write on staging with internal-api'
-const TWO_NEEDED = 'other-bot read on prod with internal-api now needs 2 approvals; this session had 1'
 
 /** A broker whose reloads wait at most `settleMs` for decisions in flight, and what it audits. */
 async function setup(settleMs: number) {

@@ -3,7 +3,7 @@
 // saying so; once it can, the same call succeeds, with exactly one event.
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { redisKeys } from '../../src/store/keys.js'
+import { breakAuditHead } from '../support/audit.js'
 import { client, sessionBody, testBroker, type TestBroker } from '../helper.js'
 
 type Body = Record<string, any>
@@ -20,22 +20,12 @@ afterAll(async () => {
   await t.close()
 })
 
-/**
- * Makes every audit append fail inside Redis, before it writes anything: the chain's head key
- * turns into a hash, so the append script's first read of it is refused (WRONGTYPE).
- */
 let restore: (() => Promise<void>) | null = null
-async function breakAudit() {
-  const head = redisKeys(t.prefix).auditHead(t.app.broker.audit.chain)
-  const kept = await admin.get(head)
-  expect(kept).not.toBeNull()
-  await admin.multi().del(head).hset(head, 'broken', '1').exec()
+/** Every audit append fails inside Redis, before it writes anything (see breakAuditHead). */
+const breakAudit = async () => {
+  const undo = await breakAuditHead(admin, t.prefix, t.app.broker.audit.chain)
   restore = async () => {
-    await admin
-      .multi()
-      .del(head)
-      .set(head, kept as string)
-      .exec()
+    await undo()
     restore = null
   }
 }

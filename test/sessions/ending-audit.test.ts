@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { AuditEvent } from '../../src/audit/chain.js'
 import { verifyAuditLog } from '../../src/audit/read.js'
-import { redisKeys } from '../../src/store/keys.js'
+import { breakAuditHead } from '../support/audit.js'
 import { client, testBroker, type TestBroker } from '../helper.js'
 import { redisServer, type RedisServer } from '../support/redis-server.js'
 
@@ -74,23 +74,12 @@ describe('an operator revoke', () => {
 })
 
 describe('a revoke while the audit log cannot be written', () => {
-  /**
-   * Makes every audit append fail inside Redis, before it writes anything: the chain's head key
-   * turns into a hash, so the append script's first read of it is refused (WRONGTYPE). Session
-   * writes do not touch it.
-   */
   let restore: (() => Promise<void>) | null = null
-  async function breakAudit() {
-    const head = redisKeys(t.prefix).auditHead(t.broker.chain)
-    const kept = await admin.get(head)
-    expect(kept).not.toBeNull()
-    await admin.multi().del(head).hset(head, 'broken', '1').exec()
+  /** Every audit append fails inside Redis, before it writes anything (see breakAuditHead). */
+  const breakAudit = async () => {
+    const undo = await breakAuditHead(admin, t.prefix, t.broker.chain)
     restore = async () => {
-      await admin
-        .multi()
-        .del(head)
-        .set(head, kept as string)
-        .exec()
+      await undo()
       restore = null
     }
   }

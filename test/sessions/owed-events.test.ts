@@ -5,8 +5,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/log.js'
 import { createOwedEvents } from '../../src/sessions/owed-events.js'
-import { redisKeys } from '../../src/store/keys.js'
-import { events, newLog, newRedisStore, redisUrl, useCleanups } from '../support/audit.js'
+import { breakAuditHead, events, newLog, newRedisStore, redisUrl, useCleanups } from '../support/audit.js'
 import { LineSink } from '../helper.js'
 
 useCleanups()
@@ -23,21 +22,6 @@ const owedEvent = (i: number) => ({
   details: { late: true, ended_at: new Date(0).toISOString() },
 })
 
-/** Makes the chain's head key a hash, so every append is refused (WRONGTYPE); returns the undo. */
-async function breakHead(prefix: string, chain: string) {
-  const head = redisKeys(prefix).auditHead(chain)
-  const kept = await admin.get(head)
-  expect(kept).not.toBeNull()
-  await admin.multi().del(head).hset(head, 'broken', '1').exec()
-  return async () => {
-    await admin
-      .multi()
-      .del(head)
-      .set(head, kept as string)
-      .exec()
-  }
-}
-
 describe('owed audit events', () => {
   it('keep the newest up to the bound, say how many were dropped, and are written once', async () => {
     const { store, prefix } = await newRedisStore()
@@ -50,7 +34,7 @@ describe('owed audit events', () => {
       max: 3,
       retryMs: 3_600_000,
     })
-    const restore = await breakHead(prefix, audit.chain)
+    const restore = await breakAuditHead(admin, prefix, audit.chain)
     for (let i = 0; i < 5; i++) owed.owe(owedEvent(i))
     expect(owed.size()).toBe(3)
     await owed.retry()
@@ -77,7 +61,7 @@ describe('owed audit events', () => {
     await audit.record({ type: 'test.start', actor: 'tester' })
     const sink = new LineSink()
     const owed = createOwedEvents({ audit, log: createLogger({ level: 'info', destination: sink }) })
-    const restore = await breakHead(prefix, audit.chain)
+    const restore = await breakAuditHead(admin, prefix, audit.chain)
     owed.owe(owedEvent(1))
     owed.owe(owedEvent(2))
     await owed.retry()

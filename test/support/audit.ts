@@ -1,9 +1,11 @@
 // Helpers of the audit tests: an independent canonical JSON and hash, chain assertions, reading
 // the stored log, and an audit writer on a test clock whose lines are kept.
 import { createHash, randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
 import { afterEach, expect, inject } from 'vitest'
 import { hashEvent, ZERO_HASH, type AuditEvent } from '../../src/audit/chain.js'
 import { createAuditLog, type AuditLog, type AuditLogDeps } from '../../src/audit/log.js'
+import { redisKeys } from '../../src/store/keys.js'
 import { createRedisStore, type RedisStore } from '../../src/store/redis.js'
 import type { AuditStore } from '../../src/store/types.js'
 import { deletePrefix, TestClock } from '../helper.js'
@@ -103,5 +105,28 @@ export const eventLines = (lines: string[]) =>
 export async function recordN(log: AuditLog, n: number, from = 0) {
   for (let i = from; i < from + n; i++) {
     await log.record({ type: 'test.event', actor: 'tester', session_id: `ses_${i}`, details: { i } })
+  }
+}
+
+/**
+ * Makes every audit append of `chain` fail inside Redis, before it writes anything: the chain's
+ * head key turns into a hash, so the append script's first read of it is refused (WRONGTYPE).
+ * Session writes do not touch it. Returns the undo.
+ */
+export async function breakAuditHead(
+  admin: Redis,
+  prefix: string,
+  chain: string,
+): Promise<() => Promise<void>> {
+  const head = redisKeys(prefix).auditHead(chain)
+  const kept = await admin.get(head)
+  expect(kept).not.toBeNull()
+  await admin.multi().del(head).hset(head, 'broken', '1').exec()
+  return async () => {
+    await admin
+      .multi()
+      .del(head)
+      .set(head, kept as string)
+      .exec()
   }
 }
